@@ -1,0 +1,726 @@
+//! Stage 3b: rules the JSON Schema cannot express, each with its own diagnostic code.
+//!
+//! Checks read the typed profile and point at the merged tree's locations, so a bad value
+//! inherited from `_defaults.yaml` is reported at its line in `_defaults.yaml`.
+
+use std::net::IpAddr;
+
+use crate::diag::{Code, Diagnostic};
+use crate::load::Node;
+use crate::model::{defaults, locate};
+use crate::pgsettings;
+use crate::profile::{Profile, Quantity};
+
+struct Checker<'a> {
+    root: &'a Node,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, code: Code, pointer: &str, message: impl Into<String>, help: impl Into<String>) {
+        let help = help.into();
+        let mut diagnostic = Diagnostic::error(code, message)
+            .at(locate(self.root, pointer))
+            .field(crate::validate::dotted(pointer));
+        if !help.is_empty() {
+            diagnostic = diagnostic.help(help);
+        }
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn warning(&mut self, code: Code, pointer: &str, message: impl Into<String>, help: impl Into<String>) {
+        self.diagnostics.push(
+            Diagnostic::warning(code, message)
+                .at(locate(self.root, pointer))
+                .field(crate::validate::dotted(pointer))
+                .help(help),
+        );
+    }
+}
+
+/// Every semantic problem of one schema-valid profile.
+pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
+    let mut c = Checker {
+        root,
+        diagnostics: Vec::new(),
+    };
+    if let Some(metadata) = &profile.metadata {
+        if let Some(name) = &metadata.name {
+            dns_label(&mut c, "/metadata/name", name, "customer name");
+        }
+        for (key, value) in metadata.labels.iter().flatten() {
+            let pointer = format!("/metadata/labels/{}", key.replace('~', "~0").replace('/', "~1"));
+            if let Err(why) = label_key(key) {
+                c.error(Code::InvalidLabel, &pointer, format!("label key `{key}` is invalid: {why}"), "");
+            }
+            if let Err(why) = label_value(value) {
+                c.error(Code::InvalidLabel, &pointer, format!("label value `{value}` is invalid: {why}"), "");
+            }
+        }
+    }
+    let Some(spec) = &profile.spec else {
+        return c.diagnostics;
+    };
+    if let Some(namespace) = &spec.namespace {
+        dns_label(&mut c, "/spec/namespace", namespace, "namespace");
+    }
+    if let Some(gcp) = &spec.gcp {
+        if let Some(project) = &gcp.project_id {
+            let ok = (6..=30).contains(&project.len())
+                && project.starts_with(|ch: char| ch.is_ascii_lowercase())
+                && !project.ends_with('-')
+                && project.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ok {
+                c.error(
+                    Code::InvalidField,
+                    "/spec/gcp/projectId",
+                    format!("`{project}` is not a GCP project ID"),
+                    "6–30 characters: lowercase letters, digits and `-`, starting with a letter",
+                );
+            }
+        }
+    }
+    if let Some(app) = &spec.app {
+        check_app(&mut c, app);
+    }
+    if let Some(access) = &spec.access {
+        if let Some(internal) = &access.internal {
+            cidrs(&mut c, "/spec/access/internal/allowedSourceRanges", internal.allowed_source_ranges.as_deref());
+        }
+        if let Some(external) = &access.external {
+            cidrs(&mut c, "/spec/access/external/allowedSourceRanges", external.allowed_source_ranges.as_deref());
+            for (i, host) in external.hosts.iter().flatten().enumerate() {
+                if !is_hostname(host) {
+                    c.error(
+                        Code::InvalidHostname,
+                        &format!("/spec/access/external/hosts/{i}"),
+                        format!("`{host}` is not a valid DNS host name"),
+                        "labels of letters, digits and `-`, separated by dots, e.g. `api.acme.example.com`",
+                    );
+                }
+            }
+            if external.tls == Some(crate::profile::TlsSource::Secret) && external.tls_secret_name.is_none() {
+                c.error(
+                    Code::MissingField,
+                    "/spec/access/external/tls",
+                    "`tls: secret` needs `tlsSecretName`",
+                    "name the kubernetes.io/tls Secret that holds the certificate",
+                );
+            }
+        }
+    }
+    if let Some(database) = &spec.database {
+        check_database(&mut c, database);
+    }
+    if let Some(snapshots) = spec.backup.as_ref().and_then(|b| b.snapshots.as_ref()) {
+        if let Some(schedule) = &snapshots.schedule {
+            if let Err(why) = cron(schedule) {
+                c.error(
+                    Code::InvalidCron,
+                    "/spec/backup/snapshots/schedule",
+                    format!("`{schedule}` is not a valid cron schedule: {why}"),
+                    "five fields: minute hour day-of-month month day-of-week, e.g. `0 */6 * * *`",
+                );
+            }
+        }
+    }
+    if let Some(argocd) = &spec.argocd {
+        if let Some(url) = &argocd.repo_url {
+            let ok = url.starts_with("https://") || url.starts_with("ssh://") || url.starts_with("git@");
+            if !ok || url.contains(char::is_whitespace) {
+                c.error(
+                    Code::InvalidField,
+                    "/spec/argocd/repoURL",
+                    format!("`{url}` is not a Git repository URL"),
+                    "use an https:// or ssh:// URL (or git@host:path)",
+                );
+            }
+        }
+    }
+    if let Some(infrastructure) = &spec.infrastructure {
+        if let Some(cluster) = &infrastructure.cluster {
+            if let Some(name) = &cluster.name {
+                dns_label(&mut c, "/spec/infrastructure/cluster/name", name, "cluster name");
+            }
+            cidrs(
+                &mut c,
+                "/spec/infrastructure/cluster/masterAuthorizedNetworks",
+                cluster.master_authorized_networks.as_deref(),
+            );
+        }
+        for (i, pool) in infrastructure.node_pools.iter().flatten().enumerate() {
+            if let Some(name) = &pool.name {
+                dns_label(&mut c, &format!("/spec/infrastructure/nodePools/{i}/name"), name, "node pool name");
+            }
+            if let (Some(min), Some(max)) = (pool.min_nodes, pool.max_nodes) {
+                if min > max {
+                    c.error(
+                        Code::ReplicaBounds,
+                        &format!("/spec/infrastructure/nodePools/{i}/minNodes"),
+                        format!("minNodes ({min}) is greater than maxNodes ({max})"),
+                        "lower minNodes or raise maxNodes",
+                    );
+                }
+            }
+        }
+    }
+    c.diagnostics
+}
+
+fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
+    if let Some(image) = &app.image {
+        check_image(c, "/spec/app/image", image, app.allow_unpinned_image.unwrap_or(false));
+    }
+    if let Some(autoscaling) = &app.autoscaling {
+        let min = autoscaling.min_replicas.unwrap_or(defaults::MIN_REPLICAS);
+        let max = autoscaling.max_replicas.unwrap_or(defaults::MAX_REPLICAS);
+        if min > max {
+            c.error(
+                Code::ReplicaBounds,
+                "/spec/app/autoscaling/minReplicas",
+                format!("minReplicas ({min}) is greater than maxReplicas ({max})"),
+                "lower minReplicas or raise maxReplicas",
+            );
+        }
+    }
+    if let Some(resources) = &app.resources {
+        check_resources(c, "/spec/app/resources", resources);
+    }
+    for (name, value) in app.env.iter().flatten() {
+        let pointer = format!("/spec/app/env/{}", name.replace('~', "~0").replace('/', "~1"));
+        let valid = name.starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_')
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
+            c.error(
+                Code::InvalidField,
+                &pointer,
+                format!("`{name}` is not an environment variable name"),
+                "letters, digits and `_`, not starting with a digit",
+            );
+        }
+        if looks_like_secret(name) || looks_like_secret_value(value) {
+            c.error(
+                Code::SecretInProfile,
+                &pointer,
+                format!("`{name}` looks like a credential"),
+                "secrets never go in a profile: keep them in Secret Manager and reference them",
+            );
+        }
+    }
+    for (field, path) in [
+        ("readinessPath", app.probes.as_ref().and_then(|p| p.readiness_path.as_ref())),
+        ("livenessPath", app.probes.as_ref().and_then(|p| p.liveness_path.as_ref())),
+        ("startupPath", app.probes.as_ref().and_then(|p| p.startup_path.as_ref())),
+    ] {
+        if let Some(path) = path {
+            if !path.starts_with('/') || path.contains(char::is_whitespace) {
+                c.error(
+                    Code::InvalidField,
+                    &format!("/spec/app/probes/{field}"),
+                    format!("`{path}` is not an HTTP path"),
+                    "an absolute path such as `/healthz`",
+                );
+            }
+        }
+    }
+    let rollout = app.rollout.clone().unwrap_or_default();
+    let surge = rollout.max_surge.unwrap_or(defaults::MAX_SURGE);
+    let unavailable = rollout.max_unavailable.unwrap_or(defaults::MAX_UNAVAILABLE);
+    if surge == 0 && unavailable == 0 {
+        c.error(
+            Code::InvalidRollout,
+            "/spec/app/rollout/maxSurge",
+            "maxSurge and maxUnavailable are both 0, so a rollout can never progress",
+            "set maxSurge to 1 or more",
+        );
+    } else if unavailable > 0 {
+        c.warning(
+            Code::NotZeroDowntime,
+            "/spec/app/rollout/maxUnavailable",
+            format!("maxUnavailable is {unavailable}: rollouts take pods out of service before replacements are ready"),
+            "set maxUnavailable to 0 for zero-downtime rollouts",
+        );
+    }
+    let grace = app
+        .termination_grace_period_seconds
+        .unwrap_or(defaults::TERMINATION_GRACE_SECONDS);
+    let delay = app.pre_stop_delay_seconds.unwrap_or(defaults::PRE_STOP_DELAY_SECONDS);
+    if grace <= delay {
+        c.error(
+            Code::InvalidRollout,
+            "/spec/app/terminationGracePeriodSeconds",
+            format!("terminationGracePeriodSeconds ({grace}) must exceed preStopDelaySeconds ({delay})"),
+            "the app needs time to finish requests after the preStop delay",
+        );
+    }
+    if let Some(sa) = app.workload_identity.as_ref().and_then(|w| w.gcp_service_account.as_ref()) {
+        let ok = sa
+            .split_once('@')
+            .is_some_and(|(user, domain)| !user.is_empty() && domain.ends_with(".gserviceaccount.com"));
+        if !ok {
+            c.error(
+                Code::InvalidField,
+                "/spec/app/workloadIdentity/gcpServiceAccount",
+                format!("`{sa}` is not a GCP service account email"),
+                "e.g. `api@my-project.iam.gserviceaccount.com`",
+            );
+        }
+    }
+}
+
+fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database) {
+    if let Some(image) = &database.image {
+        check_image(c, "/spec/database/image", image, database.allow_unpinned_image.unwrap_or(false));
+    }
+    if let Some(pgpool) = &database.pgpool {
+        if let Some(image) = &pgpool.image {
+            check_image(c, "/spec/database/pgpool/image", image, pgpool.allow_unpinned_image.unwrap_or(false));
+        }
+    }
+    if let Some(resources) = &database.resources {
+        check_resources(c, "/spec/database/resources", resources);
+    }
+    if let Some(size) = database.storage.as_ref().and_then(|s| s.size.as_ref()) {
+        quantity(c, "/spec/database/storage/size", size, Unit::Memory);
+    }
+    let replicas = database.replicas.unwrap_or(defaults::DATABASE_REPLICAS);
+    if database.synchronous_mode.unwrap_or(defaults::SYNCHRONOUS_MODE) && replicas < 3 {
+        c.warning(
+            Code::FewSyncReplicas,
+            "/spec/database/replicas",
+            format!("synchronous mode with {replicas} member(s): losing one standby stalls or unprotects commits"),
+            "run 3 members so one standby can fail while commits stay synchronous",
+        );
+    }
+    if let Some(credentials) = &database.credentials {
+        let sources = usize::from(credentials.existing_secret.is_some()) + usize::from(credentials.external_secret.is_some());
+        if sources != 1 {
+            c.error(
+                Code::InvalidCredentials,
+                "/spec/database/credentials",
+                format!("credentials name {sources} sources; exactly one is needed"),
+                "set either `existingSecret` or `externalSecret`",
+            );
+        }
+        if let Some(external) = &credentials.external_secret {
+            for (field, value) in [("secretStore", &external.secret_store), ("key", &external.key)] {
+                if value.is_none() {
+                    c.error(
+                        Code::MissingField,
+                        &format!("/spec/database/credentials/externalSecret/{field}"),
+                        format!("`externalSecret` needs `{field}`"),
+                        "",
+                    );
+                }
+            }
+        }
+    }
+    let version = database.postgres_version.unwrap_or(defaults::POSTGRES_VERSION);
+    let parameters = database.parameters.clone().unwrap_or_default();
+    for (name, value) in &parameters {
+        let pointer = format!("/spec/database/parameters/{}", name.replace('~', "~0").replace('/', "~1"));
+        match pgsettings::check(version, name, &value.0) {
+            Ok(()) => {}
+            Err(pgsettings::Problem::UnknownName { suggestion }) => {
+                let help = match suggestion {
+                    Some(best) => format!("did you mean `{best}`?"),
+                    None => format!("see the parameter list of PostgreSQL {version}"),
+                };
+                let location = root_key(c.root, &pointer);
+                c.diagnostics.push(
+                    Diagnostic::error(Code::UnknownParameter, format!("PostgreSQL {version} has no parameter `{name}`"))
+                        .at(location)
+                        .field(crate::validate::dotted(&pointer))
+                        .help(help),
+                );
+            }
+            Err(pgsettings::Problem::InvalidValue { why, hint }) => {
+                c.error(Code::InvalidParameter, &pointer, format!("`{name} = {}`: {why}", value.0), hint);
+            }
+        }
+    }
+    let pgpool = database.pgpool.clone().unwrap_or_default();
+    let pool_replicas = u64::from(pgpool.replicas.unwrap_or(defaults::PGPOOL_REPLICAS));
+    let children = u64::from(pgpool.num_init_children.unwrap_or(defaults::NUM_INIT_CHILDREN));
+    let max_pool = u64::from(pgpool.max_pool.unwrap_or(defaults::MAX_POOL));
+    let integer = |name: &str, default: u64| {
+        parameters
+            .get(name)
+            .and_then(|v| v.0.trim().parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    let max_connections = integer("max_connections", defaults::MAX_CONNECTIONS);
+    let reserved = integer("superuser_reserved_connections", defaults::SUPERUSER_RESERVED_CONNECTIONS)
+        + integer("reserved_connections", 0);
+    let demand = pool_replicas * children * max_pool;
+    let supply = max_connections.saturating_sub(reserved);
+    if demand > supply {
+        c.error(
+            Code::PgpoolBudget,
+            "/spec/database/pgpool/numInitChildren",
+            format!(
+                "Pgpool can open {pool_replicas} × {children} × {max_pool} = {demand} connections, but PostgreSQL accepts {max_connections} − {reserved} reserved = {supply}"
+            ),
+            format!(
+                "lower pgpool.numInitChildren or maxPool, or raise database.parameters.max_connections to at least {}",
+                demand + reserved
+            ),
+        );
+    }
+}
+
+fn root_key(root: &Node, pointer: &str) -> crate::diag::Location {
+    root.pointer(pointer)
+        .and_then(|(_, key)| key.cloned())
+        .unwrap_or_else(|| locate(root, pointer))
+}
+
+fn check_resources(c: &mut Checker<'_>, pointer: &str, resources: &crate::profile::Resources) {
+    for (kind, amounts) in [("requests", &resources.requests), ("limits", &resources.limits)] {
+        let Some(amounts) = amounts else { continue };
+        if let Some(cpu) = &amounts.cpu {
+            quantity(c, &format!("{pointer}/{kind}/cpu"), cpu, Unit::Cpu);
+        }
+        if let Some(memory) = &amounts.memory {
+            quantity(c, &format!("{pointer}/{kind}/memory"), memory, Unit::Memory);
+        }
+    }
+    let requests = resources.requests.clone().unwrap_or_default();
+    let limits = resources.limits.clone().unwrap_or_default();
+    for (resource, request, limit) in [("cpu", &requests.cpu, &limits.cpu), ("memory", &requests.memory, &limits.memory)] {
+        if let (Some(request), Some(limit)) = (request, limit) {
+            if let (Some(r), Some(l)) = (quantity_value(&request.0), quantity_value(&limit.0)) {
+                if r > l {
+                    c.error(
+                        Code::InvalidField,
+                        &format!("{pointer}/requests/{resource}"),
+                        format!("{resource} request ({}) is larger than its limit ({})", request.0, limit.0),
+                        "Kubernetes rejects a request above the limit",
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Unit {
+    Cpu,
+    Memory,
+}
+
+fn quantity(c: &mut Checker<'_>, pointer: &str, quantity: &Quantity, unit: Unit) {
+    let text = &quantity.0;
+    match quantity_value(text) {
+        None => c.error(
+            Code::InvalidQuantity,
+            pointer,
+            format!("`{text}` is not a Kubernetes quantity"),
+            "a number with an optional suffix: m, k, M, G, T, Ki, Mi, Gi, Ti, e.g. `250m`, `512Mi`",
+        ),
+        Some(value) if value <= 0.0 => c.error(Code::InvalidQuantity, pointer, format!("`{text}` must be positive"), ""),
+        Some(_) if unit == Unit::Memory && text.ends_with('m') => c.error(
+            Code::InvalidQuantity,
+            pointer,
+            format!("`{text}` means {} thousandths of a byte", text.trim_end_matches('m')),
+            format!("did you mean `{}Mi`?", text.trim_end_matches('m')),
+        ),
+        Some(_) => {}
+    }
+}
+
+/// A quantity's value in base units, or `None` when it does not parse.
+pub fn quantity_value(text: &str) -> Option<f64> {
+    let split = text
+        .find(|ch: char| !(ch.is_ascii_digit() || ch == '.' || ch == '+' || ch == '-'))
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(split);
+    if number.is_empty() || number.matches('.').count() > 1 || number[1..].contains(['+', '-']) {
+        return None;
+    }
+    let value: f64 = number.parse().ok()?;
+    let scale = match suffix {
+        "" => 1.0,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        exponent if exponent.starts_with(['e', 'E']) => 10f64.powi(exponent[1..].parse::<i32>().ok()?),
+        _ => return None,
+    };
+    Some(value * scale)
+}
+
+fn check_image(c: &mut Checker<'_>, pointer: &str, image: &str, allow_unpinned: bool) {
+    let (name, digest) = match image.split_once('@') {
+        Some((name, digest)) => (name, Some(digest)),
+        None => (image, None),
+    };
+    if let Some(digest) = digest {
+        let valid = digest
+            .strip_prefix("sha256:")
+            .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        if !valid {
+            c.error(
+                Code::InvalidImage,
+                pointer,
+                format!("`{digest}` is not an image digest"),
+                "a digest is `sha256:` followed by 64 lowercase hex digits",
+            );
+            return;
+        }
+    }
+    // The repository path without a tag: a colon after the last `/` starts the tag.
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    let (repository, tag) = match name[last_slash..].rfind(':') {
+        Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
+        None => (name, None),
+    };
+    let path = repository.split_once('/').map_or(repository, |(host, rest)| {
+        if host.contains(['.', ':']) || host == "localhost" { rest } else { repository }
+    });
+    let path_ok = !path.is_empty()
+        && path.split('/').all(|component| {
+            !component.is_empty()
+                && component.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && component.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+        });
+    let tag_ok = tag.is_none_or(|t| {
+        !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    });
+    if !path_ok || !tag_ok || image.contains(char::is_whitespace) {
+        c.error(
+            Code::InvalidImage,
+            pointer,
+            format!("`{image}` is not an image reference"),
+            "e.g. `us-docker.pkg.dev/project/repo/name@sha256:<64 hex digits>`",
+        );
+        return;
+    }
+    if digest.is_none() && !allow_unpinned {
+        let allow = pointer.rsplit_once('/').map_or(String::new(), |(parent, _)| {
+            format!("{}.allowUnpinnedImage", crate::validate::dotted(parent))
+        });
+        c.error(
+            Code::UnpinnedImage,
+            pointer,
+            format!("image `{image}` is not pinned by digest"),
+            format!("append `@sha256:<digest>` so the reviewed output is what runs, or set `{allow}: true`"),
+        );
+    }
+}
+
+fn dns_label(c: &mut Checker<'_>, pointer: &str, value: &str, what: &str) {
+    if let Err(why) = dns_label_rule(value) {
+        c.error(
+            Code::InvalidName,
+            pointer,
+            format!("{what} `{value}` is not a DNS-1123 label: {why}"),
+            "lowercase letters, digits and `-`, starting and ending with a letter or digit, at most 63 characters",
+        );
+    }
+}
+
+pub fn dns_label_rule(value: &str) -> Result<(), &'static str> {
+    if value.is_empty() {
+        return Err("it is empty");
+    }
+    if value.len() > 63 {
+        return Err("it is longer than 63 characters");
+    }
+    if !value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err("it has characters other than a-z, 0-9 and -");
+    }
+    if value.starts_with('-') || value.ends_with('-') {
+        return Err("it starts or ends with -");
+    }
+    Ok(())
+}
+
+fn is_hostname(host: &str) -> bool {
+    host.len() <= 253
+        && host.contains('.')
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+fn label_key(key: &str) -> Result<(), &'static str> {
+    let name = match key.rsplit_once('/') {
+        Some((prefix, name)) => {
+            if !is_hostname(prefix) && dns_label_rule(prefix).is_err() {
+                return Err("its prefix is not a DNS subdomain");
+            }
+            name
+        }
+        None => key,
+    };
+    label_name(name, false)
+}
+
+fn label_value(value: &str) -> Result<(), &'static str> {
+    label_name(value, true)
+}
+
+fn label_name(name: &str, may_be_empty: bool) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return if may_be_empty { Ok(()) } else { Err("it is empty") };
+    }
+    if name.len() > 63 {
+        return Err("it is longer than 63 characters");
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        return Err("it has characters other than letters, digits, -, _ and .");
+    }
+    if !name.starts_with(|ch: char| ch.is_ascii_alphanumeric()) || !name.ends_with(|ch: char| ch.is_ascii_alphanumeric()) {
+        return Err("it must start and end with a letter or digit");
+    }
+    Ok(())
+}
+
+fn cidrs(c: &mut Checker<'_>, pointer: &str, ranges: Option<&[String]>) {
+    for (i, range) in ranges.into_iter().flatten().enumerate() {
+        let here = format!("{pointer}/{i}");
+        match parse_cidr(range) {
+            Err(why) => c.error(
+                Code::InvalidCidr,
+                &here,
+                format!("`{range}` is not a CIDR range: {why}"),
+                "write an address and a prefix length, e.g. `10.20.0.0/16`",
+            ),
+            Ok(cidr) if cidr.prefix == 0 => c.error(
+                Code::OpenCidr,
+                &here,
+                format!("`{range}` allows every address"),
+                "access is always limited to the customer's ranges; list them instead",
+            ),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// A parsed CIDR range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub address: IpAddr,
+    pub prefix: u8,
+}
+
+/// Parses `address/prefix`, refusing host bits outside the prefix (a likely typo).
+pub fn parse_cidr(text: &str) -> Result<Cidr, String> {
+    let (address, prefix) = text.split_once('/').ok_or("the `/prefix` is missing")?;
+    let address: IpAddr = address.parse().map_err(|_| format!("`{address}` is not an IP address"))?;
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    let prefix: u8 = prefix
+        .parse()
+        .ok()
+        .filter(|p| *p <= max)
+        .ok_or_else(|| format!("the prefix must be 0–{max}"))?;
+    let (bits, width): (u128, u32) = match address {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+        IpAddr::V6(v6) => (u128::from(v6), 128),
+    };
+    let host_bits = width - u32::from(prefix);
+    let host_mask = if host_bits == 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
+    if prefix != 0 && bits & host_mask != 0 {
+        let network = bits & !host_mask;
+        let network = match address {
+            IpAddr::V4(_) => std::net::Ipv4Addr::from(network as u32).to_string(),
+            IpAddr::V6(_) => std::net::Ipv6Addr::from(network).to_string(),
+        };
+        return Err(format!("address bits are set beyond the /{prefix} prefix (did you mean `{network}/{prefix}`?)"));
+    }
+    Ok(Cidr { address, prefix })
+}
+
+fn looks_like_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY", "APIKEY", "CREDENTIAL", "ACCESS_KEY"]
+        .iter()
+        .any(|word| upper.contains(word))
+}
+
+/// Values that carry credentials whatever the name: a URL with a password, a PEM key.
+fn looks_like_secret_value(value: &str) -> bool {
+    value.contains("-----BEGIN")
+        || value
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.split('/').next().is_some_and(|auth| auth.contains(':') && auth.contains('@')))
+}
+
+/// Validates a five-field cron expression (or a Kubernetes `@` macro).
+pub fn cron(expression: &str) -> Result<(), String> {
+    if expression.starts_with('@') {
+        return match expression {
+            "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" => Ok(()),
+            _ => Err(format!("unknown macro `{expression}`")),
+        };
+    }
+    if expression.contains("TZ=") {
+        return Err("time zones are not set in the schedule (it runs in UTC)".into());
+    }
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(format!("it has {} fields, not 5", fields.len()));
+    }
+    const MONTHS: &[&str] = &["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    const DAYS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+    let specs: [(&str, u32, u32, &[&str]); 5] = [
+        ("minute", 0, 59, &[]),
+        ("hour", 0, 23, &[]),
+        ("day of month", 1, 31, &[]),
+        ("month", 1, 12, MONTHS),
+        ("day of week", 0, 7, DAYS),
+    ];
+    for (field, (what, low, high, names)) in fields.iter().zip(specs) {
+        let value = |text: &str| -> Result<u32, String> {
+            if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(text)) {
+                return Ok(i as u32 + if what == "month" { 1 } else { 0 });
+            }
+            let n: u32 = text.parse().map_err(|_| format!("`{text}` is not a valid {what}"))?;
+            if n < low || n > high {
+                return Err(format!("{what} {n} is outside {low}–{high}"));
+            }
+            Ok(n)
+        };
+        for part in field.split(',') {
+            let (range, step) = match part.split_once('/') {
+                Some((range, step)) => (range, Some(step)),
+                None => (part, None),
+            };
+            if let Some(step) = step {
+                let step: u32 = step.parse().map_err(|_| format!("step `{step}` in the {what} field is not a number"))?;
+                if step == 0 || step > high {
+                    return Err(format!("step {step} in the {what} field is out of range"));
+                }
+            }
+            match range {
+                "*" | "?" if range == "*" || what.starts_with("day") => {}
+                _ => match range.split_once('-') {
+                    Some((from, to)) => {
+                        if value(from)? > value(to)? {
+                            return Err(format!("range `{range}` in the {what} field runs backwards"));
+                        }
+                    }
+                    None => {
+                        value(range)?;
+                    }
+                },
+            }
+        }
+    }
+    Ok(())
+}
+

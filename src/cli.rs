@@ -1,0 +1,390 @@
+//! The command line (DESIGN §1): parse arguments, run a command, print, choose the exit code.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::compiler::{self, Fleet};
+use crate::diag::{Diagnostic, Severity};
+use crate::layer::LayerCache;
+use crate::load::{Node, Value};
+use crate::write::{self, WriteError};
+
+/// gitopsc compiles customer profiles into deterministic Kubernetes manifests.
+#[derive(Debug, Parser)]
+#[command(name = "gitopsc", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// When to colour diagnostics.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+    /// How to print diagnostics: for people, or one JSON object per line for tools.
+    #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load, layer and validate profiles; print every problem at once.
+    Validate {
+        /// Profile files or folders of profiles [default: profiles/]
+        paths: Vec<PathBuf>,
+    },
+    /// Compile profiles into DIR/<customer>/.
+    Render {
+        /// Profile files or folders of profiles [default: profiles/]
+        paths: Vec<PathBuf>,
+        /// Output folder.
+        #[arg(long, value_name = "DIR", default_value = "out")]
+        out: PathBuf,
+        /// Write nothing; exit 1 and name every file that differs from the compiled output.
+        #[arg(long)]
+        check: bool,
+        /// Profiles compiled in parallel [default: number of CPUs]. Output never depends on it.
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// Replace customer folders even when they hold hand edits.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the profile JSON Schema.
+    Schema,
+    /// Show the effective value of a field and which file and line set it.
+    Explain {
+        /// The profile.
+        profile: PathBuf,
+        /// A field path such as spec.app.autoscaling.maxReplicas; omit for the whole profile.
+        field: Option<String>,
+    },
+}
+
+/// Exit codes of DESIGN §1.
+const OK: u8 = 0;
+const FAILED: u8 = 1;
+const USAGE: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { USAGE } else { OK });
+        }
+    };
+    let color = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let printer = Printer {
+        color,
+        json: cli.message_format == MessageFormat::Json,
+    };
+    ExitCode::from(match cli.command {
+        Command::Validate { paths } => validate(&printer, &paths),
+        Command::Render {
+            paths,
+            out,
+            check,
+            jobs,
+            force,
+        } => render(&printer, &paths, &out, check, jobs, force),
+        Command::Schema => {
+            print!("{}", crate::validate::schema_text());
+            OK
+        }
+        Command::Explain { profile, field } => explain(&printer, &profile, field.as_deref()),
+    })
+}
+
+struct Printer {
+    color: bool,
+    json: bool,
+}
+
+impl Printer {
+    fn diagnostics(&self, diagnostics: &[Diagnostic]) {
+        let mut stderr = std::io::stderr().lock();
+        for diagnostic in diagnostics {
+            let text = if self.json {
+                format!("{}\n", diagnostic.to_json())
+            } else {
+                format!("{}\n", diagnostic.render(self.color))
+            };
+            let _ = stderr.write_all(text.as_bytes());
+        }
+    }
+
+    fn summary(&self, fleet: &Fleet) {
+        if self.json {
+            return;
+        }
+        let errors = fleet.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+        let warnings = fleet.diagnostics.len() - errors;
+        if errors > 0 {
+            let failed: std::collections::BTreeSet<_> = fleet
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .filter_map(|d| d.location.as_ref().map(|l| l.file.path.clone()))
+                .collect();
+            eprintln!(
+                "error: {} ({}) in {} file{}",
+                plural(errors, "error"),
+                plural(warnings, "warning"),
+                failed.len(),
+                if failed.len() == 1 { "" } else { "s" }
+            );
+        } else if warnings > 0 {
+            eprintln!("{}", plural(warnings, "warning"));
+        }
+    }
+
+    fn message(&self, message: &str) {
+        if !self.json {
+            eprintln!("{message}");
+        }
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("profiles")]
+    } else {
+        paths.to_vec()
+    }
+}
+
+/// Discovers and compiles, or prints a usage/IO error (exit 2).
+fn compile(printer: &Printer, paths: &[PathBuf], jobs: Option<usize>) -> Result<(Fleet, bool), u8> {
+    let inputs = compiler::discover(&default_paths(paths)).map_err(|error| {
+        printer.diagnostics(&[error]);
+        USAGE
+    })?;
+    if inputs.files.is_empty() {
+        printer.message("error: no profiles found (profiles are *.yaml files whose names do not start with `_`)");
+        return Err(USAGE);
+    }
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
+    let fleet = compiler::compile(&inputs.files, jobs);
+    printer.diagnostics(&fleet.diagnostics);
+    printer.summary(&fleet);
+    Ok((fleet, inputs.whole_fleet))
+}
+
+fn validate(printer: &Printer, paths: &[PathBuf]) -> u8 {
+    match compile(printer, paths, None) {
+        Err(code) => code,
+        Ok((fleet, _)) if fleet.has_errors() => FAILED,
+        Ok((fleet, _)) => {
+            printer.message(&format!("{} valid", plural(fleet.profiles, "profile")));
+            OK
+        }
+    }
+}
+
+fn render(printer: &Printer, paths: &[PathBuf], out: &Path, check: bool, jobs: Option<usize>, force: bool) -> u8 {
+    let (fleet, whole_fleet) = match compile(printer, paths, jobs) {
+        Err(code) => return code,
+        Ok(result) => result,
+    };
+    if fleet.has_errors() {
+        printer.message(&format!("nothing written to {}: fix the errors above", out.display()));
+        return FAILED;
+    }
+    let outputs: Vec<_> = fleet.customers.into_iter().map(|c| c.output).collect();
+    if check {
+        return match write::check(out, &outputs, whole_fleet) {
+            Ok(findings) if findings.is_empty() => {
+                printer.message(&format!("{} up to date in {}", plural(outputs.len(), "customer"), out.display()));
+                OK
+            }
+            Ok(findings) => {
+                for finding in &findings {
+                    eprintln!("drift: {finding}");
+                }
+                eprintln!(
+                    "error: {} in {} differ from what the profiles compile to; run `gitopsc render`",
+                    plural(findings.len(), "file"),
+                    out.display()
+                );
+                FAILED
+            }
+            Err(error) => {
+                eprintln!("error: cannot read {}: {error}", out.display());
+                USAGE
+            }
+        };
+    }
+    match write::write(out, &outputs, whole_fleet, force) {
+        Ok(report) => {
+            printer.message(&format!(
+                "rendered {} into {}: {} written, {} unchanged{}",
+                plural(outputs.len(), "customer"),
+                out.display(),
+                report.written.len(),
+                report.unchanged,
+                if report.removed.is_empty() {
+                    String::new()
+                } else {
+                    format!(", removed {}", report.removed.join(", "))
+                }
+            ));
+            OK
+        }
+        Err(WriteError::HandEdits(findings)) => {
+            for finding in &findings {
+                eprintln!("hand edit: {finding}");
+            }
+            eprintln!(
+                "error: refusing to replace folders with hand edits; nothing was written\n  \
+                 help: move your changes into the profile (or a Kustomize overlay), or pass --force to discard them"
+            );
+            USAGE
+        }
+        Err(WriteError::Io(path, error)) => {
+            eprintln!("error: cannot write {}: {error}", path.display());
+            USAGE
+        }
+    }
+}
+
+fn explain(printer: &Printer, profile: &Path, field: Option<&str>) -> u8 {
+    let cache = LayerCache::default();
+    let mut diagnostics = Vec::new();
+    let root = compiler::merged(profile, &cache, &mut diagnostics);
+    crate::diag::normalize(&mut diagnostics);
+    printer.diagnostics(&diagnostics);
+    let Some(root) = root else {
+        return FAILED;
+    };
+    let Some(field) = field else {
+        print!("{}", annotated(&root));
+        return OK;
+    };
+    let pointer = pointer_of(field);
+    match root.pointer(&pointer) {
+        Some((node, _)) => {
+            let mut text = String::new();
+            write_annotated(&mut text, node, 0);
+            let location = &node.location;
+            if matches!(node.value, Value::Map(_) | Value::Seq(_)) {
+                println!("{field}:  # {}", place(location));
+                print!("{text}");
+            } else {
+                println!("{field} = {}", text.trim_end().split("  # ").next().unwrap_or_default());
+                println!("  set in {}", place(location));
+            }
+            OK
+        }
+        None => match crate::validate::describe(&pointer) {
+            Some(description) => {
+                println!("{field} is not set by {} or its layers", profile.display());
+                println!("  {}", description.replace('\n', "\n  "));
+                OK
+            }
+            None => {
+                eprintln!("error: `{field}` is not a profile field");
+                FAILED
+            }
+        },
+    }
+}
+
+fn place(location: &crate::diag::Location) -> String {
+    format!("{}:{}:{}", location.file.path.display(), location.line, location.column)
+}
+
+/// `spec.access.internal.allowedSourceRanges[1]` → `/spec/access/internal/allowedSourceRanges/1`.
+fn pointer_of(field: &str) -> String {
+    let mut pointer = String::new();
+    for part in field.split('.').filter(|p| !p.is_empty()) {
+        let mut rest = part;
+        if let Some(open) = rest.find('[') {
+            pointer.push('/');
+            pointer.push_str(&rest[..open].replace('~', "~0").replace('/', "~1"));
+            rest = &rest[open..];
+            while let Some(inner) = rest.strip_prefix('[') {
+                let close = inner.find(']').unwrap_or(inner.len());
+                pointer.push('/');
+                pointer.push_str(&inner[..close]);
+                rest = inner.get(close + 1..).unwrap_or("");
+            }
+        } else {
+            pointer.push('/');
+            pointer.push_str(&rest.replace('~', "~0").replace('/', "~1"));
+        }
+    }
+    pointer
+}
+
+/// The merged profile as YAML, each value followed by the file and line that set it.
+fn annotated(root: &Node) -> String {
+    let mut out = String::new();
+    write_annotated(&mut out, root, 0);
+    out
+}
+
+fn write_annotated(out: &mut String, node: &Node, level: usize) {
+    let pad = "  ".repeat(level);
+    match &node.value {
+        Value::Map(entries) => {
+            for entry in entries {
+                match &entry.value.value {
+                    Value::Map(inner) if !inner.is_empty() => {
+                        out.push_str(&format!("{pad}{}:\n", entry.key));
+                        write_annotated(out, &entry.value, level + 1);
+                    }
+                    Value::Seq(items) if !items.is_empty() => {
+                        out.push_str(&format!("{pad}{}:  # {}\n", entry.key, place(&entry.value.location)));
+                        write_annotated(out, &entry.value, level + 1);
+                    }
+                    _ => out.push_str(&format!(
+                        "{pad}{}: {}  # {}\n",
+                        entry.key,
+                        scalar_text(&entry.value),
+                        place(&entry.value.location)
+                    )),
+                }
+            }
+        }
+        Value::Seq(items) => {
+            for item in items {
+                match &item.value {
+                    Value::Map(_) | Value::Seq(_) => {
+                        out.push_str(&format!("{pad}-\n"));
+                        write_annotated(out, item, level + 1);
+                    }
+                    _ => out.push_str(&format!("{pad}- {}\n", scalar_text(item))),
+                }
+            }
+        }
+        _ => out.push_str(&format!("{pad}{}  # {}\n", scalar_text(node), place(&node.location))),
+    }
+}
+
+fn scalar_text(node: &Node) -> String {
+    crate::serialize::to_yaml(&node.to_json()).trim_end().to_string()
+}

@@ -1,0 +1,176 @@
+//! Drives the stages: discover → load → layer → validate → model → emit → package.
+//! Nothing here touches the disk except reading the inputs; `write.rs` does the rest.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::diag::{Code, Diagnostic, normalize};
+use crate::layer::{LayerCache, normalize as normalize_path};
+use crate::load::{self, Node};
+use crate::model::{self, Customer};
+use crate::package::{self, CustomerOutput};
+use crate::profile::Profile;
+use crate::{check, emit, validate};
+
+/// The profiles a command works on.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub files: Vec<PathBuf>,
+    /// True when every input was a folder: the set of customers is the whole fleet, so
+    /// customer folders in `out/` without a profile are stale.
+    pub whole_fleet: bool,
+}
+
+/// Expands `PATH...` into profile files: folders yield their `*.yaml` files whose names do
+/// not start with `_` (those are layers). Errors are usage/IO problems (exit 2).
+pub fn discover(paths: &[PathBuf]) -> Result<Inputs, Diagnostic> {
+    let mut files = Vec::new();
+    let mut whole_fleet = true;
+    for path in paths {
+        let metadata = std::fs::metadata(path).map_err(|error| {
+            Diagnostic::error(Code::Io, format!("cannot read {}: {error}", path.display()))
+        })?;
+        if metadata.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|error| {
+                Diagnostic::error(Code::Io, format!("cannot list {}: {error}", path.display()))
+            })?;
+            for entry in entries {
+                let entry = entry.map_err(|error| {
+                    Diagnostic::error(Code::Io, format!("cannot list {}: {error}", path.display()))
+                })?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let is_profile = (name.ends_with(".yaml") || name.ends_with(".yml")) && !name.starts_with(['_', '.']);
+                if is_profile && entry.file_type().is_ok_and(|t| t.is_file()) {
+                    files.push(normalize_path(&path.join(&name)));
+                }
+            }
+        } else {
+            whole_fleet = false;
+            files.push(normalize_path(path));
+        }
+    }
+    // Input order never matters: customers are sorted by file, later by name.
+    files.sort();
+    files.dedup();
+    Ok(Inputs { files, whole_fleet })
+}
+
+/// A profile that went through every stage.
+pub struct Compiled {
+    pub customer: Customer,
+    pub root: Node,
+    pub output: CustomerOutput,
+}
+
+/// The outcome of compiling a set of profiles: outputs sorted by customer name, and every
+/// diagnostic, sorted and deduplicated. Outputs are only meaningful when no diagnostic is an
+/// error.
+pub struct Fleet {
+    pub customers: Vec<Compiled>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub profiles: usize,
+}
+
+impl Fleet {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Compiles every profile, `jobs` at a time. The result does not depend on `jobs`.
+pub fn compile(files: &[PathBuf], jobs: usize) -> Fleet {
+    let cache = LayerCache::default();
+    let next = AtomicUsize::new(0);
+    let jobs = jobs.clamp(1, files.len().max(1));
+    let mut results: Vec<(usize, Option<Compiled>, Vec<Diagnostic>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(path) = files.get(index) else { break };
+                        let mut diagnostics = Vec::new();
+                        let compiled = compile_one(path, &cache, &mut diagnostics);
+                        done.push((index, compiled, diagnostics));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap_or_default())
+            .collect()
+    });
+    results.sort_by_key(|(index, _, _)| *index);
+    let mut diagnostics = Vec::new();
+    let mut customers = Vec::new();
+    for (_, compiled, found) in results {
+        diagnostics.extend(found);
+        customers.extend(compiled);
+    }
+    customers.sort_by(|a, b| a.customer.name.cmp(&b.customer.name));
+    for pair in customers.windows(2) {
+        if pair[0].customer.name == pair[1].customer.name {
+            let name = &pair[0].customer.name;
+            diagnostics.push(
+                Diagnostic::error(Code::DuplicateCustomer, format!("customer `{name}` is defined twice"))
+                    .at(model::locate(&pair[1].root, "/metadata/name"))
+                    .field("metadata.name")
+                    .note(model::locate(&pair[0].root, "/metadata/name"), "first defined here")
+                    .help("each profile names a different customer; its output folder is out/<name>/"),
+            );
+        }
+    }
+    normalize(&mut diagnostics);
+    Fleet {
+        customers,
+        diagnostics,
+        profiles: files.len(),
+    }
+}
+
+/// The profile at `path` merged over its layers, for `explain` and for `compile_one`.
+pub fn merged(path: &Path, cache: &LayerCache, diagnostics: &mut Vec<Diagnostic>) -> Option<Node> {
+    let (_, root) = load::load_file(path, diagnostics);
+    crate::layer::resolve(&root?, path, cache, diagnostics)
+}
+
+fn compile_one(path: &Path, cache: &LayerCache, diagnostics: &mut Vec<Diagnostic>) -> Option<Compiled> {
+    let root = merged(path, cache, diagnostics)?;
+    if root.get("metadata").is_none() {
+        diagnostics.push(
+            Diagnostic::error(Code::MissingField, "a profile needs `metadata.name`")
+                .at(crate::diag::Location::file_start(&root.location.file))
+                .field("metadata.name")
+                .help("files whose names start with `_` are layers; a customer profile names its customer"),
+        );
+    }
+    let document = root.to_json();
+    let schema_problems = validate::check_schema(&root, &document);
+    if !schema_problems.is_empty() {
+        diagnostics.extend(schema_problems);
+        return None;
+    }
+    let profile: Profile = match serde_json::from_value(document) {
+        Ok(profile) => profile,
+        Err(error) => {
+            diagnostics.push(
+                Diagnostic::error(Code::InvalidValue, format!("profile does not match the schema: {error}"))
+                    .at(root.location.clone()),
+            );
+            return None;
+        }
+    };
+    let problems = check::check(&profile, &root);
+    let failed = problems.iter().any(Diagnostic::is_error);
+    diagnostics.extend(problems);
+    let customer = model::build(profile, &root, diagnostics)?;
+    if failed || diagnostics.iter().any(Diagnostic::is_error) {
+        return None;
+    }
+    let objects = emit::emit(&customer);
+    let output = package::package(&customer, &objects);
+    Some(Compiled { customer, root, output })
+}

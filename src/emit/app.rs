@@ -1,0 +1,338 @@
+//! The app workload: Namespace, ServiceAccount, env ConfigMap, Deployment, Service, HPA, PDB.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HPAScalingPolicy, HPAScalingRules, HorizontalPodAutoscaler,
+    HorizontalPodAutoscalerBehavior, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget, ResourceMetricSource,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
+    HTTPGetAction, Lifecycle, LifecycleHandler, Namespace, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
+    SleepAction, TopologySpreadConstraint, Volume, VolumeMount,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::{Component, Object, labels, metadata, selector};
+use crate::model::{Customer, Scaling, defaults};
+
+/// Name of the app's Deployment, Service, ServiceAccount, HPA and PDB.
+pub const NAME: &str = "app";
+const COMPONENT: &str = "app";
+const PORT_NAME: &str = "http";
+
+pub fn emit(customer: &Customer) -> Vec<Object> {
+    let labels = labels(customer, NAME, COMPONENT);
+    let config_map = config_map(customer, &labels);
+    let config_checksum = crate::serialize::digest(crate::serialize::to_yaml(&config_map.value).as_bytes());
+    let mut objects = vec![
+        namespace(customer),
+        service_account(customer, &labels),
+        config_map,
+        deployment(customer, &labels, &config_checksum),
+        service(customer, &labels),
+        pod_disruption_budget(customer, &labels),
+    ];
+    if let Some(hpa) = autoscaler(customer, &labels) {
+        objects.push(hpa);
+    }
+    objects
+}
+
+fn namespace(customer: &Customer) -> Object {
+    let mut labels = customer.labels.clone();
+    labels.insert("app.kubernetes.io/instance".into(), customer.name.clone());
+    labels.insert(super::MANAGED_BY.0.into(), super::MANAGED_BY.1.into());
+    // Pod Security Admission: reject any pod of the namespace that is not "restricted".
+    for mode in ["enforce", "audit", "warn"] {
+        labels.insert(format!("pod-security.kubernetes.io/{mode}"), "restricted".into());
+        labels.insert(format!("pod-security.kubernetes.io/{mode}-version"), "latest".into());
+    }
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(customer.namespace.clone()),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    Object::new(Component::App, &customer.namespace, &namespace)
+}
+
+fn service_account(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let mut meta = metadata(customer, NAME, labels.clone());
+    if let Some(gsa) = &customer.app.gcp_service_account {
+        meta.annotations = Some(BTreeMap::from([("iam.gke.io/gcp-service-account".to_string(), gsa.clone())]));
+    }
+    let account = ServiceAccount {
+        metadata: meta,
+        automount_service_account_token: Some(false),
+        ..ServiceAccount::default()
+    };
+    Object::new(Component::App, NAME, &account)
+}
+
+fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let name = format!("{NAME}-env");
+    let config_map = ConfigMap {
+        metadata: metadata(customer, &name, labels.clone()),
+        data: Some(customer.app.env.clone()),
+        ..ConfigMap::default()
+    };
+    Object::new(Component::App, &name, &config_map)
+}
+
+fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_string()),
+            port: IntOrString::String(PORT_NAME.into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(2),
+        failure_threshold: Some(failures),
+        ..Probe::default()
+    }
+}
+
+fn quantities(cpu: &str, memory: &str) -> BTreeMap<String, Quantity> {
+    BTreeMap::from([
+        ("cpu".to_string(), Quantity(cpu.to_string())),
+        ("memory".to_string(), Quantity(memory.to_string())),
+    ])
+}
+
+fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, config_checksum: &str) -> Object {
+    let app = &customer.app;
+    let selector_labels = selector(customer, NAME);
+    let uid = defaults::APP_UID;
+    let spread = |key: &str| TopologySpreadConstraint {
+        max_skew: 1,
+        topology_key: key.into(),
+        when_unsatisfiable: "ScheduleAnyway".into(),
+        label_selector: Some(LabelSelector {
+            match_labels: Some(selector_labels.clone()),
+            ..LabelSelector::default()
+        }),
+        // Count only pods of the same rollout, so old pods do not skew new ones.
+        match_label_keys: Some(vec!["pod-template-hash".into()]),
+        ..TopologySpreadConstraint::default()
+    };
+    let container = Container {
+        name: NAME.into(),
+        image: Some(app.image.clone()),
+        ports: Some(vec![ContainerPort {
+            name: Some(PORT_NAME.into()),
+            container_port: app.port as i32,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        env_from: Some(vec![EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource {
+                name: format!("{NAME}-env"),
+                optional: Some(false),
+            }),
+            ..EnvFromSource::default()
+        }]),
+        resources: Some(ResourceRequirements {
+            requests: Some(quantities(&app.requests.cpu, &app.requests.memory)),
+            limits: Some(quantities(&app.limits.cpu, &app.limits.memory)),
+            ..ResourceRequirements::default()
+        }),
+        readiness_probe: Some(http_probe(&app.readiness_path, 5, 3)),
+        liveness_probe: Some(http_probe(&app.liveness_path, 10, 3)),
+        startup_probe: Some(http_probe(&app.startup_path, 5, (app.startup_timeout_seconds.div_ceil(5)) as i32)),
+        lifecycle: Some(Lifecycle {
+            // Keep serving while endpoints and load balancers drop the pod, then SIGTERM.
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: i64::from(app.pre_stop_delay_seconds),
+                }),
+                ..LifecycleHandler::default()
+            }),
+            ..Lifecycle::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            run_as_user: Some(uid),
+            run_as_group: Some(uid),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Capabilities::default()
+            }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..SeccompProfile::default()
+            }),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    };
+    let pod = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels.clone()),
+            annotations: Some(BTreeMap::from([("checksum/config".to_string(), config_checksum.to_string())])),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            service_account_name: Some(NAME.into()),
+            automount_service_account_token: Some(false),
+            termination_grace_period_seconds: Some(i64::from(app.termination_grace_seconds)),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                run_as_user: Some(uid),
+                run_as_group: Some(uid),
+                fs_group: Some(uid),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    ..SeccompProfile::default()
+                }),
+                ..PodSecurityContext::default()
+            }),
+            topology_spread_constraints: Some(vec![
+                spread("topology.kubernetes.io/zone"),
+                spread("kubernetes.io/hostname"),
+            ]),
+            containers: vec![container],
+            volumes: Some(vec![Volume {
+                name: "tmp".into(),
+                empty_dir: Some(EmptyDirVolumeSource {
+                    size_limit: Some(Quantity("64Mi".into())),
+                    ..EmptyDirVolumeSource::default()
+                }),
+                ..Volume::default()
+            }]),
+            ..PodSpec::default()
+        }),
+    };
+    let deployment = Deployment {
+        metadata: metadata(customer, NAME, labels.clone()),
+        spec: Some(DeploymentSpec {
+            // The HPA owns the count when it exists; a value here would fight it on every sync.
+            replicas: match app.scaling {
+                Scaling::Fixed(n) => Some(n as i32),
+                Scaling::Auto { .. } => None,
+            },
+            selector: LabelSelector {
+                match_labels: Some(selector_labels.clone()),
+                ..LabelSelector::default()
+            },
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::Int(app.max_surge as i32)),
+                    max_unavailable: Some(IntOrString::Int(app.max_unavailable as i32)),
+                }),
+            }),
+            template: pod,
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    };
+    Object::new(Component::App, NAME, &deployment)
+}
+
+fn service(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let service = Service {
+        metadata: metadata(customer, NAME, labels.clone()),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(selector(customer, NAME)),
+            ports: Some(vec![ServicePort {
+                name: Some(PORT_NAME.into()),
+                port: customer.app.port as i32,
+                target_port: Some(IntOrString::String(PORT_NAME.into())),
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    };
+    Object::new(Component::App, NAME, &service)
+}
+
+fn autoscaler(customer: &Customer, labels: &BTreeMap<String, String>) -> Option<Object> {
+    let Scaling::Auto {
+        min,
+        max,
+        target_cpu_percent,
+        scale_down_stabilization_seconds,
+    } = customer.app.scaling
+    else {
+        return None;
+    };
+    let hpa = HorizontalPodAutoscaler {
+        metadata: metadata(customer, NAME, labels.clone()),
+        spec: Some(HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: "Deployment".into(),
+                name: NAME.into(),
+            },
+            min_replicas: Some(min as i32),
+            max_replicas: max as i32,
+            metrics: Some(vec![MetricSpec {
+                type_: "Resource".into(),
+                resource: Some(ResourceMetricSource {
+                    name: "cpu".into(),
+                    target: MetricTarget {
+                        type_: "Utilization".into(),
+                        average_utilization: Some(target_cpu_percent as i32),
+                        ..MetricTarget::default()
+                    },
+                }),
+                ..MetricSpec::default()
+            }]),
+            behavior: Some(HorizontalPodAutoscalerBehavior {
+                // Scale down slowly (at most half the pods a minute, after a calm window),
+                // so a short dip in traffic does not drop capacity.
+                scale_down: Some(HPAScalingRules {
+                    stabilization_window_seconds: Some(scale_down_stabilization_seconds as i32),
+                    select_policy: Some("Max".into()),
+                    policies: Some(vec![HPAScalingPolicy {
+                        type_: "Percent".into(),
+                        value: 50,
+                        period_seconds: 60,
+                    }]),
+                    ..HPAScalingRules::default()
+                }),
+                ..HorizontalPodAutoscalerBehavior::default()
+            }),
+        }),
+        ..HorizontalPodAutoscaler::default()
+    };
+    Some(Object::new(Component::App, NAME, &hpa))
+}
+
+fn pod_disruption_budget(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let pdb = PodDisruptionBudget {
+        metadata: metadata(customer, NAME, labels.clone()),
+        spec: Some(PodDisruptionBudgetSpec {
+            // One pod at a time, whatever the replica count: drains proceed, capacity stays.
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector(customer, NAME)),
+                ..LabelSelector::default()
+            }),
+            // Pods that are not running do not block a drain.
+            unhealthy_pod_eviction_policy: Some("AlwaysAllow".into()),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    };
+    Object::new(Component::App, NAME, &pdb)
+}

@@ -1,0 +1,110 @@
+//! Stage 5: a `Customer` → typed Kubernetes objects, one module per component.
+//!
+//! Emitters build `k8s-openapi` values (never text templates) and hand them on as JSON
+//! trees tagged with their component; labels and selectors come from this module only, so
+//! every workload, Service and (later) NetworkPolicy agrees on them.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
+
+use crate::model::Customer;
+
+pub mod app;
+
+/// Output folder of an object inside `out/<customer>/`, in DESIGN §3 order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Component {
+    App,
+}
+
+impl Component {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::App => "app",
+        }
+    }
+}
+
+/// One compiled Kubernetes object.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub component: Component,
+    pub kind: String,
+    pub name: String,
+    pub value: serde_json::Value,
+}
+
+impl Object {
+    pub fn new<T: Serialize + k8s_openapi::Resource>(component: Component, name: &str, object: &T) -> Self {
+        Object {
+            component,
+            kind: T::KIND.to_string(),
+            name: name.to_string(),
+            value: serde_json::to_value(object).unwrap_or(serde_json::Value::Null),
+        }
+    }
+
+    /// Position of the kind in the fixed output order: what others depend on comes first.
+    pub fn kind_rank(&self) -> usize {
+        const ORDER: &[&str] = &[
+            "Namespace",
+            "ServiceAccount",
+            "Role",
+            "RoleBinding",
+            "ConfigMap",
+            "NetworkPolicy",
+            "Service",
+            "StatefulSet",
+            "Deployment",
+            "CronJob",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+        ];
+        ORDER.iter().position(|k| *k == self.kind).unwrap_or(ORDER.len())
+    }
+
+    /// `app/deployment-app.yaml`: one object per file, lowercase kind.
+    pub fn path(&self) -> String {
+        format!("{}/{}-{}.yaml", self.component.as_str(), self.kind.to_lowercase(), self.name)
+    }
+}
+
+/// Every object of a customer, in the fixed kind order, then by name.
+pub fn emit(customer: &Customer) -> Vec<Object> {
+    let mut objects = app::emit(customer);
+    objects.sort_by(|a, b| (a.kind_rank(), &a.kind, &a.name).cmp(&(b.kind_rank(), &b.kind, &b.name)));
+    objects
+}
+
+/// The label that ties an object to this tool.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "gitopsc");
+
+/// Labels that select a workload's pods. Never change them: selectors are immutable.
+pub fn selector(customer: &Customer, name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/instance".to_string(), customer.name.clone()),
+        ("app.kubernetes.io/name".to_string(), name.to_string()),
+    ])
+}
+
+/// The recommended `app.kubernetes.io/*` labels plus the profile's own.
+pub fn labels(customer: &Customer, name: &str, component: &str) -> BTreeMap<String, String> {
+    let mut labels = customer.labels.clone();
+    labels.extend(selector(customer, name));
+    labels.insert("app.kubernetes.io/component".into(), component.into());
+    labels.insert("app.kubernetes.io/part-of".into(), "gitopsc-stack".into());
+    labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+    labels
+}
+
+/// Metadata of a namespaced object.
+pub fn metadata(customer: &Customer, name: &str, labels: BTreeMap<String, String>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(customer.namespace.clone()),
+        labels: Some(labels),
+        ..ObjectMeta::default()
+    }
+}

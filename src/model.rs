@@ -1,0 +1,206 @@
+//! Stage 4: the merged, schema-valid profile → a `Customer` with every default applied.
+//!
+//! Fields that have no safe default must be set by the profile or one of its layers; their
+//! absence is reported here, pointing at the nearest enclosing field that is present.
+
+use std::collections::BTreeMap;
+
+use crate::diag::{Code, Diagnostic, Location};
+use crate::load::Node;
+use crate::profile::{Profile, Quantity};
+
+/// Defaults of optional fields, in one place so checks and emitters agree.
+pub mod defaults {
+    pub const APP_PORT: u32 = 8080;
+    pub const APP_REPLICAS: u32 = 2;
+    pub const MIN_REPLICAS: u32 = 2;
+    pub const MAX_REPLICAS: u32 = 10;
+    pub const TARGET_CPU_PERCENT: u32 = 70;
+    pub const SCALE_DOWN_STABILIZATION_SECONDS: u32 = 300;
+    pub const READINESS_PATH: &str = "/readyz";
+    pub const LIVENESS_PATH: &str = "/healthz";
+    pub const STARTUP_TIMEOUT_SECONDS: u32 = 120;
+    pub const MAX_SURGE: u32 = 1;
+    pub const MAX_UNAVAILABLE: u32 = 0;
+    pub const TERMINATION_GRACE_SECONDS: u32 = 30;
+    pub const PRE_STOP_DELAY_SECONDS: u32 = 10;
+    pub const CPU_REQUEST: &str = "250m";
+    pub const MEMORY_REQUEST: &str = "256Mi";
+    pub const CPU_LIMIT: &str = "1";
+    pub const MEMORY_LIMIT: &str = "512Mi";
+    pub const POSTGRES_VERSION: u32 = 16;
+    pub const PGPOOL_REPLICAS: u32 = 2;
+    pub const NUM_INIT_CHILDREN: u32 = 32;
+    pub const MAX_POOL: u32 = 4;
+    pub const DATABASE_REPLICAS: u32 = 3;
+    pub const SYNCHRONOUS_MODE: bool = true;
+    /// PostgreSQL's own defaults, used for the Pgpool connection budget.
+    pub const MAX_CONNECTIONS: u64 = 100;
+    pub const SUPERUSER_RESERVED_CONNECTIONS: u64 = 3;
+    /// The app's user and group: above 10000 so they never map to a host account.
+    pub const APP_UID: i64 = 10001;
+}
+
+/// One customer, ready for the emitters.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub name: String,
+    pub namespace: String,
+    /// `metadata.labels`, copied onto every object.
+    pub labels: BTreeMap<String, String>,
+    pub app: App,
+    /// The whole typed profile, for the lock's input digest and later components.
+    pub profile: Profile,
+}
+
+/// How many app pods run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scaling {
+    Fixed(u32),
+    Auto {
+        min: u32,
+        max: u32,
+        target_cpu_percent: u32,
+        scale_down_stabilization_seconds: u32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub image: String,
+    pub port: u32,
+    pub scaling: Scaling,
+    pub requests: ResourcePair,
+    pub limits: ResourcePair,
+    pub readiness_path: String,
+    pub liveness_path: String,
+    pub startup_path: String,
+    pub startup_timeout_seconds: u32,
+    pub env: BTreeMap<String, String>,
+    pub max_surge: u32,
+    pub max_unavailable: u32,
+    pub gcp_service_account: Option<String>,
+    pub termination_grace_seconds: u32,
+    pub pre_stop_delay_seconds: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResourcePair {
+    pub cpu: String,
+    pub memory: String,
+}
+
+/// Fields that have no safe default; each must be set somewhere in the layer chain.
+const REQUIRED: &[&str] = &[
+    "/metadata/name",
+    "/spec/gcp/projectId",
+    "/spec/gcp/region",
+    "/spec/gcp/network",
+    "/spec/gcp/subnetwork",
+    "/spec/app/image",
+    "/spec/database/image",
+    "/spec/database/credentials",
+    "/spec/database/pgpool/image",
+    "/spec/argocd/repoURL",
+];
+
+/// The location of the value at `pointer`, or of the nearest enclosing field that exists.
+pub fn locate(root: &Node, pointer: &str) -> Location {
+    let mut path = pointer;
+    loop {
+        if let Some((node, key)) = root.pointer(path) {
+            return if path == pointer {
+                node.location.clone()
+            } else {
+                key.cloned().unwrap_or_else(|| node.location.clone())
+            };
+        }
+        match path.rfind('/') {
+            Some(cut) => path = &path[..cut],
+            None => return root.location.clone(),
+        }
+    }
+}
+
+/// Builds the customer, or reports every required field that is missing.
+pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -> Option<Customer> {
+    let mut missing = false;
+    for pointer in REQUIRED {
+        let present = root.pointer(pointer).is_some_and(|(node, _)| !matches!(node.value, crate::load::Value::Null));
+        if !present {
+            missing = true;
+            let field = crate::validate::dotted(pointer);
+            diagnostics.push(
+                Diagnostic::error(Code::MissingField, format!("required field `{field}` is not set"))
+                    .at(locate(root, pointer))
+                    .field(field.clone())
+                    .help("set it in this profile or in a layer it extends"),
+            );
+        }
+    }
+    if missing {
+        return None;
+    }
+    let name = profile.metadata.as_ref()?.name.clone()?;
+    let spec = profile.spec.clone().unwrap_or_default();
+    let app = spec.app.clone().unwrap_or_default();
+    let autoscaling = app.autoscaling.clone().unwrap_or_default();
+    let resources = app.resources.clone().unwrap_or_default();
+    let requests = resources.requests.unwrap_or_default();
+    let limits = resources.limits.unwrap_or_default();
+    let probes = app.probes.clone().unwrap_or_default();
+    let rollout = app.rollout.clone().unwrap_or_default();
+    let quantity = |q: Option<Quantity>, default: &str| q.map_or_else(|| default.to_string(), |q| q.0);
+    let liveness_path = probes.liveness_path.unwrap_or_else(|| defaults::LIVENESS_PATH.into());
+    let scaling = if autoscaling.enabled.unwrap_or(false) {
+        Scaling::Auto {
+            min: autoscaling.min_replicas.unwrap_or(defaults::MIN_REPLICAS),
+            max: autoscaling.max_replicas.unwrap_or(defaults::MAX_REPLICAS),
+            target_cpu_percent: autoscaling
+                .target_cpu_utilization_percentage
+                .unwrap_or(defaults::TARGET_CPU_PERCENT),
+            scale_down_stabilization_seconds: autoscaling
+                .scale_down_stabilization_seconds
+                .unwrap_or(defaults::SCALE_DOWN_STABILIZATION_SECONDS),
+        }
+    } else {
+        Scaling::Fixed(app.replicas.unwrap_or(defaults::APP_REPLICAS))
+    };
+    let app_model = App {
+        image: app.image.clone()?,
+        port: app.port.unwrap_or(defaults::APP_PORT),
+        scaling,
+        requests: ResourcePair {
+            cpu: quantity(requests.cpu, defaults::CPU_REQUEST),
+            memory: quantity(requests.memory, defaults::MEMORY_REQUEST),
+        },
+        limits: ResourcePair {
+            cpu: quantity(limits.cpu, defaults::CPU_LIMIT),
+            memory: quantity(limits.memory, defaults::MEMORY_LIMIT),
+        },
+        readiness_path: probes.readiness_path.unwrap_or_else(|| defaults::READINESS_PATH.into()),
+        startup_path: probes.startup_path.unwrap_or_else(|| liveness_path.clone()),
+        liveness_path,
+        startup_timeout_seconds: probes.startup_timeout_seconds.unwrap_or(defaults::STARTUP_TIMEOUT_SECONDS),
+        env: app.env.clone().unwrap_or_default(),
+        max_surge: rollout.max_surge.unwrap_or(defaults::MAX_SURGE),
+        max_unavailable: rollout.max_unavailable.unwrap_or(defaults::MAX_UNAVAILABLE),
+        gcp_service_account: app.workload_identity.and_then(|w| w.gcp_service_account),
+        termination_grace_seconds: app
+            .termination_grace_period_seconds
+            .unwrap_or(defaults::TERMINATION_GRACE_SECONDS),
+        pre_stop_delay_seconds: app.pre_stop_delay_seconds.unwrap_or(defaults::PRE_STOP_DELAY_SECONDS),
+    };
+    Some(Customer {
+        namespace: spec.namespace.clone().unwrap_or_else(|| name.clone()),
+        labels: profile
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default(),
+        name,
+        app: app_model,
+        profile,
+    })
+}
+

@@ -1,0 +1,174 @@
+//! PostgreSQL's parameters (`src/data/pg_settings.tsv`) and the value rules of
+//! `postgresql.conf`: names, booleans, enums, integers and reals with their units and bounds.
+
+use std::sync::OnceLock;
+
+/// One settable parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    pub name: String,
+    /// `bool`, `integer`, `real`, `enum` or `string`, as in `pg_settings.vartype`.
+    pub vartype: String,
+    /// Base unit (`8kB`, `kB`, `ms`, `s`, `min`, …) or empty.
+    pub unit: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub enumvals: Vec<String>,
+    /// First and last major version that has it.
+    pub since: u32,
+    pub until: Option<u32>,
+}
+
+/// The committed parameter table.
+pub fn table() -> &'static [Setting] {
+    static TABLE: OnceLock<Vec<Setting>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        include_str!("data/pg_settings.tsv")
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split('\t').collect();
+                Some(Setting {
+                    name: f.first()?.to_string(),
+                    vartype: f.get(1)?.to_string(),
+                    unit: f.get(2)?.to_string(),
+                    min: f.get(3)?.parse().ok(),
+                    max: f.get(4)?.parse().ok(),
+                    enumvals: f.get(5)?.split(',').filter(|v| !v.is_empty()).map(str::to_string).collect(),
+                    since: f.get(6)?.parse().ok()?,
+                    until: f.get(7).and_then(|u| u.parse().ok()),
+                })
+            })
+            .collect()
+    })
+}
+
+/// What is wrong with a parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    UnknownName { suggestion: Option<String> },
+    InvalidValue { why: String, hint: String },
+}
+
+/// Checks one `name = value` for PostgreSQL `version`. Names with a dot belong to
+/// extensions (`pg_stat_statements.max`) and are accepted as they are.
+pub fn check(version: u32, name: &str, value: &str) -> Result<(), Problem> {
+    if name.contains('.') {
+        return Ok(());
+    }
+    let known = |s: &&Setting| s.since <= version && s.until.is_none_or(|u| version <= u);
+    let lowered = name.to_ascii_lowercase();
+    let Some(setting) = table().iter().filter(known).find(|s| s.name == lowered) else {
+        let names: Vec<String> = table().iter().filter(known).map(|s| s.name.clone()).collect();
+        return Err(Problem::UnknownName {
+            suggestion: crate::validate::closest(name, &names),
+        });
+    };
+    let value = value.trim();
+    let invalid = |why: String, hint: String| Err(Problem::InvalidValue { why, hint });
+    match setting.vartype.as_str() {
+        "bool" => {
+            const WORDS: &[&str] = &["on", "off", "true", "false", "yes", "no", "1", "0"];
+            if WORDS.contains(&value.to_ascii_lowercase().as_str()) {
+                Ok(())
+            } else {
+                invalid("not a boolean".into(), "use on or off".into())
+            }
+        }
+        "enum" => {
+            if setting.enumvals.is_empty() || setting.enumvals.iter().any(|v| v.eq_ignore_ascii_case(value)) {
+                Ok(())
+            } else {
+                invalid(
+                    "not one of the allowed values".into(),
+                    format!("allowed: {}", setting.enumvals.join(", ")),
+                )
+            }
+        }
+        "integer" | "real" => numeric(setting, value),
+        _ => Ok(()),
+    }
+}
+
+const MEMORY_UNITS: &[(&str, f64)] = &[
+    ("B", 1.0),
+    ("kB", 1024.0),
+    ("MB", 1048576.0),
+    ("GB", 1073741824.0),
+    ("TB", 1099511627776.0),
+];
+const TIME_UNITS: &[(&str, f64)] = &[
+    ("us", 0.001),
+    ("ms", 1.0),
+    ("s", 1000.0),
+    ("min", 60000.0),
+    ("h", 3600000.0),
+    ("d", 86400000.0),
+];
+
+/// The size of a base unit in bytes or milliseconds, and which family it belongs to.
+fn base_unit(unit: &str) -> Option<(f64, &'static [(&'static str, f64)])> {
+    let (multiplier, unit) = match unit.strip_prefix("8") {
+        Some(rest) => (8.0, rest),
+        None => (1.0, unit),
+    };
+    for family in [MEMORY_UNITS, TIME_UNITS] {
+        if let Some((_, size)) = family.iter().find(|(name, _)| *name == unit) {
+            return Some((multiplier * size, family));
+        }
+    }
+    None
+}
+
+fn numeric(setting: &Setting, value: &str) -> Result<(), Problem> {
+    let split = value
+        .find(|ch: char| !(ch.is_ascii_digit() || ".+-eE".contains(ch)))
+        .unwrap_or(value.len());
+    let (number, unit) = (value[..split].trim(), value[split..].trim());
+    let invalid = |why: String, hint: String| Err(Problem::InvalidValue { why, hint });
+    let parsed: Option<f64> = if setting.vartype == "integer" {
+        number.parse::<i64>().ok().map(|n| n as f64)
+    } else {
+        number.parse::<f64>().ok().filter(|n| n.is_finite())
+    };
+    let Some(mut amount) = parsed else {
+        return invalid(
+            format!("not {}", if setting.vartype == "integer" { "an integer" } else { "a number" }),
+            example(setting),
+        );
+    };
+    if !unit.is_empty() {
+        let Some((base, family)) = base_unit(&setting.unit) else {
+            return invalid(
+                format!("`{unit}`: this parameter takes no unit"),
+                "write the bare number".into(),
+            );
+        };
+        let Some((_, size)) = family.iter().find(|(name, _)| *name == unit) else {
+            let names: Vec<String> = family.iter().map(|(n, _)| format!("{n}")).collect();
+            return invalid(
+                format!("invalid unit `{unit}`"),
+                format!("valid units for this parameter are {} (case matters)", names.join(", ")),
+            );
+        };
+        amount = amount * size / base;
+    }
+    let (low, high) = (setting.min, setting.max);
+    if low.is_some_and(|low| amount < low) || high.is_some_and(|high| amount > high) {
+        let bound = |b: Option<f64>| b.map_or_else(|| "…".into(), |b| format!("{b}"));
+        let unit = if setting.unit.is_empty() { String::new() } else { format!(" (in units of {})", setting.unit) };
+        return invalid(
+            format!("outside the range {}–{}{unit}", bound(low), bound(high)),
+            example(setting),
+        );
+    }
+    Ok(())
+}
+
+fn example(setting: &Setting) -> String {
+    match base_unit(&setting.unit) {
+        Some((_, family)) if family == MEMORY_UNITS => "e.g. `16MB` or `1GB`".into(),
+        Some(_) => "e.g. `500ms`, `30s` or `5min`".into(),
+        None => "a bare number".into(),
+    }
+}

@@ -1,0 +1,612 @@
+//! The customer profile as users write it: the contract behind `schema/profile.schema.json`.
+//!
+//! Every field is optional here because the same shape serves profiles and layers
+//! (`_defaults.yaml`): a value may come from any layer. Which fields must be set once the
+//! layers are merged, and the defaults of the rest, are decided in `model.rs`.
+//! Doc comments become the schema's descriptions, so they are written for users.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+/// The only profile format this compiler reads.
+pub const API_VERSION: &str = "gitopsc/v1alpha1";
+/// The kind every profile and layer declares.
+pub const KIND: &str = "CustomerProfile";
+
+/// A customer profile (or a layer such as `_defaults.yaml`): one customer's stack, compiled by
+/// gitopsc into `out/<metadata.name>/`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(title = "gitopsc CustomerProfile")]
+pub struct Profile {
+    /// Profile format version. Supported: `gitopsc/v1alpha1`.
+    pub api_version: Option<String>,
+    /// Always `CustomerProfile`.
+    pub kind: Option<String>,
+    /// Identity of the customer. Required in a profile, absent in a layer.
+    pub metadata: Option<Metadata>,
+    /// Layer files merged under this file, in order, relative to this file's folder; this
+    /// file is merged last. Maps merge deeply; lists and scalars replace.
+    pub extends: Option<Vec<String>>,
+    /// The customer's stack.
+    pub spec: Option<Spec>,
+}
+
+/// Identity of the customer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    /// Customer name: a DNS-1123 label (lowercase letters, digits, `-`; at most 63
+    /// characters), unique in the fleet. Names the output folder `out/<name>/`.
+    pub name: Option<String>,
+    /// Labels copied onto every compiled object (never into selectors). Keys and values
+    /// follow Kubernetes label syntax.
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// The customer's stack.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Spec {
+    /// Kubernetes namespace that holds the whole stack. Default: `metadata.name`.
+    pub namespace: Option<String>,
+    /// The customer's GCP project and network.
+    pub gcp: Option<Gcp>,
+    /// The web application.
+    pub app: Option<App>,
+    /// Who may reach the app, and through which load balancer.
+    pub access: Option<Access>,
+    /// The PostgreSQL cluster and its Pgpool-II connection broker.
+    pub database: Option<Database>,
+    /// Volume snapshots of the database.
+    pub backup: Option<Backup>,
+    /// Metrics scraping and alerting.
+    pub monitoring: Option<Monitoring>,
+    /// How Argo CD delivers `out/<customer>/` to the customer's cluster.
+    pub argocd: Option<ArgoCd>,
+    /// Terraform for the customer's GKE cluster.
+    pub infrastructure: Option<Infrastructure>,
+}
+
+/// The customer's GCP project and network.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Gcp {
+    /// GCP project ID (6–30 characters: lowercase letters, digits, `-`). Required.
+    pub project_id: Option<String>,
+    /// GCP region of the cluster, e.g. `us-central1`. Required.
+    pub region: Option<String>,
+    /// VPC network name in the project. Required.
+    pub network: Option<String>,
+    /// Subnetwork of the cluster's nodes. Required.
+    pub subnetwork: Option<String>,
+}
+
+/// The web application: a Deployment with zero-downtime rollouts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct App {
+    /// Container image, pinned by digest (`repo@sha256:<64 hex>`) unless
+    /// `allowUnpinnedImage` is true. Required.
+    pub image: Option<String>,
+    /// Accept an image reference by tag. A tag can be moved under a running cluster, so the
+    /// reviewed output would no longer say what runs. Default: false.
+    pub allow_unpinned_image: Option<bool>,
+    /// Port the app listens on (HTTP). Default: 8080.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u32>,
+    /// Fixed replica count when autoscaling is off; ignored when it is on. Default: 2.
+    #[schemars(range(min = 1, max = 1000))]
+    pub replicas: Option<u32>,
+    /// Horizontal Pod Autoscaler. When enabled the HPA owns the replica count.
+    pub autoscaling: Option<Autoscaling>,
+    /// CPU and memory requests and limits of the app container.
+    pub resources: Option<Resources>,
+    /// HTTP health endpoints.
+    pub probes: Option<Probes>,
+    /// Plain environment variables, rendered into a ConfigMap. Names that look like
+    /// credentials are rejected: secrets never go in a profile.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Rolling update settings.
+    pub rollout: Option<Rollout>,
+    /// Bind the app's Kubernetes ServiceAccount to a GCP service account.
+    pub workload_identity: Option<WorkloadIdentity>,
+    /// Seconds Kubernetes waits between SIGTERM and SIGKILL. Must exceed the preStop
+    /// delay. Default: 30.
+    #[schemars(range(min = 1, max = 3600))]
+    pub termination_grace_period_seconds: Option<u32>,
+    /// Seconds a terminating pod keeps serving before SIGTERM, so load balancers stop
+    /// sending it traffic first. Default: 10.
+    #[schemars(range(min = 0, max = 600))]
+    pub pre_stop_delay_seconds: Option<u32>,
+}
+
+/// Horizontal Pod Autoscaler (autoscaling/v2) settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Autoscaling {
+    /// Scale the app on CPU utilisation. Default: false.
+    pub enabled: Option<bool>,
+    /// Lowest replica count. Default: 2.
+    #[schemars(range(min = 1, max = 1000))]
+    pub min_replicas: Option<u32>,
+    /// Highest replica count; at least `minReplicas`. Default: 10.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_replicas: Option<u32>,
+    /// Target average CPU utilisation, in percent of the CPU request. Default: 70.
+    #[serde(rename = "targetCPUUtilizationPercentage")]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_cpu_utilization_percentage: Option<u32>,
+    /// Seconds of lower load before the HPA removes replicas. Default: 300.
+    #[schemars(range(min = 0, max = 3600))]
+    pub scale_down_stabilization_seconds: Option<u32>,
+}
+
+/// Requests and limits of one container.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Resources {
+    /// What the scheduler reserves for the container.
+    pub requests: Option<ResourceAmounts>,
+    /// The most the container may use.
+    pub limits: Option<ResourceAmounts>,
+}
+
+/// An amount of CPU and memory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceAmounts {
+    /// CPU as a Kubernetes quantity, e.g. `250m` or `"1"`.
+    pub cpu: Option<Quantity>,
+    /// Memory as a Kubernetes quantity, e.g. `256Mi` or `4Gi`.
+    pub memory: Option<Quantity>,
+}
+
+/// HTTP health endpoints of the app.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Probes {
+    /// Path that answers 2xx when the app can take traffic. Default: `/readyz`.
+    pub readiness_path: Option<String>,
+    /// Path that answers 2xx while the app is alive. Default: `/healthz`.
+    pub liveness_path: Option<String>,
+    /// Path checked until the app has started. Default: the liveness path.
+    pub startup_path: Option<String>,
+    /// Seconds the app may take to start before it is restarted. Default: 120.
+    #[schemars(range(min = 5, max = 3600))]
+    pub startup_timeout_seconds: Option<u32>,
+}
+
+/// Rolling update settings of the app Deployment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rollout {
+    /// Extra pods created during a rollout. Default: 1.
+    #[schemars(range(min = 0, max = 100))]
+    pub max_surge: Option<u32>,
+    /// Pods that may be unavailable during a rollout. 0 keeps full capacity (zero
+    /// downtime); anything else is a warning. Default: 0.
+    #[schemars(range(min = 0, max = 100))]
+    pub max_unavailable: Option<u32>,
+}
+
+/// GKE Workload Identity binding.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkloadIdentity {
+    /// GCP service account email the app acts as, e.g.
+    /// `api@acme-prod-4821.iam.gserviceaccount.com`.
+    pub gcp_service_account: Option<String>,
+}
+
+/// Who may reach the app. Nothing is exposed unless an entry point is enabled with a
+/// non-empty allow-list; `0.0.0.0/0` and `::/0` are refused.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Access {
+    /// VPC clients, through a GKE internal passthrough load balancer.
+    pub internal: Option<InternalAccess>,
+    /// Public clients, through the GKE external HTTP(S) load balancer.
+    pub external: Option<ExternalAccess>,
+}
+
+/// Entry for VPC clients.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InternalAccess {
+    /// Emit the internal load balancer. Default: false.
+    pub enabled: Option<bool>,
+    /// CIDR ranges allowed to connect (IPv4 or IPv6).
+    pub allowed_source_ranges: Option<Vec<String>>,
+    /// Allow clients from other regions of the VPC. Default: false.
+    pub global_access: Option<bool>,
+}
+
+/// Entry for public clients.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExternalAccess {
+    /// Emit the external HTTP(S) load balancer. Default: false.
+    pub enabled: Option<bool>,
+    /// DNS names the app answers on; one certificate covers them.
+    pub hosts: Option<Vec<String>>,
+    /// CIDR ranges allowed through the Cloud Armor policy (IPv4 or IPv6).
+    pub allowed_source_ranges: Option<Vec<String>>,
+    /// Where the TLS certificate comes from. Default: `managed`.
+    pub tls: Option<TlsSource>,
+    /// Name of an existing `kubernetes.io/tls` Secret, when `tls: secret`.
+    pub tls_secret_name: Option<String>,
+    /// Name of the Cloud Armor security policy that holds the allow-list.
+    pub cloud_armor_policy: Option<String>,
+    /// Name of the reserved global static IP address.
+    pub static_ip_name: Option<String>,
+    /// Name of the GCP SSL policy (minimum TLS version, cipher profile).
+    pub ssl_policy: Option<String>,
+}
+
+/// Source of the external entry's TLS certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum TlsSource {
+    /// A Google-managed certificate (ManagedCertificate) for the hosts.
+    Managed,
+    /// A TLS Secret that already exists in the namespace (`tlsSecretName`).
+    Secret,
+}
+
+/// The PostgreSQL cluster, managed by Patroni, behind Pgpool-II.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Database {
+    /// Database engine. Default: `postgresql`.
+    pub engine: Option<Engine>,
+    /// PostgreSQL major version; selects the parameter table used for validation.
+    /// Default: 16.
+    #[schemars(range(min = 13, max = 17))]
+    pub postgres_version: Option<u32>,
+    /// PostgreSQL + Patroni image, pinned by digest unless `allowUnpinnedImage`. Required.
+    pub image: Option<String>,
+    /// Accept `image` by tag. Default: false.
+    pub allow_unpinned_image: Option<bool>,
+    /// Cluster members: one primary, the rest streaming standbys. Default: 3.
+    #[schemars(range(min = 1, max = 9))]
+    pub replicas: Option<u32>,
+    /// A commit waits until one standby has it (RPO 0). Default: true.
+    pub synchronous_mode: Option<bool>,
+    /// Persistent volume of each member.
+    pub storage: Option<Storage>,
+    /// CPU and memory of each member.
+    pub resources: Option<Resources>,
+    /// `postgresql.conf` parameters. Names must be known to the chosen PostgreSQL
+    /// version and values must carry valid units.
+    pub parameters: Option<BTreeMap<String, ParameterValue>>,
+    /// Serve TLS (`ssl = on`, `hostssl` rules) with certificates from a Secret.
+    /// Default: true.
+    pub tls: Option<bool>,
+    /// Name of the `kubernetes.io/tls` Secret with the server certificate, when `tls`.
+    /// Default: `<customer>-db-tls`.
+    pub tls_secret_name: Option<String>,
+    /// Where the database credentials come from. Required.
+    pub credentials: Option<Credentials>,
+    /// Pgpool-II, the connection broker in front of the cluster.
+    pub pgpool: Option<Pgpool>,
+    /// Citus layout, when `engine: citus`.
+    pub citus: Option<Citus>,
+}
+
+/// Database engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Engine {
+    /// A single PostgreSQL cluster.
+    Postgresql,
+    /// A Citus coordinator group and worker groups.
+    Citus,
+}
+
+/// Persistent volume of a database member.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Storage {
+    /// Volume size as a Kubernetes quantity, e.g. `100Gi`. Default: `20Gi`.
+    pub size: Option<Quantity>,
+    /// StorageClass of the volumes. Default: the cluster's default class.
+    pub storage_class_name: Option<String>,
+}
+
+/// Database credentials, by reference only: exactly one of the two.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Credentials {
+    /// Name of a Secret that already exists in the namespace.
+    pub existing_secret: Option<String>,
+    /// An External Secrets Operator `ExternalSecret` that materialises the Secret from
+    /// GCP Secret Manager.
+    pub external_secret: Option<ExternalSecretRef>,
+}
+
+/// Where an `ExternalSecret` reads the credentials.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExternalSecretRef {
+    /// Name of the (Cluster)SecretStore backed by GCP Secret Manager.
+    pub secret_store: Option<String>,
+    /// Secret Manager secret that holds the credentials.
+    pub key: Option<String>,
+}
+
+/// Pgpool-II settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pgpool {
+    /// Pgpool-II image, pinned by digest unless `allowUnpinnedImage`. Required.
+    pub image: Option<String>,
+    /// Accept `image` by tag. Default: false.
+    pub allow_unpinned_image: Option<bool>,
+    /// Pgpool pods; at least 2. Default: 2.
+    #[schemars(range(min = 2, max = 20))]
+    pub replicas: Option<u32>,
+    /// Pgpool child processes per pod (concurrent client sessions). Default: 32.
+    #[schemars(range(min = 1, max = 10000))]
+    pub num_init_children: Option<u32>,
+    /// Cached backend connections per child. Default: 4.
+    #[schemars(range(min = 1, max = 100))]
+    pub max_pool: Option<u32>,
+    /// Send read-only queries to standbys too. Default: true.
+    pub load_balance_reads: Option<bool>,
+}
+
+/// Citus layout.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Citus {
+    /// Worker groups, each a Patroni cluster of `database.replicas` members. Default: 2.
+    #[schemars(range(min = 1, max = 64))]
+    pub worker_groups: Option<u32>,
+}
+
+/// Volume snapshots of the database.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Backup {
+    /// Scheduled CHECKPOINT + VolumeSnapshot of the primary's volume.
+    pub snapshots: Option<Snapshots>,
+}
+
+/// Snapshot schedule and retention.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Snapshots {
+    /// Take snapshots. Default: true.
+    pub enabled: Option<bool>,
+    /// Five-field cron expression (UTC). Default: `0 */6 * * *`.
+    pub schedule: Option<String>,
+    /// Snapshots kept; older ones are deleted. Default: 28.
+    #[schemars(range(min = 1, max = 1000))]
+    pub retain: Option<u32>,
+    /// VolumeSnapshotClass for `pd.csi.storage.gke.io`. Default: `<customer>-snapshots`.
+    pub volume_snapshot_class_name: Option<String>,
+}
+
+/// Metrics scraping and alerting.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Monitoring {
+    /// Which monitoring stack scrapes the customer's cluster. Default:
+    /// `prometheus-operator`.
+    pub provider: Option<MonitoringProvider>,
+    /// Alert thresholds.
+    pub alerts: Option<Alerts>,
+}
+
+/// Monitoring stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MonitoringProvider {
+    /// ServiceMonitor / PodMonitor and PrometheusRule objects.
+    PrometheusOperator,
+    /// Google Cloud Managed Service for Prometheus: PodMonitoring and Rules objects.
+    GkeManagedPrometheus,
+}
+
+/// Alert thresholds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Alerts {
+    /// Replication lag that raises an alert, in seconds. Default: 30.
+    #[schemars(range(min = 1, max = 86400))]
+    pub replication_lag_seconds: Option<u32>,
+    /// Age of the newest snapshot that raises an alert, in hours. Default: 12.
+    #[schemars(range(min = 1, max = 8760))]
+    pub snapshot_max_age_hours: Option<u32>,
+}
+
+/// How Argo CD delivers the compiled output.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ArgoCd {
+    /// AppProject name. Default: `metadata.name`.
+    pub project: Option<String>,
+    /// Git repository that holds `out/`. Required.
+    #[serde(rename = "repoURL")]
+    pub repo_url: Option<String>,
+    /// Branch, tag or commit Argo CD follows. Default: `main`.
+    pub target_revision: Option<String>,
+    /// The customer's cluster.
+    pub destination: Option<ArgoDestination>,
+}
+
+/// The cluster Argo CD deploys to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ArgoDestination {
+    /// API server URL. Default: `https://kubernetes.default.svc`.
+    pub server: Option<String>,
+    /// Cluster name registered in Argo CD (instead of `server`).
+    pub name: Option<String>,
+}
+
+/// Terraform for the customer's GKE cluster.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Infrastructure {
+    /// The private regional GKE cluster.
+    pub cluster: Option<Cluster>,
+    /// Node pools of the cluster.
+    pub node_pools: Option<Vec<NodePool>>,
+}
+
+/// The GKE cluster.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Cluster {
+    /// Cluster name. Default: `<customer>-gke`.
+    pub name: Option<String>,
+    /// GKE release channel. Default: `REGULAR`.
+    pub release_channel: Option<ReleaseChannel>,
+    /// CIDR ranges allowed to reach the control plane.
+    pub master_authorized_networks: Option<Vec<String>>,
+}
+
+/// GKE release channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReleaseChannel {
+    /// Newest versions first.
+    Rapid,
+    /// The default balance of features and stability.
+    Regular,
+    /// Versions that have been in Regular longest.
+    Stable,
+}
+
+/// A GKE node pool.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodePool {
+    /// Node pool name (DNS-1123 label).
+    pub name: Option<String>,
+    /// Compute Engine machine type, e.g. `e2-standard-4`.
+    pub machine_type: Option<String>,
+    /// Fewest nodes per zone.
+    #[schemars(range(min = 0, max = 1000))]
+    pub min_nodes: Option<u32>,
+    /// Most nodes per zone; at least `minNodes`.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_nodes: Option<u32>,
+    /// Taints that keep other workloads off these nodes.
+    pub taints: Option<Vec<Taint>>,
+}
+
+/// A node taint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Taint {
+    /// Taint key.
+    pub key: Option<String>,
+    /// Taint value.
+    pub value: Option<String>,
+    /// What the taint does to pods that do not tolerate it.
+    pub effect: Option<TaintEffect>,
+}
+
+/// Effect of a GKE node taint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TaintEffect {
+    /// New pods without a toleration are not scheduled.
+    NoSchedule,
+    /// The scheduler avoids the nodes when it can.
+    PreferNoSchedule,
+    /// Running pods without a toleration are evicted.
+    NoExecute,
+}
+
+/// A Kubernetes resource quantity such as `250m`, `"1"` or `4Gi`; a bare number is read
+/// as its decimal text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ScalarText", into = "String")]
+pub struct Quantity(pub String);
+
+impl From<ScalarText> for Quantity {
+    fn from(text: ScalarText) -> Self {
+        Quantity(text.0)
+    }
+}
+
+impl From<Quantity> for String {
+    fn from(quantity: Quantity) -> Self {
+        quantity.0
+    }
+}
+
+impl JsonSchema for Quantity {
+    fn schema_name() -> Cow<'static, str> {
+        "Quantity".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A Kubernetes resource quantity, e.g. `250m`, `1`, `4Gi`.",
+            "type": ["string", "number"]
+        })
+    }
+}
+
+/// A `postgresql.conf` value: text (`16MB`, `on`), a number or a boolean.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ScalarText", into = "String")]
+pub struct ParameterValue(pub String);
+
+impl From<ScalarText> for ParameterValue {
+    fn from(text: ScalarText) -> Self {
+        ParameterValue(text.0)
+    }
+}
+
+impl From<ParameterValue> for String {
+    fn from(value: ParameterValue) -> Self {
+        value.0
+    }
+}
+
+impl JsonSchema for ParameterValue {
+    fn schema_name() -> Cow<'static, str> {
+        "ParameterValue".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A postgresql.conf value: text such as `16MB` or `on`, a number, or a boolean.",
+            "type": ["string", "number", "boolean"]
+        })
+    }
+}
+
+/// The text of a scalar, whatever its YAML type, so `cpu: 1` and `cpu: "1"` mean the same.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ScalarTextRepr {
+    Text(String),
+    Int(i64),
+    Uint(u64),
+    Float(f64),
+    Bool(bool),
+}
+
+struct ScalarText(String);
+
+impl<'de> Deserialize<'de> for ScalarText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(ScalarText(match ScalarTextRepr::deserialize(deserializer)? {
+            ScalarTextRepr::Text(text) => text,
+            ScalarTextRepr::Int(n) => n.to_string(),
+            ScalarTextRepr::Uint(n) => n.to_string(),
+            ScalarTextRepr::Float(n) => n.to_string(),
+            ScalarTextRepr::Bool(b) => if b { "on" } else { "off" }.to_string(),
+        }))
+    }
+}

@@ -1,0 +1,247 @@
+//! Stage 3a: the merged document against the published JSON Schema, with every error mapped
+//! back to the file, line and column that holds the offending value.
+
+use std::sync::OnceLock;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use serde_json::Value as Json;
+
+use crate::diag::{Code, Diagnostic};
+use crate::load::Node;
+use crate::profile::Profile;
+
+/// The profile schema, as committed in `schema/profile.schema.json`.
+pub fn schema() -> &'static Json {
+    static SCHEMA: OnceLock<Json> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let mut schema = serde_json::to_value(schemars::schema_for!(Profile)).unwrap_or(Json::Null);
+        if let Some(object) = schema.as_object_mut() {
+            object.insert(
+                "$id".into(),
+                Json::String("https://gitopsc.dev/schema/v1alpha1/profile.schema.json".into()),
+            );
+        }
+        schema
+    })
+}
+
+/// The schema as the committed file's bytes: pretty JSON and one final newline.
+pub fn schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn validator() -> Option<&'static jsonschema::Validator> {
+    static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
+    VALIDATOR
+        .get_or_init(|| jsonschema::validator_for(schema()).ok())
+        .as_ref()
+}
+
+/// Schema problems of a merged document. Empty means it deserialises into `Profile`.
+pub fn check_schema(root: &Node, document: &Json) -> Vec<Diagnostic> {
+    let Some(validator) = validator() else {
+        return vec![Diagnostic::error(Code::InvalidValue, "internal error: the profile schema does not compile")];
+    };
+    let mut diagnostics = Vec::new();
+    for error in validator.iter_errors(document) {
+        let pointer = error.instance_path().as_str().to_string();
+        let (node, key_location) = root.pointer(&pointer).unwrap_or((root, None));
+        let field = dotted(&pointer);
+        let diagnostic = match error.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let known = properties_at(&pointer);
+                for name in unexpected {
+                    let child = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
+                    let location = root
+                        .pointer(&child)
+                        .and_then(|(_, key)| key.cloned())
+                        .unwrap_or_else(|| node.location.clone());
+                    let mut diagnostic = Diagnostic::error(Code::UnknownField, format!("unknown field `{name}`"))
+                        .at(location)
+                        .field(dotted(&child));
+                    diagnostic = match closest(name, &known) {
+                        Some(best) => diagnostic.help(format!("did you mean `{best}`?")),
+                        None if !known.is_empty() => {
+                            diagnostic.help(format!("fields here: {}", known.join(", ")))
+                        }
+                        None => diagnostic,
+                    };
+                    diagnostics.push(diagnostic);
+                }
+                continue;
+            }
+            ValidationErrorKind::Type { kind } => {
+                let expected = match kind {
+                    TypeKind::Single(t) => type_name(&t.to_string()),
+                    TypeKind::Multiple(ts) => {
+                        let names: Vec<String> = ts.into_iter().map(|t| type_name(&t.to_string())).collect();
+                        names.join(" or ")
+                    }
+                };
+                let mut diagnostic = Diagnostic::error(
+                    Code::WrongType,
+                    format!("expected {expected}, found {}", node.type_name()),
+                );
+                if expected.contains("boolean")
+                    && matches!(node.as_str(), Some("yes" | "no" | "on" | "off" | "y" | "n" | "Yes" | "No" | "On" | "Off"))
+                {
+                    diagnostic = diagnostic.help("YAML 1.2 reads only `true` and `false` as booleans");
+                } else if expected.contains("number") || expected.contains("integer") {
+                    if let Some(text) = node.as_str() {
+                        diagnostic = diagnostic.help(format!("write the number without quotes, not `\"{text}\"`"));
+                    }
+                }
+                diagnostic
+            }
+            ValidationErrorKind::Enum { options } => {
+                let choices: Vec<String> = options
+                    .as_array()
+                    .map(|values| values.iter().map(|v| format!("`{}`", v.as_str().unwrap_or_default())).collect())
+                    .unwrap_or_default();
+                let found = node.as_str().map_or_else(|| node.type_name().to_string(), |s| format!("`{s}`"));
+                let mut diagnostic = Diagnostic::error(Code::InvalidValue, format!("{found} is not one of {}", choices.join(", ")));
+                if let Some(text) = node.as_str() {
+                    let names: Vec<String> = choices.iter().map(|c| c.trim_matches('`').to_string()).collect();
+                    if let Some(best) = closest(text, &names) {
+                        diagnostic = diagnostic.help(format!("did you mean `{best}`?"));
+                    }
+                }
+                diagnostic
+            }
+            ValidationErrorKind::Minimum { limit } => {
+                Diagnostic::error(Code::InvalidValue, format!("must be at least {limit}, found {}", error.instance()))
+            }
+            ValidationErrorKind::Maximum { limit } => {
+                Diagnostic::error(Code::InvalidValue, format!("must be at most {limit}, found {}", error.instance()))
+            }
+            _ => Diagnostic::error(Code::InvalidValue, error.to_string()),
+        };
+        let _ = key_location;
+        diagnostics.push(diagnostic.at(node.location.clone()).field(field));
+    }
+    diagnostics
+}
+
+fn type_name(json_type: &str) -> String {
+    match json_type {
+        "object" => "a mapping".into(),
+        "array" => "a list".into(),
+        "string" => "a string".into(),
+        "integer" => "an integer".into(),
+        "number" => "a number".into(),
+        "boolean" => "a boolean (true or false)".into(),
+        "null" => "null".into(),
+        other => other.into(),
+    }
+}
+
+/// `/spec/access/internal/allowedSourceRanges/1` → `spec.access.internal.allowedSourceRanges[1]`.
+pub fn dotted(pointer: &str) -> String {
+    let mut out = String::new();
+    for raw in pointer.split('/').skip(1) {
+        let segment = raw.replace("~1", "/").replace("~0", "~");
+        if segment.bytes().all(|b| b.is_ascii_digit()) && !segment.is_empty() {
+            out.push_str(&format!("[{segment}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&segment);
+        }
+    }
+    out
+}
+
+/// Field names the schema allows in the object at `pointer`.
+fn properties_at(pointer: &str) -> Vec<String> {
+    let root = schema();
+    let mut here = resolve_ref(root, root);
+    for raw in pointer.split('/').skip(1) {
+        let segment = raw.replace("~1", "/").replace("~0", "~");
+        let next = here
+            .get("properties")
+            .and_then(|p| p.get(&segment))
+            .or_else(|| here.get("items"))
+            .or_else(|| here.get("additionalProperties").filter(|a| a.is_object()));
+        match next {
+            Some(next) => here = resolve_ref(root, next),
+            None => return Vec::new(),
+        }
+    }
+    here.get("properties")
+        .and_then(Json::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Follows `$ref` and the `anyOf: [X, null]` that optional fields produce.
+fn resolve_ref<'a>(root: &'a Json, mut node: &'a Json) -> &'a Json {
+    for _ in 0..16 {
+        if let Some(reference) = node.get("$ref").and_then(Json::as_str) {
+            let Some(target) = reference.strip_prefix('#').and_then(|p| root.pointer(p)) else {
+                return node;
+            };
+            node = target;
+        } else if let Some(alternatives) = node.get("anyOf").and_then(Json::as_array) {
+            match alternatives.iter().find(|a| a.get("type") != Some(&Json::String("null".into()))) {
+                Some(alternative) => node = alternative,
+                None => return node,
+            }
+        } else {
+            return node;
+        }
+    }
+    node
+}
+
+/// The candidate nearest to `name` by edit distance, if it is near enough to be a typo.
+pub fn closest(name: &str, candidates: &[String]) -> Option<String> {
+    let lowered = name.to_lowercase();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&lowered, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.chars().count() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.clone())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            current.push((previous[j] + cost).min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// The schema description of the field at `pointer`, or `None` if the schema has no such field.
+pub fn describe(pointer: &str) -> Option<String> {
+    let root = schema();
+    let mut here = resolve_ref(root, root);
+    let mut description = String::new();
+    for raw in pointer.split('/').skip(1) {
+        let segment = raw.replace("~1", "/").replace("~0", "~");
+        let next = here
+            .get("properties")
+            .and_then(|p| p.get(&segment))
+            .or_else(|| here.get("items").filter(|_| segment.parse::<usize>().is_ok()))
+            .or_else(|| here.get("additionalProperties").filter(|a| a.is_object()))?;
+        description = next
+            .get("description")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string();
+        here = resolve_ref(root, next);
+        if description.is_empty() {
+            description = here.get("description").and_then(Json::as_str).unwrap_or_default().to_string();
+        }
+    }
+    Some(description)
+}
