@@ -288,7 +288,11 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database) {
         c.warning(
             Code::FewSyncReplicas,
             "/spec/database/replicas",
-            format!("synchronous mode with {replicas} member(s): losing one standby stalls or unprotects commits"),
+            if replicas == 1 {
+                "synchronous mode with 1 member: no standby can confirm a commit".to_string()
+            } else {
+                format!("synchronous mode with {replicas} members: losing one standby leaves commits unprotected")
+            },
             "run 3 members so one standby can fail while commits stay synchronous",
         );
     }
@@ -349,10 +353,15 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database) {
             .and_then(|v| v.0.trim().parse::<u64>().ok())
             .unwrap_or(default)
     };
-    let max_connections = integer("max_connections", defaults::MAX_CONNECTIONS);
     let reserved = integer("superuser_reserved_connections", defaults::SUPERUSER_RESERVED_CONNECTIONS)
         + integer("reserved_connections", 0);
     let demand = pool_replicas * children * max_pool;
+    // Unset, max_connections is sized for Pgpool (see defaults::max_connections); only a
+    // value the profile sets can be too small.
+    let Some(max_connections) = parameters.get("max_connections").and_then(|v| v.0.trim().parse::<u64>().ok())
+    else {
+        return;
+    };
     let supply = max_connections.saturating_sub(reserved);
     if demand > supply {
         c.error(

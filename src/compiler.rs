@@ -139,14 +139,6 @@ pub fn merged(path: &Path, cache: &LayerCache, diagnostics: &mut Vec<Diagnostic>
 
 fn compile_one(path: &Path, cache: &LayerCache, diagnostics: &mut Vec<Diagnostic>) -> Option<Compiled> {
     let root = merged(path, cache, diagnostics)?;
-    if root.get("metadata").is_none() {
-        diagnostics.push(
-            Diagnostic::error(Code::MissingField, "a profile needs `metadata.name`")
-                .at(crate::diag::Location::file_start(&root.location.file))
-                .field("metadata.name")
-                .help("files whose names start with `_` are layers; a customer profile names its customer"),
-        );
-    }
     let document = root.to_json();
     let schema_problems = validate::check_schema(&root, &document);
     if !schema_problems.is_empty() {

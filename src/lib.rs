@@ -8,6 +8,7 @@ pub mod cli;
 pub mod compiler;
 pub mod diag;
 pub mod emit;
+pub mod fleet;
 pub mod layer;
 pub mod load;
 pub mod model;

@@ -34,9 +34,14 @@ pub mod defaults {
     pub const MAX_POOL: u32 = 4;
     pub const DATABASE_REPLICAS: u32 = 3;
     pub const SYNCHRONOUS_MODE: bool = true;
-    /// PostgreSQL's own defaults, used for the Pgpool connection budget.
-    pub const MAX_CONNECTIONS: u64 = 100;
+    /// PostgreSQL's own default of `superuser_reserved_connections`.
     pub const SUPERUSER_RESERVED_CONNECTIONS: u64 = 3;
+    /// `max_connections` when the profile leaves it unset: what Pgpool can open plus the
+    /// reserved slots plus room for replication, monitoring and backups, and never below
+    /// PostgreSQL's own default of 100.
+    pub fn max_connections(pgpool_demand: u64, reserved: u64) -> u64 {
+        (pgpool_demand + reserved + 10).max(100)
+    }
     /// The app's user and group: above 10000 so they never map to a host account.
     pub const APP_UID: i64 = 10001;
 }
@@ -68,6 +73,8 @@ pub enum Scaling {
 #[derive(Debug, Clone)]
 pub struct App {
     pub image: String,
+    /// The image is referenced by tag (the profile opted out of digest pinning).
+    pub image_by_tag: bool,
     pub port: u32,
     pub scaling: Scaling,
     pub requests: ResourcePair,
@@ -109,10 +116,11 @@ pub fn locate(root: &Node, pointer: &str) -> Location {
     let mut path = pointer;
     loop {
         if let Some((node, key)) = root.pointer(path) {
-            return if path == pointer {
-                node.location.clone()
-            } else {
-                key.cloned().unwrap_or_else(|| node.location.clone())
+            // A scalar is shown itself; a mapping or list by the key that names it.
+            let scalar = !matches!(node.value, crate::load::Value::Map(_) | crate::load::Value::Seq(_));
+            return match key {
+                Some(key) if path != pointer || !scalar => key.clone(),
+                _ => node.location.clone(),
             };
         }
         match path.rfind('/') {
@@ -167,6 +175,7 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         Scaling::Fixed(app.replicas.unwrap_or(defaults::APP_REPLICAS))
     };
     let app_model = App {
+        image_by_tag: !app.image.as_deref()?.contains("@sha256:"),
         image: app.image.clone()?,
         port: app.port.unwrap_or(defaults::APP_PORT),
         scaling,

@@ -15,6 +15,7 @@ pub fn schema() -> &'static Json {
     static SCHEMA: OnceLock<Json> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         let mut schema = serde_json::to_value(schemars::schema_for!(Profile)).unwrap_or(Json::Null);
+        strip_null(&mut schema);
         if let Some(object) = schema.as_object_mut() {
             object.insert(
                 "$id".into(),
@@ -23,6 +24,38 @@ pub fn schema() -> &'static Json {
         }
         schema
     })
+}
+
+/// Optional fields are written by leaving them out, not as `null`: a null would read as
+/// "unset" in one file and erase a layer's value in another. Dropping the null alternative
+/// also keeps schema errors at the offending field instead of an `anyOf` at its parent.
+fn strip_null(schema: &mut Json) {
+    match schema {
+        Json::Object(object) => {
+            if let Some(Json::Array(alternatives)) = object.get("anyOf") {
+                let null = serde_json::json!({"type": "null"});
+                if alternatives.len() == 2 && alternatives.contains(&null) {
+                    let kept = alternatives.iter().find(|a| **a != null).cloned().unwrap_or_default();
+                    object.remove("anyOf");
+                    if let Json::Object(kept) = kept {
+                        for (key, value) in kept {
+                            object.entry(key).or_insert(value);
+                        }
+                    }
+                }
+            }
+            if let Some(Json::Array(types)) = object.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types[0].clone();
+                    object.insert("type".into(), only);
+                }
+            }
+            object.values_mut().for_each(strip_null);
+        }
+        Json::Array(items) => items.iter_mut().for_each(strip_null),
+        _ => {}
+    }
 }
 
 /// The schema as the committed file's bytes: pretty JSON and one final newline.
@@ -116,6 +149,17 @@ pub fn check_schema(root: &Node, document: &Json) -> Vec<Diagnostic> {
             ValidationErrorKind::Maximum { limit } => {
                 Diagnostic::error(Code::InvalidValue, format!("must be at most {limit}, found {}", error.instance()))
             }
+            ValidationErrorKind::OneOfNotValid { .. } if !choices_at(&pointer).is_empty() => {
+                let choices = choices_at(&pointer);
+                let found = node.as_str().map_or_else(|| node.type_name().to_string(), |s| format!("`{s}`"));
+                let listed: Vec<String> = choices.iter().map(|c| format!("`{c}`")).collect();
+                let mut diagnostic =
+                    Diagnostic::error(Code::InvalidValue, format!("{found} is not one of {}", listed.join(", ")));
+                if let Some(best) = node.as_str().and_then(|text| closest(text, &choices)) {
+                    diagnostic = diagnostic.help(format!("did you mean `{best}`?"));
+                }
+                diagnostic
+            }
             _ => Diagnostic::error(Code::InvalidValue, error.to_string()),
         };
         let _ = key_location;
@@ -154,8 +198,30 @@ pub fn dotted(pointer: &str) -> String {
     out
 }
 
-/// Field names the schema allows in the object at `pointer`.
-fn properties_at(pointer: &str) -> Vec<String> {
+/// The allowed values of the enum at `pointer` (schemars writes documented enums as a
+/// `oneOf` of `const`s).
+fn choices_at(pointer: &str) -> Vec<String> {
+    let Some(here) = schema_at(pointer) else {
+        return Vec::new();
+    };
+    let root = schema();
+    let alternatives = here.get("oneOf").or_else(|| here.get("enum")).and_then(Json::as_array);
+    alternatives
+        .into_iter()
+        .flatten()
+        .filter_map(|alternative| {
+            let alternative = resolve_ref(root, alternative);
+            alternative
+                .get("const")
+                .or(Some(alternative))
+                .and_then(Json::as_str)
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// The schema that describes the instance at `pointer`.
+fn schema_at(pointer: &str) -> Option<&'static Json> {
     let root = schema();
     let mut here = resolve_ref(root, root);
     for raw in pointer.split('/').skip(1) {
@@ -164,19 +230,22 @@ fn properties_at(pointer: &str) -> Vec<String> {
             .get("properties")
             .and_then(|p| p.get(&segment))
             .or_else(|| here.get("items"))
-            .or_else(|| here.get("additionalProperties").filter(|a| a.is_object()));
-        match next {
-            Some(next) => here = resolve_ref(root, next),
-            None => return Vec::new(),
-        }
+            .or_else(|| here.get("additionalProperties").filter(|a| a.is_object()))?;
+        here = resolve_ref(root, next);
     }
-    here.get("properties")
+    Some(here)
+}
+
+/// Field names the schema allows in the object at `pointer`.
+fn properties_at(pointer: &str) -> Vec<String> {
+    schema_at(pointer)
+        .and_then(|here| here.get("properties"))
         .and_then(Json::as_object)
         .map(|p| p.keys().cloned().collect())
         .unwrap_or_default()
 }
 
-/// Follows `$ref` and the `anyOf: [X, null]` that optional fields produce.
+/// Follows `$ref`s.
 fn resolve_ref<'a>(root: &'a Json, mut node: &'a Json) -> &'a Json {
     for _ in 0..16 {
         if let Some(reference) = node.get("$ref").and_then(Json::as_str) {
@@ -184,11 +253,6 @@ fn resolve_ref<'a>(root: &'a Json, mut node: &'a Json) -> &'a Json {
                 return node;
             };
             node = target;
-        } else if let Some(alternatives) = node.get("anyOf").and_then(Json::as_array) {
-            match alternatives.iter().find(|a| a.get("type") != Some(&Json::String("null".into()))) {
-                Some(alternative) => node = alternative,
-                None => return node,
-            }
         } else {
             return node;
         }

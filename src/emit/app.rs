@@ -127,6 +127,8 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, config_che
     let container = Container {
         name: NAME.into(),
         image: Some(app.image.clone()),
+        // A digest never changes, so a cached copy is exact; a tag can move, so re-check it.
+        image_pull_policy: Some(if app.image_by_tag { "Always" } else { "IfNotPresent" }.into()),
         ports: Some(vec![ContainerPort {
             name: Some(PORT_NAME.into()),
             container_port: app.port as i32,
@@ -218,8 +220,15 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, config_che
             ..PodSpec::default()
         }),
     };
+    let mut meta = metadata(customer, NAME, labels.clone());
+    if app.image_by_tag {
+        meta.annotations = Some(BTreeMap::from([(
+            "checkov.io/skip1".to_string(),
+            "CKV_K8S_43=the profile opts out of digest pinning with app.allowUnpinnedImage".to_string(),
+        )]));
+    }
     let deployment = Deployment {
-        metadata: metadata(customer, NAME, labels.clone()),
+        metadata: meta,
         spec: Some(DeploymentSpec {
             // The HPA owns the count when it exists; a value here would fight it on every sync.
             replicas: match app.scaling {

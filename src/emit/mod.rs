@@ -12,17 +12,20 @@ use serde::Serialize;
 use crate::model::Customer;
 
 pub mod app;
+pub mod network;
 
 /// Output folder of an object inside `out/<customer>/`, in DESIGN §3 order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Component {
     App,
+    Network,
 }
 
 impl Component {
     pub fn as_str(self) -> &'static str {
         match self {
             Component::App => "app",
+            Component::Network => "network",
         }
     }
 }
@@ -74,6 +77,7 @@ impl Object {
 /// Every object of a customer, in the fixed kind order, then by name.
 pub fn emit(customer: &Customer) -> Vec<Object> {
     let mut objects = app::emit(customer);
+    objects.extend(network::emit(customer));
     objects.sort_by(|a, b| (a.kind_rank(), &a.kind, &a.name).cmp(&(b.kind_rank(), &b.kind, &b.name)));
     objects
 }

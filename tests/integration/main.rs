@@ -1,1 +1,119 @@
+//! The one integration test binary: fixtures, CLI contract, output contract, conformance.
 
+mod cli;
+mod conformance;
+mod contract;
+mod fixtures;
+mod pg_settings;
+mod serialize;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The compiled `gitopsc` binary, run in `dir`.
+pub fn gitopsc(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gitopsc"));
+    command.current_dir(dir).env_remove("NO_COLOR");
+    command
+}
+
+/// Runs gitopsc with `args` in `dir` and returns its output.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    gitopsc(dir).args(args).output().expect("gitopsc runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A folder under the system temp dir, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "gitopsc-test-{}-{}-{name}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies a folder tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create target");
+    for entry in std::fs::read_dir(from).expect("read source") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+/// Every file below `dir` as (relative path, bytes), sorted.
+pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                let relative = path.strip_prefix(base).expect("below base").to_string_lossy().replace('\\', "/");
+                out.push((relative, std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Whether external tools are required (set by scripts/test.sh): then a missing tool fails.
+pub fn tools_required() -> bool {
+    std::env::var("GITOPSC_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
+}
+
+/// A tool from the project's venv (`.venv/bin`) or PATH; `None` prints why it is skipped,
+/// and panics instead when tools are required.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let venv = root().join(".venv/bin").join(name);
+    if venv.is_file() {
+        return Some(venv);
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    assert!(!tools_required(), "{name} is required (GITOPSC_REQUIRE_TOOLS=1) but not installed");
+    eprintln!("skipped: {name} not installed");
+    None
+}

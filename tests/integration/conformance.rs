@@ -1,0 +1,195 @@
+//! Every compiled customer (shipped profiles and valid fixtures) against the real tools:
+//! kubernetes-validate, kubectl kustomize, checkov, and an independent JSON Schema validator.
+//! Without a tool the test prints "skipped: <tool> not installed"; with
+//! GITOPSC_REQUIRE_TOOLS=1 (scripts/test.sh) it fails instead.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use super::{TempDir, copy_tree, root, run, text, tool, tree};
+
+/// The Kubernetes minors the output is validated for (k8s-openapi is built for 1.35).
+const SUPPORTED_MINORS: &[&str] = &["1.33.0", "1.34.0", "1.35.0", "1.36.0", "1.37.0"];
+
+/// All profile folders that must compile: the shipped fleet and every valid fixture.
+fn profile_folders() -> Vec<PathBuf> {
+    let mut folders = vec![root().join("profiles")];
+    let valid = root().join("tests/fixtures/valid");
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(valid).expect("fixtures").flatten().map(|e| e.path()).collect();
+    fixtures.sort();
+    folders.extend(fixtures);
+    folders
+}
+
+/// One folder holding every compiled customer, rendered once per test run.
+fn compiled() -> &'static Path {
+    static OUT: OnceLock<TempDir> = OnceLock::new();
+    OUT.get_or_init(|| {
+        let out = TempDir::new("conformance");
+        for folder in profile_folders() {
+            // One output folder per profile folder: each is a whole fleet of its own.
+            let target = out.path().join(folder.file_name().expect("folder name"));
+            let output = run(&root(), &["render", folder.to_str().expect("utf-8"), "--out", target.to_str().expect("utf-8")]);
+            assert_eq!(output.status.code(), Some(0), "{}: {}", folder.display(), text(&output.stderr));
+        }
+        out
+    })
+    .path()
+}
+
+fn customers() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(compiled())
+        .expect("compiled")
+        .flatten()
+        .flat_map(|fleet| std::fs::read_dir(fleet.path()).expect("fleet").flatten().map(|e| e.path()))
+        .filter(|p| p.join("kustomization.yaml").is_file())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 6, "expected every customer compiled, found {dirs:?}");
+    dirs
+}
+
+/// The object files a customer folder lists in its kustomization.
+fn object_files(customer: &Path) -> Vec<PathBuf> {
+    tree(customer)
+        .into_iter()
+        .map(|(path, _)| path)
+        .filter(|p| p.ends_with(".yaml") && p != "kustomization.yaml")
+        .map(|p| customer.join(p))
+        .collect()
+}
+
+fn parse(text: &str) -> serde_json::Value {
+    let mut diagnostics = Vec::new();
+    let (_, node) = gitopsc::load::parse_bytes("object.yaml".into(), text.as_bytes().to_vec(), &mut diagnostics);
+    assert!(diagnostics.is_empty(), "unparseable YAML: {diagnostics:?}\n{text}");
+    node.expect("a document").to_json()
+}
+
+#[test]
+fn objects_pass_kubernetes_validate_strict() {
+    let Some(validate) = tool("kubernetes-validate") else { return };
+    let files: Vec<PathBuf> = customers().iter().flat_map(|c| object_files(c)).collect();
+    for minor in SUPPORTED_MINORS {
+        let output = Command::new(&validate)
+            .args(["--strict", "--quiet", "--kubernetes-version", minor])
+            .args(&files)
+            .output()
+            .expect("kubernetes-validate runs");
+        assert!(
+            output.status.success(),
+            "kubernetes-validate --strict -k {minor}:\n{}{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn kustomize_builds_exactly_the_compiled_objects() {
+    let Some(kubectl) = tool("kubectl") else { return };
+    for customer in customers() {
+        let output = Command::new(&kubectl).arg("kustomize").arg(&customer).output().expect("kubectl runs");
+        assert!(output.status.success(), "{}: {}", customer.display(), text(&output.stderr));
+        let mut built: Vec<serde_json::Value> = text(&output.stdout)
+            .split("\n---\n")
+            .filter(|doc| !doc.trim().is_empty())
+            .map(parse)
+            .collect();
+        let mut compiled: Vec<serde_json::Value> = object_files(&customer)
+            .iter()
+            .map(|f| parse(&std::fs::read_to_string(f).expect("read")))
+            .collect();
+        let key = |v: &serde_json::Value| {
+            let field = |f: &str| v["metadata"][f].as_str().unwrap_or_default().to_string();
+            (v["kind"].as_str().unwrap_or_default().to_string(), field("namespace"), field("name"))
+        };
+        built.sort_by_key(key);
+        compiled.sort_by_key(key);
+        assert_eq!(built.len(), compiled.len(), "{}: object count", customer.display());
+        assert_eq!(built, compiled, "{}: kustomize changed an object", customer.display());
+    }
+}
+
+#[test]
+fn checkov_reports_no_failed_check() {
+    let Some(checkov) = tool("checkov") else { return };
+    let output = Command::new(&checkov)
+        .args(["--directory"])
+        .arg(compiled())
+        .args(["--framework", "kubernetes", "--skip-download", "--output", "json", "--quiet", "--compact"])
+        .output()
+        .expect("checkov runs");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("checkov JSON ({e}):\n{}\n{}", text(&output.stdout), text(&output.stderr)));
+    let summary = &report["summary"];
+    assert!(summary["passed"].as_u64().unwrap_or(0) > 50, "checkov checked the objects: {summary}");
+    let failed: Vec<String> = report["results"]["failed_checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{} {} {}", c["check_id"], c["resource"], c["file_path"]))
+        .collect();
+    assert!(failed.is_empty(), "checkov failed checks:\n{}", failed.join("\n"));
+    assert_eq!(summary["failed"].as_u64(), Some(0), "{summary}");
+}
+
+/// DESIGN §6.2: the profiles are valid under an independent implementation of the schema,
+/// which rejects a typo just as gitopsc does.
+#[test]
+fn profiles_validate_with_an_independent_json_schema_validator() {
+    let Some(python) = tool("python3").map(|p| {
+        let venv = root().join(".venv/bin/python3");
+        if venv.is_file() { venv } else { p }
+    }) else {
+        return;
+    };
+    let probe = Command::new(&python).args(["-c", "import jsonschema, yaml"]).output().expect("python runs");
+    if !probe.status.success() {
+        assert!(!super::tools_required(), "python jsonschema and PyYAML are required");
+        eprintln!("skipped: python jsonschema/PyYAML not installed");
+        return;
+    }
+    let script = r#"
+import json, sys, yaml, jsonschema
+schema = json.load(open(sys.argv[1]))
+validator = jsonschema.Draft202012Validator(schema)
+bad = 0
+for path in sys.argv[2:]:
+    for error in validator.iter_errors(yaml.safe_load(open(path))):
+        bad += 1
+        print(f"{path}: {error.json_path}: {error.message}")
+sys.exit(1 if bad else 0)
+"#;
+    let schema = root().join("schema/profile.schema.json");
+    let mut files: Vec<PathBuf> = Vec::new();
+    for folder in profile_folders() {
+        files.extend(tree(&folder).into_iter().map(|(p, _)| folder.join(p)).filter(|p| p.extension().is_some_and(|e| e == "yaml")));
+    }
+    let valid = Command::new(&python).args(["-c", script]).arg(&schema).args(&files).output().expect("python runs");
+    assert!(valid.status.success(), "independent validator rejected a profile:\n{}{}", text(&valid.stdout), text(&valid.stderr));
+    let typo = root().join("tests/fixtures/invalid/unknown-field/acme.yaml");
+    let invalid = Command::new(&python).args(["-c", script]).arg(&schema).arg(&typo).output().expect("python runs");
+    assert!(!invalid.status.success(), "the independent validator must reject an unknown field");
+    assert!(text(&invalid.stdout).contains("replica"), "{}", text(&invalid.stdout));
+}
+
+/// The committed out/ is what the committed profiles compile to.
+#[test]
+fn committed_out_is_up_to_date() {
+    let output = run(&root(), &["render", "--check"]);
+    assert_eq!(output.status.code(), Some(0), "run `cargo run -- render` and commit out/:\n{}", text(&output.stderr));
+}
+
+/// A render of the shipped profiles into a copy of out/ changes nothing.
+#[test]
+fn render_of_committed_out_is_a_no_op() {
+    let work = TempDir::new("noop");
+    copy_tree(&root().join("out"), &work.path().join("out"));
+    copy_tree(&root().join("profiles"), &work.path().join("profiles"));
+    let before = tree(&work.path().join("out"));
+    let output = run(work.path(), &["render"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(tree(&work.path().join("out")), before);
+}

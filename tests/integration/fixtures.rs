@@ -1,0 +1,82 @@
+//! Fixture folders: every bad profile's exact diagnostics, every good profile's output.
+//! Snapshots are named after the fixture folder (`cargo insta review` to update).
+
+use std::path::Path;
+
+use super::{TempDir, root, run, text, tree};
+
+fn cases(kind: &str) -> Vec<(String, std::path::PathBuf)> {
+    let dir = root().join("tests/fixtures").join(kind);
+    let mut cases: Vec<_> = std::fs::read_dir(&dir)
+        .expect("fixture folder")
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    cases.sort();
+    assert!(!cases.is_empty(), "no fixtures in {}", dir.display());
+    cases
+}
+
+/// `gitopsc validate .` in an invalid fixture: exit 1, and the diagnostics exactly.
+#[test]
+fn invalid_profiles_report_exact_diagnostics() {
+    for (name, dir) in cases("invalid") {
+        let output = run(&dir, &["--color", "never", "validate", "."]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{name}: validate must exit 1\n{stderr}");
+        assert!(
+            stderr.lines().next().is_some_and(|l| l.contains(".yaml:") && l.contains(": error[E")),
+            "{name}: the first line is `file:line:col: error[CODE]: message`\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{name}: panic\n{stderr}");
+        insta::assert_snapshot!(format!("invalid__{name}"), stderr);
+    }
+}
+
+/// Rendering an invalid fixture writes nothing at all.
+#[test]
+fn invalid_profiles_write_nothing() {
+    for (name, dir) in cases("invalid") {
+        let out = TempDir::new("invalid-out");
+        let target = out.path().join("out");
+        let output = run(&dir, &["render", ".", "--out", target.to_str().expect("utf-8 path")]);
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        assert!(!target.exists(), "{name}: render created {}", target.display());
+    }
+}
+
+/// `--message-format json`: one parseable object per diagnostic, with the same positions.
+#[test]
+fn json_diagnostics_are_one_object_per_line() {
+    let dir = root().join("tests/fixtures/invalid/many-profiles-many-problems");
+    let output = run(&dir, &["--message-format", "json", "validate", "."]);
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = text(&output.stderr)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    assert!(lines.len() >= 3, "every problem of every profile is reported");
+    let files: std::collections::BTreeSet<_> = lines.iter().map(|l| l["file"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(files.len(), 3, "problems of all three profiles: {files:?}");
+    insta::assert_snapshot!("json__many-profiles-many-problems", text(&output.stderr));
+}
+
+/// The compiled tree of a fixture as one reviewable text.
+fn rendered(dir: &Path) -> String {
+    let out = TempDir::new("valid-out");
+    let output = run(dir, &["render", ".", "--out", out.path().to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let mut all = String::new();
+    for (path, bytes) in tree(out.path()) {
+        all.push_str(&format!("--- {path}\n{}", text(&bytes)));
+    }
+    all
+}
+
+#[test]
+fn valid_fixtures_compile_to_reviewed_output() {
+    for (name, dir) in cases("valid") {
+        insta::assert_snapshot!(format!("valid__{name}"), rendered(&dir));
+    }
+}
