@@ -17,7 +17,13 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn error(&mut self, code: Code, pointer: &str, message: impl Into<String>, help: impl Into<String>) {
+    fn error(
+        &mut self,
+        code: Code,
+        pointer: &str,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         let help = help.into();
         let mut diagnostic = Diagnostic::error(code, message)
             .at(locate(self.root, pointer))
@@ -28,7 +34,13 @@ impl Checker<'_> {
         self.diagnostics.push(diagnostic);
     }
 
-    fn warning(&mut self, code: Code, pointer: &str, message: impl Into<String>, help: impl Into<String>) {
+    fn warning(
+        &mut self,
+        code: Code,
+        pointer: &str,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) {
         self.diagnostics.push(
             Diagnostic::warning(code, message)
                 .at(locate(self.root, pointer))
@@ -49,12 +61,25 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
             dns_label(&mut c, "/metadata/name", name, "customer name");
         }
         for (key, value) in metadata.labels.iter().flatten() {
-            let pointer = format!("/metadata/labels/{}", key.replace('~', "~0").replace('/', "~1"));
+            let pointer = format!(
+                "/metadata/labels/{}",
+                key.replace('~', "~0").replace('/', "~1")
+            );
             if let Err(why) = label_key(key) {
-                c.error(Code::InvalidLabel, &pointer, format!("label key `{key}` is invalid: {why}"), "");
+                c.error(
+                    Code::InvalidLabel,
+                    &pointer,
+                    format!("label key `{key}` is invalid: {why}"),
+                    "",
+                );
             }
             if let Err(why) = label_value(value) {
-                c.error(Code::InvalidLabel, &pointer, format!("label value `{value}` is invalid: {why}"), "");
+                c.error(
+                    Code::InvalidLabel,
+                    &pointer,
+                    format!("label value `{value}` is invalid: {why}"),
+                    "",
+                );
             }
         }
     }
@@ -69,7 +94,9 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
             let ok = (6..=30).contains(&project.len())
                 && project.starts_with(|ch: char| ch.is_ascii_lowercase())
                 && !project.ends_with('-')
-                && project.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                && project
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
             if !ok {
                 c.error(
                     Code::InvalidField,
@@ -85,10 +112,18 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
     }
     if let Some(access) = &spec.access {
         if let Some(internal) = &access.internal {
-            cidrs(&mut c, "/spec/access/internal/allowedSourceRanges", internal.allowed_source_ranges.as_deref());
+            cidrs(
+                &mut c,
+                "/spec/access/internal/allowedSourceRanges",
+                internal.allowed_source_ranges.as_deref(),
+            );
         }
         if let Some(external) = &access.external {
-            cidrs(&mut c, "/spec/access/external/allowedSourceRanges", external.allowed_source_ranges.as_deref());
+            cidrs(
+                &mut c,
+                "/spec/access/external/allowedSourceRanges",
+                external.allowed_source_ranges.as_deref(),
+            );
             for (i, host) in external.hosts.iter().flatten().enumerate() {
                 if !is_hostname(host) {
                     c.error(
@@ -99,7 +134,9 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
                     );
                 }
             }
-            if external.tls == Some(crate::profile::TlsSource::Secret) && external.tls_secret_name.is_none() {
+            if external.tls == Some(crate::profile::TlsSource::Secret)
+                && external.tls_secret_name.is_none()
+            {
                 c.error(
                     Code::MissingField,
                     "/spec/access/external/tls",
@@ -126,7 +163,8 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
     }
     if let Some(argocd) = &spec.argocd {
         if let Some(url) = &argocd.repo_url {
-            let ok = url.starts_with("https://") || url.starts_with("ssh://") || url.starts_with("git@");
+            let ok =
+                url.starts_with("https://") || url.starts_with("ssh://") || url.starts_with("git@");
             if !ok || url.contains(char::is_whitespace) {
                 c.error(
                     Code::InvalidField,
@@ -140,7 +178,12 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
     if let Some(infrastructure) = &spec.infrastructure {
         if let Some(cluster) = &infrastructure.cluster {
             if let Some(name) = &cluster.name {
-                dns_label(&mut c, "/spec/infrastructure/cluster/name", name, "cluster name");
+                dns_label(
+                    &mut c,
+                    "/spec/infrastructure/cluster/name",
+                    name,
+                    "cluster name",
+                );
             }
             cidrs(
                 &mut c,
@@ -150,7 +193,12 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
         }
         for (i, pool) in infrastructure.node_pools.iter().flatten().enumerate() {
             if let Some(name) = &pool.name {
-                dns_label(&mut c, &format!("/spec/infrastructure/nodePools/{i}/name"), name, "node pool name");
+                dns_label(
+                    &mut c,
+                    &format!("/spec/infrastructure/nodePools/{i}/name"),
+                    name,
+                    "node pool name",
+                );
             }
             if let (Some(min), Some(max)) = (pool.min_nodes, pool.max_nodes) {
                 if min > max {
@@ -169,7 +217,12 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
 
 fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
     if let Some(image) = &app.image {
-        check_image(c, "/spec/app/image", image, app.allow_unpinned_image.unwrap_or(false));
+        check_image(
+            c,
+            "/spec/app/image",
+            image,
+            app.allow_unpinned_image.unwrap_or(false),
+        );
     }
     if let Some(autoscaling) = &app.autoscaling {
         let min = autoscaling.min_replicas.unwrap_or(defaults::MIN_REPLICAS);
@@ -187,7 +240,10 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
         check_resources(c, "/spec/app/resources", resources);
     }
     for (name, value) in app.env.iter().flatten() {
-        let pointer = format!("/spec/app/env/{}", name.replace('~', "~0").replace('/', "~1"));
+        let pointer = format!(
+            "/spec/app/env/{}",
+            name.replace('~', "~0").replace('/', "~1")
+        );
         let valid = name.starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_')
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !valid {
@@ -208,9 +264,18 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
         }
     }
     for (field, path) in [
-        ("readinessPath", app.probes.as_ref().and_then(|p| p.readiness_path.as_ref())),
-        ("livenessPath", app.probes.as_ref().and_then(|p| p.liveness_path.as_ref())),
-        ("startupPath", app.probes.as_ref().and_then(|p| p.startup_path.as_ref())),
+        (
+            "readinessPath",
+            app.probes.as_ref().and_then(|p| p.readiness_path.as_ref()),
+        ),
+        (
+            "livenessPath",
+            app.probes.as_ref().and_then(|p| p.liveness_path.as_ref()),
+        ),
+        (
+            "startupPath",
+            app.probes.as_ref().and_then(|p| p.startup_path.as_ref()),
+        ),
     ] {
         if let Some(path) = path {
             if !path.starts_with('/') || path.contains(char::is_whitespace) {
@@ -244,19 +309,27 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
     let grace = app
         .termination_grace_period_seconds
         .unwrap_or(defaults::TERMINATION_GRACE_SECONDS);
-    let delay = app.pre_stop_delay_seconds.unwrap_or(defaults::PRE_STOP_DELAY_SECONDS);
+    let delay = app
+        .pre_stop_delay_seconds
+        .unwrap_or(defaults::PRE_STOP_DELAY_SECONDS);
     if grace <= delay {
         c.error(
             Code::InvalidRollout,
             "/spec/app/terminationGracePeriodSeconds",
-            format!("terminationGracePeriodSeconds ({grace}) must exceed preStopDelaySeconds ({delay})"),
+            format!(
+                "terminationGracePeriodSeconds ({grace}) must exceed preStopDelaySeconds ({delay})"
+            ),
             "the app needs time to finish requests after the preStop delay",
         );
     }
-    if let Some(sa) = app.workload_identity.as_ref().and_then(|w| w.gcp_service_account.as_ref()) {
-        let ok = sa
-            .split_once('@')
-            .is_some_and(|(user, domain)| !user.is_empty() && domain.ends_with(".gserviceaccount.com"));
+    if let Some(sa) = app
+        .workload_identity
+        .as_ref()
+        .and_then(|w| w.gcp_service_account.as_ref())
+    {
+        let ok = sa.split_once('@').is_some_and(|(user, domain)| {
+            !user.is_empty() && domain.ends_with(".gserviceaccount.com")
+        });
         if !ok {
             c.error(
                 Code::InvalidField,
@@ -270,11 +343,21 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
 
 fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database) {
     if let Some(image) = &database.image {
-        check_image(c, "/spec/database/image", image, database.allow_unpinned_image.unwrap_or(false));
+        check_image(
+            c,
+            "/spec/database/image",
+            image,
+            database.allow_unpinned_image.unwrap_or(false),
+        );
     }
     if let Some(pgpool) = &database.pgpool {
         if let Some(image) = &pgpool.image {
-            check_image(c, "/spec/database/pgpool/image", image, pgpool.allow_unpinned_image.unwrap_or(false));
+            check_image(
+                c,
+                "/spec/database/pgpool/image",
+                image,
+                pgpool.allow_unpinned_image.unwrap_or(false),
+            );
         }
     }
     if let Some(resources) = &database.resources {
@@ -284,7 +367,11 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database) {
         quantity(c, "/spec/database/storage/size", size, Unit::Memory);
     }
     let replicas = database.replicas.unwrap_or(defaults::DATABASE_REPLICAS);
-    if database.synchronous_mode.unwrap_or(defaults::SYNCHRONOUS_MODE) && replicas < 3 {
+    if database
+        .synchronous_mode
+        .unwrap_or(defaults::SYNCHRONOUS_MODE)
+        && replicas < 3
+    {
         c.warning(
             Code::FewSyncReplicas,
             "/spec/database/replicas",
@@ -297,7 +384,8 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database) {
         );
     }
     if let Some(credentials) = &database.credentials {
-        let sources = usize::from(credentials.existing_secret.is_some()) + usize::from(credentials.external_secret.is_some());
+        let sources = usize::from(credentials.existing_secret.is_some())
+            + usize::from(credentials.external_secret.is_some());
         if sources != 1 {
             c.error(
                 Code::InvalidCredentials,
@@ -307,7 +395,10 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database) {
             );
         }
         if let Some(external) = &credentials.external_secret {
-            for (field, value) in [("secretStore", &external.secret_store), ("key", &external.key)] {
+            for (field, value) in [
+                ("secretStore", &external.secret_store),
+                ("key", &external.key),
+            ] {
                 if value.is_none() {
                     c.error(
                         Code::MissingField,
@@ -319,10 +410,15 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database) {
             }
         }
     }
-    let version = database.postgres_version.unwrap_or(defaults::POSTGRES_VERSION);
+    let version = database
+        .postgres_version
+        .unwrap_or(defaults::POSTGRES_VERSION);
     let parameters = database.parameters.clone().unwrap_or_default();
     for (name, value) in &parameters {
-        let pointer = format!("/spec/database/parameters/{}", name.replace('~', "~0").replace('/', "~1"));
+        let pointer = format!(
+            "/spec/database/parameters/{}",
+            name.replace('~', "~0").replace('/', "~1")
+        );
         match pgsettings::check(version, name, &value.0) {
             Ok(()) => {}
             Err(pgsettings::Problem::UnknownName { suggestion }) => {
@@ -332,20 +428,32 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database) {
                 };
                 let location = root_key(c.root, &pointer);
                 c.diagnostics.push(
-                    Diagnostic::error(Code::UnknownParameter, format!("PostgreSQL {version} has no parameter `{name}`"))
-                        .at(location)
-                        .field(crate::validate::dotted(&pointer))
-                        .help(help),
+                    Diagnostic::error(
+                        Code::UnknownParameter,
+                        format!("PostgreSQL {version} has no parameter `{name}`"),
+                    )
+                    .at(location)
+                    .field(crate::validate::dotted(&pointer))
+                    .help(help),
                 );
             }
             Err(pgsettings::Problem::InvalidValue { why, hint }) => {
-                c.error(Code::InvalidParameter, &pointer, format!("`{name} = {}`: {why}", value.0), hint);
+                c.error(
+                    Code::InvalidParameter,
+                    &pointer,
+                    format!("`{name} = {}`: {why}", value.0),
+                    hint,
+                );
             }
         }
     }
     let pgpool = database.pgpool.clone().unwrap_or_default();
     let pool_replicas = u64::from(pgpool.replicas.unwrap_or(defaults::PGPOOL_REPLICAS));
-    let children = u64::from(pgpool.num_init_children.unwrap_or(defaults::NUM_INIT_CHILDREN));
+    let children = u64::from(
+        pgpool
+            .num_init_children
+            .unwrap_or(defaults::NUM_INIT_CHILDREN),
+    );
     let max_pool = u64::from(pgpool.max_pool.unwrap_or(defaults::MAX_POOL));
     let integer = |name: &str, default: u64| {
         parameters
@@ -353,12 +461,16 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database) {
             .and_then(|v| v.0.trim().parse::<u64>().ok())
             .unwrap_or(default)
     };
-    let reserved = integer("superuser_reserved_connections", defaults::SUPERUSER_RESERVED_CONNECTIONS)
-        + integer("reserved_connections", 0);
+    let reserved = integer(
+        "superuser_reserved_connections",
+        defaults::SUPERUSER_RESERVED_CONNECTIONS,
+    ) + integer("reserved_connections", 0);
     let demand = pool_replicas * children * max_pool;
     // Unset, max_connections is sized for Pgpool (see defaults::max_connections); only a
     // value the profile sets can be too small.
-    let Some(max_connections) = parameters.get("max_connections").and_then(|v| v.0.trim().parse::<u64>().ok())
+    let Some(max_connections) = parameters
+        .get("max_connections")
+        .and_then(|v| v.0.trim().parse::<u64>().ok())
     else {
         return;
     };
@@ -385,7 +497,10 @@ fn root_key(root: &Node, pointer: &str) -> crate::diag::Location {
 }
 
 fn check_resources(c: &mut Checker<'_>, pointer: &str, resources: &crate::profile::Resources) {
-    for (kind, amounts) in [("requests", &resources.requests), ("limits", &resources.limits)] {
+    for (kind, amounts) in [
+        ("requests", &resources.requests),
+        ("limits", &resources.limits),
+    ] {
         let Some(amounts) = amounts else { continue };
         if let Some(cpu) = &amounts.cpu {
             quantity(c, &format!("{pointer}/{kind}/cpu"), cpu, Unit::Cpu);
@@ -396,14 +511,20 @@ fn check_resources(c: &mut Checker<'_>, pointer: &str, resources: &crate::profil
     }
     let requests = resources.requests.clone().unwrap_or_default();
     let limits = resources.limits.clone().unwrap_or_default();
-    for (resource, request, limit) in [("cpu", &requests.cpu, &limits.cpu), ("memory", &requests.memory, &limits.memory)] {
+    for (resource, request, limit) in [
+        ("cpu", &requests.cpu, &limits.cpu),
+        ("memory", &requests.memory, &limits.memory),
+    ] {
         if let (Some(request), Some(limit)) = (request, limit) {
             if let (Some(r), Some(l)) = (quantity_value(&request.0), quantity_value(&limit.0)) {
                 if r > l {
                     c.error(
                         Code::InvalidField,
                         &format!("{pointer}/requests/{resource}"),
-                        format!("{resource} request ({}) is larger than its limit ({})", request.0, limit.0),
+                        format!(
+                            "{resource} request ({}) is larger than its limit ({})",
+                            request.0, limit.0
+                        ),
                         "Kubernetes rejects a request above the limit",
                     );
                 }
@@ -427,11 +548,19 @@ fn quantity(c: &mut Checker<'_>, pointer: &str, quantity: &Quantity, unit: Unit)
             format!("`{text}` is not a Kubernetes quantity"),
             "a number with an optional suffix: m, k, M, G, T, Ki, Mi, Gi, Ti, e.g. `250m`, `512Mi`",
         ),
-        Some(value) if value <= 0.0 => c.error(Code::InvalidQuantity, pointer, format!("`{text}` must be positive"), ""),
+        Some(value) if value <= 0.0 => c.error(
+            Code::InvalidQuantity,
+            pointer,
+            format!("`{text}` must be positive"),
+            "",
+        ),
         Some(_) if unit == Unit::Memory && text.ends_with('m') => c.error(
             Code::InvalidQuantity,
             pointer,
-            format!("`{text}` means {} thousandths of a byte", text.trim_end_matches('m')),
+            format!(
+                "`{text}` means {} thousandths of a byte",
+                text.trim_end_matches('m')
+            ),
             format!("did you mean `{}Mi`?", text.trim_end_matches('m')),
         ),
         Some(_) => {}
@@ -463,7 +592,9 @@ pub fn quantity_value(text: &str) -> Option<f64> {
         "Ti" => 1024f64.powi(4),
         "Pi" => 1024f64.powi(5),
         "Ei" => 1024f64.powi(6),
-        exponent if exponent.starts_with(['e', 'E']) => 10f64.powi(exponent[1..].parse::<i32>().ok()?),
+        exponent if exponent.starts_with(['e', 'E']) => {
+            10f64.powi(exponent[1..].parse::<i32>().ok()?)
+        }
         _ => return None,
     };
     Some(value * scale)
@@ -475,9 +606,12 @@ fn check_image(c: &mut Checker<'_>, pointer: &str, image: &str, allow_unpinned: 
         None => (image, None),
     };
     if let Some(digest) = digest {
-        let valid = digest
-            .strip_prefix("sha256:")
-            .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        let valid = digest.strip_prefix("sha256:").is_some_and(|hex| {
+            hex.len() == 64
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
         if !valid {
             c.error(
                 Code::InvalidImage,
@@ -494,17 +628,28 @@ fn check_image(c: &mut Checker<'_>, pointer: &str, image: &str, allow_unpinned: 
         Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
         None => (name, None),
     };
-    let path = repository.split_once('/').map_or(repository, |(host, rest)| {
-        if host.contains(['.', ':']) || host == "localhost" { rest } else { repository }
-    });
+    let path = repository
+        .split_once('/')
+        .map_or(repository, |(host, rest)| {
+            if host.contains(['.', ':']) || host == "localhost" {
+                rest
+            } else {
+                repository
+            }
+        });
     let path_ok = !path.is_empty()
         && path.split('/').all(|component| {
             !component.is_empty()
-                && component.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && component
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
                 && component.starts_with(|ch: char| ch.is_ascii_alphanumeric())
         });
     let tag_ok = tag.is_none_or(|t| {
-        !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        !t.is_empty()
+            && t.len() <= 128
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     });
     if !path_ok || !tag_ok || image.contains(char::is_whitespace) {
         c.error(
@@ -516,9 +661,11 @@ fn check_image(c: &mut Checker<'_>, pointer: &str, image: &str, allow_unpinned: 
         return;
     }
     if digest.is_none() && !allow_unpinned {
-        let allow = pointer.rsplit_once('/').map_or(String::new(), |(parent, _)| {
-            format!("{}.allowUnpinnedImage", crate::validate::dotted(parent))
-        });
+        let allow = pointer
+            .rsplit_once('/')
+            .map_or(String::new(), |(parent, _)| {
+                format!("{}.allowUnpinnedImage", crate::validate::dotted(parent))
+            });
         c.error(
             Code::UnpinnedImage,
             pointer,
@@ -546,7 +693,10 @@ pub fn dns_label_rule(value: &str) -> Result<(), &'static str> {
     if value.len() > 63 {
         return Err("it is longer than 63 characters");
     }
-    if !value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         return Err("it has characters other than a-z, 0-9 and -");
     }
     if value.starts_with('-') || value.ends_with('-') {
@@ -560,7 +710,9 @@ fn is_hostname(host: &str) -> bool {
         && host.contains('.')
         && host.split('.').all(|label| {
             (1..=63).contains(&label.len())
-                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -585,15 +737,24 @@ fn label_value(value: &str) -> Result<(), &'static str> {
 
 fn label_name(name: &str, may_be_empty: bool) -> Result<(), &'static str> {
     if name.is_empty() {
-        return if may_be_empty { Ok(()) } else { Err("it is empty") };
+        return if may_be_empty {
+            Ok(())
+        } else {
+            Err("it is empty")
+        };
     }
     if name.len() > 63 {
         return Err("it is longer than 63 characters");
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
         return Err("it has characters other than letters, digits, -, _ and .");
     }
-    if !name.starts_with(|ch: char| ch.is_ascii_alphanumeric()) || !name.ends_with(|ch: char| ch.is_ascii_alphanumeric()) {
+    if !name.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+        || !name.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+    {
         return Err("it must start and end with a letter or digit");
     }
     Ok(())
@@ -630,7 +791,9 @@ pub struct Cidr {
 /// Parses `address/prefix`, refusing host bits outside the prefix (a likely typo).
 pub fn parse_cidr(text: &str) -> Result<Cidr, String> {
     let (address, prefix) = text.split_once('/').ok_or("the `/prefix` is missing")?;
-    let address: IpAddr = address.parse().map_err(|_| format!("`{address}` is not an IP address"))?;
+    let address: IpAddr = address
+        .parse()
+        .map_err(|_| format!("`{address}` is not an IP address"))?;
     let max = if address.is_ipv4() { 32 } else { 128 };
     let prefix: u8 = prefix
         .parse()
@@ -642,38 +805,57 @@ pub fn parse_cidr(text: &str) -> Result<Cidr, String> {
         IpAddr::V6(v6) => (u128::from(v6), 128),
     };
     let host_bits = width - u32::from(prefix);
-    let host_mask = if host_bits == 128 { u128::MAX } else { (1u128 << host_bits) - 1 };
+    let host_mask = if host_bits == 128 {
+        u128::MAX
+    } else {
+        (1u128 << host_bits) - 1
+    };
     if prefix != 0 && bits & host_mask != 0 {
         let network = bits & !host_mask;
         let network = match address {
             IpAddr::V4(_) => std::net::Ipv4Addr::from(network as u32).to_string(),
             IpAddr::V6(_) => std::net::Ipv6Addr::from(network).to_string(),
         };
-        return Err(format!("address bits are set beyond the /{prefix} prefix (did you mean `{network}/{prefix}`?)"));
+        return Err(format!(
+            "address bits are set beyond the /{prefix} prefix (did you mean `{network}/{prefix}`?)"
+        ));
     }
     Ok(Cidr { address, prefix })
 }
 
 fn looks_like_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY", "APIKEY", "CREDENTIAL", "ACCESS_KEY"]
-        .iter()
-        .any(|word| upper.contains(word))
+    [
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "PRIVATE_KEY",
+        "API_KEY",
+        "APIKEY",
+        "CREDENTIAL",
+        "ACCESS_KEY",
+    ]
+    .iter()
+    .any(|word| upper.contains(word))
 }
 
 /// Values that carry credentials whatever the name: a URL with a password, a PEM key.
 fn looks_like_secret_value(value: &str) -> bool {
     value.contains("-----BEGIN")
-        || value
-            .split_once("://")
-            .is_some_and(|(_, rest)| rest.split('/').next().is_some_and(|auth| auth.contains(':') && auth.contains('@')))
+        || value.split_once("://").is_some_and(|(_, rest)| {
+            rest.split('/')
+                .next()
+                .is_some_and(|auth| auth.contains(':') && auth.contains('@'))
+        })
 }
 
 /// Validates a five-field cron expression (or a Kubernetes `@` macro).
 pub fn cron(expression: &str) -> Result<(), String> {
     if expression.starts_with('@') {
         return match expression {
-            "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" => Ok(()),
+            "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight"
+            | "@hourly" => Ok(()),
             _ => Err(format!("unknown macro `{expression}`")),
         };
     }
@@ -684,7 +866,9 @@ pub fn cron(expression: &str) -> Result<(), String> {
     if fields.len() != 5 {
         return Err(format!("it has {} fields, not 5", fields.len()));
     }
-    const MONTHS: &[&str] = &["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    const MONTHS: &[&str] = &[
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
     const DAYS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
     let specs: [(&str, u32, u32, &[&str]); 5] = [
         ("minute", 0, 59, &[]),
@@ -698,7 +882,9 @@ pub fn cron(expression: &str) -> Result<(), String> {
             if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(text)) {
                 return Ok(i as u32 + if what == "month" { 1 } else { 0 });
             }
-            let n: u32 = text.parse().map_err(|_| format!("`{text}` is not a valid {what}"))?;
+            let n: u32 = text
+                .parse()
+                .map_err(|_| format!("`{text}` is not a valid {what}"))?;
             if n < low || n > high {
                 return Err(format!("{what} {n} is outside {low}–{high}"));
             }
@@ -710,7 +896,9 @@ pub fn cron(expression: &str) -> Result<(), String> {
                 None => (part, None),
             };
             if let Some(step) = step {
-                let step: u32 = step.parse().map_err(|_| format!("step `{step}` in the {what} field is not a number"))?;
+                let step: u32 = step
+                    .parse()
+                    .map_err(|_| format!("step `{step}` in the {what} field is not a number"))?;
                 if step == 0 || step > high {
                     return Err(format!("step {step} in the {what} field is out of range"));
                 }
@@ -720,7 +908,9 @@ pub fn cron(expression: &str) -> Result<(), String> {
                 _ => match range.split_once('-') {
                     Some((from, to)) => {
                         if value(from)? > value(to)? {
-                            return Err(format!("range `{range}` in the {what} field runs backwards"));
+                            return Err(format!(
+                                "range `{range}` in the {what} field runs backwards"
+                            ));
                         }
                     }
                     None => {
@@ -732,4 +922,3 @@ pub fn cron(expression: &str) -> Result<(), String> {
     }
     Ok(())
 }
-

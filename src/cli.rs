@@ -135,7 +135,11 @@ impl Printer {
         if self.json {
             return;
         }
-        let errors = fleet.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+        let errors = fleet
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
         let warnings = fleet.diagnostics.len() - errors;
         if errors > 0 {
             let failed: std::collections::BTreeSet<_> = fleet
@@ -178,7 +182,7 @@ fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
 /// Discovers and compiles, or prints a usage/IO error (exit 2).
 fn compile(printer: &Printer, paths: &[PathBuf], jobs: Option<usize>) -> Result<(Fleet, bool), u8> {
     let inputs = compiler::discover(&default_paths(paths)).map_err(|error| {
-        printer.diagnostics(&[error]);
+        printer.diagnostics(&[*error]);
         USAGE
     })?;
     if inputs.files.is_empty() {
@@ -205,20 +209,34 @@ fn validate(printer: &Printer, paths: &[PathBuf]) -> u8 {
     }
 }
 
-fn render(printer: &Printer, paths: &[PathBuf], out: &Path, check: bool, jobs: Option<usize>, force: bool) -> u8 {
+fn render(
+    printer: &Printer,
+    paths: &[PathBuf],
+    out: &Path,
+    check: bool,
+    jobs: Option<usize>,
+    force: bool,
+) -> u8 {
     let (fleet, whole_fleet) = match compile(printer, paths, jobs) {
         Err(code) => return code,
         Ok(result) => result,
     };
     if fleet.has_errors() {
-        printer.message(&format!("nothing written to {}: fix the errors above", out.display()));
+        printer.message(&format!(
+            "nothing written to {}: fix the errors above",
+            out.display()
+        ));
         return FAILED;
     }
     let outputs: Vec<_> = fleet.customers.into_iter().map(|c| c.output).collect();
     if check {
         return match write::check(out, &outputs, whole_fleet) {
             Ok(findings) if findings.is_empty() => {
-                printer.message(&format!("{} up to date in {}", plural(outputs.len(), "customer"), out.display()));
+                printer.message(&format!(
+                    "{} up to date in {}",
+                    plural(outputs.len(), "customer"),
+                    out.display()
+                ));
                 OK
             }
             Ok(findings) => {
@@ -294,7 +312,10 @@ fn explain(printer: &Printer, profile: &Path, field: Option<&str>) -> u8 {
                 println!("{field}:  # {}", place(location));
                 print!("{text}");
             } else {
-                println!("{field} = {}", text.trim_end().split("  # ").next().unwrap_or_default());
+                println!(
+                    "{field} = {}",
+                    text.trim_end().split("  # ").next().unwrap_or_default()
+                );
                 println!("  set in {}", place(location));
             }
             OK
@@ -314,7 +335,12 @@ fn explain(printer: &Printer, profile: &Path, field: Option<&str>) -> u8 {
 }
 
 fn place(location: &crate::diag::Location) -> String {
-    format!("{}:{}:{}", location.file.path.display(), location.line, location.column)
+    format!(
+        "{}:{}:{}",
+        location.file.path.display(),
+        location.line,
+        location.column
+    )
 }
 
 /// `spec.access.internal.allowedSourceRanges[1]` → `/spec/access/internal/allowedSourceRanges/1`.
@@ -358,7 +384,11 @@ fn write_annotated(out: &mut String, node: &Node, level: usize) {
                         write_annotated(out, &entry.value, level + 1);
                     }
                     Value::Seq(items) if !items.is_empty() => {
-                        out.push_str(&format!("{pad}{}:  # {}\n", entry.key, place(&entry.value.location)));
+                        out.push_str(&format!(
+                            "{pad}{}:  # {}\n",
+                            entry.key,
+                            place(&entry.value.location)
+                        ));
                         write_annotated(out, &entry.value, level + 1);
                     }
                     _ => out.push_str(&format!(
@@ -381,10 +411,16 @@ fn write_annotated(out: &mut String, node: &Node, level: usize) {
                 }
             }
         }
-        _ => out.push_str(&format!("{pad}{}  # {}\n", scalar_text(node), place(&node.location))),
+        _ => out.push_str(&format!(
+            "{pad}{}  # {}\n",
+            scalar_text(node),
+            place(&node.location)
+        )),
     }
 }
 
 fn scalar_text(node: &Node) -> String {
-    crate::serialize::to_yaml(&node.to_json()).trim_end().to_string()
+    crate::serialize::to_yaml(&node.to_json())
+        .trim_end()
+        .to_string()
 }

@@ -23,23 +23,24 @@ pub struct Inputs {
 
 /// Expands `PATH...` into profile files: folders yield their `*.yaml` files whose names do
 /// not start with `_` (those are layers). Errors are usage/IO problems (exit 2).
-pub fn discover(paths: &[PathBuf]) -> Result<Inputs, Diagnostic> {
+pub fn discover(paths: &[PathBuf]) -> Result<Inputs, Box<Diagnostic>> {
     let mut files = Vec::new();
     let mut whole_fleet = true;
     for path in paths {
-        let metadata = std::fs::metadata(path).map_err(|error| {
-            Diagnostic::error(Code::Io, format!("cannot read {}: {error}", path.display()))
-        })?;
+        let io_error = |what: &str, error: std::io::Error| {
+            Box::new(Diagnostic::error(
+                Code::Io,
+                format!("cannot {what} {}: {error}", path.display()),
+            ))
+        };
+        let metadata = std::fs::metadata(path).map_err(|error| io_error("read", error))?;
         if metadata.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|error| {
-                Diagnostic::error(Code::Io, format!("cannot list {}: {error}", path.display()))
-            })?;
+            let entries = std::fs::read_dir(path).map_err(|error| io_error("list", error))?;
             for entry in entries {
-                let entry = entry.map_err(|error| {
-                    Diagnostic::error(Code::Io, format!("cannot list {}: {error}", path.display()))
-                })?;
+                let entry = entry.map_err(|error| io_error("list", error))?;
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let is_profile = (name.ends_with(".yaml") || name.ends_with(".yml")) && !name.starts_with(['_', '.']);
+                let is_profile = (name.ends_with(".yaml") || name.ends_with(".yml"))
+                    && !name.starts_with(['_', '.']);
                 if is_profile && entry.file_type().is_ok_and(|t| t.is_file()) {
                     files.push(normalize_path(&path.join(&name)));
                 }
@@ -82,27 +83,28 @@ pub fn compile(files: &[PathBuf], jobs: usize) -> Fleet {
     let cache = LayerCache::default();
     let next = AtomicUsize::new(0);
     let jobs = jobs.clamp(1, files.len().max(1));
-    let mut results: Vec<(usize, Option<Compiled>, Vec<Diagnostic>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..jobs)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = files.get(index) else { break };
-                        let mut diagnostics = Vec::new();
-                        let compiled = compile_one(path, &cache, &mut diagnostics);
-                        done.push((index, compiled, diagnostics));
-                    }
-                    done
+    let mut results: Vec<(usize, Option<Compiled>, Vec<Diagnostic>)> =
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..jobs)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let index = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(path) = files.get(index) else { break };
+                            let mut diagnostics = Vec::new();
+                            let compiled = compile_one(path, &cache, &mut diagnostics);
+                            done.push((index, compiled, diagnostics));
+                        }
+                        done
+                    })
                 })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| worker.join().unwrap_or_default())
-            .collect()
-    });
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|worker| worker.join().unwrap_or_default())
+                .collect()
+        });
     results.sort_by_key(|(index, _, _)| *index);
     let mut diagnostics = Vec::new();
     let mut customers = Vec::new();
@@ -115,11 +117,17 @@ pub fn compile(files: &[PathBuf], jobs: usize) -> Fleet {
         if pair[0].customer.name == pair[1].customer.name {
             let name = &pair[0].customer.name;
             diagnostics.push(
-                Diagnostic::error(Code::DuplicateCustomer, format!("customer `{name}` is defined twice"))
-                    .at(model::locate(&pair[1].root, "/metadata/name"))
-                    .field("metadata.name")
-                    .note(model::locate(&pair[0].root, "/metadata/name"), "first defined here")
-                    .help("each profile names a different customer; its output folder is out/<name>/"),
+                Diagnostic::error(
+                    Code::DuplicateCustomer,
+                    format!("customer `{name}` is defined twice"),
+                )
+                .at(model::locate(&pair[1].root, "/metadata/name"))
+                .field("metadata.name")
+                .note(
+                    model::locate(&pair[0].root, "/metadata/name"),
+                    "first defined here",
+                )
+                .help("each profile names a different customer; its output folder is out/<name>/"),
             );
         }
     }
@@ -137,7 +145,11 @@ pub fn merged(path: &Path, cache: &LayerCache, diagnostics: &mut Vec<Diagnostic>
     crate::layer::resolve(&root?, path, cache, diagnostics)
 }
 
-fn compile_one(path: &Path, cache: &LayerCache, diagnostics: &mut Vec<Diagnostic>) -> Option<Compiled> {
+fn compile_one(
+    path: &Path,
+    cache: &LayerCache,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Compiled> {
     let root = merged(path, cache, diagnostics)?;
     let document = root.to_json();
     let schema_problems = validate::check_schema(&root, &document);
@@ -149,8 +161,11 @@ fn compile_one(path: &Path, cache: &LayerCache, diagnostics: &mut Vec<Diagnostic
         Ok(profile) => profile,
         Err(error) => {
             diagnostics.push(
-                Diagnostic::error(Code::InvalidValue, format!("profile does not match the schema: {error}"))
-                    .at(root.location.clone()),
+                Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("profile does not match the schema: {error}"),
+                )
+                .at(root.location.clone()),
             );
             return None;
         }
@@ -164,5 +179,9 @@ fn compile_one(path: &Path, cache: &LayerCache, diagnostics: &mut Vec<Diagnostic
     }
     let objects = emit::emit(&customer);
     let output = package::package(&customer, &objects);
-    Some(Compiled { customer, root, output })
+    Some(Compiled {
+        customer,
+        root,
+        output,
+    })
 }

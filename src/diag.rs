@@ -203,13 +203,27 @@ impl Diagnostic {
     }
 }
 
-fn excerpt(out: &mut String, location: &Location, paint: &dyn Fn(&str, &str) -> String, color: &str) {
-    let Some(line) = location.file.text.lines().nth(location.line.saturating_sub(1)) else {
+fn excerpt(
+    out: &mut String,
+    location: &Location,
+    paint: &dyn Fn(&str, &str) -> String,
+    color: &str,
+) {
+    let Some(line) = location
+        .file
+        .text
+        .lines()
+        .nth(location.line.saturating_sub(1))
+    else {
         return;
     };
     let number = location.line.to_string();
     let gutter = " ".repeat(number.len());
-    let available = line.chars().count().saturating_sub(location.column - 1).max(1);
+    let available = line
+        .chars()
+        .count()
+        .saturating_sub(location.column - 1)
+        .max(1);
     let marker = "^".repeat(location.width.min(available));
     let _ = writeln!(out, "  {gutter} |");
     let _ = writeln!(out, "  {number} | {line}");
@@ -225,13 +239,19 @@ fn excerpt(out: &mut String, location: &Location, paint: &dyn Fn(&str, &str) -> 
 /// profile that extends it, but reported once.
 pub fn normalize(diagnostics: &mut Vec<Diagnostic>) {
     fn key(d: &Diagnostic) -> (Option<(&Path, usize, usize)>, Severity, Code, &str) {
-        (d.location.as_ref().map(Location::sort_key), d.severity, d.code, &d.message)
+        (
+            d.location.as_ref().map(Location::sort_key),
+            d.severity,
+            d.code,
+            &d.message,
+        )
     }
     diagnostics.sort_by(|a, b| key(a).cmp(&key(b)));
     diagnostics.dedup_by(|a, b| {
         a.code == b.code
             && a.message == b.message
-            && a.location.as_ref().map(Location::sort_key) == b.location.as_ref().map(Location::sort_key)
+            && a.location.as_ref().map(Location::sort_key)
+                == b.location.as_ref().map(Location::sort_key)
     });
 }
 

@@ -9,7 +9,11 @@ pub fn generate(count: usize) -> Vec<(String, String)> {
         let scaling = if i % 3 == 0 {
             "    autoscaling:\n      enabled: false\n    replicas: 3\n".to_string()
         } else {
-            format!("    autoscaling:\n      minReplicas: {}\n      maxReplicas: {}\n", 2 + i % 3, 6 + i % 7)
+            format!(
+                "    autoscaling:\n      minReplicas: {}\n      maxReplicas: {}\n",
+                2 + i % 3,
+                6 + i % 7
+            )
         };
         files.push((
             format!("{name}.yaml"),

@@ -12,16 +12,24 @@ use crate::diag::{Code, Diagnostic, Location, SourceFile};
 use crate::load::{self, Entry, Node, Value};
 use crate::profile::{API_VERSION, KIND};
 
+/// A parsed layer file and what parsing it reported.
+type Parsed = Arc<(Arc<SourceFile>, Option<Node>, Vec<Diagnostic>)>;
+
 /// Layer files shared by many profiles are read and parsed once.
 #[derive(Default)]
 pub struct LayerCache {
-    files: Mutex<BTreeMap<PathBuf, Arc<(Arc<SourceFile>, Option<Node>, Vec<Diagnostic>)>>>,
+    files: Mutex<BTreeMap<PathBuf, Parsed>>,
 }
 
 impl LayerCache {
-    fn get(&self, path: &Path) -> Arc<(Arc<SourceFile>, Option<Node>, Vec<Diagnostic>)> {
+    fn get(&self, path: &Path) -> Parsed {
         let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        if let Some(hit) = self.files.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some(hit) = self
+            .files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
             return Arc::clone(hit);
         }
         let mut diagnostics = Vec::new();
@@ -75,10 +83,13 @@ fn resolve_extends(
                     }
                     _ => {
                         diagnostics.push(
-                            Diagnostic::error(Code::ExtendsInvalid, "each `extends` entry is a relative layer file name")
-                                .at(item.location.clone())
-                                .field("extends")
-                                .help("e.g. `extends: [_defaults.yaml]`"),
+                            Diagnostic::error(
+                                Code::ExtendsInvalid,
+                                "each `extends` entry is a relative layer file name",
+                            )
+                            .at(item.location.clone())
+                            .field("extends")
+                            .help("e.g. `extends: [_defaults.yaml]`"),
                         );
                         return None;
                     }
@@ -88,10 +99,13 @@ fn resolve_extends(
         }
         _ => {
             diagnostics.push(
-                Diagnostic::error(Code::ExtendsInvalid, format!("`extends` must be a list, found {}", extends.type_name()))
-                    .at(extends.location.clone())
-                    .field("extends")
-                    .help("e.g. `extends: [_defaults.yaml]`"),
+                Diagnostic::error(
+                    Code::ExtendsInvalid,
+                    format!("`extends` must be a list, found {}", extends.type_name()),
+                )
+                .at(extends.location.clone())
+                .field("extends")
+                .help("e.g. `extends: [_defaults.yaml]`"),
             );
             return None;
         }
@@ -106,23 +120,32 @@ fn resolve_extends(
             let cycle: Vec<String> = chain[start..]
                 .iter()
                 .chain(std::iter::once(&id))
-                .map(|p| p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))
+                .map(|p| {
+                    p.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                })
                 .collect();
             diagnostics.push(
-                Diagnostic::error(Code::ExtendsCycle, format!("layers extend each other in a cycle: {}", cycle.join(" → ")))
-                    .at(location.clone())
-                    .field("extends")
-                    .help("remove one of the `extends` entries in the cycle"),
+                Diagnostic::error(
+                    Code::ExtendsCycle,
+                    format!("layers extend each other in a cycle: {}", cycle.join(" → ")),
+                )
+                .at(location.clone())
+                .field("extends")
+                .help("remove one of the `extends` entries in the cycle"),
             );
             sound = false;
             continue;
         }
         if !layer_path.is_file() {
             diagnostics.push(
-                Diagnostic::error(Code::LayerMissing, format!("layer `{}` does not exist", layer_path.display()))
-                    .at(location.clone())
-                    .field("extends")
-                    .help("layer paths are relative to the file that names them"),
+                Diagnostic::error(
+                    Code::LayerMissing,
+                    format!("layer `{}` does not exist", layer_path.display()),
+                )
+                .at(location.clone())
+                .field("extends")
+                .help("layer paths are relative to the file that names them"),
             );
             sound = false;
             continue;
@@ -167,8 +190,14 @@ fn resolve_extends(
 fn check_header(root: &Node, diagnostics: &mut Vec<Diagnostic>) {
     if !matches!(root.value, Value::Map(_)) {
         diagnostics.push(
-            Diagnostic::error(Code::WrongType, format!("expected a mapping at the top of the file, found {}", root.type_name()))
-                .at(root.location.clone()),
+            Diagnostic::error(
+                Code::WrongType,
+                format!(
+                    "expected a mapping at the top of the file, found {}",
+                    root.type_name()
+                ),
+            )
+            .at(root.location.clone()),
         );
         return;
     }
@@ -185,7 +214,10 @@ fn check_header(root: &Node, diagnostics: &mut Vec<Diagnostic>) {
                     Code::ApiVersion,
                     format!(
                         "unsupported {field} `{}`",
-                        entry.value.as_str().map_or_else(|| entry.value.type_name().to_string(), str::to_string)
+                        entry
+                            .value
+                            .as_str()
+                            .map_or_else(|| entry.value.type_name().to_string(), str::to_string)
                     ),
                 )
                 .at(entry.value.location.clone())
@@ -232,7 +264,13 @@ pub fn merge(base: Node, over: Node) -> Node {
 fn without(node: &Node, key: &str) -> Node {
     match &node.value {
         Value::Map(entries) => Node {
-            value: Value::Map(entries.iter().filter(|e| e.key != key).cloned().collect::<Vec<Entry>>()),
+            value: Value::Map(
+                entries
+                    .iter()
+                    .filter(|e| e.key != key)
+                    .cloned()
+                    .collect::<Vec<Entry>>(),
+            ),
             location: node.location.clone(),
         },
         _ => node.clone(),
@@ -250,7 +288,9 @@ pub fn normalize(path: &Path) -> PathBuf {
     for component in path.components() {
         match component {
             Component::CurDir => {}
-            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
                 out.pop();
             }
             other => out.push(other),

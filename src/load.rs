@@ -81,7 +81,9 @@ impl Node {
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(n) => serde_json::Value::Number(n.clone()),
             Value::String(s) => serde_json::Value::String(s.clone()),
-            Value::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
+            Value::Seq(items) => {
+                serde_json::Value::Array(items.iter().map(Node::to_json).collect())
+            }
             Value::Map(entries) => serde_json::Value::Object(
                 entries
                     .iter()
@@ -117,7 +119,10 @@ impl Node {
 
 /// Reads and parses one profile or layer file. Problems go into `diagnostics`; `None` means
 /// the file yielded no usable document.
-pub fn load_file(path: &std::path::Path, diagnostics: &mut Vec<Diagnostic>) -> (Arc<SourceFile>, Option<Node>) {
+pub fn load_file(
+    path: &std::path::Path,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> (Arc<SourceFile>, Option<Node>) {
     match std::fs::read(path) {
         Ok(bytes) => parse_bytes(path.to_path_buf(), bytes, diagnostics),
         Err(error) => {
@@ -141,11 +146,17 @@ pub fn parse_bytes(
     diagnostics: &mut Vec<Diagnostic>,
 ) -> (Arc<SourceFile>, Option<Node>) {
     if bytes.len() > MAX_FILE_BYTES {
-        let file = Arc::new(SourceFile { path, text: String::new() });
+        let file = Arc::new(SourceFile {
+            path,
+            text: String::new(),
+        });
         diagnostics.push(
             Diagnostic::error(
                 Code::FileTooLarge,
-                format!("file is {} bytes; profiles and layers may be at most {MAX_FILE_BYTES}", bytes.len()),
+                format!(
+                    "file is {} bytes; profiles and layers may be at most {MAX_FILE_BYTES}",
+                    bytes.len()
+                ),
             )
             .at(Location::file_start(&file)),
         );
@@ -200,7 +211,13 @@ struct Builder<'f> {
 }
 
 /// A failure that ends parsing of the file.
-struct Stop(Diagnostic);
+struct Stop(Box<Diagnostic>);
+
+impl Stop {
+    fn new(diagnostic: Diagnostic) -> Self {
+        Stop(Box::new(diagnostic))
+    }
+}
 
 impl<'f> Builder<'f> {
     fn new(file: &'f Arc<SourceFile>) -> Self {
@@ -225,19 +242,30 @@ impl<'f> Builder<'f> {
                 Ok((event, span)) => self.event(event, span, diagnostics),
                 Err(error) => {
                     let marker = error.marker();
-                    Err(Stop(
-                        Diagnostic::error(Code::YamlSyntax, format!("YAML syntax error: {}", error.info()))
-                            .at(Location::new(self.file, marker.line(), marker.col() + 1, 1)),
+                    Err(Stop::new(
+                        Diagnostic::error(
+                            Code::YamlSyntax,
+                            format!("YAML syntax error: {}", error.info()),
+                        )
+                        .at(Location::new(
+                            self.file,
+                            marker.line(),
+                            marker.col() + 1,
+                            1,
+                        )),
                     ))
                 }
             };
             if let Err(Stop(diagnostic)) = step {
-                diagnostics.push(diagnostic);
+                diagnostics.push(*diagnostic);
                 return None;
             }
         }
         match self.root {
-            Some(Node { value: Value::Null, .. }) | None => {
+            Some(Node {
+                value: Value::Null, ..
+            })
+            | None => {
                 diagnostics.push(
                     Diagnostic::error(Code::EmptyFile, "file holds no YAML document")
                         .at(Location::file_start(self.file))
@@ -249,15 +277,23 @@ impl<'f> Builder<'f> {
         }
     }
 
-    fn event(&mut self, event: Event<'_>, span: Span, diagnostics: &mut Vec<Diagnostic>) -> Result<(), Stop> {
+    fn event(
+        &mut self,
+        event: Event<'_>,
+        span: Span,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Result<(), Stop> {
         match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    return Err(Stop(
-                        Diagnostic::error(Code::MultipleDocuments, "a second YAML document starts here")
-                            .at(self.location(&span, 3))
-                            .help("one file holds one profile; put each customer in its own file"),
+                    return Err(Stop::new(
+                        Diagnostic::error(
+                            Code::MultipleDocuments,
+                            "a second YAML document starts here",
+                        )
+                        .at(self.location(&span, 3))
+                        .help("one file holds one profile; put each customer in its own file"),
                     ));
                 }
             }
@@ -270,8 +306,9 @@ impl<'f> Builder<'f> {
             Event::Alias(id) => {
                 let location = self.location(&span, 1);
                 let Some((node, size)) = self.anchors.get(&id) else {
-                    return Err(Stop(
-                        Diagnostic::error(Code::YamlSyntax, "alias to an unknown anchor").at(location),
+                    return Err(Stop::new(
+                        Diagnostic::error(Code::YamlSyntax, "alias to an unknown anchor")
+                            .at(location),
                     ));
                 };
                 let (node, size) = (node.clone(), *size);
@@ -300,7 +337,11 @@ impl<'f> Builder<'f> {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq { items, location, anchor }) => (
+                    Some(Frame::Seq {
+                        items,
+                        location,
+                        anchor,
+                    }) => (
                         Node {
                             value: Value::Seq(items),
                             location,
@@ -308,7 +349,10 @@ impl<'f> Builder<'f> {
                         anchor,
                     ),
                     Some(Frame::Map {
-                        entries, location, anchor, ..
+                        entries,
+                        location,
+                        anchor,
+                        ..
                     }) => (
                         Node {
                             value: Value::Map(entries),
@@ -328,7 +372,7 @@ impl<'f> Builder<'f> {
 
     fn enter(&mut self, span: &Span) -> Result<(), Stop> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err(Stop(
+            return Err(Stop::new(
                 Diagnostic::error(
                     Code::NestingLimit,
                     format!("nesting deeper than {MAX_DEPTH} levels"),
@@ -339,18 +383,26 @@ impl<'f> Builder<'f> {
         Ok(())
     }
 
-    fn check_collection_tag(&self, tag: Option<&Tag>, span: &Span, expected: &str) -> Result<(), Stop> {
+    fn check_collection_tag(
+        &self,
+        tag: Option<&Tag>,
+        span: &Span,
+        expected: &str,
+    ) -> Result<(), Stop> {
         match tag {
             None => Ok(()),
             Some(tag) if tag.is_yaml_core_schema() && tag.suffix == expected => Ok(()),
-            Some(tag) => Err(Stop(self.unsupported_tag(tag, span))),
+            Some(tag) => Err(Stop::new(self.unsupported_tag(tag, span))),
         }
     }
 
     fn unsupported_tag(&self, tag: &Tag, span: &Span) -> Diagnostic {
-        Diagnostic::error(Code::UnsupportedYaml, format!("unsupported YAML tag `{tag}`"))
-            .at(self.location(span, 1))
-            .help("profiles use plain YAML values; remove the tag")
+        Diagnostic::error(
+            Code::UnsupportedYaml,
+            format!("unsupported YAML tag `{tag}`"),
+        )
+        .at(self.location(span, 1))
+        .help("profiles use plain YAML values; remove the tag")
     }
 
     /// A scalar or alias counts against the node budget before it is attached.
@@ -381,7 +433,7 @@ impl<'f> Builder<'f> {
 
     fn check_budget(&self, location: &Location) -> Result<(), Stop> {
         if self.nodes > MAX_NODES {
-            return Err(Stop(
+            return Err(Stop::new(
                 Diagnostic::error(
                     Code::AliasLimit,
                     format!("document expands to more than {MAX_NODES} values"),
@@ -393,7 +445,13 @@ impl<'f> Builder<'f> {
         Ok(())
     }
 
-    fn attach(&mut self, node: Node, anchor: usize, size: usize, diagnostics: &mut Vec<Diagnostic>) -> Result<(), Stop> {
+    fn attach(
+        &mut self,
+        node: Node,
+        anchor: usize,
+        size: usize,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Result<(), Stop> {
         if anchor != 0 {
             self.anchors.insert(anchor, (node.clone(), size));
         }
@@ -410,10 +468,13 @@ impl<'f> Builder<'f> {
                             _ => None,
                         };
                         let Some(text) = text else {
-                            return Err(Stop(
-                                Diagnostic::error(Code::UnsupportedYaml, "a mapping key must be a plain name")
-                                    .at(node.location)
-                                    .help("complex keys (`? [a, b]`) are not used in profiles"),
+                            return Err(Stop::new(
+                                Diagnostic::error(
+                                    Code::UnsupportedYaml,
+                                    "a mapping key must be a plain name",
+                                )
+                                .at(node.location)
+                                .help("complex keys (`? [a, b]`) are not used in profiles"),
                             ));
                         };
                         *key = Some((text, node.location));
@@ -424,10 +485,13 @@ impl<'f> Builder<'f> {
                 Some((name, key_location)) => {
                     if let Some(first) = entries.iter().find(|entry| entry.key == name) {
                         diagnostics.push(
-                            Diagnostic::error(Code::DuplicateKey, format!("duplicate key `{name}`"))
-                                .at(key_location.clone())
-                                .note(first.key_location.clone(), "first defined here")
-                                .help("YAML keeps only one of them; remove one"),
+                            Diagnostic::error(
+                                Code::DuplicateKey,
+                                format!("duplicate key `{name}`"),
+                            )
+                            .at(key_location.clone())
+                            .note(first.key_location.clone(), "first defined here")
+                            .help("YAML keeps only one of them; remove one"),
                         );
                         return Ok(());
                     }
@@ -442,13 +506,22 @@ impl<'f> Builder<'f> {
         Ok(())
     }
 
-    fn resolve(&self, text: &str, style: ScalarStyle, tag: Option<&Tag>, location: &Location) -> Result<Value, Stop> {
+    fn resolve(
+        &self,
+        text: &str,
+        style: ScalarStyle,
+        tag: Option<&Tag>,
+        location: &Location,
+    ) -> Result<Value, Stop> {
         if let Some(tag) = tag {
             if !tag.is_yaml_core_schema() {
-                return Err(Stop(
-                    Diagnostic::error(Code::UnsupportedYaml, format!("unsupported YAML tag `{tag}`"))
-                        .at(location.clone())
-                        .help("profiles use plain YAML values; remove the tag"),
+                return Err(Stop::new(
+                    Diagnostic::error(
+                        Code::UnsupportedYaml,
+                        format!("unsupported YAML tag `{tag}`"),
+                    )
+                    .at(location.clone())
+                    .help("profiles use plain YAML values; remove the tag"),
                 ));
             }
             return match tag.suffix.as_str() {
@@ -457,20 +530,28 @@ impl<'f> Builder<'f> {
                     let value = resolve_plain(text, location)?;
                     let matches = matches!(
                         (&value, tag.suffix.as_str()),
-                        (Value::Null, "null") | (Value::Bool(_), "bool") | (Value::Number(_), "int" | "float")
+                        (Value::Null, "null")
+                            | (Value::Bool(_), "bool")
+                            | (Value::Number(_), "int" | "float")
                     );
                     if matches {
                         Ok(value)
                     } else {
-                        Err(Stop(
-                            Diagnostic::error(Code::WrongType, format!("`{text}` is not a valid !!{}", tag.suffix))
-                                .at(location.clone()),
+                        Err(Stop::new(
+                            Diagnostic::error(
+                                Code::WrongType,
+                                format!("`{text}` is not a valid !!{}", tag.suffix),
+                            )
+                            .at(location.clone()),
                         ))
                     }
                 }
-                _ => Err(Stop(
-                    Diagnostic::error(Code::UnsupportedYaml, format!("unsupported YAML tag `{tag}`"))
-                        .at(location.clone()),
+                _ => Err(Stop::new(
+                    Diagnostic::error(
+                        Code::UnsupportedYaml,
+                        format!("unsupported YAML tag `{tag}`"),
+                    )
+                    .at(location.clone()),
                 )),
             };
         }
@@ -484,7 +565,12 @@ impl<'f> Builder<'f> {
 fn count(node: &Node) -> usize {
     match &node.value {
         Value::Seq(items) => 1 + items.iter().map(count).sum::<usize>(),
-        Value::Map(entries) => 1 + entries.iter().map(|entry| count(&entry.value)).sum::<usize>(),
+        Value::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|entry| count(&entry.value))
+                .sum::<usize>()
+        }
         _ => 1,
     }
 }
@@ -498,10 +584,13 @@ fn resolve_plain(text: &str, location: &Location) -> Result<Value, Stop> {
         _ => {}
     }
     let out_of_range = || {
-        Stop(
-            Diagnostic::error(Code::NumberRange, format!("number `{text}` is out of range"))
-                .at(location.clone())
-                .help("quote it if it is text; numbers in profiles fit in 64 bits"),
+        Stop::new(
+            Diagnostic::error(
+                Code::NumberRange,
+                format!("number `{text}` is out of range"),
+            )
+            .at(location.clone())
+            .help("quote it if it is text; numbers in profiles fit in 64 bits"),
         )
     };
     let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
@@ -541,10 +630,13 @@ fn resolve_plain(text: &str, location: &Location) -> Result<Value, Stop> {
         };
     }
     match unsigned {
-        ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN" => Err(Stop(
-            Diagnostic::error(Code::NumberRange, format!("`{text}` is not a finite number"))
-                .at(location.clone())
-                .help("quote it if it is text"),
+        ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN" => Err(Stop::new(
+            Diagnostic::error(
+                Code::NumberRange,
+                format!("`{text}` is not a finite number"),
+            )
+            .at(location.clone())
+            .help("quote it if it is text"),
         )),
         _ => Ok(Value::String(text.to_string())),
     }
@@ -566,5 +658,9 @@ fn is_float(text: &str) -> bool {
         let e = e.strip_prefix(['-', '+']).unwrap_or(e);
         !e.is_empty() && digits(e)
     });
-    has_digit && digits(whole) && fraction.is_none_or(digits) && exponent_ok && (fraction.is_some() || exponent.is_some())
+    has_digit
+        && digits(whole)
+        && fraction.is_none_or(digits)
+        && exponent_ok
+        && (fraction.is_some() || exponent.is_some())
 }

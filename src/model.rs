@@ -117,7 +117,10 @@ pub fn locate(root: &Node, pointer: &str) -> Location {
     loop {
         if let Some((node, key)) = root.pointer(path) {
             // A scalar is shown itself; a mapping or list by the key that names it.
-            let scalar = !matches!(node.value, crate::load::Value::Map(_) | crate::load::Value::Seq(_));
+            let scalar = !matches!(
+                node.value,
+                crate::load::Value::Map(_) | crate::load::Value::Seq(_)
+            );
             return match key {
                 Some(key) if path != pointer || !scalar => key.clone(),
                 _ => node.location.clone(),
@@ -130,19 +133,39 @@ pub fn locate(root: &Node, pointer: &str) -> Location {
     }
 }
 
+/// Like `locate`, but only places in the profile file itself: a field the profile must set
+/// is reported in the profile, even when a layer holds the enclosing mapping.
+fn locate_in_profile(root: &Node, pointer: &str) -> Location {
+    let profile = &root.location.file;
+    let mut path = pointer;
+    while let Some(cut) = path.rfind('/') {
+        let location = locate(root, path);
+        if std::sync::Arc::ptr_eq(&location.file, profile) && root.pointer(path).is_some() {
+            return location;
+        }
+        path = &path[..cut];
+    }
+    Location::file_start(profile)
+}
+
 /// Builds the customer, or reports every required field that is missing.
 pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -> Option<Customer> {
     let mut missing = false;
     for pointer in REQUIRED {
-        let present = root.pointer(pointer).is_some_and(|(node, _)| !matches!(node.value, crate::load::Value::Null));
+        let present = root
+            .pointer(pointer)
+            .is_some_and(|(node, _)| !matches!(node.value, crate::load::Value::Null));
         if !present {
             missing = true;
             let field = crate::validate::dotted(pointer);
             diagnostics.push(
-                Diagnostic::error(Code::MissingField, format!("required field `{field}` is not set"))
-                    .at(locate(root, pointer))
-                    .field(field.clone())
-                    .help("set it in this profile or in a layer it extends"),
+                Diagnostic::error(
+                    Code::MissingField,
+                    format!("required field `{field}` is not set"),
+                )
+                .at(locate_in_profile(root, pointer))
+                .field(field.clone())
+                .help("set it in this profile or in a layer it extends"),
             );
         }
     }
@@ -158,8 +181,11 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
     let limits = resources.limits.unwrap_or_default();
     let probes = app.probes.clone().unwrap_or_default();
     let rollout = app.rollout.clone().unwrap_or_default();
-    let quantity = |q: Option<Quantity>, default: &str| q.map_or_else(|| default.to_string(), |q| q.0);
-    let liveness_path = probes.liveness_path.unwrap_or_else(|| defaults::LIVENESS_PATH.into());
+    let quantity =
+        |q: Option<Quantity>, default: &str| q.map_or_else(|| default.to_string(), |q| q.0);
+    let liveness_path = probes
+        .liveness_path
+        .unwrap_or_else(|| defaults::LIVENESS_PATH.into());
     let scaling = if autoscaling.enabled.unwrap_or(false) {
         Scaling::Auto {
             min: autoscaling.min_replicas.unwrap_or(defaults::MIN_REPLICAS),
@@ -187,10 +213,14 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
             cpu: quantity(limits.cpu, defaults::CPU_LIMIT),
             memory: quantity(limits.memory, defaults::MEMORY_LIMIT),
         },
-        readiness_path: probes.readiness_path.unwrap_or_else(|| defaults::READINESS_PATH.into()),
+        readiness_path: probes
+            .readiness_path
+            .unwrap_or_else(|| defaults::READINESS_PATH.into()),
         startup_path: probes.startup_path.unwrap_or_else(|| liveness_path.clone()),
         liveness_path,
-        startup_timeout_seconds: probes.startup_timeout_seconds.unwrap_or(defaults::STARTUP_TIMEOUT_SECONDS),
+        startup_timeout_seconds: probes
+            .startup_timeout_seconds
+            .unwrap_or(defaults::STARTUP_TIMEOUT_SECONDS),
         env: app.env.clone().unwrap_or_default(),
         max_surge: rollout.max_surge.unwrap_or(defaults::MAX_SURGE),
         max_unavailable: rollout.max_unavailable.unwrap_or(defaults::MAX_UNAVAILABLE),
@@ -198,7 +228,9 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         termination_grace_seconds: app
             .termination_grace_period_seconds
             .unwrap_or(defaults::TERMINATION_GRACE_SECONDS),
-        pre_stop_delay_seconds: app.pre_stop_delay_seconds.unwrap_or(defaults::PRE_STOP_DELAY_SECONDS),
+        pre_stop_delay_seconds: app
+            .pre_stop_delay_seconds
+            .unwrap_or(defaults::PRE_STOP_DELAY_SECONDS),
     };
     Some(Customer {
         namespace: spec.namespace.clone().unwrap_or_else(|| name.clone()),
@@ -212,4 +244,3 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         profile,
     })
 }
-

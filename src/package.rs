@@ -47,7 +47,10 @@ fn lock(input: &str, files: &BTreeMap<String, String>) -> String {
         "# Written by gitopsc; do not edit. `gitopsc render` refuses to replace this folder\n\
          # while it holds files that are missing here or differ from their digest.\n",
     );
-    text.push_str(&format!("compiler: gitopsc {}\n", env!("CARGO_PKG_VERSION")));
+    text.push_str(&format!(
+        "compiler: gitopsc {}\n",
+        env!("CARGO_PKG_VERSION")
+    ));
     text.push_str(&format!("input: {input}\n"));
     text.push_str("files:\n");
     for (path, content) in files {

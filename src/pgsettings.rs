@@ -34,7 +34,12 @@ pub fn table() -> &'static [Setting] {
                     unit: f.get(2)?.to_string(),
                     min: f.get(3)?.parse().ok(),
                     max: f.get(4)?.parse().ok(),
-                    enumvals: f.get(5)?.split(',').filter(|v| !v.is_empty()).map(str::to_string).collect(),
+                    enumvals: f
+                        .get(5)?
+                        .split(',')
+                        .filter(|v| !v.is_empty())
+                        .map(str::to_string)
+                        .collect(),
                     since: f.get(6)?.parse().ok()?,
                     until: f.get(7).and_then(|u| u.parse().ok()),
                 })
@@ -59,7 +64,11 @@ pub fn check(version: u32, name: &str, value: &str) -> Result<(), Problem> {
     let known = |s: &&Setting| s.since <= version && s.until.is_none_or(|u| version <= u);
     let lowered = name.to_ascii_lowercase();
     let Some(setting) = table().iter().filter(known).find(|s| s.name == lowered) else {
-        let names: Vec<String> = table().iter().filter(known).map(|s| s.name.clone()).collect();
+        let names: Vec<String> = table()
+            .iter()
+            .filter(known)
+            .map(|s| s.name.clone())
+            .collect();
         return Err(Problem::UnknownName {
             suggestion: crate::validate::closest(name, &names),
         });
@@ -76,7 +85,12 @@ pub fn check(version: u32, name: &str, value: &str) -> Result<(), Problem> {
             }
         }
         "enum" => {
-            if setting.enumvals.is_empty() || setting.enumvals.iter().any(|v| v.eq_ignore_ascii_case(value)) {
+            if setting.enumvals.is_empty()
+                || setting
+                    .enumvals
+                    .iter()
+                    .any(|v| v.eq_ignore_ascii_case(value))
+            {
                 Ok(())
             } else {
                 invalid(
@@ -133,7 +147,14 @@ fn numeric(setting: &Setting, value: &str) -> Result<(), Problem> {
     };
     let Some(mut amount) = parsed else {
         return invalid(
-            format!("not {}", if setting.vartype == "integer" { "an integer" } else { "a number" }),
+            format!(
+                "not {}",
+                if setting.vartype == "integer" {
+                    "an integer"
+                } else {
+                    "a number"
+                }
+            ),
             example(setting),
         );
     };
@@ -145,10 +166,13 @@ fn numeric(setting: &Setting, value: &str) -> Result<(), Problem> {
             );
         };
         let Some((_, size)) = family.iter().find(|(name, _)| *name == unit) else {
-            let names: Vec<String> = family.iter().map(|(n, _)| format!("{n}")).collect();
+            let names: Vec<String> = family.iter().map(|(n, _)| n.to_string()).collect();
             return invalid(
                 format!("invalid unit `{unit}`"),
-                format!("valid units for this parameter are {} (case matters)", names.join(", ")),
+                format!(
+                    "valid units for this parameter are {} (case matters)",
+                    names.join(", ")
+                ),
             );
         };
         amount = amount * size / base;
@@ -156,7 +180,11 @@ fn numeric(setting: &Setting, value: &str) -> Result<(), Problem> {
     let (low, high) = (setting.min, setting.max);
     if low.is_some_and(|low| amount < low) || high.is_some_and(|high| amount > high) {
         let bound = |b: Option<f64>| b.map_or_else(|| "…".into(), |b| format!("{b}"));
-        let unit = if setting.unit.is_empty() { String::new() } else { format!(" (in units of {})", setting.unit) };
+        let unit = if setting.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" (in units of {})", setting.unit)
+        };
         return invalid(
             format!("outside the range {}–{}{unit}", bound(low), bound(high)),
             example(setting),

@@ -601,12 +601,14 @@ struct ScalarText(String);
 
 impl<'de> Deserialize<'de> for ScalarText {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(ScalarText(match ScalarTextRepr::deserialize(deserializer)? {
-            ScalarTextRepr::Text(text) => text,
-            ScalarTextRepr::Int(n) => n.to_string(),
-            ScalarTextRepr::Uint(n) => n.to_string(),
-            ScalarTextRepr::Float(n) => n.to_string(),
-            ScalarTextRepr::Bool(b) => if b { "on" } else { "off" }.to_string(),
-        }))
+        Ok(ScalarText(
+            match ScalarTextRepr::deserialize(deserializer)? {
+                ScalarTextRepr::Text(text) => text,
+                ScalarTextRepr::Int(n) => n.to_string(),
+                ScalarTextRepr::Uint(n) => n.to_string(),
+                ScalarTextRepr::Float(n) => n.to_string(),
+                ScalarTextRepr::Bool(b) => if b { "on" } else { "off" }.to_string(),
+            },
+        ))
     }
 }

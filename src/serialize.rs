@@ -135,7 +135,9 @@ fn literal_block_ok(text: &str) -> bool {
         && !body.ends_with('\n')
         && !body.starts_with([' ', '\t'])
         && !body.contains('\r')
-        && body.chars().all(|ch| ch == '\n' || ch == '\t' || !ch.is_control())
+        && body
+            .chars()
+            .all(|ch| ch == '\n' || ch == '\t' || !ch.is_control())
         && !body.split('\n').any(|line| line.ends_with([' ', '\t']))
 }
 
@@ -147,15 +149,20 @@ fn plain_ok(text: &str) -> bool {
     if "-?:,[]{}#&*!|>'\"%@`~ \t".contains(first) {
         return false;
     }
-    if text.ends_with([' ', ':', '\t']) || text.contains(": ") || text.contains(" #") || text.contains(['\n', '\r']) {
+    if text.ends_with([' ', ':', '\t'])
+        || text.contains(": ")
+        || text.contains(" #")
+        || text.contains(['\n', '\r'])
+    {
         return false;
     }
     if text.chars().any(|ch| ch.is_control() || ch == '\u{feff}') {
         return false;
     }
     const RESERVED: &[&str] = &[
-        "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes", "YES", "no", "No",
-        "NO", "on", "On", "ON", "off", "Off", "OFF", "y", "Y", "n", "N", "=", "<<",
+        "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE", "yes", "Yes",
+        "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "y", "Y", "n", "N", "=",
+        "<<",
     ];
     !RESERVED.contains(&text) && !looks_numeric(text) && !looks_like_date(text)
 }
@@ -173,7 +180,10 @@ fn looks_numeric(text: &str) -> bool {
     if let Some(hex) = lower.strip_prefix("0x") {
         return !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit() || b == b'_');
     }
-    if let Some(rest) = lower.strip_prefix("0b").or_else(|| lower.strip_prefix("0o")) {
+    if let Some(rest) = lower
+        .strip_prefix("0b")
+        .or_else(|| lower.strip_prefix("0o"))
+    {
         return !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit() || b == b'_');
     }
     // Digits, `_`, `:` (sexagesimal), one `.`, and an exponent.
@@ -182,7 +192,9 @@ fn looks_numeric(text: &str) -> bool {
         None => (lower.as_str(), None),
     };
     let mantissa_ok = mantissa.bytes().any(|b| b.is_ascii_digit())
-        && mantissa.bytes().all(|b| b.is_ascii_digit() || b"_:.".contains(&b))
+        && mantissa
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"_:.".contains(&b))
         && mantissa.matches('.').count() <= 1;
     let exponent_ok = exponent.is_none_or(|e| {
         let e = e.strip_prefix(['-', '+']).unwrap_or(e);

@@ -35,7 +35,11 @@ fn strip_null(schema: &mut Json) {
             if let Some(Json::Array(alternatives)) = object.get("anyOf") {
                 let null = serde_json::json!({"type": "null"});
                 if alternatives.len() == 2 && alternatives.contains(&null) {
-                    let kept = alternatives.iter().find(|a| **a != null).cloned().unwrap_or_default();
+                    let kept = alternatives
+                        .iter()
+                        .find(|a| **a != null)
+                        .cloned()
+                        .unwrap_or_default();
                     object.remove("anyOf");
                     if let Json::Object(kept) = kept {
                         for (key, value) in kept {
@@ -75,7 +79,10 @@ fn validator() -> Option<&'static jsonschema::Validator> {
 /// Schema problems of a merged document. Empty means it deserialises into `Profile`.
 pub fn check_schema(root: &Node, document: &Json) -> Vec<Diagnostic> {
     let Some(validator) = validator() else {
-        return vec![Diagnostic::error(Code::InvalidValue, "internal error: the profile schema does not compile")];
+        return vec![Diagnostic::error(
+            Code::InvalidValue,
+            "internal error: the profile schema does not compile",
+        )];
     };
     let mut diagnostics = Vec::new();
     for error in validator.iter_errors(document) {
@@ -91,9 +98,10 @@ pub fn check_schema(root: &Node, document: &Json) -> Vec<Diagnostic> {
                         .pointer(&child)
                         .and_then(|(_, key)| key.cloned())
                         .unwrap_or_else(|| node.location.clone());
-                    let mut diagnostic = Diagnostic::error(Code::UnknownField, format!("unknown field `{name}`"))
-                        .at(location)
-                        .field(dotted(&child));
+                    let mut diagnostic =
+                        Diagnostic::error(Code::UnknownField, format!("unknown field `{name}`"))
+                            .at(location)
+                            .field(dotted(&child));
                     diagnostic = match closest(name, &known) {
                         Some(best) => diagnostic.help(format!("did you mean `{best}`?")),
                         None if !known.is_empty() => {
@@ -109,7 +117,8 @@ pub fn check_schema(root: &Node, document: &Json) -> Vec<Diagnostic> {
                 let expected = match kind {
                     TypeKind::Single(t) => type_name(&t.to_string()),
                     TypeKind::Multiple(ts) => {
-                        let names: Vec<String> = ts.into_iter().map(|t| type_name(&t.to_string())).collect();
+                        let names: Vec<String> =
+                            ts.into_iter().map(|t| type_name(&t.to_string())).collect();
                         names.join(" or ")
                     }
                 };
@@ -118,12 +127,17 @@ pub fn check_schema(root: &Node, document: &Json) -> Vec<Diagnostic> {
                     format!("expected {expected}, found {}", node.type_name()),
                 );
                 if expected.contains("boolean")
-                    && matches!(node.as_str(), Some("yes" | "no" | "on" | "off" | "y" | "n" | "Yes" | "No" | "On" | "Off"))
+                    && matches!(
+                        node.as_str(),
+                        Some("yes" | "no" | "on" | "off" | "y" | "n" | "Yes" | "No" | "On" | "Off")
+                    )
                 {
-                    diagnostic = diagnostic.help("YAML 1.2 reads only `true` and `false` as booleans");
+                    diagnostic =
+                        diagnostic.help("YAML 1.2 reads only `true` and `false` as booleans");
                 } else if expected.contains("number") || expected.contains("integer") {
                     if let Some(text) = node.as_str() {
-                        diagnostic = diagnostic.help(format!("write the number without quotes, not `\"{text}\"`"));
+                        diagnostic = diagnostic
+                            .help(format!("write the number without quotes, not `\"{text}\"`"));
                     }
                 }
                 diagnostic
@@ -131,30 +145,49 @@ pub fn check_schema(root: &Node, document: &Json) -> Vec<Diagnostic> {
             ValidationErrorKind::Enum { options } => {
                 let choices: Vec<String> = options
                     .as_array()
-                    .map(|values| values.iter().map(|v| format!("`{}`", v.as_str().unwrap_or_default())).collect())
+                    .map(|values| {
+                        values
+                            .iter()
+                            .map(|v| format!("`{}`", v.as_str().unwrap_or_default()))
+                            .collect()
+                    })
                     .unwrap_or_default();
-                let found = node.as_str().map_or_else(|| node.type_name().to_string(), |s| format!("`{s}`"));
-                let mut diagnostic = Diagnostic::error(Code::InvalidValue, format!("{found} is not one of {}", choices.join(", ")));
+                let found = node
+                    .as_str()
+                    .map_or_else(|| node.type_name().to_string(), |s| format!("`{s}`"));
+                let mut diagnostic = Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("{found} is not one of {}", choices.join(", ")),
+                );
                 if let Some(text) = node.as_str() {
-                    let names: Vec<String> = choices.iter().map(|c| c.trim_matches('`').to_string()).collect();
+                    let names: Vec<String> = choices
+                        .iter()
+                        .map(|c| c.trim_matches('`').to_string())
+                        .collect();
                     if let Some(best) = closest(text, &names) {
                         diagnostic = diagnostic.help(format!("did you mean `{best}`?"));
                     }
                 }
                 diagnostic
             }
-            ValidationErrorKind::Minimum { limit } => {
-                Diagnostic::error(Code::InvalidValue, format!("must be at least {limit}, found {}", error.instance()))
-            }
-            ValidationErrorKind::Maximum { limit } => {
-                Diagnostic::error(Code::InvalidValue, format!("must be at most {limit}, found {}", error.instance()))
-            }
+            ValidationErrorKind::Minimum { limit } => Diagnostic::error(
+                Code::InvalidValue,
+                format!("must be at least {limit}, found {}", error.instance()),
+            ),
+            ValidationErrorKind::Maximum { limit } => Diagnostic::error(
+                Code::InvalidValue,
+                format!("must be at most {limit}, found {}", error.instance()),
+            ),
             ValidationErrorKind::OneOfNotValid { .. } if !choices_at(&pointer).is_empty() => {
                 let choices = choices_at(&pointer);
-                let found = node.as_str().map_or_else(|| node.type_name().to_string(), |s| format!("`{s}`"));
+                let found = node
+                    .as_str()
+                    .map_or_else(|| node.type_name().to_string(), |s| format!("`{s}`"));
                 let listed: Vec<String> = choices.iter().map(|c| format!("`{c}`")).collect();
-                let mut diagnostic =
-                    Diagnostic::error(Code::InvalidValue, format!("{found} is not one of {}", listed.join(", ")));
+                let mut diagnostic = Diagnostic::error(
+                    Code::InvalidValue,
+                    format!("{found} is not one of {}", listed.join(", ")),
+                );
                 if let Some(best) = node.as_str().and_then(|text| closest(text, &choices)) {
                     diagnostic = diagnostic.help(format!("did you mean `{best}`?"));
                 }
@@ -205,7 +238,10 @@ fn choices_at(pointer: &str) -> Vec<String> {
         return Vec::new();
     };
     let root = schema();
-    let alternatives = here.get("oneOf").or_else(|| here.get("enum")).and_then(Json::as_array);
+    let alternatives = here
+        .get("oneOf")
+        .or_else(|| here.get("enum"))
+        .and_then(Json::as_array);
     alternatives
         .into_iter()
         .flatten()
@@ -278,7 +314,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut current = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
             let cost = usize::from(ca != *cb);
-            current.push((previous[j] + cost).min(previous[j + 1] + 1).min(current[j] + 1));
+            current.push(
+                (previous[j] + cost)
+                    .min(previous[j + 1] + 1)
+                    .min(current[j] + 1),
+            );
         }
         previous = current;
     }
@@ -295,7 +335,10 @@ pub fn describe(pointer: &str) -> Option<String> {
         let next = here
             .get("properties")
             .and_then(|p| p.get(&segment))
-            .or_else(|| here.get("items").filter(|_| segment.parse::<usize>().is_ok()))
+            .or_else(|| {
+                here.get("items")
+                    .filter(|_| segment.parse::<usize>().is_ok())
+            })
             .or_else(|| here.get("additionalProperties").filter(|a| a.is_object()))?;
         description = next
             .get("description")
@@ -304,7 +347,11 @@ pub fn describe(pointer: &str) -> Option<String> {
             .to_string();
         here = resolve_ref(root, next);
         if description.is_empty() {
-            description = here.get("description").and_then(Json::as_str).unwrap_or_default().to_string();
+            description = here
+                .get("description")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_string();
         }
     }
     Some(description)

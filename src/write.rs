@@ -54,7 +54,12 @@ fn files_below(folder: &Path) -> io::Result<BTreeMap<String, Vec<u8>>> {
             } else {
                 let relative = path
                     .strip_prefix(folder)
-                    .map(|p| p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
+                    .map(|p| {
+                        p.components()
+                            .map(|c| c.as_os_str().to_string_lossy())
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    })
                     .unwrap_or_default();
                 found.insert(relative, std::fs::read(&path)?);
             }
@@ -114,15 +119,25 @@ fn customer_folders(out: &Path) -> io::Result<BTreeSet<String>> {
 }
 
 /// `render --check`: every file that differs between the compiled fleet and `out`.
-pub fn check(out: &Path, customers: &[CustomerOutput], whole_fleet: bool) -> io::Result<Vec<Finding>> {
+pub fn check(
+    out: &Path,
+    customers: &[CustomerOutput],
+    whole_fleet: bool,
+) -> io::Result<Vec<Finding>> {
     let mut findings = Vec::new();
     for customer in customers {
         let folder = out.join(&customer.name);
-        let on_disk = if folder.is_dir() { files_below(&folder)? } else { BTreeMap::new() };
+        let on_disk = if folder.is_dir() {
+            files_below(&folder)?
+        } else {
+            BTreeMap::new()
+        };
         for (relative, content) in &customer.files {
             let why = match on_disk.get(relative) {
                 None => "missing: render would add it",
-                Some(bytes) if bytes.as_slice() != content.as_bytes() => "differs from what the profiles compile to",
+                Some(bytes) if bytes.as_slice() != content.as_bytes() => {
+                    "differs from what the profiles compile to"
+                }
                 Some(_) => continue,
             };
             findings.push(Finding::Drift {
@@ -139,7 +154,10 @@ pub fn check(out: &Path, customers: &[CustomerOutput], whole_fleet: bool) -> io:
     }
     if whole_fleet {
         let compiled: BTreeSet<&str> = customers.iter().map(|c| c.name.as_str()).collect();
-        for stale in customer_folders(out)?.iter().filter(|n| !compiled.contains(n.as_str())) {
+        for stale in customer_folders(out)?
+            .iter()
+            .filter(|n| !compiled.contains(n.as_str()))
+        {
             findings.push(Finding::Drift {
                 path: out.join(stale),
                 why: "no profile names this customer: render would remove the folder",
@@ -151,7 +169,12 @@ pub fn check(out: &Path, customers: &[CustomerOutput], whole_fleet: bool) -> io:
 
 /// Writes the compiled customers. Refuses, before changing anything, when a folder to be
 /// replaced or removed holds hand edits and `force` is off.
-pub fn write(out: &Path, customers: &[CustomerOutput], whole_fleet: bool, force: bool) -> Result<Report, WriteError> {
+pub fn write(
+    out: &Path,
+    customers: &[CustomerOutput],
+    whole_fleet: bool,
+    force: bool,
+) -> Result<Report, WriteError> {
     std::fs::create_dir_all(out).map_err(|e| WriteError::Io(out.to_path_buf(), e))?;
     recover(out).map_err(|e| WriteError::Io(out.to_path_buf(), e))?;
     let compiled: BTreeSet<&str> = customers.iter().map(|c| c.name.as_str()).collect();
@@ -173,13 +196,17 @@ pub fn write(out: &Path, customers: &[CustomerOutput], whole_fleet: bool, force:
         if folder.exists() {
             let current = files_below(&folder).map_err(|e| WriteError::Io(folder.clone(), e))?;
             let same = current.len() == customer.files.len()
-                && customer.files.iter().all(|(p, c)| current.get(p).is_some_and(|b| b == c.as_bytes()));
+                && customer
+                    .files
+                    .iter()
+                    .all(|(p, c)| current.get(p).is_some_and(|b| b == c.as_bytes()));
             if same {
                 report.unchanged += 1;
                 continue;
             }
             if !force {
-                refusals.extend(hand_edits(&folder).map_err(|e| WriteError::Io(folder.clone(), e))?);
+                refusals
+                    .extend(hand_edits(&folder).map_err(|e| WriteError::Io(folder.clone(), e))?);
             }
         }
         pending.push(customer);
@@ -265,7 +292,11 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
             libc::RENAME_EXCHANGE,
         )
     };
-    if status == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Elsewhere: move the old tree aside, then the new one in. A kill between the two renames

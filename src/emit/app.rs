@@ -2,16 +2,20 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
 use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HPAScalingPolicy, HPAScalingRules, HorizontalPodAutoscaler,
-    HorizontalPodAutoscalerBehavior, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget, ResourceMetricSource,
+    HorizontalPodAutoscalerBehavior, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
+    ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
-    HTTPGetAction, Lifecycle, LifecycleHandler, Namespace, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
-    SleepAction, TopologySpreadConstraint, Volume, VolumeMount,
+    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvFromSource, HTTPGetAction, Lifecycle, LifecycleHandler, Namespace, PodSecurityContext,
+    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
+    Service, ServiceAccount, ServicePort, ServiceSpec, SleepAction, TopologySpreadConstraint,
+    Volume, VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -29,7 +33,8 @@ const PORT_NAME: &str = "http";
 pub fn emit(customer: &Customer) -> Vec<Object> {
     let labels = labels(customer, NAME, COMPONENT);
     let config_map = config_map(customer, &labels);
-    let config_checksum = crate::serialize::digest(crate::serialize::to_yaml(&config_map.value).as_bytes());
+    let config_checksum =
+        crate::serialize::digest(crate::serialize::to_yaml(&config_map.value).as_bytes());
     let mut objects = vec![
         namespace(customer),
         service_account(customer, &labels),
@@ -50,8 +55,14 @@ fn namespace(customer: &Customer) -> Object {
     labels.insert(super::MANAGED_BY.0.into(), super::MANAGED_BY.1.into());
     // Pod Security Admission: reject any pod of the namespace that is not "restricted".
     for mode in ["enforce", "audit", "warn"] {
-        labels.insert(format!("pod-security.kubernetes.io/{mode}"), "restricted".into());
-        labels.insert(format!("pod-security.kubernetes.io/{mode}-version"), "latest".into());
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}"),
+            "restricted".into(),
+        );
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}-version"),
+            "latest".into(),
+        );
     }
     let namespace = Namespace {
         metadata: ObjectMeta {
@@ -67,7 +78,10 @@ fn namespace(customer: &Customer) -> Object {
 fn service_account(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
     let mut meta = metadata(customer, NAME, labels.clone());
     if let Some(gsa) = &customer.app.gcp_service_account {
-        meta.annotations = Some(BTreeMap::from([("iam.gke.io/gcp-service-account".to_string(), gsa.clone())]));
+        meta.annotations = Some(BTreeMap::from([(
+            "iam.gke.io/gcp-service-account".to_string(),
+            gsa.clone(),
+        )]));
     }
     let account = ServiceAccount {
         metadata: meta,
@@ -108,7 +122,11 @@ fn quantities(cpu: &str, memory: &str) -> BTreeMap<String, Quantity> {
     ])
 }
 
-fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, config_checksum: &str) -> Object {
+fn deployment(
+    customer: &Customer,
+    labels: &BTreeMap<String, String>,
+    config_checksum: &str,
+) -> Object {
     let app = &customer.app;
     let selector_labels = selector(customer, NAME);
     let uid = defaults::APP_UID;
@@ -128,7 +146,14 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, config_che
         name: NAME.into(),
         image: Some(app.image.clone()),
         // A digest never changes, so a cached copy is exact; a tag can move, so re-check it.
-        image_pull_policy: Some(if app.image_by_tag { "Always" } else { "IfNotPresent" }.into()),
+        image_pull_policy: Some(
+            if app.image_by_tag {
+                "Always"
+            } else {
+                "IfNotPresent"
+            }
+            .into(),
+        ),
         ports: Some(vec![ContainerPort {
             name: Some(PORT_NAME.into()),
             container_port: app.port as i32,
@@ -149,7 +174,11 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, config_che
         }),
         readiness_probe: Some(http_probe(&app.readiness_path, 5, 3)),
         liveness_probe: Some(http_probe(&app.liveness_path, 10, 3)),
-        startup_probe: Some(http_probe(&app.startup_path, 5, (app.startup_timeout_seconds.div_ceil(5)) as i32)),
+        startup_probe: Some(http_probe(
+            &app.startup_path,
+            5,
+            (app.startup_timeout_seconds.div_ceil(5)) as i32,
+        )),
         lifecycle: Some(Lifecycle {
             // Keep serving while endpoints and load balancers drop the pod, then SIGTERM.
             pre_stop: Some(LifecycleHandler {
@@ -186,7 +215,10 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, config_che
     let pod = PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels.clone()),
-            annotations: Some(BTreeMap::from([("checksum/config".to_string(), config_checksum.to_string())])),
+            annotations: Some(BTreeMap::from([(
+                "checksum/config".to_string(),
+                config_checksum.to_string(),
+            )])),
             ..ObjectMeta::default()
         }),
         spec: Some(PodSpec {
@@ -224,7 +256,8 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, config_che
     if app.image_by_tag {
         meta.annotations = Some(BTreeMap::from([(
             "checkov.io/skip1".to_string(),
-            "CKV_K8S_43=the profile opts out of digest pinning with app.allowUnpinnedImage".to_string(),
+            "CKV_K8S_43=the profile opts out of digest pinning with app.allowUnpinnedImage"
+                .to_string(),
         )]));
     }
     let deployment = Deployment {

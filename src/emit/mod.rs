@@ -40,7 +40,11 @@ pub struct Object {
 }
 
 impl Object {
-    pub fn new<T: Serialize + k8s_openapi::Resource>(component: Component, name: &str, object: &T) -> Self {
+    pub fn new<T: Serialize + k8s_openapi::Resource>(
+        component: Component,
+        name: &str,
+        object: &T,
+    ) -> Self {
         Object {
             component,
             kind: T::KIND.to_string(),
@@ -65,12 +69,20 @@ impl Object {
             "HorizontalPodAutoscaler",
             "PodDisruptionBudget",
         ];
-        ORDER.iter().position(|k| *k == self.kind).unwrap_or(ORDER.len())
+        ORDER
+            .iter()
+            .position(|k| *k == self.kind)
+            .unwrap_or(ORDER.len())
     }
 
     /// `app/deployment-app.yaml`: one object per file, lowercase kind.
     pub fn path(&self) -> String {
-        format!("{}/{}-{}.yaml", self.component.as_str(), self.kind.to_lowercase(), self.name)
+        format!(
+            "{}/{}-{}.yaml",
+            self.component.as_str(),
+            self.kind.to_lowercase(),
+            self.name
+        )
     }
 }
 
@@ -78,7 +90,8 @@ impl Object {
 pub fn emit(customer: &Customer) -> Vec<Object> {
     let mut objects = app::emit(customer);
     objects.extend(network::emit(customer));
-    objects.sort_by(|a, b| (a.kind_rank(), &a.kind, &a.name).cmp(&(b.kind_rank(), &b.kind, &b.name)));
+    objects
+        .sort_by(|a, b| (a.kind_rank(), &a.kind, &a.name).cmp(&(b.kind_rank(), &b.kind, &b.name)));
     objects
 }
 
@@ -88,7 +101,10 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "gitopsc")
 /// Labels that select a workload's pods. Never change them: selectors are immutable.
 pub fn selector(customer: &Customer, name: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("app.kubernetes.io/instance".to_string(), customer.name.clone()),
+        (
+            "app.kubernetes.io/instance".to_string(),
+            customer.name.clone(),
+        ),
         ("app.kubernetes.io/name".to_string(), name.to_string()),
     ])
 }

@@ -66,7 +66,10 @@ fn dns_egress(customer: &Customer) -> Object {
                         ..LabelSelector::default()
                     }),
                     pod_selector: Some(LabelSelector {
-                        match_labels: Some(BTreeMap::from([("k8s-app".to_string(), "kube-dns".to_string())])),
+                        match_labels: Some(BTreeMap::from([(
+                            "k8s-app".to_string(),
+                            "kube-dns".to_string(),
+                        )])),
                         ..LabelSelector::default()
                     }),
                     ..NetworkPolicyPeer::default()

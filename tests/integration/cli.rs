@@ -5,16 +5,36 @@ use super::{TempDir, copy_tree, root, run, text};
 #[test]
 fn validate_exit_codes() {
     let repo = root();
-    assert_eq!(run(&repo, &["validate"]).status.code(), Some(0), "shipped profiles are valid");
+    assert_eq!(
+        run(&repo, &["validate"]).status.code(),
+        Some(0),
+        "shipped profiles are valid"
+    );
     let invalid = repo.join("tests/fixtures/invalid/unknown-field");
     assert_eq!(run(&invalid, &["validate", "."]).status.code(), Some(1));
     let missing = run(&repo, &["validate", "no/such/profiles"]);
-    assert_eq!(missing.status.code(), Some(2), "a missing path is an IO error");
-    assert!(text(&missing.stderr).contains("no/such/profiles"), "{}", text(&missing.stderr));
-    assert_eq!(run(&repo, &["validate", "--no-such-flag"]).status.code(), Some(2), "usage error");
+    assert_eq!(
+        missing.status.code(),
+        Some(2),
+        "a missing path is an IO error"
+    );
+    assert!(
+        text(&missing.stderr).contains("no/such/profiles"),
+        "{}",
+        text(&missing.stderr)
+    );
+    assert_eq!(
+        run(&repo, &["validate", "--no-such-flag"]).status.code(),
+        Some(2),
+        "usage error"
+    );
     let empty = TempDir::new("empty-profiles");
     let none = run(empty.path(), &["validate", "."]);
-    assert_eq!(none.status.code(), Some(2), "no profiles at all is a usage error");
+    assert_eq!(
+        none.status.code(),
+        Some(2),
+        "no profiles at all is a usage error"
+    );
 }
 
 #[test]
@@ -22,7 +42,11 @@ fn warnings_do_not_fail_validation() {
     let dir = root().join("tests/fixtures/valid/unpinned-opt-out");
     let output = run(&dir, &["--color", "never", "validate", "."]);
     assert_eq!(output.status.code(), Some(0));
-    assert!(text(&output.stderr).contains("warning[W0100]"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("warning[W0100]"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -30,7 +54,10 @@ fn render_exit_codes() {
     let work = TempDir::new("render-codes");
     copy_tree(&root().join("profiles"), &work.path().join("profiles"));
     assert_eq!(run(work.path(), &["render"]).status.code(), Some(0));
-    assert_eq!(run(work.path(), &["render", "--check"]).status.code(), Some(0));
+    assert_eq!(
+        run(work.path(), &["render", "--check"]).status.code(),
+        Some(0)
+    );
     let bad = run(work.path(), &["render", "--jobs", "zero"]);
     assert_eq!(bad.status.code(), Some(2));
 }
@@ -39,7 +66,8 @@ fn render_exit_codes() {
 fn schema_command_prints_the_committed_schema() {
     let output = run(&root(), &["schema"]);
     assert_eq!(output.status.code(), Some(0));
-    let committed = std::fs::read_to_string(root().join("schema/profile.schema.json")).expect("committed schema");
+    let committed = std::fs::read_to_string(root().join("schema/profile.schema.json"))
+        .expect("committed schema");
     assert!(
         text(&output.stdout) == committed,
         "schema/profile.schema.json is stale: run `cargo run -- schema > schema/profile.schema.json`"
@@ -48,7 +76,8 @@ fn schema_command_prints_the_committed_schema() {
 
 #[test]
 fn every_field_of_the_schema_is_documented() {
-    let schema: serde_json::Value = serde_json::from_slice(&run(&root(), &["schema"]).stdout).expect("JSON");
+    let schema: serde_json::Value =
+        serde_json::from_slice(&run(&root(), &["schema"]).stdout).expect("JSON");
     fn walk(node: &serde_json::Value, path: &str, undocumented: &mut Vec<String>) {
         if let Some(properties) = node.get("properties").and_then(|p| p.as_object()) {
             for (name, property) in properties {
@@ -65,32 +94,99 @@ fn every_field_of_the_schema_is_documented() {
     }
     let mut undocumented = Vec::new();
     walk(&schema, "", &mut undocumented);
-    assert!(undocumented.is_empty(), "fields without a doc comment: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "fields without a doc comment: {undocumented:?}"
+    );
 }
 
 #[test]
 fn explain_names_the_layer_that_set_a_value() {
     let repo = root();
-    let inherited = run(&repo, &["explain", "profiles/initech.yaml", "spec.database.pgpool.maxPool"]);
-    assert_eq!(inherited.status.code(), Some(0), "{}", text(&inherited.stderr));
+    let inherited = run(
+        &repo,
+        &[
+            "explain",
+            "profiles/initech.yaml",
+            "spec.database.pgpool.maxPool",
+        ],
+    );
+    assert_eq!(
+        inherited.status.code(),
+        Some(0),
+        "{}",
+        text(&inherited.stderr)
+    );
     let stdout = text(&inherited.stdout);
-    assert!(stdout.starts_with("spec.database.pgpool.maxPool = 4\n"), "{stdout}");
-    assert!(stdout.contains("set in profiles/_defaults.yaml:"), "{stdout}");
+    assert!(
+        stdout.starts_with("spec.database.pgpool.maxPool = 4\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("set in profiles/_defaults.yaml:"),
+        "{stdout}"
+    );
 
-    let own = text(&run(&repo, &["explain", "profiles/acme.yaml", "spec.app.autoscaling.maxReplicas"]).stdout);
-    assert!(own.contains("= 12") && own.contains("profiles/acme.yaml:"), "{own}");
+    let own = text(
+        &run(
+            &repo,
+            &[
+                "explain",
+                "profiles/acme.yaml",
+                "spec.app.autoscaling.maxReplicas",
+            ],
+        )
+        .stdout,
+    );
+    assert!(
+        own.contains("= 12") && own.contains("profiles/acme.yaml:"),
+        "{own}"
+    );
 
-    let indexed = text(&run(&repo, &["explain", "profiles/acme.yaml", "spec.access.internal.allowedSourceRanges[1]"]).stdout);
-    assert!(indexed.starts_with("spec.access.internal.allowedSourceRanges[1] = 10.30.4.0/24"), "{indexed}");
+    let indexed = text(
+        &run(
+            &repo,
+            &[
+                "explain",
+                "profiles/acme.yaml",
+                "spec.access.internal.allowedSourceRanges[1]",
+            ],
+        )
+        .stdout,
+    );
+    assert!(
+        indexed.starts_with("spec.access.internal.allowedSourceRanges[1] = 10.30.4.0/24"),
+        "{indexed}"
+    );
 
-    let unset = run(&repo, &["explain", "profiles/initech.yaml", "spec.app.preStopDelaySeconds"]);
+    let unset = run(
+        &repo,
+        &[
+            "explain",
+            "profiles/initech.yaml",
+            "spec.app.preStopDelaySeconds",
+        ],
+    );
     assert_eq!(unset.status.code(), Some(0));
-    assert!(text(&unset.stdout).contains("Default: 10"), "{}", text(&unset.stdout));
+    assert!(
+        text(&unset.stdout).contains("Default: 10"),
+        "{}",
+        text(&unset.stdout)
+    );
 
-    let unknown = run(&repo, &["explain", "profiles/acme.yaml", "spec.app.replica"]);
+    let unknown = run(
+        &repo,
+        &["explain", "profiles/acme.yaml", "spec.app.replica"],
+    );
     assert_eq!(unknown.status.code(), Some(1), "an unknown field exits 1");
 
     let whole = text(&run(&repo, &["explain", "profiles/initech.yaml"]).stdout);
-    assert!(whole.contains("existingSecret: initech-db-credentials  # profiles/initech.yaml:"), "{whole}");
-    assert!(whole.contains("numInitChildren: 32  # profiles/_defaults.yaml:"), "{whole}");
+    assert!(
+        whole.contains("existingSecret: initech-db-credentials  # profiles/initech.yaml:"),
+        "{whole}"
+    );
+    assert!(
+        whole.contains("numInitChildren: 32  # profiles/_defaults.yaml:"),
+        "{whole}"
+    );
 }

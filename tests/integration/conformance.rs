@@ -16,7 +16,11 @@ const SUPPORTED_MINORS: &[&str] = &["1.33.0", "1.34.0", "1.35.0", "1.36.0", "1.3
 fn profile_folders() -> Vec<PathBuf> {
     let mut folders = vec![root().join("profiles")];
     let valid = root().join("tests/fixtures/valid");
-    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(valid).expect("fixtures").flatten().map(|e| e.path()).collect();
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(valid)
+        .expect("fixtures")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     fixtures.sort();
     folders.extend(fixtures);
     folders
@@ -30,8 +34,22 @@ fn compiled() -> &'static Path {
         for folder in profile_folders() {
             // One output folder per profile folder: each is a whole fleet of its own.
             let target = out.path().join(folder.file_name().expect("folder name"));
-            let output = run(&root(), &["render", folder.to_str().expect("utf-8"), "--out", target.to_str().expect("utf-8")]);
-            assert_eq!(output.status.code(), Some(0), "{}: {}", folder.display(), text(&output.stderr));
+            let output = run(
+                &root(),
+                &[
+                    "render",
+                    folder.to_str().expect("utf-8"),
+                    "--out",
+                    target.to_str().expect("utf-8"),
+                ],
+            );
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{}: {}",
+                folder.display(),
+                text(&output.stderr)
+            );
         }
         out
     })
@@ -42,11 +60,19 @@ fn customers() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(compiled())
         .expect("compiled")
         .flatten()
-        .flat_map(|fleet| std::fs::read_dir(fleet.path()).expect("fleet").flatten().map(|e| e.path()))
+        .flat_map(|fleet| {
+            std::fs::read_dir(fleet.path())
+                .expect("fleet")
+                .flatten()
+                .map(|e| e.path())
+        })
         .filter(|p| p.join("kustomization.yaml").is_file())
         .collect();
     dirs.sort();
-    assert!(dirs.len() >= 6, "expected every customer compiled, found {dirs:?}");
+    assert!(
+        dirs.len() >= 6,
+        "expected every customer compiled, found {dirs:?}"
+    );
     dirs
 }
 
@@ -62,14 +88,23 @@ fn object_files(customer: &Path) -> Vec<PathBuf> {
 
 fn parse(text: &str) -> serde_json::Value {
     let mut diagnostics = Vec::new();
-    let (_, node) = gitopsc::load::parse_bytes("object.yaml".into(), text.as_bytes().to_vec(), &mut diagnostics);
-    assert!(diagnostics.is_empty(), "unparseable YAML: {diagnostics:?}\n{text}");
+    let (_, node) = gitopsc::load::parse_bytes(
+        "object.yaml".into(),
+        text.as_bytes().to_vec(),
+        &mut diagnostics,
+    );
+    assert!(
+        diagnostics.is_empty(),
+        "unparseable YAML: {diagnostics:?}\n{text}"
+    );
     node.expect("a document").to_json()
 }
 
 #[test]
 fn objects_pass_kubernetes_validate_strict() {
-    let Some(validate) = tool("kubernetes-validate") else { return };
+    let Some(validate) = tool("kubernetes-validate") else {
+        return;
+    };
     let files: Vec<PathBuf> = customers().iter().flat_map(|c| object_files(c)).collect();
     for minor in SUPPORTED_MINORS {
         let output = Command::new(&validate)
@@ -88,10 +123,21 @@ fn objects_pass_kubernetes_validate_strict() {
 
 #[test]
 fn kustomize_builds_exactly_the_compiled_objects() {
-    let Some(kubectl) = tool("kubectl") else { return };
+    let Some(kubectl) = tool("kubectl") else {
+        return;
+    };
     for customer in customers() {
-        let output = Command::new(&kubectl).arg("kustomize").arg(&customer).output().expect("kubectl runs");
-        assert!(output.status.success(), "{}: {}", customer.display(), text(&output.stderr));
+        let output = Command::new(&kubectl)
+            .arg("kustomize")
+            .arg(&customer)
+            .output()
+            .expect("kubectl runs");
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            customer.display(),
+            text(&output.stderr)
+        );
         let mut built: Vec<serde_json::Value> = text(&output.stdout)
             .split("\n---\n")
             .filter(|doc| !doc.trim().is_empty())
@@ -103,35 +149,71 @@ fn kustomize_builds_exactly_the_compiled_objects() {
             .collect();
         let key = |v: &serde_json::Value| {
             let field = |f: &str| v["metadata"][f].as_str().unwrap_or_default().to_string();
-            (v["kind"].as_str().unwrap_or_default().to_string(), field("namespace"), field("name"))
+            (
+                v["kind"].as_str().unwrap_or_default().to_string(),
+                field("namespace"),
+                field("name"),
+            )
         };
         built.sort_by_key(key);
         compiled.sort_by_key(key);
-        assert_eq!(built.len(), compiled.len(), "{}: object count", customer.display());
-        assert_eq!(built, compiled, "{}: kustomize changed an object", customer.display());
+        assert_eq!(
+            built.len(),
+            compiled.len(),
+            "{}: object count",
+            customer.display()
+        );
+        assert_eq!(
+            built,
+            compiled,
+            "{}: kustomize changed an object",
+            customer.display()
+        );
     }
 }
 
 #[test]
 fn checkov_reports_no_failed_check() {
-    let Some(checkov) = tool("checkov") else { return };
+    let Some(checkov) = tool("checkov") else {
+        return;
+    };
     let output = Command::new(&checkov)
         .args(["--directory"])
         .arg(compiled())
-        .args(["--framework", "kubernetes", "--skip-download", "--output", "json", "--quiet", "--compact"])
+        .args([
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "--output",
+            "json",
+            "--quiet",
+            "--compact",
+        ])
         .output()
         .expect("checkov runs");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("checkov JSON ({e}):\n{}\n{}", text(&output.stdout), text(&output.stderr)));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "checkov JSON ({e}):\n{}\n{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+    });
     let summary = &report["summary"];
-    assert!(summary["passed"].as_u64().unwrap_or(0) > 50, "checkov checked the objects: {summary}");
+    assert!(
+        summary["passed"].as_u64().unwrap_or(0) > 50,
+        "checkov checked the objects: {summary}"
+    );
     let failed: Vec<String> = report["results"]["failed_checks"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|c| format!("{} {} {}", c["check_id"], c["resource"], c["file_path"]))
         .collect();
-    assert!(failed.is_empty(), "checkov failed checks:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "checkov failed checks:\n{}",
+        failed.join("\n")
+    );
     assert_eq!(summary["failed"].as_u64(), Some(0), "{summary}");
 }
 
@@ -145,9 +227,15 @@ fn profiles_validate_with_an_independent_json_schema_validator() {
     }) else {
         return;
     };
-    let probe = Command::new(&python).args(["-c", "import jsonschema, yaml"]).output().expect("python runs");
+    let probe = Command::new(&python)
+        .args(["-c", "import jsonschema, yaml"])
+        .output()
+        .expect("python runs");
     if !probe.status.success() {
-        assert!(!super::tools_required(), "python jsonschema and PyYAML are required");
+        assert!(
+            !super::tools_required(),
+            "python jsonschema and PyYAML are required"
+        );
         eprintln!("skipped: python jsonschema/PyYAML not installed");
         return;
     }
@@ -165,21 +253,53 @@ sys.exit(1 if bad else 0)
     let schema = root().join("schema/profile.schema.json");
     let mut files: Vec<PathBuf> = Vec::new();
     for folder in profile_folders() {
-        files.extend(tree(&folder).into_iter().map(|(p, _)| folder.join(p)).filter(|p| p.extension().is_some_and(|e| e == "yaml")));
+        files.extend(
+            tree(&folder)
+                .into_iter()
+                .map(|(p, _)| folder.join(p))
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml")),
+        );
     }
-    let valid = Command::new(&python).args(["-c", script]).arg(&schema).args(&files).output().expect("python runs");
-    assert!(valid.status.success(), "independent validator rejected a profile:\n{}{}", text(&valid.stdout), text(&valid.stderr));
+    let valid = Command::new(&python)
+        .args(["-c", script])
+        .arg(&schema)
+        .args(&files)
+        .output()
+        .expect("python runs");
+    assert!(
+        valid.status.success(),
+        "independent validator rejected a profile:\n{}{}",
+        text(&valid.stdout),
+        text(&valid.stderr)
+    );
     let typo = root().join("tests/fixtures/invalid/unknown-field/acme.yaml");
-    let invalid = Command::new(&python).args(["-c", script]).arg(&schema).arg(&typo).output().expect("python runs");
-    assert!(!invalid.status.success(), "the independent validator must reject an unknown field");
-    assert!(text(&invalid.stdout).contains("replica"), "{}", text(&invalid.stdout));
+    let invalid = Command::new(&python)
+        .args(["-c", script])
+        .arg(&schema)
+        .arg(&typo)
+        .output()
+        .expect("python runs");
+    assert!(
+        !invalid.status.success(),
+        "the independent validator must reject an unknown field"
+    );
+    assert!(
+        text(&invalid.stdout).contains("replica"),
+        "{}",
+        text(&invalid.stdout)
+    );
 }
 
 /// The committed out/ is what the committed profiles compile to.
 #[test]
 fn committed_out_is_up_to_date() {
     let output = run(&root(), &["render", "--check"]);
-    assert_eq!(output.status.code(), Some(0), "run `cargo run -- render` and commit out/:\n{}", text(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "run `cargo run -- render` and commit out/:\n{}",
+        text(&output.stderr)
+    );
 }
 
 /// A render of the shipped profiles into a copy of out/ changes nothing.

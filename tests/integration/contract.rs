@@ -15,7 +15,12 @@ fn workspace(name: &str) -> TempDir {
 
 fn render_ok(dir: &Path, args: &[&str]) {
     let output = run(dir, args);
-    assert_eq!(output.status.code(), Some(0), "render {args:?}: {}", text(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "render {args:?}: {}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -34,15 +39,28 @@ fn output_does_not_depend_on_jobs() {
     gitopsc::fleet::write(&work.path().join("profiles"), 40).expect("fleet");
     render_ok(work.path(), &["render", "--jobs", "1", "--out", "one"]);
     render_ok(work.path(), &["render", "--jobs", "4", "--out", "four"]);
-    assert_eq!(tree(&work.path().join("one")), tree(&work.path().join("four")));
+    assert_eq!(
+        tree(&work.path().join("one")),
+        tree(&work.path().join("four"))
+    );
 }
 
 #[test]
 fn output_does_not_depend_on_input_order() {
     let work = workspace("order");
-    let files = ["profiles/acme.yaml", "profiles/globex.yaml", "profiles/initech.yaml"];
-    render_ok(work.path(), &["render", files[0], files[1], files[2], "--out", "forward"]);
-    render_ok(work.path(), &["render", files[2], files[0], files[1], "--out", "shuffled"]);
+    let files = [
+        "profiles/acme.yaml",
+        "profiles/globex.yaml",
+        "profiles/initech.yaml",
+    ];
+    render_ok(
+        work.path(),
+        &["render", files[0], files[1], files[2], "--out", "forward"],
+    );
+    render_ok(
+        work.path(),
+        &["render", files[2], files[0], files[1], "--out", "shuffled"],
+    );
     let forward = tree(&work.path().join("forward"));
     assert!(!forward.is_empty());
     assert_eq!(forward, tree(&work.path().join("shuffled")));
@@ -57,7 +75,12 @@ fn output_does_not_depend_on_the_current_directory() {
     let out = work.path().join("there");
     render_ok(
         elsewhere.path(),
-        &["render", profiles.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")],
+        &[
+            "render",
+            profiles.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
     );
     assert_eq!(tree(&work.path().join("here")), tree(&out));
     for (path, bytes) in tree(&out) {
@@ -75,7 +98,9 @@ fn an_invalid_profile_anywhere_leaves_out_untouched() {
     let before = tree(&work.path().join("out"));
     // One valid change and one invalid profile: neither may reach out/.
     let defaults = work.path().join("profiles/_defaults.yaml");
-    let changed = std::fs::read_to_string(&defaults).expect("read").replace("LOG_LEVEL: info", "LOG_LEVEL: debug");
+    let changed = std::fs::read_to_string(&defaults)
+        .expect("read")
+        .replace("LOG_LEVEL: info", "LOG_LEVEL: debug");
     std::fs::write(&defaults, changed).expect("write");
     std::fs::write(
         work.path().join("profiles/zeta.yaml"),
@@ -84,8 +109,16 @@ fn an_invalid_profile_anywhere_leaves_out_untouched() {
     .expect("write");
     let output = run(work.path(), &["--color", "never", "render"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stderr).contains("profiles/zeta.yaml:8:5: error[E0100]"), "{}", text(&output.stderr));
-    assert_eq!(tree(&work.path().join("out")), before, "out/ changed although a profile is invalid");
+    assert!(
+        text(&output.stderr).contains("profiles/zeta.yaml:8:5: error[E0100]"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(
+        tree(&work.path().join("out")),
+        before,
+        "out/ changed although a profile is invalid"
+    );
 }
 
 #[test]
@@ -95,27 +128,46 @@ fn hand_edits_are_refused_without_force() {
     let stray = work.path().join("out/acme/app/extra.yaml");
     std::fs::write(&stray, "kind: ConfigMap\n").expect("write");
     let defaults = work.path().join("profiles/_defaults.yaml");
-    let changed = std::fs::read_to_string(&defaults).expect("read").replace("LOG_LEVEL: info", "LOG_LEVEL: debug");
+    let changed = std::fs::read_to_string(&defaults)
+        .expect("read")
+        .replace("LOG_LEVEL: info", "LOG_LEVEL: debug");
     std::fs::write(&defaults, changed).expect("write");
     let before = tree(&work.path().join("out"));
 
     let refused = run(work.path(), &["render"]);
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
-    assert!(text(&refused.stderr).contains("out/acme/app/extra.yaml: not listed in gitopsc.lock"), "{}", text(&refused.stderr));
-    assert_eq!(tree(&work.path().join("out")), before, "a refused render changed out/");
+    assert!(
+        text(&refused.stderr).contains("out/acme/app/extra.yaml: not listed in gitopsc.lock"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert_eq!(
+        tree(&work.path().join("out")),
+        before,
+        "a refused render changed out/"
+    );
 
     // An edit to a file the lock lists is a hand edit too.
     std::fs::remove_file(&stray).expect("remove");
     let deployment = work.path().join("out/globex/app/deployment-app.yaml");
-    let edited = std::fs::read_to_string(&deployment).expect("read").replace("replicas: 4", "replicas: 5");
+    let edited = std::fs::read_to_string(&deployment)
+        .expect("read")
+        .replace("replicas: 4", "replicas: 5");
     std::fs::write(&deployment, edited).expect("write");
     let refused = run(work.path(), &["render"]);
     assert_eq!(refused.status.code(), Some(2));
-    assert!(text(&refused.stderr).contains("deployment-app.yaml: changed since gitopsc wrote it"), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("deployment-app.yaml: changed since gitopsc wrote it"),
+        "{}",
+        text(&refused.stderr)
+    );
 
     std::fs::write(&stray, "kind: ConfigMap\n").expect("write");
     render_ok(work.path(), &["render", "--force"]);
-    assert!(!stray.exists(), "--force replaces the folder, stray file included");
+    assert!(
+        !stray.exists(),
+        "--force replaces the folder, stray file included"
+    );
     render_ok(work.path(), &["render", "--check"]);
 }
 
@@ -124,32 +176,64 @@ fn check_names_drifting_files() {
     let work = workspace("check");
     render_ok(work.path(), &["render"]);
     let service = work.path().join("out/acme/app/service-app.yaml");
-    let edited = std::fs::read_to_string(&service).expect("read").replace("port: 8080", "port: 8081");
+    let edited = std::fs::read_to_string(&service)
+        .expect("read")
+        .replace("port: 8080", "port: 8081");
     std::fs::write(&service, edited).expect("write");
     let output = run(work.path(), &["render", "--check"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
-    assert!(stderr.contains("drift: out/acme/app/service-app.yaml: differs"), "{stderr}");
-    assert!(!stderr.contains("globex"), "only the drifting file is named: {stderr}");
+    assert!(
+        stderr.contains("drift: out/acme/app/service-app.yaml: differs"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("globex"),
+        "only the drifting file is named: {stderr}"
+    );
 }
 
 #[test]
 fn removed_profiles_and_objects_are_pruned() {
     let work = workspace("prune");
     render_ok(work.path(), &["render"]);
-    assert!(work.path().join("out/acme/app/horizontalpodautoscaler-app.yaml").is_file());
+    assert!(
+        work.path()
+            .join("out/acme/app/horizontalpodautoscaler-app.yaml")
+            .is_file()
+    );
     std::fs::remove_file(work.path().join("profiles/initech.yaml")).expect("remove");
     let acme = work.path().join("profiles/acme.yaml");
-    let fixed = std::fs::read_to_string(&acme).expect("read").replace("    autoscaling:\n      enabled: true", "    autoscaling:\n      enabled: false");
+    let fixed = std::fs::read_to_string(&acme).expect("read").replace(
+        "    autoscaling:\n      enabled: true",
+        "    autoscaling:\n      enabled: false",
+    );
     std::fs::write(&acme, fixed).expect("write");
     let check = run(work.path(), &["render", "--check"]);
     assert_eq!(check.status.code(), Some(1));
-    assert!(text(&check.stderr).contains("out/initech: no profile names this customer"), "{}", text(&check.stderr));
+    assert!(
+        text(&check.stderr).contains("out/initech: no profile names this customer"),
+        "{}",
+        text(&check.stderr)
+    );
     render_ok(work.path(), &["render"]);
-    assert!(!work.path().join("out/initech").exists(), "a customer without a profile is removed");
-    assert!(!work.path().join("out/acme/app/horizontalpodautoscaler-app.yaml").exists(), "the HPA is gone");
-    let deployment = std::fs::read_to_string(work.path().join("out/acme/app/deployment-app.yaml")).expect("read");
-    assert!(deployment.contains("  replicas: 3\n"), "without the HPA the Deployment sets replicas");
+    assert!(
+        !work.path().join("out/initech").exists(),
+        "a customer without a profile is removed"
+    );
+    assert!(
+        !work
+            .path()
+            .join("out/acme/app/horizontalpodautoscaler-app.yaml")
+            .exists(),
+        "the HPA is gone"
+    );
+    let deployment = std::fs::read_to_string(work.path().join("out/acme/app/deployment-app.yaml"))
+        .expect("read");
+    assert!(
+        deployment.contains("  replicas: 3\n"),
+        "without the HPA the Deployment sets replicas"
+    );
 }
 
 /// Kills renders at many points; every customer folder must be wholly old or wholly new.
@@ -161,19 +245,32 @@ fn a_killed_render_leaves_the_old_or_the_new_tree() {
     render_ok(work.path(), &["render", "--out", "old"]);
     let defaults = profiles.join("_defaults.yaml");
     let original = std::fs::read_to_string(&defaults).expect("read");
-    std::fs::write(&defaults, original.replace("memory: 256Mi", "memory: 300Mi")).expect("write");
+    std::fs::write(
+        &defaults,
+        original.replace("memory: 256Mi", "memory: 300Mi"),
+    )
+    .expect("write");
     render_ok(work.path(), &["render", "--out", "new"]);
     let old = tree(&work.path().join("old"));
     let new = tree(&work.path().join("new"));
     let customer_files = |all: &[(String, Vec<u8>)], name: &str| -> Vec<(String, Vec<u8>)> {
-        all.iter().filter(|(p, _)| p.starts_with(&format!("{name}/"))).cloned().collect()
+        all.iter()
+            .filter(|(p, _)| p.starts_with(&format!("{name}/")))
+            .cloned()
+            .collect()
     };
     let mut saw_mix_of_old_and_new = false;
     for attempt in 0..12u64 {
         let out = work.path().join(format!("out-{attempt}"));
         copy_tree(&work.path().join("old"), &out);
         let mut child = gitopsc(work.path())
-            .args(["render", "--jobs", "2", "--out", out.to_str().expect("utf-8")])
+            .args([
+                "render",
+                "--jobs",
+                "2",
+                "--out",
+                out.to_str().expect("utf-8"),
+            ])
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn");
@@ -205,8 +302,15 @@ fn a_killed_render_leaves_the_old_or_the_new_tree() {
         }
         saw_mix_of_old_and_new |= old_count > 0 && new_count > 0;
         // A later render clears the leftovers and finishes the job.
-        render_ok(work.path(), &["render", "--out", out.to_str().expect("utf-8")]);
-        assert_eq!(tree(&out), new, "attempt {attempt}: the next render completes the tree");
+        render_ok(
+            work.path(),
+            &["render", "--out", out.to_str().expect("utf-8")],
+        );
+        assert_eq!(
+            tree(&out),
+            new,
+            "attempt {attempt}: the next render completes the tree"
+        );
     }
     // Not guaranteed on every machine, but a sign the kills landed mid-render.
     if !saw_mix_of_old_and_new {

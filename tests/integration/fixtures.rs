@@ -24,9 +24,16 @@ fn invalid_profiles_report_exact_diagnostics() {
     for (name, dir) in cases("invalid") {
         let output = run(&dir, &["--color", "never", "validate", "."]);
         let stderr = text(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "{name}: validate must exit 1\n{stderr}");
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{name}: validate must exit 1\n{stderr}"
+        );
         assert!(
-            stderr.lines().next().is_some_and(|l| l.contains(".yaml:") && l.contains(": error[E")),
+            stderr
+                .lines()
+                .next()
+                .is_some_and(|l| l.contains(".yaml:") && l.contains(": error[E")),
             "{name}: the first line is `file:line:col: error[CODE]: message`\n{stderr}"
         );
         assert!(!stderr.contains("panicked"), "{name}: panic\n{stderr}");
@@ -40,9 +47,16 @@ fn invalid_profiles_write_nothing() {
     for (name, dir) in cases("invalid") {
         let out = TempDir::new("invalid-out");
         let target = out.path().join("out");
-        let output = run(&dir, &["render", ".", "--out", target.to_str().expect("utf-8 path")]);
+        let output = run(
+            &dir,
+            &["render", ".", "--out", target.to_str().expect("utf-8 path")],
+        );
         assert_eq!(output.status.code(), Some(1), "{name}");
-        assert!(!target.exists(), "{name}: render created {}", target.display());
+        assert!(
+            !target.exists(),
+            "{name}: render created {}",
+            target.display()
+        );
     }
 }
 
@@ -56,8 +70,14 @@ fn json_diagnostics_are_one_object_per_line() {
         .lines()
         .map(|line| serde_json::from_str(line).expect("each line is JSON"))
         .collect();
-    assert!(lines.len() >= 3, "every problem of every profile is reported");
-    let files: std::collections::BTreeSet<_> = lines.iter().map(|l| l["file"].as_str().unwrap_or("").to_string()).collect();
+    assert!(
+        lines.len() >= 3,
+        "every problem of every profile is reported"
+    );
+    let files: std::collections::BTreeSet<_> = lines
+        .iter()
+        .map(|l| l["file"].as_str().unwrap_or("").to_string())
+        .collect();
     assert_eq!(files.len(), 3, "problems of all three profiles: {files:?}");
     insta::assert_snapshot!("json__many-profiles-many-problems", text(&output.stderr));
 }
@@ -65,7 +85,15 @@ fn json_diagnostics_are_one_object_per_line() {
 /// The compiled tree of a fixture as one reviewable text.
 fn rendered(dir: &Path) -> String {
     let out = TempDir::new("valid-out");
-    let output = run(dir, &["render", ".", "--out", out.path().to_str().expect("utf-8 path")]);
+    let output = run(
+        dir,
+        &[
+            "render",
+            ".",
+            "--out",
+            out.path().to_str().expect("utf-8 path"),
+        ],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let mut all = String::new();
     for (path, bytes) in tree(out.path()) {

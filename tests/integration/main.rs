@@ -76,13 +76,19 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// Every file below `dir` as (relative path, bytes), sorted.
 pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
                 walk(base, &path, out);
             } else {
-                let relative = path.strip_prefix(base).expect("below base").to_string_lossy().replace('\\', "/");
+                let relative = path
+                    .strip_prefix(base)
+                    .expect("below base")
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 out.push((relative, std::fs::read(&path).expect("read")));
             }
         }
@@ -113,7 +119,10 @@ pub fn tool(name: &str) -> Option<PathBuf> {
             }
         }
     }
-    assert!(!tools_required(), "{name} is required (GITOPSC_REQUIRE_TOOLS=1) but not installed");
+    assert!(
+        !tools_required(),
+        "{name} is required (GITOPSC_REQUIRE_TOOLS=1) but not installed"
+    );
     eprintln!("skipped: {name} not installed");
     None
 }

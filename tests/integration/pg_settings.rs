@@ -48,14 +48,21 @@ impl Drop for Server {
 #[test]
 fn table_matches_the_installed_servers_pg_settings() {
     let Some(bin) = server_bin() else {
-        assert!(!tools_required(), "PostgreSQL is required (GITOPSC_REQUIRE_TOOLS=1) but not installed");
+        assert!(
+            !tools_required(),
+            "PostgreSQL is required (GITOPSC_REQUIRE_TOOLS=1) but not installed"
+        );
         eprintln!("skipped: postgres not installed");
         return;
     };
     let work = TempDir::new("pg-settings");
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
-        let status = Command::new("chown").args(["-R", "postgres"]).arg(work.path()).status().expect("chown");
+        let status = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(work.path())
+            .status()
+            .expect("chown");
         assert!(status.success());
     }
     let data = work.path().join("data");
@@ -66,26 +73,44 @@ fn table_matches_the_installed_servers_pg_settings() {
         .output()
         .expect("initdb runs");
     assert!(init.status.success(), "initdb: {}", text(&init.stderr));
-    let server = Server { bin: bin.clone(), data: data.clone() };
+    let server = Server {
+        bin: bin.clone(),
+        data: data.clone(),
+    };
     let socket = work.path().to_str().expect("utf-8").to_string();
     let start = as_db_user(&bin.join("pg_ctl"))
         .args(["-D"])
         .arg(&data)
         .args(["-w", "-t", "60", "-l"])
         .arg(work.path().join("server.log"))
-        .args(["-o", &format!("-p 5999 -k {socket} -c listen_addresses=''"), "start"])
+        .args([
+            "-o",
+            &format!("-p 5999 -k {socket} -c listen_addresses=''"),
+            "start",
+        ])
         .output()
         .expect("pg_ctl runs");
-    assert!(start.status.success(), "pg_ctl start: {}{}", text(&start.stdout), text(&start.stderr));
+    assert!(
+        start.status.success(),
+        "pg_ctl start: {}{}",
+        text(&start.stdout),
+        text(&start.stderr)
+    );
     let query = "select name, vartype, coalesce(unit,''), coalesce(min_val,''), coalesce(max_val,''), \
                  coalesce(array_to_string(enumvals, ','),'') from pg_settings \
                  where context <> 'internal' and name not like '%.%' order by name";
     let psql = as_db_user(&bin.join("psql"))
-        .args(["-h", &socket, "-p", "5999", "-U", "postgres", "-d", "postgres", "-AtF", "\t", "-c", query])
+        .args([
+            "-h", &socket, "-p", "5999", "-U", "postgres", "-d", "postgres", "-AtF", "\t", "-c",
+            query,
+        ])
         .output()
         .expect("psql runs");
     assert!(psql.status.success(), "psql: {}", text(&psql.stderr));
-    let version_output = as_db_user(&bin.join("postgres")).arg("--version").output().expect("postgres --version");
+    let version_output = as_db_user(&bin.join("postgres"))
+        .arg("--version")
+        .output()
+        .expect("postgres --version");
     let version: u32 = text(&version_output.stdout)
         .split_whitespace()
         .nth(2)

@@ -7,24 +7,94 @@ use serde_json::json;
 fn round_trip(value: &serde_json::Value) -> serde_json::Value {
     let yaml = to_yaml(value);
     let mut diagnostics = Vec::new();
-    let (_, node) = parse_bytes("roundtrip.yaml".into(), yaml.clone().into_bytes(), &mut diagnostics);
-    assert!(diagnostics.is_empty(), "writer produced unreadable YAML:\n{yaml}\n{diagnostics:?}");
+    let (_, node) = parse_bytes(
+        "roundtrip.yaml".into(),
+        yaml.clone().into_bytes(),
+        &mut diagnostics,
+    );
+    assert!(
+        diagnostics.is_empty(),
+        "writer produced unreadable YAML:\n{yaml}\n{diagnostics:?}"
+    );
     node.expect("a document").to_json()
 }
 
 #[test]
 fn tricky_strings_survive() {
     let strings = [
-        "", " ", "yes", "no", "on", "off", "y", "n", "true", "False", "null", "~", "0", "007", "0o17", "0x1F", "1e3",
-        "1_000", "1:30", ".5", "-1", "+1", ".inf", "-.inf", ".nan", "2026-11-28", "a: b", "a #b", "#a", "-", "- a",
-        "-a", "?", "? a", "*a", "&a", "!a", "%a", "@a", "`a", "'a'", "\"a\"", "[a]", "{a}", "a,b", "|", ">", "a:",
-        "trailing ", " leading", "tab\there", "line\nbreak", "two\n", "three\n\n", "\nleading newline",
-        "  indented\nblock", "crlf\r\nline", "grüße 東京", "{{ $labels.instance }}", "<<", "=", "\u{7}bell",
-        "line \nwith trailing space", "é",
+        "",
+        " ",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "y",
+        "n",
+        "true",
+        "False",
+        "null",
+        "~",
+        "0",
+        "007",
+        "0o17",
+        "0x1F",
+        "1e3",
+        "1_000",
+        "1:30",
+        ".5",
+        "-1",
+        "+1",
+        ".inf",
+        "-.inf",
+        ".nan",
+        "2026-11-28",
+        "a: b",
+        "a #b",
+        "#a",
+        "-",
+        "- a",
+        "-a",
+        "?",
+        "? a",
+        "*a",
+        "&a",
+        "!a",
+        "%a",
+        "@a",
+        "`a",
+        "'a'",
+        "\"a\"",
+        "[a]",
+        "{a}",
+        "a,b",
+        "|",
+        ">",
+        "a:",
+        "trailing ",
+        " leading",
+        "tab\there",
+        "line\nbreak",
+        "two\n",
+        "three\n\n",
+        "\nleading newline",
+        "  indented\nblock",
+        "crlf\r\nline",
+        "grüße 東京",
+        "{{ $labels.instance }}",
+        "<<",
+        "=",
+        "\u{7}bell",
+        "line \nwith trailing space",
+        "é",
     ];
     for s in strings {
         let value = json!({ "key": s, "list": [s], s: "as a key" });
-        assert_eq!(round_trip(&value), value, "string {s:?} did not survive:\n{}", to_yaml(&value));
+        assert_eq!(
+            round_trip(&value),
+            value,
+            "string {s:?} did not survive:\n{}",
+            to_yaml(&value)
+        );
     }
 }
 

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The project's test command (README): installs what the tests need when it is missing, then
+# runs every test with the external tools required, so nothing is silently skipped.
+#
+#   Debian packages: postgresql (pg_settings comparison), shellcheck (this script and others)
+#   PyPI, in the gitignored .venv: scripts/requirements.txt
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+apt_packages=()
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || apt_packages+=(postgresql)
+command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
+python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
+if [ "${#apt_packages[@]}" -gt 0 ]; then
+  step "apt-get install ${apt_packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+
+stamp=.venv/.requirements
+if ! cmp -s scripts/requirements.txt "$stamp" 2>/dev/null; then
+  step "python venv (.venv) from scripts/requirements.txt"
+  python3 -m venv .venv
+  .venv/bin/python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+  cp scripts/requirements.txt "$stamp"
+fi
+
+step "shellcheck"
+shellcheck scripts/*.sh .ci/run
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --locked --all-targets --quiet -- -D warnings
+
+step "cargo test (GITOPSC_REQUIRE_TOOLS=1)"
+GITOPSC_REQUIRE_TOOLS=1 cargo test --locked
