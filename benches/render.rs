@@ -38,7 +38,7 @@ fn bench(c: &mut Criterion) {
                 .map(|c| c.output)
                 .collect();
             let out = dir.join("out");
-            gitopsc::write::write(&out, &outputs, true, false).expect("write");
+            gitopsc::write::write(&out, &outputs, true, false, jobs).expect("write");
             group.bench_function("check 1000 customers unchanged", |b| {
                 b.iter(|| {
                     let outputs: Vec<_> = gitopsc::compiler::compile(&files, jobs)

@@ -180,7 +180,7 @@ fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Discovers and compiles, or prints a usage/IO error (exit 2).
-fn compile(printer: &Printer, paths: &[PathBuf], jobs: Option<usize>) -> Result<(Fleet, bool), u8> {
+fn compile(printer: &Printer, paths: &[PathBuf], jobs: usize) -> Result<(Fleet, bool), u8> {
     let inputs = compiler::discover(&default_paths(paths)).map_err(|error| {
         printer.diagnostics(&[*error]);
         USAGE
@@ -189,17 +189,18 @@ fn compile(printer: &Printer, paths: &[PathBuf], jobs: Option<usize>) -> Result<
         printer.message("error: no profiles found (profiles are *.yaml files whose names do not start with `_`)");
         return Err(USAGE);
     }
-    let jobs = jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
-        .max(1);
     let fleet = compiler::compile(&inputs.files, jobs);
     printer.diagnostics(&fleet.diagnostics);
     printer.summary(&fleet);
     Ok((fleet, inputs.whole_fleet))
 }
 
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 fn validate(printer: &Printer, paths: &[PathBuf]) -> u8 {
-    match compile(printer, paths, None) {
+    match compile(printer, paths, default_jobs()) {
         Err(code) => code,
         Ok((fleet, _)) if fleet.has_errors() => FAILED,
         Ok((fleet, _)) => {
@@ -217,6 +218,7 @@ fn render(
     jobs: Option<usize>,
     force: bool,
 ) -> u8 {
+    let jobs = jobs.unwrap_or_else(default_jobs).max(1);
     let (fleet, whole_fleet) = match compile(printer, paths, jobs) {
         Err(code) => return code,
         Ok(result) => result,
@@ -256,7 +258,7 @@ fn render(
             }
         };
     }
-    match write::write(out, &outputs, whole_fleet, force) {
+    match write::write(out, &outputs, whole_fleet, force, jobs) {
         Ok(report) => {
             printer.message(&format!(
                 "rendered {} into {}: {} written, {} unchanged{}",
@@ -296,7 +298,8 @@ fn explain(printer: &Printer, profile: &Path, field: Option<&str>) -> u8 {
     crate::diag::normalize(&mut diagnostics);
     printer.diagnostics(&diagnostics);
     let Some(root) = root else {
-        return FAILED;
+        let unreadable = diagnostics.iter().any(|d| d.code == crate::diag::Code::Io);
+        return if unreadable { USAGE } else { FAILED };
     };
     let Some(field) = field else {
         print!("{}", annotated(&root));

@@ -2,7 +2,6 @@
 //! Nothing here touches the disk except reading the inputs; `write.rs` does the rest.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::diag::{Code, Diagnostic, normalize};
 use crate::layer::{LayerCache, normalize as normalize_path};
@@ -81,34 +80,14 @@ impl Fleet {
 /// Compiles every profile, `jobs` at a time. The result does not depend on `jobs`.
 pub fn compile(files: &[PathBuf], jobs: usize) -> Fleet {
     let cache = LayerCache::default();
-    let next = AtomicUsize::new(0);
-    let jobs = jobs.clamp(1, files.len().max(1));
-    let mut results: Vec<(usize, Option<Compiled>, Vec<Diagnostic>)> =
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..jobs)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        loop {
-                            let index = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(path) = files.get(index) else { break };
-                            let mut diagnostics = Vec::new();
-                            let compiled = compile_one(path, &cache, &mut diagnostics);
-                            done.push((index, compiled, diagnostics));
-                        }
-                        done
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|worker| worker.join().unwrap_or_default())
-                .collect()
-        });
-    results.sort_by_key(|(index, _, _)| *index);
+    let results = crate::parallel_map(files, jobs, |path| {
+        let mut diagnostics = Vec::new();
+        let compiled = compile_one(path, &cache, &mut diagnostics);
+        (compiled, diagnostics)
+    });
     let mut diagnostics = Vec::new();
     let mut customers = Vec::new();
-    for (_, compiled, found) in results {
+    for (compiled, found) in results {
         diagnostics.extend(found);
         customers.extend(compiled);
     }

@@ -263,9 +263,9 @@ pub enum TlsSource {
 pub struct Database {
     /// Database engine. Default: `postgresql`.
     pub engine: Option<Engine>,
-    /// PostgreSQL major version; selects the parameter table used for validation.
-    /// Default: 16.
-    #[schemars(range(min = 13, max = 17))]
+    /// PostgreSQL major version: 15, 16 or 17. Selects the parameter table that
+    /// `parameters` are validated against. Default: 16.
+    #[schemars(range(min = 15, max = 17))]
     pub postgres_version: Option<u32>,
     /// PostgreSQL + Patroni image, pinned by digest unless `allowUnpinnedImage`. Required.
     pub image: Option<String>,

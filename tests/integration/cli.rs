@@ -190,3 +190,33 @@ fn explain_names_the_layer_that_set_a_value() {
         "{whole}"
     );
 }
+
+#[test]
+fn every_diagnostic_code_is_documented() {
+    let doc =
+        std::fs::read_to_string(root().join("docs/diagnostics.md")).expect("docs/diagnostics.md");
+    for code in gitopsc::diag::Code::ALL {
+        let row = format!("| {} | {} |", code.as_str(), code.summary());
+        assert!(
+            doc.contains(&row),
+            "docs/diagnostics.md lacks the row `{row}`"
+        );
+    }
+}
+
+#[test]
+fn an_oversized_file_is_refused_before_parsing() {
+    let work = TempDir::new("oversized");
+    let mut big = String::from("apiVersion: gitopsc/v1alpha1\nkind: CustomerProfile\n");
+    while big.len() <= gitopsc::load::MAX_FILE_BYTES {
+        big.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(work.path().join("big.yaml"), big).expect("write");
+    let output = run(work.path(), &["--color", "never", "validate", "."]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).starts_with("big.yaml:1:1: error[E0011]"),
+        "{}",
+        text(&output.stderr)
+    );
+}

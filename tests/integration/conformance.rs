@@ -31,6 +31,24 @@ fn compiled() -> &'static Path {
     static OUT: OnceLock<TempDir> = OnceLock::new();
     OUT.get_or_init(|| {
         let out = TempDir::new("conformance");
+        // A generated fleet too: profiles nobody wrote by hand must pass the same checks.
+        let generated = TempDir::new("generated-profiles");
+        gitopsc::fleet::write(generated.path(), 6).expect("fleet");
+        let output = run(
+            &root(),
+            &[
+                "render",
+                generated.path().to_str().expect("utf-8"),
+                "--out",
+                out.path().join("generated").to_str().expect("utf-8"),
+            ],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "generated fleet: {}",
+            text(&output.stderr)
+        );
         for folder in profile_folders() {
             // One output folder per profile folder: each is a whole fleet of its own.
             let target = out.path().join(folder.file_name().expect("folder name"));
