@@ -922,3 +922,77 @@ pub fn cron(expression: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_rules() {
+        assert!(parse_cidr("10.20.0.0/16").is_ok());
+        assert!(parse_cidr("198.51.100.7/32").is_ok());
+        assert!(parse_cidr("2001:db8::/32").is_ok());
+        assert_eq!(parse_cidr("0.0.0.0/0").map(|c| c.prefix), Ok(0));
+        assert_eq!(parse_cidr("::/0").map(|c| c.prefix), Ok(0));
+        let host_bits = parse_cidr("10.20.1.5/16").unwrap_err();
+        assert!(
+            host_bits.contains("did you mean `10.20.0.0/16`?"),
+            "{host_bits}"
+        );
+        let v6 = parse_cidr("2001:db8::1/64").unwrap_err();
+        assert!(v6.contains("`2001:db8::/64`"), "{v6}");
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert!(parse_cidr("2001:db8::/129").is_err());
+        assert!(parse_cidr("10.0.0.0").is_err());
+        assert!(parse_cidr("10.0.0/8").is_err());
+    }
+
+    #[test]
+    fn cron_rules() {
+        for good in [
+            "0 */6 * * *",
+            "*/15 2-4 1,15 jan-mar mon-fri",
+            "0 0 * * 7",
+            "@daily",
+            "5 4 * * sun",
+        ] {
+            assert_eq!(cron(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "0 */6 * *",
+            "60 * * * *",
+            "* 24 * * *",
+            "* * 0 * *",
+            "* * * 13 *",
+            "* * * * 8",
+            "*/0 * * * *",
+            "5-1 * * * *",
+            "@often",
+            "TZ=UTC 0 * * * *",
+            "a * * * *",
+        ] {
+            assert!(cron(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn quantity_values() {
+        assert_eq!(quantity_value("250m"), Some(0.25));
+        assert_eq!(quantity_value("1"), Some(1.0));
+        assert_eq!(quantity_value("512Mi"), Some(512.0 * 1024.0 * 1024.0));
+        assert_eq!(quantity_value("1e3"), Some(1000.0));
+        assert_eq!(quantity_value("1.5Gi"), Some(1.5 * 1024f64.powi(3)));
+        for bad in ["", "Mi", "1.2.3", "1X", "1-2", "lots"] {
+            assert_eq!(quantity_value(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn hostnames() {
+        assert!(is_hostname("api.acme.example.com"));
+        assert!(!is_hostname("localhost"));
+        assert!(!is_hostname("*.acme.example.com"));
+        assert!(!is_hostname("-api.example.com"));
+        assert!(!is_hostname("API.example.com"));
+    }
+}

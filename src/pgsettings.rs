@@ -200,3 +200,67 @@ fn example(setting: &Setting) -> String {
         None => "a bare number".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_and_ranges() {
+        assert_eq!(check(16, "shared_buffers", "1GB"), Ok(()));
+        assert_eq!(check(16, "shared_buffers", "131072"), Ok(()));
+        assert!(
+            check(16, "shared_buffers", "1gb").is_err(),
+            "units are case-sensitive"
+        );
+        assert!(
+            check(16, "shared_buffers", "1ms").is_err(),
+            "a time unit on a memory parameter"
+        );
+        assert!(
+            check(16, "shared_buffers", "64kB").is_err(),
+            "below the minimum of 16 pages"
+        );
+        assert_eq!(check(16, "checkpoint_timeout", "5min"), Ok(()));
+        assert!(
+            check(16, "checkpoint_timeout", "10").is_err(),
+            "outside 30 s – 1 day"
+        );
+        assert_eq!(check(16, "random_page_cost", "1.1"), Ok(()));
+        assert!(
+            check(16, "max_connections", "100MB").is_err(),
+            "no unit allowed"
+        );
+        assert_eq!(check(16, "ssl", "on"), Ok(()));
+        assert_eq!(
+            check(16, "wal_level", "LOGICAL"),
+            Ok(()),
+            "enum values ignore case"
+        );
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(check(15, "vacuum_defer_cleanup_age", "0"), Ok(()));
+        assert!(
+            check(16, "vacuum_defer_cleanup_age", "0").is_err(),
+            "removed in 16"
+        );
+        assert!(
+            check(16, "transaction_timeout", "1min").is_err(),
+            "added in 17"
+        );
+        assert_eq!(check(17, "transaction_timeout", "1min"), Ok(()));
+        assert_eq!(
+            check(16, "pg_stat_statements.max", "anything"),
+            Ok(()),
+            "extension parameters pass"
+        );
+        assert_eq!(
+            check(16, "shared_buffer", "1GB"),
+            Err(Problem::UnknownName {
+                suggestion: Some("shared_buffers".into())
+            })
+        );
+    }
+}
