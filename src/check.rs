@@ -24,14 +24,7 @@ impl Checker<'_> {
         message: impl Into<String>,
         help: impl Into<String>,
     ) {
-        let help = help.into();
-        let mut diagnostic = Diagnostic::error(code, message)
-            .at(locate(self.root, pointer))
-            .field(crate::validate::dotted(pointer));
-        if !help.is_empty() {
-            diagnostic = diagnostic.help(help);
-        }
-        self.diagnostics.push(diagnostic);
+        self.report(Diagnostic::error(code, message), pointer, help.into());
     }
 
     fn warning(
@@ -41,12 +34,17 @@ impl Checker<'_> {
         message: impl Into<String>,
         help: impl Into<String>,
     ) {
-        self.diagnostics.push(
-            Diagnostic::warning(code, message)
-                .at(locate(self.root, pointer))
-                .field(crate::validate::dotted(pointer))
-                .help(help),
-        );
+        self.report(Diagnostic::warning(code, message), pointer, help.into());
+    }
+
+    fn report(&mut self, diagnostic: Diagnostic, pointer: &str, help: String) {
+        let mut diagnostic = diagnostic
+            .at(locate(self.root, pointer))
+            .field(crate::validate::dotted(pointer));
+        if !help.is_empty() {
+            diagnostic = diagnostic.help(help);
+        }
+        self.diagnostics.push(diagnostic);
     }
 }
 

@@ -301,7 +301,7 @@ impl<'f> Builder<'f> {
                 let width = text.chars().count();
                 let location = self.location(&span, width);
                 let value = self.resolve(&text, style, tag.as_deref(), &location)?;
-                self.complete(Node { value, location }, anchor, 1, diagnostics)?;
+                self.complete(Node { value, location }, anchor, (1, 1), diagnostics)?;
             }
             Event::Alias(id) => {
                 let location = self.location(&span, 1);
@@ -312,7 +312,7 @@ impl<'f> Builder<'f> {
                     ));
                 };
                 let (node, size) = (node.clone(), *size);
-                self.complete(node, 0, size, diagnostics)?;
+                self.complete(node, 0, (size, size), diagnostics)?;
             }
             Event::SequenceStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), &span, "seq")?;
@@ -363,7 +363,8 @@ impl<'f> Builder<'f> {
                     None => return Ok(()),
                 };
                 let size = count(&node);
-                self.complete_sized(node, anchor, size, diagnostics)?;
+                // Its children were counted as they arrived.
+                self.complete(node, anchor, (1, size), diagnostics)?;
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
         }
@@ -392,41 +393,20 @@ impl<'f> Builder<'f> {
         match tag {
             None => Ok(()),
             Some(tag) if tag.is_yaml_core_schema() && tag.suffix == expected => Ok(()),
-            Some(tag) => Err(Stop::new(self.unsupported_tag(tag, span))),
+            Some(tag) => Err(unsupported_tag(tag, self.location(span, 1))),
         }
     }
 
-    fn unsupported_tag(&self, tag: &Tag, span: &Span) -> Diagnostic {
-        Diagnostic::error(
-            Code::UnsupportedYaml,
-            format!("unsupported YAML tag `{tag}`"),
-        )
-        .at(self.location(span, 1))
-        .help("profiles use plain YAML values; remove the tag")
-    }
-
-    /// A scalar or alias counts against the node budget before it is attached.
+    /// Counts `added` nodes against the budget, then attaches `node` (`size` nodes, which
+    /// an alias to it would add again).
     fn complete(
         &mut self,
         node: Node,
         anchor: usize,
-        size: usize,
+        (added, size): (usize, usize),
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Result<(), Stop> {
-        self.nodes += size;
-        self.check_budget(&node.location)?;
-        self.attach(node, anchor, size, diagnostics)
-    }
-
-    /// A finished collection: its children were counted as they arrived.
-    fn complete_sized(
-        &mut self,
-        node: Node,
-        anchor: usize,
-        size: usize,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> Result<(), Stop> {
-        self.nodes += 1;
+        self.nodes += added;
         self.check_budget(&node.location)?;
         self.attach(node, anchor, size, diagnostics)
     }
@@ -515,14 +495,7 @@ impl<'f> Builder<'f> {
     ) -> Result<Value, Stop> {
         if let Some(tag) = tag {
             if !tag.is_yaml_core_schema() {
-                return Err(Stop::new(
-                    Diagnostic::error(
-                        Code::UnsupportedYaml,
-                        format!("unsupported YAML tag `{tag}`"),
-                    )
-                    .at(location.clone())
-                    .help("profiles use plain YAML values; remove the tag"),
-                ));
+                return Err(unsupported_tag(tag, location.clone()));
             }
             return match tag.suffix.as_str() {
                 "str" => Ok(Value::String(text.to_string())),
@@ -546,13 +519,7 @@ impl<'f> Builder<'f> {
                         ))
                     }
                 }
-                _ => Err(Stop::new(
-                    Diagnostic::error(
-                        Code::UnsupportedYaml,
-                        format!("unsupported YAML tag `{tag}`"),
-                    )
-                    .at(location.clone()),
-                )),
+                _ => Err(unsupported_tag(tag, location.clone())),
             };
         }
         if style != ScalarStyle::Plain {
@@ -560,6 +527,17 @@ impl<'f> Builder<'f> {
         }
         resolve_plain(text, location)
     }
+}
+
+fn unsupported_tag(tag: &Tag, location: Location) -> Stop {
+    Stop::new(
+        Diagnostic::error(
+            Code::UnsupportedYaml,
+            format!("unsupported YAML tag `{tag}`"),
+        )
+        .at(location)
+        .help("profiles use plain YAML values; remove the tag"),
+    )
 }
 
 fn count(node: &Node) -> usize {
