@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use super::{TempDir, copy_tree, root, run, text, tool, tree};
+use super::{TempDir, copy_tree, parse_yaml as parse, root, run, text, tool, tree};
 
 /// The Kubernetes minors the output is validated for (k8s-openapi is built for 1.35).
 const SUPPORTED_MINORS: &[&str] = &["1.33.0", "1.34.0", "1.35.0", "1.36.0", "1.37.0"];
@@ -102,20 +102,6 @@ fn object_files(customer: &Path) -> Vec<PathBuf> {
         .filter(|p| p.ends_with(".yaml") && p != "kustomization.yaml")
         .map(|p| customer.join(p))
         .collect()
-}
-
-fn parse(text: &str) -> serde_json::Value {
-    let mut diagnostics = Vec::new();
-    let (_, node) = gitopsc::load::parse_bytes(
-        "object.yaml".into(),
-        text.as_bytes().to_vec(),
-        &mut diagnostics,
-    );
-    assert!(
-        diagnostics.is_empty(),
-        "unparseable YAML: {diagnostics:?}\n{text}"
-    );
-    node.expect("a document").to_json()
 }
 
 #[test]

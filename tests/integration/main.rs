@@ -99,6 +99,21 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Parses one YAML document with gitopsc's own loader; any diagnostic fails the test.
+pub fn parse_yaml(yaml: &str) -> serde_json::Value {
+    let mut diagnostics = Vec::new();
+    let (_, node) = gitopsc::load::parse_bytes(
+        "test.yaml".into(),
+        yaml.as_bytes().to_vec(),
+        &mut diagnostics,
+    );
+    assert!(
+        diagnostics.is_empty(),
+        "unreadable YAML:\n{yaml}\n{diagnostics:?}"
+    );
+    node.expect("a document").to_json()
+}
+
 /// Whether external tools are required (set by scripts/test.sh): then a missing tool fails.
 pub fn tools_required() -> bool {
     std::env::var("GITOPSC_REQUIRE_TOOLS").is_ok_and(|v| v == "1")
