@@ -3,8 +3,7 @@
 //! Checks read the typed profile and point at the merged tree's locations, so a bad value
 //! inherited from `_defaults.yaml` is reported at its line in `_defaults.yaml`.
 
-use std::net::IpAddr;
-
+use crate::cidr::{Cidr, parse_cidr};
 use crate::diag::{Code, Diagnostic};
 use crate::load::Node;
 use crate::model::{defaults, locate};
@@ -109,40 +108,7 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
         check_app(&mut c, app);
     }
     if let Some(access) = &spec.access {
-        if let Some(internal) = &access.internal {
-            cidrs(
-                &mut c,
-                "/spec/access/internal/allowedSourceRanges",
-                internal.allowed_source_ranges.as_deref(),
-            );
-        }
-        if let Some(external) = &access.external {
-            cidrs(
-                &mut c,
-                "/spec/access/external/allowedSourceRanges",
-                external.allowed_source_ranges.as_deref(),
-            );
-            for (i, host) in external.hosts.iter().flatten().enumerate() {
-                if !is_hostname(host) {
-                    c.error(
-                        Code::InvalidHostname,
-                        &format!("/spec/access/external/hosts/{i}"),
-                        format!("`{host}` is not a valid DNS host name"),
-                        "labels of letters, digits and `-`, separated by dots, e.g. `api.acme.example.com`",
-                    );
-                }
-            }
-            if external.tls == Some(crate::profile::TlsSource::Secret)
-                && external.tls_secret_name.is_none()
-            {
-                c.error(
-                    Code::MissingField,
-                    "/spec/access/external/tls",
-                    "`tls: secret` needs `tlsSecretName`",
-                    "name the kubernetes.io/tls Secret that holds the certificate",
-                );
-            }
-        }
+        check_access(&mut c, access);
     }
     if let Some(database) = &spec.database {
         check_database(&mut c, database);
@@ -188,6 +154,24 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
                 "/spec/infrastructure/cluster/masterAuthorizedNetworks",
                 cluster.master_authorized_networks.as_deref(),
             );
+            if let Some(block) = &cluster.master_ipv4_cidr_block {
+                let pointer = "/spec/infrastructure/cluster/masterIpv4CidrBlock";
+                match parse_cidr(block) {
+                    Err(why) => c.error(
+                        Code::InvalidCidr,
+                        pointer,
+                        format!("`{block}` is not a CIDR range: {why}"),
+                        "GKE takes a private /28, e.g. `172.16.0.0/28`",
+                    ),
+                    Ok(cidr) if cidr.prefix != 28 || !cidr.address.is_ipv4() => c.error(
+                        Code::InvalidCidr,
+                        pointer,
+                        format!("`{block}` is not an IPv4 /28"),
+                        "GKE takes a private /28 for the control plane, e.g. `172.16.0.0/28`",
+                    ),
+                    Ok(_) => {}
+                }
+            }
         }
         for (i, pool) in infrastructure.node_pools.iter().flatten().enumerate() {
             if let Some(name) = &pool.name {
@@ -334,6 +318,135 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
                 "/spec/app/workloadIdentity/gcpServiceAccount",
                 format!("`{sa}` is not a GCP service account email"),
                 "e.g. `api@my-project.iam.gserviceaccount.com`",
+            );
+        }
+    }
+}
+
+fn check_access(c: &mut Checker<'_>, access: &crate::profile::Access) {
+    if let Some(internal) = &access.internal {
+        allow_list(
+            c,
+            "/spec/access/internal",
+            internal.enabled.unwrap_or(false),
+            internal.allowed_source_ranges.as_deref(),
+        );
+    }
+    let Some(external) = &access.external else {
+        return;
+    };
+    let enabled = external.enabled.unwrap_or(false);
+    allow_list(
+        c,
+        "/spec/access/external",
+        enabled,
+        external.allowed_source_ranges.as_deref(),
+    );
+    let managed = external.tls.unwrap_or(crate::profile::TlsSource::Managed)
+        == crate::profile::TlsSource::Managed;
+    for (i, host) in external.hosts.iter().flatten().enumerate() {
+        let pointer = format!("/spec/access/external/hosts/{i}");
+        if !is_hostname(host) {
+            c.error(
+                Code::InvalidHostname,
+                &pointer,
+                format!("`{host}` is not a valid DNS host name"),
+                "labels of letters, digits and `-`, separated by dots, e.g. `api.acme.example.com`",
+            );
+        } else if managed && host.len() > 63 {
+            c.error(
+                Code::InvalidHostname,
+                &pointer,
+                format!(
+                    "`{host}` is longer than the 63 characters a Google-managed certificate accepts"
+                ),
+                "use a shorter host name, or `tls: secret` with your own certificate",
+            );
+        }
+    }
+    if external.tls == Some(crate::profile::TlsSource::Secret) && external.tls_secret_name.is_none()
+    {
+        c.error(
+            Code::MissingField,
+            "/spec/access/external/tls",
+            "`tls: secret` needs `tlsSecretName`",
+            "name the kubernetes.io/tls Secret that holds the certificate",
+        );
+    }
+    if !enabled {
+        return;
+    }
+    if external.hosts.as_ref().is_none_or(Vec::is_empty) {
+        c.error(
+            Code::MissingField,
+            "/spec/access/external/hosts",
+            "the external entry needs at least one host",
+            "list the DNS names the app answers on; the certificate covers them",
+        );
+    }
+    if external.ssl_policy.is_none() {
+        c.warning(
+            Code::DefaultSslPolicy,
+            "/spec/access/external/enabled",
+            "no `sslPolicy`: the load balancer uses GCP's default policy, which still accepts TLS 1.0 and 1.1",
+            "name an SSL policy with a minimum of TLS 1.2 in `sslPolicy`",
+        );
+    }
+    if external.cloud_armor_policy.is_none() {
+        c.error(
+            Code::MissingField,
+            "/spec/access/external/cloudArmorPolicy",
+            "the external entry needs `cloudArmorPolicy`",
+            "the Cloud Armor policy is what holds the allow-list at Google's edge; without it the load balancer admits everyone",
+        );
+    }
+}
+
+/// An enabled entry point needs a non-empty list of valid, non-open ranges; repeats and
+/// ranges inside other ranges are allowed but reported.
+fn allow_list(c: &mut Checker<'_>, entry: &str, enabled: bool, ranges: Option<&[String]>) {
+    let pointer = format!("{entry}/allowedSourceRanges");
+    cidrs(c, &pointer, ranges);
+    if enabled && ranges.is_none_or(<[String]>::is_empty) {
+        let at = if ranges.is_some() {
+            pointer.clone()
+        } else {
+            format!("{entry}/enabled")
+        };
+        c.error(
+            Code::EmptyAllowList,
+            &at,
+            "the entry point is enabled but allows no source range",
+            "list the client ranges that may connect; an empty list never means \"everyone\"",
+        );
+    }
+    let parsed: Vec<(usize, Cidr)> = ranges
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, r)| parse_cidr(r).ok().map(|cidr| (i, cidr)))
+        // An open range is an error already; do not also call it an overlap.
+        .filter(|(_, cidr)| cidr.prefix != 0)
+        .collect();
+    for (n, (i, a)) in parsed.iter().enumerate() {
+        if let Some((j, b)) = parsed[..n].iter().find(|(_, b)| b.overlaps(a)) {
+            let what = if a == b {
+                format!("`{a}` is listed twice (also at index {j})")
+            } else if b.contains(a.address) && b.prefix <= a.prefix {
+                format!("`{a}` lies inside `{b}` (index {j})")
+            } else {
+                format!("`{a}` contains `{b}` (index {j})")
+            };
+            let help = if a == b {
+                "remove the repeat"
+            } else {
+                "remove the narrower range; the wider one already allows it"
+            };
+            c.warning(
+                Code::OverlappingRanges,
+                &format!("{pointer}/{i}"),
+                what,
+                help,
             );
         }
     }
@@ -779,48 +892,6 @@ fn cidrs(c: &mut Checker<'_>, pointer: &str, ranges: Option<&[String]>) {
     }
 }
 
-/// A parsed CIDR range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    pub address: IpAddr,
-    pub prefix: u8,
-}
-
-/// Parses `address/prefix`, refusing host bits outside the prefix (a likely typo).
-pub fn parse_cidr(text: &str) -> Result<Cidr, String> {
-    let (address, prefix) = text.split_once('/').ok_or("the `/prefix` is missing")?;
-    let address: IpAddr = address
-        .parse()
-        .map_err(|_| format!("`{address}` is not an IP address"))?;
-    let max = if address.is_ipv4() { 32 } else { 128 };
-    let prefix: u8 = prefix
-        .parse()
-        .ok()
-        .filter(|p| *p <= max)
-        .ok_or_else(|| format!("the prefix must be 0–{max}"))?;
-    let (bits, width): (u128, u32) = match address {
-        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
-        IpAddr::V6(v6) => (u128::from(v6), 128),
-    };
-    let host_bits = width - u32::from(prefix);
-    let host_mask = if host_bits == 128 {
-        u128::MAX
-    } else {
-        (1u128 << host_bits) - 1
-    };
-    if prefix != 0 && bits & host_mask != 0 {
-        let network = bits & !host_mask;
-        let network = match address {
-            IpAddr::V4(_) => std::net::Ipv4Addr::from(network as u32).to_string(),
-            IpAddr::V6(_) => std::net::Ipv6Addr::from(network).to_string(),
-        };
-        return Err(format!(
-            "address bits are set beyond the /{prefix} prefix (did you mean `{network}/{prefix}`?)"
-        ));
-    }
-    Ok(Cidr { address, prefix })
-}
-
 fn looks_like_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     [
@@ -924,26 +995,6 @@ pub fn cron(expression: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cidr_rules() {
-        assert!(parse_cidr("10.20.0.0/16").is_ok());
-        assert!(parse_cidr("198.51.100.7/32").is_ok());
-        assert!(parse_cidr("2001:db8::/32").is_ok());
-        assert_eq!(parse_cidr("0.0.0.0/0").map(|c| c.prefix), Ok(0));
-        assert_eq!(parse_cidr("::/0").map(|c| c.prefix), Ok(0));
-        let host_bits = parse_cidr("10.20.1.5/16").unwrap_err();
-        assert!(
-            host_bits.contains("did you mean `10.20.0.0/16`?"),
-            "{host_bits}"
-        );
-        let v6 = parse_cidr("2001:db8::1/64").unwrap_err();
-        assert!(v6.contains("`2001:db8::/64`"), "{v6}");
-        assert!(parse_cidr("10.0.0.0/33").is_err());
-        assert!(parse_cidr("2001:db8::/129").is_err());
-        assert!(parse_cidr("10.0.0.0").is_err());
-        assert!(parse_cidr("10.0.0/8").is_err());
-    }
 
     #[test]
     fn cron_rules() {

@@ -4,6 +4,7 @@
 //! load → layer → validate + check → model → emit → package → serialize → write.
 
 pub mod check;
+pub mod cidr;
 pub mod cli;
 pub mod compiler;
 pub mod diag;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::cidr::{Cidr, parse_cidr};
 use crate::diag::{Code, Diagnostic, Location};
 use crate::load::Node;
 use crate::profile::{Profile, Quantity};
@@ -44,6 +45,8 @@ pub mod defaults {
     }
     /// The app's user and group: above 10000 so they never map to a host account.
     pub const APP_UID: i64 = 10001;
+    /// GKE's default private control-plane range.
+    pub const MASTER_IPV4_CIDR_BLOCK: &str = "172.16.0.0/28";
 }
 
 /// One customer, ready for the emitters.
@@ -54,8 +57,86 @@ pub struct Customer {
     /// `metadata.labels`, copied onto every object.
     pub labels: BTreeMap<String, String>,
     pub app: App,
+    pub access: Access,
+    /// The control plane's private range, the one place Patroni and the backup job may
+    /// reach outside the namespace besides DNS.
+    pub control_plane: Cidr,
+    pub monitoring: crate::profile::MonitoringProvider,
     /// The whole typed profile, for the lock's input digest and later components.
     pub profile: Profile,
+}
+
+/// The entry points that are enabled; a disabled one is `None`, never "open".
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub internal: Option<InternalEntry>,
+    pub external: Option<ExternalEntry>,
+}
+
+/// VPC clients through a GKE internal passthrough load balancer.
+#[derive(Debug, Clone)]
+pub struct InternalEntry {
+    pub allowed: AllowList,
+    pub global_access: bool,
+}
+
+/// Public clients through the GKE external HTTP(S) load balancer.
+#[derive(Debug, Clone)]
+pub struct ExternalEntry {
+    pub hosts: Vec<String>,
+    /// Enforced at Google's edge by the Cloud Armor policy (Terraform), not in the cluster:
+    /// behind the load balancer every request comes from Google's front ends.
+    pub allowed: AllowList,
+    pub tls: Tls,
+    pub cloud_armor_policy: String,
+    pub static_ip_name: Option<String>,
+    pub ssl_policy: Option<String>,
+    pub http_redirect: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tls {
+    Managed,
+    Secret(String),
+}
+
+/// An allow-list in one canonical form: sorted, without repeats or ranges that another
+/// range already covers. The Service, the NetworkPolicies and (later) the Cloud Armor
+/// policy and firewall rules all read this one list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowList(Vec<Cidr>);
+
+impl AllowList {
+    /// Normalises valid, non-empty ranges (the checks have refused anything else).
+    pub fn new(ranges: &[String]) -> Option<AllowList> {
+        let mut parsed: Vec<Cidr> = ranges.iter().filter_map(|r| parse_cidr(r).ok()).collect();
+        parsed.sort_by_key(|c| (c.address.is_ipv6(), c.address, c.prefix));
+        parsed.dedup();
+        let covered: Vec<bool> = parsed
+            .iter()
+            .map(|a| {
+                parsed
+                    .iter()
+                    .any(|b| b != a && b.prefix < a.prefix && b.contains(a.address))
+            })
+            .collect();
+        let ranges: Vec<Cidr> = parsed
+            .into_iter()
+            .zip(covered)
+            .filter(|(_, c)| !c)
+            .map(|(r, _)| r)
+            .collect();
+        (!ranges.is_empty()).then_some(AllowList(ranges))
+    }
+
+    pub fn ranges(&self) -> &[Cidr] {
+        &self.0
+    }
+
+    /// The ranges as text, e.g. for `loadBalancerSourceRanges`.
+    pub fn strings(&self) -> Vec<String> {
+        self.0.iter().map(Cidr::to_string).collect()
+    }
 }
 
 /// How many app pods run.
@@ -232,7 +313,47 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
             .pre_stop_delay_seconds
             .unwrap_or(defaults::PRE_STOP_DELAY_SECONDS),
     };
+    let access = spec.access.clone().unwrap_or_default();
+    let internal = access
+        .internal
+        .filter(|i| i.enabled.unwrap_or(false))
+        .and_then(|i| {
+            Some(InternalEntry {
+                allowed: AllowList::new(i.allowed_source_ranges.as_deref()?)?,
+                global_access: i.global_access.unwrap_or(false),
+            })
+        });
+    let external = access
+        .external
+        .filter(|e| e.enabled.unwrap_or(false))
+        .and_then(|e| {
+            Some(ExternalEntry {
+                allowed: AllowList::new(e.allowed_source_ranges.as_deref()?)?,
+                tls: match e.tls.unwrap_or(crate::profile::TlsSource::Managed) {
+                    crate::profile::TlsSource::Managed => Tls::Managed,
+                    crate::profile::TlsSource::Secret => Tls::Secret(e.tls_secret_name?),
+                },
+                hosts: e.hosts.filter(|h| !h.is_empty())?,
+                cloud_armor_policy: e.cloud_armor_policy?,
+                static_ip_name: e.static_ip_name,
+                ssl_policy: e.ssl_policy,
+                http_redirect: e.http_redirect.unwrap_or(false),
+            })
+        });
+    let control_plane = spec
+        .infrastructure
+        .as_ref()
+        .and_then(|i| i.cluster.as_ref())
+        .and_then(|c| c.master_ipv4_cidr_block.as_deref())
+        .unwrap_or(defaults::MASTER_IPV4_CIDR_BLOCK);
     Some(Customer {
+        access: Access { internal, external },
+        control_plane: parse_cidr(control_plane).ok()?,
+        monitoring: spec
+            .monitoring
+            .as_ref()
+            .and_then(|m| m.provider)
+            .unwrap_or(crate::profile::MonitoringProvider::PrometheusOperator),
         namespace: spec.namespace.clone().unwrap_or_else(|| name.clone()),
         labels: profile
             .metadata

@@ -243,8 +243,12 @@ pub struct ExternalAccess {
     pub cloud_armor_policy: Option<String>,
     /// Name of the reserved global static IP address.
     pub static_ip_name: Option<String>,
-    /// Name of the GCP SSL policy (minimum TLS version, cipher profile).
+    /// Name of the GCP SSL policy (minimum TLS version, cipher profile), set on the load
+    /// balancer through a FrontendConfig.
     pub ssl_policy: Option<String>,
+    /// Answer plain-HTTP requests with a redirect to HTTPS instead of serving no HTTP at
+    /// all. Default: false (the load balancer has no port-80 frontend).
+    pub http_redirect: Option<bool>,
 }
 
 /// Source of the external entry's TLS certificate.
@@ -469,6 +473,10 @@ pub struct Cluster {
     pub release_channel: Option<ReleaseChannel>,
     /// CIDR ranges allowed to reach the control plane.
     pub master_authorized_networks: Option<Vec<String>>,
+    /// The control plane's private range (a /28). Patroni and the backup job reach the
+    /// Kubernetes API there, and the NetworkPolicies allow exactly that. Default:
+    /// `172.16.0.0/28`.
+    pub master_ipv4_cidr_block: Option<String>,
 }
 
 /// GKE release channel.

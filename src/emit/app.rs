@@ -26,9 +26,9 @@ use super::{Component, Object, labels, metadata, selector};
 use crate::model::{Customer, Scaling, defaults};
 
 /// Name of the app's Deployment, Service, ServiceAccount, HPA and PDB.
-pub const NAME: &str = "app";
+pub const NAME: &str = super::workload::APP;
 const COMPONENT: &str = "app";
-const PORT_NAME: &str = "http";
+const PORT_NAME: &str = super::port::APP_NAME;
 
 pub fn emit(customer: &Customer) -> Vec<Object> {
     let labels = labels(customer, NAME, COMPONENT);
@@ -288,8 +288,12 @@ fn deployment(
 }
 
 fn service(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let mut meta = metadata(customer, NAME, labels.clone());
+    if customer.access.external.is_some() {
+        meta.annotations = Some(super::access::backend_service_annotations());
+    }
     let service = Service {
-        metadata: metadata(customer, NAME, labels.clone()),
+        metadata: meta,
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".into()),
             selector: Some(selector(customer, NAME)),

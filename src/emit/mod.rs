@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::model::Customer;
 
+pub mod access;
 pub mod app;
 pub mod network;
 
@@ -18,6 +19,7 @@ pub mod network;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Component {
     App,
+    Access,
     Network,
 }
 
@@ -25,6 +27,7 @@ impl Component {
     pub fn as_str(self) -> &'static str {
         match self {
             Component::App => "app",
+            Component::Access => "access",
             Component::Network => "network",
         }
     }
@@ -45,9 +48,14 @@ impl Object {
         name: &str,
         object: &T,
     ) -> Self {
+        Object::custom(component, T::KIND, name, object)
+    }
+
+    /// A custom resource, built from one of our own typed structs.
+    pub fn custom<T: Serialize>(component: Component, kind: &str, name: &str, object: &T) -> Self {
         Object {
             component,
-            kind: T::KIND.to_string(),
+            kind: kind.to_string(),
             name: name.to_string(),
             value: serde_json::to_value(object).unwrap_or(serde_json::Value::Null),
         }
@@ -68,6 +76,10 @@ impl Object {
             "CronJob",
             "HorizontalPodAutoscaler",
             "PodDisruptionBudget",
+            "BackendConfig",
+            "FrontendConfig",
+            "ManagedCertificate",
+            "Ingress",
         ];
         ORDER
             .iter()
@@ -89,10 +101,36 @@ impl Object {
 /// Every object of a customer, in the fixed kind order, then by name.
 pub fn emit(customer: &Customer) -> Vec<Object> {
     let mut objects = app::emit(customer);
+    objects.extend(access::emit(customer));
     objects.extend(network::emit(customer));
     objects
         .sort_by(|a, b| (a.kind_rank(), &a.kind, &a.name).cmp(&(b.kind_rank(), &b.kind, &b.name)));
     objects
+}
+
+/// The `app.kubernetes.io/name` of each workload's pods: the one source of the labels that
+/// Deployments, StatefulSets, Services and NetworkPolicies select on.
+pub mod workload {
+    pub const APP: &str = "app";
+    pub const PGPOOL: &str = "pgpool";
+    pub const POSTGRES: &str = "postgres";
+    pub const BACKUP: &str = "backup";
+}
+
+/// Ports the components agree on.
+pub mod port {
+    /// The app's named container port (its number is `app.port`).
+    pub const APP_NAME: &str = "http";
+    pub const POSTGRES: i32 = 5432;
+    /// Patroni's REST API: leader election, health, member replication state.
+    pub const PATRONI: i32 = 8008;
+    pub const PGPOOL: i32 = 9999;
+    /// postgres_exporter's default listen port.
+    pub const POSTGRES_EXPORTER: i32 = 9187;
+    /// pgpool2_exporter's default listen port.
+    pub const PGPOOL_EXPORTER: i32 = 9719;
+    /// The Kubernetes API on GKE's private control-plane endpoint.
+    pub const KUBERNETES_API: i32 = 443;
 }
 
 /// The label that ties an object to this tool.

@@ -1,33 +1,149 @@
-//! Network isolation: the namespace denies all traffic unless a policy allows it.
+//! Network isolation (docs/network.md): the namespace denies all traffic, then one policy
+//! per workload allows exactly the flows of DESIGN §5 "Network" and nothing else.
 //!
-//! This is the floor every component builds on; the flows between components and from the
-//! allow-listed clients are added as policies beside these two.
+//! Policies select pods by the labels of `emit::selector`, the same ones the workloads carry,
+//! so a policy can exist before its workload does (the database tier comes later) and
+//! starts to apply the moment the pods appear.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Component, Object, metadata};
+use super::{Component, Object, metadata, port, selector, workload};
 use crate::model::Customer;
+use crate::profile::MonitoringProvider;
 
-pub fn emit(customer: &Customer) -> Vec<Object> {
-    vec![default_deny(customer), dns_egress(customer)]
+/// Source ranges of Google's front ends and health checkers: behind the external load
+/// balancer every request, and every NEG health check, comes from these
+/// (https://cloud.google.com/load-balancing/docs/health-check-concepts#ip-ranges).
+pub const GOOGLE_LOAD_BALANCER_RANGES: &[&str] = &["35.191.0.0/16", "130.211.0.0/22"];
+
+/// The namespace whose Prometheus scrapes the exporters, by monitoring provider.
+pub fn monitoring_namespace(provider: MonitoringProvider) -> &'static str {
+    match provider {
+        MonitoringProvider::PrometheusOperator => "monitoring",
+        MonitoringProvider::GkeManagedPrometheus => "gmp-system",
+    }
 }
 
-fn labels(customer: &Customer) -> BTreeMap<String, String> {
-    super::labels(customer, "network", "network")
+pub fn emit(customer: &Customer) -> Vec<Object> {
+    vec![
+        default_deny(customer),
+        dns_egress(customer),
+        app_policy(customer),
+        pgpool_policy(customer),
+        postgres_policy(customer),
+        backup_policy(customer),
+    ]
 }
 
 fn policy(customer: &Customer, name: &str, spec: NetworkPolicySpec) -> Object {
     let policy = NetworkPolicy {
-        metadata: metadata(customer, name, labels(customer)),
+        metadata: metadata(
+            customer,
+            name,
+            super::labels(customer, "network", "network"),
+        ),
         spec: Some(spec),
     };
     Object::new(Component::Network, name, &policy)
+}
+
+fn labels_selector(labels: BTreeMap<String, String>) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(labels),
+        ..LabelSelector::default()
+    }
+}
+
+/// Pods of one workload of this customer, in the policy's own namespace.
+fn pods(customer: &Customer, name: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        pod_selector: Some(labels_selector(selector(customer, name))),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+/// Every pod of a namespace, chosen by the name label Kubernetes sets on each namespace.
+fn namespace(name: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        namespace_selector: Some(labels_selector(BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_string(),
+            name.to_string(),
+        )]))),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+fn ip_block(cidr: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: cidr.to_string(),
+            ..IPBlock::default()
+        }),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+fn tcp(port: IntOrString) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        port: Some(port),
+        protocol: Some("TCP".into()),
+        ..NetworkPolicyPort::default()
+    }
+}
+
+fn tcp_ports(numbers: &[i32]) -> Vec<NetworkPolicyPort> {
+    numbers.iter().map(|n| tcp(IntOrString::Int(*n))).collect()
+}
+
+fn ingress(
+    from: Vec<NetworkPolicyPeer>,
+    ports: Vec<NetworkPolicyPort>,
+) -> NetworkPolicyIngressRule {
+    NetworkPolicyIngressRule {
+        from: Some(from),
+        ports: Some(ports),
+    }
+}
+
+fn egress(to: Vec<NetworkPolicyPeer>, ports: Vec<NetworkPolicyPort>) -> NetworkPolicyEgressRule {
+    NetworkPolicyEgressRule {
+        to: Some(to),
+        ports: Some(ports),
+    }
+}
+
+/// A policy for the pods of `name` with these rules; the policy types follow the rules, so
+/// an empty direction stays governed by `default-deny` alone.
+fn workload_policy(
+    customer: &Customer,
+    name: &str,
+    ingress_rules: Vec<NetworkPolicyIngressRule>,
+    egress_rules: Vec<NetworkPolicyEgressRule>,
+) -> Object {
+    let mut types = Vec::new();
+    if !ingress_rules.is_empty() {
+        types.push("Ingress".to_string());
+    }
+    if !egress_rules.is_empty() {
+        types.push("Egress".to_string());
+    }
+    policy(
+        customer,
+        &format!("allow-{name}"),
+        NetworkPolicySpec {
+            pod_selector: Some(labels_selector(selector(customer, name))),
+            policy_types: Some(types),
+            ingress: (!ingress_rules.is_empty()).then_some(ingress_rules),
+            egress: (!egress_rules.is_empty()).then_some(egress_rules),
+        },
+    )
 }
 
 /// Every pod of the namespace: no traffic in or out unless another policy allows it.
@@ -43,12 +159,19 @@ fn default_deny(customer: &Customer) -> Object {
     )
 }
 
-/// Every pod may resolve names through kube-dns, and nothing else in kube-system.
+/// Every pod may resolve names through kube-dns, and reach nothing else in kube-system.
 fn dns_egress(customer: &Customer) -> Object {
     let port = |protocol: &str| NetworkPolicyPort {
         port: Some(IntOrString::Int(53)),
         protocol: Some(protocol.into()),
         ..NetworkPolicyPort::default()
+    };
+    let kube_dns = NetworkPolicyPeer {
+        pod_selector: Some(labels_selector(BTreeMap::from([(
+            "k8s-app".to_string(),
+            "kube-dns".to_string(),
+        )]))),
+        ..namespace("kube-system")
     };
     policy(
         customer,
@@ -56,27 +179,109 @@ fn dns_egress(customer: &Customer) -> Object {
         NetworkPolicySpec {
             pod_selector: Some(LabelSelector::default()),
             policy_types: Some(vec!["Egress".into()]),
-            egress: Some(vec![NetworkPolicyEgressRule {
-                to: Some(vec![NetworkPolicyPeer {
-                    namespace_selector: Some(LabelSelector {
-                        match_labels: Some(BTreeMap::from([(
-                            "kubernetes.io/metadata.name".to_string(),
-                            "kube-system".to_string(),
-                        )])),
-                        ..LabelSelector::default()
-                    }),
-                    pod_selector: Some(LabelSelector {
-                        match_labels: Some(BTreeMap::from([(
-                            "k8s-app".to_string(),
-                            "kube-dns".to_string(),
-                        )])),
-                        ..LabelSelector::default()
-                    }),
-                    ..NetworkPolicyPeer::default()
-                }]),
-                ports: Some(vec![port("UDP"), port("TCP")]),
-            }]),
+            egress: Some(vec![egress(vec![kube_dns], vec![port("UDP"), port("TCP")])]),
             ..NetworkPolicySpec::default()
         },
+    )
+}
+
+/// App: clients of the enabled entry points and the monitoring namespace in; Pgpool out.
+fn app_policy(customer: &Customer) -> Object {
+    let mut clients = Vec::new();
+    if let Some(internal) = &customer.access.internal {
+        // The internal load balancer passes client addresses through (externalTrafficPolicy
+        // Local), so the allow-list is enforced here a second time.
+        clients.extend(internal.allowed.strings().iter().map(|cidr| ip_block(cidr)));
+    }
+    if customer.access.external.is_some() {
+        clients.extend(
+            GOOGLE_LOAD_BALANCER_RANGES
+                .iter()
+                .map(|cidr| ip_block(cidr)),
+        );
+    }
+    clients.push(namespace(monitoring_namespace(customer.monitoring)));
+    let http = vec![tcp(IntOrString::String(port::APP_NAME.into()))];
+    workload_policy(
+        customer,
+        workload::APP,
+        vec![ingress(clients, http)],
+        vec![egress(
+            vec![pods(customer, workload::PGPOOL)],
+            tcp_ports(&[port::PGPOOL]),
+        )],
+    )
+}
+
+/// Pgpool: the app and the monitoring namespace in; PostgreSQL out.
+fn pgpool_policy(customer: &Customer) -> Object {
+    workload_policy(
+        customer,
+        workload::PGPOOL,
+        vec![
+            ingress(
+                vec![pods(customer, workload::APP)],
+                tcp_ports(&[port::PGPOOL]),
+            ),
+            ingress(
+                vec![namespace(monitoring_namespace(customer.monitoring))],
+                tcp_ports(&[port::PGPOOL_EXPORTER]),
+            ),
+        ],
+        vec![egress(
+            vec![pods(customer, workload::POSTGRES)],
+            tcp_ports(&[port::POSTGRES]),
+        )],
+    )
+}
+
+/// PostgreSQL members: Pgpool, the backup job and each other in (replication and the
+/// Patroni API), the monitoring namespace to the exporter; each other and the Kubernetes
+/// API (Patroni keeps its leader lock there) out.
+fn postgres_policy(customer: &Customer) -> Object {
+    let members = || vec![pods(customer, workload::POSTGRES)];
+    workload_policy(
+        customer,
+        workload::POSTGRES,
+        vec![
+            ingress(
+                vec![
+                    pods(customer, workload::PGPOOL),
+                    pods(customer, workload::BACKUP),
+                ],
+                tcp_ports(&[port::POSTGRES]),
+            ),
+            ingress(members(), tcp_ports(&[port::POSTGRES, port::PATRONI])),
+            ingress(
+                vec![namespace(monitoring_namespace(customer.monitoring))],
+                tcp_ports(&[port::POSTGRES_EXPORTER]),
+            ),
+        ],
+        vec![
+            egress(members(), tcp_ports(&[port::POSTGRES, port::PATRONI])),
+            egress(
+                vec![ip_block(&customer.control_plane.to_string())],
+                tcp_ports(&[port::KUBERNETES_API]),
+            ),
+        ],
+    )
+}
+
+/// The snapshot job: PostgreSQL (CHECKPOINT) and the Kubernetes API (VolumeSnapshots) out.
+fn backup_policy(customer: &Customer) -> Object {
+    workload_policy(
+        customer,
+        workload::BACKUP,
+        Vec::new(),
+        vec![
+            egress(
+                vec![pods(customer, workload::POSTGRES)],
+                tcp_ports(&[port::POSTGRES]),
+            ),
+            egress(
+                vec![ip_block(&customer.control_plane.to_string())],
+                tcp_ports(&[port::KUBERNETES_API]),
+            ),
+        ],
     )
 }

@@ -221,15 +221,13 @@ fn checkov_reports_no_failed_check() {
     assert_eq!(summary["failed"].as_u64(), Some(0), "{summary}");
 }
 
-/// DESIGN §6.2: the profiles are valid under an independent implementation of the schema,
-/// which rejects a typo just as gitopsc does.
-#[test]
-fn profiles_validate_with_an_independent_json_schema_validator() {
-    let Some(python) = tool("python3").map(|p| {
-        let venv = root().join(".venv/bin/python3");
-        if venv.is_file() { venv } else { p }
-    }) else {
-        return;
+/// A Python that has PyYAML and jsonschema (the venv's, else PATH's), or a skip notice.
+fn python_with_yaml_and_jsonschema() -> Option<PathBuf> {
+    let venv = root().join(".venv/bin/python3");
+    let python = if venv.is_file() {
+        venv
+    } else {
+        tool("python3")?
     };
     let probe = Command::new(&python)
         .args(["-c", "import jsonschema, yaml"])
@@ -241,8 +239,73 @@ fn profiles_validate_with_an_independent_json_schema_validator() {
             "python jsonschema and PyYAML are required"
         );
         eprintln!("skipped: python jsonschema/PyYAML not installed");
+        return None;
+    }
+    Some(python)
+}
+
+/// Custom resources (BackendConfig, ManagedCertificate, ...) against their upstream CRD
+/// schemas with `../shared/crds/validate.py`, which rejects unknown fields.
+#[test]
+fn custom_resources_pass_their_crd_schemas() {
+    let crds = root().join("../shared/crds");
+    if !crds.join("validate.py").is_file() {
+        assert!(
+            !super::tools_required(),
+            "../shared/crds/validate.py is required but absent"
+        );
+        eprintln!("skipped: ../shared/crds not present");
         return;
     }
+    let Some(python) = python_with_yaml_and_jsonschema() else {
+        return;
+    };
+    let output = Command::new(&python)
+        .arg(crds.join("validate.py"))
+        .arg("--crds")
+        .arg(&crds)
+        .arg("--crds")
+        .arg(crds.join("third_party"))
+        .arg(compiled())
+        .output()
+        .expect("validate.py runs");
+    let stdout = text(&output.stdout);
+    let summary = stdout.lines().last().unwrap_or_default();
+    let counts: Vec<u64> = summary
+        .split([' ', ','])
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // Every BackendConfig and ManagedCertificate we emit has a CRD to check against.
+    let covered = customers()
+        .iter()
+        .flat_map(|c| object_files(c))
+        .filter(|f| {
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            name.starts_with("backendconfig-") || name.starts_with("managedcertificate-")
+        })
+        .count() as u64;
+    assert!(
+        output.status.success(),
+        "validate.py:\n{stdout}{}",
+        text(&output.stderr)
+    );
+    assert_eq!(counts.get(1), Some(&0), "{summary}");
+    assert!(
+        covered >= 3 && counts.first() == Some(&covered),
+        "{summary}: expected {covered} checked"
+    );
+}
+
+/// DESIGN §6.2: the profiles are valid under an independent implementation of the schema,
+/// which rejects a typo just as gitopsc does.
+#[test]
+fn profiles_validate_with_an_independent_json_schema_validator() {
+    let Some(python) = python_with_yaml_and_jsonschema() else {
+        return;
+    };
     let script = r#"
 import json, sys, yaml, jsonschema
 schema = json.load(open(sys.argv[1]))

@@ -1,9 +1,11 @@
 //! The one integration test binary: fixtures, CLI contract, output contract, conformance.
 
+mod access;
 mod cli;
 mod conformance;
 mod contract;
 mod fixtures;
+mod netpol;
 mod pg_settings;
 mod serialize;
 
