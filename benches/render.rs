@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use gitopsc::package::Format;
 
 fn fleet(count: usize) -> (PathBuf, Vec<PathBuf>) {
     let dir = std::env::temp_dir().join(format!("gitopsc-bench-{}-{count}", std::process::id()));
@@ -38,7 +39,8 @@ fn bench(c: &mut Criterion) {
                 .map(|c| c.output)
                 .collect();
             let out = dir.join("out");
-            gitopsc::write::write(&out, &outputs, true, false, jobs).expect("write");
+            gitopsc::write::write(&out, &outputs, Format::Kustomize, true, false, jobs)
+                .expect("write");
             group.bench_function("check 1000 customers unchanged", |b| {
                 b.iter(|| {
                     let outputs: Vec<_> = gitopsc::compiler::compile(&files, jobs)
@@ -47,7 +49,7 @@ fn bench(c: &mut Criterion) {
                         .map(|c| c.output)
                         .collect();
                     assert!(
-                        gitopsc::write::check(&out, &outputs, true)
+                        gitopsc::write::check(&out, &outputs, Format::Kustomize, true, jobs)
                             .expect("check")
                             .is_empty()
                     );

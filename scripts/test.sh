@@ -24,7 +24,8 @@ stamp=.venv/.requirements
 if ! cmp -s scripts/requirements.txt "$stamp" 2>/dev/null; then
   step "python venv (.venv) from scripts/requirements.txt"
   python3 -m venv .venv
-  .venv/bin/python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+  .venv/bin/python3 -m pip install --quiet --disable-pip-version-check --ignore-requires-python \
+    -r scripts/requirements.txt
   cp scripts/requirements.txt "$stamp"
 fi
 

@@ -39,6 +39,28 @@ enum MessageFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Kustomize,
+    Helm,
+}
+
+impl From<OutputFormat> for crate::package::Format {
+    fn from(format: OutputFormat) -> Self {
+        match format {
+            OutputFormat::Kustomize => crate::package::Format::Kustomize,
+            OutputFormat::Helm => crate::package::Format::Helm,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Load, layer and validate profiles; print every problem at once.
@@ -62,6 +84,21 @@ enum Command {
         /// Replace customer folders even when they hold hand edits.
         #[arg(long)]
         force: bool,
+        /// What to write: plain manifests with a kustomization per customer (and the Argo CD
+        /// objects), or one Helm chart per customer. Write charts to their own folder.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Kustomize)]
+        format: OutputFormat,
+    },
+    /// Show what `render` would change, per folder, object and field (writes nothing).
+    Diff {
+        /// Profile files or folders of profiles [default: profiles/]
+        paths: Vec<PathBuf>,
+        /// Output folder to compare with.
+        #[arg(long, value_name = "DIR", default_value = "out")]
+        out: PathBuf,
+        /// text (coloured on a terminal), markdown (a pull-request comment) or json.
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
     },
     /// Print the profile JSON Schema.
     Schema,
@@ -104,7 +141,9 @@ pub fn main() -> ExitCode {
             check,
             jobs,
             force,
-        } => render(&printer, &paths, &out, check, jobs, force),
+            format,
+        } => render(&printer, &paths, &out, check, jobs, force, format.into()),
+        Command::Diff { paths, out, format } => diff(&printer, &paths, &out, format),
         Command::Schema => {
             print!("{}", crate::validate::schema_text());
             OK
@@ -217,6 +256,7 @@ fn render(
     check: bool,
     jobs: Option<usize>,
     force: bool,
+    format: crate::package::Format,
 ) -> u8 {
     let jobs = jobs.unwrap_or_else(default_jobs).max(1);
     let (fleet, whole_fleet) = match compile(printer, paths, jobs) {
@@ -230,13 +270,14 @@ fn render(
         ));
         return FAILED;
     }
-    let outputs: Vec<_> = fleet.customers.into_iter().map(|c| c.output).collect();
+    let outputs = fleet.folders(format, whole_fleet);
+    let customers = fleet.customers.len();
     if check {
-        return match write::check(out, &outputs, whole_fleet) {
+        return match write::check(out, &outputs, format, whole_fleet, jobs) {
             Ok(findings) if findings.is_empty() => {
                 printer.message(&format!(
                     "{} up to date in {}",
-                    plural(outputs.len(), "customer"),
+                    plural(customers, "customer"),
                     out.display()
                 ));
                 OK
@@ -258,11 +299,11 @@ fn render(
             }
         };
     }
-    match write::write(out, &outputs, whole_fleet, force, jobs) {
+    match write::write(out, &outputs, format, whole_fleet, force, jobs) {
         Ok(report) => {
             printer.message(&format!(
                 "rendered {} into {}: {} written, {} unchanged{}",
-                plural(outputs.len(), "customer"),
+                plural(customers, "customer"),
                 out.display(),
                 report.written.len(),
                 report.unchanged,
@@ -288,7 +329,51 @@ fn render(
             eprintln!("error: cannot write {}: {error}", path.display());
             USAGE
         }
+        Err(WriteError::WrongFormat { folder, found }) => {
+            eprintln!(
+                "error: {} holds gitopsc's {found} output; refusing to write {} output there\n  \
+                 help: give charts their own folder, e.g. `--format helm --out charts`",
+                folder.display(),
+                format.as_str()
+            );
+            USAGE
+        }
     }
+}
+
+fn diff(printer: &Printer, paths: &[PathBuf], out: &Path, format: DiffFormat) -> u8 {
+    let jobs = default_jobs();
+    let (fleet, whole_fleet) = match compile(printer, paths, jobs) {
+        Err(code) => return code,
+        Ok(result) => result,
+    };
+    if fleet.has_errors() {
+        return USAGE;
+    }
+    let folders = fleet.folders(crate::package::Format::Kustomize, whole_fleet);
+    let report = write::stale_folders(
+        out,
+        &folders,
+        crate::package::Format::Kustomize,
+        whole_fleet,
+    )
+    .and_then(|stale| crate::diff::diff(out, &folders, &stale, jobs));
+    let report = match report {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("error: cannot read {}: {error}", out.display());
+            return USAGE;
+        }
+    };
+    let text = match format {
+        DiffFormat::Text => {
+            crate::diff::text(&report, std::io::stdout().is_terminal() && printer.color)
+        }
+        DiffFormat::Markdown => crate::diff::markdown(&report),
+        DiffFormat::Json => crate::diff::json(&report),
+    };
+    print!("{text}");
+    if report.is_empty() { OK } else { FAILED }
 }
 
 fn explain(printer: &Printer, profile: &Path, field: Option<&str>) -> u8 {

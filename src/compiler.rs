@@ -4,10 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Code, Diagnostic, normalize};
+use crate::emit::Object;
 use crate::layer::{LayerCache, normalize as normalize_path};
 use crate::load::{self, Node};
 use crate::model::{self, Customer};
-use crate::package::{self, CustomerOutput};
+use crate::package::{self, Folder};
 use crate::profile::Profile;
 use crate::{check, emit, validate};
 
@@ -59,7 +60,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Inputs, Box<Diagnostic>> {
 pub struct Compiled {
     pub customer: Customer,
     pub root: Node,
-    pub output: CustomerOutput,
+    pub objects: Vec<Object>,
+    /// `out/<customer>/`.
+    pub output: Folder,
 }
 
 /// The outcome of compiling a set of profiles: outputs sorted by customer name, and every
@@ -74,6 +77,31 @@ pub struct Fleet {
 impl Fleet {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The output folders in `format`: one per customer, plus `_argocd/` when the inputs are
+    /// the whole fleet (it lists every customer, so a partial render must not rewrite it).
+    pub fn folders(&self, format: package::Format, whole_fleet: bool) -> Vec<Folder> {
+        match format {
+            package::Format::Kustomize => {
+                let mut folders: Vec<Folder> =
+                    self.customers.iter().map(|c| c.output.clone()).collect();
+                if whole_fleet && !self.customers.is_empty() {
+                    let all: Vec<(&Customer, &[Object])> = self
+                        .customers
+                        .iter()
+                        .map(|c| (&c.customer, c.objects.as_slice()))
+                        .collect();
+                    folders.push(package::argocd::fleet(&all));
+                }
+                folders
+            }
+            package::Format::Helm => self
+                .customers
+                .iter()
+                .map(|c| package::helm::chart(&c.output, &package::input_digest(&c.customer)))
+                .collect(),
+        }
     }
 }
 
@@ -108,6 +136,35 @@ pub fn compile(files: &[PathBuf], jobs: usize) -> Fleet {
                 )
                 .help("each profile names a different customer; its output folder is out/<name>/"),
             );
+        }
+    }
+    // One AppProject per project name: two customers in one project would share its fence.
+    let mut projects: std::collections::BTreeMap<String, &Compiled> =
+        std::collections::BTreeMap::new();
+    for compiled in &customers {
+        let project = compiled
+            .customer
+            .profile
+            .spec
+            .as_ref()
+            .and_then(|s| s.argocd.as_ref())
+            .and_then(|a| a.project.clone())
+            .unwrap_or_else(|| compiled.customer.name.clone());
+        if let Some(first) = projects.get(&project) {
+            if first.customer.name != compiled.customer.name {
+                diagnostics.push(
+                    Diagnostic::error(
+                        Code::DuplicateProject,
+                        format!("Argo CD project `{project}` is also the project of customer `{}`", first.customer.name),
+                    )
+                    .at(model::locate(&compiled.root, "/spec/argocd/project"))
+                    .field("spec.argocd.project")
+                    .note(model::locate(&first.root, "/spec/argocd/project"), "first used here")
+                    .help("each customer gets its own AppProject; give this one a different `argocd.project`"),
+                );
+            }
+        } else {
+            projects.insert(project, compiled);
         }
     }
     normalize(&mut diagnostics);
@@ -157,10 +214,11 @@ fn compile_one(
         return None;
     }
     let objects = emit::emit(&customer);
-    let output = package::package(&customer, &objects);
+    let output = package::kustomize(&customer, &objects);
     Some(Compiled {
         customer,
         root,
+        objects,
         output,
     })
 }

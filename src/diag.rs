@@ -315,6 +315,7 @@ codes! {
     InvalidLabel = "E0316": "a label key or value breaks Kubernetes label syntax",
     InvalidField = "E0317": "a value breaks a rule of its field",
     EmptyAllowList = "E0318": "an entry point is enabled with no allowed source range",
+    DuplicateProject = "E0319": "two customers name the same Argo CD project",
     NotZeroDowntime = "W0100": "the rollout may take capacity away",
     FewSyncReplicas = "W0101": "synchronous mode with fewer than 3 members",
     OverlappingRanges = "W0102": "an allow-list repeats a range or holds one inside another",

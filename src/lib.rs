@@ -8,6 +8,7 @@ pub mod cidr;
 pub mod cli;
 pub mod compiler;
 pub mod diag;
+pub mod diff;
 pub mod emit;
 pub mod fleet;
 pub mod layer;

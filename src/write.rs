@@ -1,15 +1,16 @@
 //! Stage 8: the only code that writes to disk.
 //!
-//! Each `out/<customer>/` is built beside itself in a hidden staging folder and swapped in
-//! with one atomic rename, so a crash or kill leaves the old tree or the new one, never a
-//! mix. A folder is never replaced while it holds files its `gitopsc.lock` does not vouch
-//! for (hand edits), unless `--force`.
+//! Each folder of the output (`out/<customer>/`, `out/_argocd/`, a chart) is built beside
+//! itself in a hidden staging folder and swapped in with one atomic rename, so a crash or
+//! kill leaves the old tree or the new one, never a mix. A folder is never replaced while it
+//! holds files its `gitopsc.lock` does not vouch for (hand edits), unless `--force`, and
+//! never by a folder of the other format (a chart over manifests), even with `--force`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::package::{CustomerOutput, LOCK, parse_lock};
+use crate::package::{Folder, Format, LOCK, lock_format, parse_lock};
 use crate::serialize::digest;
 
 const STAGING_SUFFIX: &str = ".gitopsc-staging";
@@ -41,6 +42,17 @@ pub struct Report {
     pub removed: Vec<String>,
 }
 
+#[derive(Debug)]
+pub enum WriteError {
+    Io(PathBuf, io::Error),
+    HandEdits(Vec<Finding>),
+    /// The folder holds the other format's output (its lock says which).
+    WrongFormat {
+        folder: PathBuf,
+        found: String,
+    },
+}
+
 /// Every file below `folder`, as `/`-separated relative paths, sorted.
 fn files_below(folder: &Path) -> io::Result<BTreeMap<String, Vec<u8>>> {
     let mut found = BTreeMap::new();
@@ -69,20 +81,19 @@ fn files_below(folder: &Path) -> io::Result<BTreeMap<String, Vec<u8>>> {
 }
 
 /// Files in `folder` that its lock does not vouch for.
-fn hand_edits(folder: &Path) -> io::Result<Vec<Finding>> {
-    let files = files_below(folder)?;
+fn hand_edits(folder: &Path, files: &BTreeMap<String, Vec<u8>>) -> Vec<Finding> {
     let lock = files
         .get(LOCK)
         .and_then(|bytes| std::str::from_utf8(bytes).ok())
         .and_then(parse_lock);
     let Some(lock) = lock else {
-        return Ok(vec![Finding::HandEdited {
+        return vec![Finding::HandEdited {
             path: folder.join(LOCK),
             why: "missing or unreadable, so this folder was not written by gitopsc",
-        }]);
+        }];
     };
     let mut findings = Vec::new();
-    for (relative, bytes) in &files {
+    for (relative, bytes) in files {
         if relative == LOCK {
             continue;
         }
@@ -96,18 +107,19 @@ fn hand_edits(folder: &Path) -> io::Result<Vec<Finding>> {
             why,
         });
     }
-    Ok(findings)
+    findings
 }
 
-/// Customer folders of `out` (not `_argocd/` or hidden ones) that have a lock.
-fn customer_folders(out: &Path) -> io::Result<BTreeSet<String>> {
+/// The folders of `out` that gitopsc owns in `format`: not hidden, with a lock of it.
+fn owned_folders(out: &Path, format: Format) -> io::Result<BTreeSet<String>> {
     let mut names = BTreeSet::new();
     match std::fs::read_dir(out) {
         Ok(entries) => {
             for entry in entries {
                 let entry = entry?;
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if !name.starts_with(['_', '.']) && entry.path().join(LOCK).is_file() {
+                let lock = std::fs::read_to_string(entry.path().join(LOCK)).unwrap_or_default();
+                if !name.starts_with('.') && lock_format(&lock) == Some(format.as_str()) {
                     names.insert(name);
                 }
             }
@@ -118,21 +130,31 @@ fn customer_folders(out: &Path) -> io::Result<BTreeSet<String>> {
     Ok(names)
 }
 
-/// `render --check`: every file that differs between the compiled fleet and `out`.
+/// The files of `out/<name>/` now, empty when the folder does not exist.
+pub fn current(out: &Path, name: &str) -> io::Result<BTreeMap<String, Vec<u8>>> {
+    let folder = out.join(name);
+    if folder.is_dir() {
+        files_below(&folder)
+    } else {
+        Ok(BTreeMap::new())
+    }
+}
+
+/// `render --check`: every file that differs between the compiled folders and `out`.
 pub fn check(
     out: &Path,
-    customers: &[CustomerOutput],
+    folders: &[Folder],
+    format: Format,
     whole_fleet: bool,
+    jobs: usize,
 ) -> io::Result<Vec<Finding>> {
     let mut findings = Vec::new();
-    for customer in customers {
-        let folder = out.join(&customer.name);
-        let on_disk = if folder.is_dir() {
-            files_below(&folder)?
-        } else {
-            BTreeMap::new()
-        };
-        for (relative, content) in &customer.files {
+    for (folder, on_disk) in folders.iter().zip(crate::parallel_map(folders, jobs, |f| {
+        current(out, &f.name)
+    })) {
+        let on_disk = on_disk?;
+        let base = out.join(&folder.name);
+        for (relative, content) in &folder.files {
             let why = match on_disk.get(relative) {
                 None => "missing: render would add it",
                 Some(bytes) if bytes.as_slice() != content.as_bytes() => {
@@ -141,110 +163,130 @@ pub fn check(
                 Some(_) => continue,
             };
             findings.push(Finding::Drift {
-                path: folder.join(relative),
+                path: base.join(relative),
                 why,
             });
         }
-        for relative in on_disk.keys().filter(|r| !customer.files.contains_key(*r)) {
+        for relative in on_disk.keys().filter(|r| !folder.files.contains_key(*r)) {
             findings.push(Finding::Drift {
-                path: folder.join(relative),
+                path: base.join(relative),
                 why: "not produced by the profiles: render would remove it",
             });
         }
     }
-    if whole_fleet {
-        let compiled: BTreeSet<&str> = customers.iter().map(|c| c.name.as_str()).collect();
-        for stale in customer_folders(out)?
-            .iter()
-            .filter(|n| !compiled.contains(n.as_str()))
-        {
-            findings.push(Finding::Drift {
-                path: out.join(stale),
-                why: "no profile names this customer: render would remove the folder",
-            });
-        }
+    for stale in stale_folders(out, folders, format, whole_fleet)? {
+        findings.push(Finding::Drift {
+            path: out.join(stale),
+            why: "no profile produces this folder: render would remove it",
+        });
     }
     Ok(findings)
 }
 
-/// Writes the compiled customers. Refuses, before changing anything, when a folder to be
-/// replaced or removed holds hand edits and `force` is off.
+/// Owned folders that the compiled set no longer produces (only for a whole fleet).
+pub fn stale_folders(
+    out: &Path,
+    folders: &[Folder],
+    format: Format,
+    whole_fleet: bool,
+) -> io::Result<Vec<String>> {
+    if !whole_fleet {
+        return Ok(Vec::new());
+    }
+    let compiled: BTreeSet<&str> = folders.iter().map(|f| f.name.as_str()).collect();
+    Ok(owned_folders(out, format)?
+        .into_iter()
+        .filter(|n| !compiled.contains(n.as_str()))
+        .collect())
+}
+
+/// Writes the compiled folders. Refuses, before changing anything, when a folder to be
+/// replaced or removed holds hand edits (unless `force`) or the other format's output.
 pub fn write(
     out: &Path,
-    customers: &[CustomerOutput],
+    folders: &[Folder],
+    format: Format,
     whole_fleet: bool,
     force: bool,
     jobs: usize,
 ) -> Result<Report, WriteError> {
-    std::fs::create_dir_all(out).map_err(|e| WriteError::Io(out.to_path_buf(), e))?;
-    recover(out).map_err(|e| WriteError::Io(out.to_path_buf(), e))?;
-    let compiled: BTreeSet<&str> = customers.iter().map(|c| c.name.as_str()).collect();
-    let stale: Vec<String> = if whole_fleet {
-        customer_folders(out)
-            .map_err(|e| WriteError::Io(out.to_path_buf(), e))?
-            .into_iter()
-            .filter(|n| !compiled.contains(n.as_str()))
-            .collect()
-    } else {
-        Vec::new()
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e| WriteError::Io(path, e)
     };
+    std::fs::create_dir_all(out).map_err(io_error(out))?;
+    recover(out).map_err(io_error(out))?;
+    let stale = stale_folders(out, folders, format, whole_fleet).map_err(io_error(out))?;
     // First every check, then every change: a refusal leaves `out` exactly as it was.
     let mut refusals = Vec::new();
     let mut pending = Vec::new();
     let mut report = Report::default();
-    for customer in customers {
-        let folder = out.join(&customer.name);
-        if folder.exists() {
-            let current = files_below(&folder).map_err(|e| WriteError::Io(folder.clone(), e))?;
-            let same = current.len() == customer.files.len()
-                && customer
-                    .files
-                    .iter()
-                    .all(|(p, c)| current.get(p).is_some_and(|b| b == c.as_bytes()));
-            if same {
-                report.unchanged += 1;
-                continue;
-            }
+    let now = crate::parallel_map(folders, jobs, |f| current(out, &f.name));
+    for (folder, on_disk) in folders.iter().zip(now) {
+        let on_disk = on_disk.map_err(io_error(&out.join(&folder.name)))?;
+        let same = on_disk.len() == folder.files.len()
+            && folder
+                .files
+                .iter()
+                .all(|(p, c)| on_disk.get(p).is_some_and(|b| b == c.as_bytes()));
+        if same {
+            report.unchanged += 1;
+            continue;
+        }
+        if !on_disk.is_empty() {
+            refuse_wrong_format(&out.join(&folder.name), &on_disk, format)?;
             if !force {
-                refusals
-                    .extend(hand_edits(&folder).map_err(|e| WriteError::Io(folder.clone(), e))?);
+                refusals.extend(hand_edits(&out.join(&folder.name), &on_disk));
             }
         }
-        pending.push(customer);
+        pending.push(folder);
     }
     if !force {
         for name in &stale {
             let folder = out.join(name);
-            refusals.extend(hand_edits(&folder).map_err(|e| WriteError::Io(folder.clone(), e))?);
+            let on_disk = files_below(&folder).map_err(io_error(&folder))?;
+            refusals.extend(hand_edits(&folder, &on_disk));
         }
     }
     if !refusals.is_empty() {
         return Err(WriteError::HandEdits(refusals));
     }
     // Folders are independent, and creating files is mostly time in the kernel: write
-    // several customers at once.
-    for (customer, result) in pending
+    // several at once.
+    for (folder, result) in pending
         .iter()
-        .zip(crate::parallel_map(&pending, jobs, |c| replace(out, c)))
+        .zip(crate::parallel_map(&pending, jobs, |f| replace(out, f)))
     {
-        result.map_err(|e| WriteError::Io(out.join(&customer.name), e))?;
-        report.written.push(customer.name.clone());
+        result.map_err(io_error(&out.join(&folder.name)))?;
+        report.written.push(folder.name.clone());
     }
     for name in stale {
         let folder = out.join(&name);
         let doomed = out.join(format!(".{name}{STAGING_SUFFIX}"));
         // Rename first, so a kill mid-removal leaves only a hidden folder that `recover` clears.
-        std::fs::rename(&folder, &doomed).map_err(|e| WriteError::Io(folder.clone(), e))?;
-        std::fs::remove_dir_all(&doomed).map_err(|e| WriteError::Io(doomed.clone(), e))?;
+        std::fs::rename(&folder, &doomed).map_err(io_error(&folder))?;
+        std::fs::remove_dir_all(&doomed).map_err(io_error(&doomed))?;
         report.removed.push(name);
     }
     Ok(report)
 }
 
-#[derive(Debug)]
-pub enum WriteError {
-    Io(PathBuf, io::Error),
-    HandEdits(Vec<Finding>),
+fn refuse_wrong_format(
+    folder: &Path,
+    on_disk: &BTreeMap<String, Vec<u8>>,
+    format: Format,
+) -> Result<(), WriteError> {
+    let found = on_disk
+        .get(LOCK)
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .and_then(lock_format);
+    match found {
+        Some(found) if found != format.as_str() => Err(WriteError::WrongFormat {
+            folder: folder.to_path_buf(),
+            found: found.to_string(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Removes staging folders left by a render that was killed.
@@ -259,7 +301,7 @@ fn recover(out: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn replace(out: &Path, customer: &CustomerOutput) -> io::Result<()> {
+fn replace(out: &Path, customer: &Folder) -> io::Result<()> {
     let folder = out.join(&customer.name);
     let staging = out.join(format!(".{}{STAGING_SUFFIX}", customer.name));
     if staging.exists() {

@@ -53,11 +53,17 @@ impl Object {
 
     /// A custom resource, built from one of our own typed structs.
     pub fn custom<T: Serialize>(component: Component, kind: &str, name: &str, object: &T) -> Self {
+        let mut value = serde_json::to_value(object).unwrap_or(serde_json::Value::Null);
+        annotate(
+            &mut value,
+            SYNC_WAVE,
+            &sync_wave(component, kind).to_string(),
+        );
         Object {
             component,
             kind: kind.to_string(),
             name: name.to_string(),
-            value: serde_json::to_value(object).unwrap_or(serde_json::Value::Null),
+            value,
         }
     }
 
@@ -96,6 +102,49 @@ impl Object {
             self.name
         )
     }
+}
+
+/// The Argo CD annotation that orders a sync: lower waves are applied, and healthy, first.
+pub const SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
+
+/// Namespace first; then configuration and network policies; then the database, Pgpool,
+/// the app; the entry points last, so nothing is exposed before what it exposes is ready.
+fn sync_wave(component: Component, kind: &str) -> i32 {
+    match (component, kind) {
+        (_, "Namespace") => -1,
+        (
+            _,
+            "ServiceAccount" | "Role" | "RoleBinding" | "ConfigMap" | "Secret" | "ExternalSecret"
+            | "NetworkPolicy",
+        ) => 0,
+        (Component::Network, _) => 0,
+        (Component::App, _) => 3,
+        (Component::Access, _) => 4,
+    }
+}
+
+/// Adds one annotation to an object's metadata, keeping metadata's keys in the sorted order
+/// the typed objects use.
+fn annotate(object: &mut serde_json::Value, key: &str, text: &str) {
+    let Some(metadata) = object
+        .get_mut("metadata")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    let mut annotations: BTreeMap<String, serde_json::Value> = metadata
+        .remove("annotations")
+        .and_then(|a| serde_json::from_value(a).ok())
+        .unwrap_or_default();
+    annotations.insert(key.to_string(), serde_json::Value::String(text.to_string()));
+    metadata.insert(
+        "annotations".into(),
+        serde_json::to_value(annotations).unwrap_or_default(),
+    );
+    let mut entries: Vec<(String, serde_json::Value)> =
+        std::mem::take(metadata).into_iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    metadata.extend(entries);
 }
 
 /// Every object of a customer, in the fixed kind order, then by name.

@@ -212,7 +212,7 @@ fn removed_profiles_and_objects_are_pruned() {
     let check = run(work.path(), &["render", "--check"]);
     assert_eq!(check.status.code(), Some(1));
     assert!(
-        text(&check.stderr).contains("out/initech: no profile names this customer"),
+        text(&check.stderr).contains("out/initech: no profile produces this folder"),
         "{}",
         text(&check.stderr)
     );

@@ -4,6 +4,7 @@ mod access;
 mod cli;
 mod conformance;
 mod contract;
+mod delivery;
 mod fixtures;
 mod netpol;
 mod pg_settings;
@@ -114,6 +115,29 @@ pub fn parse_yaml(yaml: &str) -> serde_json::Value {
         "unreadable YAML:\n{yaml}\n{diagnostics:?}"
     );
     node.expect("a document").to_json()
+}
+
+/// A Python that can import `modules` (the venv's, else PATH's), or a skip notice.
+pub fn python_with(modules: &str) -> Option<PathBuf> {
+    let venv = root().join(".venv/bin/python3");
+    let python = if venv.is_file() {
+        venv
+    } else {
+        tool("python3")?
+    };
+    let probe = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .expect("python runs");
+    if !probe.status.success() {
+        assert!(
+            !tools_required(),
+            "python modules {modules} are required (GITOPSC_REQUIRE_TOOLS=1)"
+        );
+        eprintln!("skipped: python modules {modules} not installed");
+        return None;
+    }
+    Some(python)
 }
 
 /// Whether external tools are required (set by scripts/test.sh): then a missing tool fails.

@@ -1,0 +1,351 @@
+//! `out/_argocd/`: how Argo CD delivers the fleet (docs/delivery.md). Per customer an
+//! AppProject that fences it in and an Application that syncs `out/<customer>/`; and an
+//! ApplicationSet that can replace the Applications.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
+
+use super::{Folder, Format, locked};
+use crate::emit::Object;
+use crate::model::{Customer, Scaling};
+use crate::serialize::{digest, to_yaml};
+
+/// Name of the fleet folder under the output folder.
+pub const FOLDER: &str = "_argocd";
+/// Where Argo CD runs and reads its Applications and AppProjects.
+const ARGOCD_NAMESPACE: &str = "argocd";
+const API_VERSION: &str = "argoproj.io/v1alpha1";
+const DEFAULT_SERVER: &str = "https://kubernetes.default.svc";
+
+/// The repository path Argo CD syncs for a customer: the committed output (DESIGN §3).
+pub fn source_path(customer: &Customer) -> String {
+    format!("out/{}", customer.name)
+}
+
+fn meta(name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(ARGOCD_NAMESPACE.to_string()),
+        labels: Some(BTreeMap::from([(
+            crate::emit::MANAGED_BY.0.to_string(),
+            crate::emit::MANAGED_BY.1.to_string(),
+        )])),
+        ..ObjectMeta::default()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource<S> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: ObjectMeta,
+    spec: S,
+}
+
+#[derive(Serialize, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct GroupKind {
+    group: String,
+    kind: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProjectSpec {
+    description: String,
+    source_repos: Vec<String>,
+    destinations: Vec<Destination>,
+    cluster_resource_whitelist: Vec<GroupKind>,
+    namespace_resource_whitelist: Vec<GroupKind>,
+    orphaned_resources: OrphanedResources,
+}
+
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct Destination {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    namespace: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<String>,
+}
+
+#[derive(Serialize)]
+struct OrphanedResources {
+    warn: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApplicationSpec {
+    destination: Destination,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ignore_differences: Vec<IgnoreDifference>,
+    project: String,
+    source: Source,
+    sync_policy: SyncPolicy,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Source {
+    path: String,
+    #[serde(rename = "repoURL")]
+    repo_url: String,
+    target_revision: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IgnoreDifference {
+    group: String,
+    json_pointers: Vec<String>,
+    kind: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SyncPolicy {
+    automated: Automated,
+    retry: Retry,
+    sync_options: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Automated {
+    prune: bool,
+    self_heal: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Retry {
+    backoff: Backoff,
+    limit: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Backoff {
+    duration: String,
+    factor: i64,
+    max_duration: String,
+}
+
+/// Settings of every customer's sync: automated with prune and self-heal, server-side
+/// apply, prune after everything else is healthy, retries that back off.
+fn sync_policy(respect_ignored: bool) -> SyncPolicy {
+    let mut options = vec![
+        "PruneLast=true".to_string(),
+        "ServerSideApply=true".to_string(),
+    ];
+    if respect_ignored {
+        options.push("RespectIgnoreDifferences=true".into());
+    }
+    SyncPolicy {
+        automated: Automated {
+            prune: true,
+            self_heal: true,
+        },
+        retry: Retry {
+            backoff: Backoff {
+                duration: "10s".into(),
+                factor: 2,
+                max_duration: "5m".into(),
+            },
+            limit: 5,
+        },
+        sync_options: options,
+    }
+}
+
+struct Settings {
+    project: String,
+    repo_url: String,
+    target_revision: String,
+    destination: Destination,
+}
+
+fn settings(customer: &Customer) -> Settings {
+    let argocd = customer
+        .profile
+        .spec
+        .as_ref()
+        .and_then(|s| s.argocd.clone())
+        .unwrap_or_default();
+    let destination = argocd.destination.unwrap_or_default();
+    let server = match (&destination.server, &destination.name) {
+        (Some(server), _) => Some(server.clone()),
+        (None, Some(_)) => None,
+        (None, None) => Some(DEFAULT_SERVER.to_string()),
+    };
+    Settings {
+        project: argocd.project.unwrap_or_else(|| customer.name.clone()),
+        repo_url: argocd.repo_url.unwrap_or_default(),
+        target_revision: argocd.target_revision.unwrap_or_else(|| "main".into()),
+        destination: Destination {
+            name: destination.name.filter(|_| server.is_none()),
+            namespace: customer.namespace.clone(),
+            server,
+        },
+    }
+}
+
+/// The (group, kind) of each object, split into cluster-scoped and namespaced.
+fn kinds(objects: &[Object]) -> (Vec<GroupKind>, Vec<GroupKind>) {
+    let mut cluster = BTreeSet::new();
+    let mut namespaced = BTreeSet::new();
+    for object in objects {
+        let api_version = object.value["apiVersion"].as_str().unwrap_or_default();
+        let group = api_version
+            .rsplit_once('/')
+            .map_or("", |(group, _)| group)
+            .to_string();
+        let kind = GroupKind {
+            group,
+            kind: object.kind.clone(),
+        };
+        if object.value["metadata"].get("namespace").is_some() {
+            namespaced.insert(kind);
+        } else {
+            cluster.insert(kind);
+        }
+    }
+    (
+        cluster.into_iter().collect(),
+        namespaced.into_iter().collect(),
+    )
+}
+
+fn project(customer: &Customer, settings: &Settings, objects: &[Object]) -> String {
+    let (cluster, namespaced) = kinds(objects);
+    to_yaml(&value(&Resource {
+        api_version: API_VERSION,
+        kind: "AppProject",
+        metadata: meta(&settings.project),
+        spec: ProjectSpec {
+            description: format!("gitopsc: customer {}", customer.name),
+            source_repos: vec![settings.repo_url.clone()],
+            destinations: vec![settings.destination.clone()],
+            // Exactly the kinds the customer's output holds, so nothing else can be synced.
+            cluster_resource_whitelist: cluster,
+            namespace_resource_whitelist: namespaced,
+            orphaned_resources: OrphanedResources { warn: true },
+        },
+    }))
+}
+
+fn application(customer: &Customer, settings: &Settings) -> String {
+    // With the HPA in charge the Deployment omits `replicas`; should anything else ever set
+    // it, Argo CD must not take it back.
+    let ignore_differences = match customer.app.scaling {
+        Scaling::Auto { .. } => vec![IgnoreDifference {
+            group: "apps".into(),
+            json_pointers: vec!["/spec/replicas".into()],
+            kind: "Deployment".into(),
+        }],
+        Scaling::Fixed(_) => Vec::new(),
+    };
+    let respect = !ignore_differences.is_empty();
+    to_yaml(&value(&Resource {
+        api_version: API_VERSION,
+        kind: "Application",
+        metadata: meta(&customer.name),
+        spec: ApplicationSpec {
+            destination: settings.destination.clone(),
+            ignore_differences,
+            project: settings.project.clone(),
+            source: Source {
+                path: source_path(customer),
+                repo_url: settings.repo_url.clone(),
+                target_revision: settings.target_revision.clone(),
+            },
+            sync_policy: sync_policy(respect),
+        },
+    }))
+}
+
+/// The ApplicationSet alternative: one Application per folder of `out/`, by convention
+/// named after the folder, in the AppProject of that name, on the cluster registered in
+/// Argo CD under that name.
+fn application_set(repo_url: &str, target_revision: &str) -> String {
+    let template = serde_json::json!({
+        "metadata": { "name": "{{path.basename}}" },
+        "spec": {
+            "destination": { "name": "{{path.basename}}" },
+            "project": "{{path.basename}}",
+            "source": { "path": "{{path}}", "repoURL": repo_url, "targetRevision": target_revision },
+            "syncPolicy": value(&sync_policy(false)),
+        }
+    });
+    to_yaml(&serde_json::json!({
+        "apiVersion": API_VERSION,
+        "kind": "ApplicationSet",
+        "metadata": value(&meta("gitopsc-fleet")),
+        "spec": {
+            "generators": [{ "git": {
+                "directories": [{ "path": "out/*" }, { "exclude": true, "path": "out/_argocd" }],
+                "repoURL": repo_url,
+                "revision": target_revision,
+            }}],
+            "template": template,
+        }
+    }))
+}
+
+fn value<T: Serialize>(object: &T) -> serde_json::Value {
+    serde_json::to_value(object).unwrap_or(serde_json::Value::Null)
+}
+
+/// `out/_argocd/` for the whole fleet, from each customer and its objects.
+pub fn fleet(customers: &[(&Customer, &[Object])]) -> Folder {
+    let mut files = BTreeMap::new();
+    let mut resources = Vec::new();
+    let mut repos = BTreeSet::new();
+    for (customer, objects) in customers {
+        let settings = settings(customer);
+        repos.insert((settings.repo_url.clone(), settings.target_revision.clone()));
+        for (path, text) in [
+            (
+                format!("projects/{}.yaml", settings.project),
+                project(customer, &settings, objects),
+            ),
+            (
+                format!("applications/{}.yaml", customer.name),
+                application(customer, &settings),
+            ),
+        ] {
+            resources.push(serde_json::Value::String(path.clone()));
+            files.insert(path, text);
+        }
+    }
+    // One ApplicationSet per repository the fleet's profiles name (usually one).
+    for (repo_url, revision) in &repos {
+        let name = if repos.len() == 1 {
+            "applicationset/fleet.yaml".to_string()
+        } else {
+            format!(
+                "applicationset/fleet-{}.yaml",
+                &digest(repo_url.as_bytes())[7..15]
+            )
+        };
+        files.insert(name, application_set(repo_url, revision));
+    }
+    resources.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    resources.dedup();
+    let kustomization = serde_json::json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": resources,
+    });
+    files.insert(super::KUSTOMIZATION.to_string(), to_yaml(&kustomization));
+    let inputs: Vec<String> = customers
+        .iter()
+        .map(|(c, _)| super::input_digest(c))
+        .collect();
+    let input = digest(inputs.join("\n").as_bytes());
+    locked(FOLDER.to_string(), Format::Kustomize, &input, files)
+}

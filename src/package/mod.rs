@@ -1,0 +1,117 @@
+//! Stage 6: objects → folders of files. A customer's `out/<customer>/` (one file per
+//! object, `kustomization.yaml`, `gitopsc.lock`), the fleet's `out/_argocd/`, or a Helm
+//! chart per customer (`render --format helm`). Every folder carries a lock.
+
+use std::collections::BTreeMap;
+
+use crate::emit::Object;
+use crate::model::Customer;
+use crate::serialize::{digest, to_yaml};
+
+/// File name of the lock in each customer folder.
+pub const LOCK: &str = "gitopsc.lock";
+/// File name of the Kustomize entry point.
+pub const KUSTOMIZATION: &str = "kustomization.yaml";
+
+pub mod argocd;
+pub mod helm;
+
+/// One folder the compiler owns under the output folder: path → bytes, sorted by path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    pub name: String,
+    pub files: BTreeMap<String, String>,
+}
+
+/// What a folder holds; recorded in its lock so one format never overwrites the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Plain manifests and a kustomization (`render`, the default).
+    Kustomize,
+    /// A Helm chart (`render --format helm`).
+    Helm,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Kustomize => "kustomize",
+            Format::Helm => "helm",
+        }
+    }
+}
+
+/// `out/<customer>/`: the objects, a kustomization listing them, the lock.
+pub fn kustomize(customer: &Customer, objects: &[Object]) -> Folder {
+    let mut files = BTreeMap::new();
+    let mut resources = Vec::with_capacity(objects.len());
+    for object in objects {
+        let path = object.path();
+        files.insert(path.clone(), to_yaml(&object.value));
+        resources.push(serde_json::Value::String(path));
+    }
+    let kustomization = serde_json::json!({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": resources,
+    });
+    files.insert(KUSTOMIZATION.to_string(), to_yaml(&kustomization));
+    locked(
+        customer.name.clone(),
+        Format::Kustomize,
+        &input_digest(customer),
+        files,
+    )
+}
+
+/// sha256 of the effective (merged, typed) profile.
+pub fn input_digest(customer: &Customer) -> String {
+    digest(&serde_json::to_vec(&customer.profile).unwrap_or_default())
+}
+
+/// The folder with its lock added.
+pub fn locked(
+    name: String,
+    format: Format,
+    input: &str,
+    mut files: BTreeMap<String, String>,
+) -> Folder {
+    files.insert(LOCK.to_string(), lock(format, input, &files));
+    Folder { name, files }
+}
+
+/// The lock: compiler version, format, input digest, digest of every file.
+fn lock(format: Format, input: &str, files: &BTreeMap<String, String>) -> String {
+    let mut text = String::from(
+        "# Written by gitopsc; do not edit. `gitopsc render` refuses to replace this folder\n\
+         # while it holds files that are missing here or differ from their digest.\n",
+    );
+    text.push_str(&format!(
+        "compiler: gitopsc {}\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    text.push_str(&format!("format: {}\n", format.as_str()));
+    text.push_str(&format!("input: {input}\n"));
+    text.push_str("files:\n");
+    for (path, content) in files {
+        text.push_str(&format!("  {path}: {}\n", digest(content.as_bytes())));
+    }
+    text
+}
+
+/// The format a lock records.
+pub fn lock_format(text: &str) -> Option<&str> {
+    text.lines().find_map(|line| line.strip_prefix("format: "))
+}
+
+/// The file digests a lock lists; `None` if the text is not a lock.
+pub fn parse_lock(text: &str) -> Option<BTreeMap<String, String>> {
+    let (_, listing) = text.split_once("\nfiles:\n")?;
+    listing
+        .lines()
+        .map(|line| {
+            let (path, hash) = line.strip_prefix("  ")?.split_once(": ")?;
+            Some((path.to_string(), hash.to_string()))
+        })
+        .collect()
+}

@@ -1,0 +1,458 @@
+//! GitOps delivery (docs/delivery.md): Argo CD objects and sync waves, the review diff, Helm
+//! charts, the customer overlay, the pull-request workflow.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::netpol::{Cluster, Endpoint, Pod};
+use super::{TempDir, copy_tree, parse_yaml, root, run, text, tool, tree};
+
+fn workspace(name: &str) -> TempDir {
+    let work = TempDir::new(name);
+    copy_tree(&root().join("profiles"), &work.path().join("profiles"));
+    work
+}
+
+fn render_ok(dir: &Path, args: &[&str]) {
+    let output = run(dir, args);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        text(&output.stderr)
+    );
+}
+
+fn yaml_files(dir: &Path) -> Vec<(String, Value)> {
+    tree(dir)
+        .into_iter()
+        .filter(|(p, _)| p.ends_with(".yaml"))
+        .map(|(p, bytes)| (p, parse_yaml(&text(&bytes))))
+        .collect()
+}
+
+#[test]
+fn argocd_objects_fence_and_sync_each_customer() {
+    let out = root().join("out/_argocd");
+    let files = yaml_files(&out);
+    let get = |path: &str| {
+        files
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, v)| v.clone())
+            .expect(path)
+    };
+    for customer in ["acme", "globex", "initech"] {
+        let app = get(&format!("applications/{customer}.yaml"));
+        assert_eq!(app["spec"]["source"]["path"], format!("out/{customer}"));
+        assert_eq!(
+            app["spec"]["syncPolicy"]["automated"],
+            serde_json::json!({"prune": true, "selfHeal": true})
+        );
+        let options = app["spec"]["syncPolicy"]["syncOptions"].to_string();
+        assert!(
+            options.contains("ServerSideApply=true") && options.contains("PruneLast=true"),
+            "{options}"
+        );
+        assert!(app["spec"]["syncPolicy"]["retry"]["backoff"].is_object());
+        let project = get(&format!(
+            "projects/{}.yaml",
+            app["spec"]["project"].as_str().expect("project")
+        ));
+        assert_eq!(
+            project["spec"]["sourceRepos"],
+            serde_json::json!(["https://github.com/vendor/gitops-fleet.git"])
+        );
+        assert_eq!(
+            project["spec"]["destinations"][0]["namespace"], customer,
+            "only the customer's namespace"
+        );
+        assert_eq!(
+            project["spec"]["clusterResourceWhitelist"],
+            serde_json::json!([{"group": "", "kind": "Namespace"}]),
+            "cluster-scoped kinds: exactly what the stack holds"
+        );
+        assert_eq!(project["spec"]["orphanedResources"]["warn"], true);
+    }
+    // The HPA-owned replica count: omitted from the Deployment, and ignored if set elsewhere.
+    let acme = get("applications/acme.yaml");
+    assert_eq!(
+        acme["spec"]["ignoreDifferences"][0]["jsonPointers"],
+        serde_json::json!(["/spec/replicas"])
+    );
+    assert!(
+        get("applications/globex.yaml")["spec"]["ignoreDifferences"].is_null(),
+        "globex has no HPA"
+    );
+    let set = get("applicationset/fleet.yaml");
+    assert_eq!(
+        set["spec"]["generators"][0]["git"]["directories"][1],
+        serde_json::json!({"exclude": true, "path": "out/_argocd"})
+    );
+}
+
+/// Every compiled object carries a sync wave, in the order of DESIGN §5 "Packaging".
+#[test]
+fn sync_waves_order_the_stack() {
+    let mut seen = std::collections::BTreeMap::new();
+    for customer in ["acme", "globex", "initech"] {
+        for (path, object) in yaml_files(&root().join("out").join(customer)) {
+            if path == "kustomization.yaml" {
+                continue;
+            }
+            let wave: i64 = object["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+                .as_str()
+                .and_then(|w| w.parse().ok())
+                .unwrap_or_else(|| panic!("{customer}/{path} has no sync wave"));
+            let group = match (
+                path.split('/').next().unwrap_or_default(),
+                object["kind"].as_str().unwrap_or_default(),
+            ) {
+                (_, "Namespace") => "namespace",
+                (_, "ConfigMap" | "ServiceAccount") | ("network", _) => "config",
+                ("access", _) => "access",
+                _ => "app",
+            };
+            seen.entry(group)
+                .or_insert_with(std::collections::BTreeSet::new)
+                .insert(wave);
+        }
+    }
+    let max = |g: &str| *seen[g].iter().max().expect("waves");
+    let min = |g: &str| *seen[g].iter().min().expect("waves");
+    assert!(max("namespace") < min("config"), "{seen:?}");
+    assert!(max("config") < min("app"), "{seen:?}");
+    assert!(max("app") < min("access"), "{seen:?}");
+}
+
+#[test]
+fn argocd_folder_needs_the_whole_fleet() {
+    let work = workspace("argocd-partial");
+    render_ok(work.path(), &["render", "profiles/acme.yaml"]);
+    assert!(work.path().join("out/acme").is_dir());
+    assert!(
+        !work.path().join("out/_argocd").exists(),
+        "a partial render does not rewrite the fleet's Argo CD folder"
+    );
+    render_ok(work.path(), &["render"]);
+    assert!(
+        work.path()
+            .join("out/_argocd/applications/initech.yaml")
+            .is_file()
+    );
+}
+
+/// The review diff on a fixture change: one field changed, objects added and removed.
+#[test]
+fn diff_reports_objects_and_fields_in_three_formats() {
+    let work = workspace("diff");
+    // Before: acme without an SSL policy (no FrontendConfig), initech autoscaled (an HPA).
+    let acme = work.path().join("profiles/acme.yaml");
+    let original = std::fs::read_to_string(&acme).expect("read");
+    std::fs::write(&acme, original.replace("      sslPolicy: acme-tls12\n", "")).expect("write");
+    render_ok(work.path(), &["render"]);
+    assert_eq!(
+        run(work.path(), &["diff"]).status.code(),
+        Some(0),
+        "nothing to show right after a render"
+    );
+
+    // After: the policy (a FrontendConfig appears), a higher ceiling (one field), and
+    // initech on a fixed size (its HPA disappears).
+    std::fs::write(
+        &acme,
+        original.replace("maxReplicas: 12", "maxReplicas: 16"),
+    )
+    .expect("write");
+    let initech = work.path().join("profiles/initech.yaml");
+    let fixed = std::fs::read_to_string(&initech).expect("read")
+        + "  app:\n    autoscaling:\n      enabled: false\n";
+    std::fs::write(&initech, fixed).expect("write");
+    for format in ["text", "markdown", "json"] {
+        let output = run(
+            work.path(),
+            &["--color", "never", "diff", "--format", format],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "changes exit 1: {}",
+            text(&output.stderr)
+        );
+        insta::assert_snapshot!(format!("diff__{format}"), text(&output.stdout));
+    }
+    let json: Value =
+        serde_json::from_slice(&run(work.path(), &["diff", "--format", "json"]).stdout)
+            .expect("json");
+    let objects: Vec<(String, String)> = json["folders"]
+        .as_array()
+        .expect("folders")
+        .iter()
+        .flat_map(|f| f["objects"].as_array().expect("objects").iter())
+        .map(|o| {
+            (
+                o["change"].as_str().unwrap_or_default().to_string(),
+                o["file"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        objects.contains(&("added".into(), "access/frontendconfig-app.yaml".into())),
+        "{objects:?}"
+    );
+    assert!(
+        objects.contains(&(
+            "removed".into(),
+            "app/horizontalpodautoscaler-app.yaml".into()
+        )),
+        "{objects:?}"
+    );
+    assert!(
+        objects.contains(&(
+            "changed".into(),
+            "app/horizontalpodautoscaler-app.yaml".into()
+        )),
+        "{objects:?}"
+    );
+
+    // Invalid profiles are an error (2), not "no changes".
+    std::fs::write(&initech, "apiVersion: gitopsc/v1alpha1\nkind: CustomerProfile\nmetadata: {name: initech}\nspec: {app: {replica: 2}}\n").expect("write");
+    assert_eq!(run(work.path(), &["diff"]).status.code(), Some(2));
+}
+
+/// A Python with helm-sdkpy, Helm's own library, for `helm lint`.
+fn helm_lint(chart: &Path) -> Option<Value> {
+    let python = super::python_with("helm_sdkpy")?;
+    let script = "import asyncio, json, sys, helm_sdkpy\n\
+                  print(json.dumps(asyncio.run(helm_sdkpy.Lint(helm_sdkpy.Configuration()).run(sys.argv[1]))))";
+    let output = Command::new(python)
+        .args(["-c", script])
+        .arg(chart)
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "helm lint crashed: {}",
+        text(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).expect("lint JSON"))
+}
+
+fn lint_errors(report: &Value) -> Vec<String> {
+    report["Messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Severity"].as_i64().unwrap_or(0) >= 3)
+        .map(|m| m.to_string())
+        .collect()
+}
+
+#[test]
+fn helm_charts_carry_the_compiled_objects_unchanged() {
+    let work = TempDir::new("helm");
+    copy_tree(
+        &root().join("tests/fixtures/valid/quoting"),
+        &work.path().join("quoting"),
+    );
+    copy_tree(&root().join("profiles"), &work.path().join("profiles"));
+    render_ok(work.path(), &["render", "profiles", "quoting"]);
+    render_ok(
+        work.path(),
+        &[
+            "render", "profiles", "quoting", "--format", "helm", "--out", "charts",
+        ],
+    );
+    let charts = tree(&work.path().join("charts"));
+    let out = tree(&work.path().join("out"));
+    let mut carried = 0;
+    for (path, bytes) in &out {
+        let Some((customer, rest)) = path.split_once('/') else {
+            continue;
+        };
+        if customer.starts_with('_') || rest == "kustomization.yaml" || rest == "gitopsc.lock" {
+            continue;
+        }
+        let in_chart = charts
+            .iter()
+            .find(|(p, _)| *p == format!("{customer}/objects/{rest}"))
+            .unwrap_or_else(|| panic!("chart {customer} lacks {rest}"));
+        assert_eq!(
+            &in_chart.1, bytes,
+            "{customer}/{rest} changed on its way into the chart"
+        );
+        carried += 1;
+    }
+    assert!(carried > 30, "objects compared: {carried}");
+    let braces = charts.iter().any(|(p, b)| {
+        p.starts_with("umbrella/objects/") && text(b).contains("{{ $labels.instance }} is down")
+    });
+    assert!(
+        braces,
+        "the Go-template text is in the chart as it was compiled"
+    );
+
+    // The version follows the compiler and the profile.
+    let chart: Value = parse_yaml(&text(
+        &charts
+            .iter()
+            .find(|(p, _)| p == "acme/Chart.yaml")
+            .expect("Chart.yaml")
+            .1,
+    ));
+    let lock = text(
+        &out.iter()
+            .find(|(p, _)| p == "acme/gitopsc.lock")
+            .expect("lock")
+            .1,
+    );
+    let digest = lock
+        .lines()
+        .find_map(|l| l.strip_prefix("input: sha256:"))
+        .expect("input digest");
+    assert_eq!(
+        chart["version"],
+        format!("{}+{}", env!("CARGO_PKG_VERSION"), &digest[..12])
+    );
+
+    // helm lint renders every chart; the objects are files, so their braces are never parsed.
+    let Some(_) = super::python_with("helm_sdkpy") else {
+        return;
+    };
+    for customer in ["acme", "globex", "initech", "umbrella"] {
+        let report = helm_lint(&work.path().join("charts").join(customer)).expect("lint");
+        assert!(
+            report["Errors"].is_null() && lint_errors(&report).is_empty(),
+            "{customer}: {report}"
+        );
+    }
+    // The control: the same object as a template fails lint, so the check above can fail.
+    let broken = work.path().join("charts/umbrella");
+    let object =
+        std::fs::read_to_string(broken.join("objects/app/configmap-app-env.yaml")).expect("read");
+    std::fs::write(broken.join("templates/inline.yaml"), object).expect("write");
+    let report = helm_lint(&broken).expect("lint");
+    assert!(
+        !lint_errors(&report).is_empty(),
+        "an unescaped {{{{ $labels.instance }}}} must fail helm lint: {report}"
+    );
+}
+
+#[test]
+fn charts_never_land_in_the_manifest_folders() {
+    let work = workspace("helm-into-out");
+    render_ok(work.path(), &["render"]);
+    let before = tree(&work.path().join("out"));
+    let output = run(work.path(), &["render", "--format", "helm", "--force"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("holds gitopsc's kustomize output"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(
+        tree(&work.path().join("out")),
+        before,
+        "nothing was written"
+    );
+}
+
+/// `examples/overlay`: the compiled acme as a Kustomize base, extended without editing it.
+#[test]
+fn overlay_extends_the_base_and_the_queue_is_reachable() {
+    let Some(kubectl) = tool("kubectl") else {
+        return;
+    };
+    let output = Command::new(kubectl)
+        .arg("kustomize")
+        .arg(root().join("examples/overlay"))
+        .output()
+        .expect("kubectl runs");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let objects: Vec<Value> = text(&output.stdout)
+        .split("\n---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(parse_yaml)
+        .collect();
+    let base_objects = tree(&root().join("out/acme"))
+        .iter()
+        .filter(|(p, _)| p.ends_with(".yaml") && p != "kustomization.yaml")
+        .count();
+    assert_eq!(
+        objects.len(),
+        base_objects + 4,
+        "the base plus the queue's four objects"
+    );
+    let env = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "app-env")
+        .expect("app-env");
+    assert_eq!(
+        env["data"]["QUEUE_URL"],
+        "amqp://message-queue.acme.svc.cluster.local:5672"
+    );
+    assert_eq!(env["data"]["LOG_LEVEL"], "info", "the base's values stay");
+
+    let cluster = Cluster::new(objects.clone());
+    let app_labels: Vec<(String, String)> = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "app")
+        .expect("app")["spec"]["template"]["metadata"]["labels"]
+        .as_object()
+        .expect("labels")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
+    let app_labels: Vec<(&str, &str)> = app_labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let app = Endpoint::Pod(Pod::new("acme", &app_labels));
+    let queue = Endpoint::Pod(Pod::new(
+        "acme",
+        &[
+            ("app.kubernetes.io/name", "message-queue"),
+            ("app.kubernetes.io/instance", "acme"),
+        ],
+    ));
+    let stranger = Endpoint::Pod(Pod::new("acme", &[("run", "debug")]));
+    assert!(cluster.allows(&app, &queue, 5672, "TCP"), "app -> queue");
+    assert!(
+        !cluster.allows(&stranger, &queue, 5672, "TCP"),
+        "nothing else reaches the queue"
+    );
+    assert!(!cluster.allows(&app, &queue, 15672, "TCP"), "only AMQP");
+    assert!(
+        !cluster.allows(
+            &queue,
+            &Endpoint::Ip("8.8.8.8".parse().expect("ip")),
+            443,
+            "TCP"
+        ),
+        "the queue stays inside"
+    );
+}
+
+#[test]
+fn workflows_pass_actionlint() {
+    let Some(actionlint) = tool("actionlint") else {
+        return;
+    };
+    let workflows: Vec<_> = tree(&root().join(".github/workflows"))
+        .into_iter()
+        .map(|(p, _)| root().join(".github/workflows").join(p))
+        .collect();
+    assert!(workflows.len() >= 2, "ci.yml and gitops-pr.yml");
+    let output = Command::new(actionlint)
+        .args(&workflows)
+        .output()
+        .expect("actionlint runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
