@@ -9,11 +9,13 @@ use sha2::{Digest, Sha256};
 
 /// `sha256:<hex>` of some bytes.
 pub fn digest(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let hash = Sha256::digest(bytes);
     let mut out = String::with_capacity(71);
     out.push_str("sha256:");
     for byte in hash {
-        out.push_str(&format!("{byte:02x}"));
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
     out
 }
@@ -169,36 +171,45 @@ fn plain_ok(text: &str) -> bool {
 
 /// Numbers in YAML 1.1 or 1.2: decimal, octal, hex, binary, floats, `1_000`, `1:30`, `.inf`.
 fn looks_numeric(text: &str) -> bool {
-    let body = text.strip_prefix(['-', '+']).unwrap_or(text);
-    if body.is_empty() {
-        return false;
+    let body = text.strip_prefix(['-', '+']).unwrap_or(text).as_bytes();
+    // Nothing numeric starts with a letter other than the `.inf`/`.nan` forms below.
+    match body.first() {
+        None => return false,
+        Some(b'0'..=b'9' | b'.' | b'_' | b':') => {}
+        Some(_) => return false,
     }
-    let lower = body.to_ascii_lowercase();
-    if matches!(lower.as_str(), ".inf" | ".nan") {
+    if body.eq_ignore_ascii_case(b".inf") || body.eq_ignore_ascii_case(b".nan") {
         return true;
     }
-    if let Some(hex) = lower.strip_prefix("0x") {
-        return !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit() || b == b'_');
-    }
-    if let Some(rest) = lower
-        .strip_prefix("0b")
-        .or_else(|| lower.strip_prefix("0o"))
+    let prefixed = |prefix: &[u8], digit: fn(&u8) -> bool| {
+        body.len() > 2
+            && body[..2].eq_ignore_ascii_case(prefix)
+            && body[2..].iter().all(|b| digit(b) || *b == b'_')
+    };
+    if body.len() > 2
+        && body[0] == b'0'
+        && matches!(body[1], b'x' | b'X' | b'o' | b'O' | b'b' | b'B')
     {
-        return !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+        return prefixed(b"0x", u8::is_ascii_hexdigit)
+            || prefixed(b"0o", u8::is_ascii_digit)
+            || prefixed(b"0b", u8::is_ascii_digit);
     }
     // Digits, `_`, `:` (sexagesimal), one `.`, and an exponent.
-    let (mantissa, exponent) = match lower.find('e') {
-        Some(at) => (&lower[..at], Some(&lower[at + 1..])),
-        None => (lower.as_str(), None),
+    let (mantissa, exponent) = match body.iter().position(|b| *b == b'e' || *b == b'E') {
+        Some(at) => (&body[..at], Some(&body[at + 1..])),
+        None => (body, None),
     };
-    let mantissa_ok = mantissa.bytes().any(|b| b.is_ascii_digit())
+    let mantissa_ok = mantissa.iter().any(u8::is_ascii_digit)
         && mantissa
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b"_:.".contains(&b))
-        && mantissa.matches('.').count() <= 1;
+            .iter()
+            .all(|b| b.is_ascii_digit() || b"_:.".contains(b))
+        && mantissa.iter().filter(|b| **b == b'.').count() <= 1;
     let exponent_ok = exponent.is_none_or(|e| {
-        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
-        !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
+        let e = e
+            .strip_prefix(b"-")
+            .or_else(|| e.strip_prefix(b"+"))
+            .unwrap_or(e);
+        !e.is_empty() && e.iter().all(u8::is_ascii_digit)
     });
     mantissa_ok && exponent_ok
 }
