@@ -270,8 +270,8 @@ fn render(
         ));
         return FAILED;
     }
-    let outputs = fleet.folders(format, whole_fleet);
     let customers = fleet.customers.len();
+    let outputs = fleet.into_folders(format, whole_fleet);
     if check {
         return match write::check(out, &outputs, format, whole_fleet, jobs) {
             Ok(findings) if findings.is_empty() => {
@@ -350,7 +350,7 @@ fn diff(printer: &Printer, paths: &[PathBuf], out: &Path, format: DiffFormat) ->
     if fleet.has_errors() {
         return USAGE;
     }
-    let folders = fleet.folders(crate::package::Format::Kustomize, whole_fleet);
+    let folders = fleet.into_folders(crate::package::Format::Kustomize, whole_fleet);
     let report = write::stale_folders(
         out,
         &folders,
@@ -393,18 +393,14 @@ fn explain(printer: &Printer, profile: &Path, field: Option<&str>) -> u8 {
     let pointer = pointer_of(field);
     match root.pointer(&pointer) {
         Some((node, _)) => {
-            let mut text = String::new();
-            write_annotated(&mut text, node, 0);
-            let location = &node.location;
             if matches!(node.value, Value::Map(_) | Value::Seq(_)) {
-                println!("{field}:  # {}", place(location));
+                println!("{field}:  # {}", place(&node.location));
+                let mut text = String::new();
+                write_annotated(&mut text, node, 1);
                 print!("{text}");
             } else {
-                println!(
-                    "{field} = {}",
-                    text.trim_end().split("  # ").next().unwrap_or_default()
-                );
-                println!("  set in {}", place(location));
+                println!("{field} = {}", scalar_text(node));
+                println!("  set in {}", place(&node.location));
             }
             OK
         }

@@ -4,10 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::diag::{Code, Diagnostic, normalize};
-use crate::emit::Object;
 use crate::layer::{LayerCache, normalize as normalize_path};
 use crate::load::{self, Node};
 use crate::model::{self, Customer};
+use crate::package::argocd::ObjectKind;
 use crate::package::{self, Folder};
 use crate::profile::Profile;
 use crate::{check, emit, validate};
@@ -60,7 +60,8 @@ pub fn discover(paths: &[PathBuf]) -> Result<Inputs, Box<Diagnostic>> {
 pub struct Compiled {
     pub customer: Customer,
     pub root: Node,
-    pub objects: Vec<Object>,
+    /// Group, kind and scope of each object, for the customer's AppProject.
+    pub kinds: Vec<ObjectKind>,
     /// `out/<customer>/`.
     pub output: Folder,
 }
@@ -81,27 +82,30 @@ impl Fleet {
 
     /// The output folders in `format`: one per customer, plus `_argocd/` when the inputs are
     /// the whole fleet (it lists every customer, so a partial render must not rewrite it).
-    pub fn folders(&self, format: package::Format, whole_fleet: bool) -> Vec<Folder> {
-        match format {
-            package::Format::Kustomize => {
-                let mut folders: Vec<Folder> =
-                    self.customers.iter().map(|c| c.output.clone()).collect();
-                if whole_fleet && !self.customers.is_empty() {
-                    let all: Vec<(&Customer, &[Object])> = self
+    /// Consumes the fleet: the folders hold most of its memory.
+    pub fn into_folders(self, format: package::Format, whole_fleet: bool) -> Vec<Folder> {
+        let argocd =
+            (format == package::Format::Kustomize && whole_fleet && !self.customers.is_empty())
+                .then(|| {
+                    let all: Vec<(&Customer, &[ObjectKind])> = self
                         .customers
                         .iter()
-                        .map(|c| (&c.customer, c.objects.as_slice()))
+                        .map(|c| (&c.customer, c.kinds.as_slice()))
                         .collect();
-                    folders.push(package::argocd::fleet(&all));
+                    package::argocd::fleet(&all)
+                });
+        let mut folders: Vec<Folder> = self
+            .customers
+            .into_iter()
+            .map(|c| match format {
+                package::Format::Kustomize => c.output,
+                package::Format::Helm => {
+                    package::helm::chart(&c.output, &package::input_digest(&c.customer))
                 }
-                folders
-            }
-            package::Format::Helm => self
-                .customers
-                .iter()
-                .map(|c| package::helm::chart(&c.output, &package::input_digest(&c.customer)))
-                .collect(),
-        }
+            })
+            .collect();
+        folders.extend(argocd);
+        folders
     }
 }
 
@@ -215,10 +219,11 @@ fn compile_one(
     }
     let objects = emit::emit(&customer);
     let output = package::kustomize(&customer, &objects);
+    let kinds = objects.iter().map(ObjectKind::of).collect();
     Some(Compiled {
         customer,
         root,
-        objects,
+        kinds,
         output,
     })
 }

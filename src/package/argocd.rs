@@ -194,21 +194,38 @@ fn settings(customer: &Customer) -> Settings {
     }
 }
 
-/// The (group, kind) of each object, split into cluster-scoped and namespaced.
-fn kinds(objects: &[Object]) -> (Vec<GroupKind>, Vec<GroupKind>) {
+/// What an AppProject needs to know of an object: its API group, kind and scope.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectKind {
+    pub group: String,
+    pub kind: String,
+    pub namespaced: bool,
+}
+
+impl ObjectKind {
+    pub fn of(object: &Object) -> ObjectKind {
+        let api_version = object.value["apiVersion"].as_str().unwrap_or_default();
+        ObjectKind {
+            group: api_version
+                .rsplit_once('/')
+                .map_or("", |(group, _)| group)
+                .to_string(),
+            kind: object.kind.clone(),
+            namespaced: object.value["metadata"].get("namespace").is_some(),
+        }
+    }
+}
+
+/// The kinds, split into cluster-scoped and namespaced, each sorted and distinct.
+fn kinds(objects: &[ObjectKind]) -> (Vec<GroupKind>, Vec<GroupKind>) {
     let mut cluster = BTreeSet::new();
     let mut namespaced = BTreeSet::new();
     for object in objects {
-        let api_version = object.value["apiVersion"].as_str().unwrap_or_default();
-        let group = api_version
-            .rsplit_once('/')
-            .map_or("", |(group, _)| group)
-            .to_string();
         let kind = GroupKind {
-            group,
+            group: object.group.clone(),
             kind: object.kind.clone(),
         };
-        if object.value["metadata"].get("namespace").is_some() {
+        if object.namespaced {
             namespaced.insert(kind);
         } else {
             cluster.insert(kind);
@@ -220,7 +237,7 @@ fn kinds(objects: &[Object]) -> (Vec<GroupKind>, Vec<GroupKind>) {
     )
 }
 
-fn project(customer: &Customer, settings: &Settings, objects: &[Object]) -> String {
+fn project(customer: &Customer, settings: &Settings, objects: &[ObjectKind]) -> String {
     let (cluster, namespaced) = kinds(objects);
     to_yaml(&value(&Resource {
         api_version: API_VERSION,
@@ -301,7 +318,7 @@ fn value<T: Serialize>(object: &T) -> serde_json::Value {
 }
 
 /// `out/_argocd/` for the whole fleet, from each customer and its objects.
-pub fn fleet(customers: &[(&Customer, &[Object])]) -> Folder {
+pub fn fleet(customers: &[(&Customer, &[ObjectKind])]) -> Folder {
     let mut files = BTreeMap::new();
     let mut resources = Vec::new();
     let mut repos = BTreeSet::new();
