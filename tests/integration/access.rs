@@ -2,25 +2,17 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use gitopsc::compiler::Compiled;
 use gitopsc::emit::{port, selector, workload};
 use serde_json::Value;
 
 use super::netpol::{Cluster, Endpoint, Pod};
-use super::{parse_yaml, root};
+use super::parse_yaml;
 
 /// Every customer of the shipped profiles and the valid fixtures, compiled in process.
 fn customers() -> Vec<Compiled> {
-    let mut folders: Vec<PathBuf> = vec![root().join("profiles")];
-    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(root().join("tests/fixtures/valid"))
-        .expect("fixtures")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    fixtures.sort();
-    folders.extend(fixtures);
+    let folders = super::profile_folders();
     let files = gitopsc::compiler::discover(&folders)
         .expect("profiles")
         .files;
@@ -187,28 +179,11 @@ struct Matrix {
 fn matrix(compiled: &Compiled) -> Matrix {
     let customer = &compiled.customer;
     let ns = customer.namespace.as_str();
-    let pod = |name: &str| {
-        let labels: Vec<(String, String)> = selector(customer, name).into_iter().collect();
-        let borrowed: Vec<(&str, &str)> = labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        Pod::new(ns, &borrowed)
-    };
+    let pod = |name: &str| Pod::labelled(ns, selector(customer, name));
     // The app pod carries exactly the labels of the compiled Deployment's template.
     let all = objects(compiled);
-    let template = &find(&all, "Deployment", "app")["spec"]["template"]["metadata"]["labels"];
-    let app_labels: Vec<(String, String)> = template
-        .as_object()
-        .expect("template labels")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-        .collect();
-    let app_borrowed: Vec<(&str, &str)> = app_labels
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let app = Pod::new(ns, &app_borrowed).with_port("http", i64::from(customer.app.port));
+    let app = Pod::of_workload(ns, find(&all, "Deployment", "app"))
+        .with_port("http", i64::from(customer.app.port));
     let monitoring = gitopsc::emit::network::monitoring_namespace(customer.monitoring);
     let ip = |text: &str| Endpoint::Ip(text.parse::<IpAddr>().expect("address"));
     let control_plane = {

@@ -7,24 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use super::{TempDir, copy_tree, parse_yaml as parse, root, run, text, tool, tree};
+use super::{
+    TempDir, copy_tree, parse_yaml as parse, profile_folders, root, run, text, tool, tree,
+};
 
 /// The Kubernetes minors the output is validated for (k8s-openapi is built for 1.35).
 const SUPPORTED_MINORS: &[&str] = &["1.33.0", "1.34.0", "1.35.0", "1.36.0", "1.37.0"];
-
-/// All profile folders that must compile: the shipped fleet and every valid fixture.
-fn profile_folders() -> Vec<PathBuf> {
-    let mut folders = vec![root().join("profiles")];
-    let valid = root().join("tests/fixtures/valid");
-    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(valid)
-        .expect("fixtures")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    fixtures.sort();
-    folders.extend(fixtures);
-    folders
-}
 
 /// One folder holding every compiled customer, rendered once per test run.
 fn compiled() -> &'static Path {

@@ -1,27 +1,11 @@
 //! The output contract of DESIGN §3, one test per rule.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use super::{TempDir, copy_tree, gitopsc, root, run, text, tree};
+use super::{TempDir, copy_tree, gitopsc, render_ok, run, text, tree, workspace};
 
 /// A work folder holding a copy of the shipped profiles.
-fn workspace(name: &str) -> TempDir {
-    let work = TempDir::new(name);
-    copy_tree(&root().join("profiles"), &work.path().join("profiles"));
-    work
-}
-
-fn render_ok(dir: &Path, args: &[&str]) {
-    let output = run(dir, args);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "render {args:?}: {}",
-        text(&output.stderr)
-    );
-}
 
 #[test]
 fn two_renders_are_byte_identical() {

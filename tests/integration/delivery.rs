@@ -7,23 +7,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::netpol::{Cluster, Endpoint, Pod};
-use super::{TempDir, copy_tree, parse_yaml, root, run, text, tool, tree};
-
-fn workspace(name: &str) -> TempDir {
-    let work = TempDir::new(name);
-    copy_tree(&root().join("profiles"), &work.path().join("profiles"));
-    work
-}
-
-fn render_ok(dir: &Path, args: &[&str]) {
-    let output = run(dir, args);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{args:?}: {}",
-        text(&output.stderr)
-    );
-}
+use super::{TempDir, copy_tree, parse_yaml, render_ok, root, run, text, tool, tree, workspace};
 
 fn yaml_files(dir: &Path) -> Vec<(String, Value)> {
     tree(dir)
@@ -396,20 +380,11 @@ fn overlay_extends_the_base_and_the_queue_is_reachable() {
     assert_eq!(env["data"]["LOG_LEVEL"], "info", "the base's values stay");
 
     let cluster = Cluster::new(objects.clone());
-    let app_labels: Vec<(String, String)> = objects
+    let deployment = objects
         .iter()
         .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "app")
-        .expect("app")["spec"]["template"]["metadata"]["labels"]
-        .as_object()
-        .expect("labels")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-        .collect();
-    let app_labels: Vec<(&str, &str)> = app_labels
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let app = Endpoint::Pod(Pod::new("acme", &app_labels));
+        .expect("app");
+    let app = Endpoint::Pod(Pod::of_workload("acme", deployment));
     let queue = Endpoint::Pod(Pod::new(
         "acme",
         &[

@@ -62,6 +62,37 @@ impl Drop for TempDir {
     }
 }
 
+/// A work folder holding a copy of the shipped profiles.
+pub fn workspace(name: &str) -> TempDir {
+    let work = TempDir::new(name);
+    copy_tree(&root().join("profiles"), &work.path().join("profiles"));
+    work
+}
+
+/// Runs gitopsc and requires exit 0.
+pub fn render_ok(dir: &Path, args: &[&str]) {
+    let output = run(dir, args);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        text(&output.stderr)
+    );
+}
+
+/// Every profile folder that must compile: the shipped fleet and each valid fixture.
+pub fn profile_folders() -> Vec<PathBuf> {
+    let mut fixtures: Vec<PathBuf> = std::fs::read_dir(root().join("tests/fixtures/valid"))
+        .expect("fixtures")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    fixtures.sort();
+    let mut folders = vec![root().join("profiles")];
+    folders.extend(fixtures);
+    folders
+}
+
 /// Copies a folder tree.
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create target");

@@ -31,6 +31,25 @@ impl Pod {
         }
     }
 
+    pub fn labelled(namespace: &str, labels: BTreeMap<String, String>) -> Pod {
+        Pod {
+            namespace: namespace.to_string(),
+            labels,
+            ports: BTreeMap::new(),
+        }
+    }
+
+    /// A pod of a workload object (Deployment, StatefulSet): its template's labels.
+    pub fn of_workload(namespace: &str, workload: &Value) -> Pod {
+        let labels = workload["spec"]["template"]["metadata"]["labels"]
+            .as_object()
+            .expect("template labels")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect();
+        Pod::labelled(namespace, labels)
+    }
+
     pub fn with_port(mut self, name: &str, number: i64) -> Pod {
         self.ports.insert(name.to_string(), number);
         self
