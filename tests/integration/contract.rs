@@ -155,6 +155,30 @@ fn hand_edits_are_refused_without_force() {
     render_ok(work.path(), &["render", "--check"]);
 }
 
+/// A folder gitopsc did not write (no lock) is never replaced without --force.
+#[test]
+fn folders_without_a_lock_are_not_taken_over() {
+    let work = workspace("foreign");
+    let foreign = work.path().join("out/acme");
+    std::fs::create_dir_all(&foreign).expect("mkdir");
+    std::fs::write(foreign.join("notes.txt"), "mine\n").expect("write");
+    let output = run(work.path(), &["render"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("out/acme/gitopsc.lock: missing or unreadable"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("notes.txt")).expect("kept"),
+        "mine\n"
+    );
+    assert!(
+        !work.path().join("out/globex").exists(),
+        "a refusal writes nothing at all"
+    );
+}
+
 #[test]
 fn check_names_drifting_files() {
     let work = workspace("check");
