@@ -35,6 +35,14 @@ pub mod defaults {
     pub const MAX_POOL: u32 = 4;
     pub const DATABASE_REPLICAS: u32 = 3;
     pub const SYNCHRONOUS_MODE: bool = true;
+    pub const STORAGE_SIZE: &str = "20Gi";
+    pub const DATABASE_CPU_REQUEST: &str = "1";
+    pub const DATABASE_MEMORY_REQUEST: &str = "2Gi";
+    pub const DATABASE_CPU_LIMIT: &str = "2";
+    pub const DATABASE_MEMORY_LIMIT: &str = "2Gi";
+    pub const CITUS_WORKER_GROUPS: u32 = 2;
+    /// The node pool the database runs on when the profile names none but lists it.
+    pub const DATABASE_NODE_POOL: &str = "db";
     /// PostgreSQL's own default of `superuser_reserved_connections`.
     pub const SUPERUSER_RESERVED_CONNECTIONS: u64 = 3;
     /// `max_connections` when the profile leaves it unset: what Pgpool can open plus the
@@ -62,6 +70,7 @@ pub struct Customer {
     /// reach outside the namespace besides DNS.
     pub control_plane: Cidr,
     pub monitoring: crate::profile::MonitoringProvider,
+    pub database: Database,
     /// The whole typed profile, for the lock's input digest and later components.
     pub profile: Profile,
 }
@@ -137,6 +146,56 @@ impl AllowList {
     pub fn strings(&self) -> Vec<String> {
         self.0.iter().map(Cidr::to_string).collect()
     }
+}
+
+/// The PostgreSQL cluster and Pgpool in front of it, every default applied.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub version: u32,
+    pub image: String,
+    pub image_by_tag: bool,
+    /// Members of one Patroni cluster (per Citus group).
+    pub replicas: u32,
+    pub synchronous: bool,
+    pub storage_size: String,
+    pub storage_class: Option<String>,
+    pub requests: ResourcePair,
+    pub limits: ResourcePair,
+    /// The profile's `postgresql.conf` parameters, with `max_connections` always set.
+    pub parameters: BTreeMap<String, String>,
+    /// The `kubernetes.io/tls` Secret when TLS is on.
+    pub tls_secret: Option<String>,
+    /// The Secret the pods read the passwords from.
+    pub credentials_secret: String,
+    /// Set when gitopsc emits an `ExternalSecret` that creates `credentials_secret`.
+    pub external_secret: Option<ExternalSecretSource>,
+    pub pgpool: Pgpool,
+    /// Worker groups when `engine: citus`; `None` for a plain PostgreSQL cluster.
+    pub citus_worker_groups: Option<u32>,
+    /// The node pool, and the taints of it that the members tolerate.
+    pub node_pool: Option<NodePlacement>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExternalSecretSource {
+    pub secret_store: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NodePlacement {
+    pub name: String,
+    pub taints: Vec<crate::profile::Taint>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pgpool {
+    pub image: String,
+    pub image_by_tag: bool,
+    pub replicas: u32,
+    pub num_init_children: u32,
+    pub max_pool: u32,
+    pub load_balance_reads: bool,
 }
 
 /// How many app pods run.
@@ -346,7 +405,9 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         .and_then(|i| i.cluster.as_ref())
         .and_then(|c| c.master_ipv4_cidr_block.as_deref())
         .unwrap_or(defaults::MASTER_IPV4_CIDR_BLOCK);
+    let database = database(&name, &spec)?;
     Some(Customer {
+        database,
         access: Access { internal, external },
         control_plane: parse_cidr(control_plane).ok()?,
         monitoring: spec
@@ -363,5 +424,112 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         name,
         app: app_model,
         profile,
+    })
+}
+
+/// The database tier; `None` only when a required field is missing (already reported).
+fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
+    let db = spec.database.clone()?;
+    let pgpool = db.pgpool.clone().unwrap_or_default();
+    let resources = db.resources.clone().unwrap_or_default();
+    let requests = resources.requests.unwrap_or_default();
+    let limits = resources.limits.unwrap_or_default();
+    let quantity =
+        |q: Option<Quantity>, default: &str| q.map_or_else(|| default.to_string(), |q| q.0);
+    let storage = db.storage.clone().unwrap_or_default();
+    let pgpool_model = Pgpool {
+        image_by_tag: !pgpool.image.as_deref()?.contains("@sha256:"),
+        image: pgpool.image.clone()?,
+        replicas: pgpool.replicas.unwrap_or(defaults::PGPOOL_REPLICAS),
+        num_init_children: pgpool
+            .num_init_children
+            .unwrap_or(defaults::NUM_INIT_CHILDREN),
+        max_pool: pgpool.max_pool.unwrap_or(defaults::MAX_POOL),
+        load_balance_reads: pgpool.load_balance_reads.unwrap_or(true),
+    };
+    let mut parameters: BTreeMap<String, String> = db
+        .parameters
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    if !parameters.contains_key("max_connections") {
+        let reserved = parameters
+            .get("superuser_reserved_connections")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(defaults::SUPERUSER_RESERVED_CONNECTIONS);
+        let demand = u64::from(pgpool_model.replicas)
+            * u64::from(pgpool_model.num_init_children)
+            * u64::from(pgpool_model.max_pool);
+        parameters.insert(
+            "max_connections".into(),
+            defaults::max_connections(demand, reserved).to_string(),
+        );
+    }
+    let credentials = db.credentials.clone()?;
+    let external_secret = credentials.external_secret.and_then(|e| {
+        Some(ExternalSecretSource {
+            secret_store: e.secret_store?,
+            key: e.key?,
+        })
+    });
+    let credentials_secret = match (&credentials.existing_secret, &external_secret) {
+        (Some(existing), _) => existing.clone(),
+        (None, Some(_)) => format!("{}-credentials", crate::emit::workload::POSTGRES),
+        (None, None) => return None,
+    };
+    let pools = spec
+        .infrastructure
+        .as_ref()
+        .and_then(|i| i.node_pools.clone())
+        .unwrap_or_default();
+    let node_pool = match &db.node_pool {
+        Some(wanted) => Some(NodePlacement {
+            name: wanted.clone(),
+            taints: pools
+                .iter()
+                .find(|p| p.name.as_deref() == Some(wanted.as_str()))
+                .and_then(|p| p.taints.clone())
+                .unwrap_or_default(),
+        }),
+        None => pools
+            .iter()
+            .find(|p| p.name.as_deref() == Some(defaults::DATABASE_NODE_POOL))
+            .map(|p| NodePlacement {
+                name: defaults::DATABASE_NODE_POOL.into(),
+                taints: p.taints.clone().unwrap_or_default(),
+            }),
+    };
+    Some(Database {
+        version: db.postgres_version.unwrap_or(defaults::POSTGRES_VERSION),
+        image_by_tag: !db.image.as_deref()?.contains("@sha256:"),
+        image: db.image.clone()?,
+        replicas: db.replicas.unwrap_or(defaults::DATABASE_REPLICAS),
+        synchronous: db.synchronous_mode.unwrap_or(defaults::SYNCHRONOUS_MODE),
+        storage_size: quantity(storage.size, defaults::STORAGE_SIZE),
+        storage_class: storage.storage_class_name,
+        requests: ResourcePair {
+            cpu: quantity(requests.cpu, defaults::DATABASE_CPU_REQUEST),
+            memory: quantity(requests.memory, defaults::DATABASE_MEMORY_REQUEST),
+        },
+        limits: ResourcePair {
+            cpu: quantity(limits.cpu, defaults::DATABASE_CPU_LIMIT),
+            memory: quantity(limits.memory, defaults::DATABASE_MEMORY_LIMIT),
+        },
+        parameters,
+        tls_secret: db.tls.unwrap_or(true).then(|| {
+            db.tls_secret_name
+                .unwrap_or_else(|| format!("{name}-db-tls"))
+        }),
+        credentials_secret,
+        external_secret,
+        pgpool: pgpool_model,
+        citus_worker_groups: (db.engine == Some(crate::profile::Engine::Citus)).then(|| {
+            db.citus
+                .and_then(|c| c.worker_groups)
+                .unwrap_or(defaults::CITUS_WORKER_GROUPS)
+        }),
+        node_pool,
     })
 }

@@ -299,6 +299,9 @@ pub struct Database {
     pub pgpool: Option<Pgpool>,
     /// Citus layout, when `engine: citus`.
     pub citus: Option<Citus>,
+    /// GKE node pool the members run on: they get its `nodeSelector` and tolerate its
+    /// taints. Default: the pool named `db` when `infrastructure.nodePools` lists one.
+    pub node_pool: Option<String>,
 }
 
 /// Database engine.

@@ -6,6 +6,11 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::{
+    Capabilities, EmptyDirVolumeSource, PodSecurityContext, SeccompProfile, SecurityContext,
+    Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
@@ -13,7 +18,9 @@ use crate::model::Customer;
 
 pub mod access;
 pub mod app;
+pub mod database;
 pub mod network;
+pub mod pgpool;
 
 /// Output folder of an object inside `out/<customer>/`, in DESIGN §3 order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,6 +28,8 @@ pub enum Component {
     App,
     Access,
     Network,
+    Database,
+    Pgpool,
 }
 
 impl Component {
@@ -29,6 +38,8 @@ impl Component {
             Component::App => "app",
             Component::Access => "access",
             Component::Network => "network",
+            Component::Database => "database",
+            Component::Pgpool => "pgpool",
         }
     }
 }
@@ -72,6 +83,7 @@ impl Object {
         const ORDER: &[&str] = &[
             "Namespace",
             "ServiceAccount",
+            "ExternalSecret",
             "Role",
             "RoleBinding",
             "ConfigMap",
@@ -118,6 +130,8 @@ fn sync_wave(component: Component, kind: &str) -> i32 {
             | "NetworkPolicy",
         ) => 0,
         (Component::Network, _) => 0,
+        (Component::Database, _) => 1,
+        (Component::Pgpool, _) => 2,
         (Component::App, _) => 3,
         (Component::Access, _) => 4,
     }
@@ -152,6 +166,8 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     let mut objects = app::emit(customer);
     objects.extend(access::emit(customer));
     objects.extend(network::emit(customer));
+    objects.extend(database::emit(customer));
+    objects.extend(pgpool::emit(customer));
     objects
         .sort_by(|a, b| (a.kind_rank(), &a.kind, &a.name).cmp(&(b.kind_rank(), &b.kind, &b.name)));
     objects
@@ -214,4 +230,96 @@ pub fn metadata(customer: &Customer, name: &str, labels: BTreeMap<String, String
         labels: Some(labels),
         ..ObjectMeta::default()
     }
+}
+
+/// A container that passes Pod Security "restricted" and the CIS checks: its own user,
+/// no privilege escalation, no capabilities, a read-only root, the runtime's seccomp filter.
+pub fn restricted_container(uid: i64) -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        run_as_user: Some(uid),
+        run_as_group: Some(uid),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            ..Capabilities::default()
+        }),
+        seccomp_profile: Some(runtime_default()),
+        ..SecurityContext::default()
+    }
+}
+
+/// The pod-level half of `restricted_container`; volumes are group-owned by `uid`.
+pub fn restricted_pod(uid: i64) -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(uid),
+        run_as_group: Some(uid),
+        fs_group: Some(uid),
+        seccomp_profile: Some(runtime_default()),
+        ..PodSecurityContext::default()
+    }
+}
+
+fn runtime_default() -> SeccompProfile {
+    SeccompProfile {
+        type_: "RuntimeDefault".into(),
+        ..SeccompProfile::default()
+    }
+}
+
+/// CPU and memory as a `requests`/`limits` map.
+pub fn quantities(cpu: &str, memory: &str) -> BTreeMap<String, Quantity> {
+    BTreeMap::from([
+        ("cpu".to_string(), Quantity(cpu.to_string())),
+        ("memory".to_string(), Quantity(memory.to_string())),
+    ])
+}
+
+/// A digest never changes, so a cached copy is exact; a tag can move, so re-check it.
+pub fn pull_policy(by_tag: bool) -> Option<String> {
+    Some(if by_tag { "Always" } else { "IfNotPresent" }.into())
+}
+
+/// The sha256 of a ConfigMap as compiled, for a pod template's `checksum/config`.
+pub fn checksum(config_map: &Object) -> String {
+    crate::serialize::digest(crate::serialize::to_yaml(&config_map.value).as_bytes())
+}
+
+/// An `emptyDir` of at most `limit`, in memory when `memory`.
+pub fn scratch_volume(name: &str, limit: &str, memory: bool) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: memory.then(|| "Memory".into()),
+            size_limit: Some(Quantity(limit.into())),
+        }),
+        ..Volume::default()
+    }
+}
+
+/// A volume mount, read-only or not.
+pub fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+/// Renders a text config file with strict undefined-variable behaviour, so a template that
+/// names a value the emitter did not pass fails the build instead of writing an empty string.
+pub fn render_template(name: &str, source: &str, context: minijinja::Value) -> String {
+    let mut environment = minijinja::Environment::new();
+    environment.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    environment.set_keep_trailing_newline(true);
+    environment.set_trim_blocks(true);
+    environment.set_lstrip_blocks(true);
+    environment
+        .render_named_str(name, source, context)
+        // Templates are compiled into the binary and covered by the tests; a failure here
+        // is a bug in gitopsc, never something a profile can cause.
+        .unwrap_or_else(|e| panic!("template {name}: {e:#}"))
 }

@@ -248,9 +248,11 @@ fn custom_resources_pass_their_crd_schemas() {
         .filter_map(|w| w.parse().ok())
         .collect();
     // Every custom resource we emit but FrontendConfig (no published CRD) has a schema:
-    // BackendConfig, ManagedCertificate, and Argo CD's Application, AppProject, ApplicationSet.
+    // BackendConfig, ManagedCertificate, ExternalSecret, and Argo CD's Application,
+    // AppProject, ApplicationSet.
     let covered = [
         "/backendconfig-",
+        "/externalsecret-",
         "/managedcertificate-",
         "/applications/",
         "/applicationset/",

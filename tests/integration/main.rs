@@ -4,6 +4,7 @@ mod access;
 mod cli;
 mod conformance;
 mod contract;
+mod database;
 mod delivery;
 mod fixtures;
 mod netpol;

@@ -6,7 +6,7 @@ use std::process::Command;
 use super::{TempDir, text, tools_required};
 
 /// The newest installed PostgreSQL server's bin folder (Debian layout, or pg_config).
-fn server_bin() -> Option<PathBuf> {
+pub fn server_bin() -> Option<PathBuf> {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -19,7 +19,7 @@ fn server_bin() -> Option<PathBuf> {
 }
 
 /// Runs a server binary as a user PostgreSQL accepts: `postgres` when we are root.
-fn as_db_user(program: &Path) -> Command {
+pub fn as_db_user(program: &Path) -> Command {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         let mut command = Command::new("runuser");

@@ -1,0 +1,950 @@
+//! The database tier: PostgreSQL members run by Patroni in a StatefulSet (one per Citus
+//! group), Patroni's least-privilege Role, the headless/primary/replicas Services, the PDB,
+//! the Patroni configuration and the credentials `ExternalSecret`.
+//!
+//! Patroni keeps its state in ConfigMaps (`kubernetes.use_endpoints: false`) and labels the
+//! leader pod `role=master`, which the primary Service selects (docs/database.md).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{
+    StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+    StatefulSetUpdateStrategy,
+};
+use k8s_openapi::api::core::v1::{
+    Affinity, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    ExecAction, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SecretVolumeSource, Service, ServiceAccount, ServicePort, ServiceSpec,
+    Toleration, TopologySpreadConstraint, Volume, VolumeResourceRequirements,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{Component, Object, labels, metadata, port, selector};
+use crate::model::{Customer, Database};
+
+/// Name of the StatefulSet, ServiceAccount, Role and PDB, and Patroni's scope.
+pub const NAME: &str = super::workload::POSTGRES;
+const COMPONENT: &str = "database";
+/// Services: every member by DNS, the leader, the streaming standbys.
+pub const HEADLESS: &str = "postgres-headless";
+pub const PRIMARY: &str = "postgres-primary";
+pub const REPLICAS: &str = "postgres-replicas";
+/// The ConfigMap with `patroni.yml` and the bootstrap script.
+pub const CONFIG: &str = "postgres-patroni";
+/// The uid of `postgres` in Debian-based PostgreSQL images.
+pub const UID: i64 = 999;
+/// Patroni's role label and the value it puts on the leader. `master` is the only value
+/// Patroni 3 writes; Patroni 4 is told to keep it (`leader_label_value`).
+pub const ROLE_LABEL: &str = "role";
+pub const LEADER_VALUE: &str = "master";
+pub const REPLICA_VALUE: &str = "replica";
+/// Patroni's label for the Citus group of a member.
+pub const CITUS_GROUP_LABEL: &str = "citus-group";
+/// Where the container finds its files (translated by the real-component test).
+pub const CONFIG_DIR: &str = "/etc/patroni";
+pub const DATA_DIR: &str = "/var/lib/postgresql/data/pgdata";
+pub const SOCKET_DIR: &str = "/var/run/postgresql";
+pub const TLS_DIR: &str = "/etc/postgresql/tls";
+/// Written by apply-config.sh once the dynamic configuration is in the cluster state.
+const APPLIED_MARKER: &str = "/tmp/dynamic-config-applied";
+pub const CREDENTIALS_DIR: &str = "/etc/postgresql/credentials";
+/// Users the cluster has; their passwords are keys of the credentials Secret.
+pub const SUPERUSER: &str = "postgres";
+pub const REPLICATION_USER: &str = "replicator";
+pub const APP_USER: &str = "app";
+pub const APP_DATABASE: &str = "app";
+pub const MONITOR_USER: &str = "monitor";
+/// Keys of the credentials Secret (docs/database.md).
+pub mod secret_key {
+    pub const SUPERUSER: &str = "superuser-password";
+    pub const REPLICATION: &str = "replication-password";
+    pub const APP: &str = "app-password";
+    pub const MONITOR: &str = "monitor-password";
+    pub const ALL: [&str; 4] = [SUPERUSER, REPLICATION, APP, MONITOR];
+}
+/// Patroni timing: a dead leader's lock expires after `TTL` seconds (the RTO's main term).
+const TTL: u32 = 30;
+const LOOP_WAIT: u32 = 10;
+const RETRY_TIMEOUT: u32 = 10;
+/// Lets Patroni stop PostgreSQL cleanly and hand the leader lock over.
+const TERMINATION_GRACE_SECONDS: i64 = 120;
+/// Parameters PostgreSQL reads only from Patroni's DCS copy, never from the local file
+/// (Patroni's `CMDLINE_OPTIONS`); they go to `bootstrap.dcs`.
+const DCS_ONLY: &[&str] = &[
+    "max_connections",
+    "max_locks_per_transaction",
+    "max_prepared_transactions",
+    "max_replication_slots",
+    "max_wal_senders",
+    "max_worker_processes",
+    "track_commit_timestamp",
+    "wal_keep_size",
+    "wal_level",
+];
+/// Parameters gitopsc sets itself; a profile may not (check.rs reports E0321).
+pub const MANAGED_PARAMETERS: &[&str] = &[
+    "cluster_name",
+    "config_file",
+    "data_directory",
+    "hba_file",
+    "hot_standby",
+    "ident_file",
+    "listen_addresses",
+    "password_encryption",
+    "port",
+    "primary_conninfo",
+    "primary_slot_name",
+    "ssl",
+    "ssl_ca_file",
+    "ssl_cert_file",
+    "ssl_key_file",
+    "synchronous_standby_names",
+    "unix_socket_directories",
+    "wal_log_hints",
+];
+
+const POST_BOOTSTRAP: &str = include_str!("templates/post-bootstrap.sh");
+const APPLY_CONFIG: &str = include_str!("templates/apply-config.sh.j2");
+const START: &str = include_str!("templates/start-patroni.sh.j2");
+
+/// The Secret's keys by role, for the templates.
+pub fn secret_keys() -> minijinja::Value {
+    minijinja::context! {
+        superuser => secret_key::SUPERUSER,
+        replication => secret_key::REPLICATION,
+        app => secret_key::APP,
+        monitor => secret_key::MONITOR,
+    }
+}
+
+/// The credentials Secret as a read-only volume, readable by the pod's group only.
+pub fn credentials_volume(secret: &str) -> Volume {
+    Volume {
+        name: "credentials".into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.into()),
+            default_mode: Some(0o440),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
+/// `checkov.io/skipN` annotations, each with the reason, for checks that do not fit.
+pub fn checkov_skips(skips: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
+    (!skips.is_empty()).then(|| {
+        skips
+            .iter()
+            .enumerate()
+            .map(|(i, (check, why))| {
+                (
+                    format!("checkov.io/skip{}", i + 1),
+                    format!("{check}={why}"),
+                )
+            })
+            .collect()
+    })
+}
+
+/// One Patroni cluster: the only one, or one Citus group.
+struct Group {
+    /// StatefulSet name, also the prefix of its pod names.
+    statefulset: String,
+    /// The Citus group (0 = coordinator); `None` without Citus.
+    citus: Option<u32>,
+}
+
+fn groups(database: &Database) -> Vec<Group> {
+    match database.citus_worker_groups {
+        None => vec![Group {
+            statefulset: NAME.into(),
+            citus: None,
+        }],
+        Some(workers) => (0..=workers)
+            .map(|g| Group {
+                statefulset: format!("{NAME}-g{g}"),
+                citus: Some(g),
+            })
+            .collect(),
+    }
+}
+
+/// Pod names of the members Pgpool fronts: the only group, or the Citus coordinator.
+pub fn frontend_members(database: &Database) -> Vec<String> {
+    let first = &groups(database)[0];
+    (0..database.replicas)
+        .map(|i| format!("{}-{i}", first.statefulset))
+        .collect()
+}
+
+pub fn emit(customer: &Customer) -> Vec<Object> {
+    let database = &customer.database;
+    let labels = labels(customer, NAME, COMPONENT);
+    let config_map = config_map(customer, &labels);
+    let checksum = super::checksum(&config_map);
+    let mut objects = vec![
+        service_account(customer, &labels),
+        role(customer, &labels),
+        role_binding(customer, &labels),
+        config_map,
+        headless_service(customer, &labels),
+        role_service(customer, &labels, PRIMARY, LEADER_VALUE),
+        role_service(customer, &labels, REPLICAS, REPLICA_VALUE),
+        pod_disruption_budget(customer, &labels),
+    ];
+    for group in groups(database) {
+        objects.push(statefulset(customer, &labels, &group, &checksum));
+    }
+    if let Some(source) = &database.external_secret {
+        objects.push(external_secret(customer, &labels, source));
+    }
+    objects
+}
+
+fn service_account(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let account = ServiceAccount {
+        metadata: metadata(customer, NAME, labels.clone()),
+        // Patroni keeps the cluster state in the Kubernetes API, so it needs its token.
+        automount_service_account_token: Some(true),
+        ..ServiceAccount::default()
+    };
+    Object::new(Component::Database, NAME, &account)
+}
+
+/// Patroni's names for its ConfigMaps: `<scope>[-<group>]-{config,leader,failover,sync}`.
+fn patroni_config_maps(database: &Database) -> Vec<String> {
+    let prefixes: Vec<String> = match database.citus_worker_groups {
+        None => vec![NAME.into()],
+        Some(workers) => (0..=workers).map(|g| format!("{NAME}-{g}")).collect(),
+    };
+    prefixes
+        .iter()
+        .flat_map(|p| {
+            ["config", "failover", "leader", "sync"]
+                .iter()
+                .map(move |k| format!("{p}-{k}"))
+        })
+        .collect()
+}
+
+fn all_members(database: &Database) -> Vec<String> {
+    groups(database)
+        .iter()
+        .flat_map(|g| (0..database.replicas).map(move |i| format!("{}-{i}", g.statefulset)))
+        .collect()
+}
+
+/// Exactly what Patroni's Kubernetes DCS calls (patroni/dcs/kubernetes.py, ConfigMap mode):
+/// it lists and watches pods and ConfigMaps with its label selector, creates its ConfigMaps,
+/// reads and patches them by name, and patches its own pod's role label. Nothing on
+/// Endpoints or Services: those are only used with `use_endpoints: true`.
+fn role(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let rule = |resource: &str, verbs: &[&str], names: Option<Vec<String>>| PolicyRule {
+        api_groups: Some(vec![String::new()]),
+        resources: Some(vec![resource.into()]),
+        verbs: verbs.iter().map(|v| v.to_string()).collect(),
+        resource_names: names,
+        ..PolicyRule::default()
+    };
+    let database = &customer.database;
+    let role = Role {
+        metadata: metadata(customer, NAME, labels.clone()),
+        rules: Some(vec![
+            // `create` and `list`/`watch` cannot be limited by name in RBAC.
+            rule("configmaps", &["create", "list", "watch"], None),
+            rule(
+                "configmaps",
+                &["get", "patch"],
+                Some(patroni_config_maps(database)),
+            ),
+            rule("pods", &["list", "watch"], None),
+            rule("pods", &["get", "patch"], Some(all_members(database))),
+        ]),
+    };
+    Object::new(Component::Database, NAME, &role)
+}
+
+fn role_binding(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let binding = RoleBinding {
+        metadata: metadata(customer, NAME, labels.clone()),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: NAME.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: NAME.into(),
+            namespace: Some(customer.namespace.clone()),
+            ..Subject::default()
+        }]),
+    };
+    Object::new(Component::Database, NAME, &binding)
+}
+
+/// The labels Patroni owns on its pods and ConfigMaps. The instance label is left out on
+/// purpose: Argo CD's label tracking would otherwise adopt (and prune) Patroni's ConfigMaps.
+fn patroni_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([("app.kubernetes.io/name".to_string(), NAME.to_string())])
+}
+
+/// Patroni's dynamic configuration: kept in the DCS, the same on every member. It seeds a
+/// new cluster (`bootstrap.dcs`) and `apply-config.sh` writes it back whenever a member
+/// starts, so a change in the profile reaches a running cluster too.
+pub fn dynamic_config(customer: &Customer) -> Value {
+    let database = &customer.database;
+    let mut parameters: BTreeMap<String, String> = BTreeMap::from([
+        ("hot_standby".into(), "on".into()),
+        ("max_replication_slots".into(), "10".into()),
+        ("max_wal_senders".into(), "10".into()),
+        // Citus moves shards with logical replication.
+        (
+            "wal_level".into(),
+            if database.citus_worker_groups.is_some() {
+                "logical"
+            } else {
+                "replica"
+            }
+            .into(),
+        ),
+        // pg_rewind needs hint bits in WAL to rejoin a failed primary as a standby.
+        ("wal_log_hints".into(), "on".into()),
+    ]);
+    for (name, value) in &database.parameters {
+        if DCS_ONLY.contains(&name.as_str()) {
+            parameters.insert(name.clone(), value.clone());
+        }
+    }
+    json!({
+        "ttl": TTL,
+        "loop_wait": LOOP_WAIT,
+        "retry_timeout": RETRY_TIMEOUT,
+        // A standby more than 1 MiB behind may not be promoted (asynchronous mode).
+        "maximum_lag_on_failover": 1_048_576,
+        "synchronous_mode": database.synchronous,
+        // Keep accepting writes when no standby is left: availability over RPO 0 for the
+        // time the cluster runs on one member (docs/database.md).
+        "synchronous_mode_strict": false,
+        "postgresql": {
+            "use_pg_rewind": true,
+            "use_slots": true,
+            "parameters": parameters,
+        },
+    })
+}
+
+/// `patroni.yml`: everything but the values only a running pod knows (its name and IP come
+/// from `PATRONI_*` environment variables, passwords from the Secret).
+pub fn patroni_config(customer: &Customer) -> Value {
+    let database = &customer.database;
+    let mut local: BTreeMap<String, String> = database
+        .parameters
+        .iter()
+        .filter(|(name, _)| !DCS_ONLY.contains(&name.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    local.insert("password_encryption".into(), "scram-sha-256".into());
+    local.insert("unix_socket_directories".into(), SOCKET_DIR.into());
+    let host = if database.tls_secret.is_some() {
+        local.insert("ssl".into(), "on".into());
+        local.insert("ssl_cert_file".into(), format!("{TLS_DIR}/tls.crt"));
+        local.insert("ssl_key_file".into(), format!("{TLS_DIR}/tls.key"));
+        "hostssl"
+    } else {
+        "host"
+    };
+    let mut pg_hba = vec![
+        "local all all scram-sha-256".to_string(),
+        format!("{host} replication {REPLICATION_USER} all scram-sha-256"),
+        format!("{host} all all all scram-sha-256"),
+    ];
+    if database.tls_secret.is_some() {
+        pg_hba.push("hostnossl all all all reject".into());
+    }
+    let mut config = json!({
+        "scope": NAME,
+        "kubernetes": {
+            "labels": patroni_labels(),
+            "scope_label": "cluster-name",
+            "role_label": ROLE_LABEL,
+            "leader_label_value": LEADER_VALUE,
+            "standby_leader_label_value": LEADER_VALUE,
+            "use_endpoints": false,
+        },
+        "restapi": {"listen": format!("0.0.0.0:{}", port::PATRONI)},
+        "bootstrap": {
+            "dcs": dynamic_config(customer),
+            "initdb": [
+                {"encoding": "UTF8"},
+                {"locale": "C.UTF-8"},
+                "data-checksums",
+                {"auth-host": "scram-sha-256"},
+                {"auth-local": "scram-sha-256"},
+            ],
+            "post_bootstrap": format!("{CONFIG_DIR}/post-bootstrap.sh"),
+        },
+        "postgresql": {
+            "listen": format!("0.0.0.0:{}", port::POSTGRES),
+            "data_dir": DATA_DIR,
+            "bin_dir": format!("/usr/lib/postgresql/{}/bin", database.version),
+            "pgpass": "/tmp/pgpass",
+            "use_unix_socket": true,
+            "use_unix_socket_repl": false,
+            "authentication": {
+                "superuser": {"username": SUPERUSER},
+                "replication": {"username": REPLICATION_USER},
+            },
+            "parameters": local,
+            "pg_hba": pg_hba,
+        },
+        "watchdog": {"mode": "off"},
+    });
+    if database.citus_worker_groups.is_some() {
+        // The group number comes from PATRONI_CITUS_GROUP, set per StatefulSet.
+        config["citus"] = json!({"database": APP_DATABASE});
+    }
+    config
+}
+
+fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let config_map = ConfigMap {
+        metadata: metadata(customer, CONFIG, labels.clone()),
+        data: Some(BTreeMap::from([
+            (
+                "patroni.yml".to_string(),
+                crate::serialize::to_yaml(&patroni_config(customer)),
+            ),
+            (
+                "dynamic.yml".to_string(),
+                crate::serialize::to_yaml(&dynamic_config(customer)),
+            ),
+            ("post-bootstrap.sh".to_string(), POST_BOOTSTRAP.to_string()),
+            (
+                "apply-config.sh".to_string(),
+                super::render_template(
+                    "apply-config.sh",
+                    APPLY_CONFIG,
+                    minijinja::context! { marker => APPLIED_MARKER },
+                ),
+            ),
+            (
+                "start.sh".to_string(),
+                super::render_template(
+                    "start-patroni.sh",
+                    START,
+                    minijinja::context! {
+                        credentials_dir => CREDENTIALS_DIR,
+                        config_dir => CONFIG_DIR,
+                        keys => secret_keys(),
+                    },
+                ),
+            ),
+        ])),
+        ..ConfigMap::default()
+    };
+    Object::new(Component::Database, CONFIG, &config_map)
+}
+
+fn service_port(name: &str, number: i32) -> ServicePort {
+    ServicePort {
+        name: Some(name.into()),
+        port: number,
+        target_port: Some(IntOrString::String(name.into())),
+        protocol: Some("TCP".into()),
+        ..ServicePort::default()
+    }
+}
+
+/// Gives every member a stable DNS name (`postgres-0.postgres-headless`), published before
+/// the member is ready so standbys being cloned and Pgpool's health checks can find it.
+fn headless_service(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let service = Service {
+        metadata: metadata(customer, HEADLESS, labels.clone()),
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".into()),
+            publish_not_ready_addresses: Some(true),
+            selector: Some(selector(customer, NAME)),
+            ports: Some(vec![
+                service_port("postgresql", port::POSTGRES),
+                service_port("patroni", port::PATRONI),
+            ]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    };
+    Object::new(Component::Database, HEADLESS, &service)
+}
+
+/// The leader (`role=master`) or the standbys (`role=replica`); with Citus, of the
+/// coordinator group, which is the one clients talk to.
+fn role_service(
+    customer: &Customer,
+    labels: &BTreeMap<String, String>,
+    name: &str,
+    role: &str,
+) -> Object {
+    let mut pods = selector(customer, NAME);
+    pods.insert(ROLE_LABEL.into(), role.into());
+    if customer.database.citus_worker_groups.is_some() {
+        pods.insert(CITUS_GROUP_LABEL.into(), "0".into());
+    }
+    let service = Service {
+        metadata: metadata(customer, name, labels.clone()),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(pods),
+            ports: Some(vec![service_port("postgresql", port::POSTGRES)]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    };
+    Object::new(Component::Database, name, &service)
+}
+
+fn pod_disruption_budget(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let pdb = PodDisruptionBudget {
+        metadata: metadata(customer, NAME, labels.clone()),
+        spec: Some(PodDisruptionBudgetSpec {
+            // One member at a time: a drain never takes the standby a commit waits for
+            // together with the primary. Across Citus groups too, to keep it simple.
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector(customer, NAME)),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    };
+    Object::new(Component::Database, NAME, &pdb)
+}
+
+fn env_field(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.into(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+fn env_value(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..EnvVar::default()
+    }
+}
+
+fn patroni_probe(path: &str, period: i32, failures: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("patroni".into()),
+            scheme: Some("HTTP".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(failures),
+        ..Probe::default()
+    }
+}
+
+fn statefulset(
+    customer: &Customer,
+    labels: &BTreeMap<String, String>,
+    group: &Group,
+    checksum: &str,
+) -> Object {
+    let database = &customer.database;
+    let mut pod_labels = labels.clone();
+    pod_labels.insert("cluster-name".into(), NAME.into());
+    let mut match_labels = selector(customer, NAME);
+    if let Some(g) = group.citus {
+        pod_labels.insert(CITUS_GROUP_LABEL.into(), g.to_string());
+        match_labels.insert(CITUS_GROUP_LABEL.into(), g.to_string());
+    }
+    let mut env = vec![
+        env_field("PATRONI_NAME", "metadata.name"),
+        env_field("PATRONI_KUBERNETES_NAMESPACE", "metadata.namespace"),
+        env_field("PATRONI_KUBERNETES_POD_IP", "status.podIP"),
+        env_value(
+            "PATRONI_POSTGRESQL_CONNECT_ADDRESS",
+            &format!("$(PATRONI_KUBERNETES_POD_IP):{}", port::POSTGRES),
+        ),
+        env_value(
+            "PATRONI_RESTAPI_CONNECT_ADDRESS",
+            &format!("$(PATRONI_KUBERNETES_POD_IP):{}", port::PATRONI),
+        ),
+    ];
+    let mut sidecar_env = vec![env_field(
+        "PATRONI_KUBERNETES_NAMESPACE",
+        "metadata.namespace",
+    )];
+    if let Some(g) = group.citus {
+        env.push(env_value("PATRONI_CITUS_GROUP", &g.to_string()));
+        sidecar_env.push(env_value("PATRONI_CITUS_GROUP", &g.to_string()));
+    }
+    let mut mounts = vec![
+        super::mount("data", "/var/lib/postgresql/data", false),
+        super::mount("config", CONFIG_DIR, true),
+        super::mount("credentials", CREDENTIALS_DIR, true),
+        super::mount("run", SOCKET_DIR, false),
+        super::mount("tmp", "/tmp", false),
+        super::mount("shm", "/dev/shm", false),
+    ];
+    let mut volumes = vec![
+        Volume {
+            name: "config".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: CONFIG.into(),
+                // post-bootstrap.sh is executed by Patroni.
+                default_mode: Some(0o555),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        credentials_volume(&database.credentials_secret),
+        super::scratch_volume("run", "16Mi", false),
+        super::scratch_volume("tmp", "1Gi", false),
+        // PostgreSQL's dynamic shared memory; the runtime's 64 MiB default is too small
+        // for parallel queries.
+        super::scratch_volume("shm", "1Gi", true),
+    ];
+    if let Some(tls) = &database.tls_secret {
+        mounts.push(super::mount("tls", TLS_DIR, true));
+        volumes.push(Volume {
+            name: "tls".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(tls.clone()),
+                // Owned by root, readable by the postgres group: what PostgreSQL accepts
+                // for a key file it does not own.
+                default_mode: Some(0o640),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
+    let container = Container {
+        name: NAME.into(),
+        image: Some(database.image.clone()),
+        image_pull_policy: super::pull_policy(database.image_by_tag),
+        command: Some(vec!["/bin/sh".into(), format!("{CONFIG_DIR}/start.sh")]),
+        env: Some(env),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some("postgresql".into()),
+                container_port: port::POSTGRES,
+                protocol: Some("TCP".into()),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                name: Some("patroni".into()),
+                container_port: port::PATRONI,
+                protocol: Some("TCP".into()),
+                ..ContainerPort::default()
+            },
+        ]),
+        resources: Some(ResourceRequirements {
+            requests: Some(super::quantities(
+                &database.requests.cpu,
+                &database.requests.memory,
+            )),
+            limits: Some(super::quantities(
+                &database.limits.cpu,
+                &database.limits.memory,
+            )),
+            ..ResourceRequirements::default()
+        }),
+        // Ready: PostgreSQL runs and Patroni is in the HA loop (leader or streaming standby).
+        readiness_probe: Some(patroni_probe("/readiness", 5, 3)),
+        // Alive: Patroni's HA loop has run recently; a slow clone or crash recovery of
+        // PostgreSQL does not fail it, so a long recovery is not killed.
+        liveness_probe: Some(patroni_probe("/liveness", 10, 6)),
+        security_context: Some(super::restricted_container(UID)),
+        volume_mounts: Some(mounts),
+        ..Container::default()
+    };
+    // Writes the dynamic configuration into the cluster state (apply-config.sh).
+    let sidecar = Container {
+        name: "patroni-config".into(),
+        image: Some(database.image.clone()),
+        image_pull_policy: super::pull_policy(database.image_by_tag),
+        command: Some(vec![
+            "/bin/sh".into(),
+            format!("{CONFIG_DIR}/apply-config.sh"),
+        ]),
+        env: Some(sidecar_env),
+        resources: Some(ResourceRequirements {
+            requests: Some(super::quantities("10m", "64Mi")),
+            limits: Some(super::quantities("200m", "128Mi")),
+            ..ResourceRequirements::default()
+        }),
+        // Ready once the dynamic configuration is written: a rolling update waits for it.
+        readiness_probe: Some(Probe {
+            exec: Some(ExecAction {
+                command: Some(vec!["cat".into(), APPLIED_MARKER.into()]),
+            }),
+            period_seconds: Some(10),
+            ..Probe::default()
+        }),
+        security_context: Some(super::restricted_container(UID)),
+        volume_mounts: Some(vec![
+            super::mount("config", CONFIG_DIR, true),
+            super::mount("tmp", "/tmp", false),
+        ]),
+        ..Container::default()
+    };
+    let spread = TopologySpreadConstraint {
+        max_skew: 1,
+        topology_key: "topology.kubernetes.io/zone".into(),
+        when_unsatisfiable: "ScheduleAnyway".into(),
+        label_selector: Some(LabelSelector {
+            match_labels: Some(match_labels.clone()),
+            ..LabelSelector::default()
+        }),
+        ..TopologySpreadConstraint::default()
+    };
+    // Two members on one node would fail together: never share a node.
+    let anti_affinity = Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
+                topology_key: "kubernetes.io/hostname".into(),
+                label_selector: Some(LabelSelector {
+                    match_labels: Some(selector(customer, NAME)),
+                    ..LabelSelector::default()
+                }),
+                ..PodAffinityTerm::default()
+            }]),
+            ..PodAntiAffinity::default()
+        }),
+        ..Affinity::default()
+    };
+    let (node_selector, tolerations) = match &database.node_pool {
+        Some(pool) => (
+            Some(BTreeMap::from([(
+                "cloud.google.com/gke-nodepool".to_string(),
+                pool.name.clone(),
+            )])),
+            Some(
+                pool.taints
+                    .iter()
+                    .map(|t| Toleration {
+                        key: t.key.clone(),
+                        operator: Some("Equal".into()),
+                        value: t.value.clone(),
+                        effect: t.effect.map(|e| {
+                            match e {
+                                crate::profile::TaintEffect::NoSchedule => "NoSchedule",
+                                crate::profile::TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+                                crate::profile::TaintEffect::NoExecute => "NoExecute",
+                            }
+                            .into()
+                        }),
+                        ..Toleration::default()
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .filter(|t| !t.is_empty()),
+        ),
+        None => (None, None),
+    };
+    let pod = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(pod_labels),
+            annotations: Some(BTreeMap::from([(
+                "checksum/config".to_string(),
+                checksum.to_string(),
+            )])),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            service_account_name: Some(NAME.into()),
+            automount_service_account_token: Some(true),
+            termination_grace_period_seconds: Some(TERMINATION_GRACE_SECONDS),
+            security_context: Some(k8s_openapi::api::core::v1::PodSecurityContext {
+                // Large volumes: change ownership only when the root does not match.
+                fs_group_change_policy: Some("OnRootMismatch".into()),
+                ..super::restricted_pod(UID)
+            }),
+            affinity: Some(anti_affinity),
+            topology_spread_constraints: Some(vec![spread]),
+            node_selector,
+            tolerations,
+            containers: vec![container, sidecar],
+            volumes: Some(volumes),
+            ..PodSpec::default()
+        }),
+    };
+    let claim = PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some("data".into()),
+            labels: Some(selector(customer, NAME)),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".into()]),
+            storage_class_name: database.storage_class.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_string(),
+                    Quantity(database.storage_size.clone()),
+                )])),
+                ..VolumeResourceRequirements::default()
+            }),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        ..PersistentVolumeClaim::default()
+    };
+    let mut meta = metadata(customer, &group.statefulset, labels.clone());
+    let mut skips = vec![
+        (
+            "CKV_K8S_38",
+            "Patroni keeps the cluster state in the Kubernetes API and needs its token",
+        ),
+        (
+            "CKV_K8S_40",
+            "PostgreSQL runs as the image's postgres user (uid 999); initdb needs the uid in /etc/passwd",
+        ),
+        (
+            "CKV_K8S_8",
+            "the patroni-config sidecar exits on failure and has a readiness check; postgres has both probes",
+        ),
+    ];
+    if database.image_by_tag {
+        skips.push((
+            "CKV_K8S_43",
+            "the profile opts out of digest pinning with database.allowUnpinnedImage",
+        ));
+    }
+    meta.annotations = checkov_skips(&skips);
+    let statefulset = StatefulSet {
+        metadata: meta,
+        spec: Some(StatefulSetSpec {
+            replicas: Some(database.replicas as i32),
+            service_name: Some(HEADLESS.into()),
+            // Members coordinate through Patroni, not through start order.
+            pod_management_policy: Some("Parallel".into()),
+            selector: LabelSelector {
+                match_labels: Some(match_labels),
+                ..LabelSelector::default()
+            },
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some("RollingUpdate".into()),
+                ..StatefulSetUpdateStrategy::default()
+            }),
+            // The data outlives the StatefulSet and a scale-down: deleting a volume is a
+            // decision an operator makes, never a side effect of a sync.
+            persistent_volume_claim_retention_policy: Some(
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_deleted: Some("Retain".into()),
+                    when_scaled: Some("Retain".into()),
+                },
+            ),
+            template: pod,
+            volume_claim_templates: Some(vec![claim]),
+            ..StatefulSetSpec::default()
+        }),
+        ..StatefulSet::default()
+    };
+    Object::new(Component::Database, &group.statefulset, &statefulset)
+}
+
+/// External Secrets Operator `ExternalSecret` (external-secrets.io/v1).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExternalSecret {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: ObjectMeta,
+    spec: ExternalSecretSpec,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExternalSecretSpec {
+    refresh_interval: &'static str,
+    secret_store_ref: StoreRef,
+    target: Target,
+    data: Vec<SecretData>,
+}
+
+#[derive(Serialize)]
+struct StoreRef {
+    kind: &'static str,
+    name: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Target {
+    name: String,
+    creation_policy: &'static str,
+    deletion_policy: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SecretData {
+    secret_key: &'static str,
+    remote_ref: RemoteRef,
+}
+
+#[derive(Serialize)]
+struct RemoteRef {
+    key: String,
+    property: &'static str,
+}
+
+/// Materialises the credentials Secret from one Secret Manager secret holding a JSON
+/// object with the four password keys; only those keys reach the cluster.
+fn external_secret(
+    customer: &Customer,
+    labels: &BTreeMap<String, String>,
+    source: &crate::model::ExternalSecretSource,
+) -> Object {
+    let name = &customer.database.credentials_secret;
+    let object = ExternalSecret {
+        api_version: "external-secrets.io/v1",
+        kind: "ExternalSecret",
+        metadata: metadata(customer, name, labels.clone()),
+        spec: ExternalSecretSpec {
+            refresh_interval: "1h",
+            secret_store_ref: StoreRef {
+                kind: "SecretStore",
+                name: source.secret_store.clone(),
+            },
+            target: Target {
+                name: name.clone(),
+                creation_policy: "Owner",
+                // A secret removed upstream must not take the running database's
+                // passwords with it.
+                deletion_policy: "Retain",
+            },
+            data: secret_key::ALL
+                .iter()
+                .map(|key| SecretData {
+                    secret_key: key,
+                    remote_ref: RemoteRef {
+                        key: source.key.clone(),
+                        property: key,
+                    },
+                })
+                .collect(),
+        },
+    };
+    Object::custom(Component::Database, "ExternalSecret", name, &object)
+}

@@ -1,0 +1,294 @@
+//! Pgpool-II in front of the database: a Deployment of at least two pods (no watchdog:
+//! Kubernetes restarts a failed pod and the Service spreads clients), its ConfigMap with
+//! `pgpool.conf` and `pool_hba.conf` rendered from templates, the Service and the PDB.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SecretVolumeSource, Service, ServiceAccount, ServicePort, ServiceSpec,
+    TCPSocketAction, TopologySpreadConstraint, Volume,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::database;
+use super::{Component, Object, labels, metadata, port, selector};
+use crate::model::Customer;
+
+/// Name of the Deployment, Service, ServiceAccount, ConfigMap and PDB.
+pub const NAME: &str = super::workload::PGPOOL;
+const COMPONENT: &str = "pgpool";
+/// Where the container finds its files (translated by the real-component test).
+pub const CONFIG_DIR: &str = "/etc/pgpool/config";
+pub const CREDENTIALS_DIR: &str = "/etc/pgpool/credentials";
+pub const RUN_DIR: &str = "/var/run/pgpool";
+pub const TLS_DIR: &str = "/etc/pgpool/tls";
+/// Pgpool reads only mounted files and writes only its memory volume, so it runs as an
+/// unprivileged uid that maps to no account on the node.
+const UID: i64 = 10001;
+const CPU_REQUEST: &str = "250m";
+const MEMORY_REQUEST: &str = "256Mi";
+const CPU_LIMIT: &str = "1";
+const MEMORY_LIMIT: &str = "512Mi";
+
+const PGPOOL_CONF: &str = include_str!("templates/pgpool.conf.j2");
+const POOL_HBA_CONF: &str = include_str!("templates/pool_hba.conf.j2");
+const START: &str = include_str!("templates/start-pgpool.sh.j2");
+
+pub fn emit(customer: &Customer) -> Vec<Object> {
+    let labels = labels(customer, NAME, COMPONENT);
+    let config_map = config_map(customer, &labels);
+    let checksum = super::checksum(&config_map);
+    vec![
+        service_account(customer, &labels),
+        config_map,
+        deployment(customer, &labels, &checksum),
+        service(customer, &labels),
+        pod_disruption_budget(customer, &labels),
+    ]
+}
+
+fn service_account(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let account = ServiceAccount {
+        metadata: metadata(customer, NAME, labels.clone()),
+        automount_service_account_token: Some(false),
+        ..ServiceAccount::default()
+    };
+    Object::new(Component::Pgpool, NAME, &account)
+}
+
+/// The files of the ConfigMap, by name.
+pub fn files(customer: &Customer) -> BTreeMap<String, String> {
+    let database = &customer.database;
+    let tls = database.tls_secret.is_some();
+    let backends: Vec<minijinja::Value> = database::frontend_members(database)
+        .into_iter()
+        .map(|member| {
+            minijinja::context! {
+                host => format!("{member}.{}", database::HEADLESS),
+                name => member,
+            }
+        })
+        .collect();
+    let context = minijinja::context! {
+        customer => customer.name,
+        backends => backends,
+        postgres_port => port::POSTGRES,
+        pgpool_port => port::PGPOOL,
+        run_dir => RUN_DIR,
+        config_dir => CONFIG_DIR,
+        tls_dir => TLS_DIR,
+        tls => tls,
+        num_init_children => database.pgpool.num_init_children,
+        max_pool => database.pgpool.max_pool,
+        load_balance => database.pgpool.load_balance_reads,
+        monitor_user => database::MONITOR_USER,
+        app_user => database::APP_USER,
+        credentials_dir => CREDENTIALS_DIR,
+        keys => database::secret_keys(),
+    };
+    BTreeMap::from([
+        (
+            "pgpool.conf".to_string(),
+            super::render_template("pgpool.conf", PGPOOL_CONF, context.clone()),
+        ),
+        (
+            "pool_hba.conf".to_string(),
+            super::render_template("pool_hba.conf", POOL_HBA_CONF, context.clone()),
+        ),
+        (
+            // PCP (Pgpool's admin protocol) is off: no TCP listener and no users.
+            "pcp.conf".to_string(),
+            "# PCP is disabled (pcp_listen_addresses = ''); no users.\n".to_string(),
+        ),
+        (
+            "start.sh".to_string(),
+            super::render_template("start.sh", START, context),
+        ),
+    ])
+}
+
+fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let config_map = ConfigMap {
+        metadata: metadata(customer, NAME, labels.clone()),
+        data: Some(files(customer)),
+        ..ConfigMap::default()
+    };
+    Object::new(Component::Pgpool, NAME, &config_map)
+}
+
+fn tcp_probe(period: i32, failures: i32) -> Probe {
+    Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String("postgresql".into()),
+            ..TCPSocketAction::default()
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(2),
+        failure_threshold: Some(failures),
+        ..Probe::default()
+    }
+}
+
+fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: &str) -> Object {
+    let database = &customer.database;
+    let pgpool = &database.pgpool;
+    let secret = &database.credentials_secret;
+    let mut mounts = vec![
+        super::mount("config", CONFIG_DIR, true),
+        super::mount("credentials", CREDENTIALS_DIR, true),
+        super::mount("run", RUN_DIR, false),
+    ];
+    let mut volumes = vec![
+        Volume {
+            name: "config".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: NAME.into(),
+                default_mode: Some(0o444),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        database::credentials_volume(secret),
+        // pool_passwd lives here: in memory, never on a node's disk.
+        super::scratch_volume("run", "16Mi", true),
+    ];
+    if let Some(tls) = &database.tls_secret {
+        mounts.push(super::mount("tls", TLS_DIR, true));
+        volumes.push(Volume {
+            name: "tls".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(tls.clone()),
+                default_mode: Some(0o440),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
+    let container = Container {
+        name: NAME.into(),
+        image: Some(pgpool.image.clone()),
+        image_pull_policy: super::pull_policy(pgpool.image_by_tag),
+        command: Some(vec!["/bin/sh".into(), format!("{CONFIG_DIR}/start.sh")]),
+        ports: Some(vec![ContainerPort {
+            name: Some("postgresql".into()),
+            container_port: port::PGPOOL,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        resources: Some(ResourceRequirements {
+            requests: Some(super::quantities(CPU_REQUEST, MEMORY_REQUEST)),
+            limits: Some(super::quantities(CPU_LIMIT, MEMORY_LIMIT)),
+            ..ResourceRequirements::default()
+        }),
+        readiness_probe: Some(tcp_probe(5, 3)),
+        liveness_probe: Some(tcp_probe(10, 6)),
+        security_context: Some(super::restricted_container(UID)),
+        volume_mounts: Some(mounts),
+        ..Container::default()
+    };
+    let spread = |key: &str| TopologySpreadConstraint {
+        max_skew: 1,
+        topology_key: key.into(),
+        when_unsatisfiable: "ScheduleAnyway".into(),
+        label_selector: Some(LabelSelector {
+            match_labels: Some(selector(customer, NAME)),
+            ..LabelSelector::default()
+        }),
+        match_label_keys: Some(vec!["pod-template-hash".into()]),
+        ..TopologySpreadConstraint::default()
+    };
+    let pod = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels.clone()),
+            annotations: Some(BTreeMap::from([(
+                "checksum/config".to_string(),
+                checksum.to_string(),
+            )])),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            service_account_name: Some(NAME.into()),
+            automount_service_account_token: Some(false),
+            security_context: Some(super::restricted_pod(UID)),
+            topology_spread_constraints: Some(vec![
+                spread("topology.kubernetes.io/zone"),
+                spread("kubernetes.io/hostname"),
+            ]),
+            containers: vec![container],
+            volumes: Some(volumes),
+            ..PodSpec::default()
+        }),
+    };
+    let mut meta = metadata(customer, NAME, labels.clone());
+    if pgpool.image_by_tag {
+        meta.annotations = database::checkov_skips(&[(
+            "CKV_K8S_43",
+            "the profile opts out of digest pinning with pgpool.allowUnpinnedImage",
+        )]);
+    }
+    let deployment = Deployment {
+        metadata: meta,
+        spec: Some(DeploymentSpec {
+            replicas: Some(pgpool.replicas as i32),
+            selector: LabelSelector {
+                match_labels: Some(selector(customer, NAME)),
+                ..LabelSelector::default()
+            },
+            // A new pod is ready before an old one goes: clients always find a Pgpool.
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::Int(1)),
+                    max_unavailable: Some(IntOrString::Int(0)),
+                }),
+            }),
+            template: pod,
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    };
+    Object::new(Component::Pgpool, NAME, &deployment)
+}
+
+fn service(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let service = Service {
+        metadata: metadata(customer, NAME, labels.clone()),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(selector(customer, NAME)),
+            ports: Some(vec![ServicePort {
+                name: Some("postgresql".into()),
+                port: port::PGPOOL,
+                target_port: Some(IntOrString::String("postgresql".into())),
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    };
+    Object::new(Component::Pgpool, NAME, &service)
+}
+
+fn pod_disruption_budget(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let pdb = PodDisruptionBudget {
+        metadata: metadata(customer, NAME, labels.clone()),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector(customer, NAME)),
+                ..LabelSelector::default()
+            }),
+            unhealthy_pod_eviction_policy: Some("AlwaysAllow".into()),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    };
+    Object::new(Component::Pgpool, NAME, &pdb)
+}

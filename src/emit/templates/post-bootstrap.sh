@@ -1,0 +1,15 @@
+#!/bin/sh
+# Patroni runs this once, on the member that initialises the cluster, with a superuser
+# connection string as its only argument. It creates the roles the stack logs in as; their
+# passwords come from the credentials Secret through the environment, never from a file.
+set -eu
+psql --no-psqlrc --quiet -v ON_ERROR_STOP=1 -d "$1" \
+  -v app_password="$APP_PASSWORD" \
+  -v monitor_password="$MONITOR_PASSWORD" <<'SQL'
+SELECT format('CREATE ROLE app LOGIN PASSWORD %L', :'app_password')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'app') \gexec
+SELECT format('CREATE ROLE monitor LOGIN PASSWORD %L IN ROLE pg_monitor', :'monitor_password')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'monitor') \gexec
+SELECT 'CREATE DATABASE app OWNER app'
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'app') \gexec
+SQL

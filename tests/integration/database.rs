@@ -1,0 +1,836 @@
+//! The compiled database tier on real components: three Patroni members with PostgreSQL,
+//! etcd as Patroni's store and Pgpool-II, all on loopback, configured from `out/` and
+//! nothing else (see `Translation`), then exercised: replication, routing, balancing,
+//! Pgpool's live settings, a primary killed under write load, and its return as a standby.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::pg_settings::{as_db_user, server_bin};
+use super::{TempDir, parse_yaml, root, text, tool, tools_required};
+
+/// The customer whose compiled tier is started: synchronous mode, TLS, three members.
+const CUSTOMER: &str = "acme";
+/// Passwords the test puts in the credentials "Secret" (a folder of files, as mounted).
+const PASSWORDS: [(&str, &str); 4] = [
+    ("superuser-password", "test-superuser-secret"),
+    ("replication-password", "test-replication-secret"),
+    ("app-password", "test-app-secret"),
+    ("monitor-password", "test-monitor-secret"),
+];
+
+fn password(key: &str) -> &'static str {
+    PASSWORDS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| *v)
+        .expect("known key")
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// One data file of a ConfigMap in `out/<customer>/`.
+fn config_map_file(path: &str, key: &str) -> String {
+    let yaml = std::fs::read_to_string(root().join("out").join(CUSTOMER).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    parse_yaml(&yaml)["data"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{path} has no data.{key}"))
+        .to_string()
+}
+
+/// The only changes made to the compiled files, each because this machine is not a pod:
+/// - paths: the mounts and volumes of the pod become folders of the test;
+/// - `bin_dir`: the profile's PostgreSQL major becomes the installed one;
+/// - Patroni's store: the Kubernetes API becomes a local etcd (`kubernetes` → `etcd3`);
+/// - addresses: pod IPs and DNS names become 127.0.0.1 and a port per member.
+struct Translation {
+    /// (pod path, test path); the first that matches at a position wins.
+    paths: Vec<(String, String)>,
+}
+
+impl Translation {
+    /// Replaces every pod path in one pass, so a replacement is never translated again.
+    fn apply(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        'scan: while !rest.is_empty() {
+            for (from, to) in &self.paths {
+                if let Some(after) = rest.strip_prefix(from.as_str()) {
+                    out.push_str(to);
+                    rest = after;
+                    continue 'scan;
+                }
+            }
+            let mut chars = rest.chars();
+            out.extend(chars.next());
+            rest = chars.as_str();
+        }
+        out
+    }
+}
+
+struct Member {
+    name: String,
+    pg_port: u16,
+    rest_port: u16,
+    dir: PathBuf,
+    process: Option<Child>,
+}
+
+impl Member {
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data/pgdata")
+    }
+
+    /// Kills the member like a lost node: Patroni and PostgreSQL (its own session) at once.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            kill_group(child.id() as i32);
+            let _ = child.wait();
+        }
+        if let Some(pid) = postmaster_pid(&self.data_dir()) {
+            kill_group(pid);
+        }
+    }
+}
+
+fn postmaster_pid(data: &Path) -> Option<i32> {
+    std::fs::read_to_string(data.join("postmaster.pid"))
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn kill_group(pid: i32) {
+    // SAFETY: kill has no memory preconditions; a stale pid at worst fails with ESRCH.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
+
+/// Everything the test started; dropping it stops all of it.
+struct Stack {
+    work: TempDir,
+    translation: Translation,
+    etcd: Option<Child>,
+    etcd_port: u16,
+    members: Vec<Member>,
+    pgpool: Option<Child>,
+    pgpool_port: u16,
+    bin: PathBuf,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.pgpool.take() {
+            kill_group(child.id() as i32);
+            let _ = child.wait();
+        }
+        for member in &mut self.members {
+            member.kill();
+        }
+        if let Some(mut child) = self.etcd.take() {
+            kill_group(child.id() as i32);
+            let _ = child.wait();
+        }
+        let _ = &self.work;
+    }
+}
+
+fn chown_to_postgres(path: &Path) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .expect("chown");
+        assert!(status.success());
+    }
+}
+
+fn write(path: &Path, content: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, content).expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Logs of a started process go to a file in the work folder, shown when a wait fails.
+fn log_file(dir: &Path, name: &str) -> std::fs::File {
+    std::fs::File::create(dir.join(format!("{name}.log"))).expect("log file")
+}
+
+impl Stack {
+    fn start(bin: PathBuf) -> Stack {
+        let work = TempDir::new("database");
+        let base = work.path().to_path_buf();
+        let members: Vec<Member> = (0..3)
+            .map(|i| Member {
+                name: format!("postgres-{i}"),
+                pg_port: free_port(),
+                rest_port: free_port(),
+                dir: base.join(format!("postgres-{i}")),
+                process: None,
+            })
+            .collect();
+        let translation = Translation {
+            paths: vec![
+                (
+                    "/etc/postgresql/credentials".into(),
+                    base.join("credentials").display().to_string(),
+                ),
+                (
+                    "/etc/pgpool/credentials".into(),
+                    base.join("credentials").display().to_string(),
+                ),
+                (
+                    "/etc/postgresql/tls".into(),
+                    base.join("tls").display().to_string(),
+                ),
+                (
+                    "/etc/pgpool/tls".into(),
+                    base.join("tls").display().to_string(),
+                ),
+                (
+                    "/etc/pgpool/config".into(),
+                    base.join("pgpool/config").display().to_string(),
+                ),
+                (
+                    "/var/run/pgpool".into(),
+                    base.join("pgpool/run").display().to_string(),
+                ),
+            ],
+        };
+        let mut stack = Stack {
+            etcd_port: free_port(),
+            pgpool_port: free_port(),
+            work,
+            translation,
+            etcd: None,
+            members,
+            pgpool: None,
+            bin,
+        };
+        stack.write_secrets();
+        stack.start_etcd();
+        for i in 0..stack.members.len() {
+            stack.write_member_config(i);
+        }
+        chown_to_postgres(stack.work.path());
+        for i in 0..stack.members.len() {
+            stack.start_member(i);
+        }
+        stack
+    }
+
+    fn base(&self) -> &Path {
+        self.work.path()
+    }
+
+    /// The credentials Secret and the TLS Secret, as their volumes would hold them.
+    fn write_secrets(&self) {
+        for (key, value) in PASSWORDS {
+            write(&self.base().join("credentials").join(key), value, 0o600);
+        }
+        let tls = self.base().join("tls");
+        std::fs::create_dir_all(&tls).expect("tls dir");
+        let status = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args(["-subj", "/CN=postgres-primary"])
+            .arg("-keyout")
+            .arg(tls.join("tls.key"))
+            .arg("-out")
+            .arg(tls.join("tls.crt"))
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl req");
+    }
+
+    fn start_etcd(&mut self) {
+        let peer = free_port();
+        let client = format!("http://127.0.0.1:{}", self.etcd_port);
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let child = Command::new("etcd")
+            .args(["--name", "test", "--data-dir"])
+            .arg(self.base().join("etcd"))
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("test={peer_url}")])
+            .stdout(log_file(self.base(), "etcd"))
+            .stderr(log_file(self.base(), "etcd-stderr"))
+            .process_group(0)
+            .spawn()
+            .expect("etcd starts");
+        self.etcd = Some(child);
+        wait_for(Duration::from_secs(30), "etcd to listen", || {
+            std::net::TcpStream::connect(("127.0.0.1", self.etcd_port)).is_ok()
+        });
+    }
+
+    /// The member's "ConfigMap mount": every compiled file, translated.
+    fn write_member_config(&mut self, i: usize) {
+        let member = &self.members[i];
+        let config_dir = member.dir.join("config");
+        let member_paths = Translation {
+            paths: [
+                ("/etc/patroni", config_dir.clone()),
+                ("/var/lib/postgresql/data", member.dir.join("data")),
+                ("/var/run/postgresql", member.dir.join("run")),
+                ("/tmp/", member.dir.join("tmp/")),
+            ]
+            .into_iter()
+            .map(|(from, to)| (from.to_string(), to.display().to_string()))
+            .chain(self.translation.paths.iter().cloned())
+            .collect(),
+        };
+        for dir in ["run", "tmp", "data"] {
+            std::fs::create_dir_all(member.dir.join(dir)).expect("member dir");
+        }
+        let file = "database/configmap-postgres-patroni.yaml";
+        for (key, mode) in [
+            ("post-bootstrap.sh", 0o755),
+            ("apply-config.sh", 0o755),
+            ("start.sh", 0o755),
+            ("dynamic.yml", 0o644),
+        ] {
+            let content = member_paths.apply(&config_map_file(file, key));
+            write(&config_dir.join(key), &content, mode);
+        }
+        let mut patroni = parse_yaml(&member_paths.apply(&config_map_file(file, "patroni.yml")));
+        let installed = self.bin.display().to_string();
+        let object = patroni.as_object_mut().expect("patroni.yml is a mapping");
+        assert!(object.remove("kubernetes").is_some(), "Kubernetes store");
+        object.insert(
+            "etcd3".into(),
+            serde_json::json!({"hosts": [format!("127.0.0.1:{}", self.etcd_port)]}),
+        );
+        object.insert("name".into(), Value::String(member.name.clone()));
+        let rest = format!("127.0.0.1:{}", member.rest_port);
+        patroni["restapi"] = serde_json::json!({"listen": rest, "connect_address": rest});
+        let pg = format!("127.0.0.1:{}", member.pg_port);
+        patroni["postgresql"]["listen"] = Value::String(pg.clone());
+        patroni["postgresql"]["connect_address"] = Value::String(pg);
+        patroni["postgresql"]["bin_dir"] = Value::String(installed);
+        write(
+            &config_dir.join("patroni.yml"),
+            &gitopsc::serialize::to_yaml(&patroni),
+            0o644,
+        );
+    }
+
+    fn start_member(&mut self, i: usize) {
+        let member = &self.members[i];
+        let child = as_db_user(Path::new("/bin/sh"))
+            .arg(member.dir.join("config/start.sh"))
+            .stdout(log_file(&member.dir, "patroni"))
+            .stderr(Stdio::from(log_file(&member.dir, "patroni-stderr")))
+            .process_group(0)
+            .spawn()
+            .expect("patroni starts");
+        self.members[i].process = Some(child);
+    }
+
+    /// Runs apply-config.sh as the sidecar does, until it has written the configuration.
+    fn apply_dynamic_config(&self) {
+        let member = &self.members[0];
+        let mut child = as_db_user(Path::new("/bin/sh"))
+            .arg(member.dir.join("config/apply-config.sh"))
+            .stdout(log_file(&member.dir, "apply-config"))
+            .stderr(Stdio::from(log_file(&member.dir, "apply-config-stderr")))
+            .process_group(0)
+            .spawn()
+            .expect("apply-config.sh starts");
+        let marker = member.dir.join("tmp/dynamic-config-applied");
+        wait_for(Duration::from_secs(60), "apply-config.sh", || {
+            marker.exists()
+        });
+        kill_group(child.id() as i32);
+        let _ = child.wait();
+    }
+
+    fn start_pgpool(&mut self) {
+        let pgpool_dir = self.base().join("pgpool");
+        std::fs::create_dir_all(pgpool_dir.join("run")).expect("pgpool run dir");
+        let file = "pgpool/configmap-pgpool.yaml";
+        let mut conf = self
+            .translation
+            .apply(&config_map_file(file, "pgpool.conf"));
+        // Addresses: every backend's DNS name becomes 127.0.0.1 and its member's port.
+        for (i, member) in self.members.iter().enumerate() {
+            conf = conf
+                .replace(
+                    &format!("backend_hostname{i} = '{}.postgres-headless'", member.name),
+                    &format!("backend_hostname{i} = '127.0.0.1'"),
+                )
+                .replace(
+                    &format!("backend_port{i} = 5432"),
+                    &format!("backend_port{i} = {}", member.pg_port),
+                );
+        }
+        conf = conf
+            .replace("listen_addresses = '*'", "listen_addresses = '127.0.0.1'")
+            .replace("port = 9999", &format!("port = {}", self.pgpool_port));
+        assert!(
+            !conf.contains("postgres-headless"),
+            "every backend translated"
+        );
+        let config_dir = pgpool_dir.join("config");
+        write(&config_dir.join("pgpool.conf"), &conf, 0o644);
+        for key in ["pool_hba.conf", "pcp.conf", "start.sh"] {
+            let content = self.translation.apply(&config_map_file(file, key));
+            write(&config_dir.join(key), &content, 0o644);
+        }
+        chown_to_postgres(&pgpool_dir);
+        let child = as_db_user(Path::new("/bin/sh"))
+            .arg(config_dir.join("start.sh"))
+            .stdout(log_file(&pgpool_dir, "pgpool"))
+            .stderr(Stdio::from(log_file(&pgpool_dir, "pgpool-stderr")))
+            .process_group(0)
+            .spawn()
+            .expect("pgpool starts");
+        self.pgpool = Some(child);
+    }
+
+    fn psql(&self, port: u16, user: &str, database: &str, sql: &str) -> Result<String, String> {
+        let key = match user {
+            "postgres" => "superuser-password",
+            "app" => "app-password",
+            _ => "monitor-password",
+        };
+        let output = Command::new("timeout")
+            .arg("15")
+            .arg(self.bin.join("psql"))
+            .arg(format!(
+                "host=127.0.0.1 port={port} user={user} dbname={database} sslmode=require connect_timeout=5"
+            ))
+            .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .env("PGPASSWORD", password(key))
+            .output()
+            .expect("psql runs");
+        if output.status.success() {
+            Ok(text(&output.stdout).trim().to_string())
+        } else {
+            Err(text(&output.stderr))
+        }
+    }
+
+    fn member_sql(&self, i: usize, sql: &str) -> Result<String, String> {
+        self.psql(self.members[i].pg_port, "postgres", "postgres", sql)
+    }
+
+    fn pgpool_sql(&self, sql: &str) -> Result<String, String> {
+        self.psql(self.pgpool_port, "app", "app", sql)
+    }
+
+    /// The index of the member that is primary, if exactly one is.
+    fn primary(&self) -> Option<usize> {
+        let primaries: Vec<usize> = (0..self.members.len())
+            .filter(|&i| {
+                self.members[i].process.is_some()
+                    && self.member_sql(i, "SELECT pg_is_in_recovery()").as_deref() == Ok("f")
+            })
+            .collect();
+        (primaries.len() == 1).then(|| primaries[0])
+    }
+
+    /// `(application_name, state, sync_state)` of the standbys streaming from `primary`.
+    fn streaming(&self, primary: usize) -> Vec<(String, String, String)> {
+        self.member_sql(
+            primary,
+            "SELECT application_name, state, sync_state FROM pg_stat_replication ORDER BY 1",
+        )
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('|');
+            Some((f.next()?.into(), f.next()?.into(), f.next()?.into()))
+        })
+        .collect()
+    }
+
+    /// `SHOW pool_nodes` through Pgpool: per backend port, (status, role, select_cnt).
+    fn pool_nodes(&self) -> BTreeMap<u16, (String, String, u64)> {
+        let Ok(rows) = self.pgpool_sql("SHOW pool_nodes") else {
+            return BTreeMap::new();
+        };
+        // node_id|hostname|port|status|pg_status|lb_weight|role|pg_role|select_cnt|...
+        rows.lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split('|').collect();
+                Some((
+                    f.get(2)?.parse().ok()?,
+                    (
+                        f.get(3)?.to_string(),
+                        f.get(6)?.to_string(),
+                        f.get(8)?.parse().ok()?,
+                    ),
+                ))
+            })
+            .collect()
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        let mut files: Vec<PathBuf> = Vec::new();
+        collect_logs(self.base(), &mut files);
+        files.sort();
+        for file in files {
+            let content = std::fs::read_to_string(&file).unwrap_or_default();
+            let tail: Vec<&str> = content.lines().rev().take(25).collect();
+            out.push_str(&format!("==> {} <==\n", file.display()));
+            for line in tail.into_iter().rev() {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+fn collect_logs(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if !path.ends_with("data") && !path.ends_with("etcd") {
+                collect_logs(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "log") {
+            out.push(path);
+        }
+    }
+}
+
+/// Polls `ready` every 250 ms until it holds or `limit` passes (then panics).
+fn wait_for(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if ready() {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+/// Like `wait_for`, but shows every log of the stack when it times out.
+fn wait_on(
+    stack: &Stack,
+    limit: Duration,
+    what: &str,
+    mut ready: impl FnMut() -> bool,
+) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if ready() {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!(
+        "timed out after {limit:?} waiting for {what}\n{}",
+        stack.logs()
+    );
+}
+
+fn tools_present() -> Option<PathBuf> {
+    let bin = server_bin();
+    let missing: Vec<&str> = ["patroni", "patronictl", "etcd", "pgpool", "openssl"]
+        .into_iter()
+        .filter(|t| tool(t).is_none())
+        .collect();
+    if bin.is_none() || !missing.is_empty() {
+        assert!(
+            !tools_required(),
+            "PostgreSQL, Patroni, etcd, Pgpool-II and openssl are required (missing: {missing:?})"
+        );
+        return None;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 && std::env::var("USER").as_deref() != Ok("postgres") {
+        assert!(
+            !tools_required(),
+            "the database test runs the servers as `postgres`: run it as root or postgres"
+        );
+        return None;
+    }
+    bin
+}
+
+#[test]
+fn compiled_cluster_replicates_routes_and_fails_over() {
+    let Some(bin) = tools_present() else {
+        return;
+    };
+    let mut stack = Stack::start(bin);
+    let customer_model = compiled_model();
+
+    // 1. A leader, and every standby streaming from it (one synchronously).
+    let mut primary = 0;
+    wait_on(
+        &stack,
+        Duration::from_secs(120),
+        "a primary with 2 streaming standbys",
+        || match stack.primary() {
+            Some(p) => {
+                primary = p;
+                let standbys = stack.streaming(p);
+                standbys.len() == 2 && standbys.iter().all(|(_, state, _)| state == "streaming")
+            }
+            None => false,
+        },
+    );
+    stack.apply_dynamic_config();
+    // The dynamic configuration from out/ is what the cluster runs with.
+    let max_connections = customer_model.database.parameters["max_connections"].clone();
+    for i in 0..3 {
+        wait_on(
+            &stack,
+            Duration::from_secs(60),
+            "max_connections from the profile",
+            || {
+                stack.member_sql(i, "SHOW max_connections").as_deref()
+                    == Ok(max_connections.as_str())
+            },
+        );
+    }
+    let sync_expected = customer_model.database.synchronous;
+    wait_on(
+        &stack,
+        Duration::from_secs(60),
+        "a synchronous standby",
+        || {
+            let sync = stack
+                .streaming(primary)
+                .iter()
+                .filter(|(_, _, s)| s == "sync")
+                .count();
+            sync == usize::from(sync_expected)
+        },
+    );
+    assert_eq!(
+        stack.member_sql(primary, "SHOW ssl").as_deref(),
+        Ok("on"),
+        "TLS from the profile"
+    );
+    // The roles post-bootstrap.sh created log in; the superuser is not in pool_passwd.
+    stack.start_pgpool();
+    wait_on(
+        &stack,
+        Duration::from_secs(60),
+        "Pgpool with 3 backends up",
+        || {
+            let nodes = stack.pool_nodes();
+            nodes.len() == 3 && nodes.values().all(|(status, _, _)| status == "up")
+        },
+    );
+    assert!(
+        stack
+            .psql(stack.pgpool_port, "postgres", "postgres", "SELECT 1")
+            .is_err(),
+        "the superuser cannot log in through Pgpool"
+    );
+
+    // 2. Pgpool's live settings are the profile's.
+    let pgpool = &customer_model.database.pgpool;
+    let expected = [
+        (
+            "backend_clustering_mode",
+            "streaming_replication".to_string(),
+        ),
+        ("num_init_children", pgpool.num_init_children.to_string()),
+        ("max_pool", pgpool.max_pool.to_string()),
+        (
+            "load_balance_mode",
+            if pgpool.load_balance_reads {
+                "on"
+            } else {
+                "off"
+            }
+            .to_string(),
+        ),
+        ("failover_on_backend_error", "off".to_string()),
+        ("failover_command", String::new()),
+        ("auto_failback", "on".to_string()),
+        ("use_watchdog", "off".to_string()),
+        ("connection_cache", "on".to_string()),
+        ("enable_pool_hba", "on".to_string()),
+        ("ssl", "on".to_string()),
+    ];
+    for (name, value) in &expected {
+        assert_eq!(
+            stack.pgpool_sql(&format!("PGPOOL SHOW {name}")).as_deref(),
+            Ok(value.as_str()),
+            "PGPOOL SHOW {name}"
+        );
+    }
+
+    // 3. Writes land on the primary, reads are balanced over the members.
+    stack
+        .pgpool_sql("CREATE TABLE acknowledged (id bigint PRIMARY KEY)")
+        .expect("create table through Pgpool");
+    let primary_port = stack.members[primary].pg_port.to_string();
+    assert_eq!(
+        stack
+            .pgpool_sql(
+                "BEGIN; INSERT INTO acknowledged VALUES (0); SELECT inet_server_port(); COMMIT"
+            )
+            .as_deref(),
+        Ok(primary_port.as_str()),
+        "a write goes to the primary"
+    );
+    for _ in 0..30 {
+        stack
+            .pgpool_sql("SELECT count(*) FROM acknowledged")
+            .expect("read");
+    }
+    let nodes = stack.pool_nodes();
+    let serving = nodes
+        .values()
+        .filter(|(_, _, selects)| *selects > 0)
+        .count();
+    assert!(serving >= 2, "reads spread over the members: {nodes:?}");
+    let roles: Vec<&str> = nodes.values().map(|(_, role, _)| role.as_str()).collect();
+    assert_eq!(
+        roles.iter().filter(|r| **r == "primary").count(),
+        1,
+        "Pgpool found the primary itself: {nodes:?}"
+    );
+
+    // 4. The primary dies under a write load; Patroni promotes the synchronous standby and
+    // Pgpool sends the writes there. Every acknowledged insert must survive.
+    let mut acknowledged: Vec<u64> = vec![0];
+    let mut next = 1u64;
+    let write = |stack: &Stack, n: u64| {
+        stack
+            .pgpool_sql(&format!("INSERT INTO acknowledged VALUES ({n})"))
+            .is_ok()
+    };
+    let load_start = Instant::now();
+    while load_start.elapsed() < Duration::from_secs(3) {
+        if write(&stack, next) {
+            acknowledged.push(next);
+        }
+        next += 1;
+    }
+    let before_kill = acknowledged.len();
+    let killed_at = Instant::now();
+    stack.members[primary].kill();
+    let mut recovered = None;
+    let mut failed_writes = 0u64;
+    while killed_at.elapsed() < Duration::from_secs(120) {
+        if write(&stack, next) {
+            acknowledged.push(next);
+            if recovered.is_none() && stack.primary().is_some_and(|p| p != primary) {
+                recovered = Some(killed_at.elapsed());
+            }
+            if recovered.is_some() && acknowledged.len() > before_kill + 50 {
+                break;
+            }
+        } else {
+            failed_writes += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        next += 1;
+    }
+    let rto = recovered
+        .unwrap_or_else(|| panic!("no write succeeded on a new primary\n{}", stack.logs()));
+    let new_primary = stack.primary().expect("one new primary");
+    assert_ne!(new_primary, primary);
+    let stored: Vec<u64> = stack
+        .psql(
+            stack.members[new_primary].pg_port,
+            "postgres",
+            "app",
+            "SELECT id FROM acknowledged ORDER BY id",
+        )
+        .expect("read on the new primary")
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    let lost: Vec<&u64> = acknowledged
+        .iter()
+        .filter(|id| stored.binary_search(id).is_err())
+        .collect();
+    eprintln!(
+        "failover: RTO {:.1} s (kill to first write on the new primary), {} acknowledged writes, {} lost, {failed_writes} refused during failover",
+        rto.as_secs_f64(),
+        acknowledged.len(),
+        lost.len()
+    );
+    if sync_expected {
+        assert!(
+            lost.is_empty(),
+            "synchronous mode lost acknowledged writes: {lost:?}"
+        );
+    }
+
+    // 5. The old primary comes back as a standby of the new one, and Pgpool uses it again.
+    let old = primary;
+    stack.start_member(old);
+    let old_name = stack.members[old].name.clone();
+    let rejoin = wait_on(
+        &stack,
+        Duration::from_secs(120),
+        "the old primary streaming",
+        || {
+            stack
+                .streaming(new_primary)
+                .iter()
+                .any(|(name, state, _)| *name == old_name && state == "streaming")
+        },
+    );
+    let old_port = stack.members[old].pg_port;
+    wait_on(
+        &stack,
+        Duration::from_secs(90),
+        "Pgpool to attach the old primary",
+        || {
+            stack
+                .pool_nodes()
+                .get(&old_port)
+                .is_some_and(|(status, role, _)| status == "up" && role == "standby")
+        },
+    );
+    eprintln!(
+        "rejoin: old primary streaming {:.1} s after restart",
+        rejoin.as_secs_f64()
+    );
+    let _ = std::io::stderr().flush();
+}
+
+/// The model of the customer the test starts, for the values the cluster must show.
+fn compiled_model() -> gitopsc::model::Customer {
+    let profile = root().join("profiles").join(format!("{CUSTOMER}.yaml"));
+    let fleet = gitopsc::compiler::compile(&[profile], 1);
+    assert!(!fleet.has_errors(), "{:?}", fleet.diagnostics);
+    fleet
+        .customers
+        .into_iter()
+        .next()
+        .expect("one customer")
+        .customer
+}
