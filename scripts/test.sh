@@ -2,7 +2,8 @@
 # The project's test command (README): installs what the tests need when it is missing, then
 # runs every test with the external tools required, so nothing is silently skipped.
 #
-#   Debian packages: postgresql (pg_settings comparison), shellcheck (this script and others)
+#   Debian packages: postgresql (pg_settings comparison, database tier), patroni, etcd-server,
+#   pgpool2 and openssl (the database tier on real components), shellcheck (scripts)
 #   PyPI, in the gitignored .venv: scripts/requirements.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,10 @@ step() { printf '\n==> %s\n' "$*"; }
 apt_packages=()
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || apt_packages+=(postgresql)
 command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
+command -v patroni >/dev/null || apt_packages+=(patroni)
+command -v etcd >/dev/null || apt_packages+=(etcd-server)
+command -v pgpool >/dev/null || apt_packages+=(pgpool2)
+command -v openssl >/dev/null || apt_packages+=(openssl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   step "apt-get install ${apt_packages[*]}"

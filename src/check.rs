@@ -111,7 +111,13 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
         check_access(&mut c, access);
     }
     if let Some(database) = &spec.database {
-        check_database(&mut c, database);
+        let pools: Vec<String> = spec
+            .infrastructure
+            .as_ref()
+            .and_then(|i| i.node_pools.as_ref())
+            .map(|pools| pools.iter().filter_map(|p| p.name.clone()).collect())
+            .unwrap_or_default();
+        check_database(&mut c, database, &pools);
     }
     if let Some(snapshots) = spec.backup.as_ref().and_then(|b| b.snapshots.as_ref()) {
         if let Some(schedule) = &snapshots.schedule {
@@ -452,7 +458,7 @@ fn allow_list(c: &mut Checker<'_>, entry: &str, enabled: bool, ranges: Option<&[
     }
 }
 
-fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database) {
+fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pools: &[String]) {
     if let Some(image) = &database.image {
         check_image(
             c,
@@ -476,6 +482,34 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database) {
     }
     if let Some(size) = database.storage.as_ref().and_then(|s| s.size.as_ref()) {
         quantity(c, "/spec/database/storage/size", size, Unit::Memory);
+        // initdb, a few WAL segments kept for standbys and a checkpoint's worth of WAL do
+        // not fit below this; a smaller volume fills up on the first busy hour.
+        const MIN_STORAGE_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
+        if quantity_value(&size.0).is_some_and(|v| v > 0.0 && v < MIN_STORAGE_BYTES) {
+            c.error(
+                Code::InvalidField,
+                "/spec/database/storage/size",
+                format!("a database volume of `{}` is too small", size.0),
+                "give each member at least `1Gi`; WAL alone needs hundreds of MiB",
+            );
+        }
+    }
+    if let Some(pool) = &database.node_pool {
+        if !pools.is_empty() && !pools.contains(pool) {
+            let help = match crate::validate::closest(pool, pools) {
+                Some(best) => format!(
+                    "did you mean `{best}`? The listed pools: {}",
+                    pools.join(", ")
+                ),
+                None => format!("the listed pools: {}", pools.join(", ")),
+            };
+            c.error(
+                Code::UnknownNodePool,
+                "/spec/database/nodePool",
+                format!("node pool `{pool}` is not in infrastructure.nodePools"),
+                help,
+            );
+        }
     }
     let replicas = database.replicas.unwrap_or(defaults::DATABASE_REPLICAS);
     if database
@@ -530,8 +564,21 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database) {
             "/spec/database/parameters/{}",
             name.replace('~', "~0").replace('/', "~1")
         );
+        if crate::emit::database::MANAGED_PARAMETERS.contains(&name.as_str()) {
+            let location = root_key(c.root, &pointer);
+            c.diagnostics.push(
+                Diagnostic::error(
+                    Code::ManagedParameter,
+                    format!("`{name}` is set by gitopsc and Patroni, not by the profile"),
+                )
+                .at(location)
+                .field(crate::validate::dotted(&pointer))
+                .help(managed_parameter_help(name)),
+            );
+            continue;
+        }
         match pgsettings::check(version, name, &value.0) {
-            Ok(()) => {}
+            Ok(()) => patroni_bounds(c, name, &value.0, &pointer),
             Err(pgsettings::Problem::UnknownName { suggestion }) => {
                 let help = match suggestion {
                     Some(best) => format!("did you mean `{best}`?"),
@@ -599,6 +646,56 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database) {
             ),
         );
     }
+}
+
+/// A valid PostgreSQL value may still be one Patroni replaces (E0322).
+fn patroni_bounds(c: &mut Checker<'_>, name: &str, value: &str, pointer: &str) {
+    let Some((minimum, allowed)) = patroni_floor(name) else {
+        return;
+    };
+    let text = value.trim();
+    let accepted = match minimum {
+        Some(min) => text.parse::<i64>().is_ok_and(|v| v >= min),
+        None => allowed.contains(&text),
+    };
+    if !accepted {
+        c.error(
+            Code::PatroniIgnoresValue,
+            pointer,
+            format!("Patroni replaces `{name} = {text}` with its own default"),
+            match minimum {
+                Some(min) => format!("Patroni accepts `{name}` from {min} up"),
+                None => format!("Patroni accepts `{name}` = {}", allowed.join(" or ")),
+            },
+        );
+    }
+}
+
+/// Where the setting that a managed parameter stands for lives in the profile.
+fn managed_parameter_help(name: &str) -> String {
+    match name {
+        "ssl" | "ssl_cert_file" | "ssl_key_file" | "ssl_ca_file" => {
+            "use `database.tls` and `database.tlsSecretName`".into()
+        }
+        "synchronous_standby_names" => "use `database.synchronousMode`".into(),
+        _ => "remove it; docs/database.md lists the parameters gitopsc sets".into(),
+    }
+}
+
+/// Patroni's own bounds for the parameters it passes on the command line
+/// (patroni/postgresql/config.py, `CMDLINE_OPTIONS`): a value outside them is silently
+/// replaced by Patroni's default. `(Some(minimum), _)` for integers, `(None, allowed)` else.
+fn patroni_floor(name: &str) -> Option<(Option<i64>, &'static [&'static str])> {
+    Some(match name {
+        "max_connections" => (Some(25), &[]),
+        "max_wal_senders" => (Some(3), &[]),
+        "max_replication_slots" => (Some(4), &[]),
+        "max_worker_processes" => (Some(2), &[]),
+        "max_locks_per_transaction" => (Some(32), &[]),
+        "max_prepared_transactions" => (Some(0), &[]),
+        "wal_level" => (None, &["replica", "logical"]),
+        _ => return None,
+    })
 }
 
 fn root_key(root: &Node, pointer: &str) -> crate::diag::Location {

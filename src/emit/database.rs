@@ -219,7 +219,7 @@ fn service_account(customer: &Customer, labels: &BTreeMap<String, String>) -> Ob
 }
 
 /// Patroni's names for its ConfigMaps: `<scope>[-<group>]-{config,leader,failover,sync}`.
-fn patroni_config_maps(database: &Database) -> Vec<String> {
+pub fn patroni_config_maps(database: &Database) -> Vec<String> {
     let prefixes: Vec<String> = match database.citus_worker_groups {
         None => vec![NAME.into()],
         Some(workers) => (0..=workers).map(|g| format!("{NAME}-{g}")).collect(),
@@ -718,13 +718,14 @@ fn statefulset(
         }),
         ..TopologySpreadConstraint::default()
     };
-    // Two members on one node would fail together: never share a node.
+    // Two members of one cluster (or Citus group) on one node would fail together: never
+    // share a node. Members of different Citus groups may.
     let anti_affinity = Affinity {
         pod_anti_affinity: Some(PodAntiAffinity {
             required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
                 topology_key: "kubernetes.io/hostname".into(),
                 label_selector: Some(LabelSelector {
-                    match_labels: Some(selector(customer, NAME)),
+                    match_labels: Some(match_labels.clone()),
                     ..LabelSelector::default()
                 }),
                 ..PodAffinityTerm::default()

@@ -75,6 +75,14 @@ struct Destination {
 #[derive(Serialize)]
 struct OrphanedResources {
     warn: bool,
+    ignore: Vec<OrphanedKey>,
+}
+
+#[derive(Serialize)]
+struct OrphanedKey {
+    group: &'static str,
+    kind: &'static str,
+    name: String,
 }
 
 #[derive(Serialize)]
@@ -250,7 +258,19 @@ fn project(customer: &Customer, settings: &Settings, objects: &[ObjectKind]) -> 
             // Exactly the kinds the customer's output holds, so nothing else can be synced.
             cluster_resource_whitelist: cluster,
             namespace_resource_whitelist: namespaced,
-            orphaned_resources: OrphanedResources { warn: true },
+            // Patroni keeps the cluster state in ConfigMaps it creates itself: expected, not
+            // orphans, so they raise no warning.
+            orphaned_resources: OrphanedResources {
+                warn: true,
+                ignore: crate::emit::database::patroni_config_maps(&customer.database)
+                    .into_iter()
+                    .map(|name| OrphanedKey {
+                        group: "",
+                        kind: "ConfigMap",
+                        name,
+                    })
+                    .collect(),
+            },
         },
     }))
 }

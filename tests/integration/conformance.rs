@@ -355,3 +355,110 @@ fn render_of_committed_out_is_a_no_op() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(tree(&work.path().join("out")), before);
 }
+
+/// Every file of every compiled ConfigMap, as (customer folder, file name, content).
+fn config_map_files() -> Vec<(PathBuf, String, String)> {
+    let mut files = Vec::new();
+    for customer in customers() {
+        for object in object_files(&customer) {
+            let value = parse(&std::fs::read_to_string(&object).expect("object"));
+            if value["kind"] != "ConfigMap" {
+                continue;
+            }
+            for (key, content) in value["data"].as_object().into_iter().flatten() {
+                files.push((
+                    object.clone(),
+                    key.clone(),
+                    content.as_str().unwrap_or_default().to_string(),
+                ));
+            }
+        }
+    }
+    files
+}
+
+/// The scripts the pods run (Patroni's start and bootstrap, the config sidecar, Pgpool's
+/// start) pass shellcheck as POSIX sh, exactly as compiled.
+#[test]
+fn compiled_scripts_pass_shellcheck() {
+    let Some(shellcheck) = tool("shellcheck") else {
+        return;
+    };
+    let scripts: Vec<(PathBuf, String, String)> = config_map_files()
+        .into_iter()
+        .filter(|(_, key, _)| key.ends_with(".sh"))
+        .collect();
+    assert!(
+        scripts.len() >= 4 * 6,
+        "expected the scripts of every customer"
+    );
+    let work = TempDir::new("shellcheck");
+    for (i, (object, key, content)) in scripts.iter().enumerate() {
+        let file = work.path().join(format!("{i}-{key}"));
+        std::fs::write(&file, content).expect("write script");
+        let output = Command::new(&shellcheck)
+            .args(["--shell=sh", "--severity=style"])
+            .arg(&file)
+            .output()
+            .expect("shellcheck runs");
+        assert!(
+            output.status.success(),
+            "{} {key}:\n{}",
+            object.display(),
+            text(&output.stdout)
+        );
+    }
+}
+
+/// Pgpool-II 4.3 ignores a parameter name it does not know, so a typo would silently keep
+/// a default. Every name in every compiled pgpool.conf must be one the installed Pgpool
+/// documents (the `GUC-*` anchors of its reference pages; backend_*N without the index).
+#[test]
+fn pgpool_conf_uses_only_documented_parameters() {
+    let docs = Path::new("/usr/share/doc/pgpool2");
+    let Some(_) = tool("pgpool") else {
+        return;
+    };
+    let mut documented = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(docs).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Release notes mention parameters of other versions.
+        if !name.ends_with(".html") || name.starts_with("release-") {
+            continue;
+        }
+        let html = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for anchor in html.split("GUC-").skip(1) {
+            let id: String = anchor
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            documented.insert(id.to_ascii_lowercase().replace('-', "_"));
+        }
+    }
+    assert!(
+        documented.len() > 100,
+        "Pgpool's HTML reference is not installed under {}",
+        docs.display()
+    );
+    let mut checked = 0;
+    for (object, key, content) in config_map_files() {
+        if key != "pgpool.conf" {
+            continue;
+        }
+        for line in content.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let name = line.split('=').next().unwrap_or_default().trim();
+            let generic = name.trim_end_matches(|c: char| c.is_ascii_digit());
+            assert!(
+                documented.contains(name) || documented.contains(generic),
+                "{}: `{name}` is not a documented Pgpool-II parameter",
+                object.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 50 * 6, "checked only {checked} lines");
+}

@@ -16,8 +16,6 @@ use serde_json::Value;
 use super::pg_settings::{as_db_user, server_bin};
 use super::{TempDir, parse_yaml, root, text, tool, tools_required};
 
-/// The customer whose compiled tier is started: synchronous mode, TLS, three members.
-const CUSTOMER: &str = "acme";
 /// Passwords the test puts in the credentials "Secret" (a folder of files, as mounted).
 const PASSWORDS: [(&str, &str); 4] = [
     ("superuser-password", "test-superuser-secret"),
@@ -43,8 +41,8 @@ fn free_port() -> u16 {
 }
 
 /// One data file of a ConfigMap in `out/<customer>/`.
-fn config_map_file(path: &str, key: &str) -> String {
-    let yaml = std::fs::read_to_string(root().join("out").join(CUSTOMER).join(path))
+fn config_map_file(customer: &str, path: &str, key: &str) -> String {
+    let yaml = std::fs::read_to_string(root().join("out").join(customer).join(path))
         .unwrap_or_else(|e| panic!("{path}: {e}"));
     parse_yaml(&yaml)["data"][key]
         .as_str()
@@ -128,6 +126,7 @@ fn kill_group(pid: i32) {
 
 /// Everything the test started; dropping it stops all of it.
 struct Stack {
+    customer: String,
     work: TempDir,
     translation: Translation,
     etcd: Option<Child>,
@@ -180,8 +179,8 @@ fn log_file(dir: &Path, name: &str) -> std::fs::File {
 }
 
 impl Stack {
-    fn start(bin: PathBuf) -> Stack {
-        let work = TempDir::new("database");
+    fn start(customer: &str, bin: PathBuf) -> Stack {
+        let work = TempDir::new(&format!("database-{customer}"));
         let base = work.path().to_path_buf();
         let members: Vec<Member> = (0..3)
             .map(|i| Member {
@@ -221,6 +220,7 @@ impl Stack {
             ],
         };
         let mut stack = Stack {
+            customer: customer.to_string(),
             etcd_port: free_port(),
             pgpool_port: free_port(),
             work,
@@ -317,10 +317,11 @@ impl Stack {
             ("start.sh", 0o755),
             ("dynamic.yml", 0o644),
         ] {
-            let content = member_paths.apply(&config_map_file(file, key));
+            let content = member_paths.apply(&config_map_file(&self.customer, file, key));
             write(&config_dir.join(key), &content, mode);
         }
-        let mut patroni = parse_yaml(&member_paths.apply(&config_map_file(file, "patroni.yml")));
+        let mut patroni =
+            parse_yaml(&member_paths.apply(&config_map_file(&self.customer, file, "patroni.yml")));
         let installed = self.bin.display().to_string();
         let object = patroni.as_object_mut().expect("patroni.yml is a mapping");
         assert!(object.remove("kubernetes").is_some(), "Kubernetes store");
@@ -376,9 +377,9 @@ impl Stack {
         let pgpool_dir = self.base().join("pgpool");
         std::fs::create_dir_all(pgpool_dir.join("run")).expect("pgpool run dir");
         let file = "pgpool/configmap-pgpool.yaml";
-        let mut conf = self
-            .translation
-            .apply(&config_map_file(file, "pgpool.conf"));
+        let mut conf =
+            self.translation
+                .apply(&config_map_file(&self.customer, file, "pgpool.conf"));
         // Addresses: every backend's DNS name becomes 127.0.0.1 and its member's port.
         for (i, member) in self.members.iter().enumerate() {
             conf = conf
@@ -401,7 +402,9 @@ impl Stack {
         let config_dir = pgpool_dir.join("config");
         write(&config_dir.join("pgpool.conf"), &conf, 0o644);
         for key in ["pool_hba.conf", "pcp.conf", "start.sh"] {
-            let content = self.translation.apply(&config_map_file(file, key));
+            let content = self
+                .translation
+                .apply(&config_map_file(&self.customer, file, key));
             write(&config_dir.join(key), &content, 0o644);
         }
         chown_to_postgres(&pgpool_dir);
@@ -580,13 +583,24 @@ fn tools_present() -> Option<PathBuf> {
     bin
 }
 
+/// acme: synchronous replication, reads balanced, credentials from an ExternalSecret.
 #[test]
-fn compiled_cluster_replicates_routes_and_fails_over() {
+fn synchronous_cluster_replicates_routes_and_fails_over_without_loss() {
+    cluster_replicates_routes_and_fails_over("acme");
+}
+
+/// globex: asynchronous replication, reads on the primary only.
+#[test]
+fn asynchronous_cluster_replicates_routes_and_fails_over() {
+    cluster_replicates_routes_and_fails_over("globex");
+}
+
+fn cluster_replicates_routes_and_fails_over(customer: &str) {
     let Some(bin) = tools_present() else {
         return;
     };
-    let mut stack = Stack::start(bin);
-    let customer_model = compiled_model();
+    let customer_model = compiled_model(customer);
+    let mut stack = Stack::start(customer, bin);
 
     // 1. A leader, and every standby streaming from it (one synchronously).
     let mut primary = 0;
@@ -631,9 +645,14 @@ fn compiled_cluster_replicates_routes_and_fails_over() {
             sync == usize::from(sync_expected)
         },
     );
+    let tls = if customer_model.database.tls_secret.is_some() {
+        "on"
+    } else {
+        "off"
+    };
     assert_eq!(
         stack.member_sql(primary, "SHOW ssl").as_deref(),
-        Ok("on"),
+        Ok(tls),
         "TLS from the profile"
     );
     // The roles post-bootstrap.sh created log in; the superuser is not in pool_passwd.
@@ -678,7 +697,7 @@ fn compiled_cluster_replicates_routes_and_fails_over() {
         ("use_watchdog", "off".to_string()),
         ("connection_cache", "on".to_string()),
         ("enable_pool_hba", "on".to_string()),
-        ("ssl", "on".to_string()),
+        ("ssl", tls.to_string()),
     ];
     for (name, value) in &expected {
         assert_eq!(
@@ -687,6 +706,40 @@ fn compiled_cluster_replicates_routes_and_fails_over() {
             "PGPOOL SHOW {name}"
         );
     }
+
+    // Every line of the file Pgpool started with is a setting Pgpool knows and runs with.
+    let started = std::fs::read_to_string(stack.base().join("pgpool/config/pgpool.conf"))
+        .expect("started pgpool.conf");
+    let live: BTreeMap<String, String> = stack
+        .pgpool_sql("PGPOOL SHOW ALL")
+        .expect("PGPOOL SHOW ALL")
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, '|');
+            Some((f.next()?.to_string(), f.next()?.to_string()))
+        })
+        .collect();
+    let mut compared = 0;
+    let mut differences = Vec::new();
+    for line in started.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, value) = line.split_once('=').expect("name = value");
+        let (name, value) = (name.trim(), value.trim().trim_matches('\''));
+        compared += 1;
+        let value = value.trim();
+        match live.get(name).map(|v| v.trim()) {
+            Some(shown) if same_setting(name, value, shown) => {}
+            shown => differences.push(format!("{name}: file `{value}`, Pgpool {shown:?}")),
+        }
+    }
+    assert!(compared > 50, "compared only {compared} settings");
+    assert!(
+        differences.is_empty(),
+        "PGPOOL SHOW ALL differs from pgpool.conf:\n{}",
+        differences.join("\n")
+    );
 
     // 3. Writes land on the primary, reads are balanced over the members.
     stack
@@ -712,7 +765,17 @@ fn compiled_cluster_replicates_routes_and_fails_over() {
         .values()
         .filter(|(_, _, selects)| *selects > 0)
         .count();
-    assert!(serving >= 2, "reads spread over the members: {nodes:?}");
+    if pgpool.load_balance_reads {
+        assert!(serving >= 2, "reads spread over the members: {nodes:?}");
+    } else {
+        let primary_port = stack.members[primary].pg_port;
+        assert!(
+            nodes
+                .iter()
+                .all(|(port, (_, _, selects))| (*selects > 0) == (*port == primary_port)),
+            "without load balancing every read goes to the primary: {nodes:?}"
+        );
+    }
     let roles: Vec<&str> = nodes.values().map(|(_, role, _)| role.as_str()).collect();
     assert_eq!(
         roles.iter().filter(|r| **r == "primary").count(),
@@ -776,7 +839,7 @@ fn compiled_cluster_replicates_routes_and_fails_over() {
         .filter(|id| stored.binary_search(id).is_err())
         .collect();
     eprintln!(
-        "failover: RTO {:.1} s (kill to first write on the new primary), {} acknowledged writes, {} lost, {failed_writes} refused during failover",
+        "{customer} failover: RTO {:.1} s (kill to first write on the new primary), {} acknowledged writes, {} lost, {failed_writes} refused during failover",
         rto.as_secs_f64(),
         acknowledged.len(),
         lost.len()
@@ -816,15 +879,46 @@ fn compiled_cluster_replicates_routes_and_fails_over() {
         },
     );
     eprintln!(
-        "rejoin: old primary streaming {:.1} s after restart",
+        "{customer} rejoin: old primary streaming {:.1} s after restart",
         rejoin.as_secs_f64()
     );
     let _ = std::io::stderr().flush();
 }
 
+/// Whether Pgpool shows `value` of the file as `shown`: Pgpool prints times with a unit
+/// (`300` seconds as `5min`) and masks passwords and the pool_passwd path.
+fn same_setting(name: &str, value: &str, shown: &str) -> bool {
+    if shown == value {
+        return true;
+    }
+    if shown == "*****" {
+        return name.contains("password") || name == "pool_passwd";
+    }
+    let Ok(number) = value.parse::<f64>() else {
+        return false;
+    };
+    let split = shown
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(shown.len());
+    let (digits, unit) = shown.split_at(split);
+    let Ok(amount) = digits.parse::<f64>() else {
+        return false;
+    };
+    let milliseconds = match unit {
+        "ms" => amount,
+        "s" => amount * 1e3,
+        "min" => amount * 60e3,
+        "h" => amount * 3600e3,
+        "d" => amount * 86_400e3,
+        _ => return false,
+    };
+    // The file's number is in the parameter's base unit: seconds or milliseconds.
+    milliseconds == number * 1e3 || milliseconds == number
+}
+
 /// The model of the customer the test starts, for the values the cluster must show.
-fn compiled_model() -> gitopsc::model::Customer {
-    let profile = root().join("profiles").join(format!("{CUSTOMER}.yaml"));
+fn compiled_model(customer: &str) -> gitopsc::model::Customer {
+    let profile = root().join("profiles").join(format!("{customer}.yaml"));
     let fleet = gitopsc::compiler::compile(&[profile], 1);
     assert!(!fleet.has_errors(), "{:?}", fleet.diagnostics);
     fleet

@@ -95,8 +95,11 @@ fn sync_waves_order_the_stack() {
                 object["kind"].as_str().unwrap_or_default(),
             ) {
                 (_, "Namespace") => "namespace",
-                (_, "ConfigMap" | "ServiceAccount") | ("network", _) => "config",
+                (_, "ConfigMap" | "ServiceAccount" | "Role" | "RoleBinding" | "ExternalSecret")
+                | ("network", _) => "config",
                 ("access", _) => "access",
+                ("database", _) => "database",
+                ("pgpool", _) => "pgpool",
                 _ => "app",
             };
             seen.entry(group)
@@ -107,7 +110,9 @@ fn sync_waves_order_the_stack() {
     let max = |g: &str| *seen[g].iter().max().expect("waves");
     let min = |g: &str| *seen[g].iter().min().expect("waves");
     assert!(max("namespace") < min("config"), "{seen:?}");
-    assert!(max("config") < min("app"), "{seen:?}");
+    assert!(max("config") < min("database"), "{seen:?}");
+    assert!(max("database") < min("pgpool"), "{seen:?}");
+    assert!(max("pgpool") < min("app"), "{seen:?}");
     assert!(max("app") < min("access"), "{seen:?}");
 }
 
