@@ -11,14 +11,11 @@ use k8s_openapi::api::autoscaling::v2::{
     ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, HTTPGetAction, Lifecycle, LifecycleHandler, Namespace, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
+    ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, HTTPGetAction,
+    Lifecycle, LifecycleHandler, Namespace, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
     Service, ServiceAccount, ServicePort, ServiceSpec, SleepAction, TopologySpreadConstraint,
-    Volume, VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -33,8 +30,7 @@ const PORT_NAME: &str = super::port::APP_NAME;
 pub fn emit(customer: &Customer) -> Vec<Object> {
     let labels = labels(customer, NAME, COMPONENT);
     let config_map = config_map(customer, &labels);
-    let config_checksum =
-        crate::serialize::digest(crate::serialize::to_yaml(&config_map.value).as_bytes());
+    let config_checksum = super::checksum(&config_map);
     let mut objects = vec![
         namespace(customer),
         service_account(customer, &labels),
@@ -115,13 +111,6 @@ fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
     }
 }
 
-fn quantities(cpu: &str, memory: &str) -> BTreeMap<String, Quantity> {
-    BTreeMap::from([
-        ("cpu".to_string(), Quantity(cpu.to_string())),
-        ("memory".to_string(), Quantity(memory.to_string())),
-    ])
-}
-
 fn deployment(
     customer: &Customer,
     labels: &BTreeMap<String, String>,
@@ -145,15 +134,7 @@ fn deployment(
     let container = Container {
         name: NAME.into(),
         image: Some(app.image.clone()),
-        // A digest never changes, so a cached copy is exact; a tag can move, so re-check it.
-        image_pull_policy: Some(
-            if app.image_by_tag {
-                "Always"
-            } else {
-                "IfNotPresent"
-            }
-            .into(),
-        ),
+        image_pull_policy: super::pull_policy(app.image_by_tag),
         ports: Some(vec![ContainerPort {
             name: Some(PORT_NAME.into()),
             container_port: app.port as i32,
@@ -168,8 +149,8 @@ fn deployment(
             ..EnvFromSource::default()
         }]),
         resources: Some(ResourceRequirements {
-            requests: Some(quantities(&app.requests.cpu, &app.requests.memory)),
-            limits: Some(quantities(&app.limits.cpu, &app.limits.memory)),
+            requests: Some(super::quantities(&app.requests.cpu, &app.requests.memory)),
+            limits: Some(super::quantities(&app.limits.cpu, &app.limits.memory)),
             ..ResourceRequirements::default()
         }),
         readiness_probe: Some(http_probe(&app.readiness_path, 5, 3)),
@@ -189,27 +170,8 @@ fn deployment(
             }),
             ..Lifecycle::default()
         }),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            run_as_user: Some(uid),
-            run_as_group: Some(uid),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                ..Capabilities::default()
-            }),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                ..SeccompProfile::default()
-            }),
-            ..SecurityContext::default()
-        }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".into(),
-            mount_path: "/tmp".into(),
-            ..VolumeMount::default()
-        }]),
+        security_context: Some(super::restricted_container(uid)),
+        volume_mounts: Some(vec![super::mount("tmp", "/tmp", false)]),
         ..Container::default()
     };
     let pod = PodTemplateSpec {
@@ -225,40 +187,22 @@ fn deployment(
             service_account_name: Some(NAME.into()),
             automount_service_account_token: Some(false),
             termination_grace_period_seconds: Some(i64::from(app.termination_grace_seconds)),
-            security_context: Some(PodSecurityContext {
-                run_as_non_root: Some(true),
-                run_as_user: Some(uid),
-                run_as_group: Some(uid),
-                fs_group: Some(uid),
-                seccomp_profile: Some(SeccompProfile {
-                    type_: "RuntimeDefault".into(),
-                    ..SeccompProfile::default()
-                }),
-                ..PodSecurityContext::default()
-            }),
+            security_context: Some(super::restricted_pod(uid)),
             topology_spread_constraints: Some(vec![
                 spread("topology.kubernetes.io/zone"),
                 spread("kubernetes.io/hostname"),
             ]),
             containers: vec![container],
-            volumes: Some(vec![Volume {
-                name: "tmp".into(),
-                empty_dir: Some(EmptyDirVolumeSource {
-                    size_limit: Some(Quantity("64Mi".into())),
-                    ..EmptyDirVolumeSource::default()
-                }),
-                ..Volume::default()
-            }]),
+            volumes: Some(vec![super::scratch_volume("tmp", "64Mi", false)]),
             ..PodSpec::default()
         }),
     };
     let mut meta = metadata(customer, NAME, labels.clone());
     if app.image_by_tag {
-        meta.annotations = Some(BTreeMap::from([(
-            "checkov.io/skip1".to_string(),
-            "CKV_K8S_43=the profile opts out of digest pinning with app.allowUnpinnedImage"
-                .to_string(),
-        )]));
+        meta.annotations = super::checkov_skips(&[(
+            "CKV_K8S_43",
+            "the profile opts out of digest pinning with app.allowUnpinnedImage",
+        )]);
     }
     let deployment = Deployment {
         metadata: meta,

@@ -137,22 +137,6 @@ pub fn credentials_volume(secret: &str) -> Volume {
     }
 }
 
-/// `checkov.io/skipN` annotations, each with the reason, for checks that do not fit.
-pub fn checkov_skips(skips: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
-    (!skips.is_empty()).then(|| {
-        skips
-            .iter()
-            .enumerate()
-            .map(|(i, (check, why))| {
-                (
-                    format!("checkov.io/skip{}", i + 1),
-                    format!("{check}={why}"),
-                )
-            })
-            .collect()
-    })
-}
-
 /// One Patroni cluster: the only one, or one Citus group.
 struct Group {
     /// StatefulSet name, also the prefix of its pod names.
@@ -831,7 +815,7 @@ fn statefulset(
             "the profile opts out of digest pinning with database.allowUnpinnedImage",
         ));
     }
-    meta.annotations = checkov_skips(&skips);
+    meta.annotations = super::checkov_skips(&skips);
     let statefulset = StatefulSet {
         metadata: meta,
         spec: Some(StatefulSetSpec {

@@ -323,3 +323,19 @@ pub fn render_template(name: &str, source: &str, context: minijinja::Value) -> S
         // is a bug in gitopsc, never something a profile can cause.
         .unwrap_or_else(|e| panic!("template {name}: {e:#}"))
 }
+
+/// `checkov.io/skipN` annotations, each with the reason, for checks that do not fit.
+pub fn checkov_skips(skips: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
+    (!skips.is_empty()).then(|| {
+        skips
+            .iter()
+            .enumerate()
+            .map(|(i, (check, why))| {
+                (
+                    format!("checkov.io/skip{}", i + 1),
+                    format!("{check}={why}"),
+                )
+            })
+            .collect()
+    })
+}

@@ -928,3 +928,66 @@ fn compiled_model(customer: &str) -> gitopsc::model::Customer {
         .expect("one customer")
         .customer
 }
+
+/// A new database image changes the members' containers and nothing else of the
+/// StatefulSet: the pods roll one at a time, and the volume claims (which a StatefulSet
+/// can never change) stay exactly as they were, retained on delete and scale-down.
+#[test]
+fn image_change_rolls_the_members_and_keeps_the_volumes() {
+    let work = super::workspace("image-change");
+    let statefulset = |dir: &Path| -> Value {
+        let fleet = gitopsc::compiler::compile(&[dir.join("profiles/acme.yaml")], 1);
+        assert!(!fleet.has_errors(), "{:?}", fleet.diagnostics);
+        let compiled = fleet.customers.into_iter().next().expect("acme");
+        let text = &compiled
+            .output
+            .files
+            .iter()
+            .find(|(path, _)| *path == "database/statefulset-postgres.yaml")
+            .expect("the StatefulSet")
+            .1;
+        parse_yaml(text)
+    };
+    let before = statefulset(work.path());
+    let defaults = work.path().join("profiles/_defaults.yaml");
+    let old_digest = "2b4d6f8a0c1e3b5d7f9a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a7c9e1b3d";
+    let new_digest = "0000000000000000000000000000000000000000000000000000000000000001";
+    let text = std::fs::read_to_string(&defaults).expect("defaults");
+    assert!(text.contains(old_digest), "the shipped database image");
+    std::fs::write(&defaults, text.replace(old_digest, new_digest)).expect("write");
+    let after = statefulset(work.path());
+
+    let spec = |v: &Value, pointer: &str| v.pointer(pointer).cloned().expect(pointer);
+    for pointer in [
+        "/spec/volumeClaimTemplates",
+        "/spec/persistentVolumeClaimRetentionPolicy",
+        "/spec/selector",
+        "/spec/serviceName",
+        "/spec/updateStrategy",
+        "/spec/template/metadata",
+    ] {
+        assert_eq!(spec(&before, pointer), spec(&after, pointer), "{pointer}");
+    }
+    assert_eq!(
+        spec(&after, "/spec/persistentVolumeClaimRetentionPolicy"),
+        serde_json::json!({"whenDeleted": "Retain", "whenScaled": "Retain"})
+    );
+    assert_eq!(
+        spec(&after, "/spec/updateStrategy/type"),
+        Value::String("RollingUpdate".into())
+    );
+    // Only the images differ, and each now names the new digest.
+    let mut changed = before.clone();
+    for container in changed["spec"]["template"]["spec"]["containers"]
+        .as_array_mut()
+        .expect("containers")
+    {
+        let image = container["image"]
+            .as_str()
+            .expect("image")
+            .replace(old_digest, new_digest);
+        container["image"] = Value::String(image);
+    }
+    assert_ne!(before, after, "the image change reaches the StatefulSet");
+    assert_eq!(changed, after, "nothing but the images changed");
+}
