@@ -59,7 +59,11 @@ pub fn discover(paths: &[PathBuf]) -> Result<Inputs, Box<Diagnostic>> {
 /// A profile that went through every stage.
 pub struct Compiled {
     pub customer: Customer,
-    pub root: Node,
+    /// Where the profile names the customer and its Argo CD project, for diagnostics that
+    /// compare customers. (Kept instead of the whole YAML tree, which is most of a
+    /// customer's memory.)
+    pub name_at: crate::diag::Location,
+    pub project_at: crate::diag::Location,
     /// Group, kind and scope of each object, for the customer's AppProject.
     pub kinds: Vec<ObjectKind>,
     /// `out/<customer>/`.
@@ -132,10 +136,10 @@ pub fn compile(files: &[PathBuf], jobs: usize) -> Fleet {
                     Code::DuplicateCustomer,
                     format!("customer `{name}` is defined twice"),
                 )
-                .at(model::locate(&pair[1].root, "/metadata/name"))
+                .at(pair[1].name_at.clone())
                 .field("metadata.name")
                 .note(
-                    model::locate(&pair[0].root, "/metadata/name"),
+                    pair[0].name_at.clone(),
                     "first defined here",
                 )
                 .help("each profile names a different customer; its output folder is out/<name>/"),
@@ -161,9 +165,9 @@ pub fn compile(files: &[PathBuf], jobs: usize) -> Fleet {
                         Code::DuplicateProject,
                         format!("Argo CD project `{project}` is also the project of customer `{}`", first.customer.name),
                     )
-                    .at(model::locate(&compiled.root, "/spec/argocd/project"))
+                    .at(compiled.project_at.clone())
                     .field("spec.argocd.project")
-                    .note(model::locate(&first.root, "/spec/argocd/project"), "first used here")
+                    .note(first.project_at.clone(), "first used here")
                     .help("each customer gets its own AppProject; give this one a different `argocd.project`"),
                 );
             }
@@ -222,7 +226,8 @@ fn compile_one(
     let kinds = objects.iter().map(ObjectKind::of).collect();
     Some(Compiled {
         customer,
-        root,
+        name_at: model::locate(&root, "/metadata/name"),
+        project_at: model::locate(&root, "/spec/argocd/project"),
         kinds,
         output,
     })

@@ -148,12 +148,12 @@ pub fn check(
     whole_fleet: bool,
     jobs: usize,
 ) -> io::Result<Vec<Finding>> {
-    let mut findings = Vec::new();
-    for (folder, on_disk) in folders.iter().zip(crate::parallel_map(folders, jobs, |f| {
-        current(out, &f.name)
-    })) {
-        let on_disk = on_disk?;
+    // Each folder is compared where it is read, so only one folder's files per thread are
+    // in memory at a time, never the whole tree.
+    let per_folder = crate::parallel_map(folders, jobs, |folder| -> io::Result<Vec<Finding>> {
+        let on_disk = current(out, &folder.name)?;
         let base = out.join(&folder.name);
+        let mut findings = Vec::new();
         for (relative, content) in &folder.files {
             let why = match on_disk.get(relative) {
                 None => "missing: render would add it",
@@ -173,6 +173,11 @@ pub fn check(
                 why: "not produced by the profiles: render would remove it",
             });
         }
+        Ok(findings)
+    });
+    let mut findings = Vec::new();
+    for folder_findings in per_folder {
+        findings.extend(folder_findings?);
     }
     for stale in stale_folders(out, folders, format, whole_fleet)? {
         findings.push(Finding::Drift {
@@ -221,25 +226,36 @@ pub fn write(
     let mut refusals = Vec::new();
     let mut pending = Vec::new();
     let mut report = Report::default();
-    let now = crate::parallel_map(folders, jobs, |f| current(out, &f.name));
-    for (folder, on_disk) in folders.iter().zip(now) {
-        let on_disk = on_disk.map_err(io_error(&out.join(&folder.name)))?;
+    // Each folder is compared where it is read, so only one folder's files per thread are
+    // in memory at a time. `None`: unchanged; `Some(refusals)`: to be replaced.
+    let plans = crate::parallel_map(folders, jobs, |folder| {
+        let path = out.join(&folder.name);
+        let on_disk = current(out, &folder.name).map_err(io_error(&path))?;
         let same = on_disk.len() == folder.files.len()
             && folder
                 .files
                 .iter()
                 .all(|(p, c)| on_disk.get(p).is_some_and(|b| b == c.as_bytes()));
         if same {
-            report.unchanged += 1;
-            continue;
+            return Ok(None);
         }
+        let mut refusals = Vec::new();
         if !on_disk.is_empty() {
-            refuse_wrong_format(&out.join(&folder.name), &on_disk, format)?;
+            refuse_wrong_format(&path, &on_disk, format)?;
             if !force {
-                refusals.extend(hand_edits(&out.join(&folder.name), &on_disk));
+                refusals.extend(hand_edits(&path, &on_disk));
             }
         }
-        pending.push(folder);
+        Ok(Some(refusals))
+    });
+    for (folder, plan) in folders.iter().zip(plans) {
+        match plan? {
+            None => report.unchanged += 1,
+            Some(found) => {
+                refusals.extend(found);
+                pending.push(folder);
+            }
+        }
     }
     if !force {
         for name in &stale {

@@ -111,8 +111,6 @@ pub const MANAGED_PARAMETERS: &[&str] = &[
 ];
 
 const POST_BOOTSTRAP: &str = include_str!("templates/post-bootstrap.sh");
-const APPLY_CONFIG: &str = include_str!("templates/apply-config.sh.j2");
-const START: &str = include_str!("templates/start-patroni.sh.j2");
 
 /// The Secret's keys by role, for the templates.
 pub fn secret_keys() -> minijinja::Value {
@@ -414,7 +412,6 @@ fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object 
                 "apply-config.sh".to_string(),
                 super::render_template(
                     "apply-config.sh",
-                    APPLY_CONFIG,
                     minijinja::context! { marker => APPLIED_MARKER },
                 ),
             ),
@@ -422,7 +419,6 @@ fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object 
                 "start.sh".to_string(),
                 super::render_template(
                     "start-patroni.sh",
-                    START,
                     minijinja::context! {
                         credentials_dir => CREDENTIALS_DIR,
                         config_dir => CONFIG_DIR,

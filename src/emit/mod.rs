@@ -309,18 +309,48 @@ pub fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     }
 }
 
-/// Renders a text config file with strict undefined-variable behaviour, so a template that
-/// names a value the emitter did not pass fails the build instead of writing an empty string.
-pub fn render_template(name: &str, source: &str, context: minijinja::Value) -> String {
-    let mut environment = minijinja::Environment::new();
-    environment.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    environment.set_keep_trailing_newline(true);
-    environment.set_trim_blocks(true);
-    environment.set_lstrip_blocks(true);
+/// The text files inside ConfigMaps, as minijinja templates (`emit/templates/`).
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "apply-config.sh",
+        include_str!("templates/apply-config.sh.j2"),
+    ),
+    ("pgpool.conf", include_str!("templates/pgpool.conf.j2")),
+    ("pool_hba.conf", include_str!("templates/pool_hba.conf.j2")),
+    (
+        "start-patroni.sh",
+        include_str!("templates/start-patroni.sh.j2"),
+    ),
+    (
+        "start-pgpool.sh",
+        include_str!("templates/start-pgpool.sh.j2"),
+    ),
+];
+
+/// Renders one of `TEMPLATES` with strict undefined-variable behaviour, so a template that
+/// names a value the emitter did not pass fails instead of writing an empty string. The
+/// templates are parsed once per process.
+pub fn render_template(name: &str, context: minijinja::Value) -> String {
+    static ENVIRONMENT: std::sync::OnceLock<minijinja::Environment<'static>> =
+        std::sync::OnceLock::new();
+    let environment = ENVIRONMENT.get_or_init(|| {
+        let mut environment = minijinja::Environment::new();
+        environment.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        environment.set_keep_trailing_newline(true);
+        environment.set_trim_blocks(true);
+        environment.set_lstrip_blocks(true);
+        for (name, source) in TEMPLATES {
+            // Compiled into the binary and rendered by every test: a failure is a bug in
+            // gitopsc, never something a profile can cause.
+            environment
+                .add_template(name, source)
+                .unwrap_or_else(|e| panic!("template {name}: {e:#}"));
+        }
+        environment
+    });
     environment
-        .render_named_str(name, source, context)
-        // Templates are compiled into the binary and covered by the tests; a failure here
-        // is a bug in gitopsc, never something a profile can cause.
+        .get_template(name)
+        .and_then(|template| template.render(context))
         .unwrap_or_else(|e| panic!("template {name}: {e:#}"))
 }
 

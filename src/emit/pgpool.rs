@@ -36,10 +36,6 @@ const MEMORY_REQUEST: &str = "256Mi";
 const CPU_LIMIT: &str = "1";
 const MEMORY_LIMIT: &str = "512Mi";
 
-const PGPOOL_CONF: &str = include_str!("templates/pgpool.conf.j2");
-const POOL_HBA_CONF: &str = include_str!("templates/pool_hba.conf.j2");
-const START: &str = include_str!("templates/start-pgpool.sh.j2");
-
 pub fn emit(customer: &Customer) -> Vec<Object> {
     let labels = labels(customer, NAME, COMPONENT);
     let config_map = config_map(customer, &labels);
@@ -95,11 +91,11 @@ pub fn files(customer: &Customer) -> BTreeMap<String, String> {
     BTreeMap::from([
         (
             "pgpool.conf".to_string(),
-            super::render_template("pgpool.conf", PGPOOL_CONF, context.clone()),
+            super::render_template("pgpool.conf", context.clone()),
         ),
         (
             "pool_hba.conf".to_string(),
-            super::render_template("pool_hba.conf", POOL_HBA_CONF, context.clone()),
+            super::render_template("pool_hba.conf", context.clone()),
         ),
         (
             // PCP (Pgpool's admin protocol) is off: no TCP listener and no users.
@@ -108,7 +104,7 @@ pub fn files(customer: &Customer) -> BTreeMap<String, String> {
         ),
         (
             "start.sh".to_string(),
-            super::render_template("start.sh", START, context),
+            super::render_template("start-pgpool.sh", context),
         ),
     ])
 }
