@@ -138,10 +138,7 @@ pub fn compile(files: &[PathBuf], jobs: usize) -> Fleet {
                 )
                 .at(pair[1].name_at.clone())
                 .field("metadata.name")
-                .note(
-                    pair[0].name_at.clone(),
-                    "first defined here",
-                )
+                .note(pair[0].name_at.clone(), "first defined here")
                 .help("each profile names a different customer; its output folder is out/<name>/"),
             );
         }
