@@ -462,3 +462,35 @@ fn pgpool_conf_uses_only_documented_parameters() {
     }
     assert!(checked > 50 * 6, "checked only {checked} lines");
 }
+
+/// Credentials are references: no compiled object is a Secret, no container gets a
+/// password as a literal environment value, and every password reaches a pod only as a
+/// mounted Secret file or a `secretKeyRef`.
+#[test]
+fn no_secret_value_is_compiled() {
+    let mut containers = 0;
+    for customer in customers() {
+        for object in object_files(&customer) {
+            let value = parse(&std::fs::read_to_string(&object).expect("object"));
+            assert_ne!(value["kind"], "Secret", "{}", object.display());
+            let Some(pod) = value.pointer("/spec/template/spec") else {
+                continue;
+            };
+            for container in pod["containers"].as_array().into_iter().flatten() {
+                containers += 1;
+                for env in container["env"].as_array().into_iter().flatten() {
+                    let name = env["name"].as_str().unwrap_or_default().to_uppercase();
+                    let secretish = ["PASSWORD", "SECRET", "TOKEN", "KEY"]
+                        .iter()
+                        .any(|w| name.contains(w));
+                    assert!(
+                        !(secretish && env.get("value").is_some()),
+                        "{}: {name} has a literal value",
+                        object.display()
+                    );
+                }
+            }
+        }
+    }
+    assert!(containers > 10, "checked only {containers} containers");
+}
