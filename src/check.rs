@@ -110,6 +110,16 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
     if let Some(access) = &spec.access {
         check_access(&mut c, access);
     }
+    if let Some(monitoring) = &spec.monitoring {
+        for (field, image) in [
+            ("postgresExporterImage", &monitoring.postgres_exporter_image),
+            ("pgpoolExporterImage", &monitoring.pgpool_exporter_image),
+        ] {
+            if let Some(image) = image {
+                check_image(&mut c, &format!("/spec/monitoring/{field}"), image, false);
+            }
+        }
+    }
     if let Some(database) = &spec.database {
         let pools: Vec<String> = spec
             .infrastructure

@@ -52,6 +52,9 @@ spec:
       shared_buffers: 1GB
     pgpool:
       image: us-docker.pkg.dev/vendor-artifacts/db/pgpool@sha256:4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f
+  monitoring:
+    postgresExporterImage: us-docker.pkg.dev/vendor-artifacts/monitoring/postgres-exporter@sha256:6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8c
+    pgpoolExporterImage: us-docker.pkg.dev/vendor-artifacts/monitoring/pgpool2-exporter@sha256:8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8c0e
   argocd:
     repoURL: https://github.com/vendor/gitops-fleet.git
 ";

@@ -55,6 +55,14 @@ pub mod defaults {
     pub const APP_UID: i64 = 10001;
     /// GKE's default private control-plane range.
     pub const MASTER_IPV4_CIDR_BLOCK: &str = "172.16.0.0/28";
+    pub const RUNBOOK_BASE_URL: &str = "https://github.com/vendor/gitopsc/blob/main/docs/runbooks";
+    pub const REPLICATION_LAG_SECONDS: u32 = 30;
+    pub const SNAPSHOT_MAX_AGE_HOURS: u32 = 12;
+    pub const ERROR_RATIO_PERCENT: u32 = 5;
+    pub const LATENCY_P99_MILLISECONDS: u32 = 1000;
+    pub const CONNECTIONS_PERCENT: u32 = 80;
+    pub const VOLUME_FULL_PERCENT: u32 = 85;
+    pub const AUTOSCALER_AT_MAX_MINUTES: u32 = 30;
 }
 
 /// One customer, ready for the emitters.
@@ -69,7 +77,7 @@ pub struct Customer {
     /// The control plane's private range, the one place Patroni and the backup job may
     /// reach outside the namespace besides DNS.
     pub control_plane: Cidr,
-    pub monitoring: crate::profile::MonitoringProvider,
+    pub monitoring: Monitoring,
     pub database: Database,
     /// The whole typed profile, for the lock's input digest and later components.
     pub profile: Profile,
@@ -146,6 +154,22 @@ impl AllowList {
     pub fn strings(&self) -> Vec<String> {
         self.0.iter().map(Cidr::to_string).collect()
     }
+}
+
+/// Scraping and alerting, every default applied.
+#[derive(Debug, Clone)]
+pub struct Monitoring {
+    pub provider: crate::profile::MonitoringProvider,
+    pub postgres_exporter_image: String,
+    pub pgpool_exporter_image: String,
+    pub runbook_base_url: String,
+    pub replication_lag_seconds: u32,
+    pub snapshot_max_age_hours: u32,
+    pub error_ratio_percent: u32,
+    pub latency_p99_milliseconds: u32,
+    pub connections_percent: u32,
+    pub volume_full_percent: u32,
+    pub autoscaler_at_max_minutes: u32,
 }
 
 /// The PostgreSQL cluster and Pgpool in front of it, every default applied.
@@ -249,6 +273,8 @@ const REQUIRED: &[&str] = &[
     "/spec/database/credentials",
     "/spec/database/pgpool/image",
     "/spec/argocd/repoURL",
+    "/spec/monitoring/postgresExporterImage",
+    "/spec/monitoring/pgpoolExporterImage",
 ];
 
 /// The location of the value at `pointer`, or of the nearest enclosing field that exists.
@@ -410,11 +436,7 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         database,
         access: Access { internal, external },
         control_plane: parse_cidr(control_plane).ok()?,
-        monitoring: spec
-            .monitoring
-            .as_ref()
-            .and_then(|m| m.provider)
-            .unwrap_or(crate::profile::MonitoringProvider::PrometheusOperator),
+        monitoring: monitoring(&spec)?,
         namespace: spec.namespace.clone().unwrap_or_else(|| name.clone()),
         labels: profile
             .metadata
@@ -531,5 +553,43 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
                 .unwrap_or(defaults::CITUS_WORKER_GROUPS)
         }),
         node_pool,
+    })
+}
+
+fn monitoring(spec: &crate::profile::Spec) -> Option<Monitoring> {
+    let monitoring = spec.monitoring.clone().unwrap_or_default();
+    let alerts = monitoring.alerts.unwrap_or_default();
+    Some(Monitoring {
+        provider: monitoring
+            .provider
+            .unwrap_or(crate::profile::MonitoringProvider::PrometheusOperator),
+        postgres_exporter_image: monitoring.postgres_exporter_image?,
+        pgpool_exporter_image: monitoring.pgpool_exporter_image?,
+        runbook_base_url: monitoring
+            .runbook_base_url
+            .unwrap_or_else(|| defaults::RUNBOOK_BASE_URL.into())
+            .trim_end_matches('/')
+            .to_string(),
+        replication_lag_seconds: alerts
+            .replication_lag_seconds
+            .unwrap_or(defaults::REPLICATION_LAG_SECONDS),
+        snapshot_max_age_hours: alerts
+            .snapshot_max_age_hours
+            .unwrap_or(defaults::SNAPSHOT_MAX_AGE_HOURS),
+        error_ratio_percent: alerts
+            .error_ratio_percent
+            .unwrap_or(defaults::ERROR_RATIO_PERCENT),
+        latency_p99_milliseconds: alerts
+            .latency_p99_milliseconds
+            .unwrap_or(defaults::LATENCY_P99_MILLISECONDS),
+        connections_percent: alerts
+            .connections_percent
+            .unwrap_or(defaults::CONNECTIONS_PERCENT),
+        volume_full_percent: alerts
+            .volume_full_percent
+            .unwrap_or(defaults::VOLUME_FULL_PERCENT),
+        autoscaler_at_max_minutes: alerts
+            .autoscaler_at_max_minutes
+            .unwrap_or(defaults::AUTOSCALER_AT_MAX_MINUTES),
     })
 }

@@ -407,6 +407,15 @@ pub struct Monitoring {
     pub provider: Option<MonitoringProvider>,
     /// Alert thresholds.
     pub alerts: Option<Alerts>,
+    /// postgres_exporter image for the sidecar in every database member, pinned by
+    /// digest. Required.
+    pub postgres_exporter_image: Option<String>,
+    /// pgpool2_exporter image for the sidecar in every Pgpool pod, pinned by digest.
+    /// Required.
+    pub pgpool_exporter_image: Option<String>,
+    /// Where the alerts' `runbook_url` points: the folder that holds `<Alert>.md`.
+    /// Default: `https://github.com/vendor/gitopsc/blob/main/docs/runbooks`.
+    pub runbook_base_url: Option<String>,
 }
 
 /// Monitoring stack.
@@ -429,6 +438,25 @@ pub struct Alerts {
     /// Age of the newest snapshot that raises an alert, in hours. Default: 12.
     #[schemars(range(min = 1, max = 8760))]
     pub snapshot_max_age_hours: Option<u32>,
+    /// Share of the app's requests answered 5xx that raises an alert, in percent.
+    /// Default: 5.
+    #[schemars(range(min = 1, max = 100))]
+    pub error_ratio_percent: Option<u32>,
+    /// 99th percentile of the app's request latency that raises an alert, in
+    /// milliseconds. Default: 1000.
+    #[schemars(range(min = 10, max = 600000))]
+    pub latency_p99_milliseconds: Option<u32>,
+    /// PostgreSQL connections in use, as a percentage of `max_connections`, that raise an
+    /// alert. Default: 80.
+    #[schemars(range(min = 10, max = 100))]
+    pub connections_percent: Option<u32>,
+    /// Used share of a persistent volume that raises an alert, in percent. Default: 85.
+    #[schemars(range(min = 10, max = 100))]
+    pub volume_full_percent: Option<u32>,
+    /// How long the app's autoscaler may sit at `maxReplicas` before an alert, in
+    /// minutes. Default: 30.
+    #[schemars(range(min = 1, max = 1440))]
+    pub autoscaler_at_max_minutes: Option<u32>,
 }
 
 /// How Argo CD delivers the compiled output.

@@ -170,8 +170,18 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     let database = &customer.database;
     let labels = labels(customer, NAME, COMPONENT);
     let config_map = config_map(customer, &labels);
-    let checksum = super::checksum(&config_map);
+    let exporter_config = exporter_config_map(customer, &labels);
+    // One annotation for both ConfigMaps the pods mount.
+    let checksum = crate::serialize::digest(
+        format!(
+            "{}{}",
+            super::checksum(&config_map),
+            super::checksum(&exporter_config)
+        )
+        .as_bytes(),
+    );
     let mut objects = vec![
+        exporter_config,
         service_account(customer, &labels),
         role(customer, &labels),
         role_binding(customer, &labels),
@@ -432,6 +442,22 @@ fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object 
     Object::new(Component::Database, CONFIG, &config_map)
 }
 
+/// postgres_exporter's extra queries (`emit::monitoring::exporter_queries`).
+pub const EXPORTER_CONFIG: &str = "postgres-exporter";
+const EXPORTER_CONFIG_DIR: &str = "/etc/postgres-exporter";
+
+fn exporter_config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let config_map = ConfigMap {
+        metadata: metadata(customer, EXPORTER_CONFIG, labels.clone()),
+        data: Some(BTreeMap::from([(
+            "queries.yaml".to_string(),
+            crate::serialize::to_yaml(&super::monitoring::exporter_queries()),
+        )])),
+        ..ConfigMap::default()
+    };
+    Object::new(Component::Database, EXPORTER_CONFIG, &config_map)
+}
+
 fn service_port(name: &str, number: i32) -> ServicePort {
     ServicePort {
         name: Some(name.into()),
@@ -688,6 +714,51 @@ fn statefulset(
         ]),
         ..Container::default()
     };
+    // Scraped by the monitoring stack; it reads the monitor role's password from its file.
+    let exporter = Container {
+        env: Some(vec![
+            env_value(
+                "DATA_SOURCE_URI",
+                &format!(
+                    "127.0.0.1:{}/postgres?sslmode={}",
+                    port::POSTGRES,
+                    if database.tls_secret.is_some() {
+                        "require"
+                    } else {
+                        "disable"
+                    }
+                ),
+            ),
+            env_value("DATA_SOURCE_USER", MONITOR_USER),
+            env_value(
+                "DATA_SOURCE_PASS_FILE",
+                &format!("{CREDENTIALS_DIR}/{}", secret_key::MONITOR),
+            ),
+            env_value(
+                "PG_EXPORTER_EXTEND_QUERY_PATH",
+                &format!("{EXPORTER_CONFIG_DIR}/queries.yaml"),
+            ),
+        ]),
+        volume_mounts: Some(vec![
+            super::mount("credentials", CREDENTIALS_DIR, true),
+            super::mount("exporter-config", EXPORTER_CONFIG_DIR, true),
+        ]),
+        ..super::exporter_container(
+            super::monitoring::POSTGRES_EXPORTER,
+            &customer.monitoring.postgres_exporter_image,
+            port::POSTGRES_EXPORTER,
+            UID,
+        )
+    };
+    volumes.push(Volume {
+        name: "exporter-config".into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: EXPORTER_CONFIG.into(),
+            default_mode: Some(0o444),
+            ..ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    });
     let spread = TopologySpreadConstraint {
         max_skew: 1,
         topology_key: "topology.kubernetes.io/zone".into(),
@@ -765,7 +836,7 @@ fn statefulset(
             topology_spread_constraints: Some(vec![spread]),
             node_selector,
             tolerations,
-            containers: vec![container, sidecar],
+            containers: vec![container, sidecar, exporter],
             volumes: Some(volumes),
             ..PodSpec::default()
         }),

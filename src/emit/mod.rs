@@ -19,6 +19,7 @@ use crate::model::Customer;
 pub mod access;
 pub mod app;
 pub mod database;
+pub mod monitoring;
 pub mod network;
 pub mod pgpool;
 
@@ -30,6 +31,7 @@ pub enum Component {
     Network,
     Database,
     Pgpool,
+    Monitoring,
 }
 
 impl Component {
@@ -40,6 +42,7 @@ impl Component {
             Component::Network => "network",
             Component::Database => "database",
             Component::Pgpool => "pgpool",
+            Component::Monitoring => "monitoring",
         }
     }
 }
@@ -98,6 +101,10 @@ impl Object {
             "FrontendConfig",
             "ManagedCertificate",
             "Ingress",
+            "PodMonitor",
+            "PodMonitoring",
+            "PrometheusRule",
+            "Rules",
         ];
         ORDER
             .iter()
@@ -132,6 +139,8 @@ fn sync_wave(component: Component, kind: &str) -> i32 {
         (Component::Network, _) => 0,
         (Component::Database, _) => 1,
         (Component::Pgpool, _) => 2,
+        // Scrape targets and rules are configuration: in place before what they watch.
+        (Component::Monitoring, _) => 0,
         (Component::App, _) => 3,
         (Component::Access, _) => 4,
     }
@@ -168,6 +177,7 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     objects.extend(network::emit(customer));
     objects.extend(database::emit(customer));
     objects.extend(pgpool::emit(customer));
+    objects.extend(monitoring::emit(customer));
     objects
         .sort_by(|a, b| (a.kind_rank(), &a.kind, &a.name).cmp(&(b.kind_rank(), &b.kind, &b.name)));
     objects
@@ -322,6 +332,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/start-patroni.sh.j2"),
     ),
     (
+        "start-pgpool-exporter.sh",
+        include_str!("templates/start-pgpool-exporter.sh.j2"),
+    ),
+    (
         "start-pgpool.sh",
         include_str!("templates/start-pgpool.sh.j2"),
     ),
@@ -368,4 +382,49 @@ pub fn checkov_skips(skips: &[(&str, &str)]) -> Option<BTreeMap<String, String>>
             })
             .collect()
     })
+}
+
+/// A sidecar exporter's container: its port named `metrics`, probes on its landing page,
+/// small resources, the restricted security context of the pod's user.
+pub fn exporter_container(
+    name: &str,
+    image: &str,
+    port: i32,
+    uid: i64,
+) -> k8s_openapi::api::core::v1::Container {
+    use k8s_openapi::api::core::v1::{
+        Container, ContainerPort, HTTPGetAction, Probe, ResourceRequirements,
+    };
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let probe = |period: i32| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some("/".into()),
+            port: IntOrString::String(monitoring::EXPORTER_PORT.into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(2),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    };
+    Container {
+        name: name.into(),
+        image: Some(image.into()),
+        image_pull_policy: pull_policy(!image.contains("@sha256:")),
+        ports: Some(vec![ContainerPort {
+            name: Some(monitoring::EXPORTER_PORT.into()),
+            container_port: port,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        resources: Some(ResourceRequirements {
+            requests: Some(quantities("10m", "32Mi")),
+            limits: Some(quantities("200m", "128Mi")),
+            ..ResourceRequirements::default()
+        }),
+        readiness_probe: Some(probe(10)),
+        liveness_probe: Some(probe(20)),
+        security_context: Some(restricted_container(uid)),
+        ..Container::default()
+    }
 }

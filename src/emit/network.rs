@@ -200,7 +200,9 @@ fn app_policy(customer: &Customer) -> Object {
                 .map(|cidr| ip_block(cidr)),
         );
     }
-    clients.push(namespace(monitoring_namespace(customer.monitoring)));
+    clients.push(namespace(monitoring_namespace(
+        customer.monitoring.provider,
+    )));
     let http = vec![tcp(IntOrString::String(port::APP_NAME.into()))];
     workload_policy(
         customer,
@@ -224,7 +226,9 @@ fn pgpool_policy(customer: &Customer) -> Object {
                 tcp_ports(&[port::PGPOOL]),
             ),
             ingress(
-                vec![namespace(monitoring_namespace(customer.monitoring))],
+                vec![namespace(monitoring_namespace(
+                    customer.monitoring.provider,
+                ))],
                 tcp_ports(&[port::PGPOOL_EXPORTER]),
             ),
         ],
@@ -253,7 +257,9 @@ fn postgres_policy(customer: &Customer) -> Object {
             ),
             ingress(members(), tcp_ports(&[port::POSTGRES, port::PATRONI])),
             ingress(
-                vec![namespace(monitoring_namespace(customer.monitoring))],
+                vec![namespace(monitoring_namespace(
+                    customer.monitoring.provider,
+                ))],
                 tcp_ports(&[port::POSTGRES_EXPORTER]),
             ),
         ],

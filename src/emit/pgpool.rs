@@ -87,6 +87,7 @@ pub fn files(customer: &Customer) -> BTreeMap<String, String> {
         app_user => database::APP_USER,
         credentials_dir => CREDENTIALS_DIR,
         keys => database::secret_keys(),
+        exporter_port => port::PGPOOL_EXPORTER,
     };
     BTreeMap::from([
         (
@@ -104,7 +105,11 @@ pub fn files(customer: &Customer) -> BTreeMap<String, String> {
         ),
         (
             "start.sh".to_string(),
-            super::render_template("start-pgpool.sh", context),
+            super::render_template("start-pgpool.sh", context.clone()),
+        ),
+        (
+            "start-exporter.sh".to_string(),
+            super::render_template("start-pgpool-exporter.sh", context),
         ),
     ])
 }
@@ -188,6 +193,22 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: 
         volume_mounts: Some(mounts),
         ..Container::default()
     };
+    let exporter = Container {
+        command: Some(vec![
+            "/bin/sh".into(),
+            format!("{CONFIG_DIR}/start-exporter.sh"),
+        ]),
+        volume_mounts: Some(vec![
+            super::mount("config", CONFIG_DIR, true),
+            super::mount("credentials", CREDENTIALS_DIR, true),
+        ]),
+        ..super::exporter_container(
+            super::monitoring::PGPOOL_EXPORTER,
+            &customer.monitoring.pgpool_exporter_image,
+            port::PGPOOL_EXPORTER,
+            UID,
+        )
+    };
     let spread = |key: &str| TopologySpreadConstraint {
         max_skew: 1,
         topology_key: key.into(),
@@ -216,7 +237,7 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: 
                 spread("topology.kubernetes.io/zone"),
                 spread("kubernetes.io/hostname"),
             ]),
-            containers: vec![container],
+            containers: vec![container, exporter],
             volumes: Some(volumes),
             ..PodSpec::default()
         }),

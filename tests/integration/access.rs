@@ -184,7 +184,7 @@ fn matrix(compiled: &Compiled) -> Matrix {
     let all = objects(compiled);
     let app = Pod::of_workload(ns, find(&all, "Deployment", "app"))
         .with_port("http", i64::from(customer.app.port));
-    let monitoring = gitopsc::emit::network::monitoring_namespace(customer.monitoring);
+    let monitoring = gitopsc::emit::network::monitoring_namespace(customer.monitoring.provider);
     let ip = |text: &str| Endpoint::Ip(text.parse::<IpAddr>().expect("address"));
     let control_plane = {
         let base = customer.control_plane.address;

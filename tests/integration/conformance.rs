@@ -248,11 +248,15 @@ fn custom_resources_pass_their_crd_schemas() {
         .filter_map(|w| w.parse().ok())
         .collect();
     // Every custom resource we emit but FrontendConfig (no published CRD) has a schema:
-    // BackendConfig, ManagedCertificate, ExternalSecret, and Argo CD's Application,
-    // AppProject, ApplicationSet.
+    // BackendConfig, ManagedCertificate, ExternalSecret, the monitors and rules of both
+    // monitoring providers, and Argo CD's Application, AppProject, ApplicationSet.
     let covered = [
         "/backendconfig-",
         "/externalsecret-",
+        "/podmonitor-",
+        "/podmonitoring-",
+        "/prometheusrule-",
+        "/rules-",
         "/managedcertificate-",
         "/applications/",
         "/applicationset/",

@@ -1,0 +1,491 @@
+//! Scraping and alerting: pod monitors for the app, PostgreSQL (postgres_exporter sidecar)
+//! and Pgpool (pgpool2_exporter sidecar), the alert rules, and a Grafana dashboard, for
+//! the Prometheus Operator (PodMonitor, PrometheusRule) or Google Cloud Managed Service
+//! for Prometheus (PodMonitoring, Rules).
+//!
+//! Where each alert's metrics come from is noted beside the alert; the tests check the
+//! postgres_exporter names against a real exporter and every rule with promtool.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{Component, Object, labels, metadata, selector, workload};
+use crate::model::{Customer, Scaling};
+use crate::profile::MonitoringProvider;
+
+const COMPONENT: &str = "monitoring";
+/// The named container ports the monitors scrape.
+pub const APP_PORT: &str = super::port::APP_NAME;
+pub const EXPORTER_PORT: &str = "metrics";
+/// Name of the PrometheusRule / Rules object.
+pub const RULES: &str = "stack";
+/// The dashboard ConfigMap, with the label Grafana's dashboard sidecar watches.
+pub const DASHBOARD: &str = "grafana-dashboard";
+pub const DASHBOARD_LABEL: (&str, &str) = ("grafana_dashboard", "1");
+/// How often every target is scraped.
+const INTERVAL: &str = "30s";
+
+/// One alert rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    pub alert: String,
+    pub expr: String,
+    #[serde(rename = "for")]
+    pub for_: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+fn alert(
+    customer: &Customer,
+    name: &str,
+    severity: &str,
+    for_: &str,
+    expr: String,
+    summary: String,
+) -> Alert {
+    Alert {
+        alert: name.into(),
+        expr,
+        for_: for_.into(),
+        labels: BTreeMap::from([
+            ("severity".to_string(), severity.to_string()),
+            ("customer".to_string(), customer.name.clone()),
+        ]),
+        annotations: BTreeMap::from([
+            ("summary".to_string(), summary),
+            (
+                "runbook_url".to_string(),
+                format!("{}/{name}.md", customer.monitoring.runbook_base_url),
+            ),
+        ]),
+    }
+}
+
+/// Every alert of the customer, in a fixed order.
+pub fn alerts(customer: &Customer) -> Vec<Alert> {
+    let ns = &customer.namespace;
+    let m = &customer.monitoring;
+    let app = format!(r#"namespace="{ns}",container="{}""#, workload::APP);
+    let pg = format!(r#"namespace="{ns}",container="{}""#, POSTGRES_EXPORTER);
+    let mut alerts = vec![
+        // `up`: Prometheus's own scrape health of the app's pods.
+        alert(
+            customer,
+            "AppUnavailable",
+            "critical",
+            "5m",
+            format!("absent(up{{{app}}} == 1)"),
+            format!("No app pod of {} answers its metrics scrape", customer.name),
+        ),
+        // http_requests_total, http_request_duration_seconds: the app's own metrics
+        // endpoint (the contract in docs/monitoring.md).
+        alert(
+            customer,
+            "AppHighErrorRatio",
+            "critical",
+            "10m",
+            format!(
+                r#"sum(rate(http_requests_total{{{app},code=~"5.."}}[5m])) / sum(rate(http_requests_total{{{app}}}[5m])) > {}"#,
+                f64::from(m.error_ratio_percent) / 100.0
+            ),
+            format!(
+                "More than {}% of {}'s requests fail with 5xx",
+                m.error_ratio_percent, customer.name
+            ),
+        ),
+        alert(
+            customer,
+            "AppHighLatency",
+            "warning",
+            "10m",
+            format!(
+                "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{{app}}}[5m]))) > {}",
+                f64::from(m.latency_p99_milliseconds) / 1000.0
+            ),
+            format!(
+                "99th percentile latency of {} above {} ms",
+                customer.name, m.latency_p99_milliseconds
+            ),
+        ),
+    ];
+    if matches!(customer.app.scaling, Scaling::Auto { .. }) {
+        // kube-state-metrics: kube_horizontalpodautoscaler_status_current_replicas,
+        // kube_horizontalpodautoscaler_spec_max_replicas.
+        let hpa = format!(
+            r#"namespace="{ns}",horizontalpodautoscaler="{}""#,
+            workload::APP
+        );
+        alerts.push(alert(
+            customer,
+            "AppAutoscalerAtMax",
+            "warning",
+            &format!("{}m", m.autoscaler_at_max_minutes),
+            format!(
+                "kube_horizontalpodautoscaler_status_current_replicas{{{hpa}}} >= kube_horizontalpodautoscaler_spec_max_replicas{{{hpa}}}"
+            ),
+            format!(
+                "The app of {} has run at its autoscaling maximum for {} minutes",
+                customer.name, m.autoscaler_at_max_minutes
+            ),
+        ));
+    }
+    alerts.extend([
+        // kube-state-metrics: kube_pod_container_status_waiting_reason.
+        alert(
+            customer,
+            "PodCrashLooping",
+            "warning",
+            "5m",
+            format!(
+                r#"max by (pod, container) (kube_pod_container_status_waiting_reason{{namespace="{ns}",reason="CrashLoopBackOff"}}) == 1"#
+            ),
+            "A container keeps crashing: {{ $labels.pod }}/{{ $labels.container }}".into(),
+        ),
+        // postgres_exporter with the queries of the `postgres-exporter` ConfigMap:
+        // pg_replication_is_replica, pg_replication_lag_seconds, pg_standbys_streaming.
+        alert(
+            customer,
+            "PostgresNoPrimary",
+            "critical",
+            "1m",
+            format!("absent(pg_replication_is_replica{{{pg}}} == 0)"),
+            format!("No PostgreSQL member of {} is primary", customer.name),
+        ),
+        alert(
+            customer,
+            "PostgresReplicationLag",
+            "warning",
+            "5m",
+            format!(
+                "max by (pod) (pg_replication_lag_seconds{{{pg}}}) > {}",
+                m.replication_lag_seconds
+            ),
+            format!(
+                "Standby {{{{ $labels.pod }}}} is more than {} s behind the primary",
+                m.replication_lag_seconds
+            ),
+        ),
+    ]);
+    let standbys = customer.database.replicas.saturating_sub(1);
+    if standbys > 0 {
+        alerts.push(alert(
+            customer,
+            "PostgresStandbyNotStreaming",
+            "warning",
+            "5m",
+            format!(
+                "max(pg_standbys_streaming{{{pg}}} and on (pod) (pg_replication_is_replica{{{pg}}} == 0)) < {standbys}"
+            ),
+            format!(
+                "Fewer than {standbys} standbys of {} stream from the primary",
+                customer.name
+            ),
+        ));
+    }
+    alerts.extend([
+        // postgres_exporter defaults: pg_stat_activity_count, pg_settings_max_connections.
+        alert(
+            customer,
+            "PostgresConnectionsNearLimit",
+            "warning",
+            "10m",
+            format!(
+                "max by (pod) (sum by (pod) (pg_stat_activity_count{{{pg}}}) / max by (pod) (pg_settings_max_connections{{{pg}}})) * 100 > {}",
+                m.connections_percent
+            ),
+            format!(
+                "PostgreSQL {{{{ $labels.pod }}}} uses more than {}% of max_connections",
+                m.connections_percent
+            ),
+        ),
+        // pgpool2_exporter (github.com/pgpool/pgpool2_exporter, README "Metrics"):
+        // pgpool2_pool_nodes_status, 1 for up or waiting, 0 for down or unused.
+        alert(
+            customer,
+            "PgpoolBackendDown",
+            "critical",
+            "2m",
+            format!(
+                r#"min by (pod, hostname) (pgpool2_pool_nodes_status{{namespace="{ns}",container="{PGPOOL_EXPORTER}"}}) == 0"#
+            ),
+            "Pgpool {{ $labels.pod }} has detached backend {{ $labels.hostname }}".into(),
+        ),
+        // kubelet: kubelet_volume_stats_available_bytes, kubelet_volume_stats_capacity_bytes.
+        alert(
+            customer,
+            "VolumeAlmostFull",
+            "warning",
+            "15m",
+            format!(
+                r#"100 * (1 - kubelet_volume_stats_available_bytes{{namespace="{ns}"}} / kubelet_volume_stats_capacity_bytes{{namespace="{ns}"}}) > {}"#,
+                m.volume_full_percent
+            ),
+            format!(
+                "Volume {{{{ $labels.persistentvolumeclaim }}}} is more than {}% full",
+                m.volume_full_percent
+            ),
+        ),
+    ]);
+    alerts
+}
+
+/// Container names of the exporter sidecars, which the rules select on.
+pub const POSTGRES_EXPORTER: &str = "postgres-exporter";
+pub const PGPOOL_EXPORTER: &str = "pgpool-exporter";
+
+/// The rule groups, as Prometheus reads them (`groups:` of a rule file).
+pub fn rule_groups(customer: &Customer) -> Value {
+    json!([{ "name": format!("{}-stack", customer.name), "rules": alerts(customer) }])
+}
+
+/// postgres_exporter's extra queries: the member's role and lag, and the standbys
+/// streaming from it. The lag is 0 while a standby has replayed all it received, so an
+/// idle primary does not look like lag.
+pub fn exporter_queries() -> Value {
+    json!({
+        "pg_replication": {
+            "query": "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END AS is_replica, CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 ELSE GREATEST(0, EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())) END AS lag_seconds",
+            "master": true,
+            "metrics": [
+                {"is_replica": {"usage": "GAUGE", "description": "1 on a standby, 0 on the primary"}},
+                {"lag_seconds": {"usage": "GAUGE", "description": "Seconds the standby's replay is behind (0 on the primary)"}},
+            ],
+        },
+        "pg_standbys": {
+            "query": "SELECT count(*) FILTER (WHERE state = 'streaming') AS streaming FROM pg_stat_replication",
+            "master": true,
+            "metrics": [
+                {"streaming": {"usage": "GAUGE", "description": "Standbys streaming from this member"}},
+            ],
+        },
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource<S> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: ObjectMeta,
+    spec: S,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PodMonitorSpec {
+    selector: LabelSelector,
+    pod_metrics_endpoints: Vec<PodMetricsEndpoint>,
+}
+
+#[derive(Serialize)]
+struct PodMetricsEndpoint {
+    port: String,
+    path: &'static str,
+    interval: &'static str,
+}
+
+#[derive(Serialize)]
+struct PodMonitoringSpec {
+    selector: LabelSelector,
+    endpoints: Vec<PodMonitoringEndpoint>,
+}
+
+#[derive(Serialize)]
+struct PodMonitoringEndpoint {
+    port: String,
+    path: &'static str,
+    interval: &'static str,
+}
+
+pub fn emit(customer: &Customer) -> Vec<Object> {
+    let labels = labels(customer, "monitoring", COMPONENT);
+    let targets = [
+        (workload::APP, APP_PORT),
+        (workload::POSTGRES, EXPORTER_PORT),
+        (workload::PGPOOL, EXPORTER_PORT),
+    ];
+    let mut objects = Vec::new();
+    for (name, port_name) in targets {
+        let selector = LabelSelector {
+            match_labels: Some(selector(customer, name)),
+            ..LabelSelector::default()
+        };
+        let meta = metadata(customer, name, labels.clone());
+        objects.push(match customer.monitoring.provider {
+            MonitoringProvider::PrometheusOperator => Object::custom(
+                Component::Monitoring,
+                "PodMonitor",
+                name,
+                &Resource {
+                    api_version: "monitoring.coreos.com/v1",
+                    kind: "PodMonitor",
+                    metadata: meta,
+                    spec: PodMonitorSpec {
+                        selector,
+                        pod_metrics_endpoints: vec![PodMetricsEndpoint {
+                            port: port_name.into(),
+                            path: "/metrics",
+                            interval: INTERVAL,
+                        }],
+                    },
+                },
+            ),
+            MonitoringProvider::GkeManagedPrometheus => Object::custom(
+                Component::Monitoring,
+                "PodMonitoring",
+                name,
+                &Resource {
+                    api_version: "monitoring.googleapis.com/v1",
+                    kind: "PodMonitoring",
+                    metadata: meta,
+                    spec: PodMonitoringSpec {
+                        selector,
+                        endpoints: vec![PodMonitoringEndpoint {
+                            port: port_name.into(),
+                            path: "/metrics",
+                            interval: INTERVAL,
+                        }],
+                    },
+                },
+            ),
+        });
+    }
+    let groups = json!({ "groups": rule_groups(customer) });
+    let (api_version, kind) = match customer.monitoring.provider {
+        MonitoringProvider::PrometheusOperator => ("monitoring.coreos.com/v1", "PrometheusRule"),
+        MonitoringProvider::GkeManagedPrometheus => ("monitoring.googleapis.com/v1", "Rules"),
+    };
+    objects.push(Object::custom(
+        Component::Monitoring,
+        kind,
+        RULES,
+        &Resource {
+            api_version,
+            kind,
+            metadata: metadata(customer, RULES, labels.clone()),
+            spec: groups,
+        },
+    ));
+    objects.push(dashboard(customer, &labels));
+    objects
+}
+
+/// The Grafana dashboard: app traffic, errors and latency; replicas against the
+/// autoscaler's bounds; PostgreSQL connections and replication lag; Pgpool backends.
+fn dashboard(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let ns = &customer.namespace;
+    let app = format!(r#"namespace="{ns}",container="{}""#, workload::APP);
+    let pg = format!(r#"namespace="{ns}",container="{POSTGRES_EXPORTER}""#);
+    let hpa = format!(
+        r#"namespace="{ns}",horizontalpodautoscaler="{}""#,
+        workload::APP
+    );
+    let panels: Vec<(&str, &str, Vec<String>)> = vec![
+        (
+            "Requests per second",
+            "reqps",
+            vec![format!(
+                "sum by (code) (rate(http_requests_total{{{app}}}[5m]))"
+            )],
+        ),
+        (
+            "5xx ratio",
+            "percentunit",
+            vec![format!(
+                r#"sum(rate(http_requests_total{{{app},code=~"5.."}}[5m])) / sum(rate(http_requests_total{{{app}}}[5m]))"#
+            )],
+        ),
+        (
+            "Latency p50 / p99",
+            "s",
+            vec![
+                format!(
+                    "histogram_quantile(0.5, sum by (le) (rate(http_request_duration_seconds_bucket{{{app}}}[5m])))"
+                ),
+                format!(
+                    "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{{app}}}[5m])))"
+                ),
+            ],
+        ),
+        (
+            "App replicas and autoscaler bounds",
+            "short",
+            vec![
+                format!("kube_horizontalpodautoscaler_status_current_replicas{{{hpa}}}"),
+                format!("kube_horizontalpodautoscaler_spec_min_replicas{{{hpa}}}"),
+                format!("kube_horizontalpodautoscaler_spec_max_replicas{{{hpa}}}"),
+            ],
+        ),
+        (
+            "PostgreSQL connections / max_connections",
+            "percentunit",
+            vec![format!(
+                "sum by (pod) (pg_stat_activity_count{{{pg}}}) / max by (pod) (pg_settings_max_connections{{{pg}}})"
+            )],
+        ),
+        (
+            "Replication lag",
+            "s",
+            vec![format!("pg_replication_lag_seconds{{{pg}}}")],
+        ),
+        (
+            "Pgpool backends up",
+            "short",
+            vec![format!(
+                r#"sum by (hostname) (pgpool2_pool_nodes_status{{namespace="{ns}",container="{PGPOOL_EXPORTER}"}})"#
+            )],
+        ),
+    ];
+    let panels: Vec<Value> = panels
+        .into_iter()
+        .enumerate()
+        .map(|(i, (title, unit, exprs))| {
+            json!({
+                "id": i + 1,
+                "type": "timeseries",
+                "title": title,
+                "datasource": {"type": "prometheus", "uid": "${datasource}"},
+                "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+                "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i / 2) * 8},
+                "targets": exprs
+                    .iter()
+                    .enumerate()
+                    .map(|(j, e)| {
+                        let ref_id = ["A", "B", "C"].get(j).copied().unwrap_or("Z");
+                        json!({"expr": e, "refId": ref_id})
+                    })
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let dashboard = json!({
+        "title": format!("{} stack", customer.name),
+        "uid": format!("gitopsc-{}", customer.name),
+        "schemaVersion": 39,
+        "editable": false,
+        "time": {"from": "now-6h", "to": "now"},
+        "templating": {"list": [{
+            "name": "datasource",
+            "type": "datasource",
+            "query": "prometheus",
+        }]},
+        "panels": panels,
+    });
+    let mut labels = labels.clone();
+    labels.insert(DASHBOARD_LABEL.0.into(), DASHBOARD_LABEL.1.into());
+    let text = serde_json::to_string_pretty(&dashboard).unwrap_or_default() + "\n";
+    let config_map = ConfigMap {
+        metadata: metadata(customer, DASHBOARD, labels),
+        data: Some(BTreeMap::from([(
+            format!("{}-stack.json", customer.name),
+            text,
+        )])),
+        ..ConfigMap::default()
+    };
+    Object::new(Component::Monitoring, DASHBOARD, &config_map)
+}
