@@ -7,6 +7,7 @@ mod contract;
 mod database;
 mod delivery;
 mod fixtures;
+mod monitoring;
 mod netpol;
 mod pg_settings;
 mod serialize;

@@ -1,0 +1,598 @@
+//! The compiled alert rules, with the real tools: `promtool check rules` on every rule
+//! file, `promtool test rules` with a firing and a silent case for every alert, and the
+//! postgres_exporter metric names the rules use read from a real exporter's scrape.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gitopsc::compiler::Compiled;
+use gitopsc::model::Customer;
+use serde_json::{Value, json};
+
+use super::pg_settings::{as_db_user, server_bin};
+use super::{TempDir, parse_yaml, root, text, tool, tools_required};
+
+/// Every customer of the shipped profiles and the valid fixtures, compiled in process.
+fn customers() -> Vec<Compiled> {
+    let files = gitopsc::compiler::discover(&super::profile_folders())
+        .expect("profiles")
+        .files;
+    let fleet = gitopsc::compiler::compile(&files, 2);
+    assert!(!fleet.has_errors(), "{:?}", fleet.diagnostics);
+    fleet.customers
+}
+
+/// The `spec` (rule groups) of the customer's PrometheusRule or Rules object.
+fn rule_file(compiled: &Compiled) -> Value {
+    let (_, text) = compiled
+        .output
+        .files
+        .iter()
+        .find(|(path, _)| {
+            path.starts_with("monitoring/prometheusrule-") || path.starts_with("monitoring/rules-")
+        })
+        .expect("a rule object");
+    parse_yaml(text)["spec"].clone()
+}
+
+/// One series for a promtool test: `metric{labels}` and its values notation.
+fn series(metric: &str, labels: &[(&str, &str)], values: &str) -> Value {
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    json!({"series": format!("{metric}{{{}}}", labels.join(",")), "values": values})
+}
+
+/// For one alert: the input series that make it fire, the series that keep it silent, the
+/// time to evaluate at, and the labels the firing alert carries (besides the rule's own).
+struct Case {
+    firing: Vec<Value>,
+    silent: Vec<Value>,
+    eval_minutes: u32,
+    labels: Vec<(&'static str, String)>,
+}
+
+/// The cases follow the alert's meaning and the customer's thresholds, not the rule text,
+/// so a wrong expression fails them.
+fn case(alert: &str, customer: &Customer) -> Case {
+    let ns = customer.namespace.as_str();
+    let m = &customer.monitoring;
+    let app = [("namespace", ns), ("container", "app")];
+    let pg = |pod: &'static str| {
+        [
+            ("namespace", ns),
+            ("container", "postgres-exporter"),
+            ("pod", pod),
+        ]
+    };
+    let own = |pairs: &[(&'static str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (*k, v.to_string()))
+            .collect::<Vec<_>>()
+    };
+    match alert {
+        "AppUnavailable" => Case {
+            firing: vec![series("up", &[app[0], app[1], ("pod", "app-1")], "0x20")],
+            silent: vec![series("up", &[app[0], app[1], ("pod", "app-1")], "1x20")],
+            eval_minutes: 15,
+            // `absent` of a comparison carries no labels of the selector.
+            labels: vec![],
+        },
+        "AppHighErrorRatio" => {
+            // 100 requests a minute; twice the threshold fail, or half of it.
+            let requests = |errors: u32| {
+                vec![
+                    series(
+                        "http_requests_total",
+                        &[app[0], app[1], ("code", "500")],
+                        &format!("0+{errors}x40"),
+                    ),
+                    series(
+                        "http_requests_total",
+                        &[app[0], app[1], ("code", "200")],
+                        &format!("0+{}x40", 100 - errors),
+                    ),
+                ]
+            };
+            Case {
+                firing: requests((m.error_ratio_percent * 2).min(100)),
+                silent: requests(m.error_ratio_percent / 2),
+                eval_minutes: 30,
+                labels: vec![],
+            }
+        }
+        "AppHighLatency" => {
+            // All requests between 2 and 4 times the threshold, or under half of it.
+            let limit = f64::from(m.latency_p99_milliseconds) / 1000.0;
+            let buckets = |slow: bool| {
+                let (low, high) = if slow { ("0", "60") } else { ("60", "60") };
+                vec![
+                    series(
+                        "http_request_duration_seconds_bucket",
+                        &[app[0], app[1], ("le", &format!("{}", limit / 2.0))],
+                        &format!("0+{low}x40"),
+                    ),
+                    series(
+                        "http_request_duration_seconds_bucket",
+                        &[app[0], app[1], ("le", &format!("{}", limit * 4.0))],
+                        &format!("0+{high}x40"),
+                    ),
+                    series(
+                        "http_request_duration_seconds_bucket",
+                        &[app[0], app[1], ("le", "+Inf")],
+                        "0+60x40",
+                    ),
+                ]
+            };
+            Case {
+                firing: buckets(true),
+                silent: buckets(false),
+                eval_minutes: 30,
+                labels: vec![],
+            }
+        }
+        "AppAutoscalerAtMax" => {
+            let gitopsc::model::Scaling::Auto { max, .. } = customer.app.scaling else {
+                panic!("AppAutoscalerAtMax without autoscaling");
+            };
+            let hpa = [("namespace", ns), ("horizontalpodautoscaler", "app")];
+            let minutes = m.autoscaler_at_max_minutes + 20;
+            let at = |current: u32| {
+                vec![
+                    series(
+                        "kube_horizontalpodautoscaler_status_current_replicas",
+                        &hpa,
+                        &format!("{current}x{minutes}"),
+                    ),
+                    series(
+                        "kube_horizontalpodautoscaler_spec_max_replicas",
+                        &hpa,
+                        &format!("{max}x{minutes}"),
+                    ),
+                ]
+            };
+            Case {
+                firing: at(max),
+                silent: at(max - 1),
+                eval_minutes: m.autoscaler_at_max_minutes + 10,
+                labels: own(&hpa),
+            }
+        }
+        "PodCrashLooping" => {
+            let labels = [
+                ("namespace", ns),
+                ("pod", "app-1"),
+                ("container", "app"),
+                ("reason", "CrashLoopBackOff"),
+            ];
+            Case {
+                firing: vec![series(
+                    "kube_pod_container_status_waiting_reason",
+                    &labels,
+                    "1x20",
+                )],
+                silent: vec![series(
+                    "kube_pod_container_status_waiting_reason",
+                    &labels,
+                    "0x20",
+                )],
+                eval_minutes: 15,
+                labels: own(&[("pod", "app-1"), ("container", "app")]),
+            }
+        }
+        "PostgresNoPrimary" => Case {
+            firing: vec![
+                series("pg_replication_is_replica", &pg("postgres-0"), "1x20"),
+                series("pg_replication_is_replica", &pg("postgres-1"), "1x20"),
+            ],
+            silent: vec![
+                series("pg_replication_is_replica", &pg("postgres-0"), "0x20"),
+                series("pg_replication_is_replica", &pg("postgres-1"), "1x20"),
+            ],
+            eval_minutes: 10,
+            labels: vec![],
+        },
+        "PostgresReplicationLag" => Case {
+            firing: vec![series(
+                "pg_replication_lag_seconds",
+                &pg("postgres-1"),
+                &format!("{}x20", m.replication_lag_seconds * 2),
+            )],
+            silent: vec![series(
+                "pg_replication_lag_seconds",
+                &pg("postgres-1"),
+                &format!("{}x20", m.replication_lag_seconds / 2),
+            )],
+            eval_minutes: 15,
+            labels: own(&[("pod", "postgres-1")]),
+        },
+        "PostgresStandbyNotStreaming" => {
+            let standbys = customer.database.replicas - 1;
+            let streaming = |n: u32| {
+                vec![
+                    series(
+                        "pg_standbys_streaming",
+                        &pg("postgres-0"),
+                        &format!("{n}x20"),
+                    ),
+                    series("pg_replication_is_replica", &pg("postgres-0"), "0x20"),
+                    // A standby reports 0 streaming from itself; it must not count.
+                    series("pg_standbys_streaming", &pg("postgres-1"), "0x20"),
+                    series("pg_replication_is_replica", &pg("postgres-1"), "1x20"),
+                ]
+            };
+            Case {
+                firing: streaming(standbys - 1),
+                silent: streaming(standbys),
+                eval_minutes: 15,
+                labels: vec![],
+            }
+        }
+        "PostgresConnectionsNearLimit" => {
+            let used = |n: u32| {
+                vec![
+                    series(
+                        "pg_stat_activity_count",
+                        &[
+                            pg("postgres-0")[0],
+                            pg("postgres-0")[1],
+                            pg("postgres-0")[2],
+                            ("state", "active"),
+                        ],
+                        &format!("{n}x20"),
+                    ),
+                    series("pg_settings_max_connections", &pg("postgres-0"), "100x20"),
+                ]
+            };
+            Case {
+                firing: used((m.connections_percent + 5).min(100)),
+                silent: used(m.connections_percent / 2),
+                eval_minutes: 15,
+                labels: own(&[("pod", "postgres-0")]),
+            }
+        }
+        "PgpoolBackendDown" => {
+            let labels = [
+                ("namespace", ns),
+                ("container", "pgpool-exporter"),
+                ("pod", "pgpool-1"),
+                ("hostname", "postgres-1.postgres-headless"),
+            ];
+            Case {
+                firing: vec![series("pgpool2_pool_nodes_status", &labels, "0x20")],
+                silent: vec![series("pgpool2_pool_nodes_status", &labels, "1x20")],
+                eval_minutes: 10,
+                labels: own(&[
+                    ("pod", "pgpool-1"),
+                    ("hostname", "postgres-1.postgres-headless"),
+                ]),
+            }
+        }
+        "VolumeAlmostFull" => {
+            let claim = [
+                ("namespace", ns),
+                ("persistentvolumeclaim", "data-postgres-0"),
+            ];
+            let free = |available: u32| {
+                vec![
+                    series(
+                        "kubelet_volume_stats_available_bytes",
+                        &claim,
+                        &format!("{available}x30"),
+                    ),
+                    series("kubelet_volume_stats_capacity_bytes", &claim, "1000x30"),
+                ]
+            };
+            Case {
+                // Used: the threshold + 5 points, or half the threshold.
+                firing: free(1000 - (m.volume_full_percent + 5).min(100) * 10),
+                silent: free(1000 - m.volume_full_percent * 5),
+                eval_minutes: 25,
+                labels: own(&claim),
+            }
+        }
+        other => panic!("no promtool case for alert {other}: add one"),
+    }
+}
+
+/// `{{ $labels.x }}` in an annotation, expanded as Prometheus does for the alert's labels.
+fn expand(template: &str, labels: &BTreeMap<String, String>) -> String {
+    let mut out = template.to_string();
+    for (key, value) in labels {
+        out = out.replace(&format!("{{{{ $labels.{key} }}}}"), value);
+    }
+    out
+}
+
+#[test]
+fn every_compiled_rule_passes_promtool_with_a_firing_and_a_silent_case() {
+    let Some(promtool) = tool("promtool") else {
+        return;
+    };
+    let work = TempDir::new("promtool");
+    let mut providers = BTreeSet::new();
+    let mut alerts_tested = 0;
+    for compiled in customers() {
+        let customer = &compiled.customer;
+        providers.insert(format!("{:?}", customer.monitoring.provider));
+        let dir = work.path().join(&customer.name);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let rules = rule_file(&compiled);
+        std::fs::write(
+            dir.join("rules.yaml"),
+            serde_json::to_string(&rules).expect("json"),
+        )
+        .expect("write rules");
+        let check = Command::new(&promtool)
+            .args(["check", "rules"])
+            .arg(dir.join("rules.yaml"))
+            .output()
+            .expect("promtool runs");
+        assert!(
+            check.status.success(),
+            "{}: promtool check rules:\n{}{}",
+            customer.name,
+            text(&check.stdout),
+            text(&check.stderr)
+        );
+        let mut tests = Vec::new();
+        for rule in rules["groups"][0]["rules"].as_array().expect("rules") {
+            let name = rule["alert"].as_str().expect("alert name");
+            let case = case(name, customer);
+            let mut labels: BTreeMap<String, String> = rule["labels"]
+                .as_object()
+                .expect("labels")
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect();
+            labels.extend(case.labels.iter().map(|(k, v)| (k.to_string(), v.clone())));
+            let annotations: BTreeMap<String, String> = rule["annotations"]
+                .as_object()
+                .expect("annotations")
+                .iter()
+                .map(|(k, v)| (k.clone(), expand(v.as_str().unwrap_or_default(), &labels)))
+                .collect();
+            let eval_time = format!("{}m", case.eval_minutes);
+            tests.push(json!({
+                "name": format!("{name} fires"),
+                "interval": "1m",
+                "input_series": case.firing,
+                "alert_rule_test": [{
+                    "eval_time": eval_time,
+                    "alertname": name,
+                    "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}],
+                }],
+            }));
+            tests.push(json!({
+                "name": format!("{name} stays silent"),
+                "interval": "1m",
+                "input_series": case.silent,
+                "alert_rule_test": [{"eval_time": eval_time, "alertname": name, "exp_alerts": []}],
+            }));
+            alerts_tested += 1;
+        }
+        let file = json!({
+            "rule_files": ["rules.yaml"],
+            "evaluation_interval": "1m",
+            "tests": tests,
+        });
+        std::fs::write(
+            dir.join("tests.yaml"),
+            serde_json::to_string(&file).expect("json"),
+        )
+        .expect("write tests");
+        let test = Command::new(&promtool)
+            .args(["test", "rules", "tests.yaml"])
+            .current_dir(&dir)
+            .output()
+            .expect("promtool runs");
+        assert!(
+            test.status.success(),
+            "{}: promtool test rules:\n{}{}",
+            customer.name,
+            text(&test.stdout),
+            text(&test.stderr)
+        );
+    }
+    assert_eq!(
+        providers.len(),
+        2,
+        "both monitoring providers compiled: {providers:?}"
+    );
+    assert!(alerts_tested > 50, "tested only {alerts_tested} alerts");
+}
+
+/// Every alert links a runbook that exists in docs/runbooks/.
+#[test]
+fn every_alert_has_a_runbook() {
+    for compiled in customers() {
+        for rule in rule_file(&compiled)["groups"][0]["rules"]
+            .as_array()
+            .expect("rules")
+        {
+            let name = rule["alert"].as_str().expect("name");
+            let url = rule["annotations"]["runbook_url"]
+                .as_str()
+                .expect("runbook_url");
+            assert!(url.ends_with(&format!("/docs/runbooks/{name}.md")), "{url}");
+            let page = root().join("docs/runbooks").join(format!("{name}.md"));
+            let body = std::fs::read_to_string(&page)
+                .unwrap_or_else(|_| panic!("{} is missing", page.display()));
+            assert!(body.starts_with(&format!("# {name}")), "{}", page.display());
+        }
+    }
+}
+
+/// A PostgreSQL server on a loopback port for the exporter, stopped when dropped.
+struct Server {
+    bin: std::path::PathBuf,
+    data: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = as_db_user(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
+
+struct Exporter(Child);
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn scrape(port: u16) -> Option<String> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+/// Every `pg_*` metric an alert or the dashboard uses is one a real postgres_exporter,
+/// given the compiled queries, exports from a real PostgreSQL.
+#[test]
+fn postgres_exporter_exports_every_metric_the_rules_use() {
+    let Some(exporter) = tool("prometheus-postgres-exporter") else {
+        return;
+    };
+    let Some(bin) = server_bin() else {
+        assert!(!tools_required(), "PostgreSQL is required");
+        return;
+    };
+    let work = TempDir::new("exporter");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let status = Command::new("chown")
+            .args(["-R", "postgres"])
+            .arg(work.path())
+            .status()
+            .expect("chown");
+        assert!(status.success());
+    }
+    let data = work.path().join("data");
+    let init = as_db_user(&bin.join("initdb"))
+        .arg("-D")
+        .arg(&data)
+        .args(["-A", "trust", "--no-sync", "-U", "postgres"])
+        .output()
+        .expect("initdb");
+    assert!(init.status.success(), "initdb: {}", text(&init.stderr));
+    let _server = Server {
+        bin: bin.clone(),
+        data: data.clone(),
+    };
+    let pg_port = free_port();
+    let start = as_db_user(&bin.join("pg_ctl"))
+        .arg("-D")
+        .arg(&data)
+        .args(["-w", "-t", "60", "-l"])
+        .arg(work.path().join("server.log"))
+        .args([
+            "-o",
+            &format!(
+                "-p {pg_port} -k {} -c listen_addresses=127.0.0.1",
+                work.path().display()
+            ),
+            "start",
+        ])
+        .output()
+        .expect("pg_ctl");
+    assert!(
+        start.status.success(),
+        "pg_ctl start: {}",
+        text(&start.stderr)
+    );
+
+    // The queries exactly as compiled into the `postgres-exporter` ConfigMap.
+    let config =
+        std::fs::read_to_string(root().join("out/acme/database/configmap-postgres-exporter.yaml"))
+            .expect("compiled exporter ConfigMap");
+    let queries = work.path().join("queries.yaml");
+    std::fs::write(
+        &queries,
+        parse_yaml(&config)["data"]["queries.yaml"]
+            .as_str()
+            .expect("queries.yaml"),
+    )
+    .expect("write queries");
+    let port = free_port();
+    let _exporter = Exporter(
+        Command::new(exporter)
+            .env(
+                "DATA_SOURCE_NAME",
+                format!(
+                    "host=127.0.0.1 port={pg_port} user=postgres dbname=postgres sslmode=disable"
+                ),
+            )
+            .env("PG_EXPORTER_EXTEND_QUERY_PATH", &queries)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("exporter starts"),
+    );
+    let started = Instant::now();
+    let metrics = loop {
+        if let Some(body) = scrape(port).filter(|b| b.contains("pg_up 1")) {
+            break body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "postgres_exporter did not report pg_up 1"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let exported: BTreeSet<&str> = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let compiled = customers();
+    let mut used = BTreeSet::new();
+    for c in &compiled {
+        let rules = rule_file(c);
+        let dashboard = c
+            .output
+            .files
+            .iter()
+            .find(|(p, _)| p.ends_with("configmap-grafana-dashboard.yaml"))
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default();
+        let exprs = rules.to_string() + &dashboard;
+        for word in exprs.split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')) {
+            if word.starts_with("pg_") {
+                used.insert(word.to_string());
+            }
+        }
+    }
+    assert!(used.len() >= 5, "found only {used:?}");
+    let missing: Vec<&String> = used
+        .iter()
+        .filter(|m| !exported.contains(m.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "metrics the rules use but postgres_exporter does not export: {missing:?}"
+    );
+}
