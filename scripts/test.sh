@@ -3,7 +3,8 @@
 # runs every test with the external tools required, so nothing is silently skipped.
 #
 #   Debian packages: postgresql (pg_settings comparison, database tier), patroni, etcd-server,
-#   pgpool2 and openssl (the database tier on real components), shellcheck (scripts)
+#   pgpool2 and openssl (the database tier on real components), prometheus (promtool) and
+#   prometheus-postgres-exporter (alert rules and their metrics), shellcheck (scripts)
 #   PyPI, in the gitignored .venv: scripts/requirements.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,8 @@ command -v patroni >/dev/null || apt_packages+=(patroni)
 command -v etcd >/dev/null || apt_packages+=(etcd-server)
 command -v pgpool >/dev/null || apt_packages+=(pgpool2)
 command -v openssl >/dev/null || apt_packages+=(openssl)
+command -v promtool >/dev/null || apt_packages+=(prometheus)
+command -v prometheus-postgres-exporter >/dev/null || apt_packages+=(prometheus-postgres-exporter)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   step "apt-get install ${apt_packages[*]}"

@@ -52,6 +52,9 @@ spec:
       shared_buffers: 1GB
     pgpool:
       image: us-docker.pkg.dev/vendor-artifacts/db/pgpool@sha256:4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f
+  backup:
+    snapshots:
+      image: us-docker.pkg.dev/vendor-artifacts/ops/snapshot-job@sha256:1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e
   monitoring:
     postgresExporterImage: us-docker.pkg.dev/vendor-artifacts/monitoring/postgres-exporter@sha256:6a8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8c
     pgpoolExporterImage: us-docker.pkg.dev/vendor-artifacts/monitoring/pgpool2-exporter@sha256:8c0e2b4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8c0e

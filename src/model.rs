@@ -55,6 +55,8 @@ pub mod defaults {
     pub const APP_UID: i64 = 10001;
     /// GKE's default private control-plane range.
     pub const MASTER_IPV4_CIDR_BLOCK: &str = "172.16.0.0/28";
+    pub const SNAPSHOT_SCHEDULE: &str = "0 */6 * * *";
+    pub const SNAPSHOT_RETAIN: u32 = 28;
     pub const RUNBOOK_BASE_URL: &str = "https://github.com/vendor/gitopsc/blob/main/docs/runbooks";
     pub const REPLICATION_LAG_SECONDS: u32 = 30;
     pub const SNAPSHOT_MAX_AGE_HOURS: u32 = 12;
@@ -79,6 +81,7 @@ pub struct Customer {
     pub control_plane: Cidr,
     pub monitoring: Monitoring,
     pub database: Database,
+    pub backup: Option<Backup>,
     /// The whole typed profile, for the lock's input digest and later components.
     pub profile: Profile,
 }
@@ -198,6 +201,19 @@ pub struct Database {
     pub citus_worker_groups: Option<u32>,
     /// The node pool, and the taints of it that the members tolerate.
     pub node_pool: Option<NodePlacement>,
+    /// The VolumeSnapshot the first member's volume is restored from.
+    pub restore_from_snapshot: Option<String>,
+}
+
+/// Scheduled snapshots of the primary's volume; `None` in `Customer` when disabled.
+#[derive(Debug, Clone)]
+pub struct Backup {
+    pub schedule: String,
+    pub retain: u32,
+    pub class_name: String,
+    pub image: String,
+    pub image_by_tag: bool,
+    pub online: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -432,8 +448,21 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         .and_then(|c| c.master_ipv4_cidr_block.as_deref())
         .unwrap_or(defaults::MASTER_IPV4_CIDR_BLOCK);
     let database = database(&name, &spec)?;
+    let Ok(backup) = backup(&name, &spec) else {
+        diagnostics.push(
+            Diagnostic::error(
+                Code::MissingField,
+                "required field `spec.backup.snapshots.image` is not set".to_string(),
+            )
+            .at(locate_in_profile(root, "/spec/backup/snapshots/image"))
+            .field("spec.backup.snapshots.image")
+            .help("set the snapshot job's image, or `enabled: false`"),
+        );
+        return None;
+    };
     Some(Customer {
         database,
+        backup,
         access: Access { internal, external },
         control_plane: parse_cidr(control_plane).ok()?,
         monitoring: monitoring(&spec)?,
@@ -553,7 +582,32 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
                 .unwrap_or(defaults::CITUS_WORKER_GROUPS)
         }),
         node_pool,
+        restore_from_snapshot: db.restore_from_snapshot.clone(),
     })
+}
+
+fn backup(name: &str, spec: &crate::profile::Spec) -> Result<Option<Backup>, ()> {
+    let snapshots = spec
+        .backup
+        .as_ref()
+        .and_then(|b| b.snapshots.clone())
+        .unwrap_or_default();
+    if !snapshots.enabled.unwrap_or(true) {
+        return Ok(None);
+    }
+    let image = snapshots.image.ok_or(())?;
+    Ok(Some(Backup {
+        schedule: snapshots
+            .schedule
+            .unwrap_or_else(|| defaults::SNAPSHOT_SCHEDULE.into()),
+        retain: snapshots.retain.unwrap_or(defaults::SNAPSHOT_RETAIN),
+        class_name: snapshots
+            .volume_snapshot_class_name
+            .unwrap_or_else(|| format!("{name}-snapshots")),
+        image_by_tag: !image.contains("@sha256:"),
+        image,
+        online: snapshots.online.unwrap_or(false),
+    }))
 }
 
 fn monitoring(spec: &crate::profile::Spec) -> Option<Monitoring> {

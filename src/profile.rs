@@ -302,6 +302,10 @@ pub struct Database {
     /// GKE node pool the members run on: they get its `nodeSelector` and tolerate its
     /// taints. Default: the pool named `db` when `infrastructure.nodePools` lists one.
     pub node_pool: Option<String>,
+    /// Restore: the VolumeSnapshot the first member's volume is created from. While set,
+    /// the cluster runs that one member; remove it to bring the standbys back, which
+    /// clone from it (docs/restore.md).
+    pub restore_from_snapshot: Option<String>,
 }
 
 /// Database engine.
@@ -396,6 +400,13 @@ pub struct Snapshots {
     pub retain: Option<u32>,
     /// VolumeSnapshotClass for `pd.csi.storage.gke.io`. Default: `<customer>-snapshots`.
     pub volume_snapshot_class_name: Option<String>,
+    /// Image of the snapshot job, with `/bin/sh`, `psql` and `kubectl`, pinned by digest.
+    /// Required when snapshots are enabled.
+    pub image: Option<String>,
+    /// Take the snapshot between `pg_backup_start` and `pg_backup_stop` and keep the backup
+    /// label on the VolumeSnapshot; restoring such a snapshot needs the WAL archive.
+    /// Default: false (a crash-consistent snapshot after `CHECKPOINT`).
+    pub online: Option<bool>,
 }
 
 /// Metrics scraping and alerting.

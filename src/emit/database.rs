@@ -61,13 +61,15 @@ pub const REPLICATION_USER: &str = "replicator";
 pub const APP_USER: &str = "app";
 pub const APP_DATABASE: &str = "app";
 pub const MONITOR_USER: &str = "monitor";
+pub const BACKUP_USER: &str = "backup";
 /// Keys of the credentials Secret (docs/database.md).
 pub mod secret_key {
     pub const SUPERUSER: &str = "superuser-password";
     pub const REPLICATION: &str = "replication-password";
     pub const APP: &str = "app-password";
     pub const MONITOR: &str = "monitor-password";
-    pub const ALL: [&str; 4] = [SUPERUSER, REPLICATION, APP, MONITOR];
+    pub const BACKUP: &str = "backup-password";
+    pub const ALL: [&str; 5] = [SUPERUSER, REPLICATION, APP, MONITOR, BACKUP];
 }
 /// Patroni timing: a dead leader's lock expires after `TTL` seconds (the RTO's main term).
 const TTL: u32 = 30;
@@ -119,6 +121,7 @@ pub fn secret_keys() -> minijinja::Value {
         replication => secret_key::REPLICATION,
         app => secret_key::APP,
         monitor => secret_key::MONITOR,
+        backup => secret_key::BACKUP,
     }
 }
 
@@ -193,6 +196,9 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     ];
     for group in groups(database) {
         objects.push(statefulset(customer, &labels, &group, &checksum));
+    }
+    if let Some(snapshot) = &database.restore_from_snapshot {
+        objects.push(restored_claim(customer, snapshot));
     }
     if let Some(source) = &database.external_secret {
         objects.push(external_secret(customer, &labels, source));
@@ -847,18 +853,7 @@ fn statefulset(
             labels: Some(selector(customer, NAME)),
             ..ObjectMeta::default()
         },
-        spec: Some(PersistentVolumeClaimSpec {
-            access_modes: Some(vec!["ReadWriteOnce".into()]),
-            storage_class_name: database.storage_class.clone(),
-            resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([(
-                    "storage".to_string(),
-                    Quantity(database.storage_size.clone()),
-                )])),
-                ..VolumeResourceRequirements::default()
-            }),
-            ..PersistentVolumeClaimSpec::default()
-        }),
+        spec: Some(claim_spec(database)),
         ..PersistentVolumeClaim::default()
     };
     let mut meta = metadata(customer, &group.statefulset, labels.clone());
@@ -886,7 +881,13 @@ fn statefulset(
     let statefulset = StatefulSet {
         metadata: meta,
         spec: Some(StatefulSetSpec {
-            replicas: Some(database.replicas as i32),
+            // While restoring, only the member with the restored volume runs, so no empty
+            // member can initialise a new cluster first (docs/restore.md).
+            replicas: Some(if database.restore_from_snapshot.is_some() {
+                1
+            } else {
+                database.replicas as i32
+            }),
             service_name: Some(HEADLESS.into()),
             // Members coordinate through Patroni, not through start order.
             pod_management_policy: Some("Parallel".into()),
@@ -913,6 +914,52 @@ fn statefulset(
         ..StatefulSet::default()
     };
     Object::new(Component::Database, &group.statefulset, &statefulset)
+}
+
+fn claim_spec(database: &Database) -> PersistentVolumeClaimSpec {
+    PersistentVolumeClaimSpec {
+        access_modes: Some(vec!["ReadWriteOnce".into()]),
+        storage_class_name: database.storage_class.clone(),
+        resources: Some(VolumeResourceRequirements {
+            requests: Some(BTreeMap::from([(
+                "storage".to_string(),
+                Quantity(database.storage_size.clone()),
+            )])),
+            ..VolumeResourceRequirements::default()
+        }),
+        ..PersistentVolumeClaimSpec::default()
+    }
+}
+
+/// The first member's volume, created from a VolumeSnapshot. The StatefulSet adopts a
+/// claim that already has its name (`data-postgres-0`). Argo CD must never prune or
+/// delete it, also not after `restoreFromSnapshot` is removed from the profile.
+fn restored_claim(customer: &Customer, snapshot: &str) -> Object {
+    let database = &customer.database;
+    let first = &groups(database)[0];
+    let name = format!("data-{}-0", first.statefulset);
+    let claim = PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(customer.namespace.clone()),
+            labels: Some(selector(customer, NAME)),
+            annotations: Some(BTreeMap::from([(
+                "argocd.argoproj.io/sync-options".to_string(),
+                "Prune=false,Delete=false".to_string(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            data_source: Some(k8s_openapi::api::core::v1::TypedLocalObjectReference {
+                api_group: Some("snapshot.storage.k8s.io".into()),
+                kind: "VolumeSnapshot".into(),
+                name: snapshot.into(),
+            }),
+            ..claim_spec(database)
+        }),
+        ..PersistentVolumeClaim::default()
+    };
+    Object::new(Component::Database, &name, &claim)
 }
 
 /// External Secrets Operator `ExternalSecret` (external-secrets.io/v1).

@@ -18,6 +18,7 @@ use crate::model::Customer;
 
 pub mod access;
 pub mod app;
+pub mod backup;
 pub mod database;
 pub mod monitoring;
 pub mod network;
@@ -31,6 +32,7 @@ pub enum Component {
     Network,
     Database,
     Pgpool,
+    Backup,
     Monitoring,
 }
 
@@ -43,6 +45,7 @@ impl Component {
             Component::Database => "database",
             Component::Pgpool => "pgpool",
             Component::Monitoring => "monitoring",
+            Component::Backup => "backup",
         }
     }
 }
@@ -85,6 +88,7 @@ impl Object {
     pub fn kind_rank(&self) -> usize {
         const ORDER: &[&str] = &[
             "Namespace",
+            "VolumeSnapshotClass",
             "ServiceAccount",
             "ExternalSecret",
             "Role",
@@ -92,6 +96,7 @@ impl Object {
             "ConfigMap",
             "NetworkPolicy",
             "Service",
+            "PersistentVolumeClaim",
             "StatefulSet",
             "Deployment",
             "CronJob",
@@ -141,6 +146,8 @@ fn sync_wave(component: Component, kind: &str) -> i32 {
         (Component::Pgpool, _) => 2,
         // Scrape targets and rules are configuration: in place before what they watch.
         (Component::Monitoring, _) => 0,
+        // With the database: the job needs the primary, the class the driver.
+        (Component::Backup, _) => 1,
         (Component::App, _) => 3,
         (Component::Access, _) => 4,
     }
@@ -177,6 +184,7 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     objects.extend(network::emit(customer));
     objects.extend(database::emit(customer));
     objects.extend(pgpool::emit(customer));
+    objects.extend(backup::emit(customer));
     objects.extend(monitoring::emit(customer));
     objects
         .sort_by(|a, b| (a.kind_rank(), &a.kind, &a.name).cmp(&(b.kind_rank(), &b.kind, &b.name)));
@@ -327,6 +335,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("pgpool.conf", include_str!("templates/pgpool.conf.j2")),
     ("pool_hba.conf", include_str!("templates/pool_hba.conf.j2")),
+    ("snapshot.sh", include_str!("templates/snapshot.sh.j2")),
     (
         "start-patroni.sh",
         include_str!("templates/start-patroni.sh.j2"),

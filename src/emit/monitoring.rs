@@ -215,6 +215,41 @@ pub fn alerts(customer: &Customer) -> Vec<Alert> {
             ),
             "Pgpool {{ $labels.pod }} has detached backend {{ $labels.hostname }}".into(),
         ),
+    ]);
+    if customer.backup.is_some() {
+        let job = super::backup::NAME;
+        alerts.extend([
+            // kube-state-metrics: kube_job_status_failed (label job_name; the CronJob's
+            // Jobs are named `<cronjob>-<scheduled time>`).
+            alert(
+                customer,
+                "SnapshotJobFailed",
+                "warning",
+                "0m",
+                format!(
+                    r#"max by (job_name) (kube_job_status_failed{{namespace="{ns}",job_name=~"{job}-.*"}}) > 0"#
+                ),
+                "Snapshot job {{ $labels.job_name }} failed".into(),
+            ),
+            // kube-state-metrics: kube_cronjob_status_last_successful_time. A Job succeeds
+            // only when its snapshot is readyToUse, so this is the newest usable snapshot.
+            alert(
+                customer,
+                "SnapshotTooOld",
+                "critical",
+                "10m",
+                format!(
+                    r#"time() - max(kube_cronjob_status_last_successful_time{{namespace="{ns}",cronjob="{job}"}}) > {}"#,
+                    m.snapshot_max_age_hours * 3600
+                ),
+                format!(
+                    "The newest database snapshot of {} is older than {} hours",
+                    customer.name, m.snapshot_max_age_hours
+                ),
+            ),
+        ]);
+    }
+    alerts.extend([
         // kubelet: kubelet_volume_stats_available_bytes, kubelet_volume_stats_capacity_bytes.
         alert(
             customer,

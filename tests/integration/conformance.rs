@@ -254,6 +254,7 @@ fn custom_resources_pass_their_crd_schemas() {
         "/backendconfig-",
         "/externalsecret-",
         "/podmonitor-",
+        "/volumesnapshotclass-",
         "/podmonitoring-",
         "/prometheusrule-",
         "/rules-",

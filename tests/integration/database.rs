@@ -17,11 +17,12 @@ use super::pg_settings::{as_db_user, server_bin};
 use super::{TempDir, parse_yaml, root, text, tool, tools_required};
 
 /// Passwords the test puts in the credentials "Secret" (a folder of files, as mounted).
-const PASSWORDS: [(&str, &str); 4] = [
+const PASSWORDS: [(&str, &str); 5] = [
     ("superuser-password", "test-superuser-secret"),
     ("replication-password", "test-replication-secret"),
     ("app-password", "test-app-secret"),
     ("monitor-password", "test-monitor-secret"),
+    ("backup-password", "test-backup-secret"),
 ];
 
 fn password(key: &str) -> &'static str {

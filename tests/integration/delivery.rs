@@ -55,7 +55,10 @@ fn argocd_objects_fence_and_sync_each_customer() {
         );
         assert_eq!(
             project["spec"]["clusterResourceWhitelist"],
-            serde_json::json!([{"group": "", "kind": "Namespace"}]),
+            serde_json::json!([
+                {"group": "", "kind": "Namespace"},
+                {"group": "snapshot.storage.k8s.io", "kind": "VolumeSnapshotClass"}
+            ]),
             "cluster-scoped kinds: exactly what the stack holds"
         );
         assert_eq!(project["spec"]["orphanedResources"]["warn"], true);
@@ -96,9 +99,9 @@ fn sync_waves_order_the_stack() {
             ) {
                 (_, "Namespace") => "namespace",
                 (_, "ConfigMap" | "ServiceAccount" | "Role" | "RoleBinding" | "ExternalSecret")
-                | ("network", _) => "config",
+                | ("network" | "monitoring", _) => "config",
                 ("access", _) => "access",
-                ("database", _) => "database",
+                ("database" | "backup", _) => "database",
                 ("pgpool", _) => "pgpool",
                 _ => "app",
             };

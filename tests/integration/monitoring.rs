@@ -292,6 +292,38 @@ fn case(alert: &str, customer: &Customer) -> Case {
                 labels: own(&claim),
             }
         }
+        "SnapshotJobFailed" => {
+            let job = [
+                ("namespace", ns),
+                ("job_name", "postgres-snapshot-29431080"),
+            ];
+            Case {
+                firing: vec![series("kube_job_status_failed", &job, "1x10")],
+                silent: vec![series("kube_job_status_failed", &job, "0x10")],
+                eval_minutes: 5,
+                labels: own(&[("job_name", "postgres-snapshot-29431080")]),
+            }
+        }
+        "SnapshotTooOld" => {
+            // The last success at time 0 and never again, or every minute.
+            let hours = m.snapshot_max_age_hours;
+            let samples = hours * 60 + 60;
+            let cron = [("namespace", ns), ("cronjob", "postgres-snapshot")];
+            Case {
+                firing: vec![series(
+                    "kube_cronjob_status_last_successful_time",
+                    &cron,
+                    &format!("0x{samples}"),
+                )],
+                silent: vec![series(
+                    "kube_cronjob_status_last_successful_time",
+                    &cron,
+                    &format!("0+60x{samples}"),
+                )],
+                eval_minutes: hours * 60 + 30,
+                labels: vec![],
+            }
+        }
         other => panic!("no promtool case for alert {other}: add one"),
     }
 }

@@ -5,11 +5,15 @@
 set -eu
 psql --no-psqlrc --quiet -v ON_ERROR_STOP=1 -d "$1" \
   -v app_password="$APP_PASSWORD" \
-  -v monitor_password="$MONITOR_PASSWORD" <<'SQL'
+  -v monitor_password="$MONITOR_PASSWORD" \
+  -v backup_password="$BACKUP_PASSWORD" <<'SQL'
 SELECT format('CREATE ROLE app LOGIN PASSWORD %L', :'app_password')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'app') \gexec
 SELECT format('CREATE ROLE monitor LOGIN PASSWORD %L IN ROLE pg_monitor', :'monitor_password')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'monitor') \gexec
+SELECT format('CREATE ROLE backup LOGIN PASSWORD %L IN ROLE pg_checkpoint', :'backup_password')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'backup') \gexec
+GRANT EXECUTE ON FUNCTION pg_backup_start(text, boolean), pg_backup_stop(boolean) TO backup;
 SELECT 'CREATE DATABASE app OWNER app'
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'app') \gexec
 SQL

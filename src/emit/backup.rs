@@ -1,0 +1,308 @@
+//! Consistent snapshots of the primary's volume: a CronJob that runs `snapshot.sh` (a
+//! ConfigMap), its ServiceAccount and least-privilege Role, and the VolumeSnapshotClass of
+//! GKE's Persistent Disk CSI driver (docs/backup.md).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, EnvVar, EnvVarSource, ObjectFieldSelector,
+    PodSpec, PodTemplateSpec, ResourceRequirements, ServiceAccount, Volume,
+};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
+
+use super::database;
+use super::{Component, Object, labels, metadata, port, selector, workload};
+use crate::model::{Backup, Customer};
+
+/// Name of the CronJob, ServiceAccount, Role and ConfigMap.
+pub const NAME: &str = "postgres-snapshot";
+const COMPONENT: &str = "backup";
+const CONFIG_DIR: &str = "/etc/snapshot";
+const CREDENTIALS_DIR: &str = "/etc/snapshot/credentials";
+/// The annotation that carries the backup label of an online snapshot (base64).
+pub const LABEL_ANNOTATION: &str = "gitopsc.io/backup-label";
+/// The label that marks the snapshots this job owns (and may prune).
+pub const SNAPSHOT_LABEL: (&str, &str) = ("gitopsc.io/snapshot-of", "postgres");
+/// How long the job waits for `readyToUse`, and how long the whole job may run.
+const READY_TIMEOUT_SECONDS: u32 = 1200;
+const JOB_DEADLINE_SECONDS: i64 = 1800;
+/// The Persistent Disk CSI driver of GKE.
+pub const DRIVER: &str = "pd.csi.storage.gke.io";
+const UID: i64 = 10001;
+
+pub fn emit(customer: &Customer) -> Vec<Object> {
+    let Some(backup) = &customer.backup else {
+        return Vec::new();
+    };
+    let labels = labels(customer, workload::BACKUP, COMPONENT);
+    let config_map = config_map(customer, backup, &labels);
+    let checksum = super::checksum(&config_map);
+    vec![
+        service_account(customer, &labels),
+        role(customer, &labels),
+        role_binding(customer, &labels),
+        config_map,
+        cron_job(customer, backup, &labels, &checksum),
+        snapshot_class(customer, backup, &labels),
+    ]
+}
+
+fn service_account(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let account = ServiceAccount {
+        metadata: metadata(customer, NAME, labels.clone()),
+        automount_service_account_token: Some(false),
+        ..ServiceAccount::default()
+    };
+    Object::new(Component::Backup, NAME, &account)
+}
+
+/// What snapshot.sh calls: list pods (to find the primary by label); create, read,
+/// annotate, list and delete VolumeSnapshots. No wildcards, nothing else.
+fn role(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let rule = |group: &str, resource: &str, verbs: &[&str]| PolicyRule {
+        api_groups: Some(vec![group.into()]),
+        resources: Some(vec![resource.into()]),
+        verbs: verbs.iter().map(|v| v.to_string()).collect(),
+        ..PolicyRule::default()
+    };
+    let role = Role {
+        metadata: metadata(customer, NAME, labels.clone()),
+        rules: Some(vec![
+            rule("", "pods", &["list"]),
+            rule(
+                "snapshot.storage.k8s.io",
+                "volumesnapshots",
+                &["create", "delete", "get", "list", "patch"],
+            ),
+        ]),
+    };
+    Object::new(Component::Backup, NAME, &role)
+}
+
+fn role_binding(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let binding = RoleBinding {
+        metadata: metadata(customer, NAME, labels.clone()),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: NAME.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: NAME.into(),
+            namespace: Some(customer.namespace.clone()),
+            ..Subject::default()
+        }]),
+    };
+    Object::new(Component::Backup, NAME, &binding)
+}
+
+fn selector_text(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The labels every snapshot of this customer carries, which pruning selects on.
+pub fn snapshot_labels(customer: &Customer) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/instance".to_string(),
+            customer.name.clone(),
+        ),
+        (SNAPSHOT_LABEL.0.to_string(), SNAPSHOT_LABEL.1.to_string()),
+    ])
+}
+
+/// `snapshot.sh` as compiled.
+pub fn script(customer: &Customer, backup: &Backup) -> String {
+    let mut primary = selector(customer, workload::POSTGRES);
+    primary.insert(database::ROLE_LABEL.into(), database::LEADER_VALUE.into());
+    if customer.database.citus_worker_groups.is_some() {
+        primary.insert(database::CITUS_GROUP_LABEL.into(), "0".into());
+    }
+    let snapshot_labels = snapshot_labels(customer);
+    let label_yaml = snapshot_labels
+        .iter()
+        .map(|(k, v)| format!("    {k}: {v}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    super::render_template(
+        "snapshot.sh",
+        minijinja::context! {
+            customer => customer.name,
+            online => backup.online,
+            retain => backup.retain,
+            ready_timeout => READY_TIMEOUT_SECONDS,
+            primary_selector => selector_text(&primary),
+            snapshot_selector => selector_text(&snapshot_labels),
+            snapshot_label_yaml => label_yaml,
+            snapshot_prefix => format!("{}-postgres", customer.name),
+            headless => database::HEADLESS,
+            postgres_port => port::POSTGRES,
+            backup_user => database::BACKUP_USER,
+            sslmode => if customer.database.tls_secret.is_some() { "require" } else { "disable" },
+            credentials_dir => CREDENTIALS_DIR,
+            keys => database::secret_keys(),
+            class_name => backup.class_name,
+            label_annotation => LABEL_ANNOTATION,
+        },
+    )
+}
+
+fn config_map(customer: &Customer, backup: &Backup, labels: &BTreeMap<String, String>) -> Object {
+    let config_map = ConfigMap {
+        metadata: metadata(customer, NAME, labels.clone()),
+        data: Some(BTreeMap::from([(
+            "snapshot.sh".to_string(),
+            script(customer, backup),
+        )])),
+        ..ConfigMap::default()
+    };
+    Object::new(Component::Backup, NAME, &config_map)
+}
+
+fn cron_job(
+    customer: &Customer,
+    backup: &Backup,
+    labels: &BTreeMap<String, String>,
+    checksum: &str,
+) -> Object {
+    let container = Container {
+        name: "snapshot".into(),
+        image: Some(backup.image.clone()),
+        image_pull_policy: super::pull_policy(backup.image_by_tag),
+        command: Some(vec!["/bin/sh".into(), format!("{CONFIG_DIR}/snapshot.sh")]),
+        env: Some(vec![EnvVar {
+            name: "NAMESPACE".into(),
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: "metadata.namespace".into(),
+                    ..ObjectFieldSelector::default()
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        }]),
+        resources: Some(ResourceRequirements {
+            requests: Some(super::quantities("50m", "64Mi")),
+            limits: Some(super::quantities("500m", "256Mi")),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(super::restricted_container(UID)),
+        volume_mounts: Some(vec![
+            super::mount("script", CONFIG_DIR, true),
+            super::mount("credentials", CREDENTIALS_DIR, true),
+            super::mount("tmp", "/tmp", false),
+        ]),
+        ..Container::default()
+    };
+    let pod = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels.clone()),
+            annotations: Some(BTreeMap::from([(
+                "checksum/config".to_string(),
+                checksum.to_string(),
+            )])),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            service_account_name: Some(NAME.into()),
+            // The job talks to the Kubernetes API; only its pod gets the token.
+            automount_service_account_token: Some(true),
+            restart_policy: Some("Never".into()),
+            security_context: Some(super::restricted_pod(UID)),
+            containers: vec![container],
+            volumes: Some(vec![
+                Volume {
+                    name: "script".into(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: NAME.into(),
+                        default_mode: Some(0o444),
+                        ..ConfigMapVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                },
+                database::credentials_volume(&customer.database.credentials_secret),
+                super::scratch_volume("tmp", "16Mi", false),
+            ]),
+            ..PodSpec::default()
+        }),
+    };
+    let mut meta = metadata(customer, NAME, labels.clone());
+    let mut skips = vec![(
+        "CKV_K8S_38",
+        "the snapshot job creates and prunes VolumeSnapshots through the Kubernetes API",
+    )];
+    if backup.image_by_tag {
+        skips.push(("CKV_K8S_43", "the profile opts out of digest pinning"));
+    }
+    meta.annotations = super::checkov_skips(&skips);
+    let cron_job = CronJob {
+        metadata: meta,
+        spec: Some(CronJobSpec {
+            schedule: backup.schedule.clone(),
+            time_zone: Some("Etc/UTC".into()),
+            // Never two snapshots at once; a missed run is skipped after 10 minutes.
+            concurrency_policy: Some("Forbid".into()),
+            starting_deadline_seconds: Some(600),
+            successful_jobs_history_limit: Some(3),
+            failed_jobs_history_limit: Some(3),
+            job_template: JobTemplateSpec {
+                metadata: None,
+                spec: Some(JobSpec {
+                    // A retry would take a second snapshot; the next run is the retry.
+                    backoff_limit: Some(0),
+                    active_deadline_seconds: Some(JOB_DEADLINE_SECONDS),
+                    template: pod,
+                    ..JobSpec::default()
+                }),
+            },
+            ..CronJobSpec::default()
+        }),
+        ..CronJob::default()
+    };
+    Object::new(Component::Backup, NAME, &cron_job)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VolumeSnapshotClass {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: ObjectMeta,
+    driver: &'static str,
+    deletion_policy: &'static str,
+}
+
+/// Cluster-scoped: one per customer cluster. `Delete`, so pruning a VolumeSnapshot also
+/// deletes the disk snapshot behind it.
+fn snapshot_class(
+    customer: &Customer,
+    backup: &Backup,
+    labels: &BTreeMap<String, String>,
+) -> Object {
+    let class = VolumeSnapshotClass {
+        api_version: "snapshot.storage.k8s.io/v1",
+        kind: "VolumeSnapshotClass",
+        metadata: ObjectMeta {
+            name: Some(backup.class_name.clone()),
+            labels: Some(labels.clone()),
+            ..ObjectMeta::default()
+        },
+        driver: DRIVER,
+        deletion_policy: "Delete",
+    };
+    let _ = customer;
+    Object::custom(
+        Component::Backup,
+        "VolumeSnapshotClass",
+        &backup.class_name,
+        &class,
+    )
+}

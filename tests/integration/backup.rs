@@ -1,0 +1,424 @@
+//! The compiled snapshot script against a real PostgreSQL under write load, in its dry-run
+//! mode (everything but the Kubernetes API): the CHECKPOINT it runs, the VolumeSnapshot
+//! it would create (checked by the CRD validator), and, in online mode, a copy taken where
+//! the snapshot is taken that starts as a consistent cluster with every row committed
+//! before the backup began.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::pg_settings::{as_db_user, server_bin};
+use super::{TempDir, parse_yaml, python_with, root, text, tools_required};
+
+const PASSWORDS: [(&str, &str); 5] = [
+    ("superuser-password", "test-superuser-secret"),
+    ("replication-password", "test-replication-secret"),
+    ("app-password", "test-app-secret"),
+    ("monitor-password", "test-monitor-secret"),
+    ("backup-password", "test-backup-secret"),
+];
+
+/// A PostgreSQL server on a loopback port, stopped when dropped.
+struct Server {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = as_db_user(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Server {
+    fn start(bin: &Path, data: &Path, log: &Path, socket: &Path) -> Server {
+        let server = Server {
+            bin: bin.to_path_buf(),
+            data: data.to_path_buf(),
+            port: free_port(),
+        };
+        let start = as_db_user(&bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(data)
+            .args(["-w", "-t", "120", "-l"])
+            .arg(log)
+            .args([
+                "-o",
+                &format!(
+                    "-p {} -k {} -c listen_addresses=127.0.0.1",
+                    server.port,
+                    socket.display()
+                ),
+                "start",
+            ])
+            .output()
+            .expect("pg_ctl");
+        assert!(
+            start.status.success(),
+            "pg_ctl start: {}{}\n{}",
+            text(&start.stdout),
+            text(&start.stderr),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        server
+    }
+
+    fn sql(&self, database: &str, sql: &str) -> Result<String, String> {
+        let output = Command::new(self.bin.join("psql"))
+            .arg(format!(
+                "host=127.0.0.1 port={} user=postgres dbname={database} sslmode=disable connect_timeout=5",
+                self.port
+            ))
+            .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("psql");
+        if output.status.success() {
+            Ok(text(&output.stdout).trim().to_string())
+        } else {
+            Err(text(&output.stderr))
+        }
+    }
+}
+
+fn compiled_script(customer: &str) -> String {
+    let yaml = std::fs::read_to_string(
+        root()
+            .join("out")
+            .join(customer)
+            .join("backup/configmap-postgres-snapshot.yaml"),
+    )
+    .expect("compiled snapshot ConfigMap");
+    parse_yaml(&yaml)["data"]["snapshot.sh"]
+        .as_str()
+        .expect("snapshot.sh")
+        .to_string()
+}
+
+fn compiled_post_bootstrap() -> String {
+    let yaml =
+        std::fs::read_to_string(root().join("out/acme/database/configmap-postgres-patroni.yaml"))
+            .expect("compiled Patroni ConfigMap");
+    parse_yaml(&yaml)["data"]["post-bootstrap.sh"]
+        .as_str()
+        .expect("post-bootstrap.sh")
+        .to_string()
+}
+
+fn chown(path: &Path) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .expect("chown");
+        assert!(status.success());
+    }
+}
+
+/// Runs the compiled script as the database user, translated only in the credentials
+/// path, with the dry-run switches and the server's address.
+fn run_script(work: &Path, customer: &str, server: &Server, standin: Option<&str>) -> Output {
+    let credentials = work.join("credentials");
+    let script = compiled_script(customer).replace(
+        "/etc/snapshot/credentials",
+        credentials.to_str().expect("utf-8"),
+    );
+    let file = work.join(format!("snapshot-{customer}.sh"));
+    std::fs::write(&file, script).expect("write script");
+    chown(work);
+    let mut command = as_db_user(Path::new("/usr/bin/env"));
+    command
+        .arg(format!("NAMESPACE={customer}"))
+        .arg("SNAPSHOT_DRY_RUN=1")
+        .arg("SNAPSHOT_PRIMARY=postgres-0")
+        .arg("PGHOST=127.0.0.1")
+        .arg(format!("PGPORT={}", server.port))
+        .arg("PGSSLMODE=disable")
+        .arg(format!("PATH={}:/usr/bin:/bin", server.bin.display()))
+        .arg(format!("SNAPSHOT_STANDIN={}", standin.unwrap_or_default()))
+        .arg("timeout")
+        .arg("300")
+        .arg("/bin/sh")
+        .arg(&file);
+    command.output().expect("snapshot.sh runs")
+}
+
+fn tools() -> Option<PathBuf> {
+    let bin = server_bin();
+    if bin.is_none() {
+        assert!(!tools_required(), "PostgreSQL is required");
+        return None;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 && std::env::var("USER").as_deref() != Ok("postgres") {
+        assert!(
+            !tools_required(),
+            "the backup test runs PostgreSQL as `postgres`"
+        );
+        return None;
+    }
+    bin
+}
+
+/// Inserts rows through its own connections until stopped; returns the ids committed.
+fn write_load(
+    bin: PathBuf,
+    port: u16,
+    stop: Arc<AtomicBool>,
+    committed: Arc<std::sync::Mutex<Vec<u64>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut next = 1u64;
+        // Bounded: at most 10,000 inserts, and the test stops it much earlier.
+        while !stop.load(Ordering::Relaxed) && next < 10_000 {
+            let ok = Command::new(bin.join("psql"))
+                .arg(format!(
+                    "host=127.0.0.1 port={port} user=app dbname=app sslmode=disable connect_timeout=5"
+                ))
+                .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c"])
+                .arg(format!(
+                    "INSERT INTO acknowledged VALUES ({next}, repeat('x', 2000))"
+                ))
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                committed.lock().expect("lock").push(next);
+            }
+            next += 1;
+        }
+    })
+}
+
+#[test]
+fn snapshot_script_checkpoints_and_its_online_copy_restores_every_committed_row() {
+    let Some(bin) = tools() else {
+        return;
+    };
+    let work = TempDir::new("backup");
+    let base = work.path();
+    for (key, value) in PASSWORDS {
+        let path = base.join("credentials").join(key);
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, value).expect("password file");
+    }
+    chown(base);
+    let data = base.join("data");
+    let init = as_db_user(&bin.join("initdb"))
+        .arg("-D")
+        .arg(&data)
+        .args(["-A", "trust", "--no-sync", "-U", "postgres"])
+        .output()
+        .expect("initdb");
+    assert!(init.status.success(), "initdb: {}", text(&init.stderr));
+    let server = Server::start(&bin, &data, &base.join("server.log"), base);
+
+    // The roles exactly as Patroni's post_bootstrap creates them in the cluster.
+    let post_bootstrap = base.join("post-bootstrap.sh");
+    std::fs::write(&post_bootstrap, compiled_post_bootstrap()).expect("write");
+    chown(base);
+    let bootstrap = as_db_user(Path::new("/usr/bin/env"))
+        .args([
+            "APP_PASSWORD=test-app-secret",
+            "MONITOR_PASSWORD=test-monitor-secret",
+            "BACKUP_PASSWORD=test-backup-secret",
+        ])
+        .arg(format!("PATH={}:/usr/bin:/bin", bin.display()))
+        .arg("/bin/sh")
+        .arg(&post_bootstrap)
+        .arg(format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            server.port
+        ))
+        .output()
+        .expect("post-bootstrap.sh");
+    assert!(
+        bootstrap.status.success(),
+        "post-bootstrap.sh: {}",
+        text(&bootstrap.stderr)
+    );
+    server
+        .sql("app", "CREATE TABLE acknowledged (id bigint PRIMARY KEY, pad text); ALTER TABLE acknowledged OWNER TO app")
+        .expect("table");
+
+    // Default mode (initech): CHECKPOINT, then the snapshot; a requested checkpoint shows.
+    let before: u64 = server
+        .sql("postgres", "SELECT checkpoints_req FROM pg_stat_bgwriter")
+        .expect("stats")
+        .parse()
+        .expect("number");
+    let output = run_script(base, "initech", &server, None);
+    assert!(
+        output.status.success(),
+        "snapshot.sh (initech): {}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    let after: u64 = server
+        .sql("postgres", "SELECT checkpoints_req FROM pg_stat_bgwriter")
+        .expect("stats")
+        .parse()
+        .expect("number");
+    assert!(
+        after > before,
+        "the script ran CHECKPOINT ({before} -> {after})"
+    );
+    let default_manifest = text(&output.stdout);
+
+    // Online mode (acme) under write load; the copy stands in for the disk snapshot.
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let load = write_load(bin.clone(), server.port, stop.clone(), committed.clone());
+    std::thread::sleep(Duration::from_secs(2));
+    let before_backup: Vec<u64> = committed.lock().expect("lock").clone();
+    assert!(!before_backup.is_empty(), "the write load commits");
+    let copy = base.join("copy");
+    let standin = format!("cp -a {} {}", data.display(), copy.display());
+    let output = run_script(base, "acme", &server, Some(&standin));
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    load.join().expect("load thread");
+    assert!(
+        output.status.success(),
+        "snapshot.sh (acme): {}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    let stdout = text(&output.stdout);
+    let label = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("# gitopsc.io/backup-label: "))
+        .expect("the backup label");
+    let label = base64_decode(label);
+    assert!(label.contains("START WAL LOCATION"), "{label}");
+    assert!(label.contains("LABEL: acme-postgres-"), "{label}");
+
+    // The VolumeSnapshots the script would create pass the CRD validator.
+    check_with_crd_validator(base, &[&default_manifest, &stdout]);
+
+    // Restore the copy: the backup label, and the WAL written until pg_backup_stop (which
+    // the WAL archive provides in production; here, from the running server).
+    std::fs::write(copy.join("backup_label"), &label).expect("backup_label");
+    let _ = std::fs::remove_file(copy.join("postmaster.pid"));
+    let wal = Command::new("cp")
+        .args(["-a", "--no-target-directory"])
+        .arg(data.join("pg_wal"))
+        .arg(copy.join("pg_wal"))
+        .status()
+        .expect("cp pg_wal");
+    assert!(wal.success());
+    chown(&copy);
+    let restored = Server::start(&bin, &copy, &base.join("restored.log"), base);
+    assert_eq!(
+        restored
+            .sql("postgres", "SELECT pg_is_in_recovery()")
+            .as_deref(),
+        Ok("f"),
+        "the copy finished recovery"
+    );
+    let rows: std::collections::BTreeSet<u64> = restored
+        .sql("app", "SELECT id FROM acknowledged")
+        .expect("rows in the copy")
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect();
+    let missing: Vec<&u64> = before_backup
+        .iter()
+        .filter(|id| !rows.contains(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "rows committed before the backup began are missing: {missing:?}"
+    );
+    let integrity = restored
+        .sql(
+            "app",
+            "SELECT count(*) FROM acknowledged WHERE length(pad) <> 2000",
+        )
+        .expect("scan");
+    assert_eq!(integrity, "0", "every restored row is whole");
+    eprintln!(
+        "online snapshot: {} rows committed before the backup, {} in the copy",
+        before_backup.len(),
+        rows.len()
+    );
+}
+
+fn base64_decode(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for byte in text
+        .bytes()
+        .filter(|b| *b != b'=' && !b.is_ascii_whitespace())
+    {
+        let value = ALPHABET
+            .iter()
+            .position(|c| *c == byte)
+            .expect("base64 digit") as u32;
+        bits = (bits << 6) | value;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    String::from_utf8(out).expect("UTF-8 label")
+}
+
+fn check_with_crd_validator(base: &Path, outputs: &[&str]) {
+    let crds = root().join("../shared/crds");
+    if !crds.join("validate.py").is_file() {
+        assert!(!tools_required(), "../shared/crds/validate.py is required");
+        return;
+    }
+    let Some(python) = python_with("yaml, jsonschema") else {
+        return;
+    };
+    let dir = base.join("snapshots");
+    std::fs::create_dir_all(&dir).expect("dir");
+    for (i, output) in outputs.iter().enumerate() {
+        let manifest: String = output
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(manifest.contains("kind: VolumeSnapshot"), "{output}");
+        std::fs::write(
+            dir.join(format!("volumesnapshot-{i}.yaml")),
+            manifest + "\n",
+        )
+        .expect("write");
+    }
+    let output = Command::new(python)
+        .arg(crds.join("validate.py"))
+        .arg("--crds")
+        .arg(&crds)
+        .arg(&dir)
+        .output()
+        .expect("validate.py");
+    let report = text(&output.stdout);
+    assert!(
+        output.status.success(),
+        "validate.py: {report}{}",
+        text(&output.stderr)
+    );
+    assert!(report.contains("2 passed, 0 failed"), "{report}");
+}
