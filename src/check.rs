@@ -504,6 +504,25 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
             );
         }
     }
+    if let Some(snapshot) = &database.restore_from_snapshot {
+        let pointer = "/spec/database/restoreFromSnapshot";
+        dns_label(c, pointer, snapshot, "a VolumeSnapshot name");
+        if database.engine == Some(crate::profile::Engine::Citus) {
+            c.error(
+                Code::InvalidField,
+                pointer,
+                "`restoreFromSnapshot` restores a single PostgreSQL cluster, not Citus groups",
+                "restore each Citus group by hand (docs/restore.md)",
+            );
+        } else {
+            c.warning(
+                Code::RestoreInProgress,
+                pointer,
+                format!("restoring from `{snapshot}`: the cluster runs one member until this field is removed"),
+                "remove `restoreFromSnapshot` once the restored primary runs; the standbys then clone from it",
+            );
+        }
+    }
     if let Some(pool) = &database.node_pool {
         if !pools.is_empty() && !pools.contains(pool) {
             let help = match crate::validate::closest(pool, pools) {

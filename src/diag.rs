@@ -323,4 +323,5 @@ codes! {
     FewSyncReplicas = "W0101": "synchronous mode with fewer than 3 members",
     OverlappingRanges = "W0102": "an allow-list repeats a range or holds one inside another",
     DefaultSslPolicy = "W0103": "the external entry uses GCP's default SSL policy, which accepts TLS 1.0",
+    RestoreInProgress = "W0104": "the database is being restored from a snapshot and runs one member",
 }
