@@ -411,7 +411,8 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
 }
 
 /// The Grafana dashboard: app traffic, errors and latency; replicas against the
-/// autoscaler's bounds; PostgreSQL connections and replication lag; Pgpool backends.
+/// autoscaler's bounds; PostgreSQL connections and replication lag; Pgpool backends; the
+/// age of the newest snapshot.
 fn dashboard(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
     let ns = &customer.namespace;
     let app = format!(r#"namespace="{ns}",container="{}""#, workload::APP);
@@ -420,7 +421,7 @@ fn dashboard(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
         r#"namespace="{ns}",horizontalpodautoscaler="{}""#,
         workload::APP
     );
-    let panels: Vec<(&str, &str, Vec<String>)> = vec![
+    let mut panels: Vec<(&str, &str, Vec<String>)> = vec![
         (
             "Requests per second",
             "reqps",
@@ -476,6 +477,16 @@ fn dashboard(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
             )],
         ),
     ];
+    if customer.backup.is_some() {
+        panels.push((
+            "Age of the newest snapshot",
+            "s",
+            vec![format!(
+                r#"time() - max(kube_cronjob_status_last_successful_time{{namespace="{ns}",cronjob="{}"}})"#,
+                super::backup::NAME
+            )],
+        ));
+    }
     let panels: Vec<Value> = panels
         .into_iter()
         .enumerate()

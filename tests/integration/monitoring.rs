@@ -628,3 +628,52 @@ fn postgres_exporter_exports_every_metric_the_rules_use() {
         "metrics the rules use but postgres_exporter does not export: {missing:?}"
     );
 }
+
+/// The dashboard is valid JSON in a ConfigMap Grafana's sidecar picks up, and shows what
+/// the operators watch: traffic, errors, latency, replicas against the autoscaler's
+/// bounds, connections, replication lag, Pgpool backends and (with backups) snapshot age.
+#[test]
+fn dashboard_covers_the_stack() {
+    for compiled in customers() {
+        let (_, yaml) = compiled
+            .output
+            .files
+            .iter()
+            .find(|(p, _)| p.as_str() == "monitoring/configmap-grafana-dashboard.yaml")
+            .expect("dashboard");
+        let config_map = parse_yaml(yaml);
+        assert_eq!(config_map["metadata"]["labels"]["grafana_dashboard"], "1");
+        let (_, text) = config_map["data"]
+            .as_object()
+            .and_then(|d| d.iter().next())
+            .expect("one dashboard");
+        let dashboard: Value =
+            serde_json::from_str(text.as_str().expect("text")).expect("dashboard JSON");
+        let exprs: Vec<String> = dashboard["panels"]
+            .as_array()
+            .expect("panels")
+            .iter()
+            .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+            .map(|t| t["expr"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let mut wanted = vec![
+            "http_requests_total",
+            "code=~\"5..\"",
+            "http_request_duration_seconds_bucket",
+            "kube_horizontalpodautoscaler_spec_max_replicas",
+            "pg_stat_activity_count",
+            "pg_replication_lag_seconds",
+            "pgpool2_pool_nodes_status",
+        ];
+        if compiled.customer.backup.is_some() {
+            wanted.push("kube_cronjob_status_last_successful_time");
+        }
+        for metric in wanted {
+            assert!(
+                exprs.iter().any(|e| e.contains(metric)),
+                "{}: no panel uses {metric}",
+                compiled.customer.name
+            );
+        }
+    }
+}
