@@ -13,9 +13,8 @@ use k8s_openapi::api::autoscaling::v2::{
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, HTTPGetAction,
     Lifecycle, LifecycleHandler, Namespace, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    Service, ServiceAccount, ServicePort, ServiceSpec, SleepAction, TopologySpreadConstraint,
+    Service, ServicePort, ServiceSpec, SleepAction, TopologySpreadConstraint,
 };
-use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -33,11 +32,11 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     let config_checksum = super::checksum(&config_map);
     let mut objects = vec![
         namespace(customer),
-        service_account(customer, &labels),
+        app_service_account(customer, &labels),
         config_map,
         deployment(customer, &labels, &config_checksum),
         service(customer, &labels),
-        pod_disruption_budget(customer, &labels),
+        super::pod_disruption_budget(customer, Component::App, NAME, &labels, true),
     ];
     if let Some(hpa) = autoscaler(customer, &labels) {
         objects.push(hpa);
@@ -71,20 +70,12 @@ fn namespace(customer: &Customer) -> Object {
     Object::new(Component::App, &customer.namespace, &namespace)
 }
 
-fn service_account(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
-    let mut meta = metadata(customer, NAME, labels.clone());
+fn app_service_account(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let mut account = super::service_account(customer, Component::App, NAME, labels, false);
     if let Some(gsa) = &customer.app.gcp_service_account {
-        meta.annotations = Some(BTreeMap::from([(
-            "iam.gke.io/gcp-service-account".to_string(),
-            gsa.clone(),
-        )]));
+        super::annotate(&mut account.value, "iam.gke.io/gcp-service-account", gsa);
     }
-    let account = ServiceAccount {
-        metadata: meta,
-        automount_service_account_token: Some(false),
-        ..ServiceAccount::default()
-    };
-    Object::new(Component::App, NAME, &account)
+    account
 }
 
 fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
@@ -306,23 +297,4 @@ fn autoscaler(customer: &Customer, labels: &BTreeMap<String, String>) -> Option<
         ..HorizontalPodAutoscaler::default()
     };
     Some(Object::new(Component::App, NAME, &hpa))
-}
-
-fn pod_disruption_budget(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
-    let pdb = PodDisruptionBudget {
-        metadata: metadata(customer, NAME, labels.clone()),
-        spec: Some(PodDisruptionBudgetSpec {
-            // One pod at a time, whatever the replica count: drains proceed, capacity stays.
-            max_unavailable: Some(IntOrString::Int(1)),
-            selector: Some(LabelSelector {
-                match_labels: Some(selector(customer, NAME)),
-                ..LabelSelector::default()
-            }),
-            // Pods that are not running do not block a drain.
-            unhealthy_pod_eviction_policy: Some("AlwaysAllow".into()),
-            ..PodDisruptionBudgetSpec::default()
-        }),
-        ..PodDisruptionBudget::default()
-    };
-    Object::new(Component::App, NAME, &pdb)
 }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, EnvVar, EnvVarSource, ObjectFieldSelector,
-    PodSpec, PodTemplateSpec, ResourceRequirements, ServiceAccount, Volume,
+    ConfigMap, Container, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec, PodTemplateSpec,
+    ResourceRequirements,
 };
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
@@ -41,22 +41,13 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     let config_map = config_map(customer, backup, &labels);
     let checksum = super::checksum(&config_map);
     vec![
-        service_account(customer, &labels),
+        super::service_account(customer, Component::Backup, NAME, &labels, false),
         role(customer, &labels),
-        role_binding(customer, &labels),
+        super::role_binding(customer, Component::Backup, NAME, &labels),
         config_map,
         cron_job(customer, backup, &labels, &checksum),
         snapshot_class(customer, backup, &labels),
     ]
-}
-
-fn service_account(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
-    let account = ServiceAccount {
-        metadata: metadata(customer, NAME, labels.clone()),
-        automount_service_account_token: Some(false),
-        ..ServiceAccount::default()
-    };
-    Object::new(Component::Backup, NAME, &account)
 }
 
 /// What snapshot.sh calls: list pods (to find the primary by label); create, read,
@@ -80,24 +71,6 @@ fn role(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
         ]),
     };
     Object::new(Component::Backup, NAME, &role)
-}
-
-fn role_binding(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
-    let binding = RoleBinding {
-        metadata: metadata(customer, NAME, labels.clone()),
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "Role".into(),
-            name: NAME.into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: NAME.into(),
-            namespace: Some(customer.namespace.clone()),
-            ..Subject::default()
-        }]),
-    };
-    Object::new(Component::Backup, NAME, &binding)
 }
 
 fn selector_text(labels: &BTreeMap<String, String>) -> String {
@@ -219,15 +192,7 @@ fn cron_job(
             security_context: Some(super::restricted_pod(UID)),
             containers: vec![container],
             volumes: Some(vec![
-                Volume {
-                    name: "script".into(),
-                    config_map: Some(ConfigMapVolumeSource {
-                        name: NAME.into(),
-                        default_mode: Some(0o444),
-                        ..ConfigMapVolumeSource::default()
-                    }),
-                    ..Volume::default()
-                },
+                super::config_map_volume("script", NAME, 0o444),
                 database::credentials_volume(&customer.database.credentials_secret),
                 super::scratch_volume("tmp", "16Mi", false),
             ]),

@@ -12,14 +12,12 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{
-    Affinity, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
-    ExecAction, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SecretVolumeSource, Service, ServiceAccount, ServicePort, ServiceSpec,
-    Toleration, TopologySpreadConstraint, Volume, VolumeResourceRequirements,
+    Affinity, ConfigMap, Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, HTTPGetAction,
+    ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm,
+    PodAntiAffinity, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort,
+    ServiceSpec, Toleration, TopologySpreadConstraint, Volume, VolumeResourceRequirements,
 };
-use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -127,15 +125,7 @@ pub fn secret_keys() -> minijinja::Value {
 
 /// The credentials Secret as a read-only volume, readable by the pod's group only.
 pub fn credentials_volume(secret: &str) -> Volume {
-    Volume {
-        name: "credentials".into(),
-        secret: Some(SecretVolumeSource {
-            secret_name: Some(secret.into()),
-            default_mode: Some(0o440),
-            ..SecretVolumeSource::default()
-        }),
-        ..Volume::default()
-    }
+    super::secret_volume("credentials", secret, 0o440)
 }
 
 /// One Patroni cluster: the only one, or one Citus group.
@@ -185,14 +175,17 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     );
     let mut objects = vec![
         exporter_config,
-        service_account(customer, &labels),
+        // Patroni keeps the cluster state in the Kubernetes API, so it needs its token.
+        super::service_account(customer, Component::Database, NAME, &labels, true),
         role(customer, &labels),
-        role_binding(customer, &labels),
+        super::role_binding(customer, Component::Database, NAME, &labels),
         config_map,
         headless_service(customer, &labels),
         role_service(customer, &labels, PRIMARY, LEADER_VALUE),
         role_service(customer, &labels, REPLICAS, REPLICA_VALUE),
-        pod_disruption_budget(customer, &labels),
+        // One member at a time: a drain never takes the standby a commit waits for together
+        // with the primary. Across Citus groups too, to keep it simple.
+        super::pod_disruption_budget(customer, Component::Database, NAME, &labels, false),
     ];
     for group in groups(database) {
         objects.push(statefulset(customer, &labels, &group, &checksum));
@@ -204,16 +197,6 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
         objects.push(external_secret(customer, &labels, source));
     }
     objects
-}
-
-fn service_account(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
-    let account = ServiceAccount {
-        metadata: metadata(customer, NAME, labels.clone()),
-        // Patroni keeps the cluster state in the Kubernetes API, so it needs its token.
-        automount_service_account_token: Some(true),
-        ..ServiceAccount::default()
-    };
-    Object::new(Component::Database, NAME, &account)
 }
 
 /// Patroni's names for its ConfigMaps: `<scope>[-<group>]-{config,leader,failover,sync}`.
@@ -267,24 +250,6 @@ fn role(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
         ]),
     };
     Object::new(Component::Database, NAME, &role)
-}
-
-fn role_binding(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
-    let binding = RoleBinding {
-        metadata: metadata(customer, NAME, labels.clone()),
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "Role".into(),
-            name: NAME.into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: NAME.into(),
-            namespace: Some(customer.namespace.clone()),
-            ..Subject::default()
-        }]),
-    };
-    Object::new(Component::Database, NAME, &binding)
 }
 
 /// The labels Patroni owns on its pods and ConfigMaps. The instance label is left out on
@@ -520,24 +485,6 @@ fn role_service(
     Object::new(Component::Database, name, &service)
 }
 
-fn pod_disruption_budget(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
-    let pdb = PodDisruptionBudget {
-        metadata: metadata(customer, NAME, labels.clone()),
-        spec: Some(PodDisruptionBudgetSpec {
-            // One member at a time: a drain never takes the standby a commit waits for
-            // together with the primary. Across Citus groups too, to keep it simple.
-            max_unavailable: Some(IntOrString::Int(1)),
-            selector: Some(LabelSelector {
-                match_labels: Some(selector(customer, NAME)),
-                ..LabelSelector::default()
-            }),
-            ..PodDisruptionBudgetSpec::default()
-        }),
-        ..PodDisruptionBudget::default()
-    };
-    Object::new(Component::Database, NAME, &pdb)
-}
-
 fn env_field(name: &str, path: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
@@ -619,16 +566,8 @@ fn statefulset(
         super::mount("shm", "/dev/shm", false),
     ];
     let mut volumes = vec![
-        Volume {
-            name: "config".into(),
-            config_map: Some(ConfigMapVolumeSource {
-                name: CONFIG.into(),
-                // post-bootstrap.sh is executed by Patroni.
-                default_mode: Some(0o555),
-                ..ConfigMapVolumeSource::default()
-            }),
-            ..Volume::default()
-        },
+        // The scripts are executed by Patroni and the sidecar.
+        super::config_map_volume("config", CONFIG, 0o555),
         credentials_volume(&database.credentials_secret),
         super::scratch_volume("run", "16Mi", false),
         super::scratch_volume("tmp", "1Gi", false),
@@ -638,17 +577,9 @@ fn statefulset(
     ];
     if let Some(tls) = &database.tls_secret {
         mounts.push(super::mount("tls", TLS_DIR, true));
-        volumes.push(Volume {
-            name: "tls".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(tls.clone()),
-                // Owned by root, readable by the postgres group: what PostgreSQL accepts
-                // for a key file it does not own.
-                default_mode: Some(0o640),
-                ..SecretVolumeSource::default()
-            }),
-            ..Volume::default()
-        });
+        // Owned by root, readable by the postgres group: what PostgreSQL accepts for a key
+        // file it does not own.
+        volumes.push(super::secret_volume("tls", tls, 0o640));
     }
     let container = Container {
         name: NAME.into(),
@@ -756,15 +687,11 @@ fn statefulset(
             UID,
         )
     };
-    volumes.push(Volume {
-        name: "exporter-config".into(),
-        config_map: Some(ConfigMapVolumeSource {
-            name: EXPORTER_CONFIG.into(),
-            default_mode: Some(0o444),
-            ..ConfigMapVolumeSource::default()
-        }),
-        ..Volume::default()
-    });
+    volumes.push(super::config_map_volume(
+        "exporter-config",
+        EXPORTER_CONFIG,
+        0o444,
+    ));
     let spread = TopologySpreadConstraint {
         max_skew: 1,
         topology_key: "topology.kubernetes.io/zone".into(),

@@ -437,3 +437,99 @@ pub fn exporter_container(
         ..Container::default()
     }
 }
+
+/// The ServiceAccount of a workload; `token` when its pods call the Kubernetes API.
+pub fn service_account(
+    customer: &Customer,
+    component: Component,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    token: bool,
+) -> Object {
+    let account = k8s_openapi::api::core::v1::ServiceAccount {
+        metadata: metadata(customer, name, labels.clone()),
+        automount_service_account_token: Some(token),
+        ..k8s_openapi::api::core::v1::ServiceAccount::default()
+    };
+    Object::new(component, name, &account)
+}
+
+/// Binds the Role `name` to the ServiceAccount `name`, in the customer's namespace.
+pub fn role_binding(
+    customer: &Customer,
+    component: Component,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+) -> Object {
+    use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+    let binding = RoleBinding {
+        metadata: metadata(customer, name, labels.clone()),
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: name.into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: name.into(),
+            namespace: Some(customer.namespace.clone()),
+            ..Subject::default()
+        }]),
+    };
+    Object::new(component, name, &binding)
+}
+
+/// One pod of the workload at a time may be disrupted. `unhealthy_may_go`: pods that are
+/// not ready never block a drain (stateless workloads); otherwise the default, which
+/// counts them (the database, where "not ready" may be a member catching up).
+pub fn pod_disruption_budget(
+    customer: &Customer,
+    component: Component,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    unhealthy_may_go: bool,
+) -> Object {
+    use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let pdb = PodDisruptionBudget {
+        metadata: metadata(customer, name, labels.clone()),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector(customer, name)),
+                ..LabelSelector::default()
+            }),
+            unhealthy_pod_eviction_policy: unhealthy_may_go.then(|| "AlwaysAllow".into()),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    };
+    Object::new(component, name, &pdb)
+}
+
+/// A ConfigMap mounted as a volume of the same name's files, with file `mode`.
+pub fn config_map_volume(volume: &str, config_map: &str, mode: i32) -> Volume {
+    Volume {
+        name: volume.into(),
+        config_map: Some(k8s_openapi::api::core::v1::ConfigMapVolumeSource {
+            name: config_map.into(),
+            default_mode: Some(mode),
+            ..k8s_openapi::api::core::v1::ConfigMapVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}
+
+/// A Secret mounted as a volume, its files with `mode` (owner root, group the pod's).
+pub fn secret_volume(volume: &str, secret: &str, mode: i32) -> Volume {
+    Volume {
+        name: volume.into(),
+        secret: Some(k8s_openapi::api::core::v1::SecretVolumeSource {
+            secret_name: Some(secret.into()),
+            default_mode: Some(mode),
+            ..k8s_openapi::api::core::v1::SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
+}

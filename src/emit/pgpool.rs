@@ -8,11 +8,9 @@ use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SecretVolumeSource, Service, ServiceAccount, ServicePort, ServiceSpec,
-    TCPSocketAction, TopologySpreadConstraint, Volume,
+    ConfigMap, Container, ContainerPort, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    Service, ServicePort, ServiceSpec, TCPSocketAction, TopologySpreadConstraint,
 };
-use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -41,21 +39,12 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     let config_map = config_map(customer, &labels);
     let checksum = super::checksum(&config_map);
     vec![
-        service_account(customer, &labels),
+        super::service_account(customer, Component::Pgpool, NAME, &labels, false),
         config_map,
         deployment(customer, &labels, &checksum),
         service(customer, &labels),
-        pod_disruption_budget(customer, &labels),
+        super::pod_disruption_budget(customer, Component::Pgpool, NAME, &labels, true),
     ]
-}
-
-fn service_account(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
-    let account = ServiceAccount {
-        metadata: metadata(customer, NAME, labels.clone()),
-        automount_service_account_token: Some(false),
-        ..ServiceAccount::default()
-    };
-    Object::new(Component::Pgpool, NAME, &account)
 }
 
 /// The files of the ConfigMap, by name.
@@ -146,30 +135,14 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: 
         super::mount("run", RUN_DIR, false),
     ];
     let mut volumes = vec![
-        Volume {
-            name: "config".into(),
-            config_map: Some(ConfigMapVolumeSource {
-                name: NAME.into(),
-                default_mode: Some(0o444),
-                ..ConfigMapVolumeSource::default()
-            }),
-            ..Volume::default()
-        },
+        super::config_map_volume("config", NAME, 0o444),
         database::credentials_volume(secret),
         // pool_passwd lives here: in memory, never on a node's disk.
         super::scratch_volume("run", "16Mi", true),
     ];
     if let Some(tls) = &database.tls_secret {
         mounts.push(super::mount("tls", TLS_DIR, true));
-        volumes.push(Volume {
-            name: "tls".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(tls.clone()),
-                default_mode: Some(0o440),
-                ..SecretVolumeSource::default()
-            }),
-            ..Volume::default()
-        });
+        volumes.push(super::secret_volume("tls", tls, 0o440));
     }
     let container = Container {
         name: NAME.into(),
@@ -291,21 +264,4 @@ fn service(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
         ..Service::default()
     };
     Object::new(Component::Pgpool, NAME, &service)
-}
-
-fn pod_disruption_budget(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
-    let pdb = PodDisruptionBudget {
-        metadata: metadata(customer, NAME, labels.clone()),
-        spec: Some(PodDisruptionBudgetSpec {
-            max_unavailable: Some(IntOrString::Int(1)),
-            selector: Some(LabelSelector {
-                match_labels: Some(selector(customer, NAME)),
-                ..LabelSelector::default()
-            }),
-            unhealthy_pod_eviction_policy: Some("AlwaysAllow".into()),
-            ..PodDisruptionBudgetSpec::default()
-        }),
-        ..PodDisruptionBudget::default()
-    };
-    Object::new(Component::Pgpool, NAME, &pdb)
 }
