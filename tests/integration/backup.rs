@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::pg_settings::{as_db_user, server_bin};
-use super::{TempDir, parse_yaml, python_with, root, text, tools_required};
+use super::pg_settings::{LocalServer, as_db_user, server_bin};
+use super::{TempDir, chown_to_postgres, parse_yaml, python_with, root, text, tools_required};
 
 const PASSWORDS: [(&str, &str); 5] = [
     ("superuser-password", "test-superuser-secret"),
@@ -20,80 +20,6 @@ const PASSWORDS: [(&str, &str); 5] = [
     ("monitor-password", "test-monitor-secret"),
     ("backup-password", "test-backup-secret"),
 ];
-
-/// A PostgreSQL server on a loopback port, stopped when dropped.
-struct Server {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = as_db_user(&self.bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-impl Server {
-    fn start(bin: &Path, data: &Path, log: &Path, socket: &Path) -> Server {
-        let server = Server {
-            bin: bin.to_path_buf(),
-            data: data.to_path_buf(),
-            port: free_port(),
-        };
-        let start = as_db_user(&bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(data)
-            .args(["-w", "-t", "120", "-l"])
-            .arg(log)
-            .args([
-                "-o",
-                &format!(
-                    "-p {} -k {} -c listen_addresses=127.0.0.1",
-                    server.port,
-                    socket.display()
-                ),
-                "start",
-            ])
-            .output()
-            .expect("pg_ctl");
-        assert!(
-            start.status.success(),
-            "pg_ctl start: {}{}\n{}",
-            text(&start.stdout),
-            text(&start.stderr),
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        server
-    }
-
-    fn sql(&self, database: &str, sql: &str) -> Result<String, String> {
-        let output = Command::new(self.bin.join("psql"))
-            .arg(format!(
-                "host=127.0.0.1 port={} user=postgres dbname={database} sslmode=disable connect_timeout=5",
-                self.port
-            ))
-            .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output()
-            .expect("psql");
-        if output.status.success() {
-            Ok(text(&output.stdout).trim().to_string())
-        } else {
-            Err(text(&output.stderr))
-        }
-    }
-}
 
 fn compiled_script(customer: &str) -> String {
     let yaml = std::fs::read_to_string(
@@ -119,21 +45,9 @@ fn compiled_post_bootstrap() -> String {
         .to_string()
 }
 
-fn chown(path: &Path) {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        let status = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(path)
-            .status()
-            .expect("chown");
-        assert!(status.success());
-    }
-}
-
 /// Runs the compiled script as the database user, translated only in the credentials
 /// path, with the dry-run switches and the server's address.
-fn run_script(work: &Path, customer: &str, server: &Server, standin: Option<&str>) -> Output {
+fn run_script(work: &Path, customer: &str, server: &LocalServer, standin: Option<&str>) -> Output {
     let credentials = work.join("credentials");
     let script = compiled_script(customer).replace(
         "/etc/snapshot/credentials",
@@ -141,7 +55,7 @@ fn run_script(work: &Path, customer: &str, server: &Server, standin: Option<&str
     );
     let file = work.join(format!("snapshot-{customer}.sh"));
     std::fs::write(&file, script).expect("write script");
-    chown(work);
+    chown_to_postgres(work);
     let mut command = as_db_user(Path::new("/usr/bin/env"));
     command
         .arg(format!("NAMESPACE={customer}"))
@@ -217,21 +131,14 @@ fn snapshot_script_checkpoints_and_its_online_copy_restores_every_committed_row(
         std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
         std::fs::write(&path, value).expect("password file");
     }
-    chown(base);
-    let data = base.join("data");
-    let init = as_db_user(&bin.join("initdb"))
-        .arg("-D")
-        .arg(&data)
-        .args(["-A", "trust", "--no-sync", "-U", "postgres"])
-        .output()
-        .expect("initdb");
-    assert!(init.status.success(), "initdb: {}", text(&init.stderr));
-    let server = Server::start(&bin, &data, &base.join("server.log"), base);
+    chown_to_postgres(base);
+    let server = LocalServer::init_and_start(&bin, base);
+    let data = server.data.clone();
 
     // The roles exactly as Patroni's post_bootstrap creates them in the cluster.
     let post_bootstrap = base.join("post-bootstrap.sh");
     std::fs::write(&post_bootstrap, compiled_post_bootstrap()).expect("write");
-    chown(base);
+    chown_to_postgres(base);
     let bootstrap = as_db_user(Path::new("/usr/bin/env"))
         .args([
             "APP_PASSWORD=test-app-secret",
@@ -322,8 +229,8 @@ fn snapshot_script_checkpoints_and_its_online_copy_restores_every_committed_row(
         .status()
         .expect("cp pg_wal");
     assert!(wal.success());
-    chown(&copy);
-    let restored = Server::start(&bin, &copy, &base.join("restored.log"), base);
+    chown_to_postgres(&copy);
+    let restored = LocalServer::start(&bin, &copy, &base.join("restored.log"), base);
     assert_eq!(
         restored
             .sql("postgres", "SELECT pg_is_in_recovery()")

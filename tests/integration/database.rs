@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::pg_settings::{as_db_user, server_bin};
-use super::{TempDir, parse_yaml, root, text, tool, tools_required};
+use super::{TempDir, chown_to_postgres, free_port, parse_yaml, root, text, tool, tools_required};
 
 /// Passwords the test puts in the credentials "Secret" (a folder of files, as mounted).
 const PASSWORDS: [(&str, &str); 5] = [
@@ -31,14 +30,6 @@ fn password(key: &str) -> &'static str {
         .find(|(k, _)| *k == key)
         .map(|(_, v)| *v)
         .expect("known key")
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// One data file of a ConfigMap in `out/<customer>/`.
@@ -152,18 +143,6 @@ impl Drop for Stack {
             let _ = child.wait();
         }
         let _ = &self.work;
-    }
-}
-
-fn chown_to_postgres(path: &Path) {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        let status = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(path)
-            .status()
-            .expect("chown");
-        assert!(status.success());
     }
 }
 

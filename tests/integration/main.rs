@@ -201,3 +201,25 @@ pub fn tool(name: &str) -> Option<PathBuf> {
     eprintln!("skipped: {name} not installed");
     None
 }
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Hands `path` to the `postgres` user when we are root, so the servers we start as
+/// `postgres` can use it.
+pub fn chown_to_postgres(path: &Path) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .expect("chown");
+        assert!(status.success());
+    }
+}

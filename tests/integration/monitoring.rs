@@ -11,8 +11,8 @@ use gitopsc::compiler::Compiled;
 use gitopsc::model::Customer;
 use serde_json::{Value, json};
 
-use super::pg_settings::{as_db_user, server_bin};
-use super::{TempDir, parse_yaml, root, text, tool, tools_required};
+use super::pg_settings::{LocalServer, server_bin};
+use super::{TempDir, free_port, parse_yaml, root, text, tool, tools_required};
 
 /// Every customer of the shipped profiles and the valid fixtures, compiled in process.
 fn customers() -> Vec<Compiled> {
@@ -456,22 +456,6 @@ fn every_alert_has_a_runbook() {
     }
 }
 
-/// A PostgreSQL server on a loopback port for the exporter, stopped when dropped.
-struct Server {
-    bin: std::path::PathBuf,
-    data: std::path::PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = as_db_user(&self.bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
-    }
-}
-
 struct Exporter(Child);
 
 impl Drop for Exporter {
@@ -479,13 +463,6 @@ impl Drop for Exporter {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn scrape(port: u16) -> Option<String> {
@@ -513,48 +490,8 @@ fn postgres_exporter_exports_every_metric_the_rules_use() {
         return;
     };
     let work = TempDir::new("exporter");
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        let status = Command::new("chown")
-            .args(["-R", "postgres"])
-            .arg(work.path())
-            .status()
-            .expect("chown");
-        assert!(status.success());
-    }
-    let data = work.path().join("data");
-    let init = as_db_user(&bin.join("initdb"))
-        .arg("-D")
-        .arg(&data)
-        .args(["-A", "trust", "--no-sync", "-U", "postgres"])
-        .output()
-        .expect("initdb");
-    assert!(init.status.success(), "initdb: {}", text(&init.stderr));
-    let _server = Server {
-        bin: bin.clone(),
-        data: data.clone(),
-    };
-    let pg_port = free_port();
-    let start = as_db_user(&bin.join("pg_ctl"))
-        .arg("-D")
-        .arg(&data)
-        .args(["-w", "-t", "60", "-l"])
-        .arg(work.path().join("server.log"))
-        .args([
-            "-o",
-            &format!(
-                "-p {pg_port} -k {} -c listen_addresses=127.0.0.1",
-                work.path().display()
-            ),
-            "start",
-        ])
-        .output()
-        .expect("pg_ctl");
-    assert!(
-        start.status.success(),
-        "pg_ctl start: {}",
-        text(&start.stderr)
-    );
+    let server = LocalServer::init_and_start(&bin, work.path());
+    let pg_port = server.port;
 
     // The queries exactly as compiled into the `postgres-exporter` ConfigMap.
     let config =

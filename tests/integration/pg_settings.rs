@@ -141,3 +141,84 @@ fn table_matches_the_installed_servers_pg_settings() {
     assert!(gitopsc::pgsettings::check(version, "shared_buffers", "1GB").is_ok());
     assert!(gitopsc::pgsettings::check(version, "shared_buffers", "1gb").is_err());
 }
+
+/// A PostgreSQL server on a loopback port, stopped when dropped.
+pub struct LocalServer {
+    pub bin: PathBuf,
+    pub data: PathBuf,
+    pub port: u16,
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        let _ = as_db_user(&self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
+
+impl LocalServer {
+    pub fn start(bin: &Path, data: &Path, log: &Path, socket: &Path) -> LocalServer {
+        let server = LocalServer {
+            bin: bin.to_path_buf(),
+            data: data.to_path_buf(),
+            port: super::free_port(),
+        };
+        let start = as_db_user(&bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(data)
+            .args(["-w", "-t", "120", "-l"])
+            .arg(log)
+            .args([
+                "-o",
+                &format!(
+                    "-p {} -k {} -c listen_addresses=127.0.0.1",
+                    server.port,
+                    socket.display()
+                ),
+                "start",
+            ])
+            .output()
+            .expect("pg_ctl");
+        assert!(
+            start.status.success(),
+            "pg_ctl start: {}{}\n{}",
+            text(&start.stdout),
+            text(&start.stderr),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        server
+    }
+
+    /// A new cluster in `work/data` (trust authentication, superuser `postgres`), started.
+    pub fn init_and_start(bin: &Path, work: &Path) -> LocalServer {
+        super::chown_to_postgres(work);
+        let data = work.join("data");
+        let init = as_db_user(&bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "trust", "--no-sync", "-U", "postgres"])
+            .output()
+            .expect("initdb runs");
+        assert!(init.status.success(), "initdb: {}", text(&init.stderr));
+        LocalServer::start(bin, &data, &work.join("server.log"), work)
+    }
+
+    pub fn sql(&self, database: &str, sql: &str) -> Result<String, String> {
+        let output = Command::new(self.bin.join("psql"))
+            .arg(format!(
+                "host=127.0.0.1 port={} user=postgres dbname={database} sslmode=disable connect_timeout=5",
+                self.port
+            ))
+            .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("psql");
+        if output.status.success() {
+            Ok(text(&output.stdout).trim().to_string())
+        } else {
+            Err(text(&output.stderr))
+        }
+    }
+}
