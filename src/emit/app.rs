@@ -166,14 +166,7 @@ fn deployment(
         ..Container::default()
     };
     let pod = PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            labels: Some(labels.clone()),
-            annotations: Some(BTreeMap::from([(
-                "checksum/config".to_string(),
-                config_checksum.to_string(),
-            )])),
-            ..ObjectMeta::default()
-        }),
+        metadata: Some(super::pod_metadata(labels, config_checksum)),
         spec: Some(PodSpec {
             service_account_name: Some(NAME.into()),
             automount_service_account_token: Some(false),

@@ -176,14 +176,7 @@ fn cron_job(
         ..Container::default()
     };
     let pod = PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            labels: Some(labels.clone()),
-            annotations: Some(BTreeMap::from([(
-                "checksum/config".to_string(),
-                checksum.to_string(),
-            )])),
-            ..ObjectMeta::default()
-        }),
+        metadata: Some(super::pod_metadata(labels, checksum)),
         spec: Some(PodSpec {
             service_account_name: Some(NAME.into()),
             // The job talks to the Kubernetes API; only its pod gets the token.

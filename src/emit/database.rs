@@ -748,14 +748,7 @@ fn statefulset(
         None => (None, None),
     };
     let pod = PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            labels: Some(pod_labels),
-            annotations: Some(BTreeMap::from([(
-                "checksum/config".to_string(),
-                checksum.to_string(),
-            )])),
-            ..ObjectMeta::default()
-        }),
+        metadata: Some(super::pod_metadata(&pod_labels, checksum)),
         spec: Some(PodSpec {
             service_account_name: Some(NAME.into()),
             automount_service_account_token: Some(true),

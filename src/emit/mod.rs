@@ -533,3 +533,16 @@ pub fn secret_volume(volume: &str, secret: &str, mode: i32) -> Volume {
         ..Volume::default()
     }
 }
+
+/// A pod template's metadata: its labels, and the sha256 of the configuration it mounts as
+/// `checksum/config`, so a configuration change rolls the pods and nothing else does.
+pub fn pod_metadata(labels: &BTreeMap<String, String>, checksum: &str) -> ObjectMeta {
+    ObjectMeta {
+        labels: Some(labels.clone()),
+        annotations: Some(BTreeMap::from([(
+            "checksum/config".to_string(),
+            checksum.to_string(),
+        )])),
+        ..ObjectMeta::default()
+    }
+}

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Container, ContainerPort, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
     Service, ServicePort, ServiceSpec, TCPSocketAction, TopologySpreadConstraint,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::database;
@@ -194,14 +194,7 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: 
         ..TopologySpreadConstraint::default()
     };
     let pod = PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            labels: Some(labels.clone()),
-            annotations: Some(BTreeMap::from([(
-                "checksum/config".to_string(),
-                checksum.to_string(),
-            )])),
-            ..ObjectMeta::default()
-        }),
+        metadata: Some(super::pod_metadata(labels, checksum)),
         spec: Some(PodSpec {
             service_account_name: Some(NAME.into()),
             automount_service_account_token: Some(false),
