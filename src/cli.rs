@@ -220,6 +220,17 @@ fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
 
 /// Discovers and compiles, or prints a usage/IO error (exit 2).
 fn compile(printer: &Printer, paths: &[PathBuf], jobs: usize) -> Result<(Fleet, bool), u8> {
+    compile_each(printer, paths, jobs, &|_, folder| folder)
+}
+
+fn compile_each(
+    printer: &Printer,
+    paths: &[PathBuf],
+    jobs: usize,
+    finish: &(
+         dyn Fn(&crate::model::Customer, crate::package::Folder) -> crate::package::Folder + Sync
+     ),
+) -> Result<(Fleet, bool), u8> {
     let inputs = compiler::discover(&default_paths(paths)).map_err(|error| {
         printer.diagnostics(&[*error]);
         USAGE
@@ -228,10 +239,117 @@ fn compile(printer: &Printer, paths: &[PathBuf], jobs: usize) -> Result<(Fleet, 
         printer.message("error: no profiles found (profiles are *.yaml files whose names do not start with `_`)");
         return Err(USAGE);
     }
-    let fleet = compiler::compile(&inputs.files, jobs);
+    let fleet = compiler::compile_each(&inputs.files, jobs, finish);
     printer.diagnostics(&fleet.diagnostics);
     printer.summary(&fleet);
     Ok((fleet, inputs.whole_fleet))
+}
+
+/// `render --check`: each customer's folder is compared on the thread that compiled it and
+/// then dropped, so memory holds a few customers' output at a time.
+fn render_check(
+    printer: &Printer,
+    paths: &[PathBuf],
+    out: &Path,
+    jobs: usize,
+    format: crate::package::Format,
+) -> u8 {
+    use crate::package::{Folder, Format};
+    type Compared = Vec<(String, std::io::Result<Vec<write::Finding>>)>;
+    let compared: std::sync::Mutex<Compared> = std::sync::Mutex::new(Vec::new());
+    let finish = |customer: &crate::model::Customer, folder: Folder| {
+        let folder = match format {
+            Format::Kustomize => folder,
+            Format::Helm => {
+                crate::package::helm::chart(&folder, &crate::package::input_digest(customer))
+            }
+        };
+        let result = write::check_folder(out, &folder);
+        compared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((folder.name.clone(), result));
+        Folder {
+            name: folder.name,
+            files: Default::default(),
+        }
+    };
+    let (fleet, whole_fleet) = match compile_each(printer, paths, jobs, &finish) {
+        Err(code) => return code,
+        Ok(result) => result,
+    };
+    if fleet.has_errors() {
+        printer.message(&format!(
+            "nothing written to {}: fix the errors above",
+            out.display()
+        ));
+        return FAILED;
+    }
+    let mut compared = compared
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Threads finish in any order; report in the customers' order, `_argocd` last.
+    compared.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut names: Vec<Folder> = fleet
+        .customers
+        .iter()
+        .map(|c| Folder {
+            name: c.output.name.clone(),
+            files: Default::default(),
+        })
+        .collect();
+    if let Some(argocd) = fleet.argocd(format, whole_fleet) {
+        let result = write::check_folder(out, &argocd);
+        compared.push((argocd.name.clone(), result));
+        names.push(argocd);
+    }
+    let mut findings = Vec::new();
+    let mut failure = None;
+    for (_, result) in compared {
+        match result {
+            Ok(found) => findings.extend(found),
+            Err(error) => failure = failure.or(Some(error)),
+        }
+    }
+    let result = match (
+        failure,
+        write::stale_folders(out, &names, format, whole_fleet),
+    ) {
+        (Some(error), _) | (None, Err(error)) => Err(error),
+        (None, Ok(stale)) => {
+            findings.extend(stale.into_iter().map(|name| write::Finding::Drift {
+                path: out.join(name),
+                why: "no profile produces this folder: render would remove it",
+            }));
+            Ok(findings)
+        }
+    };
+    let customers = fleet.customers.len();
+    match result {
+        Ok(findings) if findings.is_empty() => {
+            printer.message(&format!(
+                "{} up to date in {}",
+                plural(customers, "customer"),
+                out.display()
+            ));
+            OK
+        }
+        Ok(findings) => {
+            for finding in &findings {
+                eprintln!("drift: {finding}");
+            }
+            eprintln!(
+                "error: {} in {} differ from what the profiles compile to; run `gitopsc render`",
+                plural(findings.len(), "file"),
+                out.display()
+            );
+            FAILED
+        }
+        Err(error) => {
+            eprintln!("error: cannot read {}: {error}", out.display());
+            USAGE
+        }
+    }
 }
 
 fn default_jobs() -> usize {
@@ -239,7 +357,13 @@ fn default_jobs() -> usize {
 }
 
 fn validate(printer: &Printer, paths: &[PathBuf]) -> u8 {
-    match compile(printer, paths, default_jobs()) {
+    // The output is not needed: drop each customer's as soon as it is compiled.
+    let drop_output =
+        |_: &crate::model::Customer, folder: crate::package::Folder| crate::package::Folder {
+            name: folder.name,
+            files: Default::default(),
+        };
+    match compile_each(printer, paths, default_jobs(), &drop_output) {
         Err(code) => code,
         Ok((fleet, _)) if fleet.has_errors() => FAILED,
         Ok((fleet, _)) => {
@@ -259,6 +383,9 @@ fn render(
     format: crate::package::Format,
 ) -> u8 {
     let jobs = jobs.unwrap_or_else(default_jobs).max(1);
+    if check {
+        return render_check(printer, paths, out, jobs, format);
+    }
     let (fleet, whole_fleet) = match compile(printer, paths, jobs) {
         Err(code) => return code,
         Ok(result) => result,
@@ -272,33 +399,6 @@ fn render(
     }
     let customers = fleet.customers.len();
     let outputs = fleet.into_folders(format, whole_fleet);
-    if check {
-        return match write::check(out, &outputs, format, whole_fleet, jobs) {
-            Ok(findings) if findings.is_empty() => {
-                printer.message(&format!(
-                    "{} up to date in {}",
-                    plural(customers, "customer"),
-                    out.display()
-                ));
-                OK
-            }
-            Ok(findings) => {
-                for finding in &findings {
-                    eprintln!("drift: {finding}");
-                }
-                eprintln!(
-                    "error: {} in {} differ from what the profiles compile to; run `gitopsc render`",
-                    plural(findings.len(), "file"),
-                    out.display()
-                );
-                FAILED
-            }
-            Err(error) => {
-                eprintln!("error: cannot read {}: {error}", out.display());
-                USAGE
-            }
-        };
-    }
     match write::write(out, &outputs, format, whole_fleet, force, jobs) {
         Ok(report) => {
             printer.message(&format!(

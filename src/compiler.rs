@@ -84,20 +84,25 @@ impl Fleet {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
 
+    /// `_argocd/`, written with manifests when the inputs are the whole fleet.
+    pub fn argocd(&self, format: package::Format, whole_fleet: bool) -> Option<Folder> {
+        (format == package::Format::Kustomize && whole_fleet && !self.customers.is_empty()).then(
+            || {
+                let all: Vec<(&Customer, &[ObjectKind])> = self
+                    .customers
+                    .iter()
+                    .map(|c| (&c.customer, c.kinds.as_slice()))
+                    .collect();
+                package::argocd::fleet(&all)
+            },
+        )
+    }
+
     /// The output folders in `format`: one per customer, plus `_argocd/` when the inputs are
     /// the whole fleet (it lists every customer, so a partial render must not rewrite it).
     /// Consumes the fleet: the folders hold most of its memory.
     pub fn into_folders(self, format: package::Format, whole_fleet: bool) -> Vec<Folder> {
-        let argocd =
-            (format == package::Format::Kustomize && whole_fleet && !self.customers.is_empty())
-                .then(|| {
-                    let all: Vec<(&Customer, &[ObjectKind])> = self
-                        .customers
-                        .iter()
-                        .map(|c| (&c.customer, c.kinds.as_slice()))
-                        .collect();
-                    package::argocd::fleet(&all)
-                });
+        let argocd = self.argocd(format, whole_fleet);
         let mut folders: Vec<Folder> = self
             .customers
             .into_iter()
@@ -115,10 +120,32 @@ impl Fleet {
 
 /// Compiles every profile, `jobs` at a time. The result does not depend on `jobs`.
 pub fn compile(files: &[PathBuf], jobs: usize) -> Fleet {
+    compile_each(files, jobs, &|_, folder| folder)
+}
+
+/// Like `compile`, but hands each customer's output folder to `finish` on the thread that
+/// compiled it, and keeps what `finish` returns instead: a caller that only compares the
+/// output (`render --check`) returns an empty folder, so memory holds a few customers'
+/// output at a time, not the fleet's.
+pub fn compile_each(
+    files: &[PathBuf],
+    jobs: usize,
+    finish: &(dyn Fn(&Customer, Folder) -> Folder + Sync),
+) -> Fleet {
     let cache = LayerCache::default();
     let results = crate::parallel_map(files, jobs, |path| {
         let mut diagnostics = Vec::new();
-        let compiled = compile_one(path, &cache, &mut diagnostics);
+        let compiled = compile_one(path, &cache, &mut diagnostics).map(|mut compiled| {
+            let output = std::mem::replace(
+                &mut compiled.output,
+                Folder {
+                    name: String::new(),
+                    files: Default::default(),
+                },
+            );
+            compiled.output = finish(&compiled.customer, output);
+            compiled
+        });
         (compiled, diagnostics)
     });
     let mut diagnostics = Vec::new();

@@ -150,31 +150,7 @@ pub fn check(
 ) -> io::Result<Vec<Finding>> {
     // Each folder is compared where it is read, so only one folder's files per thread are
     // in memory at a time, never the whole tree.
-    let per_folder = crate::parallel_map(folders, jobs, |folder| -> io::Result<Vec<Finding>> {
-        let on_disk = current(out, &folder.name)?;
-        let base = out.join(&folder.name);
-        let mut findings = Vec::new();
-        for (relative, content) in &folder.files {
-            let why = match on_disk.get(relative) {
-                None => "missing: render would add it",
-                Some(bytes) if bytes.as_slice() != content.as_bytes() => {
-                    "differs from what the profiles compile to"
-                }
-                Some(_) => continue,
-            };
-            findings.push(Finding::Drift {
-                path: base.join(relative),
-                why,
-            });
-        }
-        for relative in on_disk.keys().filter(|r| !folder.files.contains_key(*r)) {
-            findings.push(Finding::Drift {
-                path: base.join(relative),
-                why: "not produced by the profiles: render would remove it",
-            });
-        }
-        Ok(findings)
-    });
+    let per_folder = crate::parallel_map(folders, jobs, |folder| check_folder(out, folder));
     let mut findings = Vec::new();
     for folder_findings in per_folder {
         findings.extend(folder_findings?);
@@ -183,6 +159,33 @@ pub fn check(
         findings.push(Finding::Drift {
             path: out.join(stale),
             why: "no profile produces this folder: render would remove it",
+        });
+    }
+    Ok(findings)
+}
+
+/// How one compiled folder differs from its copy under `out`.
+pub fn check_folder(out: &Path, folder: &Folder) -> io::Result<Vec<Finding>> {
+    let on_disk = current(out, &folder.name)?;
+    let base = out.join(&folder.name);
+    let mut findings = Vec::new();
+    for (relative, content) in &folder.files {
+        let why = match on_disk.get(relative) {
+            None => "missing: render would add it",
+            Some(bytes) if bytes.as_slice() != content.as_bytes() => {
+                "differs from what the profiles compile to"
+            }
+            Some(_) => continue,
+        };
+        findings.push(Finding::Drift {
+            path: base.join(relative),
+            why,
+        });
+    }
+    for relative in on_disk.keys().filter(|r| !folder.files.contains_key(*r)) {
+        findings.push(Finding::Drift {
+            path: base.join(relative),
+            why: "not produced by the profiles: render would remove it",
         });
     }
     Ok(findings)
