@@ -274,17 +274,10 @@ fn render_check(
             files: Default::default(),
         }
     };
-    let (fleet, whole_fleet) = match compile_each(printer, paths, jobs, &finish) {
+    let (fleet, whole_fleet) = match compile_for_output(printer, paths, out, jobs, &finish) {
         Err(code) => return code,
         Ok(result) => result,
     };
-    if fleet.has_errors() {
-        printer.message(&format!(
-            "nothing written to {}: fix the errors above",
-            out.display()
-        ));
-        return FAILED;
-    }
     let mut compared = compared
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -352,6 +345,27 @@ fn render_check(
     }
 }
 
+/// Compiles for `render`: any error means nothing is written (or checked).
+fn compile_for_output(
+    printer: &Printer,
+    paths: &[PathBuf],
+    out: &Path,
+    jobs: usize,
+    finish: &(
+         dyn Fn(&crate::model::Customer, crate::package::Folder) -> crate::package::Folder + Sync
+     ),
+) -> Result<(Fleet, bool), u8> {
+    let (fleet, whole_fleet) = compile_each(printer, paths, jobs, finish)?;
+    if fleet.has_errors() {
+        printer.message(&format!(
+            "nothing written to {}: fix the errors above",
+            out.display()
+        ));
+        return Err(FAILED);
+    }
+    Ok((fleet, whole_fleet))
+}
+
 fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
@@ -386,17 +400,10 @@ fn render(
     if check {
         return render_check(printer, paths, out, jobs, format);
     }
-    let (fleet, whole_fleet) = match compile(printer, paths, jobs) {
+    let (fleet, whole_fleet) = match compile_for_output(printer, paths, out, jobs, &|_, f| f) {
         Err(code) => return code,
         Ok(result) => result,
     };
-    if fleet.has_errors() {
-        printer.message(&format!(
-            "nothing written to {}: fix the errors above",
-            out.display()
-        ));
-        return FAILED;
-    }
     let customers = fleet.customers.len();
     let outputs = fleet.into_folders(format, whole_fleet);
     match write::write(out, &outputs, format, whole_fleet, force, jobs) {

@@ -885,15 +885,6 @@ fn restored_claim(customer: &Customer, snapshot: &str) -> Object {
 /// External Secrets Operator `ExternalSecret` (external-secrets.io/v1).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ExternalSecret {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: ExternalSecretSpec,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct ExternalSecretSpec {
     refresh_interval: &'static str,
     secret_store_ref: StoreRef,
@@ -936,7 +927,7 @@ fn external_secret(
     source: &crate::model::ExternalSecretSource,
 ) -> Object {
     let name = &customer.database.credentials_secret;
-    let object = ExternalSecret {
+    let object = super::CustomResource {
         api_version: "external-secrets.io/v1",
         kind: "ExternalSecret",
         metadata: metadata(customer, name, labels.clone()),

@@ -546,3 +546,13 @@ pub fn pod_metadata(labels: &BTreeMap<String, String>, checksum: &str) -> Object
         ..ObjectMeta::default()
     }
 }
+
+/// A custom resource of our own: apiVersion, kind, metadata and a typed spec.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomResource<S> {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    pub spec: S,
+}

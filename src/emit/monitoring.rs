@@ -6,10 +6,11 @@
 //! Where each alert's metrics come from is noted beside the alert; the tests check the
 //! postgres_exporter names against a real exporter and every rule with promtool.
 
+use super::CustomResource as Resource;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -299,15 +300,6 @@ pub fn exporter_queries() -> Value {
             ],
         },
     })
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Resource<S> {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: S,
 }
 
 #[derive(Serialize)]

@@ -2,6 +2,7 @@
 //! AppProject that fences it in and an Application that syncs `out/<customer>/`; and an
 //! ApplicationSet that can replace the Applications.
 
+use crate::emit::CustomResource as Resource;
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -34,15 +35,6 @@ fn meta(name: &str) -> ObjectMeta {
         )])),
         ..ObjectMeta::default()
     }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Resource<S> {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: S,
 }
 
 #[derive(Serialize, Clone, PartialEq, Eq, PartialOrd, Ord)]

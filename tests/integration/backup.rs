@@ -79,12 +79,7 @@ fn tools() -> Option<PathBuf> {
         assert!(!tools_required(), "PostgreSQL is required");
         return None;
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 && std::env::var("USER").as_deref() != Ok("postgres") {
-        assert!(
-            !tools_required(),
-            "the backup test runs PostgreSQL as `postgres`"
-        );
+    if !super::can_run_as_postgres("backup") {
         return None;
     }
     bin

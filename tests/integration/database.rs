@@ -552,12 +552,7 @@ fn tools_present() -> Option<PathBuf> {
         );
         return None;
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 && std::env::var("USER").as_deref() != Ok("postgres") {
-        assert!(
-            !tools_required(),
-            "the database test runs the servers as `postgres`: run it as root or postgres"
-        );
+    if !super::can_run_as_postgres("database") {
         return None;
     }
     bin

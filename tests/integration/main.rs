@@ -223,3 +223,19 @@ pub fn chown_to_postgres(path: &Path) {
         assert!(status.success());
     }
 }
+
+/// Whether servers can be started as `postgres` (we are root or postgres); otherwise a
+/// skip notice, or a failure when tools are required.
+pub fn can_run_as_postgres(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let able =
+        unsafe { libc::geteuid() } == 0 || std::env::var("USER").as_deref() == Ok("postgres");
+    if !able {
+        assert!(
+            !tools_required(),
+            "the {test} test runs PostgreSQL as `postgres`: run it as root or postgres"
+        );
+        eprintln!("skipped: {test} needs root or the postgres user");
+    }
+    able
+}
