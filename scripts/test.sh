@@ -4,7 +4,8 @@
 #
 #   Debian packages: postgresql (pg_settings comparison, database tier), patroni, etcd-server,
 #   pgpool2 and openssl (the database tier on real components), prometheus (promtool) and
-#   prometheus-postgres-exporter (alert rules and their metrics), shellcheck (scripts)
+#   prometheus-postgres-exporter (alert rules and their metrics), shellcheck (scripts),
+#   gunicorn, python3-flask and python3-psycopg2 (the reference app, end to end)
 #   PyPI, in the gitignored .venv: scripts/requirements.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,10 @@ command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v promtool >/dev/null || apt_packages+=(prometheus)
 command -v prometheus-postgres-exporter >/dev/null || apt_packages+=(prometheus-postgres-exporter)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
+# The reference app (examples/app) in the end-to-end test: Debian's Flask, psycopg2, gunicorn.
+command -v gunicorn >/dev/null || apt_packages+=(gunicorn)
+/usr/bin/python3 -c 'import flask' 2>/dev/null || apt_packages+=(python3-flask)
+/usr/bin/python3 -c 'import psycopg2' 2>/dev/null || apt_packages+=(python3-psycopg2)
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   step "apt-get install ${apt_packages[*]}"
   export DEBIAN_FRONTEND=noninteractive

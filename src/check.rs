@@ -3,6 +3,8 @@
 //! Checks read the typed profile and point at the merged tree's locations, so a bad value
 //! inherited from `_defaults.yaml` is reported at its line in `_defaults.yaml`.
 
+use std::collections::BTreeMap;
+
 use crate::cidr::{Cidr, parse_cidr};
 use crate::diag::{Code, Diagnostic};
 use crate::load::Node;
@@ -179,12 +181,14 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
                         format!("`{block}` is not a CIDR range: {why}"),
                         "GKE takes a private /28, e.g. `172.16.0.0/28`",
                     ),
-                    Ok(cidr) if cidr.prefix != 28 || !cidr.address.is_ipv4() => c.error(
-                        Code::InvalidCidr,
-                        pointer,
-                        format!("`{block}` is not an IPv4 /28"),
-                        "GKE takes a private /28 for the control plane, e.g. `172.16.0.0/28`",
-                    ),
+                    Ok(cidr) if !matches!(cidr.prefix, 28 | 32) || !cidr.address.is_ipv4() => c
+                        .error(
+                            Code::InvalidCidr,
+                            pointer,
+                            format!("`{block}` is neither an IPv4 /28 nor a /32"),
+                            "a private cluster's control plane has a /28, e.g. `172.16.0.0/28`; \
+                             a Private Service Connect cluster's endpoint is one address (/32)",
+                        ),
                     Ok(_) => {}
                 }
             }
@@ -236,6 +240,47 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
     }
     if let Some(resources) = &app.resources {
         check_resources(c, "/spec/app/resources", resources);
+    }
+    if let Some(account) = app
+        .workload_identity
+        .as_ref()
+        .and_then(|w| w.gcp_service_account.as_ref())
+    {
+        gcp_service_account(c, "/spec/app/workloadIdentity/gcpServiceAccount", account);
+    }
+    // The connection variables and the profile's own `env` share one environment.
+    let names = app.database_env.clone().unwrap_or_default();
+    let d = defaults::DATABASE_ENV;
+    let chosen = [
+        ("host", names.host, d.host),
+        ("port", names.port, d.port),
+        ("database", names.database, d.database),
+        ("user", names.user, d.user),
+        ("password", names.password, d.password),
+        ("sslMode", names.ssl_mode, d.ssl_mode),
+        ("sslRootCert", names.ssl_root_cert, d.ssl_root_cert),
+    ];
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for (field, name, default) in &chosen {
+        let name = name.clone().unwrap_or_else(|| default.to_string());
+        let pointer = format!("/spec/app/databaseEnv/{field}");
+        if let Some(first) = seen.insert(name.clone(), field) {
+            c.error(
+                Code::InvalidField,
+                &pointer,
+                format!("`{name}` carries both `{first}` and `{field}`"),
+                "give each connection variable its own name",
+            );
+        }
+        if app.env.as_ref().is_some_and(|env| env.contains_key(&name)) {
+            c.error(
+                Code::InvalidField,
+                &format!("/spec/app/env/{name}"),
+                format!("`{name}` is the database connection's `{field}` variable"),
+                "gitopsc sets it from the database tier; remove it from `env` or rename the \
+                 connection variable in `databaseEnv`",
+            );
+        }
     }
     for (name, value) in app.env.iter().flatten() {
         let pointer = format!(
@@ -569,20 +614,55 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
             );
         }
         if let Some(external) = &credentials.external_secret {
-            for (field, value) in [
-                ("secretStore", &external.secret_store),
-                ("key", &external.key),
-            ] {
-                if value.is_none() {
-                    c.error(
-                        Code::MissingField,
-                        &format!("/spec/database/credentials/externalSecret/{field}"),
-                        format!("`externalSecret` needs `{field}`"),
-                        "",
-                    );
-                }
+            let pointer = "/spec/database/credentials/externalSecret";
+            if external.key.is_none() {
+                c.error(
+                    Code::MissingField,
+                    &format!("{pointer}/key"),
+                    "`externalSecret` needs `key`".to_string(),
+                    "name the Secret Manager secret that holds the passwords",
+                );
+            }
+            match (&external.secret_store, &external.cluster_secret_store) {
+                (Some(_), Some(_)) | (None, None) => c.error(
+                    Code::InvalidCredentials,
+                    pointer,
+                    "`externalSecret` needs exactly one of `secretStore` and `clusterSecretStore`"
+                        .to_string(),
+                    "`secretStore` names the SecretStore gitopsc compiles in the namespace; \
+                     `clusterSecretStore` names one that already exists in the cluster",
+                ),
+                (None, Some(_)) if external.gcp_service_account.is_some() => c.error(
+                    Code::InvalidCredentials,
+                    &format!("{pointer}/gcpServiceAccount"),
+                    "`gcpServiceAccount` is for the SecretStore gitopsc compiles".to_string(),
+                    "a ClusterSecretStore carries its own identity; remove `gcpServiceAccount`",
+                ),
+                _ => {}
+            }
+            if let Some(account) = &external.gcp_service_account {
+                gcp_service_account(c, &format!("{pointer}/gcpServiceAccount"), account);
             }
         }
+    }
+    if database.tls == Some(false)
+        && (database.tls_secret_name.is_some() || database.tls_cluster_issuer.is_some())
+    {
+        c.error(
+            Code::InvalidField,
+            "/spec/database/tls",
+            "`tls: false` with a certificate source".to_string(),
+            "remove `tlsSecretName`/`tlsClusterIssuer`, or turn TLS on",
+        );
+    }
+    if database.tls_secret_name.is_some() && database.tls_cluster_issuer.is_some() {
+        c.error(
+            Code::InvalidField,
+            "/spec/database/tlsClusterIssuer",
+            "the database certificate names two sources".to_string(),
+            "`tlsSecretName` names an existing Secret; `tlsClusterIssuer` signs a compiled \
+             Certificate: keep one",
+        );
     }
     let version = database
         .postgres_version
@@ -908,6 +988,29 @@ fn check_image(c: &mut Checker<'_>, pointer: &str, image: &str, allow_unpinned: 
             pointer,
             format!("image `{image}` is not pinned by digest"),
             format!("append `@sha256:<digest>` so the reviewed output is what runs, or set `{allow}: true`"),
+        );
+    }
+}
+
+/// A GCP service account email: `NAME@DOMAIN.gserviceaccount.com`, lowercase.
+fn gcp_service_account(c: &mut Checker<'_>, pointer: &str, email: &str) {
+    let word = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    };
+    let valid = email.split_once('@').is_some_and(|(name, domain)| {
+        word(name)
+            && domain
+                .strip_suffix(".gserviceaccount.com")
+                .is_some_and(word)
+    });
+    if !valid {
+        c.error(
+            Code::InvalidField,
+            pointer,
+            format!("`{email}` is not a GCP service account email"),
+            "expected NAME@PROJECT.iam.gserviceaccount.com",
         );
     }
 }

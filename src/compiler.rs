@@ -10,7 +10,7 @@ use crate::model::{self, Customer};
 use crate::package::argocd::ObjectKind;
 use crate::package::{self, Folder};
 use crate::profile::Profile;
-use crate::{check, emit, validate};
+use crate::{check, emit, link, validate};
 
 /// The profiles a command works on.
 #[derive(Debug, Clone)]
@@ -246,7 +246,23 @@ fn compile_one(
         return None;
     }
     let objects = emit::emit(&customer);
-    let output = package::kustomize(&customer, &objects);
+    let linked: Vec<(String, &serde_json::Value)> =
+        objects.iter().map(|o| (o.path(), &o.value)).collect();
+    let prerequisites = link::prerequisites(&customer, &linked);
+    let unresolved = link::check(&linked, &prerequisites);
+    if !unresolved.is_empty() {
+        // Never the profile's fault alone: the emitters and the declared prerequisites
+        // disagree. Reported like any error, so nothing is written.
+        for problem in unresolved {
+            diagnostics.push(
+                Diagnostic::error(Code::UnresolvedReference, problem.to_string())
+                    .at(model::locate(&root, "/metadata/name"))
+                    .help("a gitopsc bug unless the profile names the object: report it with this profile"),
+            );
+        }
+        return None;
+    }
+    let output = package::kustomize(&customer, &objects, &prerequisites);
     let kinds = objects.iter().map(ObjectKind::of).collect();
     Some(Compiled {
         customer,

@@ -319,6 +319,7 @@ codes! {
     UnknownNodePool = "E0320": "the database names a node pool the infrastructure does not list",
     ManagedParameter = "E0321": "a PostgreSQL parameter that gitopsc and Patroni set",
     PatroniIgnoresValue = "E0322": "a parameter value Patroni would replace with its default",
+    UnresolvedReference = "E0400": "a compiled object references something neither compiled nor a prerequisite",
     NotZeroDowntime = "W0100": "the rollout may take capacity away",
     FewSyncReplicas = "W0101": "synchronous mode with fewer than 3 members",
     OverlappingRanges = "W0102": "an allow-list repeats a range or holds one inside another",

@@ -12,6 +12,7 @@ pub mod diff;
 pub mod emit;
 pub mod fleet;
 pub mod layer;
+pub mod link;
 pub mod load;
 pub mod model;
 pub mod package;

@@ -53,8 +53,21 @@ pub mod defaults {
     }
     /// The app's user and group: above 10000 so they never map to a host account.
     pub const APP_UID: i64 = 10001;
-    /// GKE's default private control-plane range.
-    pub const MASTER_IPV4_CIDR_BLOCK: &str = "172.16.0.0/28";
+    /// GKE Standard's default DNS provider.
+    pub const DNS_PROVIDER: crate::profile::DnsProvider = crate::profile::DnsProvider::KubeDns;
+    /// NodeLocal DNSCache is on by default on GKE Standard 1.33.1 and later (docs/network.md).
+    pub const NODE_LOCAL_DNS_CACHE: bool = true;
+    pub const GOOGLE_APIS: crate::profile::GoogleApis = crate::profile::GoogleApis::Private;
+    /// libpq's names for the connection the app is given (docs/database.md).
+    pub const DATABASE_ENV: super::DatabaseEnv<&str> = super::DatabaseEnv {
+        host: "PGHOST",
+        port: "PGPORT",
+        database: "PGDATABASE",
+        user: "PGUSER",
+        password: "PGPASSWORD",
+        ssl_mode: "PGSSLMODE",
+        ssl_root_cert: "PGSSLROOTCERT",
+    };
     pub const SNAPSHOT_SCHEDULE: &str = "0 */6 * * *";
     pub const SNAPSHOT_RETAIN: u32 = 28;
     pub const RUNBOOK_BASE_URL: &str = "https://github.com/vendor/gitopsc/blob/main/docs/runbooks";
@@ -79,11 +92,58 @@ pub struct Customer {
     /// The control plane's private range, the one place Patroni and the backup job may
     /// reach outside the namespace besides DNS.
     pub control_plane: Cidr,
+    /// How the cluster resolves names.
+    pub dns: Dns,
+    /// The Private Google Access domain pods with Workload Identity reach Google APIs at.
+    pub google_apis: crate::profile::GoogleApis,
+    /// The GKE cluster, as the External Secrets Workload Identity login names it.
+    pub cluster: ClusterIdentity,
     pub monitoring: Monitoring,
     pub database: Database,
     pub backup: Option<Backup>,
     /// The whole typed profile, for the lock's input digest and later components.
     pub profile: Profile,
+}
+
+/// The cluster's DNS: who answers pods' lookups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dns {
+    pub provider: crate::profile::DnsProvider,
+    pub node_local_cache: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterIdentity {
+    pub project_id: String,
+    pub location: String,
+    pub name: String,
+}
+
+/// Names of the environment variables that carry the app's database connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseEnv<S = String> {
+    pub host: S,
+    pub port: S,
+    pub database: S,
+    pub user: S,
+    pub password: S,
+    pub ssl_mode: S,
+    pub ssl_root_cert: S,
+}
+
+impl<S: AsRef<str>> DatabaseEnv<S> {
+    /// Every name, for duplicate checks.
+    pub fn names(&self) -> [&str; 7] {
+        [
+            self.host.as_ref(),
+            self.port.as_ref(),
+            self.database.as_ref(),
+            self.user.as_ref(),
+            self.password.as_ref(),
+            self.ssl_mode.as_ref(),
+            self.ssl_root_cert.as_ref(),
+        ]
+    }
 }
 
 /// The entry points that are enabled; a disabled one is `None`, never "open".
@@ -192,6 +252,8 @@ pub struct Database {
     pub parameters: BTreeMap<String, String>,
     /// The `kubernetes.io/tls` Secret when TLS is on.
     pub tls_secret: Option<String>,
+    /// Where that Secret comes from.
+    pub tls_source: Option<TlsSource>,
     /// The Secret the pods read the passwords from.
     pub credentials_secret: String,
     /// Set when gitopsc emits an `ExternalSecret` that creates `credentials_secret`.
@@ -218,8 +280,31 @@ pub struct Backup {
 
 #[derive(Debug, Clone)]
 pub struct ExternalSecretSource {
-    pub secret_store: String,
+    pub store: SecretStore,
     pub key: String,
+}
+
+/// The store an `ExternalSecret` reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretStore {
+    /// A namespaced store gitopsc compiles, logging in by Workload Identity.
+    Compiled {
+        name: String,
+        gcp_service_account: Option<String>,
+    },
+    /// A `ClusterSecretStore` that exists before the sync.
+    Cluster(String),
+}
+
+/// Where the database's TLS Secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// A cert-manager Certificate signed by a private CA compiled for the namespace.
+    PrivateCa,
+    /// A cert-manager Certificate signed by a `ClusterIssuer` that exists before the sync.
+    ClusterIssuer(String),
+    /// A Secret that exists before the sync.
+    Existing,
 }
 
 #[derive(Debug, Clone)]
@@ -267,6 +352,7 @@ pub struct App {
     pub max_surge: u32,
     pub max_unavailable: u32,
     pub gcp_service_account: Option<String>,
+    pub database_env: DatabaseEnv,
     pub termination_grace_seconds: u32,
     pub pre_stop_delay_seconds: u32,
 }
@@ -291,7 +377,21 @@ const REQUIRED: &[&str] = &[
     "/spec/argocd/repoURL",
     "/spec/monitoring/postgresExporterImage",
     "/spec/monitoring/pgpoolExporterImage",
+    "/spec/infrastructure/cluster/masterIpv4CidrBlock",
 ];
+
+/// Why a required field has no default, where "set it" is not help enough.
+fn required_help(pointer: &str) -> &'static str {
+    match pointer {
+        "/spec/infrastructure/cluster/masterIpv4CidrBlock" => {
+            "Patroni and the snapshot job talk to the Kubernetes API, and egress is allowed only to \
+             the control plane's address: set the cluster's private control-plane range \
+             (`gcloud container clusters describe` shows privateClusterConfig.masterIpv4CidrBlock; \
+             for a Private Service Connect cluster, its private endpoint as a /32)"
+        }
+        _ => "set it in this profile or in a layer it extends",
+    }
+}
 
 /// The location of the value at `pointer`, or of the nearest enclosing field that exists.
 pub fn locate(root: &Node, pointer: &str) -> Location {
@@ -347,7 +447,7 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
                 )
                 .at(locate_in_profile(root, pointer))
                 .field(field.clone())
-                .help("set it in this profile or in a layer it extends"),
+                .help(required_help(pointer)),
             );
         }
     }
@@ -407,6 +507,20 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         max_surge: rollout.max_surge.unwrap_or(defaults::MAX_SURGE),
         max_unavailable: rollout.max_unavailable.unwrap_or(defaults::MAX_UNAVAILABLE),
         gcp_service_account: app.workload_identity.and_then(|w| w.gcp_service_account),
+        database_env: {
+            let names = app.database_env.clone().unwrap_or_default();
+            let pick = |name: Option<String>, default: &str| name.unwrap_or_else(|| default.into());
+            let d = defaults::DATABASE_ENV;
+            DatabaseEnv {
+                host: pick(names.host, d.host),
+                port: pick(names.port, d.port),
+                database: pick(names.database, d.database),
+                user: pick(names.user, d.user),
+                password: pick(names.password, d.password),
+                ssl_mode: pick(names.ssl_mode, d.ssl_mode),
+                ssl_root_cert: pick(names.ssl_root_cert, d.ssl_root_cert),
+            }
+        },
         termination_grace_seconds: app
             .termination_grace_period_seconds
             .unwrap_or(defaults::TERMINATION_GRACE_SECONDS),
@@ -441,12 +555,13 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
                 http_redirect: e.http_redirect.unwrap_or(false),
             })
         });
-    let control_plane = spec
+    let cluster = spec
         .infrastructure
         .as_ref()
-        .and_then(|i| i.cluster.as_ref())
-        .and_then(|c| c.master_ipv4_cidr_block.as_deref())
-        .unwrap_or(defaults::MASTER_IPV4_CIDR_BLOCK);
+        .and_then(|i| i.cluster.clone())
+        .unwrap_or_default();
+    let control_plane = cluster.master_ipv4_cidr_block.as_deref()?;
+    let gcp = spec.gcp.clone().unwrap_or_default();
     let database = database(&name, &spec)?;
     let Ok(backup) = backup(&name, &spec) else {
         diagnostics.push(
@@ -465,6 +580,21 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         backup,
         access: Access { internal, external },
         control_plane: parse_cidr(control_plane).ok()?,
+        dns: Dns {
+            provider: cluster.dns_provider.unwrap_or(defaults::DNS_PROVIDER),
+            node_local_cache: cluster
+                .node_local_dns_cache
+                .unwrap_or(defaults::NODE_LOCAL_DNS_CACHE),
+        },
+        google_apis: gcp.google_apis.unwrap_or(defaults::GOOGLE_APIS),
+        cluster: ClusterIdentity {
+            project_id: gcp.project_id.clone()?,
+            location: gcp.region.clone()?,
+            name: cluster
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{name}-gke")),
+        },
         monitoring: monitoring(&spec)?,
         namespace: spec.namespace.clone().unwrap_or_else(|| name.clone()),
         labels: profile
@@ -520,10 +650,15 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
     }
     let credentials = db.credentials.clone()?;
     let external_secret = credentials.external_secret.and_then(|e| {
-        Some(ExternalSecretSource {
-            secret_store: e.secret_store?,
-            key: e.key?,
-        })
+        let store = match (e.secret_store, e.cluster_secret_store) {
+            (Some(name), None) => SecretStore::Compiled {
+                name,
+                gcp_service_account: e.gcp_service_account,
+            },
+            (None, Some(name)) => SecretStore::Cluster(name),
+            _ => return None,
+        };
+        Some(ExternalSecretSource { store, key: e.key? })
     });
     let credentials_secret = match (&credentials.existing_secret, &external_secret) {
         (Some(existing), _) => existing.clone(),
@@ -571,7 +706,15 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
         parameters,
         tls_secret: db.tls.unwrap_or(true).then(|| {
             db.tls_secret_name
+                .clone()
                 .unwrap_or_else(|| format!("{name}-db-tls"))
+        }),
+        tls_source: db.tls.unwrap_or(true).then(|| {
+            match (&db.tls_secret_name, &db.tls_cluster_issuer) {
+                (Some(_), _) => TlsSource::Existing,
+                (None, Some(issuer)) => TlsSource::ClusterIssuer(issuer.clone()),
+                (None, None) => TlsSource::PrivateCa,
+            }
         }),
         credentials_secret,
         external_secret,

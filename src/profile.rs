@@ -83,6 +83,20 @@ pub struct Gcp {
     pub network: Option<String>,
     /// Subnetwork of the cluster's nodes. Required.
     pub subnetwork: Option<String>,
+    /// The Private Google Access addresses pods with Workload Identity reach Google APIs
+    /// at (the VPC resolves `*.googleapis.com` to them): `private` (199.36.153.8/30) or
+    /// `restricted` (199.36.153.4/30, VPC Service Controls). Default: `private`.
+    pub google_apis: Option<GoogleApis>,
+}
+
+/// Private Google Access domain the VPC routes Google APIs through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum GoogleApis {
+    /// `private.googleapis.com`, 199.36.153.8/30.
+    Private,
+    /// `restricted.googleapis.com`, 199.36.153.4/30 (VPC Service Controls).
+    Restricted,
 }
 
 /// The web application: a Deployment with zero-downtime rollouts.
@@ -114,6 +128,11 @@ pub struct App {
     pub rollout: Option<Rollout>,
     /// Bind the app's Kubernetes ServiceAccount to a GCP service account.
     pub workload_identity: Option<WorkloadIdentity>,
+    /// How the app is told where its database is: the names of the environment variables
+    /// that carry Pgpool's host and port, the database, the user, the TLS mode, the CA
+    /// file and the password (by reference to the credentials Secret). Default: libpq's
+    /// own `PG*` names, so a libpq-based client needs no code to connect.
+    pub database_env: Option<DatabaseEnv>,
     /// Seconds Kubernetes waits between SIGTERM and SIGKILL. Must exceed the preStop
     /// delay. Default: 30.
     #[schemars(range(min = 1, max = 3600))]
@@ -191,6 +210,37 @@ pub struct Rollout {
     /// downtime); anything else is a warning. Default: 0.
     #[schemars(range(min = 0, max = 100))]
     pub max_unavailable: Option<u32>,
+}
+
+/// Names of the environment variables that tell the app how to reach its database. Each
+/// is a C identifier; unset ones keep libpq's name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DatabaseEnv {
+    /// Pgpool's Service DNS name. Default: `PGHOST`.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub host: Option<String>,
+    /// Pgpool's port. Default: `PGPORT`.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub port: Option<String>,
+    /// The app's database. Default: `PGDATABASE`.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub database: Option<String>,
+    /// The app's database user. Default: `PGUSER`.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub user: Option<String>,
+    /// The password, as a reference to the credentials Secret's `app-password` key (never a
+    /// value in the output). Default: `PGPASSWORD`.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub password: Option<String>,
+    /// libpq's TLS mode: `verify-full` when the database serves TLS, else `disable`.
+    /// Default: `PGSSLMODE`.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub ssl_mode: Option<String>,
+    /// Path of the CA certificate that signed Pgpool's certificate. Default:
+    /// `PGSSLROOTCERT`.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub ssl_root_cert: Option<String>,
 }
 
 /// GKE Workload Identity binding.
@@ -290,9 +340,15 @@ pub struct Database {
     /// Serve TLS (`ssl = on`, `hostssl` rules) with certificates from a Secret.
     /// Default: true.
     pub tls: Option<bool>,
-    /// Name of the `kubernetes.io/tls` Secret with the server certificate, when `tls`.
-    /// Default: `<customer>-db-tls`.
+    /// Name of an existing `kubernetes.io/tls` Secret with the server certificate and the
+    /// `ca.crt` that signed it, when `tls`. It must exist before the sync (PREREQUISITES.md).
+    /// Default: none; gitopsc compiles a cert-manager `Certificate` for `<customer>-db-tls`.
     pub tls_secret_name: Option<String>,
+    /// The cert-manager `ClusterIssuer` that signs the compiled database certificate; it
+    /// must put `ca.crt` in the Secret (a CA or Vault issuer does). Default: none; gitopsc
+    /// compiles a private CA for the namespace (a self-signed `Issuer`, a CA `Certificate`
+    /// and a CA `Issuer`).
+    pub tls_cluster_issuer: Option<String>,
     /// Where the database credentials come from. Required.
     pub credentials: Option<Credentials>,
     /// Pgpool-II, the connection broker in front of the cluster.
@@ -339,12 +395,22 @@ pub struct Credentials {
     pub external_secret: Option<ExternalSecretRef>,
 }
 
-/// Where an `ExternalSecret` reads the credentials.
+/// Where an `ExternalSecret` reads the credentials: a `SecretStore` that gitopsc compiles
+/// in the namespace (with its ServiceAccount for Workload Identity), or a
+/// `ClusterSecretStore` that already exists. Exactly one of the two.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExternalSecretRef {
-    /// Name of the (Cluster)SecretStore backed by GCP Secret Manager.
+    /// Name of the namespaced `SecretStore` for GCP Secret Manager that gitopsc compiles,
+    /// authenticated by Workload Identity as the ServiceAccount `external-secrets`.
     pub secret_store: Option<String>,
+    /// Name of an existing `ClusterSecretStore` backed by GCP Secret Manager, instead of
+    /// `secretStore`.
+    pub cluster_secret_store: Option<String>,
+    /// GCP service account the compiled `SecretStore` acts as (Workload Identity). Default:
+    /// none; the ServiceAccount's own Workload Identity principal reads the secret, which
+    /// needs `roles/secretmanager.secretAccessor` on it (PREREQUISITES.md).
+    pub gcp_service_account: Option<String>,
     /// Secret Manager secret that holds the credentials.
     pub key: Option<String>,
 }
@@ -515,10 +581,27 @@ pub struct Cluster {
     pub release_channel: Option<ReleaseChannel>,
     /// CIDR ranges allowed to reach the control plane.
     pub master_authorized_networks: Option<Vec<String>>,
-    /// The control plane's private range (a /28). Patroni and the backup job reach the
-    /// Kubernetes API there, and the NetworkPolicies allow exactly that. Default:
-    /// `172.16.0.0/28`.
+    /// Where the cluster's control plane is: its private range (a /28) or, for a Private
+    /// Service Connect cluster, its private endpoint as a /32. Patroni and the snapshot job
+    /// reach the Kubernetes API there, and the NetworkPolicies allow exactly that.
+    /// Required: there is no address every cluster shares.
     pub master_ipv4_cidr_block: Option<String>,
+    /// The cluster's DNS provider: `kube-dns` (GKE Standard's default) or `cloud-dns`
+    /// (Cloud DNS for GKE, answered by the node's metadata server). Default: `kube-dns`.
+    pub dns_provider: Option<DnsProvider>,
+    /// NodeLocal DNSCache runs on the nodes (pods ask 169.254.20.10 first). On by default
+    /// on GKE Standard 1.33.1 and later. Default: true.
+    pub node_local_dns_cache: Option<bool>,
+}
+
+/// How the cluster resolves names; DNS egress follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DnsProvider {
+    /// kube-dns pods in `kube-system`.
+    KubeDns,
+    /// Cloud DNS for GKE: the node's metadata server (169.254.169.254) answers.
+    CloudDns,
 }
 
 /// GKE release channel.

@@ -11,9 +11,10 @@ use k8s_openapi::api::autoscaling::v2::{
     ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, HTTPGetAction,
-    Lifecycle, LifecycleHandler, Namespace, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    Service, ServicePort, ServiceSpec, SleepAction, TopologySpreadConstraint,
+    ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource,
+    HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler, Namespace, PodSpec, PodTemplateSpec,
+    Probe, ResourceRequirements, SecretKeySelector, SecretVolumeSource, Service, ServicePort,
+    ServiceSpec, SleepAction, TopologySpreadConstraint, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -73,7 +74,11 @@ fn namespace(customer: &Customer) -> Object {
 fn app_service_account(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
     let mut account = super::service_account(customer, Component::App, NAME, labels, false);
     if let Some(gsa) = &customer.app.gcp_service_account {
-        super::annotate(&mut account.value, "iam.gke.io/gcp-service-account", gsa);
+        super::annotate(
+            &mut account.value,
+            super::credentials::GCP_SERVICE_ACCOUNT_ANNOTATION,
+            gsa,
+        );
     }
     account
 }
@@ -86,6 +91,63 @@ fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object 
         ..ConfigMap::default()
     };
     Object::new(Component::App, &name, &config_map)
+}
+
+/// Where the app finds the CA that signed Pgpool's certificate.
+pub const DATABASE_CA_DIR: &str = "/etc/app/database-ca";
+/// The CA certificate's key in a cert-manager (or `kubernetes.io/tls`) Secret.
+pub const CA_FILE: &str = "ca.crt";
+
+/// The DNS name the app reaches Pgpool by: one of the names on the database certificate.
+pub fn database_host(customer: &Customer) -> String {
+    format!(
+        "{}.{}.svc.{}",
+        super::workload::PGPOOL,
+        customer.namespace,
+        super::CLUSTER_DOMAIN
+    )
+}
+
+/// The app's database connection (docs/database.md): Pgpool's Service, the app's database
+/// and user, TLS verified against the database CA, and the password by reference only.
+fn database_env(customer: &Customer) -> Vec<EnvVar> {
+    use super::database::{APP_DATABASE, APP_USER, secret_key};
+    let names = &customer.app.database_env;
+    let tls = customer.database.tls_secret.is_some();
+    let value = |name: &str, value: String| EnvVar {
+        name: name.into(),
+        value: Some(value),
+        ..EnvVar::default()
+    };
+    let mut env = vec![
+        value(&names.host, database_host(customer)),
+        value(&names.port, super::port::PGPOOL.to_string()),
+        value(&names.database, APP_DATABASE.into()),
+        value(&names.user, APP_USER.into()),
+        EnvVar {
+            name: names.password.clone(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: customer.database.credentials_secret.clone(),
+                    key: secret_key::APP.into(),
+                    optional: Some(false),
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        },
+        value(
+            &names.ssl_mode,
+            if tls { "verify-full" } else { "disable" }.into(),
+        ),
+    ];
+    if tls {
+        env.push(value(
+            &names.ssl_root_cert,
+            format!("{DATABASE_CA_DIR}/{CA_FILE}"),
+        ));
+    }
+    env
 }
 
 fn http_probe(path: &str, period: i32, failures: i32) -> Probe {
@@ -122,6 +184,26 @@ fn deployment(
         match_label_keys: Some(vec!["pod-template-hash".into()]),
         ..TopologySpreadConstraint::default()
     };
+    let mut mounts = vec![super::mount("tmp", "/tmp", false)];
+    let mut volumes = vec![super::scratch_volume("tmp", "64Mi", false)];
+    if let Some(secret) = &customer.database.tls_secret {
+        // Only the CA certificate of the database's TLS Secret, never its key.
+        mounts.push(super::mount("database-ca", DATABASE_CA_DIR, true));
+        volumes.push(Volume {
+            name: "database-ca".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.clone()),
+                default_mode: Some(0o444),
+                items: Some(vec![KeyToPath {
+                    key: CA_FILE.into(),
+                    path: CA_FILE.into(),
+                    ..KeyToPath::default()
+                }]),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
     let container = Container {
         name: NAME.into(),
         image: Some(app.image.clone()),
@@ -132,6 +214,7 @@ fn deployment(
             protocol: Some("TCP".into()),
             ..ContainerPort::default()
         }]),
+        env: Some(database_env(customer)),
         env_from: Some(vec![EnvFromSource {
             config_map_ref: Some(ConfigMapEnvSource {
                 name: format!("{NAME}-env"),
@@ -162,7 +245,7 @@ fn deployment(
             ..Lifecycle::default()
         }),
         security_context: Some(super::restricted_container(uid)),
-        volume_mounts: Some(vec![super::mount("tmp", "/tmp", false)]),
+        volume_mounts: Some(mounts),
         ..Container::default()
     };
     let pod = PodTemplateSpec {
@@ -177,17 +260,22 @@ fn deployment(
                 spread("kubernetes.io/hostname"),
             ]),
             containers: vec![container],
-            volumes: Some(vec![super::scratch_volume("tmp", "64Mi", false)]),
+            volumes: Some(volumes),
             ..PodSpec::default()
         }),
     };
     let mut meta = metadata(customer, NAME, labels.clone());
+    let mut skips = vec![(
+        "CKV_K8S_35",
+        "libpq reads the password from its PGPASSWORD variable; it comes from the credentials Secret by reference",
+    )];
     if app.image_by_tag {
-        meta.annotations = super::checkov_skips(&[(
+        skips.push((
             "CKV_K8S_43",
             "the profile opts out of digest pinning with app.allowUnpinnedImage",
-        )]);
+        ));
     }
+    meta.annotations = super::checkov_skips(&skips);
     let deployment = Deployment {
         metadata: meta,
         spec: Some(DeploymentSpec {

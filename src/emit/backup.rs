@@ -122,7 +122,6 @@ pub fn script(customer: &Customer, backup: &Backup) -> String {
             sslmode => if customer.database.tls_secret.is_some() { "require" } else { "disable" },
             credentials_dir => CREDENTIALS_DIR,
             keys => database::secret_keys(),
-            class_name => backup.class_name,
             label_annotation => LABEL_ANNOTATION,
         },
     )
@@ -140,6 +139,10 @@ fn config_map(customer: &Customer, backup: &Backup, labels: &BTreeMap<String, St
     Object::new(Component::Backup, NAME, &config_map)
 }
 
+/// The variable that names the VolumeSnapshotClass to the script (a reference the link
+/// stage resolves).
+pub const SNAPSHOT_CLASS_ENV: &str = "VOLUME_SNAPSHOT_CLASS";
+
 fn cron_job(
     customer: &Customer,
     backup: &Backup,
@@ -151,17 +154,24 @@ fn cron_job(
         image: Some(backup.image.clone()),
         image_pull_policy: super::pull_policy(backup.image_by_tag),
         command: Some(vec!["/bin/sh".into(), format!("{CONFIG_DIR}/snapshot.sh")]),
-        env: Some(vec![EnvVar {
-            name: "NAMESPACE".into(),
-            value_from: Some(EnvVarSource {
-                field_ref: Some(ObjectFieldSelector {
-                    field_path: "metadata.namespace".into(),
-                    ..ObjectFieldSelector::default()
+        env: Some(vec![
+            EnvVar {
+                name: "NAMESPACE".into(),
+                value_from: Some(EnvVarSource {
+                    field_ref: Some(ObjectFieldSelector {
+                        field_path: "metadata.namespace".into(),
+                        ..ObjectFieldSelector::default()
+                    }),
+                    ..EnvVarSource::default()
                 }),
-                ..EnvVarSource::default()
-            }),
-            ..EnvVar::default()
-        }]),
+                ..EnvVar::default()
+            },
+            EnvVar {
+                name: SNAPSHOT_CLASS_ENV.into(),
+                value: Some(backup.class_name.clone()),
+                ..EnvVar::default()
+            },
+        ]),
         resources: Some(ResourceRequirements {
             requests: Some(super::quantities("50m", "64Mi")),
             limits: Some(super::quantities("500m", "256Mi")),

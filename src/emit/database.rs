@@ -21,7 +21,6 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{Component, Object, labels, metadata, port, selector};
@@ -192,9 +191,6 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     }
     if let Some(snapshot) = &database.restore_from_snapshot {
         objects.push(restored_claim(customer, snapshot));
-    }
-    if let Some(source) = &database.external_secret {
-        objects.push(external_secret(customer, &labels, source));
     }
     objects
 }
@@ -880,81 +876,4 @@ fn restored_claim(customer: &Customer, snapshot: &str) -> Object {
         ..PersistentVolumeClaim::default()
     };
     Object::new(Component::Database, &name, &claim)
-}
-
-/// External Secrets Operator `ExternalSecret` (external-secrets.io/v1).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ExternalSecretSpec {
-    refresh_interval: &'static str,
-    secret_store_ref: StoreRef,
-    target: Target,
-    data: Vec<SecretData>,
-}
-
-#[derive(Serialize)]
-struct StoreRef {
-    kind: &'static str,
-    name: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Target {
-    name: String,
-    creation_policy: &'static str,
-    deletion_policy: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SecretData {
-    secret_key: &'static str,
-    remote_ref: RemoteRef,
-}
-
-#[derive(Serialize)]
-struct RemoteRef {
-    key: String,
-    property: &'static str,
-}
-
-/// Materialises the credentials Secret from one Secret Manager secret holding a JSON
-/// object with the four password keys; only those keys reach the cluster.
-fn external_secret(
-    customer: &Customer,
-    labels: &BTreeMap<String, String>,
-    source: &crate::model::ExternalSecretSource,
-) -> Object {
-    let name = &customer.database.credentials_secret;
-    let object = super::CustomResource {
-        api_version: "external-secrets.io/v1",
-        kind: "ExternalSecret",
-        metadata: metadata(customer, name, labels.clone()),
-        spec: ExternalSecretSpec {
-            refresh_interval: "1h",
-            secret_store_ref: StoreRef {
-                kind: "SecretStore",
-                name: source.secret_store.clone(),
-            },
-            target: Target {
-                name: name.clone(),
-                creation_policy: "Owner",
-                // A secret removed upstream must not take the running database's
-                // passwords with it.
-                deletion_policy: "Retain",
-            },
-            data: secret_key::ALL
-                .iter()
-                .map(|key| SecretData {
-                    secret_key: key,
-                    remote_ref: RemoteRef {
-                        key: source.key.clone(),
-                        property: key,
-                    },
-                })
-                .collect(),
-        },
-    };
-    Object::custom(Component::Database, "ExternalSecret", name, &object)
 }

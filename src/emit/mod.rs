@@ -19,6 +19,7 @@ use crate::model::Customer;
 pub mod access;
 pub mod app;
 pub mod backup;
+pub mod credentials;
 pub mod database;
 pub mod monitoring;
 pub mod network;
@@ -90,7 +91,10 @@ impl Object {
             "Namespace",
             "VolumeSnapshotClass",
             "ServiceAccount",
+            "SecretStore",
             "ExternalSecret",
+            "Issuer",
+            "Certificate",
             "Role",
             "RoleBinding",
             "ConfigMap",
@@ -139,7 +143,7 @@ fn sync_wave(component: Component, kind: &str) -> i32 {
         (
             _,
             "ServiceAccount" | "Role" | "RoleBinding" | "ConfigMap" | "Secret" | "ExternalSecret"
-            | "NetworkPolicy",
+            | "SecretStore" | "Issuer" | "Certificate" | "NetworkPolicy",
         ) => 0,
         (Component::Network, _) => 0,
         (Component::Database, _) => 1,
@@ -186,6 +190,15 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     objects.extend(pgpool::emit(customer));
     objects.extend(backup::emit(customer));
     objects.extend(monitoring::emit(customer));
+    // The database certificate names every Service a client may reach it by.
+    let services: Vec<String> = objects
+        .iter()
+        .filter(|o| {
+            o.kind == "Service" && matches!(o.component, Component::Database | Component::Pgpool)
+        })
+        .map(|o| o.name.clone())
+        .collect();
+    objects.extend(credentials::emit(customer, &services));
     objects
         .sort_by(|a, b| (a.kind_rank(), &a.kind, &a.name).cmp(&(b.kind_rank(), &b.kind, &b.name)));
     objects
@@ -215,6 +228,9 @@ pub mod port {
     /// The Kubernetes API on GKE's private control-plane endpoint.
     pub const KUBERNETES_API: i32 = 443;
 }
+
+/// The cluster's DNS domain; GKE's is always `cluster.local`.
+pub const CLUSTER_DOMAIN: &str = "cluster.local";
 
 /// The label that ties an object to this tool.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "gitopsc");

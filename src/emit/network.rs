@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Component, Object, metadata, port, selector, workload};
 use crate::model::Customer;
-use crate::profile::MonitoringProvider;
+use crate::profile::{DnsProvider, GoogleApis, MonitoringProvider};
 
 /// Source ranges of Google's front ends and health checkers: behind the external load
 /// balancer every request, and every NEG health check, comes from these
@@ -32,14 +32,17 @@ pub fn monitoring_namespace(provider: MonitoringProvider) -> &'static str {
 }
 
 pub fn emit(customer: &Customer) -> Vec<Object> {
-    vec![
+    let mut policies = vec![
         default_deny(customer),
         dns_egress(customer),
         app_policy(customer),
         pgpool_policy(customer),
         postgres_policy(customer),
-        backup_policy(customer),
-    ]
+    ];
+    if customer.backup.is_some() {
+        policies.push(backup_policy(customer));
+    }
+    policies
 }
 
 fn policy(customer: &Customer, name: &str, spec: NetworkPolicySpec) -> Object {
@@ -159,30 +162,76 @@ fn default_deny(customer: &Customer) -> Object {
     )
 }
 
-/// Every pod may resolve names through kube-dns, and reach nothing else in kube-system.
+/// NodeLocal DNSCache's address on every node (GKE "Set up NodeLocal DNSCache").
+pub const NODE_LOCAL_DNS: &str = "169.254.20.10/32";
+/// The node's metadata server: Cloud DNS for GKE answers there on port 53, and the GKE
+/// metadata server (Workload Identity) on port 80 under Dataplane V2.
+pub const METADATA_SERVER: &str = "169.254.169.254/32";
+/// The GKE metadata server's address and port without Dataplane V2 (Calico).
+pub const METADATA_SERVER_CALICO: (&str, i32) = ("169.254.169.252/32", 988);
+pub const METADATA_PORT: i32 = 80;
+pub const DNS_PORT: i32 = 53;
+pub const HTTPS_PORT: i32 = 443;
+
+/// The Private Google Access range Google APIs are reached at
+/// (https://cloud.google.com/vpc/docs/configure-private-google-access#domain-options).
+pub fn google_apis_range(apis: GoogleApis) -> &'static str {
+    match apis {
+        GoogleApis::Private => "199.36.153.8/30",
+        GoogleApis::Restricted => "199.36.153.4/30",
+    }
+}
+
+/// Every pod may resolve names where the cluster answers them, and nowhere else: the
+/// kube-dns pods (kube-dns), the node's metadata server (Cloud DNS), and NodeLocal
+/// DNSCache's link-local address when it runs. A pod selector cannot match the last two:
+/// they are host-network addresses, so only an ipBlock admits them.
 fn dns_egress(customer: &Customer) -> Object {
     let port = |protocol: &str| NetworkPolicyPort {
-        port: Some(IntOrString::Int(53)),
+        port: Some(IntOrString::Int(DNS_PORT)),
         protocol: Some(protocol.into()),
         ..NetworkPolicyPort::default()
     };
-    let kube_dns = NetworkPolicyPeer {
-        pod_selector: Some(labels_selector(BTreeMap::from([(
-            "k8s-app".to_string(),
-            "kube-dns".to_string(),
-        )]))),
-        ..namespace("kube-system")
-    };
+    let mut peers = Vec::new();
+    match customer.dns.provider {
+        DnsProvider::KubeDns => peers.push(NetworkPolicyPeer {
+            pod_selector: Some(labels_selector(BTreeMap::from([(
+                "k8s-app".to_string(),
+                "kube-dns".to_string(),
+            )]))),
+            ..namespace("kube-system")
+        }),
+        DnsProvider::CloudDns => peers.push(ip_block(METADATA_SERVER)),
+    }
+    if customer.dns.node_local_cache {
+        peers.push(ip_block(NODE_LOCAL_DNS));
+    }
     policy(
         customer,
         "allow-dns-egress",
         NetworkPolicySpec {
             pod_selector: Some(LabelSelector::default()),
             policy_types: Some(vec!["Egress".into()]),
-            egress: Some(vec![egress(vec![kube_dns], vec![port("UDP"), port("TCP")])]),
+            egress: Some(vec![egress(peers, vec![port("UDP"), port("TCP")])]),
             ..NetworkPolicySpec::default()
         },
     )
+}
+
+/// A pod with Workload Identity gets its tokens from the GKE metadata server and spends
+/// them at Google APIs: both out, for that pod only.
+fn workload_identity_egress(customer: &Customer) -> Vec<NetworkPolicyEgressRule> {
+    vec![
+        egress(vec![ip_block(METADATA_SERVER)], tcp_ports(&[METADATA_PORT])),
+        egress(
+            vec![ip_block(METADATA_SERVER_CALICO.0)],
+            tcp_ports(&[METADATA_SERVER_CALICO.1]),
+        ),
+        egress(
+            vec![ip_block(google_apis_range(customer.google_apis))],
+            tcp_ports(&[HTTPS_PORT]),
+        ),
+    ]
 }
 
 /// App: clients of the enabled entry points and the monitoring namespace in; Pgpool out.
@@ -204,15 +253,14 @@ fn app_policy(customer: &Customer) -> Object {
         customer.monitoring.provider,
     )));
     let http = vec![tcp(IntOrString::String(port::APP_NAME.into()))];
-    workload_policy(
-        customer,
-        workload::APP,
-        vec![ingress(clients, http)],
-        vec![egress(
-            vec![pods(customer, workload::PGPOOL)],
-            tcp_ports(&[port::PGPOOL]),
-        )],
-    )
+    let mut out = vec![egress(
+        vec![pods(customer, workload::PGPOOL)],
+        tcp_ports(&[port::PGPOOL]),
+    )];
+    if customer.app.gcp_service_account.is_some() {
+        out.extend(workload_identity_egress(customer));
+    }
+    workload_policy(customer, workload::APP, vec![ingress(clients, http)], out)
 }
 
 /// Pgpool: the app and the monitoring namespace in; PostgreSQL out.
@@ -249,10 +297,14 @@ fn postgres_policy(customer: &Customer) -> Object {
         workload::POSTGRES,
         vec![
             ingress(
-                vec![
-                    pods(customer, workload::PGPOOL),
-                    pods(customer, workload::BACKUP),
-                ],
+                std::iter::once(pods(customer, workload::PGPOOL))
+                    .chain(
+                        customer
+                            .backup
+                            .is_some()
+                            .then(|| pods(customer, workload::BACKUP)),
+                    )
+                    .collect(),
                 tcp_ports(&[port::POSTGRES]),
             ),
             ingress(members(), tcp_ports(&[port::POSTGRES, port::PATRONI])),

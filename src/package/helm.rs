@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Folder, Format, KUSTOMIZATION, LOCK, locked};
+use super::{Folder, Format, KUSTOMIZATION, LOCK, PREREQUISITES, locked};
 
 /// The chart's only template.
 const TEMPLATE: &str = r#"{{- /* Written by gitopsc: the compiled objects, emitted as they are. */ -}}
@@ -21,7 +21,9 @@ const TEMPLATE: &str = r#"{{- /* Written by gitopsc: the compiled objects, emitt
 pub fn chart(customer: &Folder, input_digest: &str) -> Folder {
     let mut files = BTreeMap::new();
     for (path, text) in &customer.files {
-        if path != KUSTOMIZATION && path != LOCK {
+        if path == PREREQUISITES {
+            files.insert(path.clone(), text.clone());
+        } else if path != KUSTOMIZATION && path != LOCK {
             files.insert(format!("objects/{path}"), text.clone());
         }
     }
@@ -48,7 +50,7 @@ pub fn chart(customer: &Folder, input_digest: &str) -> Folder {
     );
     files.insert(
         ".helmignore".into(),
-        "# Only Chart.yaml, templates/ and objects/ belong to the chart.\ngitopsc.lock\n".into(),
+        "# Only Chart.yaml, templates/ and objects/ belong to the chart.\ngitopsc.lock\nPREREQUISITES.md\n".into(),
     );
     locked(customer.name.clone(), Format::Helm, input_digest, files)
 }

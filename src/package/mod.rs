@@ -10,6 +10,8 @@ use crate::serialize::{digest, to_yaml};
 
 /// File name of the lock in each customer folder.
 pub const LOCK: &str = "gitopsc.lock";
+/// The checklist of what must exist before a sync.
+pub const PREREQUISITES: &str = "PREREQUISITES.md";
 /// File name of the Kustomize entry point.
 pub const KUSTOMIZATION: &str = "kustomization.yaml";
 
@@ -42,7 +44,11 @@ impl Format {
 }
 
 /// `out/<customer>/`: the objects, a kustomization listing them, the lock.
-pub fn kustomize(customer: &Customer, objects: &[Object]) -> Folder {
+pub fn kustomize(
+    customer: &Customer,
+    objects: &[Object],
+    prerequisites: &[crate::link::Prerequisite],
+) -> Folder {
     let mut files = BTreeMap::new();
     let mut resources = Vec::with_capacity(objects.len());
     for object in objects {
@@ -56,6 +62,10 @@ pub fn kustomize(customer: &Customer, objects: &[Object]) -> Folder {
         "resources": resources,
     });
     files.insert(KUSTOMIZATION.to_string(), to_yaml(&kustomization));
+    files.insert(
+        PREREQUISITES.to_string(),
+        crate::link::prerequisites_markdown(customer, prerequisites),
+    );
     locked(
         customer.name.clone(),
         Format::Kustomize,

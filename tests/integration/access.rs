@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use gitopsc::compiler::Compiled;
 use gitopsc::emit::{port, selector, workload};
+use gitopsc::profile::DnsProvider;
 use serde_json::Value;
 
 use super::netpol::{Cluster, Endpoint, Pod};
@@ -191,7 +192,24 @@ fn matrix(compiled: &Compiled) -> Matrix {
         let IpAddr::V4(v4) = base else {
             panic!("IPv4 control plane")
         };
-        Endpoint::Ip(IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4) + 2)))
+        // An address of the range (a /32 is the endpoint itself).
+        let offset = if customer.control_plane.prefix == 32 {
+            0
+        } else {
+            2
+        };
+        Endpoint::Ip(IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4) + offset)))
+    };
+    // An address inside the profile's Private Google Access range.
+    let google_apis = {
+        let range = gitopsc::cidr::parse_cidr(gitopsc::emit::network::google_apis_range(
+            customer.google_apis,
+        ))
+        .expect("range");
+        let IpAddr::V4(v4) = range.address else {
+            panic!("IPv4 range")
+        };
+        Endpoint::Ip(IpAddr::V4(std::net::Ipv4Addr::from(u32::from(v4) + 1)))
     };
     let internal_client = customer
         .access
@@ -245,6 +263,11 @@ fn matrix(compiled: &Compiled) -> Matrix {
         ),
         ("control-plane".to_string(), control_plane),
         ("internet".to_string(), ip("8.8.8.8")),
+        ("node-local-dns".to_string(), ip("169.254.20.10")),
+        ("metadata-server".to_string(), ip("169.254.169.254")),
+        ("metadata-server-calico".to_string(), ip("169.254.169.252")),
+        ("google-apis".to_string(), google_apis),
+        ("google-apis-public".to_string(), ip("142.250.64.74")),
     ]);
     let app_port = i64::from(customer.app.port);
     Matrix {
@@ -261,6 +284,8 @@ fn matrix(compiled: &Compiled) -> Matrix {
             (53, "UDP"),
             (53, "TCP"),
             (22, "TCP"),
+            (80, "TCP"),
+            (988, "TCP"),
         ],
     }
 }
@@ -270,6 +295,8 @@ fn expected(compiled: &Compiled, source: &str, destination: &str, port_number: i
     let customer = &compiled.customer;
     let app_port = i64::from(customer.app.port);
     let in_namespace = ["app", "pgpool", "postgres", "backup", "debug-pod"];
+    let backup = customer.backup.is_some();
+    let workload_identity = customer.app.gcp_service_account.is_some();
     match (source, destination) {
         ("internal-client", "app") => customer.access.internal.is_some() && port_number == app_port,
         ("google-front-end", "app") => {
@@ -278,13 +305,28 @@ fn expected(compiled: &Compiled, source: &str, destination: &str, port_number: i
         ("prometheus", "app") => port_number == app_port,
         ("app", "pgpool") => port_number == i64::from(port::PGPOOL),
         ("prometheus", "pgpool") => port_number == i64::from(port::PGPOOL_EXPORTER),
-        ("pgpool" | "backup", "postgres") => port_number == i64::from(port::POSTGRES),
+        ("pgpool", "postgres") => port_number == i64::from(port::POSTGRES),
+        ("backup", "postgres") => backup && port_number == i64::from(port::POSTGRES),
         ("postgres", "postgres") => [port::POSTGRES, port::PATRONI]
             .map(i64::from)
             .contains(&port_number),
         ("prometheus", "postgres") => port_number == i64::from(port::POSTGRES_EXPORTER),
-        ("postgres" | "backup", "control-plane") => port_number == i64::from(port::KUBERNETES_API),
-        (source, "kube-dns") if in_namespace.contains(&source) => port_number == 53,
+        ("postgres", "control-plane") => port_number == i64::from(port::KUBERNETES_API),
+        ("backup", "control-plane") => backup && port_number == i64::from(port::KUBERNETES_API),
+        // DNS goes where the cluster answers it, from every pod of the namespace.
+        (source, "kube-dns") if in_namespace.contains(&source) => {
+            port_number == 53 && customer.dns.provider == DnsProvider::KubeDns
+        }
+        (source, "node-local-dns") if in_namespace.contains(&source) => {
+            port_number == 53 && customer.dns.node_local_cache
+        }
+        (source, "metadata-server") if in_namespace.contains(&source) => {
+            (port_number == 53 && customer.dns.provider == DnsProvider::CloudDns)
+                || (source == "app" && workload_identity && port_number == 80)
+        }
+        // Workload Identity: tokens and Google APIs for the app when it has a GSA, only.
+        ("app", "metadata-server-calico") => workload_identity && port_number == 988,
+        ("app", "google-apis") => workload_identity && port_number == 443,
         _ => false,
     }
 }

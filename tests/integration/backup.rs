@@ -45,6 +45,23 @@ fn compiled_post_bootstrap() -> String {
         .to_string()
 }
 
+/// The VolumeSnapshotClass the compiled CronJob names to its script.
+fn compiled_class(customer: &str) -> String {
+    let yaml = std::fs::read_to_string(root().join(format!(
+        "out/{customer}/backup/cronjob-postgres-snapshot.yaml"
+    )))
+    .expect("compiled CronJob");
+    let cron = parse_yaml(&yaml);
+    cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"] == "VOLUME_SNAPSHOT_CLASS")
+        .and_then(|e| e["value"].as_str())
+        .expect("the class variable")
+        .to_string()
+}
+
 /// Runs the compiled script as the database user, translated only in the credentials
 /// path, with the dry-run switches and the server's address.
 fn run_script(work: &Path, customer: &str, server: &LocalServer, standin: Option<&str>) -> Output {
@@ -59,6 +76,10 @@ fn run_script(work: &Path, customer: &str, server: &LocalServer, standin: Option
     let mut command = as_db_user(Path::new("/usr/bin/env"));
     command
         .arg(format!("NAMESPACE={customer}"))
+        .arg(format!(
+            "VOLUME_SNAPSHOT_CLASS={}",
+            compiled_class(customer)
+        ))
         .arg("SNAPSHOT_DRY_RUN=1")
         .arg("SNAPSHOT_PRIMARY=postgres-0")
         .arg("PGHOST=127.0.0.1")

@@ -62,7 +62,7 @@ fn compiled() -> &'static Path {
     .path()
 }
 
-fn customers() -> Vec<PathBuf> {
+pub fn customers() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(compiled())
         .expect("compiled")
         .flatten()
@@ -83,7 +83,7 @@ fn customers() -> Vec<PathBuf> {
 }
 
 /// The object files a folder lists in its kustomization.
-fn object_files(customer: &Path) -> Vec<PathBuf> {
+pub fn object_files(customer: &Path) -> Vec<PathBuf> {
     let kustomization = parse(
         &std::fs::read_to_string(customer.join("kustomization.yaml")).expect("kustomization"),
     );
@@ -248,11 +248,15 @@ fn custom_resources_pass_their_crd_schemas() {
         .filter_map(|w| w.parse().ok())
         .collect();
     // Every custom resource we emit but FrontendConfig (no published CRD) has a schema:
-    // BackendConfig, ManagedCertificate, ExternalSecret, the monitors and rules of both
+    // BackendConfig, ManagedCertificate, ExternalSecret, SecretStore, cert-manager's
+    // Certificate and Issuer, the monitors and rules of both
     // monitoring providers, and Argo CD's Application, AppProject, ApplicationSet.
     let covered = [
         "/backendconfig-",
         "/externalsecret-",
+        "/secretstore-",
+        "/certificate-",
+        "/issuer-",
         "/podmonitor-",
         "/volumesnapshotclass-",
         "/podmonitoring-",

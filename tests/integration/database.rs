@@ -126,11 +126,17 @@ struct Stack {
     members: Vec<Member>,
     pgpool: Option<Child>,
     pgpool_port: u16,
+    app: Option<Child>,
+    app_port: u16,
     bin: PathBuf,
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        if let Some(mut child) = self.app.take() {
+            kill_group(child.id() as i32);
+            let _ = child.wait();
+        }
         if let Some(mut child) = self.pgpool.take() {
             kill_group(child.id() as i32);
             let _ = child.wait();
@@ -208,6 +214,8 @@ impl Stack {
             etcd: None,
             members,
             pgpool: None,
+            app: None,
+            app_port: free_port(),
             bin,
         };
         stack.write_secrets();
@@ -231,21 +239,77 @@ impl Stack {
         for (key, value) in PASSWORDS {
             write(&self.base().join("credentials").join(key), value, 0o600);
         }
+        // As cert-manager would issue it: a CA, and a server certificate for every name the
+        // compiled Certificate lists, with the CA beside it as `ca.crt`.
         let tls = self.base().join("tls");
         std::fs::create_dir_all(&tls).expect("tls dir");
-        let status = Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .args(["-subj", "/CN=postgres-primary"])
-            .arg("-keyout")
-            .arg(tls.join("tls.key"))
-            .arg("-out")
-            .arg(tls.join("tls.crt"))
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl runs");
-        assert!(status.success(), "openssl req");
+        let names = certificate_names(&self.customer);
+        let openssl = |args: &[&str]| {
+            let status = Command::new("openssl")
+                .args(args)
+                .current_dir(&tls)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("openssl runs");
+            assert!(status.success(), "openssl {args:?}");
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test database CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=pgpool",
+            "-keyout",
+            "tls.key",
+            "-out",
+            "tls.csr",
+        ]);
+        let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+        write(
+            &tls.join("san.cnf"),
+            &format!(
+                "subjectAltName={}\nextendedKeyUsage=serverAuth\n",
+                san.join(",")
+            ),
+            0o644,
+        );
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "tls.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.cnf",
+            "-out",
+            "tls.crt",
+        ]);
+        for file in ["ca.key", "tls.csr", "san.cnf", "ca.srl"] {
+            let _ = std::fs::remove_file(tls.join(file));
+        }
     }
 
     fn start_etcd(&mut self) {
@@ -398,6 +462,41 @@ impl Stack {
         self.pgpool = Some(child);
     }
 
+    /// The reference app under gunicorn with the compiled Deployment's environment. The
+    /// only translations: Pgpool's address (`PGHOSTADDR`, so `PGHOST` stays the Service name
+    /// that verify-full checks), its port, the CA's mount path, and the app's own port.
+    fn start_app(&mut self) -> BTreeMap<String, String> {
+        let env = compiled_app_env(&self.customer, &self.base().join("credentials"));
+        let mut run_env = env.clone();
+        run_env.insert("PGHOSTADDR".into(), "127.0.0.1".into());
+        run_env.insert("PGPORT".into(), self.pgpool_port.to_string());
+        if let Some(path) = run_env.get_mut("PGSSLROOTCERT") {
+            *path = path.replace(
+                "/etc/app/database-ca",
+                &self.base().join("tls").display().to_string(),
+            );
+        }
+        run_env.insert("PORT".into(), self.app_port.to_string());
+        let app_dir = root().join("examples/app");
+        let child = Command::new("gunicorn")
+            .args(["--config", "gunicorn.conf.py", "app:app"])
+            .current_dir(&app_dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&run_env)
+            .stdout(log_file(self.base(), "app"))
+            .stderr(Stdio::from(log_file(self.base(), "app-stderr")))
+            .process_group(0)
+            .spawn()
+            .expect("gunicorn starts");
+        self.app = Some(child);
+        env
+    }
+
+    fn app_request(&self, method: &str, path: &str, body: &str) -> Option<(u16, Value)> {
+        http(self.app_port, method, path, body)
+    }
+
     fn psql(&self, port: u16, user: &str, database: &str, sql: &str) -> Result<String, String> {
         let key = match user {
             "postgres" => "superuser-password",
@@ -541,15 +640,49 @@ fn wait_on(
 
 fn tools_present() -> Option<PathBuf> {
     let bin = server_bin();
-    let missing: Vec<&str> = ["patroni", "patronictl", "etcd", "pgpool", "openssl"]
-        .into_iter()
-        .filter(|t| tool(t).is_none())
-        .collect();
+    let mut missing: Vec<&str> = [
+        "patroni",
+        "patronictl",
+        "etcd",
+        "pgpool",
+        "openssl",
+        "gunicorn",
+    ]
+    .into_iter()
+    .filter(|t| tool(t).is_none())
+    .collect();
+    // The reference app runs on Debian's python3-flask and python3-psycopg2, imported by
+    // the interpreter gunicorn runs on (its shebang).
+    let app_modules = tool("gunicorn")
+        .and_then(|g| std::fs::read_to_string(g).ok())
+        .and_then(|text| {
+            let interpreter = text
+                .lines()
+                .next()?
+                .strip_prefix("#!")?
+                .split_whitespace()
+                .next()?
+                .to_string();
+            Some(interpreter)
+        })
+        .is_some_and(|interpreter| {
+            Command::new(interpreter)
+                .args(["-c", "import flask, psycopg2"])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+    if !app_modules {
+        missing.push("python3-flask/python3-psycopg2");
+    }
     if bin.is_none() || !missing.is_empty() {
         assert!(
             !tools_required(),
-            "PostgreSQL, Patroni, etcd, Pgpool-II and openssl are required (missing: {missing:?})"
+            "PostgreSQL, Patroni, etcd, Pgpool-II, openssl and the reference app's packages are required (missing: {missing:?})"
         );
+        if !missing.is_empty() {
+            eprintln!("skipped: {} not installed", missing.join(", "));
+        }
         return None;
     }
     if !super::can_run_as_postgres("database") {
@@ -758,6 +891,74 @@ fn cluster_replicates_routes_and_fails_over(customer: &str) {
         "Pgpool found the primary itself: {nodes:?}"
     );
 
+    // 3b. The reference app, with the compiled Deployment's environment: ready, logged in as
+    // `app` with SCRAM (pool_hba.conf allows nothing else), over TLS verified against the
+    // database CA for Pgpool's Service name, writing and reading through Pgpool.
+    let app_env = stack.start_app();
+    assert_eq!(
+        app_env["PGHOST"],
+        gitopsc::emit::app::database_host(&customer_model),
+        "the app is pointed at Pgpool's Service"
+    );
+    assert_eq!(app_env["PGPORT"], gitopsc::emit::port::PGPOOL.to_string());
+    wait_on(&stack, Duration::from_secs(60), "the app ready", || {
+        stack
+            .app_request("GET", "/readyz", "")
+            .is_some_and(|(status, _)| status == 200)
+    });
+    let (status, session) = stack
+        .app_request("GET", "/connection", "")
+        .expect("the app answers");
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["user"], "app", "{session}");
+    assert_eq!(session["database"], "app", "{session}");
+    assert_eq!(
+        session["ssl"],
+        Value::Bool(tls == "on"),
+        "pg_stat_ssl: {session}"
+    );
+    if tls == "on" {
+        assert_eq!(app_env["PGSSLMODE"], "verify-full");
+    }
+    if tls == "on" {
+        // verify-full is in force: the same environment with a host name the certificate
+        // does not list is refused by the client, before any password is sent.
+        let connect = |host: &str| {
+            Command::new("timeout")
+                .arg("15")
+                .arg(stack.bin.join("psql"))
+                .args(["-XAtq", "-c", "SELECT 1"])
+                .env_clear()
+                .envs(&app_env)
+                .env("PGHOST", host)
+                .env("PGHOSTADDR", "127.0.0.1")
+                .env("PGPORT", stack.pgpool_port.to_string())
+                .env(
+                    "PGSSLROOTCERT",
+                    stack.base().join("tls").join(gitopsc::emit::app::CA_FILE),
+                )
+                .output()
+                .expect("psql runs")
+        };
+        let listed = connect(&app_env["PGHOST"]);
+        assert!(listed.status.success(), "{}", text(&listed.stderr));
+        let unlisted = connect("pgpool.elsewhere.svc.cluster.local");
+        assert!(
+            !unlisted.status.success() && text(&unlisted.stderr).contains("does not match"),
+            "a name outside the certificate must be refused: {}",
+            text(&unlisted.stderr)
+        );
+    }
+    let (status, created) = stack
+        .app_request("POST", "/items", r#"{"value":"first"}"#)
+        .expect("the app answers");
+    assert_eq!(status, 201, "{created}");
+    let first = created["id"].as_i64().expect("an id");
+    let (status, read) = stack
+        .app_request("GET", &format!("/items/{first}"), "")
+        .expect("the app answers");
+    assert_eq!((status, read["value"].as_str()), (200, Some("first")));
+
     // 4. The primary dies under a write load; Patroni promotes the synchronous standby and
     // Pgpool sends the writes there. Every acknowledged insert must survive.
     let mut acknowledged: Vec<u64> = vec![0];
@@ -767,32 +968,56 @@ fn cluster_replicates_routes_and_fails_over(customer: &str) {
             .pgpool_sql(&format!("INSERT INTO acknowledged VALUES ({n})"))
             .is_ok()
     };
+    // The app writes beside psql: each 201 is an acknowledged id.
+    let mut app_acknowledged: Vec<i64> = vec![first];
+    let app_write = |stack: &Stack| match stack.app_request("POST", "/items", r#"{"value":"load"}"#)
+    {
+        Some((201, body)) => body["id"].as_i64(),
+        _ => None,
+    };
     let load_start = Instant::now();
     while load_start.elapsed() < Duration::from_secs(3) {
         if write(&stack, next) {
             acknowledged.push(next);
         }
         next += 1;
+        app_acknowledged.extend(app_write(&stack));
     }
     let before_kill = acknowledged.len();
     let killed_at = Instant::now();
     stack.members[primary].kill();
     let mut recovered = None;
     let mut failed_writes = 0u64;
+    // The app's view: when its first request failed, and when one succeeded again.
+    let mut app_failed_at: Option<Duration> = None;
+    let mut app_back: Option<Duration> = None;
+    let mut app_failed = 0u64;
     while killed_at.elapsed() < Duration::from_secs(120) {
         if write(&stack, next) {
             acknowledged.push(next);
             if recovered.is_none() && stack.primary().is_some_and(|p| p != primary) {
                 recovered = Some(killed_at.elapsed());
             }
-            if recovered.is_some() && acknowledged.len() > before_kill + 50 {
-                break;
-            }
         } else {
             failed_writes += 1;
             std::thread::sleep(Duration::from_millis(100));
         }
         next += 1;
+        match app_write(&stack) {
+            Some(id) => {
+                app_acknowledged.push(id);
+                if app_failed_at.is_some() && app_back.is_none() {
+                    app_back = Some(killed_at.elapsed());
+                }
+            }
+            None => {
+                app_failed += 1;
+                app_failed_at.get_or_insert(killed_at.elapsed());
+            }
+        }
+        if recovered.is_some() && app_back.is_some() && acknowledged.len() > before_kill + 50 {
+            break;
+        }
     }
     let rto = recovered
         .unwrap_or_else(|| panic!("no write succeeded on a new primary\n{}", stack.logs()));
@@ -819,10 +1044,35 @@ fn cluster_replicates_routes_and_fails_over(customer: &str) {
         acknowledged.len(),
         lost.len()
     );
+    // The app's acknowledged writes, read back through Pgpool by the app itself.
+    let app_lost: Vec<i64> = app_acknowledged
+        .iter()
+        .copied()
+        .filter(|id| {
+            stack
+                .app_request("GET", &format!("/items/{id}"), "")
+                .is_none_or(|(status, _)| status != 200)
+        })
+        .collect();
+    let app_back =
+        app_back.unwrap_or_else(|| panic!("the app never wrote again\n{}", stack.logs()));
+    let app_failed_at = app_failed_at.unwrap_or_default();
+    eprintln!(
+        "{customer} app failover: first failed request {:.1} s after the kill, writes again {:.1} s after it (error window {:.1} s), {} acknowledged app writes, {} lost, {app_failed} failed requests",
+        app_failed_at.as_secs_f64(),
+        app_back.as_secs_f64(),
+        (app_back - app_failed_at).as_secs_f64(),
+        app_acknowledged.len(),
+        app_lost.len()
+    );
     if sync_expected {
         assert!(
             lost.is_empty(),
             "synchronous mode lost acknowledged writes: {lost:?}"
+        );
+        assert!(
+            app_lost.is_empty(),
+            "synchronous mode lost writes the app acknowledged: {app_lost:?}"
         );
     }
 
@@ -857,7 +1107,99 @@ fn cluster_replicates_routes_and_fails_over(customer: &str) {
         "{customer} rejoin: old primary streaming {:.1} s after restart",
         rejoin.as_secs_f64()
     );
+
+    // 6. SIGTERM (after the preStop delay in a pod): gunicorn finishes and exits cleanly.
+    let mut app = stack.app.take().expect("the app runs");
+    // SAFETY: kill has no memory preconditions; the child is ours and not yet reaped.
+    unsafe {
+        libc::kill(app.id() as i32, libc::SIGTERM);
+    }
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = app.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(20),
+            "gunicorn did not stop within its graceful timeout"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        status.success(),
+        "gunicorn exits cleanly on SIGTERM: {status:?}"
+    );
     let _ = std::io::stderr().flush();
+}
+
+/// The names on the compiled database Certificate (cert-manager's `dnsNames`).
+fn certificate_names(customer: &str) -> Vec<String> {
+    let model = compiled_model(customer);
+    let secret = model.database.tls_secret.expect("TLS on");
+    let path = format!("database/certificate-{secret}.yaml");
+    let yaml = std::fs::read_to_string(root().join("out").join(customer).join(&path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    parse_yaml(&yaml)["spec"]["dnsNames"]
+        .as_array()
+        .expect("dnsNames")
+        .iter()
+        .map(|n| n.as_str().expect("name").to_string())
+        .collect()
+}
+
+/// The app container's environment as the compiled Deployment sets it: `env` values, the
+/// `app-env` ConfigMap, and each `secretKeyRef` read from the mounted credentials folder.
+fn compiled_app_env(customer: &str, credentials: &Path) -> BTreeMap<String, String> {
+    let out = root().join("out").join(customer);
+    let deployment = parse_yaml(
+        &std::fs::read_to_string(out.join("app/deployment-app.yaml")).expect("deployment"),
+    );
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let mut env: BTreeMap<String, String> = parse_yaml(
+        &std::fs::read_to_string(out.join("app/configmap-app-env.yaml")).expect("app-env"),
+    )["data"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
+    for var in container["env"].as_array().expect("env") {
+        let name = var["name"].as_str().expect("name").to_string();
+        let value = match var["value"].as_str() {
+            Some(value) => value.to_string(),
+            None => {
+                let key = var["valueFrom"]["secretKeyRef"]["key"]
+                    .as_str()
+                    .expect("secret ref");
+                std::fs::read_to_string(credentials.join(key)).expect("secret key")
+            }
+        };
+        env.insert(name, value);
+    }
+    env
+}
+
+/// One HTTP/1.0 request on loopback, bounded by a 10 s timeout: (status, JSON body).
+fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, Value)> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: app\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let (_, json) = response.split_once("\r\n\r\n")?;
+    Some((status, serde_json::from_str(json).unwrap_or(Value::Null)))
 }
 
 /// Whether Pgpool shows `value` of the file as `shown`: Pgpool prints times with a unit

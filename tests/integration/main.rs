@@ -8,6 +8,7 @@ mod contract;
 mod database;
 mod delivery;
 mod fixtures;
+mod link;
 mod monitoring;
 mod netpol;
 mod pg_settings;

@@ -1,0 +1,748 @@
+//! Stage 6: every reference an object makes resolves to an object of the same output or to
+//! a declared prerequisite (docs/prerequisites.md).
+//!
+//! Objects are checked as a system, not one by one: a mounted Secret must be made by
+//! something (an object, an `ExternalSecret`, a cert-manager `Certificate`) or be named by
+//! the profile; a Service, PDB, NetworkPolicy or PodMonitor must select the pods of a
+//! workload and the ports it names must exist there. Labels that a controller sets at run
+//! time (Patroni's role label) are declared as such in `RUNTIME_LABELS`.
+//!
+//! The rules read plain JSON objects, so a test can run them over the committed `out/`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::emit::{database, workload};
+use crate::model::{Customer, SecretStore, TlsSource};
+
+/// Labels a controller puts on pods at run time: (the pods' `app.kubernetes.io/name`, key,
+/// values). Patroni labels the leader and the standbys.
+pub const RUNTIME_LABELS: &[(&str, &str, &[&str])] = &[(
+    workload::POSTGRES,
+    database::ROLE_LABEL,
+    &[database::LEADER_VALUE, database::REPLICA_VALUE],
+)];
+
+/// Environment variables whose value names an object a script of the pod uses.
+pub const ENV_REFERENCES: &[(&str, &str)] = &[(
+    crate::emit::backup::SNAPSHOT_CLASS_ENV,
+    "VolumeSnapshotClass",
+)];
+
+/// What must exist before a customer's output is synced.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Prerequisite {
+    pub section: Section,
+    /// `Kind` for Kubernetes objects, a short name for add-ons and GCP resources.
+    pub kind: String,
+    pub name: String,
+    /// Why it is needed, for the operator who brings the customer up.
+    pub why: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    /// Controllers and CRDs installed in the cluster.
+    AddOn,
+    /// Kubernetes objects the profile names.
+    Object,
+    /// GCP resources and IAM bindings the output relies on.
+    Gcp,
+}
+
+impl Section {
+    fn title(self) -> &'static str {
+        match self {
+            Section::AddOn => "Cluster add-ons",
+            Section::Object => "Objects the profile names",
+            Section::Gcp => "GCP resources and IAM",
+        }
+    }
+}
+
+fn prerequisite(section: Section, kind: &str, name: &str, why: String) -> Prerequisite {
+    Prerequisite {
+        section,
+        kind: kind.into(),
+        name: name.into(),
+        why,
+    }
+}
+
+/// The add-on behind each API group the output uses.
+const ADD_ONS: &[(&str, &str, &str)] = &[
+    (
+        "external-secrets.io",
+        "external-secrets",
+        "External Secrets Operator serving external-secrets.io/v1, with GCP Workload Identity",
+    ),
+    (
+        "cert-manager.io",
+        "cert-manager",
+        "cert-manager issues and renews the database certificate",
+    ),
+    (
+        "monitoring.coreos.com",
+        "prometheus-operator",
+        "Prometheus Operator CRDs and a Prometheus that selects this namespace's PodMonitors and PrometheusRules (namespace `monitoring`)",
+    ),
+    (
+        "monitoring.googleapis.com",
+        "gke-managed-prometheus",
+        "Google Cloud Managed Service for Prometheus (managed collection on the cluster)",
+    ),
+    (
+        "snapshot.storage.k8s.io",
+        "volume-snapshots",
+        "the snapshot CRDs and controller with the Compute Engine PD CSI driver (GKE: `GcePersistentDiskCsiDriver` add-on)",
+    ),
+    (
+        "cloud.google.com",
+        "gke-ingress",
+        "GKE Ingress controller (BackendConfig, FrontendConfig, ManagedCertificate), built into GKE with HTTP load balancing on",
+    ),
+    (
+        "networking.gke.io",
+        "gke-ingress",
+        "GKE Ingress controller (BackendConfig, FrontendConfig, ManagedCertificate), built into GKE with HTTP load balancing on",
+    ),
+];
+
+/// Everything a customer's output needs but does not create, from the profile and the API
+/// groups of the emitted objects.
+pub fn prerequisites(customer: &Customer, objects: &[(String, &Value)]) -> Vec<Prerequisite> {
+    let mut out = BTreeSet::new();
+    let mut groups: BTreeSet<&str> = objects
+        .iter()
+        .filter_map(|(_, o)| o["apiVersion"].as_str()?.rsplit_once('/').map(|(g, _)| g))
+        .collect();
+    // A claim restored from a VolumeSnapshot needs the snapshot machinery even when no
+    // snapshot object of ours is compiled (snapshots off during a restore).
+    if customer.database.restore_from_snapshot.is_some() {
+        groups.insert("snapshot.storage.k8s.io");
+    }
+    for (group, name, why) in ADD_ONS {
+        if groups.contains(group) {
+            out.insert(prerequisite(Section::AddOn, "add-on", name, (*why).into()));
+        }
+    }
+    let database = &customer.database;
+    if database.external_secret.is_none() {
+        out.insert(prerequisite(
+            Section::Object,
+            "Secret",
+            &database.credentials_secret,
+            format!(
+                "the database credentials (`spec.database.credentials.existingSecret`), with keys {}",
+                database::secret_key::ALL.join(", ")
+            ),
+        ));
+    }
+    if let Some(source) = &database.external_secret {
+        match &source.store {
+            SecretStore::Cluster(name) => {
+                out.insert(prerequisite(
+                    Section::Object,
+                    "ClusterSecretStore",
+                    name,
+                    "GCP Secret Manager store the credentials ExternalSecret reads".into(),
+                ));
+            }
+            SecretStore::Compiled {
+                gcp_service_account,
+                ..
+            } => {
+                let member = format!(
+                    "serviceAccount:{}.svc.id.goog[{}/{}]",
+                    customer.cluster.project_id,
+                    customer.namespace,
+                    crate::emit::credentials::STORE_ACCOUNT
+                );
+                let why = match gcp_service_account {
+                    Some(gsa) => format!(
+                        "`{member}` has roles/iam.workloadIdentityUser on `{gsa}`, which has roles/secretmanager.secretAccessor on the secret"
+                    ),
+                    None => format!(
+                        "the Workload Identity principal of `{member}` has roles/secretmanager.secretAccessor on the secret"
+                    ),
+                };
+                out.insert(prerequisite(Section::Gcp, "IAM binding", &source.key, why));
+            }
+        }
+        out.insert(prerequisite(
+            Section::Gcp,
+            "Secret Manager secret",
+            &source.key,
+            format!(
+                "a JSON object with the keys {} in project `{}`",
+                database::secret_key::ALL.join(", "),
+                customer.cluster.project_id
+            ),
+        ));
+    }
+    match (&database.tls_source, &database.tls_secret) {
+        (Some(TlsSource::Existing), Some(secret)) => {
+            out.insert(prerequisite(
+                Section::Object,
+                "Secret",
+                secret,
+                "the database's `kubernetes.io/tls` certificate (`spec.database.tlsSecretName`), with `ca.crt` for the app to verify it".into(),
+            ));
+        }
+        (Some(TlsSource::ClusterIssuer(issuer)), _) => {
+            out.insert(prerequisite(
+                Section::Object,
+                "ClusterIssuer",
+                issuer,
+                "signs the database certificate (`spec.database.tlsClusterIssuer`) and puts `ca.crt` in its Secret".into(),
+            ));
+        }
+        _ => {}
+    }
+    let storage_why =
+        "the database volumes' StorageClass (`spec.database.storage.storageClassName`)";
+    out.insert(match &database.storage_class {
+        Some(class) => prerequisite(Section::Object, "StorageClass", class, storage_why.into()),
+        None => prerequisite(
+            Section::Object,
+            "StorageClass",
+            "(the cluster's default)",
+            format!("{storage_why}; none is named, so the default class is used"),
+        ),
+    });
+    if let Some(snapshot) = &database.restore_from_snapshot {
+        out.insert(prerequisite(
+            Section::Object,
+            "VolumeSnapshot",
+            snapshot,
+            "the snapshot the first member is restored from (`spec.database.restoreFromSnapshot`)"
+                .into(),
+        ));
+    }
+    if let Some(external) = &customer.access.external {
+        if let crate::model::Tls::Secret(secret) = &external.tls {
+            out.insert(prerequisite(
+                Section::Object,
+                "Secret",
+                secret,
+                "the external entry's TLS certificate (`spec.access.external.tlsSecretName`)"
+                    .into(),
+            ));
+        }
+        out.insert(prerequisite(
+            Section::Gcp,
+            "Cloud Armor policy",
+            &external.cloud_armor_policy,
+            "holds the external allow-list; the BackendConfig attaches it".into(),
+        ));
+        if let Some(ip) = &external.static_ip_name {
+            out.insert(prerequisite(
+                Section::Gcp,
+                "global static IP",
+                ip,
+                "the external load balancer's address (Ingress annotation)".into(),
+            ));
+        }
+        if let Some(policy) = &external.ssl_policy {
+            out.insert(prerequisite(
+                Section::Gcp,
+                "SSL policy",
+                policy,
+                "TLS versions and ciphers of the external load balancer (FrontendConfig)".into(),
+            ));
+        }
+    }
+    if let Some(gsa) = &customer.app.gcp_service_account {
+        out.insert(prerequisite(
+            Section::Gcp,
+            "IAM binding",
+            gsa,
+            format!(
+                "`serviceAccount:{}.svc.id.goog[{}/{}]` has roles/iam.workloadIdentityUser on it",
+                customer.cluster.project_id,
+                customer.namespace,
+                workload::APP
+            ),
+        ));
+        out.insert(prerequisite(
+            Section::Gcp,
+            "Private Google Access DNS",
+            "*.googleapis.com",
+            format!(
+                "resolves to {} in the VPC, the only Google API range the app's egress allows",
+                crate::emit::network::google_apis_range(customer.google_apis)
+            ),
+        ));
+    }
+    out.into_iter().collect()
+}
+
+/// `PREREQUISITES.md`: the checklist for bringing the customer up.
+pub fn prerequisites_markdown(customer: &Customer, prerequisites: &[Prerequisite]) -> String {
+    let mut text = format!(
+        "# Prerequisites of `{}`\n\n\
+         Written by gitopsc; do not edit. Everything below must exist before Argo CD syncs\n\
+         this folder into namespace `{}`: the output references it but does not create it.\n\
+         Everything else it references, it creates.\n",
+        customer.name, customer.namespace
+    );
+    let mut section = None;
+    for p in prerequisites {
+        if section != Some(p.section) {
+            section = Some(p.section);
+            text.push_str(&format!(
+                "\n## {}\n\n| kind | name | why |\n|---|---|---|\n",
+                p.section.title()
+            ));
+        }
+        text.push_str(&format!(
+            "| {} | `{}` | {} |\n",
+            p.kind,
+            p.name,
+            p.why.replace('|', "\\|")
+        ));
+    }
+    text
+}
+
+/// A reference that nothing resolves.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Unresolved {
+    /// The output file that makes the reference.
+    pub from: String,
+    /// What the reference is, e.g. "mounts Secret `x`".
+    pub what: String,
+}
+
+impl std::fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` {}", self.from, self.what)
+    }
+}
+
+/// A workload's pod template: where it is, its labels and its named container ports.
+struct Pods<'a> {
+    from: &'a str,
+    labels: BTreeMap<String, String>,
+    ports: BTreeSet<String>,
+    numbers: BTreeSet<i64>,
+}
+
+fn pod_template(object: &Value) -> Option<&Value> {
+    match object["kind"].as_str()? {
+        "Deployment" | "StatefulSet" => Some(&object["spec"]["template"]),
+        "CronJob" => Some(&object["spec"]["jobTemplate"]["spec"]["template"]),
+        _ => None,
+    }
+}
+
+fn strings(map: &Value) -> BTreeMap<String, String> {
+    map.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
+}
+
+fn items(value: &Value) -> impl Iterator<Item = &Value> {
+    value.as_array().into_iter().flatten()
+}
+
+/// Whether `selector` (matchLabels) selects the pods: every label equal, or one that a
+/// controller sets at run time to one of its declared values.
+fn selects(selector: &BTreeMap<String, String>, pods: &Pods<'_>) -> bool {
+    let name = pods
+        .labels
+        .get("app.kubernetes.io/name")
+        .map(String::as_str);
+    selector.iter().all(|(key, value)| {
+        pods.labels.get(key) == Some(value)
+            || RUNTIME_LABELS.iter().any(|(workload, label, values)| {
+                Some(*workload) == name && label == key && values.contains(&value.as_str())
+            })
+    })
+}
+
+/// Every reference of every object that resolves to neither an object of `objects` nor a
+/// prerequisite. `objects` are (output path, object) pairs.
+pub fn check(objects: &[(String, &Value)], prerequisites: &[Prerequisite]) -> Vec<Unresolved> {
+    // What exists: each object, the Secrets that controllers make, the prerequisites.
+    let mut exists: BTreeSet<(String, String)> = BTreeSet::new();
+    for (_, o) in objects {
+        let kind = o["kind"].as_str().unwrap_or_default();
+        let name = o["metadata"]["name"].as_str().unwrap_or_default();
+        exists.insert((kind.into(), name.into()));
+        let made = match kind {
+            "ExternalSecret" => o["spec"]["target"]["name"].as_str(),
+            "Certificate" => o["spec"]["secretName"].as_str(),
+            _ => None,
+        };
+        if let Some(secret) = made {
+            exists.insert(("Secret".into(), secret.into()));
+        }
+        for claim in items(&o["spec"]["volumeClaimTemplates"]) {
+            if let Some(claim) = claim["metadata"]["name"].as_str() {
+                exists.insert(("volumeClaimTemplate".into(), claim.into()));
+            }
+        }
+    }
+    for p in prerequisites
+        .iter()
+        .filter(|p| p.section == Section::Object)
+    {
+        exists.insert((p.kind.clone(), p.name.clone()));
+    }
+    let problems = std::cell::RefCell::new(BTreeSet::new());
+    let need = |from: &str, kind: &str, name: Option<&str>, how: &str| {
+        let Some(name) = name else { return };
+        if !exists.contains(&(kind.to_string(), name.to_string())) {
+            problems.borrow_mut().insert(Unresolved {
+                from: from.into(),
+                what: format!(
+                    "{how} {kind} `{name}`, which no object of the output creates and no prerequisite declares"
+                ),
+            });
+        }
+    };
+    let mut workloads = Vec::new();
+    for (from, o) in objects {
+        let Some(template) = pod_template(o) else {
+            continue;
+        };
+        let spec = &template["spec"];
+        need(
+            from,
+            "ServiceAccount",
+            spec["serviceAccountName"].as_str(),
+            "runs as",
+        );
+        let mut volumes = BTreeSet::new();
+        for volume in items(&spec["volumes"]) {
+            volumes.insert(volume["name"].as_str().unwrap_or_default().to_string());
+            need(
+                from,
+                "ConfigMap",
+                volume["configMap"]["name"].as_str(),
+                "mounts",
+            );
+            need(
+                from,
+                "Secret",
+                volume["secret"]["secretName"].as_str(),
+                "mounts",
+            );
+            let claim = volume["persistentVolumeClaim"]["claimName"].as_str();
+            need(from, "PersistentVolumeClaim", claim, "mounts");
+            for source in items(&volume["projected"]["sources"]) {
+                need(from, "Secret", source["secret"]["name"].as_str(), "mounts");
+                need(
+                    from,
+                    "ConfigMap",
+                    source["configMap"]["name"].as_str(),
+                    "mounts",
+                );
+            }
+        }
+        for claim in items(&o["spec"]["volumeClaimTemplates"]) {
+            volumes.insert(
+                claim["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .into(),
+            );
+            need(
+                from,
+                "StorageClass",
+                claim["spec"]["storageClassName"].as_str(),
+                "claims volumes of",
+            );
+        }
+        if o["kind"] == "StatefulSet" {
+            need(
+                from,
+                "Service",
+                o["spec"]["serviceName"].as_str(),
+                "is governed by",
+            );
+        }
+        let mut ports = BTreeSet::new();
+        let mut numbers = BTreeSet::new();
+        let containers = items(&spec["initContainers"]).chain(items(&spec["containers"]));
+        for container in containers {
+            for port in items(&container["ports"]) {
+                ports.extend(port["name"].as_str().map(String::from));
+                numbers.extend(port["containerPort"].as_i64());
+            }
+            for mount in items(&container["volumeMounts"]) {
+                let name = mount["name"].as_str().unwrap_or_default();
+                if !volumes.contains(name) {
+                    need(from, "volume", Some(name), "mounts");
+                }
+            }
+            for env in items(&container["env"]) {
+                for (variable, kind) in ENV_REFERENCES {
+                    if env["name"] == *variable {
+                        need(
+                            from,
+                            kind,
+                            env["value"].as_str(),
+                            "names in its environment",
+                        );
+                    }
+                }
+                let from_ref = &env["valueFrom"];
+                need(
+                    from,
+                    "Secret",
+                    from_ref["secretKeyRef"]["name"].as_str(),
+                    "reads a variable from",
+                );
+                need(
+                    from,
+                    "ConfigMap",
+                    from_ref["configMapKeyRef"]["name"].as_str(),
+                    "reads a variable from",
+                );
+            }
+            for source in items(&container["envFrom"]) {
+                need(
+                    from,
+                    "ConfigMap",
+                    source["configMapRef"]["name"].as_str(),
+                    "reads variables from",
+                );
+                need(
+                    from,
+                    "Secret",
+                    source["secretRef"]["name"].as_str(),
+                    "reads variables from",
+                );
+            }
+        }
+        // A probe on a named port needs that port on the pod.
+        for container in items(&spec["containers"]) {
+            for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+                for action in ["httpGet", "tcpSocket"] {
+                    if let Some(port) = container[probe][action]["port"].as_str() {
+                        if !ports.contains(port) {
+                            need(from, "container port", Some(port), "probes");
+                        }
+                    }
+                }
+            }
+        }
+        workloads.push(Pods {
+            from,
+            labels: strings(&template["metadata"]["labels"]),
+            ports,
+            numbers,
+        });
+    }
+    for (from, o) in objects {
+        let kind = o["kind"].as_str().unwrap_or_default();
+        let spec = &o["spec"];
+        let annotations = &o["metadata"]["annotations"];
+        // A selector that must pick some pods, and the named ports it must find there.
+        let select = |selector: &Value, ports: Vec<String>, what: &str| {
+            let selector = strings(selector);
+            let chosen: Vec<&Pods<'_>> =
+                workloads.iter().filter(|p| selects(&selector, p)).collect();
+            if chosen.is_empty() {
+                problems.borrow_mut().insert(Unresolved {
+                    from: from.clone(),
+                    what: format!("{what} pods labelled {selector:?}, and no workload of the output has such pods"),
+                });
+            }
+            for port in ports {
+                if let Some(pods) = chosen.iter().find(|p| {
+                    !p.ports.contains(&port) && !port.parse().is_ok_and(|n| p.numbers.contains(&n))
+                }) {
+                    problems.borrow_mut().insert(Unresolved {
+                        from: from.clone(),
+                        what: format!(
+                            "{what} port `{port}`, which the pods of `{}` do not have",
+                            pods.from
+                        ),
+                    });
+                }
+            }
+        };
+        match kind {
+            "Service" => {
+                if let Some(selector) = spec.get("selector") {
+                    let ports = items(&spec["ports"])
+                        .filter_map(|p| match &p["targetPort"] {
+                            Value::String(name) => Some(name.clone()),
+                            Value::Number(n) => Some(n.to_string()),
+                            _ => None,
+                        })
+                        .collect();
+                    select(selector, ports, "sends traffic to");
+                }
+            }
+            "PodDisruptionBudget" => select(&spec["selector"]["matchLabels"], vec![], "protects"),
+            "NetworkPolicy" => {
+                if spec["podSelector"]["matchLabels"].is_object() {
+                    select(&spec["podSelector"]["matchLabels"], vec![], "applies to");
+                }
+                let rules = items(&spec["ingress"])
+                    .flat_map(|r| items(&r["from"]))
+                    .chain(items(&spec["egress"]).flat_map(|r| items(&r["to"])));
+                for peer in rules {
+                    if peer.get("namespaceSelector").is_none()
+                        && peer["podSelector"]["matchLabels"].is_object()
+                    {
+                        select(
+                            &peer["podSelector"]["matchLabels"],
+                            vec![],
+                            "allows traffic with",
+                        );
+                    }
+                }
+            }
+            "PodMonitor" => {
+                let ports = items(&spec["podMetricsEndpoints"])
+                    .filter_map(|e| e["port"].as_str().map(String::from))
+                    .collect();
+                select(&spec["selector"]["matchLabels"], ports, "scrapes");
+            }
+            "PodMonitoring" => {
+                let ports = items(&spec["endpoints"])
+                    .filter_map(|e| e["port"].as_str().map(String::from))
+                    .collect();
+                select(&spec["selector"]["matchLabels"], ports, "scrapes");
+            }
+            _ => {}
+        }
+        match kind {
+            "HorizontalPodAutoscaler" => need(
+                from,
+                spec["scaleTargetRef"]["kind"].as_str().unwrap_or_default(),
+                spec["scaleTargetRef"]["name"].as_str(),
+                "scales",
+            ),
+            "RoleBinding" => {
+                need(from, "Role", o["roleRef"]["name"].as_str(), "grants");
+                for subject in items(&o["subjects"]) {
+                    if subject["kind"] == "ServiceAccount" {
+                        need(from, "ServiceAccount", subject["name"].as_str(), "binds");
+                    }
+                }
+            }
+            "ExternalSecret" => need(
+                from,
+                spec["secretStoreRef"]["kind"]
+                    .as_str()
+                    .unwrap_or("SecretStore"),
+                spec["secretStoreRef"]["name"].as_str(),
+                "reads from",
+            ),
+            "SecretStore" => need(
+                from,
+                "ServiceAccount",
+                spec["provider"]["gcpsm"]["auth"]["workloadIdentity"]["serviceAccountRef"]["name"]
+                    .as_str(),
+                "logs in as",
+            ),
+            "Certificate" => need(
+                from,
+                spec["issuerRef"]["kind"].as_str().unwrap_or("Issuer"),
+                spec["issuerRef"]["name"].as_str(),
+                "is signed by",
+            ),
+            "Issuer" => need(
+                from,
+                "Secret",
+                spec["ca"]["secretName"].as_str(),
+                "signs with",
+            ),
+            "PersistentVolumeClaim" => {
+                need(
+                    from,
+                    "StorageClass",
+                    spec["storageClassName"].as_str(),
+                    "claims a volume of",
+                );
+                need(
+                    from,
+                    "VolumeSnapshot",
+                    spec["dataSource"]["name"].as_str(),
+                    "is restored from",
+                );
+            }
+            "Ingress" => {
+                let backends = std::iter::once(&spec["defaultBackend"]).chain(
+                    items(&spec["rules"])
+                        .flat_map(|r| items(&r["http"]["paths"]))
+                        .map(|p| &p["backend"]),
+                );
+                for backend in backends {
+                    let service = &backend["service"];
+                    let Some(name) = service["name"].as_str() else {
+                        continue;
+                    };
+                    need(from, "Service", Some(name), "routes to");
+                    let port = &service["port"];
+                    let has_port = objects.iter().any(|(_, s)| {
+                        s["kind"] == "Service"
+                            && s["metadata"]["name"] == name
+                            && items(&s["spec"]["ports"]).any(|p| {
+                                (port["number"].is_number() && p["port"] == port["number"])
+                                    || (port["name"].is_string() && p["name"] == port["name"])
+                            })
+                    });
+                    if !has_port {
+                        problems.borrow_mut().insert(Unresolved {
+                            from: from.clone(),
+                            what: format!(
+                                "routes to port {port} of Service `{name}`, which it does not have"
+                            ),
+                        });
+                    }
+                }
+                for tls in items(&spec["tls"]) {
+                    need(
+                        from,
+                        "Secret",
+                        tls["secretName"].as_str(),
+                        "serves the certificate of",
+                    );
+                }
+                need(
+                    from,
+                    "FrontendConfig",
+                    annotations["networking.gke.io/v1beta1.FrontendConfig"].as_str(),
+                    "is configured by",
+                );
+                for certificate in annotations["networking.gke.io/managed-certificates"]
+                    .as_str()
+                    .into_iter()
+                    .flat_map(|s| s.split(','))
+                {
+                    need(
+                        from,
+                        "ManagedCertificate",
+                        Some(certificate.trim()),
+                        "serves",
+                    );
+                }
+            }
+            _ => {}
+        }
+        if let Some(text) = annotations["cloud.google.com/backend-config"].as_str() {
+            let config: Value = serde_json::from_str(text).unwrap_or_default();
+            let names = config["default"].as_str().into_iter().chain(
+                config["ports"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(_, v)| v.as_str()),
+            );
+            for name in names {
+                need(from, "BackendConfig", Some(name), "is configured by");
+            }
+        }
+    }
+    problems.into_inner().into_iter().collect()
+}
