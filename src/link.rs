@@ -491,33 +491,17 @@ pub fn check(objects: &[(String, &Value)], prerequisites: &[Prerequisite]) -> Ve
                         );
                     }
                 }
-                let from_ref = &env["valueFrom"];
-                need(
-                    from,
-                    "Secret",
-                    from_ref["secretKeyRef"]["name"].as_str(),
-                    "reads a variable from",
-                );
-                need(
-                    from,
-                    "ConfigMap",
-                    from_ref["configMapKeyRef"]["name"].as_str(),
-                    "reads a variable from",
-                );
+                for (source, kind) in [("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")]
+                {
+                    let name = env["valueFrom"][source]["name"].as_str();
+                    need(from, kind, name, "reads a variable from");
+                }
             }
             for source in items(&container["envFrom"]) {
-                need(
-                    from,
-                    "ConfigMap",
-                    source["configMapRef"]["name"].as_str(),
-                    "reads variables from",
-                );
-                need(
-                    from,
-                    "Secret",
-                    source["secretRef"]["name"].as_str(),
-                    "reads variables from",
-                );
+                for (reference, kind) in [("configMapRef", "ConfigMap"), ("secretRef", "Secret")] {
+                    let name = source[reference]["name"].as_str();
+                    need(from, kind, name, "reads variables from");
+                }
             }
         }
         // A probe on a named port needs that port on the pod.

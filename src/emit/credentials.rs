@@ -210,19 +210,35 @@ fn certificate_spec(issuer: &str) -> CertificateSpec {
     }
 }
 
+/// A custom resource of this module, in the customer's namespace.
+fn resource<S: Serialize>(
+    customer: &Customer,
+    labels: &BTreeMap<String, String>,
+    (api_version, kind): (&'static str, &'static str),
+    name: &str,
+    spec: S,
+) -> Object {
+    let object = CustomResource {
+        api_version,
+        kind,
+        metadata: metadata(customer, name, labels.clone()),
+        spec,
+    };
+    Object::custom(Component::Database, kind, name, &object)
+}
+
+const ISSUER: (&str, &str) = ("cert-manager.io/v1", "Issuer");
+const CERTIFICATE: (&str, &str) = ("cert-manager.io/v1", "Certificate");
+const SECRET_STORE: (&str, &str) = ("external-secrets.io/v1", "SecretStore");
+const EXTERNAL_SECRET: (&str, &str) = ("external-secrets.io/v1", "ExternalSecret");
+
 fn issuer(
     customer: &Customer,
     labels: &BTreeMap<String, String>,
     name: &str,
     spec: IssuerSpec,
 ) -> Object {
-    let object = CustomResource {
-        api_version: "cert-manager.io/v1",
-        kind: "Issuer",
-        metadata: metadata(customer, name, labels.clone()),
-        spec,
-    };
-    Object::custom(Component::Database, "Issuer", name, &object)
+    resource(customer, labels, ISSUER, name, spec)
 }
 
 fn certificate(
@@ -232,13 +248,7 @@ fn certificate(
     mut spec: CertificateSpec,
 ) -> Object {
     spec.secret_name = secret.to_string();
-    let object = CustomResource {
-        api_version: "cert-manager.io/v1",
-        kind: "Certificate",
-        metadata: metadata(customer, secret, labels.clone()),
-        spec,
-    };
-    Object::custom(Component::Database, "Certificate", secret, &object)
+    resource(customer, labels, CERTIFICATE, secret, spec)
 }
 
 #[derive(Serialize)]
@@ -284,29 +294,24 @@ struct AccountRef {
 /// ServiceAccount through Workload Identity: no key file, nothing that must exist first.
 fn secret_store(customer: &Customer, labels: &BTreeMap<String, String>, name: &str) -> Object {
     let cluster = &customer.cluster;
-    let object = CustomResource {
-        api_version: "external-secrets.io/v1",
-        kind: "SecretStore",
-        metadata: metadata(customer, name, labels.clone()),
-        spec: SecretStoreSpec {
-            provider: Provider {
-                gcpsm: GcpSecretManager {
-                    project_id: cluster.project_id.clone(),
-                    auth: Auth {
-                        workload_identity: WorkloadIdentity {
-                            cluster_location: cluster.location.clone(),
-                            cluster_name: cluster.name.clone(),
-                            cluster_project_id: cluster.project_id.clone(),
-                            service_account_ref: AccountRef {
-                                name: STORE_ACCOUNT,
-                            },
+    let spec = SecretStoreSpec {
+        provider: Provider {
+            gcpsm: GcpSecretManager {
+                project_id: cluster.project_id.clone(),
+                auth: Auth {
+                    workload_identity: WorkloadIdentity {
+                        cluster_location: cluster.location.clone(),
+                        cluster_name: cluster.name.clone(),
+                        cluster_project_id: cluster.project_id.clone(),
+                        service_account_ref: AccountRef {
+                            name: STORE_ACCOUNT,
                         },
                     },
                 },
             },
         },
     };
-    Object::custom(Component::Database, "SecretStore", name, &object)
+    resource(customer, labels, SECRET_STORE, name, spec)
 }
 
 /// External Secrets Operator `ExternalSecret` (external-secrets.io/v1).
@@ -358,31 +363,26 @@ fn external_secret(
         SecretStore::Compiled { name, .. } => ("SecretStore", name.clone()),
         SecretStore::Cluster(name) => ("ClusterSecretStore", name.clone()),
     };
-    let object = CustomResource {
-        api_version: "external-secrets.io/v1",
-        kind: "ExternalSecret",
-        metadata: metadata(customer, name, labels.clone()),
-        spec: ExternalSecretSpec {
-            refresh_interval: "1h",
-            secret_store_ref: StoreRef { kind, name: store },
-            target: Target {
-                name: name.clone(),
-                creation_policy: "Owner",
-                // A secret removed upstream must not take the running database's
-                // passwords with it.
-                deletion_policy: "Retain",
-            },
-            data: super::database::secret_key::ALL
-                .iter()
-                .map(|key| SecretData {
-                    secret_key: key,
-                    remote_ref: RemoteRef {
-                        key: source.key.clone(),
-                        property: key,
-                    },
-                })
-                .collect(),
+    let spec = ExternalSecretSpec {
+        refresh_interval: "1h",
+        secret_store_ref: StoreRef { kind, name: store },
+        target: Target {
+            name: name.clone(),
+            creation_policy: "Owner",
+            // A secret removed upstream must not take the running database's
+            // passwords with it.
+            deletion_policy: "Retain",
         },
+        data: super::database::secret_key::ALL
+            .iter()
+            .map(|key| SecretData {
+                secret_key: key,
+                remote_ref: RemoteRef {
+                    key: source.key.clone(),
+                    property: key,
+                },
+            })
+            .collect(),
     };
-    Object::custom(Component::Database, "ExternalSecret", name, &object)
+    resource(customer, labels, EXTERNAL_SECRET, name, spec)
 }
