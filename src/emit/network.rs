@@ -167,9 +167,10 @@ pub const NODE_LOCAL_DNS: &str = "169.254.20.10/32";
 /// The node's metadata server: Cloud DNS for GKE answers there on port 53, and the GKE
 /// metadata server (Workload Identity) on port 80 under Dataplane V2.
 pub const METADATA_SERVER: &str = "169.254.169.254/32";
-/// The GKE metadata server's address and port without Dataplane V2 (Calico).
-pub const METADATA_SERVER_CALICO: (&str, i32) = ("169.254.169.252/32", 988);
-pub const METADATA_PORT: i32 = 80;
+/// The GKE metadata server's address and ports without Dataplane V2 (Calico).
+pub const METADATA_SERVER_CALICO: (&str, &[i32]) = ("169.254.169.252/32", &[987, 988]);
+/// The GKE metadata server's ports at 169.254.169.254 under Dataplane V2.
+pub const METADATA_PORTS: &[i32] = &[80, 8080];
 pub const DNS_PORT: i32 = 53;
 pub const HTTPS_PORT: i32 = 443;
 
@@ -222,10 +223,10 @@ fn dns_egress(customer: &Customer) -> Object {
 /// them at Google APIs: both out, for that pod only.
 fn workload_identity_egress(customer: &Customer) -> Vec<NetworkPolicyEgressRule> {
     vec![
-        egress(vec![ip_block(METADATA_SERVER)], tcp_ports(&[METADATA_PORT])),
+        egress(vec![ip_block(METADATA_SERVER)], tcp_ports(METADATA_PORTS)),
         egress(
             vec![ip_block(METADATA_SERVER_CALICO.0)],
-            tcp_ports(&[METADATA_SERVER_CALICO.1]),
+            tcp_ports(METADATA_SERVER_CALICO.1),
         ),
         egress(
             vec![ip_block(google_apis_range(customer.google_apis))],

@@ -285,6 +285,8 @@ fn matrix(compiled: &Compiled) -> Matrix {
             (53, "TCP"),
             (22, "TCP"),
             (80, "TCP"),
+            (8080, "TCP"),
+            (987, "TCP"),
             (988, "TCP"),
         ],
     }
@@ -322,10 +324,10 @@ fn expected(compiled: &Compiled, source: &str, destination: &str, port_number: i
         }
         (source, "metadata-server") if in_namespace.contains(&source) => {
             (port_number == 53 && customer.dns.provider == DnsProvider::CloudDns)
-                || (source == "app" && workload_identity && port_number == 80)
+                || (source == "app" && workload_identity && [80, 8080].contains(&port_number))
         }
         // Workload Identity: tokens and Google APIs for the app when it has a GSA, only.
-        ("app", "metadata-server-calico") => workload_identity && port_number == 988,
+        ("app", "metadata-server-calico") => workload_identity && [987, 988].contains(&port_number),
         ("app", "google-apis") => workload_identity && port_number == 443,
         _ => false,
     }
