@@ -132,6 +132,13 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
         check_database(&mut c, database, &pools);
     }
     if let Some(snapshots) = spec.backup.as_ref().and_then(|b| b.snapshots.as_ref()) {
+        if let Some(class) = &snapshots.volume_snapshot_class_name {
+            object_name(
+                &mut c,
+                "/spec/backup/snapshots/volumeSnapshotClassName",
+                class,
+            );
+        }
         if let Some(schedule) = &snapshots.schedule {
             if let Err(why) = cron(schedule) {
                 c.error(
@@ -425,6 +432,9 @@ fn check_access(c: &mut Checker<'_>, access: &crate::profile::Access) {
             );
         }
     }
+    if let Some(secret) = &external.tls_secret_name {
+        object_name(c, "/spec/access/external/tlsSecretName", secret);
+    }
     if external.tls == Some(crate::profile::TlsSource::Secret) && external.tls_secret_name.is_none()
     {
         c.error(
@@ -514,6 +524,52 @@ fn allow_list(c: &mut Checker<'_>, entry: &str, enabled: bool, ranges: Option<&[
 }
 
 fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pools: &[String]) {
+    let credentials = database.credentials.clone().unwrap_or_default();
+    let external = credentials.external_secret.clone().unwrap_or_default();
+    let storage = database.storage.clone().unwrap_or_default();
+    for (pointer, name) in [
+        (
+            "/spec/database/credentials/existingSecret",
+            &credentials.existing_secret,
+        ),
+        (
+            "/spec/database/credentials/externalSecret/secretStore",
+            &external.secret_store,
+        ),
+        (
+            "/spec/database/credentials/externalSecret/clusterSecretStore",
+            &external.cluster_secret_store,
+        ),
+        ("/spec/database/tlsSecretName", &database.tls_secret_name),
+        (
+            "/spec/database/tlsClusterIssuer",
+            &database.tls_cluster_issuer,
+        ),
+        (
+            "/spec/database/storage/storageClassName",
+            &storage.storage_class_name,
+        ),
+    ] {
+        if let Some(name) = name {
+            object_name(c, pointer, name);
+        }
+    }
+    if let Some(key) = &external.key {
+        // Secret Manager secret IDs: letters, digits, `-` and `_`, at most 255.
+        let valid = !key.is_empty()
+            && key.len() <= 255
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            c.error(
+                Code::InvalidName,
+                "/spec/database/credentials/externalSecret/key",
+                format!("`{key}` is not a Secret Manager secret ID"),
+                "1–255 letters, digits, `-` and `_`",
+            );
+        }
+    }
     if let Some(image) = &database.image {
         check_image(
             c,
@@ -988,6 +1044,22 @@ fn check_image(c: &mut Checker<'_>, pointer: &str, image: &str, allow_unpinned: 
             pointer,
             format!("image `{image}` is not pinned by digest"),
             format!("append `@sha256:<digest>` so the reviewed output is what runs, or set `{allow}: true`"),
+        );
+    }
+}
+
+/// The name of a Kubernetes object the profile refers to: a DNS subdomain (RFC 1123),
+/// the rule for Secrets, stores, issuers and classes alike.
+fn object_name(c: &mut Checker<'_>, pointer: &str, name: &str) {
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| dns_label_rule(label).is_ok());
+    if !valid {
+        c.error(
+            Code::InvalidName,
+            pointer,
+            format!("`{name}` is not a Kubernetes object name"),
+            "lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit, at most 253",
         );
     }
 }
