@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::package::{Folder, KUSTOMIZATION, LOCK};
+use crate::package::{Folder, KUSTOMIZATION, LOCK, PREREQUISITES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -153,10 +153,61 @@ fn folder_diff(
             fields,
         });
     }
+    let old = on_disk
+        .get(PREREQUISITES)
+        .map(|bytes| String::from_utf8_lossy(bytes).into_owned());
+    if let Some(prerequisites) = prerequisites_diff(old.as_deref(), compiled.get(PREREQUISITES)) {
+        objects.push(prerequisites);
+    }
     FolderDiff {
         name: name.to_string(),
         objects,
     }
+}
+
+/// The checklist's rows as `kind name` → why, so a reviewer sees a prerequisite appear or
+/// go in the same report as the objects that need it.
+fn prerequisite_rows(text: &str) -> BTreeMap<String, Value> {
+    text.lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let kind = cells.first()?.strip_prefix("| ")?;
+            let name = cells.get(1)?.trim_matches('`');
+            let why = cells.get(2)?.strip_suffix(" |")?;
+            (kind != "kind").then(|| (format!("{kind} {name}"), Value::String(why.into())))
+        })
+        .collect()
+}
+
+fn prerequisites_diff(old: Option<&str>, new: Option<&String>) -> Option<ObjectDiff> {
+    let change = match (old, new) {
+        (Some(old), Some(new)) if old == new.as_str() => return None,
+        (None, None) => return None,
+        (None, Some(_)) => Change::Added,
+        (Some(_), None) => Change::Removed,
+        (Some(_), Some(_)) => Change::Changed,
+    };
+    let before = prerequisite_rows(old.unwrap_or_default());
+    let after = prerequisite_rows(new.map_or("", String::as_str));
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let fields = keys
+        .into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .map(|k| FieldChange {
+            path: k.clone(),
+            old: before.get(k).cloned(),
+            new: after.get(k).cloned(),
+        })
+        .collect();
+    Some(ObjectDiff {
+        change,
+        file: PREREQUISITES.into(),
+        kind: "Prerequisites".into(),
+        name: "checklist".into(),
+        fields,
+    })
 }
 
 /// `spec.template.metadata.annotations["checksum/config"]`: keys that are not plain names
