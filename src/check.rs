@@ -256,22 +256,11 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
         gcp_service_account(c, "/spec/app/workloadIdentity/gcpServiceAccount", account);
     }
     // The connection variables and the profile's own `env` share one environment.
-    let names = app.database_env.clone().unwrap_or_default();
-    let d = defaults::DATABASE_ENV;
-    let chosen = [
-        ("host", names.host, d.host),
-        ("port", names.port, d.port),
-        ("database", names.database, d.database),
-        ("user", names.user, d.user),
-        ("password", names.password, d.password),
-        ("sslMode", names.ssl_mode, d.ssl_mode),
-        ("sslRootCert", names.ssl_root_cert, d.ssl_root_cert),
-    ];
-    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
-    for (field, name, default) in &chosen {
-        let name = name.clone().unwrap_or_else(|| default.to_string());
+    let names = crate::model::DatabaseEnv::from_profile(app.database_env.as_ref());
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (field, name) in names.fields() {
         let pointer = format!("/spec/app/databaseEnv/{field}");
-        if let Some(first) = seen.insert(name.clone(), field) {
+        if let Some(first) = seen.insert(name, field) {
             c.error(
                 Code::InvalidField,
                 &pointer,
@@ -279,7 +268,7 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
                 "give each connection variable its own name",
             );
         }
-        if app.env.as_ref().is_some_and(|env| env.contains_key(&name)) {
+        if app.env.as_ref().is_some_and(|env| env.contains_key(name)) {
             c.error(
                 Code::InvalidField,
                 &format!("/spec/app/env/{name}"),

@@ -131,17 +131,33 @@ pub struct DatabaseEnv<S = String> {
     pub ssl_root_cert: S,
 }
 
-impl<S: AsRef<str>> DatabaseEnv<S> {
-    /// Every name, for duplicate checks.
-    pub fn names(&self) -> [&str; 7] {
+impl DatabaseEnv {
+    /// The profile's names over libpq's defaults (`defaults::DATABASE_ENV`).
+    pub fn from_profile(names: Option<&crate::profile::DatabaseEnv>) -> DatabaseEnv {
+        let names = names.cloned().unwrap_or_default();
+        let d = defaults::DATABASE_ENV;
+        let pick = |name: Option<String>, default: &str| name.unwrap_or_else(|| default.into());
+        DatabaseEnv {
+            host: pick(names.host, d.host),
+            port: pick(names.port, d.port),
+            database: pick(names.database, d.database),
+            user: pick(names.user, d.user),
+            password: pick(names.password, d.password),
+            ssl_mode: pick(names.ssl_mode, d.ssl_mode),
+            ssl_root_cert: pick(names.ssl_root_cert, d.ssl_root_cert),
+        }
+    }
+
+    /// (profile field under `app.databaseEnv`, variable name) of every variable.
+    pub fn fields(&self) -> [(&'static str, &str); 7] {
         [
-            self.host.as_ref(),
-            self.port.as_ref(),
-            self.database.as_ref(),
-            self.user.as_ref(),
-            self.password.as_ref(),
-            self.ssl_mode.as_ref(),
-            self.ssl_root_cert.as_ref(),
+            ("host", &self.host),
+            ("port", &self.port),
+            ("database", &self.database),
+            ("user", &self.user),
+            ("password", &self.password),
+            ("sslMode", &self.ssl_mode),
+            ("sslRootCert", &self.ssl_root_cert),
         ]
     }
 }
@@ -507,20 +523,7 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         max_surge: rollout.max_surge.unwrap_or(defaults::MAX_SURGE),
         max_unavailable: rollout.max_unavailable.unwrap_or(defaults::MAX_UNAVAILABLE),
         gcp_service_account: app.workload_identity.and_then(|w| w.gcp_service_account),
-        database_env: {
-            let names = app.database_env.clone().unwrap_or_default();
-            let pick = |name: Option<String>, default: &str| name.unwrap_or_else(|| default.into());
-            let d = defaults::DATABASE_ENV;
-            DatabaseEnv {
-                host: pick(names.host, d.host),
-                port: pick(names.port, d.port),
-                database: pick(names.database, d.database),
-                user: pick(names.user, d.user),
-                password: pick(names.password, d.password),
-                ssl_mode: pick(names.ssl_mode, d.ssl_mode),
-                ssl_root_cert: pick(names.ssl_root_cert, d.ssl_root_cert),
-            }
-        },
+        database_env: DatabaseEnv::from_profile(app.database_env.as_ref()),
         termination_grace_seconds: app
             .termination_grace_period_seconds
             .unwrap_or(defaults::TERMINATION_GRACE_SECONDS),

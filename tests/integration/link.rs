@@ -158,24 +158,23 @@ fn every_selector_picks_pods_and_every_named_port_exists() {
                         .collect(),
                 ),
                 Some("PodDisruptionBudget") => (o["spec"]["selector"].clone(), vec![]),
-                Some("PodMonitor") => (
-                    o["spec"]["selector"].clone(),
-                    o["spec"]["podMetricsEndpoints"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|e| e["port"].as_str().map(String::from))
-                        .collect(),
-                ),
-                Some("PodMonitoring") => (
-                    o["spec"]["selector"].clone(),
-                    o["spec"]["endpoints"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|e| e["port"].as_str().map(String::from))
-                        .collect(),
-                ),
+                // Prometheus Operator and managed Prometheus name the endpoint list apart.
+                Some(kind @ ("PodMonitor" | "PodMonitoring")) => {
+                    let list = if kind == "PodMonitor" {
+                        "podMetricsEndpoints"
+                    } else {
+                        "endpoints"
+                    };
+                    (
+                        o["spec"]["selector"].clone(),
+                        o["spec"][list]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|e| e["port"].as_str().map(String::from))
+                            .collect(),
+                    )
+                }
                 _ => continue,
             };
             checked += 1;
