@@ -3,8 +3,10 @@
 # runs every test with the external tools required, so nothing is silently skipped.
 #
 #   Debian packages: postgresql (pg_settings comparison, database tier), patroni, etcd-server,
-#   pgpool2 and openssl (the database tier on real components), prometheus (promtool) and
-#   prometheus-postgres-exporter (alert rules and their metrics), shellcheck (scripts),
+#   pgpool2, haproxy (standing in for the primary and standbys Services) and openssl (the
+#   database tier on real components), prometheus (promtool) and
+#   curl (fetches Debian trixie's postgres_exporter 0.17.1 below: bookworm's 0.11 predates the
+#   built-in collectors the alerts use), shellcheck (scripts),
 #   gunicorn, python3-flask and python3-psycopg2 (the reference app, end to end)
 #   PyPI, in the gitignored .venv: scripts/requirements.txt
 set -euo pipefail
@@ -18,9 +20,10 @@ command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
 command -v patroni >/dev/null || apt_packages+=(patroni)
 command -v etcd >/dev/null || apt_packages+=(etcd-server)
 command -v pgpool >/dev/null || apt_packages+=(pgpool2)
+command -v haproxy >/dev/null || apt_packages+=(haproxy)
 command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v promtool >/dev/null || apt_packages+=(prometheus)
-command -v prometheus-postgres-exporter >/dev/null || apt_packages+=(prometheus-postgres-exporter)
+command -v curl >/dev/null || apt_packages+=(curl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
 # The reference app (examples/app) in the end-to-end test: Debian's Flask, psycopg2, gunicorn.
 command -v gunicorn >/dev/null || apt_packages+=(gunicorn)
@@ -44,6 +47,21 @@ if ! cmp -s scripts/requirements.txt "$stamp" 2>/dev/null; then
   .venv/bin/python3 -m pip install --quiet --disable-pip-version-check --ignore-requires-python \
     --no-deps helm-sdkpy==0.1.32
   cp scripts/requirements.txt "$stamp"
+fi
+
+# postgres_exporter as users run it today: Debian trixie's package (a static Go binary),
+# verified against the checksum in trixie's package index, into the gitignored venv.
+exporter_deb=prometheus-postgres-exporter_0.17.1-1+b4_amd64.deb
+exporter_sha256=37895f59de5a35c54e38499e37f342bf168c67634b65a0a29ebcd5add6aa7636
+if ! .venv/bin/postgres_exporter --version 2>&1 | grep -q 'version 0.17.1 '; then
+  step "postgres_exporter 0.17.1 (Debian trixie) into .venv/bin"
+  download=$(mktemp -d)
+  curl -fsSL --retry 3 -o "$download/$exporter_deb" \
+    "http://deb.debian.org/debian/pool/main/p/prometheus-postgres-exporter/$exporter_deb"
+  echo "$exporter_sha256  $download/$exporter_deb" | sha256sum -c --quiet
+  dpkg-deb -x "$download/$exporter_deb" "$download/root"
+  install -m 0755 "$download/root/usr/bin/prometheus-postgres-exporter" .venv/bin/postgres_exporter
+  rm -rf "$download"
 fi
 
 step "shellcheck"

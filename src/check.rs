@@ -59,32 +59,18 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
         if let Some(name) = &metadata.name {
             dns_label(&mut c, "/metadata/name", name, "customer name");
         }
-        for (key, value) in metadata.labels.iter().flatten() {
-            let pointer = format!(
-                "/metadata/labels/{}",
-                key.replace('~', "~0").replace('/', "~1")
-            );
-            if let Err(why) = label_key(key) {
-                c.error(
-                    Code::InvalidLabel,
-                    &pointer,
-                    format!("label key `{key}` is invalid: {why}"),
-                    "",
-                );
-            }
-            if let Err(why) = label_value(value) {
-                c.error(
-                    Code::InvalidLabel,
-                    &pointer,
-                    format!("label value `{value}` is invalid: {why}"),
-                    "",
-                );
-            }
-        }
+        labels(&mut c, "/metadata/labels", metadata.labels.iter().flatten());
     }
     let Some(spec) = &profile.spec else {
         return c.diagnostics;
     };
+    if let Some(selector) = spec
+        .monitoring
+        .as_ref()
+        .and_then(|m| m.selector_labels.as_ref())
+    {
+        labels(&mut c, "/spec/monitoring/selectorLabels", selector);
+    }
     if let Some(namespace) = &spec.namespace {
         dns_label(&mut c, "/spec/namespace", namespace, "namespace");
     }
@@ -160,6 +146,16 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
                     "/spec/argocd/repoURL",
                     format!("`{url}` is not a Git repository URL"),
                     "use an https:// or ssh:// URL (or git@host:path)",
+                );
+            }
+        }
+        if let Some(destination) = &argocd.destination {
+            if destination.name.is_some() && destination.server.is_some() {
+                c.error(
+                    Code::AmbiguousDestination,
+                    "/spec/argocd/destination/name",
+                    "`destination` names both a registered cluster (`name`) and a `server`",
+                    "keep one: `name` for a cluster registered in Argo CD, `server` for its API URL; neither means the cluster Argo CD runs in",
                 );
             }
         }
@@ -338,27 +334,48 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
             "set maxSurge to 1 or more",
         );
     } else if unavailable > 0 {
-        c.warning(
-            Code::NotZeroDowntime,
+        c.error(
+            Code::InvalidRollout,
             "/spec/app/rollout/maxUnavailable",
-            format!("maxUnavailable is {unavailable}: rollouts take pods out of service before replacements are ready"),
-            "set maxUnavailable to 0 for zero-downtime rollouts",
+            format!("maxUnavailable is {unavailable}: rollouts take serving pods away before their replacements are ready"),
+            "set maxUnavailable to 0 (and maxSurge to 1 or more): a new pod must be ready before an old one goes",
         );
     }
+    // Zero-downtime shutdown (docs/access.md): keep serving until the load balancer has
+    // stopped sending, then finish in-flight requests, all inside the grace period, which
+    // also bounds the BackendConfig's connection draining.
     let grace = app
         .termination_grace_period_seconds
         .unwrap_or(defaults::TERMINATION_GRACE_SECONDS);
     let delay = app
         .pre_stop_delay_seconds
         .unwrap_or(defaults::PRE_STOP_DELAY_SECONDS);
-    if grace <= delay {
+    let shutdown = app.shutdown_seconds.unwrap_or(defaults::SHUTDOWN_SECONDS);
+    if delay < defaults::MIN_PRE_STOP_DELAY_SECONDS {
+        c.error(
+            Code::InvalidRollout,
+            "/spec/app/preStopDelaySeconds",
+            format!(
+                "preStopDelaySeconds ({delay}) is shorter than the {} s a pod takes to leave the load balancer",
+                defaults::MIN_PRE_STOP_DELAY_SECONDS
+            ),
+            format!(
+                "set preStopDelaySeconds to {} or more",
+                defaults::MIN_PRE_STOP_DELAY_SECONDS
+            ),
+        );
+    }
+    if grace < delay + shutdown {
         c.error(
             Code::InvalidRollout,
             "/spec/app/terminationGracePeriodSeconds",
             format!(
-                "terminationGracePeriodSeconds ({grace}) must exceed preStopDelaySeconds ({delay})"
+                "terminationGracePeriodSeconds ({grace}) is less than preStopDelaySeconds ({delay}) + shutdownSeconds ({shutdown})"
             ),
-            "the app needs time to finish requests after the preStop delay",
+            format!(
+                "raise terminationGracePeriodSeconds to {} or more, or lower preStopDelaySeconds or shutdownSeconds",
+                delay + shutdown
+            ),
         );
     }
     if let Some(sa) = app
@@ -1117,6 +1134,33 @@ fn is_hostname(host: &str) -> bool {
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
+}
+
+/// Kubernetes label syntax for every key and value of a map the profile gives as labels.
+fn labels<'a>(
+    c: &mut Checker,
+    base: &str,
+    map: impl IntoIterator<Item = (&'a String, &'a String)>,
+) {
+    for (key, value) in map {
+        let pointer = format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"));
+        if let Err(why) = label_key(key) {
+            c.error(
+                Code::InvalidLabel,
+                &pointer,
+                format!("label key `{key}` is invalid: {why}"),
+                "",
+            );
+        }
+        if let Err(why) = label_value(value) {
+            c.error(
+                Code::InvalidLabel,
+                &pointer,
+                format!("label value `{value}` is invalid: {why}"),
+                "",
+            );
+        }
+    }
 }
 
 fn label_key(key: &str) -> Result<(), &'static str> {

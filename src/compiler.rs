@@ -66,6 +66,9 @@ pub struct Compiled {
     pub project_at: crate::diag::Location,
     /// Group, kind and scope of each object, for the customer's AppProject.
     pub kinds: Vec<ObjectKind>,
+    /// Kind and name of each cluster-scoped object, with the profile line that names it:
+    /// two customers in one cluster must not both own one.
+    pub cluster_objects: Vec<(String, String, crate::diag::Location)>,
     /// `out/<customer>/`.
     pub output: Folder,
 }
@@ -199,6 +202,37 @@ pub fn compile_each(
             projects.insert(project, compiled);
         }
     }
+    // A cluster-scoped object belongs to one Application: two customers deployed to one
+    // cluster that both emit it would each sync (and prune) the other's.
+    let mut owners: std::collections::BTreeMap<
+        (&model::Destination, &str, &str),
+        (&Compiled, &crate::diag::Location),
+    > = std::collections::BTreeMap::new();
+    for compiled in &customers {
+        for (kind, name, at) in &compiled.cluster_objects {
+            let key = (&compiled.customer.destination, kind.as_str(), name.as_str());
+            match owners.get(&key) {
+                Some((first, first_at)) if first.customer.name != compiled.customer.name => {
+                    diagnostics.push(
+                        Diagnostic::error(
+                            Code::SharedClusterObject,
+                            format!(
+                                "{kind} `{name}` is cluster-scoped and customer `{}` in the same cluster also emits it",
+                                first.customer.name
+                            ),
+                        )
+                        .at(at.clone())
+                        .note((*first_at).clone(), "the other customer names it here")
+                        .help("give each customer in a cluster its own name (the default names carry the customer), or deploy them to different clusters"),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    owners.insert(key, (compiled, at));
+                }
+            }
+        }
+    }
     normalize(&mut diagnostics);
     Fleet {
         customers,
@@ -263,12 +297,30 @@ fn compile_one(
         return None;
     }
     let output = package::kustomize(&customer, &objects, &prerequisites);
-    let kinds = objects.iter().map(ObjectKind::of).collect();
+    let kinds: Vec<ObjectKind> = objects.iter().map(ObjectKind::of).collect();
+    let cluster_objects = objects
+        .iter()
+        .zip(&kinds)
+        .filter(|(_, kind)| !kind.namespaced)
+        .map(|(object, _)| {
+            let pointer = match object.kind.as_str() {
+                "Namespace" => "/spec/namespace",
+                "VolumeSnapshotClass" => "/spec/backup/snapshots/volumeSnapshotClassName",
+                _ => "/metadata/name",
+            };
+            (
+                object.kind.clone(),
+                object.name.clone(),
+                model::locate(&root, pointer),
+            )
+        })
+        .collect();
     Some(Compiled {
         customer,
         name_at: model::locate(&root, "/metadata/name"),
         project_at: model::locate(&root, "/spec/argocd/project"),
         kinds,
+        cluster_objects,
         output,
     })
 }

@@ -85,7 +85,7 @@ const ADD_ONS: &[(&str, &str, &str)] = &[
     (
         "monitoring.coreos.com",
         "prometheus-operator",
-        "Prometheus Operator CRDs and a Prometheus that selects this namespace's PodMonitors and PrometheusRules (namespace `monitoring`)",
+        "Prometheus Operator CRDs and a Prometheus in namespace `monitoring` whose `podMonitorSelector` and `ruleSelector` match `monitoring.selectorLabels` and that selects this namespace",
     ),
     (
         "monitoring.googleapis.com",

@@ -25,6 +25,11 @@ pub mod defaults {
     pub const MAX_UNAVAILABLE: u32 = 0;
     pub const TERMINATION_GRACE_SECONDS: u32 = 30;
     pub const PRE_STOP_DELAY_SECONDS: u32 = 10;
+    /// The shortest preStop delay that covers a pod's removal from the load balancer: the
+    /// endpoint leaves the EndpointSlice, then the NEG controller detaches it from the
+    /// network endpoint group with a Compute Engine API call (docs/access.md).
+    pub const MIN_PRE_STOP_DELAY_SECONDS: u32 = 10;
+    pub const SHUTDOWN_SECONDS: u32 = 15;
     pub const CPU_REQUEST: &str = "250m";
     pub const MEMORY_REQUEST: &str = "256Mi";
     pub const CPU_LIMIT: &str = "1";
@@ -33,6 +38,9 @@ pub mod defaults {
     pub const PGPOOL_REPLICAS: u32 = 2;
     pub const NUM_INIT_CHILDREN: u32 = 32;
     pub const MAX_POOL: u32 = 4;
+    /// A session reads its own writes: the promise an app written for one database expects.
+    pub const READ_AFTER_WRITE: crate::profile::ReadAfterWrite =
+        crate::profile::ReadAfterWrite::Session;
     pub const DATABASE_REPLICAS: u32 = 3;
     pub const SYNCHRONOUS_MODE: bool = true;
     pub const STORAGE_SIZE: &str = "20Gi";
@@ -68,8 +76,12 @@ pub mod defaults {
         ssl_mode: "PGSSLMODE",
         ssl_root_cert: "PGSSLROOTCERT",
     };
+    /// kube-prometheus-stack selects PodMonitors and PrometheusRules by its release label
+    /// (`podMonitorSelectorNilUsesHelmValues`, `ruleSelectorNilUsesHelmValues`: true).
+    pub const SELECTOR_LABEL: (&str, &str) = ("release", "kube-prometheus-stack");
     pub const SNAPSHOT_SCHEDULE: &str = "0 */6 * * *";
     pub const SNAPSHOT_RETAIN: u32 = 28;
+    pub const SNAPSHOT_READY_TIMEOUT_MINUTES: u32 = 20;
     pub const RUNBOOK_BASE_URL: &str = "https://github.com/vendor/gitopsc/blob/main/docs/runbooks";
     pub const REPLICATION_LAG_SECONDS: u32 = 30;
     pub const SNAPSHOT_MAX_AGE_HOURS: u32 = 12;
@@ -99,10 +111,43 @@ pub struct Customer {
     /// The GKE cluster, as the External Secrets Workload Identity login names it.
     pub cluster: ClusterIdentity,
     pub monitoring: Monitoring,
+    /// Where Argo CD deploys the customer.
+    pub destination: Destination,
     pub database: Database,
     pub backup: Option<Backup>,
     /// The whole typed profile, for the lock's input digest and later components.
     pub profile: Profile,
+}
+
+/// The cluster Argo CD deploys a customer to: one concept for the Application, the
+/// ApplicationSet and the AppProject, so the project admits what the Applications name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Destination {
+    /// The cluster Argo CD runs in (`server: https://kubernetes.default.svc`).
+    InCluster,
+    /// A cluster registered in Argo CD under this name.
+    Name(String),
+    /// A cluster by API server URL.
+    Server(String),
+}
+
+impl Destination {
+    pub const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
+
+    pub fn server(&self) -> Option<&str> {
+        match self {
+            Destination::InCluster => Some(Self::IN_CLUSTER_SERVER),
+            Destination::Server(server) => Some(server),
+            Destination::Name(_) => None,
+        }
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Destination::Name(name) => Some(name),
+            _ => None,
+        }
+    }
 }
 
 /// The cluster's DNS: who answers pods' lookups.
@@ -239,6 +284,8 @@ impl AllowList {
 #[derive(Debug, Clone)]
 pub struct Monitoring {
     pub provider: crate::profile::MonitoringProvider,
+    /// On every PodMonitor and PrometheusRule (Prometheus Operator only).
+    pub selector_labels: BTreeMap<String, String>,
     pub postgres_exporter_image: String,
     pub pgpool_exporter_image: String,
     pub runbook_base_url: String,
@@ -292,6 +339,7 @@ pub struct Backup {
     pub image: String,
     pub image_by_tag: bool,
     pub online: bool,
+    pub ready_timeout_minutes: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -337,6 +385,7 @@ pub struct Pgpool {
     pub num_init_children: u32,
     pub max_pool: u32,
     pub load_balance_reads: bool,
+    pub read_after_write: crate::profile::ReadAfterWrite,
 }
 
 /// How many app pods run.
@@ -371,6 +420,7 @@ pub struct App {
     pub database_env: DatabaseEnv,
     pub termination_grace_seconds: u32,
     pub pre_stop_delay_seconds: u32,
+    pub shutdown_seconds: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -527,6 +577,7 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         termination_grace_seconds: app
             .termination_grace_period_seconds
             .unwrap_or(defaults::TERMINATION_GRACE_SECONDS),
+        shutdown_seconds: app.shutdown_seconds.unwrap_or(defaults::SHUTDOWN_SECONDS),
         pre_stop_delay_seconds: app
             .pre_stop_delay_seconds
             .unwrap_or(defaults::PRE_STOP_DELAY_SECONDS),
@@ -590,6 +641,7 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
                 .unwrap_or(defaults::NODE_LOCAL_DNS_CACHE),
         },
         google_apis: gcp.google_apis.unwrap_or(defaults::GOOGLE_APIS),
+        destination: destination(&spec),
         cluster: ClusterIdentity {
             project_id: gcp.project_id.clone()?,
             location: gcp.region.clone()?,
@@ -630,6 +682,9 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
             .unwrap_or(defaults::NUM_INIT_CHILDREN),
         max_pool: pgpool.max_pool.unwrap_or(defaults::MAX_POOL),
         load_balance_reads: pgpool.load_balance_reads.unwrap_or(true),
+        read_after_write: pgpool
+            .read_after_write
+            .unwrap_or(defaults::READ_AFTER_WRITE),
     };
     let mut parameters: BTreeMap<String, String> = db
         .parameters
@@ -753,7 +808,28 @@ fn backup(name: &str, spec: &crate::profile::Spec) -> Result<Option<Backup>, ()>
         image_by_tag: !image.contains("@sha256:"),
         image,
         online: snapshots.online.unwrap_or(false),
+        ready_timeout_minutes: snapshots
+            .ready_timeout_minutes
+            .unwrap_or(defaults::SNAPSHOT_READY_TIMEOUT_MINUTES),
     }))
+}
+
+/// `argocd.destination`: a server URL, a registered cluster name, or (neither) the cluster
+/// Argo CD runs in. Both at once is refused by the checks (E0323).
+fn destination(spec: &crate::profile::Spec) -> Destination {
+    let destination = spec
+        .argocd
+        .as_ref()
+        .and_then(|a| a.destination.clone())
+        .unwrap_or_default();
+    match (destination.server, destination.name) {
+        (Some(server), _) if server != Destination::IN_CLUSTER_SERVER => {
+            Destination::Server(server)
+        }
+        (Some(_), _) => Destination::InCluster,
+        (None, Some(name)) => Destination::Name(name),
+        (None, None) => Destination::InCluster,
+    }
 }
 
 fn monitoring(spec: &crate::profile::Spec) -> Option<Monitoring> {
@@ -763,6 +839,12 @@ fn monitoring(spec: &crate::profile::Spec) -> Option<Monitoring> {
         provider: monitoring
             .provider
             .unwrap_or(crate::profile::MonitoringProvider::PrometheusOperator),
+        selector_labels: monitoring.selector_labels.unwrap_or_else(|| {
+            BTreeMap::from([(
+                defaults::SELECTOR_LABEL.0.to_string(),
+                defaults::SELECTOR_LABEL.1.to_string(),
+            )])
+        }),
         postgres_exporter_image: monitoring.postgres_exporter_image?,
         pgpool_exporter_image: monitoring.pgpool_exporter_image?,
         runbook_base_url: monitoring

@@ -141,6 +141,11 @@ pub struct App {
     /// sending it traffic first. Default: 10.
     #[schemars(range(min = 0, max = 600))]
     pub pre_stop_delay_seconds: Option<u32>,
+    /// Seconds the app needs after SIGTERM to finish its in-flight requests and exit (the
+    /// reference app's gunicorn `graceful_timeout`). `terminationGracePeriodSeconds` must
+    /// cover `preStopDelaySeconds` plus this. Default: 15.
+    #[schemars(range(min = 0, max = 3600))]
+    pub shutdown_seconds: Option<u32>,
 }
 
 /// Horizontal Pod Autoscaler (autoscaling/v2) settings.
@@ -434,6 +439,21 @@ pub struct Pgpool {
     pub max_pool: Option<u32>,
     /// Send read-only queries to standbys too. Default: true.
     pub load_balance_reads: Option<bool>,
+    /// Which reads after a write go to the primary, so they see the write. Default:
+    /// `session`.
+    pub read_after_write: Option<ReadAfterWrite>,
+}
+
+/// What a client is promised about reading its own writes while reads are balanced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadAfterWrite {
+    /// After a session's first write, all its reads go to the primary: a session always
+    /// reads its own writes (Pgpool `disable_load_balance_on_write = 'always'`).
+    Session,
+    /// Only reads inside the writing transaction go to the primary; a later transaction may
+    /// read from a standby that has not replayed the write yet (`'transaction'`).
+    Transaction,
 }
 
 /// Citus layout.
@@ -469,6 +489,11 @@ pub struct Snapshots {
     /// Image of the snapshot job, with `/bin/sh`, `psql` and `kubectl`, pinned by digest.
     /// Required when snapshots are enabled.
     pub image: Option<String>,
+    /// How long the job waits for a snapshot to become `readyToUse` (the disk copy to
+    /// finish) before it fails. Size it for the disk: the first snapshot of a large disk
+    /// copies all of it. Default: 20.
+    #[schemars(range(min = 1, max = 1440))]
+    pub ready_timeout_minutes: Option<u32>,
     /// Take the snapshot between `pg_backup_start` and `pg_backup_stop` and keep the backup
     /// label on the VolumeSnapshot; restoring such a snapshot needs the WAL archive.
     /// Default: false (a crash-consistent snapshot after `CHECKPOINT`).
@@ -482,6 +507,11 @@ pub struct Monitoring {
     /// Which monitoring stack scrapes the customer's cluster. Default:
     /// `prometheus-operator`.
     pub provider: Option<MonitoringProvider>,
+    /// Labels put on the PodMonitors and the PrometheusRule so the Prometheus Operator
+    /// selects them (`podMonitorSelector`, `ruleSelector`). Default: `release:
+    /// kube-prometheus-stack`, what the kube-prometheus-stack chart installed under that
+    /// release name selects. Ignored with `gke-managed-prometheus`, which selects all.
+    pub selector_labels: Option<BTreeMap<String, String>>,
     /// Alert thresholds.
     pub alerts: Option<Alerts>,
     /// postgres_exporter image for the sidecar in every database member, pinned by

@@ -26,9 +26,16 @@ const CREDENTIALS_DIR: &str = "/etc/snapshot/credentials";
 pub const LABEL_ANNOTATION: &str = "gitopsc.io/backup-label";
 /// The label that marks the snapshots this job owns (and may prune).
 pub const SNAPSHOT_LABEL: (&str, &str) = ("gitopsc.io/snapshot-of", "postgres");
-/// How long the job waits for `readyToUse`, and how long the whole job may run.
-const READY_TIMEOUT_SECONDS: u32 = 1200;
-const JOB_DEADLINE_SECONDS: i64 = 1800;
+/// How long the job may wait for the snapshot's `creationTime` (the moment the disk was
+/// cut, before which an online backup must not stop), and what the job needs beyond the
+/// wait for `readyToUse` (checkpoint, backup start and stop, pruning).
+const CREATION_TIMEOUT_SECONDS: u32 = 300;
+const JOB_OVERHEAD_SECONDS: i64 = 600;
+
+/// The job's deadline: the profile's wait for `readyToUse` plus the rest of the job.
+fn job_deadline_seconds(backup: &Backup) -> i64 {
+    i64::from(backup.ready_timeout_minutes) * 60 + JOB_OVERHEAD_SECONDS
+}
 /// The Persistent Disk CSI driver of GKE.
 pub const DRIVER: &str = "pd.csi.storage.gke.io";
 const UID: i64 = 10001;
@@ -111,7 +118,8 @@ pub fn script(customer: &Customer, backup: &Backup) -> String {
             customer => customer.name,
             online => backup.online,
             retain => backup.retain,
-            ready_timeout => READY_TIMEOUT_SECONDS,
+            ready_timeout => backup.ready_timeout_minutes * 60,
+            creation_timeout => CREATION_TIMEOUT_SECONDS,
             primary_selector => selector_text(&primary),
             snapshot_selector => selector_text(&snapshot_labels),
             snapshot_label_yaml => label_yaml,
@@ -196,7 +204,11 @@ fn cron_job(
             containers: vec![container],
             volumes: Some(vec![
                 super::config_map_volume("script", NAME, 0o444),
-                database::credentials_volume(&customer.database.credentials_secret),
+                database::credentials_volume(
+                    "credentials",
+                    &customer.database.credentials_secret,
+                    &[database::secret_key::BACKUP],
+                ),
                 super::scratch_volume("tmp", "16Mi", false),
             ]),
             ..PodSpec::default()
@@ -226,7 +238,7 @@ fn cron_job(
                 spec: Some(JobSpec {
                     // A retry would take a second snapshot; the next run is the retry.
                     backoff_limit: Some(0),
-                    active_deadline_seconds: Some(JOB_DEADLINE_SECONDS),
+                    active_deadline_seconds: Some(job_deadline_seconds(backup)),
                     template: pod,
                     ..JobSpec::default()
                 }),

@@ -55,6 +55,9 @@ pub const CREDENTIALS_DIR: &str = "/etc/postgresql/credentials";
 /// Users the cluster has; their passwords are keys of the credentials Secret.
 pub const SUPERUSER: &str = "postgres";
 pub const REPLICATION_USER: &str = "replicator";
+/// pg_rewind's user: the superuser logs in only over the local socket, and a rejoining
+/// member runs pg_rewind against the new primary over the network.
+pub const REWIND_USER: &str = "rewinder";
 pub const APP_USER: &str = "app";
 pub const APP_DATABASE: &str = "app";
 pub const MONITOR_USER: &str = "monitor";
@@ -66,7 +69,8 @@ pub mod secret_key {
     pub const APP: &str = "app-password";
     pub const MONITOR: &str = "monitor-password";
     pub const BACKUP: &str = "backup-password";
-    pub const ALL: [&str; 5] = [SUPERUSER, REPLICATION, APP, MONITOR, BACKUP];
+    pub const REWIND: &str = "rewind-password";
+    pub const ALL: [&str; 6] = [SUPERUSER, REPLICATION, REWIND, APP, MONITOR, BACKUP];
 }
 /// Patroni timing: a dead leader's lock expires after `TTL` seconds (the RTO's main term).
 const TTL: u32 = 30;
@@ -119,13 +123,30 @@ pub fn secret_keys() -> minijinja::Value {
         app => secret_key::APP,
         monitor => secret_key::MONITOR,
         backup => secret_key::BACKUP,
+        rewind => secret_key::REWIND,
     }
 }
 
-/// The credentials Secret as a read-only volume, readable by the pod's group only.
-pub fn credentials_volume(secret: &str) -> Volume {
-    super::secret_volume("credentials", secret, 0o440)
+/// Keys of the credentials Secret as a read-only volume named `volume`, readable by the
+/// pod's group only: a container mounts only the passwords it uses.
+pub fn credentials_volume(volume: &str, secret: &str, keys: &[&str]) -> Volume {
+    let mut volume = super::secret_volume(volume, secret, 0o440);
+    if let Some(source) = volume.secret.as_mut() {
+        source.items = Some(
+            keys.iter()
+                .map(|key| k8s_openapi::api::core::v1::KeyToPath {
+                    key: (*key).to_string(),
+                    path: (*key).to_string(),
+                    ..Default::default()
+                })
+                .collect(),
+        );
+    }
+    volume
 }
+
+/// The volume that holds only the monitor role's password, for exporter sidecars.
+pub const MONITOR_CREDENTIALS: &str = "monitor-credentials";
 
 /// One Patroni cluster: the only one, or one Citus group.
 struct Group {
@@ -148,14 +169,6 @@ fn groups(database: &Database) -> Vec<Group> {
             })
             .collect(),
     }
-}
-
-/// Pod names of the members Pgpool fronts: the only group, or the Citus coordinator.
-pub fn frontend_members(database: &Database) -> Vec<String> {
-    let first = &groups(database)[0];
-    (0..database.replicas)
-        .map(|i| format!("{}-{i}", first.statefulset))
-        .collect()
 }
 
 pub fn emit(customer: &Customer) -> Vec<Object> {
@@ -319,8 +332,11 @@ pub fn patroni_config(customer: &Customer) -> Value {
     } else {
         "host"
     };
+    // The superuser only over the local socket (Patroni's own connections); nothing that
+    // reaches a member over the network can log in as it.
     let mut pg_hba = vec![
         "local all all scram-sha-256".to_string(),
+        format!("host all {SUPERUSER} all reject"),
         format!("{host} replication {REPLICATION_USER} all scram-sha-256"),
         format!("{host} all all all scram-sha-256"),
     ];
@@ -359,6 +375,7 @@ pub fn patroni_config(customer: &Customer) -> Value {
             "authentication": {
                 "superuser": {"username": SUPERUSER},
                 "replication": {"username": REPLICATION_USER},
+                "rewind": {"username": REWIND_USER},
             },
             "parameters": local,
             "pg_hba": pg_hba,
@@ -564,7 +581,17 @@ fn statefulset(
     let mut volumes = vec![
         // The scripts are executed by Patroni and the sidecar.
         super::config_map_volume("config", CONFIG, 0o555),
-        credentials_volume(&database.credentials_secret),
+        // Patroni needs every password: its own users, and the roles post-bootstrap.sh makes.
+        credentials_volume(
+            "credentials",
+            &database.credentials_secret,
+            &secret_key::ALL,
+        ),
+        credentials_volume(
+            MONITOR_CREDENTIALS,
+            &database.credentials_secret,
+            &[secret_key::MONITOR],
+        ),
         super::scratch_volume("run", "16Mi", false),
         super::scratch_volume("tmp", "1Gi", false),
         // PostgreSQL's dynamic shared memory; the runtime's 64 MiB default is too small
@@ -673,7 +700,7 @@ fn statefulset(
             ),
         ]),
         volume_mounts: Some(vec![
-            super::mount("credentials", CREDENTIALS_DIR, true),
+            super::mount(MONITOR_CREDENTIALS, CREDENTIALS_DIR, true),
             super::mount("exporter-config", EXPORTER_CONFIG_DIR, true),
         ]),
         ..super::exporter_container(

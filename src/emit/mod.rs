@@ -113,7 +113,7 @@ impl Object {
             "PodMonitor",
             "PodMonitoring",
             "PrometheusRule",
-            "Rules",
+            "ClusterRules",
         ];
         ORDER
             .iter()
@@ -350,6 +350,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/apply-config.sh.j2"),
     ),
     ("pgpool.conf", include_str!("templates/pgpool.conf.j2")),
+    (
+        "pgpool-ready.sh",
+        include_str!("templates/pgpool-ready.sh.j2"),
+    ),
     ("pool_hba.conf", include_str!("templates/pool_hba.conf.j2")),
     ("snapshot.sh", include_str!("templates/snapshot.sh.j2")),
     (

@@ -147,8 +147,9 @@ pub fn alerts(customer: &Customer) -> Vec<Alert> {
             ),
             "A container keeps crashing: {{ $labels.pod }}/{{ $labels.container }}".into(),
         ),
-        // postgres_exporter with the queries of the `postgres-exporter` ConfigMap:
-        // pg_replication_is_replica, pg_replication_lag_seconds, pg_standbys_streaming.
+        // postgres_exporter's built-in `replication` collector: pg_replication_is_replica,
+        // pg_replication_lag_seconds; the `postgres-exporter` ConfigMap's query:
+        // gitopsc_standbys_streaming.
         alert(
             customer,
             "PostgresNoPrimary",
@@ -180,7 +181,7 @@ pub fn alerts(customer: &Customer) -> Vec<Alert> {
             "warning",
             "5m",
             format!(
-                "max(pg_standbys_streaming{{{pg}}} and on (pod) (pg_replication_is_replica{{{pg}}} == 0)) < {standbys}"
+                "max({CUSTOM_METRIC_PREFIX}standbys_streaming{{{pg}}} and on (pod) (pg_replication_is_replica{{{pg}}} == 0)) < {standbys}"
             ),
             format!(
                 "Fewer than {standbys} standbys of {} stream from the primary",
@@ -205,16 +206,19 @@ pub fn alerts(customer: &Customer) -> Vec<Alert> {
             ),
         ),
         // pgpool2_exporter (github.com/pgpool/pgpool2_exporter, README "Metrics"):
-        // pgpool2_pool_nodes_status, 1 for up or waiting, 0 for down or unused.
+        // pgpool2_up, 0 when it cannot query Pgpool; and Prometheus' own `up`, 0 when the
+        // scrape hangs on a session waiting for the primary. Every session needs backend
+        // 0, the primary Service, so either means this Pgpool cannot reach a primary.
         alert(
             customer,
-            "PgpoolBackendDown",
+            "PgpoolNoPrimary",
             "critical",
             "2m",
             format!(
-                r#"min by (pod, hostname) (pgpool2_pool_nodes_status{{namespace="{ns}",container="{PGPOOL_EXPORTER}"}}) == 0"#
+                r#"(max by (pod) (pgpool2_up{{{pgpool}}}) == 0) or (max by (pod) (up{{{pgpool}}}) == 0)"#,
+                pgpool = format!(r#"namespace="{ns}",container="{PGPOOL_EXPORTER}""#)
             ),
-            "Pgpool {{ $labels.pod }} has detached backend {{ $labels.hostname }}".into(),
+            "Pgpool {{ $labels.pod }} cannot open a session to the primary".into(),
         ),
     ]);
     if customer.backup.is_some() {
@@ -232,16 +236,20 @@ pub fn alerts(customer: &Customer) -> Vec<Alert> {
                 ),
                 "Snapshot job {{ $labels.job_name }} failed".into(),
             ),
-            // kube-state-metrics: kube_cronjob_status_last_successful_time. A Job succeeds
-            // only when its snapshot is readyToUse, so this is the newest usable snapshot.
+            // kube-state-metrics: kube_cronjob_status_last_successful_time (absent until a
+            // first success: `unless`, which unlike `absent()` adds no labels),
+            // kube_cronjob_created. A Job succeeds only when its snapshot
+            // is readyToUse, so this is the newest usable snapshot; a CronJob older than
+            // the limit that never succeeded fires too.
             alert(
                 customer,
                 "SnapshotTooOld",
                 "critical",
                 "10m",
                 format!(
-                    r#"time() - max(kube_cronjob_status_last_successful_time{{namespace="{ns}",cronjob="{job}"}}) > {}"#,
-                    m.snapshot_max_age_hours * 3600
+                    r#"(time() - max(kube_cronjob_status_last_successful_time{{{cron}}}) > {age}) or ((time() - max(kube_cronjob_created{{{cron}}}) > {age}) unless on () max(kube_cronjob_status_last_successful_time{{{cron}}}))"#,
+                    cron = format!(r#"namespace="{ns}",cronjob="{job}""#),
+                    age = m.snapshot_max_age_hours * 3600
                 ),
                 format!(
                     "The newest database snapshot of {} is older than {} hours",
@@ -279,20 +287,17 @@ pub fn rule_groups(customer: &Customer) -> Value {
     json!([{ "name": format!("{}-stack", customer.name), "rules": alerts(customer) }])
 }
 
-/// postgres_exporter's extra queries: the member's role and lag, and the standbys
-/// streaming from it. The lag is 0 while a standby has replayed all it received, so an
-/// idle primary does not look like lag.
+/// The prefix of every metric the custom queries add. postgres_exporter's built-in
+/// collectors own `pg_<collector>_*` (upstream `config/config.go`), and a custom metric that
+/// repeats one of their names fails the whole scrape, so ours never start with `pg_`.
+pub const CUSTOM_METRIC_PREFIX: &str = "gitopsc_";
+
+/// postgres_exporter's extra queries: only what no built-in collector exports, the standbys
+/// streaming from a member. Role and lag come from the built-in `replication` collector
+/// (`pg_replication_is_replica`, `pg_replication_lag_seconds`, on by default since 0.13).
 pub fn exporter_queries() -> Value {
     json!({
-        "pg_replication": {
-            "query": "SELECT CASE WHEN pg_is_in_recovery() THEN 1 ELSE 0 END AS is_replica, CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 ELSE GREATEST(0, EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())) END AS lag_seconds",
-            "master": true,
-            "metrics": [
-                {"is_replica": {"usage": "GAUGE", "description": "1 on a standby, 0 on the primary"}},
-                {"lag_seconds": {"usage": "GAUGE", "description": "Seconds the standby's replay is behind (0 on the primary)"}},
-            ],
-        },
-        "pg_standbys": {
+        format!("{CUSTOM_METRIC_PREFIX}standbys"): {
             "query": "SELECT count(*) FILTER (WHERE state = 'streaming') AS streaming FROM pg_stat_replication",
             "master": true,
             "metrics": [
@@ -331,6 +336,11 @@ struct PodMonitoringEndpoint {
 
 pub fn emit(customer: &Customer) -> Vec<Object> {
     let labels = labels(customer, "monitoring", COMPONENT);
+    // The Prometheus Operator only reads monitors and rules its selectors match.
+    let mut selected = labels.clone();
+    if customer.monitoring.provider == MonitoringProvider::PrometheusOperator {
+        selected.extend(customer.monitoring.selector_labels.clone());
+    }
     let targets = [
         (workload::APP, APP_PORT),
         (workload::POSTGRES, EXPORTER_PORT),
@@ -342,7 +352,7 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
             match_labels: Some(selector(customer, name)),
             ..LabelSelector::default()
         };
-        let meta = metadata(customer, name, labels.clone());
+        let meta = metadata(customer, name, selected.clone());
         objects.push(match customer.monitoring.provider {
             MonitoringProvider::PrometheusOperator => Object::custom(
                 Component::Monitoring,
@@ -383,23 +393,47 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
         });
     }
     let groups = json!({ "groups": rule_groups(customer) });
-    let (api_version, kind) = match customer.monitoring.provider {
-        MonitoringProvider::PrometheusOperator => ("monitoring.coreos.com/v1", "PrometheusRule"),
-        MonitoringProvider::GkeManagedPrometheus => ("monitoring.googleapis.com/v1", "Rules"),
-    };
-    objects.push(Object::custom(
-        Component::Monitoring,
-        kind,
-        RULES,
-        &Resource {
-            api_version,
-            kind,
-            metadata: metadata(customer, RULES, labels.clone()),
-            spec: groups,
-        },
-    ));
+    objects.push(match customer.monitoring.provider {
+        MonitoringProvider::PrometheusOperator => Object::custom(
+            Component::Monitoring,
+            "PrometheusRule",
+            RULES,
+            &Resource {
+                api_version: "monitoring.coreos.com/v1",
+                kind: "PrometheusRule",
+                metadata: metadata(customer, RULES, selected.clone()),
+                spec: groups,
+            },
+        ),
+        // Managed Prometheus scopes a namespaced `Rules` to series of its own namespace,
+        // which kube-state-metrics' and the kubelet's series do not carry; `ClusterRules`
+        // see the whole cluster, and every expression names the customer's namespace.
+        MonitoringProvider::GkeManagedPrometheus => {
+            let name = cluster_rules_name(customer);
+            Object::custom(
+                Component::Monitoring,
+                "ClusterRules",
+                &name,
+                &Resource {
+                    api_version: "monitoring.googleapis.com/v1",
+                    kind: "ClusterRules",
+                    metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                        name: Some(name.clone()),
+                        labels: Some(labels.clone()),
+                        ..Default::default()
+                    },
+                    spec: groups,
+                },
+            )
+        }
+    });
     objects.push(dashboard(customer, &labels));
     objects
+}
+
+/// Cluster-scoped, so named after the customer: two customers in one cluster never share it.
+pub fn cluster_rules_name(customer: &Customer) -> String {
+    format!("{}-{RULES}", customer.name)
 }
 
 /// The Grafana dashboard: app traffic, errors and latency; replicas against the

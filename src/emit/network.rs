@@ -27,7 +27,9 @@ pub const GOOGLE_LOAD_BALANCER_RANGES: &[&str] = &["35.191.0.0/16", "130.211.0.0
 pub fn monitoring_namespace(provider: MonitoringProvider) -> &'static str {
     match provider {
         MonitoringProvider::PrometheusOperator => "monitoring",
-        MonitoringProvider::GkeManagedPrometheus => "gmp-system",
+        // GKE runs managed collection in `gke-gmp-system`; `gmp-system` is only the
+        // namespace of self-deployed or non-GKE managed collection (docs/monitoring.md).
+        MonitoringProvider::GkeManagedPrometheus => "gke-gmp-system",
     }
 }
 

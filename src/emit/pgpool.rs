@@ -8,8 +8,9 @@ use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, ContainerPort, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    Service, ServicePort, ServiceSpec, TCPSocketAction, TopologySpreadConstraint,
+    ConfigMap, Container, ContainerPort, ExecAction, Lifecycle, LifecycleHandler, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec, SleepAction,
+    TCPSocketAction, TopologySpreadConstraint,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -17,6 +18,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::database;
 use super::{Component, Object, labels, metadata, port, selector};
 use crate::model::Customer;
+use crate::profile::ReadAfterWrite;
 
 /// Name of the Deployment, Service, ServiceAccount, ConfigMap and PDB.
 pub const NAME: &str = super::workload::PGPOOL;
@@ -29,6 +31,15 @@ pub const TLS_DIR: &str = "/etc/pgpool/tls";
 /// Pgpool reads only mounted files and writes only its memory volume, so it runs as an
 /// unprivileged uid that maps to no account on the node.
 const UID: i64 = 10001;
+/// The readiness script (in the ConfigMap) and how long it waits for a session through
+/// Pgpool, which needs the primary: a Pgpool that cannot reach one takes no clients.
+pub const READY_SCRIPT: &str = "ready.sh";
+const READY_TIMEOUT_SECONDS: i32 = 3;
+/// After SIGTERM Pgpool waits for its clients to leave (smart shutdown); before it, the
+/// pod is taken out of the Service's endpoints while it still serves.
+pub const PRE_STOP_DELAY_SECONDS: i64 = 10;
+/// preStop, then up to this long for clients to finish, then SIGKILL.
+pub const DRAIN_SECONDS: i64 = 30;
 const CPU_REQUEST: &str = "250m";
 const MEMORY_REQUEST: &str = "256Mi";
 const CPU_LIMIT: &str = "1";
@@ -51,18 +62,9 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
 pub fn files(customer: &Customer) -> BTreeMap<String, String> {
     let database = &customer.database;
     let tls = database.tls_secret.is_some();
-    let backends: Vec<minijinja::Value> = database::frontend_members(database)
-        .into_iter()
-        .map(|member| {
-            minijinja::context! {
-                host => format!("{member}.{}", database::HEADLESS),
-                name => member,
-            }
-        })
-        .collect();
     let context = minijinja::context! {
         customer => customer.name,
-        backends => backends,
+        backends => backends(customer),
         postgres_port => port::POSTGRES,
         pgpool_port => port::PGPOOL,
         run_dir => RUN_DIR,
@@ -72,11 +74,13 @@ pub fn files(customer: &Customer) -> BTreeMap<String, String> {
         num_init_children => database.pgpool.num_init_children,
         max_pool => database.pgpool.max_pool,
         load_balance => database.pgpool.load_balance_reads,
+        read_after_write => read_after_write(database.pgpool.read_after_write),
         monitor_user => database::MONITOR_USER,
         app_user => database::APP_USER,
         credentials_dir => CREDENTIALS_DIR,
         keys => database::secret_keys(),
         exporter_port => port::PGPOOL_EXPORTER,
+        ready_timeout => READY_TIMEOUT_SECONDS,
     };
     BTreeMap::from([
         (
@@ -98,9 +102,53 @@ pub fn files(customer: &Customer) -> BTreeMap<String, String> {
         ),
         (
             "start-exporter.sh".to_string(),
-            super::render_template("start-pgpool-exporter.sh", context),
+            super::render_template("start-pgpool-exporter.sh", context.clone()),
+        ),
+        (
+            READY_SCRIPT.to_string(),
+            super::render_template("pgpool-ready.sh", context),
         ),
     ])
+}
+
+/// Pgpool's two backends, as its Kubernetes pattern has them: the primary Service (always
+/// the primary, never detached) and, when reads are balanced, the standbys Service. The
+/// weights give every member an equal share of the balanced reads.
+fn backends(customer: &Customer) -> Vec<minijinja::Value> {
+    let database = &customer.database;
+    let standbys = database.replicas.saturating_sub(1);
+    let mut backends = vec![minijinja::context! {
+        host => database::PRIMARY,
+        name => database::PRIMARY,
+        weight => 1,
+        flag => "ALWAYS_PRIMARY|DISALLOW_TO_FAILOVER",
+    }];
+    if database.pgpool.load_balance_reads && standbys > 0 {
+        backends.push(minijinja::context! {
+            host => database::REPLICAS,
+            name => database::REPLICAS,
+            weight => standbys,
+            flag => "DISALLOW_TO_FAILOVER",
+        });
+    }
+    backends
+}
+
+/// `disable_load_balance_on_write` for the profile's promise, and what it covers.
+fn read_after_write(promise: ReadAfterWrite) -> minijinja::Value {
+    let (name, setting, scope) = match promise {
+        ReadAfterWrite::Session => (
+            "session",
+            "always",
+            "every read of a session after its first write",
+        ),
+        ReadAfterWrite::Transaction => (
+            "transaction",
+            "transaction",
+            "the reads after a write in its transaction",
+        ),
+    };
+    minijinja::context! { name => name, setting => setting, scope => scope }
 }
 
 fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
@@ -136,7 +184,17 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: 
     ];
     let mut volumes = vec![
         super::config_map_volume("config", NAME, 0o444),
-        database::credentials_volume(secret),
+        // pool_passwd holds the app and monitor roles; the superuser's is never here.
+        database::credentials_volume(
+            "credentials",
+            secret,
+            &[database::secret_key::APP, database::secret_key::MONITOR],
+        ),
+        database::credentials_volume(
+            database::MONITOR_CREDENTIALS,
+            secret,
+            &[database::secret_key::MONITOR],
+        ),
         // pool_passwd lives here: in memory, never on a node's disk.
         super::scratch_volume("run", "16Mi", true),
     ];
@@ -160,8 +218,30 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: 
             limits: Some(super::quantities(CPU_LIMIT, MEMORY_LIMIT)),
             ..ResourceRequirements::default()
         }),
-        readiness_probe: Some(tcp_probe(5, 3)),
+        // Ready only while a session through Pgpool reaches the primary; alive while it
+        // accepts connections at all, so a missing primary never restarts it.
+        readiness_probe: Some(Probe {
+            exec: Some(ExecAction {
+                command: Some(vec![
+                    "/bin/sh".into(),
+                    format!("{CONFIG_DIR}/{READY_SCRIPT}"),
+                ]),
+            }),
+            period_seconds: Some(5),
+            timeout_seconds: Some(READY_TIMEOUT_SECONDS + 1),
+            failure_threshold: Some(2),
+            ..Probe::default()
+        }),
         liveness_probe: Some(tcp_probe(10, 6)),
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: PRE_STOP_DELAY_SECONDS,
+                }),
+                ..LifecycleHandler::default()
+            }),
+            ..Lifecycle::default()
+        }),
         security_context: Some(super::restricted_container(UID)),
         volume_mounts: Some(mounts),
         ..Container::default()
@@ -173,7 +253,7 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: 
         ]),
         volume_mounts: Some(vec![
             super::mount("config", CONFIG_DIR, true),
-            super::mount("credentials", CREDENTIALS_DIR, true),
+            super::mount(database::MONITOR_CREDENTIALS, CREDENTIALS_DIR, true),
         ]),
         ..super::exporter_container(
             super::monitoring::PGPOOL_EXPORTER,
@@ -198,6 +278,7 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: 
         spec: Some(PodSpec {
             service_account_name: Some(NAME.into()),
             automount_service_account_token: Some(false),
+            termination_grace_period_seconds: Some(PRE_STOP_DELAY_SECONDS + DRAIN_SECONDS),
             security_context: Some(super::restricted_pod(UID)),
             topology_spread_constraints: Some(vec![
                 spread("topology.kubernetes.io/zone"),

@@ -18,7 +18,6 @@ pub const FOLDER: &str = "_argocd";
 /// Where Argo CD runs and reads its Applications and AppProjects.
 const ARGOCD_NAMESPACE: &str = "argocd";
 const API_VERSION: &str = "argoproj.io/v1alpha1";
-const DEFAULT_SERVER: &str = "https://kubernetes.default.svc";
 
 /// The repository path Argo CD syncs for a customer: the committed output (DESIGN §3).
 pub fn source_path(customer: &Customer) -> String {
@@ -176,21 +175,21 @@ fn settings(customer: &Customer) -> Settings {
         .as_ref()
         .and_then(|s| s.argocd.clone())
         .unwrap_or_default();
-    let destination = argocd.destination.unwrap_or_default();
-    let server = match (&destination.server, &destination.name) {
-        (Some(server), _) => Some(server.clone()),
-        (None, Some(_)) => None,
-        (None, None) => Some(DEFAULT_SERVER.to_string()),
-    };
     Settings {
         project: argocd.project.unwrap_or_else(|| customer.name.clone()),
         repo_url: argocd.repo_url.unwrap_or_default(),
         target_revision: argocd.target_revision.unwrap_or_else(|| "main".into()),
-        destination: Destination {
-            name: destination.name.filter(|_| server.is_none()),
-            namespace: customer.namespace.clone(),
-            server,
-        },
+        destination: destination(customer),
+    }
+}
+
+/// The customer's destination as Argo CD spells it: the Application and the AppProject
+/// carry the same one, so the project's match (name or server, and namespace) holds.
+fn destination(customer: &Customer) -> Destination {
+    Destination {
+        name: customer.destination.name().map(str::to_string),
+        namespace: customer.namespace.clone(),
+        server: customer.destination.server().map(str::to_string),
     }
 }
 
@@ -297,15 +296,35 @@ fn application(customer: &Customer, settings: &Settings) -> String {
     }))
 }
 
-/// The ApplicationSet alternative: one Application per folder of `out/`, by convention
-/// named after the folder, in the AppProject of that name, on the cluster registered in
-/// Argo CD under that name.
-fn application_set(repo_url: &str, target_revision: &str) -> String {
+/// The ApplicationSet alternative: one generated Application per customer of the
+/// repository, from a list whose elements carry what the Applications carry (name,
+/// project, path, destination), so a generated Application equals the compiled one in what
+/// its AppProject checks. Exactly one of `server` and `name` is set per element; Argo CD
+/// treats the empty one as unset.
+fn application_set(repo_url: &str, target_revision: &str, customers: &[&Customer]) -> String {
+    let elements: Vec<serde_json::Value> = customers
+        .iter()
+        .map(|customer| {
+            let settings = settings(customer);
+            serde_json::json!({
+                "customer": customer.name,
+                "project": settings.project,
+                "path": source_path(customer),
+                "namespace": settings.destination.namespace,
+                "server": settings.destination.server.unwrap_or_default(),
+                "cluster": settings.destination.name.unwrap_or_default(),
+            })
+        })
+        .collect();
     let template = serde_json::json!({
-        "metadata": { "name": "{{path.basename}}" },
+        "metadata": { "name": "{{customer}}" },
         "spec": {
-            "destination": { "name": "{{path.basename}}" },
-            "project": "{{path.basename}}",
+            "destination": {
+                "name": "{{cluster}}",
+                "namespace": "{{namespace}}",
+                "server": "{{server}}",
+            },
+            "project": "{{project}}",
             "source": { "path": "{{path}}", "repoURL": repo_url, "targetRevision": target_revision },
             "syncPolicy": value(&sync_policy(false)),
         }
@@ -315,11 +334,7 @@ fn application_set(repo_url: &str, target_revision: &str) -> String {
         "kind": "ApplicationSet",
         "metadata": value(&meta("gitopsc-fleet")),
         "spec": {
-            "generators": [{ "git": {
-                "directories": [{ "path": "out/*" }, { "exclude": true, "path": "out/_argocd" }],
-                "repoURL": repo_url,
-                "revision": target_revision,
-            }}],
+            "generators": [{ "list": { "elements": elements } }],
             "template": template,
         }
     }))
@@ -333,10 +348,13 @@ fn value<T: Serialize>(object: &T) -> serde_json::Value {
 pub fn fleet(customers: &[(&Customer, &[ObjectKind])]) -> Folder {
     let mut files = BTreeMap::new();
     let mut resources = Vec::new();
-    let mut repos = BTreeSet::new();
+    let mut repos: BTreeMap<(String, String), Vec<&Customer>> = BTreeMap::new();
     for (customer, objects) in customers {
         let settings = settings(customer);
-        repos.insert((settings.repo_url.clone(), settings.target_revision.clone()));
+        repos
+            .entry((settings.repo_url.clone(), settings.target_revision.clone()))
+            .or_default()
+            .push(customer);
         for (path, text) in [
             (
                 format!("projects/{}.yaml", settings.project),
@@ -352,16 +370,16 @@ pub fn fleet(customers: &[(&Customer, &[ObjectKind])]) -> Folder {
         }
     }
     // One ApplicationSet per repository the fleet's profiles name (usually one).
-    for (repo_url, revision) in &repos {
+    for ((repo_url, revision), members) in &repos {
         let name = if repos.len() == 1 {
             "applicationset/fleet.yaml".to_string()
         } else {
             format!(
                 "applicationset/fleet-{}.yaml",
-                &digest(repo_url.as_bytes())[7..15]
+                &digest(format!("{repo_url}\n{revision}").as_bytes())[7..15]
             )
         };
-        files.insert(name, application_set(repo_url, revision));
+        files.insert(name, application_set(repo_url, revision, members));
     }
     resources.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
     resources.dedup();

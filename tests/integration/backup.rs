@@ -87,6 +87,10 @@ fn run_script(work: &Path, customer: &str, server: &LocalServer, standin: Option
         .arg("PGSSLMODE=disable")
         .arg(format!("PATH={}:/usr/bin:/bin", server.bin.display()))
         .arg(format!("SNAPSHOT_STANDIN={}", standin.unwrap_or_default()))
+        .arg(format!(
+            "SNAPSHOT_STATUS_DIR={}",
+            work.join("status").display()
+        ))
         .arg("timeout")
         .arg("300")
         .arg("/bin/sh")
@@ -210,9 +214,27 @@ fn snapshot_script_checkpoints_and_its_online_copy_restores_every_committed_row(
     std::thread::sleep(Duration::from_secs(2));
     let before_backup: Vec<u64> = committed.lock().expect("lock").clone();
     assert!(!before_backup.is_empty(), "the write load commits");
+    // As a CSI driver does: the VolumeSnapshot exists at once, the disk is cut a while
+    // later, and only then does the snapshot get its creationTime.
     let copy = base.join("copy");
-    let standin = format!("cp -a {} {}", data.display(), copy.display());
+    let status = base.join("status");
+    std::fs::create_dir_all(&status).expect("status dir");
+    let creation_time = status.join("creationTime");
+    let standin = format!(
+        "(sleep 2; cp -a {} {} && date -u +%Y-%m-%dT%H:%M:%SZ > {}) >/dev/null 2>&1 &",
+        data.display(),
+        copy.display(),
+        creation_time.display()
+    );
     let output = run_script(base, "acme", &server, Some(&standin));
+    // pg_backup_stop ran only once the snapshot was cut: the cut had happened when the
+    // script ended, and the script said when before it printed the label.
+    assert!(
+        creation_time.exists(),
+        "the backup was stopped before the snapshot had a creationTime: {}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
     std::thread::sleep(Duration::from_secs(1));
     stop.store(true, Ordering::Relaxed);
     load.join().expect("load thread");
@@ -223,6 +245,14 @@ fn snapshot_script_checkpoints_and_its_online_copy_restores_every_committed_row(
         text(&output.stderr)
     );
     let stdout = text(&output.stdout);
+    let cut_line = stdout.lines().position(|l| l.contains(" cut at "));
+    let label_line = stdout
+        .lines()
+        .position(|l| l.starts_with("# gitopsc.io/backup-label: "));
+    assert!(
+        matches!((cut_line, label_line), (Some(c), Some(l)) if c < l),
+        "the creationTime comes before the backup stops: {stdout}"
+    );
     let label = stdout
         .lines()
         .find_map(|l| l.strip_prefix("# gitopsc.io/backup-label: "))
@@ -232,7 +262,12 @@ fn snapshot_script_checkpoints_and_its_online_copy_restores_every_committed_row(
     assert!(label.contains("LABEL: acme-postgres-"), "{label}");
 
     // The VolumeSnapshots the script would create pass the CRD validator.
-    check_with_crd_validator(base, &[&default_manifest, &stdout]);
+    let manifest: String = stdout
+        .lines()
+        .filter(|l| !l.starts_with("snapshot: "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    check_with_crd_validator(base, &[&default_manifest, &manifest]);
 
     // Restore the copy: the backup label, and the WAL written until pg_backup_stop (which
     // the WAL archive provides in production; here, from the running server).
@@ -344,4 +379,83 @@ fn check_with_crd_validator(base: &Path, outputs: &[&str]) {
         text(&output.stderr)
     );
     assert!(report.contains("2 passed, 0 failed"), "{report}");
+}
+
+/// The restore runbook cannot destroy data: every PersistentVolume is set to `Retain`
+/// before any claim is deleted, and old volumes are deleted only in the last section,
+/// after the restored cluster is verified.
+#[test]
+fn restore_runbook_keeps_the_old_disks_until_the_restore_is_verified() {
+    let runbook = std::fs::read_to_string(super::root().join("docs/restore.md")).expect("runbook");
+    let position = |needle: &str| {
+        runbook
+            .find(needle)
+            .unwrap_or_else(|| panic!("docs/restore.md has no `{needle}`"))
+    };
+    let retain = position(r#"{"spec":{"persistentVolumeReclaimPolicy":"Retain"}}"#);
+    let first_claim_deleted = position("delete pvc");
+    assert!(
+        retain < first_claim_deleted,
+        "the volumes are kept (Retain) before any claim is deleted"
+    );
+    let verify = position("## 7. Verify, then remove the old volumes");
+    let first_volume_deleted = position("delete pv ");
+    assert!(
+        verify < first_volume_deleted,
+        "old volumes are deleted only after the restore is verified"
+    );
+    assert_eq!(
+        runbook.matches("delete pv ").count(),
+        1,
+        "one place deletes old volumes"
+    );
+}
+
+/// The Job outlives the profile's wait for `readyToUse`, so a slow first snapshot fails
+/// with the script's message, not by the deadline cutting it off.
+#[test]
+fn snapshot_job_deadline_covers_the_wait_for_ready() {
+    let mut checked = 0;
+    for compiled in super::monitoring::customers() {
+        let Some(backup) = &compiled.customer.backup else {
+            continue;
+        };
+        let (_, text) = compiled
+            .output
+            .files
+            .iter()
+            .find(|(p, _)| p.as_str() == "backup/cronjob-postgres-snapshot.yaml")
+            .expect("the CronJob");
+        let cron = super::parse_yaml(text);
+        let deadline = cron["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+            .as_u64()
+            .expect("a deadline");
+        let wait = u64::from(backup.ready_timeout_minutes) * 60;
+        assert!(
+            deadline > wait,
+            "{}: deadline {deadline} s, wait {wait} s",
+            compiled.customer.name
+        );
+        let script = parse_yaml_script(&compiled);
+        assert!(
+            script.contains(&format!("timeout_seconds={wait}\n")),
+            "{}: the script waits {wait} s",
+            compiled.customer.name
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3);
+}
+
+fn parse_yaml_script(compiled: &gitopsc::compiler::Compiled) -> String {
+    let (_, text) = compiled
+        .output
+        .files
+        .iter()
+        .find(|(p, _)| p.as_str() == "backup/configmap-postgres-snapshot.yaml")
+        .expect("the script ConfigMap");
+    super::parse_yaml(text)["data"]["snapshot.sh"]
+        .as_str()
+        .expect("snapshot.sh")
+        .to_string()
 }

@@ -43,7 +43,7 @@ fn warnings_do_not_fail_validation() {
     let output = run(&dir, &["--color", "never", "validate", "."]);
     assert_eq!(output.status.code(), Some(0));
     assert!(
-        text(&output.stderr).contains("warning[W0100]"),
+        text(&output.stderr).contains("warning[W0101]"),
         "{}",
         text(&output.stderr)
     );

@@ -261,7 +261,7 @@ fn custom_resources_pass_their_crd_schemas() {
         "/volumesnapshotclass-",
         "/podmonitoring-",
         "/prometheusrule-",
-        "/rules-",
+        "/clusterrules-",
         "/managedcertificate-",
         "/applications/",
         "/applicationset/",

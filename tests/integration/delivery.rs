@@ -53,12 +53,33 @@ fn argocd_objects_fence_and_sync_each_customer() {
             project["spec"]["destinations"][0]["namespace"], customer,
             "only the customer's namespace"
         );
+        // Cluster-scoped kinds: exactly those the customer's output holds.
+        let mut cluster_kinds = std::collections::BTreeSet::new();
+        for (path, object) in yaml_files(&root().join("out").join(customer)) {
+            if path != "kustomization.yaml" && object["metadata"]["namespace"].is_null() {
+                let group = object["apiVersion"]
+                    .as_str()
+                    .and_then(|v| v.rsplit_once('/'))
+                    .map_or("", |(g, _)| g)
+                    .to_string();
+                cluster_kinds.insert(format!("{group}/{}", object["kind"].as_str().unwrap_or("")));
+            }
+        }
+        let whitelisted: std::collections::BTreeSet<String> =
+            project["spec"]["clusterResourceWhitelist"]
+                .as_array()
+                .expect("whitelist")
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}/{}",
+                        k["group"].as_str().unwrap_or(""),
+                        k["kind"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
         assert_eq!(
-            project["spec"]["clusterResourceWhitelist"],
-            serde_json::json!([
-                {"group": "", "kind": "Namespace"},
-                {"group": "snapshot.storage.k8s.io", "kind": "VolumeSnapshotClass"}
-            ]),
+            whitelisted, cluster_kinds,
             "cluster-scoped kinds: exactly what the stack holds"
         );
         assert_eq!(project["spec"]["orphanedResources"]["warn"], true);
@@ -73,11 +94,100 @@ fn argocd_objects_fence_and_sync_each_customer() {
         get("applications/globex.yaml")["spec"]["ignoreDifferences"].is_null(),
         "globex has no HPA"
     );
+    // Every Application either path makes is admitted by its AppProject, by Argo CD's own
+    // rule (`AppProject.isDestinationMatched`, pkg/apis/application/v1alpha1): some
+    // destination whose name or server glob-matches, and whose namespace glob-matches.
     let set = get("applicationset/fleet.yaml");
-    assert_eq!(
-        set["spec"]["generators"][0]["git"]["directories"][1],
-        serde_json::json!({"exclude": true, "path": "out/_argocd"})
+    let template = serde_json::to_string(&set["spec"]["template"]).expect("template");
+    let elements = set["spec"]["generators"][0]["list"]["elements"]
+        .as_array()
+        .expect("a list generator")
+        .clone();
+    assert_eq!(elements.len(), 3, "one element per customer");
+    let mut checked = 0;
+    for element in &elements {
+        let mut generated = template.clone();
+        for (key, value) in element.as_object().expect("element") {
+            generated = generated.replace(&format!("{{{{{key}}}}}"), value.as_str().expect("text"));
+        }
+        let generated: serde_json::Value = serde_json::from_str(&generated).expect("application");
+        let compiled = get(&format!(
+            "applications/{}.yaml",
+            generated["metadata"]["name"].as_str().expect("name")
+        ));
+        for app in [&generated, &compiled] {
+            let project = get(&format!(
+                "projects/{}.yaml",
+                app["spec"]["project"].as_str().expect("project")
+            ));
+            assert!(
+                admitted(&project, &app["spec"]["destination"]),
+                "{} is refused by its project:\n{}\n{}",
+                app["metadata"]["name"],
+                app["spec"]["destination"],
+                project["spec"]["destinations"]
+            );
+            checked += 1;
+        }
+        assert_eq!(generated["spec"]["source"], compiled["spec"]["source"]);
+        assert_eq!(generated["spec"]["project"], compiled["spec"]["project"]);
+    }
+    assert_eq!(checked, 6);
+}
+
+/// Argo CD's `globMatch` for destinations: `*` any run, `?` one character.
+fn glob(pattern: &str, text: &str) -> bool {
+    fn matches(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some('*'), _) => matches(&p[1..], t) || (!t.is_empty() && matches(p, &t[1..])),
+            (Some('?'), Some(_)) => matches(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => matches(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    matches(&p, &t)
+}
+
+fn admitted(project: &serde_json::Value, destination: &serde_json::Value) -> bool {
+    let field = |v: &serde_json::Value, key: &str| v[key].as_str().unwrap_or("").to_string();
+    let (name, server, namespace) = (
+        field(destination, "name"),
+        field(destination, "server"),
+        field(destination, "namespace"),
     );
+    project["spec"]["destinations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|item| {
+            let name_matched = !name.is_empty() && glob(&field(item, "name"), &name);
+            let server_matched = !server.is_empty() && glob(&field(item, "server"), &server);
+            (name_matched || server_matched) && glob(&field(item, "namespace"), &namespace)
+        })
+}
+
+#[test]
+fn argocd_destination_rule_refuses_what_argo_cd_refuses() {
+    // The ApplicationSet this project used to generate (`name: <customer>`) against a
+    // project that admits only the in-cluster server: refused, as Argo CD refused it.
+    let project = serde_json::json!({"spec": {"destinations": [
+        {"namespace": "acme", "server": "https://kubernetes.default.svc"}
+    ]}});
+    assert!(!admitted(
+        &project,
+        &serde_json::json!({"name": "acme", "namespace": "acme"})
+    ));
+    assert!(admitted(
+        &project,
+        &serde_json::json!({"server": "https://kubernetes.default.svc", "namespace": "acme", "name": ""})
+    ));
+    assert!(!admitted(
+        &project,
+        &serde_json::json!({"server": "https://kubernetes.default.svc", "namespace": "globex"})
+    ));
 }
 
 /// Every compiled object carries a sync wave, in the order of DESIGN §5 "Packaging".

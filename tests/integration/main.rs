@@ -12,7 +12,9 @@ mod link;
 mod monitoring;
 mod netpol;
 mod pg_settings;
+mod secrets;
 mod serialize;
+mod zero_downtime;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

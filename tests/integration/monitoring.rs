@@ -15,7 +15,7 @@ use super::pg_settings::{LocalServer, server_bin};
 use super::{TempDir, free_port, parse_yaml, root, text, tool, tools_required};
 
 /// Every customer of the shipped profiles and the valid fixtures, compiled in process.
-fn customers() -> Vec<Compiled> {
+pub fn customers() -> Vec<Compiled> {
     let files = gitopsc::compiler::discover(&super::profile_folders())
         .expect("profiles")
         .files;
@@ -24,14 +24,15 @@ fn customers() -> Vec<Compiled> {
     fleet.customers
 }
 
-/// The `spec` (rule groups) of the customer's PrometheusRule or Rules object.
+/// The `spec` (rule groups) of the customer's PrometheusRule or ClusterRules object.
 fn rule_file(compiled: &Compiled) -> Value {
     let (_, text) = compiled
         .output
         .files
         .iter()
         .find(|(path, _)| {
-            path.starts_with("monitoring/prometheusrule-") || path.starts_with("monitoring/rules-")
+            path.starts_with("monitoring/prometheusrule-")
+                || path.starts_with("monitoring/clusterrules-")
         })
         .expect("a rule object");
     parse_yaml(text)["spec"].clone()
@@ -212,13 +213,13 @@ fn case(alert: &str, customer: &Customer) -> Case {
             let streaming = |n: u32| {
                 vec![
                     series(
-                        "pg_standbys_streaming",
+                        "gitopsc_standbys_streaming",
                         &pg("postgres-0"),
                         &format!("{n}x20"),
                     ),
                     series("pg_replication_is_replica", &pg("postgres-0"), "0x20"),
                     // A standby reports 0 streaming from itself; it must not count.
-                    series("pg_standbys_streaming", &pg("postgres-1"), "0x20"),
+                    series("gitopsc_standbys_streaming", &pg("postgres-1"), "0x20"),
                     series("pg_replication_is_replica", &pg("postgres-1"), "1x20"),
                 ]
             };
@@ -252,21 +253,20 @@ fn case(alert: &str, customer: &Customer) -> Case {
                 labels: own(&[("pod", "postgres-0")]),
             }
         }
-        "PgpoolBackendDown" => {
+        "PgpoolNoPrimary" => {
             let labels = [
                 ("namespace", ns),
                 ("container", "pgpool-exporter"),
                 ("pod", "pgpool-1"),
-                ("hostname", "postgres-1.postgres-headless"),
             ];
             Case {
-                firing: vec![series("pgpool2_pool_nodes_status", &labels, "0x20")],
-                silent: vec![series("pgpool2_pool_nodes_status", &labels, "1x20")],
+                firing: vec![series("pgpool2_up", &labels, "0x20")],
+                silent: vec![
+                    series("pgpool2_up", &labels, "1x20"),
+                    series("up", &labels, "1x20"),
+                ],
                 eval_minutes: 10,
-                labels: own(&[
-                    ("pod", "pgpool-1"),
-                    ("hostname", "postgres-1.postgres-headless"),
-                ]),
+                labels: own(&[("pod", "pgpool-1")]),
             }
         }
         "VolumeAlmostFull" => {
@@ -305,26 +305,108 @@ fn case(alert: &str, customer: &Customer) -> Case {
             }
         }
         "SnapshotTooOld" => {
-            // The last success at time 0 and never again, or every minute.
+            // The last success at time 0 and never again, or every minute; the CronJob
+            // exists throughout (created at time 0).
             let hours = m.snapshot_max_age_hours;
             let samples = hours * 60 + 60;
             let cron = [("namespace", ns), ("cronjob", "postgres-snapshot")];
+            let created = series("kube_cronjob_created", &cron, &format!("0x{samples}"));
             Case {
-                firing: vec![series(
-                    "kube_cronjob_status_last_successful_time",
-                    &cron,
-                    &format!("0x{samples}"),
-                )],
-                silent: vec![series(
-                    "kube_cronjob_status_last_successful_time",
-                    &cron,
-                    &format!("0+60x{samples}"),
-                )],
+                firing: vec![
+                    created.clone(),
+                    series(
+                        "kube_cronjob_status_last_successful_time",
+                        &cron,
+                        &format!("0x{samples}"),
+                    ),
+                ],
+                silent: vec![
+                    created,
+                    series(
+                        "kube_cronjob_status_last_successful_time",
+                        &cron,
+                        &format!("0+60x{samples}"),
+                    ),
+                ],
                 eval_minutes: hours * 60 + 30,
                 labels: vec![],
             }
         }
         other => panic!("no promtool case for alert {other}: add one"),
+    }
+}
+
+/// The labels Google Cloud Managed Service for Prometheus adds to every series it
+/// collects (the `prometheus_target` resource: project_id, location, cluster; docs/
+/// monitoring.md); none for the Prometheus Operator.
+fn managed_collection_labels(customer: &Customer) -> Vec<(&'static str, String)> {
+    match customer.monitoring.provider {
+        gitopsc::profile::MonitoringProvider::GkeManagedPrometheus => vec![
+            ("project_id", customer.cluster.project_id.clone()),
+            ("location", customer.cluster.location.clone()),
+            ("cluster", customer.cluster.name.clone()),
+        ],
+        gitopsc::profile::MonitoringProvider::PrometheusOperator => Vec::new(),
+    }
+}
+
+/// Adds labels to a promtool input series (`metric{a="b"}`).
+fn with_labels(series: &mut Value, labels: &[(&'static str, String)]) {
+    if labels.is_empty() {
+        return;
+    }
+    let text = series["series"].as_str().expect("series").to_string();
+    let extra: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    let joined = if text.ends_with("{}") {
+        format!("{}{}}}", &text[..text.len() - 1], extra.join(","))
+    } else {
+        format!("{},{}}}", &text[..text.len() - 1], extra.join(","))
+    };
+    series["series"] = Value::String(joined);
+}
+
+/// Further cases of an alert, beyond its firing and its silent one: (what, fires, series),
+/// evaluated at the alert's case time.
+fn more_cases(alert: &str, customer: &Customer) -> Vec<(&'static str, bool, Vec<Value>)> {
+    let ns = customer.namespace.as_str();
+    match alert {
+        "PgpoolNoPrimary" => {
+            // The session hangs on a frozen primary: no pgpool2_up at all, the scrape fails.
+            let labels = [
+                ("namespace", ns),
+                ("container", "pgpool-exporter"),
+                ("pod", "pgpool-1"),
+            ];
+            vec![("scrape hangs", true, vec![series("up", &labels, "0x20")])]
+        }
+        "SnapshotTooOld" => {
+            let hours = customer.monitoring.snapshot_max_age_hours;
+            let samples = hours * 60 + 60;
+            let cron = [("namespace", ns), ("cronjob", "postgres-snapshot")];
+            // No success ever: fires once the CronJob is older than the limit, not before.
+            let young = hours * 60 * 60;
+            vec![
+                (
+                    "never succeeded",
+                    true,
+                    vec![series(
+                        "kube_cronjob_created",
+                        &cron,
+                        &format!("0x{samples}"),
+                    )],
+                ),
+                (
+                    "never succeeded yet, newly created",
+                    false,
+                    vec![series(
+                        "kube_cronjob_created",
+                        &cron,
+                        &format!("{young}x{samples}"),
+                    )],
+                ),
+            ]
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -369,9 +451,20 @@ fn every_compiled_rule_passes_promtool_with_a_firing_and_a_silent_case() {
             text(&check.stderr)
         );
         let mut tests = Vec::new();
+        let managed = managed_collection_labels(customer);
         for rule in rules["groups"][0]["rules"].as_array().expect("rules") {
             let name = rule["alert"].as_str().expect("alert name");
-            let case = case(name, customer);
+            let mut case = case(name, customer);
+            // Managed collection puts the monitored resource's labels on every series; an
+            // alert that does not aggregate them away carries them too.
+            if !managed.is_empty() {
+                for series in case.firing.iter_mut().chain(case.silent.iter_mut()) {
+                    with_labels(series, &managed);
+                }
+                if case.labels.iter().any(|(k, _)| *k == "namespace") {
+                    case.labels.extend(managed.iter().cloned());
+                }
+            }
             let mut labels: BTreeMap<String, String> = rule["labels"]
                 .as_object()
                 .expect("labels")
@@ -396,6 +489,22 @@ fn every_compiled_rule_passes_promtool_with_a_firing_and_a_silent_case() {
                     "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}],
                 }],
             }));
+            for (what, firing, mut series) in more_cases(name, customer) {
+                for one in &mut series {
+                    with_labels(one, &managed);
+                }
+                let exp_alerts = if firing {
+                    json!([{"exp_labels": labels, "exp_annotations": annotations}])
+                } else {
+                    json!([])
+                };
+                tests.push(json!({
+                    "name": format!("{name}: {what}"),
+                    "interval": "1m",
+                    "input_series": series,
+                    "alert_rule_test": [{"eval_time": eval_time, "alertname": name, "exp_alerts": exp_alerts}],
+                }));
+            }
             tests.push(json!({
                 "name": format!("{name} stays silent"),
                 "interval": "1m",
@@ -478,11 +587,134 @@ fn scrape(port: u16) -> Option<String> {
     Some(body)
 }
 
-/// Every `pg_*` metric an alert or the dashboard uses is one a real postgres_exporter,
-/// given the compiled queries, exports from a real PostgreSQL.
+/// postgres_exporter's built-in collectors (upstream `config/config.go`, v0.20.1) and the
+/// legacy default metric maps of 0.13–0.19 (`cmd/postgres_exporter/queries.go`); each owns
+/// the metric names `pg_<name>_*`.
+const BUILT_IN_COLLECTORS: &[&str] = &[
+    "buffercache_summary",
+    "database",
+    "database_wraparound",
+    "locks",
+    "long_running_transactions",
+    "postmaster",
+    "process_idle",
+    "replication",
+    "replication_slot",
+    "replication_slots",
+    "roles",
+    "settings",
+    "stat_activity",
+    "stat_activity_autovacuum",
+    "stat_archiver",
+    "stat_bgwriter",
+    "stat_checkpointer",
+    "stat_database",
+    "stat_database_conflicts",
+    "stat_progress_vacuum",
+    "stat_replication",
+    "stat_statements",
+    "stat_user_tables",
+    "stat_wal_receiver",
+    "statio_user_indexes",
+    "statio_user_tables",
+    "wal",
+    "xlog_location",
+];
+
+/// Every metric the compiled custom queries add (`<query>_<column>`), per customer.
+fn custom_metrics() -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for c in customers() {
+        for (path, text) in &c.output.files {
+            if !path.ends_with("configmap-postgres-exporter.yaml") {
+                continue;
+            }
+            let queries = parse_yaml(
+                parse_yaml(text)["data"]["queries.yaml"]
+                    .as_str()
+                    .expect("queries.yaml"),
+            );
+            for (query, spec) in queries.as_object().expect("queries") {
+                for metric in spec["metrics"].as_array().expect("metrics") {
+                    for column in metric.as_object().expect("metric").keys() {
+                        names.insert(format!("{query}_{column}"));
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+/// A custom query whose metric repeats a built-in collector's name makes postgres_exporter
+/// fail the whole scrape (`collected before with the same name`), silencing every alert.
+#[test]
+fn custom_exporter_metrics_stay_outside_the_built_in_collectors() {
+    let names = custom_metrics();
+    assert!(!names.is_empty(), "no custom metrics found");
+    for name in &names {
+        assert!(
+            name.starts_with(gitopsc::emit::monitoring::CUSTOM_METRIC_PREFIX),
+            "{name}: custom metrics carry gitopsc's own prefix"
+        );
+        for collector in BUILT_IN_COLLECTORS {
+            assert!(
+                !name.starts_with(&format!("pg_{collector}_")),
+                "{name} is inside the built-in `{collector}` collector's names"
+            );
+        }
+    }
+    // The check itself catches the name that broke scrapes of the 0.15+ exporters.
+    assert!(
+        BUILT_IN_COLLECTORS
+            .iter()
+            .any(|c| "pg_replication_lag_seconds".starts_with(&format!("pg_{c}_")))
+    );
+}
+
+/// The oldest postgres_exporter the compiled output supports: the built-in `replication`
+/// collector the alerts use is on by default from 0.13 (docs/monitoring.md).
+const EXPORTER_MINIMUM: (u32, u32) = (0, 13);
+
+/// The postgres_exporter to test with: scripts/test.sh puts Debian's current package
+/// (0.17.1, trixie) at `.venv/bin/postgres_exporter`; bookworm's 0.11 is too old.
+fn postgres_exporter() -> Option<std::path::PathBuf> {
+    let candidates = ["postgres_exporter", "prometheus-postgres-exporter"];
+    let mut too_old = Vec::new();
+    for path in candidates.iter().filter_map(|name| tool(name)) {
+        let output = Command::new(&path).arg("--version").output().ok()?;
+        let version = text(&output.stdout) + &text(&output.stderr);
+        let parsed = version
+            .split("version ")
+            .nth(1)
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| {
+                let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+                Some((parts.next()??, parts.next()??))
+            });
+        match parsed {
+            Some(v) if v >= EXPORTER_MINIMUM => return Some(path),
+            _ => too_old.push(format!(
+                "{}: {}",
+                path.display(),
+                version.lines().next().unwrap_or("")
+            )),
+        }
+    }
+    assert!(
+        !tools_required(),
+        "postgres_exporter 0.13 or newer is required (scripts/test.sh installs 0.17.1); found {too_old:?}"
+    );
+    eprintln!("skipped: no postgres_exporter 0.13 or newer ({too_old:?})");
+    None
+}
+
+/// Every `pg_*` and custom metric an alert or the dashboard uses is one a real, current
+/// postgres_exporter, given the compiled queries, exports from a real PostgreSQL, and the
+/// scrape succeeds as a whole.
 #[test]
 fn postgres_exporter_exports_every_metric_the_rules_use() {
-    let Some(exporter) = tool("prometheus-postgres-exporter") else {
+    let Some(exporter) = postgres_exporter() else {
         return;
     };
     let Some(bin) = server_bin() else {
@@ -526,7 +758,13 @@ fn postgres_exporter_exports_every_metric_the_rules_use() {
     );
     let started = Instant::now();
     let metrics = loop {
-        if let Some(body) = scrape(port).filter(|b| b.contains("pg_up 1")) {
+        let answered = |b: &String| b.contains("pg_up 1") || b.contains(" 500 ");
+        if let Some(body) = scrape(port).filter(answered) {
+            assert!(
+                body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"),
+                "the scrape failed: {}",
+                body.lines().take(5).collect::<Vec<_>>().join("\n")
+            );
             break body;
         }
         assert!(
@@ -553,7 +791,9 @@ fn postgres_exporter_exports_every_metric_the_rules_use() {
             .unwrap_or_default();
         let exprs = rules.to_string() + &dashboard;
         for word in exprs.split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')) {
-            if word.starts_with("pg_") {
+            if word.starts_with("pg_")
+                || word.starts_with(gitopsc::emit::monitoring::CUSTOM_METRIC_PREFIX)
+            {
                 used.insert(word.to_string());
             }
         }
@@ -616,4 +856,73 @@ fn dashboard_covers_the_stack() {
             );
         }
     }
+}
+
+/// The monitoring stack finds what is compiled for it: with the Prometheus Operator every
+/// PodMonitor and the PrometheusRule carry the profile's selector labels (default
+/// kube-prometheus-stack's `release` label); with Managed Prometheus the NetworkPolicies
+/// admit the namespace GKE runs managed collection in, `gke-gmp-system`.
+#[test]
+fn the_monitoring_stack_selects_and_reaches_what_is_compiled() {
+    let mut seen = BTreeSet::new();
+    for compiled in customers() {
+        let customer = &compiled.customer;
+        for (path, text) in &compiled.output.files {
+            if !path.ends_with(".yaml") {
+                continue;
+            }
+            let object = parse_yaml(text);
+            match (customer.monitoring.provider, object["kind"].as_str()) {
+                (
+                    gitopsc::profile::MonitoringProvider::PrometheusOperator,
+                    Some("PodMonitor" | "PrometheusRule"),
+                ) => {
+                    for (key, value) in &customer.monitoring.selector_labels {
+                        assert_eq!(
+                            object["metadata"]["labels"][key].as_str(),
+                            Some(value.as_str()),
+                            "{}/{path} lacks selector label {key}",
+                            customer.name
+                        );
+                    }
+                    seen.insert("operator");
+                }
+                (
+                    gitopsc::profile::MonitoringProvider::GkeManagedPrometheus,
+                    Some("NetworkPolicy"),
+                ) => {
+                    let peers = object["spec"]["ingress"].to_string();
+                    if peers.contains("gmp-system") {
+                        assert!(
+                            peers.contains(r#""kubernetes.io/metadata.name":"gke-gmp-system""#),
+                            "{}/{path}: scrapes come from gke-gmp-system: {peers}",
+                            customer.name
+                        );
+                        seen.insert("managed");
+                    }
+                }
+                _ => {}
+            }
+        }
+        if customer.monitoring.provider == gitopsc::profile::MonitoringProvider::PrometheusOperator
+            && customer
+                .profile
+                .spec
+                .as_ref()
+                .and_then(|s| s.monitoring.as_ref())
+                .and_then(|m| m.selector_labels.as_ref())
+                .is_none()
+        {
+            assert_eq!(
+                customer
+                    .monitoring
+                    .selector_labels
+                    .get("release")
+                    .map(String::as_str),
+                Some("kube-prometheus-stack"),
+                "the documented default"
+            );
+        }
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
 }

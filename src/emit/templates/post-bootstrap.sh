@@ -14,6 +14,9 @@ SELECT format('CREATE ROLE monitor LOGIN PASSWORD %L IN ROLE pg_monitor', :'moni
 SELECT format('CREATE ROLE backup LOGIN PASSWORD %L IN ROLE pg_checkpoint', :'backup_password')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'backup') \gexec
 GRANT EXECUTE ON FUNCTION pg_backup_start(text, boolean), pg_backup_stop(boolean) TO backup;
+-- pg_rewind's user; Patroni sets its password and grants the file functions after this
+-- script. Patroni checkpoints the new primary as this user before a rewind (pg_checkpoint).
+CREATE ROLE rewinder LOGIN IN ROLE pg_checkpoint;
 SELECT 'CREATE DATABASE app OWNER app'
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'app') \gexec
 SQL
