@@ -453,7 +453,7 @@ fn service_port(name: &str, number: i32) -> ServicePort {
 }
 
 /// Gives every member a stable DNS name (`postgres-0.postgres-headless`), published before
-/// the member is ready so standbys being cloned and Pgpool's health checks can find it.
+/// the member is ready so standbys being cloned and the snapshot job can find it.
 fn headless_service(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
     let service = Service {
         metadata: metadata(customer, HEADLESS, labels.clone()),

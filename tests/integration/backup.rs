@@ -420,13 +420,10 @@ fn snapshot_job_deadline_covers_the_wait_for_ready() {
         let Some(backup) = &compiled.customer.backup else {
             continue;
         };
-        let (_, text) = compiled
-            .output
-            .files
-            .iter()
-            .find(|(p, _)| p.as_str() == "backup/cronjob-postgres-snapshot.yaml")
-            .expect("the CronJob");
-        let cron = super::parse_yaml(text);
+        let cron = super::parse_yaml(
+            super::compiled_file(&compiled, "backup/cronjob-postgres-snapshot.yaml")
+                .expect("the CronJob"),
+        );
         let deadline = cron["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"]
             .as_u64()
             .expect("a deadline");
@@ -436,7 +433,13 @@ fn snapshot_job_deadline_covers_the_wait_for_ready() {
             "{}: deadline {deadline} s, wait {wait} s",
             compiled.customer.name
         );
-        let script = parse_yaml_script(&compiled);
+        let script = super::parse_yaml(
+            super::compiled_file(&compiled, "backup/configmap-postgres-snapshot.yaml")
+                .expect("the script ConfigMap"),
+        )["data"]["snapshot.sh"]
+            .as_str()
+            .expect("snapshot.sh")
+            .to_string();
         assert!(
             script.contains(&format!("timeout_seconds={wait}\n")),
             "{}: the script waits {wait} s",
@@ -445,17 +448,4 @@ fn snapshot_job_deadline_covers_the_wait_for_ready() {
         checked += 1;
     }
     assert!(checked >= 3);
-}
-
-fn parse_yaml_script(compiled: &gitopsc::compiler::Compiled) -> String {
-    let (_, text) = compiled
-        .output
-        .files
-        .iter()
-        .find(|(p, _)| p.as_str() == "backup/configmap-postgres-snapshot.yaml")
-        .expect("the script ConfigMap");
-    super::parse_yaml(text)["data"]["snapshot.sh"]
-        .as_str()
-        .expect("snapshot.sh")
-        .to_string()
 }

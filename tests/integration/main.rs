@@ -242,3 +242,13 @@ pub fn can_run_as_postgres(test: &str) -> bool {
     }
     able
 }
+
+/// The text of one file of a customer compiled in process, by its path in `out/<customer>/`.
+pub fn compiled_file<'a>(compiled: &'a gitopsc::compiler::Compiled, path: &str) -> Option<&'a str> {
+    compiled
+        .output
+        .files
+        .iter()
+        .find(|(p, _)| p.as_str() == path)
+        .map(|(_, text)| text.as_str())
+}

@@ -10,12 +10,7 @@ use serde_json::Value;
 use super::parse_yaml;
 
 fn object(compiled: &gitopsc::compiler::Compiled, path: &str) -> Option<Value> {
-    compiled
-        .output
-        .files
-        .iter()
-        .find(|(p, _)| p.as_str() == path)
-        .map(|(_, text)| parse_yaml(text))
+    super::compiled_file(compiled, path).map(parse_yaml)
 }
 
 fn seconds(value: &Value) -> u64 {
