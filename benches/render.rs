@@ -9,10 +9,13 @@ use std::path::PathBuf;
 use criterion::{Criterion, criterion_group, criterion_main};
 use gitopsc::package::Format;
 
+#[path = "../tests/support/fleet.rs"]
+mod fleet;
+
 fn fleet(count: usize) -> (PathBuf, Vec<PathBuf>) {
     let dir = std::env::temp_dir().join(format!("gitopsc-bench-{}-{count}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    gitopsc::fleet::write(&dir, count).expect("write fleet");
+    fleet::write(&dir, count).expect("write fleet");
     let files = gitopsc::compiler::discover(std::slice::from_ref(&dir))
         .expect("discover")
         .files;

@@ -104,7 +104,7 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
             ("pgpoolExporterImage", &monitoring.pgpool_exporter_image),
         ] {
             if let Some(image) = image {
-                check_image(&mut c, &format!("/spec/monitoring/{field}"), image, false);
+                check_image(&mut c, &format!("/spec/monitoring/{field}"), image, None);
             }
         }
     }
@@ -118,6 +118,10 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
         check_database(&mut c, database, &pools);
     }
     if let Some(snapshots) = spec.backup.as_ref().and_then(|b| b.snapshots.as_ref()) {
+        // No opt-out: the snapshot job runs as the backup role against the primary.
+        if let Some(image) = &snapshots.image {
+            check_image(&mut c, "/spec/backup/snapshots/image", image, None);
+        }
         if let Some(class) = &snapshots.volume_snapshot_class_name {
             object_name(
                 &mut c,
@@ -226,7 +230,7 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
             c,
             "/spec/app/image",
             image,
-            app.allow_unpinned_image.unwrap_or(false),
+            Some(app.allow_unpinned_image.unwrap_or(false)),
         );
     }
     if let Some(autoscaling) = &app.autoscaling {
@@ -581,7 +585,7 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
             c,
             "/spec/database/image",
             image,
-            database.allow_unpinned_image.unwrap_or(false),
+            Some(database.allow_unpinned_image.unwrap_or(false)),
         );
     }
     if let Some(pgpool) = &database.pgpool {
@@ -590,7 +594,7 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
                 c,
                 "/spec/database/pgpool/image",
                 image,
-                pgpool.allow_unpinned_image.unwrap_or(false),
+                Some(pgpool.allow_unpinned_image.unwrap_or(false)),
             );
         }
     }
@@ -979,7 +983,8 @@ pub fn quantity_value(text: &str) -> Option<f64> {
     Some(value * scale)
 }
 
-fn check_image(c: &mut Checker<'_>, pointer: &str, image: &str, allow_unpinned: bool) {
+/// `opt_out`: the field's `allowUnpinnedImage` when it has one (`None`: no opt-out exists).
+fn check_image(c: &mut Checker<'_>, pointer: &str, image: &str, opt_out: Option<bool>) {
     let (name, digest) = match image.split_once('@') {
         Some((name, digest)) => (name, Some(digest)),
         None => (image, None),
@@ -1039,17 +1044,20 @@ fn check_image(c: &mut Checker<'_>, pointer: &str, image: &str, allow_unpinned: 
         );
         return;
     }
-    if digest.is_none() && !allow_unpinned {
-        let allow = pointer
-            .rsplit_once('/')
-            .map_or(String::new(), |(parent, _)| {
-                format!("{}.allowUnpinnedImage", crate::validate::dotted(parent))
-            });
+    if digest.is_none() && opt_out != Some(true) {
+        let pin = "append `@sha256:<digest>` so the reviewed output is what runs";
+        let help = match (opt_out, pointer.rsplit_once('/')) {
+            (Some(_), Some((parent, _))) => format!(
+                "{pin}, or set `{}.allowUnpinnedImage: true`",
+                crate::validate::dotted(parent)
+            ),
+            _ => pin.to_string(),
+        };
         c.error(
             Code::UnpinnedImage,
             pointer,
             format!("image `{image}` is not pinned by digest"),
-            format!("append `@sha256:<digest>` so the reviewed output is what runs, or set `{allow}: true`"),
+            help,
         );
     }
 }

@@ -177,14 +177,7 @@ pub fn compile_each(
     let mut projects: std::collections::BTreeMap<String, &Compiled> =
         std::collections::BTreeMap::new();
     for compiled in &customers {
-        let project = compiled
-            .customer
-            .profile
-            .spec
-            .as_ref()
-            .and_then(|s| s.argocd.as_ref())
-            .and_then(|a| a.project.clone())
-            .unwrap_or_else(|| compiled.customer.name.clone());
+        let project = compiled.customer.delivery.project.clone();
         if let Some(first) = projects.get(&project) {
             if first.customer.name != compiled.customer.name {
                 diagnostics.push(
@@ -210,7 +203,11 @@ pub fn compile_each(
     > = std::collections::BTreeMap::new();
     for compiled in &customers {
         for (kind, name, at) in &compiled.cluster_objects {
-            let key = (&compiled.customer.destination, kind.as_str(), name.as_str());
+            let key = (
+                &compiled.customer.delivery.destination,
+                kind.as_str(),
+                name.as_str(),
+            );
             match owners.get(&key) {
                 Some((first, first_at)) if first.customer.name != compiled.customer.name => {
                     diagnostics.push(

@@ -103,11 +103,6 @@ impl Diagnostic {
         self
     }
 
-    pub fn at_opt(mut self, location: Option<Location>) -> Self {
-        self.location = location;
-        self
-    }
-
     pub fn field(mut self, field: impl Into<String>) -> Self {
         let field = field.into();
         self.field = (!field.is_empty()).then_some(field);

@@ -10,7 +10,6 @@ pub mod compiler;
 pub mod diag;
 pub mod diff;
 pub mod emit;
-pub mod fleet;
 pub mod layer;
 pub mod link;
 pub mod load;

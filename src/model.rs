@@ -79,6 +79,7 @@ pub mod defaults {
     /// kube-prometheus-stack selects PodMonitors and PrometheusRules by its release label
     /// (`podMonitorSelectorNilUsesHelmValues`, `ruleSelectorNilUsesHelmValues`: true).
     pub const SELECTOR_LABEL: (&str, &str) = ("release", "kube-prometheus-stack");
+    pub const TARGET_REVISION: &str = "main";
     pub const SNAPSHOT_SCHEDULE: &str = "0 */6 * * *";
     pub const SNAPSHOT_RETAIN: u32 = 28;
     pub const SNAPSHOT_READY_TIMEOUT_MINUTES: u32 = 20;
@@ -111,8 +112,8 @@ pub struct Customer {
     /// The GKE cluster, as the External Secrets Workload Identity login names it.
     pub cluster: ClusterIdentity,
     pub monitoring: Monitoring,
-    /// Where Argo CD deploys the customer.
-    pub destination: Destination,
+    /// How Argo CD delivers the customer.
+    pub delivery: Delivery,
     pub database: Database,
     pub backup: Option<Backup>,
     /// The whole typed profile, for the lock's input digest and later components.
@@ -336,8 +337,8 @@ pub struct Backup {
     pub schedule: String,
     pub retain: u32,
     pub class_name: String,
+    /// Pinned by digest: the checks refuse anything else (E0306).
     pub image: String,
-    pub image_by_tag: bool,
     pub online: bool,
     pub ready_timeout_minutes: u32,
 }
@@ -641,7 +642,7 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
                 .unwrap_or(defaults::NODE_LOCAL_DNS_CACHE),
         },
         google_apis: gcp.google_apis.unwrap_or(defaults::GOOGLE_APIS),
-        destination: destination(&spec),
+        delivery: delivery(&name, &spec),
         cluster: ClusterIdentity {
             project_id: gcp.project_id.clone()?,
             location: gcp.region.clone()?,
@@ -805,7 +806,6 @@ fn backup(name: &str, spec: &crate::profile::Spec) -> Result<Option<Backup>, ()>
         class_name: snapshots
             .volume_snapshot_class_name
             .unwrap_or_else(|| format!("{name}-snapshots")),
-        image_by_tag: !image.contains("@sha256:"),
         image,
         online: snapshots.online.unwrap_or(false),
         ready_timeout_minutes: snapshots
@@ -814,14 +814,32 @@ fn backup(name: &str, spec: &crate::profile::Spec) -> Result<Option<Backup>, ()>
     }))
 }
 
+/// `spec.argocd`, every default applied.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The AppProject; default: the customer's name.
+    pub project: String,
+    pub repo_url: String,
+    /// Default: `main`.
+    pub target_revision: String,
+    pub destination: Destination,
+}
+
+fn delivery(name: &str, spec: &crate::profile::Spec) -> Delivery {
+    let argocd = spec.argocd.clone().unwrap_or_default();
+    Delivery {
+        project: argocd.project.unwrap_or_else(|| name.to_string()),
+        repo_url: argocd.repo_url.unwrap_or_default(),
+        target_revision: argocd
+            .target_revision
+            .unwrap_or_else(|| defaults::TARGET_REVISION.into()),
+        destination: destination(argocd.destination.unwrap_or_default()),
+    }
+}
+
 /// `argocd.destination`: a server URL, a registered cluster name, or (neither) the cluster
 /// Argo CD runs in. Both at once is refused by the checks (E0323).
-fn destination(spec: &crate::profile::Spec) -> Destination {
-    let destination = spec
-        .argocd
-        .as_ref()
-        .and_then(|a| a.destination.clone())
-        .unwrap_or_default();
+fn destination(destination: crate::profile::ArgoDestination) -> Destination {
     match (destination.server, destination.name) {
         (Some(server), _) if server != Destination::IN_CLUSTER_SERVER => {
             Destination::Server(server)

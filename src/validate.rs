@@ -87,7 +87,7 @@ pub fn check_schema(root: &Node, document: &Json) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     for error in validator.iter_errors(document) {
         let pointer = error.instance_path().as_str().to_string();
-        let (node, key_location) = root.pointer(&pointer).unwrap_or((root, None));
+        let (node, _) = root.pointer(&pointer).unwrap_or((root, None));
         let field = dotted(&pointer);
         let diagnostic = match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
@@ -195,7 +195,6 @@ pub fn check_schema(root: &Node, document: &Json) -> Vec<Diagnostic> {
             }
             _ => Diagnostic::error(Code::InvalidValue, error.to_string()),
         };
-        let _ = key_location;
         diagnostics.push(diagnostic.at(node.location.clone()).field(field));
     }
     diagnostics

@@ -24,11 +24,10 @@ use crate::model::{Customer, Scaling, defaults};
 
 /// Name of the app's Deployment, Service, ServiceAccount, HPA and PDB.
 pub const NAME: &str = super::workload::APP;
-const COMPONENT: &str = "app";
 const PORT_NAME: &str = super::port::APP_NAME;
 
 pub fn emit(customer: &Customer) -> Vec<Object> {
-    let labels = labels(customer, NAME, COMPONENT);
+    let labels = labels(customer, NAME, Component::App.as_str());
     let config_map = config_map(customer, &labels);
     let config_checksum = super::checksum(&config_map);
     let mut objects = vec![

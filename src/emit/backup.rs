@@ -19,7 +19,6 @@ use crate::model::{Backup, Customer};
 
 /// Name of the CronJob, ServiceAccount, Role and ConfigMap.
 pub const NAME: &str = "postgres-snapshot";
-const COMPONENT: &str = "backup";
 const CONFIG_DIR: &str = "/etc/snapshot";
 const CREDENTIALS_DIR: &str = "/etc/snapshot/credentials";
 /// The annotation that carries the backup label of an online snapshot (base64).
@@ -44,7 +43,7 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     let Some(backup) = &customer.backup else {
         return Vec::new();
     };
-    let labels = labels(customer, workload::BACKUP, COMPONENT);
+    let labels = labels(customer, workload::BACKUP, Component::Backup.as_str());
     let config_map = config_map(customer, backup, &labels);
     let checksum = super::checksum(&config_map);
     vec![
@@ -53,7 +52,7 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
         super::role_binding(customer, Component::Backup, NAME, &labels),
         config_map,
         cron_job(customer, backup, &labels, &checksum),
-        snapshot_class(customer, backup, &labels),
+        snapshot_class(backup, &labels),
     ]
 }
 
@@ -160,7 +159,7 @@ fn cron_job(
     let container = Container {
         name: "snapshot".into(),
         image: Some(backup.image.clone()),
-        image_pull_policy: super::pull_policy(backup.image_by_tag),
+        image_pull_policy: super::pull_policy(false),
         command: Some(vec!["/bin/sh".into(), format!("{CONFIG_DIR}/snapshot.sh")]),
         env: Some(vec![
             EnvVar {
@@ -215,14 +214,10 @@ fn cron_job(
         }),
     };
     let mut meta = metadata(customer, NAME, labels.clone());
-    let mut skips = vec![(
+    meta.annotations = super::checkov_skips(&[(
         "CKV_K8S_38",
         "the snapshot job creates and prunes VolumeSnapshots through the Kubernetes API",
-    )];
-    if backup.image_by_tag {
-        skips.push(("CKV_K8S_43", "the profile opts out of digest pinning"));
-    }
-    meta.annotations = super::checkov_skips(&skips);
+    )]);
     let cron_job = CronJob {
         metadata: meta,
         spec: Some(CronJobSpec {
@@ -262,11 +257,7 @@ struct VolumeSnapshotClass {
 
 /// Cluster-scoped: one per customer cluster. `Delete`, so pruning a VolumeSnapshot also
 /// deletes the disk snapshot behind it.
-fn snapshot_class(
-    customer: &Customer,
-    backup: &Backup,
-    labels: &BTreeMap<String, String>,
-) -> Object {
+fn snapshot_class(backup: &Backup, labels: &BTreeMap<String, String>) -> Object {
     let class = VolumeSnapshotClass {
         api_version: "snapshot.storage.k8s.io/v1",
         kind: "VolumeSnapshotClass",
@@ -278,7 +269,6 @@ fn snapshot_class(
         driver: DRIVER,
         deletion_policy: "Delete",
     };
-    let _ = customer;
     Object::custom(
         Component::Backup,
         "VolumeSnapshotClass",

@@ -28,7 +28,6 @@ use crate::model::{Customer, Database};
 
 /// Name of the StatefulSet, ServiceAccount, Role and PDB, and Patroni's scope.
 pub const NAME: &str = super::workload::POSTGRES;
-const COMPONENT: &str = "database";
 /// Services: every member by DNS, the leader, the streaming standbys.
 pub const HEADLESS: &str = "postgres-headless";
 pub const PRIMARY: &str = "postgres-primary";
@@ -173,7 +172,7 @@ fn groups(database: &Database) -> Vec<Group> {
 
 pub fn emit(customer: &Customer) -> Vec<Object> {
     let database = &customer.database;
-    let labels = labels(customer, NAME, COMPONENT);
+    let labels = labels(customer, NAME, Component::Database.as_str());
     let config_map = config_map(customer, &labels);
     let exporter_config = exporter_config_map(customer, &labels);
     // One annotation for both ConfigMaps the pods mount.

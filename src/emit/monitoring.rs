@@ -18,7 +18,6 @@ use super::{Component, Object, labels, metadata, selector, workload};
 use crate::model::{Customer, Scaling};
 use crate::profile::MonitoringProvider;
 
-const COMPONENT: &str = "monitoring";
 /// The named container ports the monitors scrape.
 pub const APP_PORT: &str = super::port::APP_NAME;
 pub const EXPORTER_PORT: &str = "metrics";
@@ -335,7 +334,7 @@ struct PodMonitoringEndpoint {
 }
 
 pub fn emit(customer: &Customer) -> Vec<Object> {
-    let labels = labels(customer, "monitoring", COMPONENT);
+    let labels = labels(customer, "monitoring", Component::Monitoring.as_str());
     // The Prometheus Operator only reads monitors and rules its selectors match.
     let mut selected = labels.clone();
     if customer.monitoring.provider == MonitoringProvider::PrometheusOperator {

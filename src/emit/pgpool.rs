@@ -22,7 +22,6 @@ use crate::profile::ReadAfterWrite;
 
 /// Name of the Deployment, Service, ServiceAccount, ConfigMap and PDB.
 pub const NAME: &str = super::workload::PGPOOL;
-const COMPONENT: &str = "pgpool";
 /// Where the container finds its files (translated by the real-component test).
 pub const CONFIG_DIR: &str = "/etc/pgpool/config";
 pub const CREDENTIALS_DIR: &str = "/etc/pgpool/credentials";
@@ -46,7 +45,7 @@ const CPU_LIMIT: &str = "1";
 const MEMORY_LIMIT: &str = "512Mi";
 
 pub fn emit(customer: &Customer) -> Vec<Object> {
-    let labels = labels(customer, NAME, COMPONENT);
+    let labels = labels(customer, NAME, Component::Pgpool.as_str());
     let config_map = config_map(customer, &labels);
     let checksum = super::checksum(&config_map);
     vec![

@@ -169,16 +169,11 @@ struct Settings {
 }
 
 fn settings(customer: &Customer) -> Settings {
-    let argocd = customer
-        .profile
-        .spec
-        .as_ref()
-        .and_then(|s| s.argocd.clone())
-        .unwrap_or_default();
+    let delivery = &customer.delivery;
     Settings {
-        project: argocd.project.unwrap_or_else(|| customer.name.clone()),
-        repo_url: argocd.repo_url.unwrap_or_default(),
-        target_revision: argocd.target_revision.unwrap_or_else(|| "main".into()),
+        project: delivery.project.clone(),
+        repo_url: delivery.repo_url.clone(),
+        target_revision: delivery.target_revision.clone(),
         destination: destination(customer),
     }
 }
@@ -186,10 +181,11 @@ fn settings(customer: &Customer) -> Settings {
 /// The customer's destination as Argo CD spells it: the Application and the AppProject
 /// carry the same one, so the project's match (name or server, and namespace) holds.
 fn destination(customer: &Customer) -> Destination {
+    let destination = &customer.delivery.destination;
     Destination {
-        name: customer.destination.name().map(str::to_string),
+        name: destination.name().map(str::to_string),
         namespace: customer.namespace.clone(),
-        server: customer.destination.server().map(str::to_string),
+        server: destination.server().map(str::to_string),
     }
 }
 

@@ -11,19 +11,8 @@ use serde_json::Value;
 use super::netpol::{Cluster, Endpoint, Pod};
 use super::parse_yaml;
 
-/// Every customer of the shipped profiles and the valid fixtures, compiled in process.
-fn customers() -> Vec<Compiled> {
-    let folders = super::profile_folders();
-    let files = gitopsc::compiler::discover(&folders)
-        .expect("profiles")
-        .files;
-    let fleet = gitopsc::compiler::compile(&files, 2);
-    assert!(!fleet.has_errors(), "{:?}", fleet.diagnostics);
-    fleet.customers
-}
-
 fn customer(name: &str) -> Compiled {
-    customers()
+    super::compiled_customers()
         .into_iter()
         .find(|c| c.customer.name == name)
         .expect("customer")
@@ -361,7 +350,7 @@ fn evaluate(cluster: &Cluster, compiled: &Compiled) -> Vec<(String, bool)> {
 
 #[test]
 fn connectivity_matrix_matches_the_design() {
-    for compiled in customers() {
+    for compiled in super::compiled_customers() {
         let cluster = Cluster::new(objects(&compiled));
         let matrix = matrix(&compiled);
         let mut wrong = Vec::new();

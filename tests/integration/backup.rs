@@ -416,7 +416,7 @@ fn restore_runbook_keeps_the_old_disks_until_the_restore_is_verified() {
 #[test]
 fn snapshot_job_deadline_covers_the_wait_for_ready() {
     let mut checked = 0;
-    for compiled in super::monitoring::customers() {
+    for compiled in super::compiled_customers() {
         let Some(backup) = &compiled.customer.backup else {
             continue;
         };

@@ -21,7 +21,7 @@ fn compiled() -> &'static Path {
         let out = TempDir::new("conformance");
         // A generated fleet too: profiles nobody wrote by hand must pass the same checks.
         let generated = TempDir::new("generated-profiles");
-        gitopsc::fleet::write(generated.path(), 6).expect("fleet");
+        super::fleet::write(generated.path(), 6).expect("fleet");
         let output = run(
             &root(),
             &[

@@ -20,7 +20,7 @@ fn two_renders_are_byte_identical() {
 #[test]
 fn output_does_not_depend_on_jobs() {
     let work = TempDir::new("jobs");
-    gitopsc::fleet::write(&work.path().join("profiles"), 40).expect("fleet");
+    super::fleet::write(&work.path().join("profiles"), 40).expect("fleet");
     render_ok(work.path(), &["render", "--jobs", "1", "--out", "one"]);
     render_ok(work.path(), &["render", "--jobs", "4", "--out", "four"]);
     assert_eq!(
@@ -249,7 +249,7 @@ fn removed_profiles_and_objects_are_pruned() {
 fn a_killed_render_leaves_the_old_or_the_new_tree() {
     let work = TempDir::new("kill");
     let profiles = work.path().join("profiles");
-    gitopsc::fleet::write(&profiles, 200).expect("fleet");
+    super::fleet::write(&profiles, 200).expect("fleet");
     render_ok(work.path(), &["render", "--out", "old"]);
     let defaults = profiles.join("_defaults.yaml");
     let original = std::fs::read_to_string(&defaults).expect("read");
@@ -267,8 +267,15 @@ fn a_killed_render_leaves_the_old_or_the_new_tree() {
             .cloned()
             .collect()
     };
+    // The kill moment is searched for: too early leaves everything old, too late everything
+    // new; halve the window until a kill lands between two customers' swaps.
     let mut saw_mix_of_old_and_new = false;
-    for attempt in 0..12u64 {
+    let (mut early, mut late): (u64, Option<u64>) = (0, None);
+    let mut delay = 5u64;
+    for attempt in 0..16u64 {
+        if saw_mix_of_old_and_new {
+            break;
+        }
         let out = work.path().join(format!("out-{attempt}"));
         copy_tree(&work.path().join("old"), &out);
         let mut child = gitopsc(work.path())
@@ -282,7 +289,7 @@ fn a_killed_render_leaves_the_old_or_the_new_tree() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(Duration::from_millis(5 + attempt * 15));
+        std::thread::sleep(Duration::from_millis(delay));
         let _ = child.kill();
         let _ = child.wait();
         let now = tree(&out);
@@ -309,6 +316,15 @@ fn a_killed_render_leaves_the_old_or_the_new_tree() {
             }
         }
         saw_mix_of_old_and_new |= old_count > 0 && new_count > 0;
+        if new_count == 0 {
+            early = delay;
+        } else if old_count == 0 {
+            late = Some(delay);
+        }
+        delay = match late {
+            Some(late) => (early + late).div_ceil(2),
+            None => delay * 2,
+        };
         // A later render clears the leftovers and finishes the job.
         render_ok(
             work.path(),
@@ -320,8 +336,8 @@ fn a_killed_render_leaves_the_old_or_the_new_tree() {
             "attempt {attempt}: the next render completes the tree"
         );
     }
-    // Not guaranteed on every machine, but a sign the kills landed mid-render.
-    if !saw_mix_of_old_and_new {
-        eprintln!("note: no kill landed between two customer swaps");
-    }
+    assert!(
+        saw_mix_of_old_and_new,
+        "no kill landed mid-render (last window {early}..{late:?} ms): the test proved nothing"
+    );
 }

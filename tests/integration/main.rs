@@ -8,6 +8,8 @@ mod contract;
 mod database;
 mod delivery;
 mod fixtures;
+#[path = "../support/fleet.rs"]
+mod fleet;
 mod link;
 mod monitoring;
 mod netpol;
@@ -251,4 +253,14 @@ pub fn compiled_file<'a>(compiled: &'a gitopsc::compiler::Compiled, path: &str) 
         .iter()
         .find(|(p, _)| p.as_str() == path)
         .map(|(_, text)| text.as_str())
+}
+
+/// Every customer of the shipped profiles and the valid fixtures, compiled in process.
+pub fn compiled_customers() -> Vec<gitopsc::compiler::Compiled> {
+    let files = gitopsc::compiler::discover(&profile_folders())
+        .expect("profiles")
+        .files;
+    let fleet = gitopsc::compiler::compile(&files, 2);
+    assert!(!fleet.has_errors(), "{:?}", fleet.diagnostics);
+    fleet.customers
 }

@@ -14,16 +14,6 @@ use serde_json::{Value, json};
 use super::pg_settings::{LocalServer, server_bin};
 use super::{TempDir, free_port, parse_yaml, root, text, tool, tools_required};
 
-/// Every customer of the shipped profiles and the valid fixtures, compiled in process.
-pub fn customers() -> Vec<Compiled> {
-    let files = gitopsc::compiler::discover(&super::profile_folders())
-        .expect("profiles")
-        .files;
-    let fleet = gitopsc::compiler::compile(&files, 2);
-    assert!(!fleet.has_errors(), "{:?}", fleet.diagnostics);
-    fleet.customers
-}
-
 /// The `spec` (rule groups) of the customer's PrometheusRule or ClusterRules object.
 fn rule_file(compiled: &Compiled) -> Value {
     let (_, text) = compiled
@@ -427,7 +417,7 @@ fn every_compiled_rule_passes_promtool_with_a_firing_and_a_silent_case() {
     let work = TempDir::new("promtool");
     let mut providers = BTreeSet::new();
     let mut alerts_tested = 0;
-    for compiled in customers() {
+    for compiled in super::compiled_customers() {
         let customer = &compiled.customer;
         providers.insert(format!("{:?}", customer.monitoring.provider));
         let dir = work.path().join(&customer.name);
@@ -547,7 +537,7 @@ fn every_compiled_rule_passes_promtool_with_a_firing_and_a_silent_case() {
 /// Every alert links a runbook that exists in docs/runbooks/.
 #[test]
 fn every_alert_has_a_runbook() {
-    for compiled in customers() {
+    for compiled in super::compiled_customers() {
         for rule in rule_file(&compiled)["groups"][0]["rules"]
             .as_array()
             .expect("rules")
@@ -624,7 +614,7 @@ const BUILT_IN_COLLECTORS: &[&str] = &[
 /// Every metric the compiled custom queries add (`<query>_<column>`), per customer.
 fn custom_metrics() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for c in customers() {
+    for c in super::compiled_customers() {
         for (path, text) in &c.output.files {
             if !path.ends_with("configmap-postgres-exporter.yaml") {
                 continue;
@@ -778,7 +768,7 @@ fn postgres_exporter_exports_every_metric_the_rules_use() {
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split(['{', ' ']).next())
         .collect();
-    let compiled = customers();
+    let compiled = super::compiled_customers();
     let mut used = BTreeSet::new();
     for c in &compiled {
         let rules = rule_file(c);
@@ -814,7 +804,7 @@ fn postgres_exporter_exports_every_metric_the_rules_use() {
 /// bounds, connections, replication lag, Pgpool backends and (with backups) snapshot age.
 #[test]
 fn dashboard_covers_the_stack() {
-    for compiled in customers() {
+    for compiled in super::compiled_customers() {
         let (_, yaml) = compiled
             .output
             .files
@@ -865,7 +855,7 @@ fn dashboard_covers_the_stack() {
 #[test]
 fn the_monitoring_stack_selects_and_reaches_what_is_compiled() {
     let mut seen = BTreeSet::new();
-    for compiled in customers() {
+    for compiled in super::compiled_customers() {
         let customer = &compiled.customer;
         for (path, text) in &compiled.output.files {
             if !path.ends_with(".yaml") {

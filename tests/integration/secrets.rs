@@ -50,7 +50,7 @@ fn every_container_sees_only_the_passwords_it_uses() {
         ("snapshot", vec![secret_key::BACKUP]),
     ]);
     let mut checked = BTreeSet::new();
-    for compiled in super::monitoring::customers() {
+    for compiled in super::compiled_customers() {
         let secret = compiled.customer.database.credentials_secret.clone();
         for (path, text) in &compiled.output.files {
             if !path.ends_with(".yaml") {

@@ -38,7 +38,7 @@ fn shutdown_of(deployment: &Value, container: &str) -> (u64, u64, Value, bool) {
 
 #[test]
 fn every_customer_rolls_and_shuts_down_without_dropping_requests() {
-    let customers = super::monitoring::customers();
+    let customers = super::compiled_customers();
     assert!(customers.len() >= 6, "{} customers", customers.len());
     let mut with_load_balancer = 0;
     for compiled in &customers {

@@ -1,5 +1,7 @@
 //! A synthetic fleet for benchmarks and tests: `count` valid customer profiles that vary in
 //! the ways real ones do (autoscaling on or off, labels, env, access), over one layer.
+//! Dev-only: included by path into the integration tests, the benchmark and the `fleet`
+//! example, never part of the library.
 
 /// The profile folder's files, name → contents, in name order.
 pub fn generate(count: usize) -> Vec<(String, String)> {
