@@ -739,7 +739,7 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
             "/spec/database/parameters/{}",
             name.replace('~', "~0").replace('/', "~1")
         );
-        if crate::emit::database::MANAGED_PARAMETERS.contains(&name.as_str()) {
+        if crate::patroni::MANAGED_PARAMETERS.contains(&name.as_str()) {
             let location = root_key(c.root, &pointer);
             c.diagnostics.push(
                 Diagnostic::error(
@@ -825,7 +825,7 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
 
 /// A valid PostgreSQL value may still be one Patroni replaces (E0322).
 fn patroni_bounds(c: &mut Checker<'_>, name: &str, value: &str, pointer: &str) {
-    let Some((minimum, allowed)) = patroni_floor(name) else {
+    let Some((minimum, allowed)) = crate::patroni::floor(name) else {
         return;
     };
     let text = value.trim();
@@ -855,22 +855,6 @@ fn managed_parameter_help(name: &str) -> String {
         "synchronous_standby_names" => "use `database.synchronousMode`".into(),
         _ => "remove it; docs/database.md lists the parameters gitopsc sets".into(),
     }
-}
-
-/// Patroni's own bounds for the parameters it passes on the command line
-/// (patroni/postgresql/config.py, `CMDLINE_OPTIONS`): a value outside them is silently
-/// replaced by Patroni's default. `(Some(minimum), _)` for integers, `(None, allowed)` else.
-fn patroni_floor(name: &str) -> Option<(Option<i64>, &'static [&'static str])> {
-    Some(match name {
-        "max_connections" => (Some(25), &[]),
-        "max_wal_senders" => (Some(3), &[]),
-        "max_replication_slots" => (Some(4), &[]),
-        "max_worker_processes" => (Some(2), &[]),
-        "max_locks_per_transaction" => (Some(32), &[]),
-        "max_prepared_transactions" => (Some(0), &[]),
-        "wal_level" => (None, &["replica", "logical"]),
-        _ => return None,
-    })
 }
 
 fn root_key(root: &Node, pointer: &str) -> crate::diag::Location {

@@ -15,6 +15,7 @@ pub mod link;
 pub mod load;
 pub mod model;
 pub mod package;
+pub mod patroni;
 pub mod pgsettings;
 pub mod profile;
 pub mod serialize;

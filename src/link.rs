@@ -128,18 +128,18 @@ pub fn prerequisites(customer: &Customer, objects: &[(String, &Value)]) -> Vec<P
         }
     }
     let database = &customer.database;
-    if database.external_secret.is_none() {
+    if let crate::model::Credentials::Existing(secret) = &database.credentials {
         out.insert(prerequisite(
             Section::Object,
             "Secret",
-            &database.credentials_secret,
+            secret,
             format!(
                 "the database credentials (`spec.database.credentials.existingSecret`), with keys {}",
                 database::secret_key::ALL.join(", ")
             ),
         ));
     }
-    if let Some(source) = &database.external_secret {
+    if let Some(source) = database.credentials.external() {
         match &source.store {
             SecretStore::Cluster(name) => {
                 out.insert(prerequisite(

@@ -318,10 +318,8 @@ pub struct Database {
     pub tls_secret: Option<String>,
     /// Where that Secret comes from.
     pub tls_source: Option<TlsSource>,
-    /// The Secret the pods read the passwords from.
-    pub credentials_secret: String,
-    /// Set when gitopsc emits an `ExternalSecret` that creates `credentials_secret`.
-    pub external_secret: Option<ExternalSecretSource>,
+    /// Where the passwords come from; emit names the Secret the pods read.
+    pub credentials: Credentials,
     pub pgpool: Pgpool,
     /// Worker groups when `engine: citus`; `None` for a plain PostgreSQL cluster.
     pub citus_worker_groups: Option<u32>,
@@ -341,6 +339,24 @@ pub struct Backup {
     pub image: String,
     pub online: bool,
     pub ready_timeout_minutes: u32,
+}
+
+/// The database passwords, as the profile asks for them.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A Secret that already exists in the namespace.
+    Existing(String),
+    /// A Secret Manager secret, which an `ExternalSecret` gitopsc emits turns into a Secret.
+    External(ExternalSecretSource),
+}
+
+impl Credentials {
+    pub fn external(&self) -> Option<&ExternalSecretSource> {
+        match self {
+            Credentials::External(source) => Some(source),
+            Credentials::Existing(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -719,9 +735,9 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
         };
         Some(ExternalSecretSource { store, key: e.key? })
     });
-    let credentials_secret = match (&credentials.existing_secret, &external_secret) {
-        (Some(existing), _) => existing.clone(),
-        (None, Some(_)) => format!("{}-credentials", crate::emit::workload::POSTGRES),
+    let credentials = match (credentials.existing_secret, external_secret) {
+        (Some(existing), _) => Credentials::Existing(existing),
+        (None, Some(source)) => Credentials::External(source),
         (None, None) => return None,
     };
     let pools = spec
@@ -775,8 +791,7 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
                 (None, None) => TlsSource::PrivateCa,
             }
         }),
-        credentials_secret,
-        external_secret,
+        credentials,
         pgpool: pgpool_model,
         citus_worker_groups: (db.engine == Some(crate::profile::Engine::Citus)).then(|| {
             db.citus

@@ -127,7 +127,7 @@ fn database_env(customer: &Customer) -> Vec<EnvVar> {
             name: names.password.clone(),
             value_from: Some(EnvVarSource {
                 secret_key_ref: Some(SecretKeySelector {
-                    name: customer.database.credentials_secret.clone(),
+                    name: super::credentials::secret_name(&customer.database).to_string(),
                     key: secret_key::APP.into(),
                     optional: Some(false),
                 }),

@@ -205,7 +205,7 @@ fn cron_job(
                 super::config_map_volume("script", NAME, 0o444),
                 database::credentials_volume(
                     "credentials",
-                    &customer.database.credentials_secret,
+                    super::credentials::secret_name(&customer.database),
                     &[database::secret_key::BACKUP],
                 ),
                 super::scratch_volume("tmp", "16Mi", false),

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{Component, CustomResource, Object, labels, metadata};
-use crate::model::{Customer, SecretStore, TlsSource};
+use crate::model::{Credentials, Customer, Database, SecretStore, TlsSource};
 
 /// The ServiceAccount the compiled SecretStore logs in as.
 pub const STORE_ACCOUNT: &str = "external-secrets";
@@ -22,11 +22,22 @@ const COMPONENT: &str = "credentials";
 /// The annotation GKE Workload Identity reads on a ServiceAccount.
 pub const GCP_SERVICE_ACCOUNT_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
 
+/// The Secret the ExternalSecret creates when the profile names a Secret Manager secret.
+const CREATED_SECRET: &str = "postgres-credentials";
+
+/// The Secret the database pods, Pgpool, the app and the snapshot job read passwords from.
+pub fn secret_name(database: &Database) -> &str {
+    match &database.credentials {
+        Credentials::Existing(name) => name,
+        Credentials::External(_) => CREATED_SECRET,
+    }
+}
+
 pub fn emit(customer: &Customer, services: &[String]) -> Vec<Object> {
     let labels = labels(customer, COMPONENT, COMPONENT);
     let database = &customer.database;
     let mut objects = Vec::new();
-    if let Some(source) = &database.external_secret {
+    if let Some(source) = database.credentials.external() {
         if let SecretStore::Compiled {
             name,
             gcp_service_account,
@@ -358,7 +369,7 @@ fn external_secret(
     labels: &BTreeMap<String, String>,
     source: &crate::model::ExternalSecretSource,
 ) -> Object {
-    let name = &customer.database.credentials_secret;
+    let name = secret_name(&customer.database);
     let (kind, store) = match &source.store {
         SecretStore::Compiled { name, .. } => ("SecretStore", name.clone()),
         SecretStore::Cluster(name) => ("ClusterSecretStore", name.clone()),
@@ -367,7 +378,7 @@ fn external_secret(
         refresh_interval: "1h",
         secret_store_ref: StoreRef { kind, name: store },
         target: Target {
-            name: name.clone(),
+            name: name.to_string(),
             creation_policy: "Owner",
             // A secret removed upstream must not take the running database's
             // passwords with it.

@@ -77,41 +77,6 @@ const LOOP_WAIT: u32 = 10;
 const RETRY_TIMEOUT: u32 = 10;
 /// Lets Patroni stop PostgreSQL cleanly and hand the leader lock over.
 const TERMINATION_GRACE_SECONDS: i64 = 120;
-/// Parameters PostgreSQL reads only from Patroni's DCS copy, never from the local file
-/// (Patroni's `CMDLINE_OPTIONS`); they go to `bootstrap.dcs`.
-const DCS_ONLY: &[&str] = &[
-    "max_connections",
-    "max_locks_per_transaction",
-    "max_prepared_transactions",
-    "max_replication_slots",
-    "max_wal_senders",
-    "max_worker_processes",
-    "track_commit_timestamp",
-    "wal_keep_size",
-    "wal_level",
-];
-/// Parameters gitopsc sets itself; a profile may not (check.rs reports E0321).
-pub const MANAGED_PARAMETERS: &[&str] = &[
-    "cluster_name",
-    "config_file",
-    "data_directory",
-    "hba_file",
-    "hot_standby",
-    "ident_file",
-    "listen_addresses",
-    "password_encryption",
-    "port",
-    "primary_conninfo",
-    "primary_slot_name",
-    "ssl",
-    "ssl_ca_file",
-    "ssl_cert_file",
-    "ssl_key_file",
-    "synchronous_standby_names",
-    "unix_socket_directories",
-    "wal_log_hints",
-];
-
 const POST_BOOTSTRAP: &str = include_str!("templates/post-bootstrap.sh");
 
 /// The Secret's keys by role, for the templates.
@@ -289,7 +254,7 @@ pub fn dynamic_config(customer: &Customer) -> Value {
         ("wal_log_hints".into(), "on".into()),
     ]);
     for (name, value) in &database.parameters {
-        if DCS_ONLY.contains(&name.as_str()) {
+        if crate::patroni::DCS_ONLY.contains(&name.as_str()) {
             parameters.insert(name.clone(), value.clone());
         }
     }
@@ -318,7 +283,7 @@ pub fn patroni_config(customer: &Customer) -> Value {
     let mut local: BTreeMap<String, String> = database
         .parameters
         .iter()
-        .filter(|(name, _)| !DCS_ONLY.contains(&name.as_str()))
+        .filter(|(name, _)| !crate::patroni::DCS_ONLY.contains(&name.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     local.insert("password_encryption".into(), "scram-sha-256".into());
@@ -583,12 +548,12 @@ fn statefulset(
         // Patroni needs every password: its own users, and the roles post-bootstrap.sh makes.
         credentials_volume(
             "credentials",
-            &database.credentials_secret,
+            super::credentials::secret_name(database),
             &secret_key::ALL,
         ),
         credentials_volume(
             MONITOR_CREDENTIALS,
-            &database.credentials_secret,
+            super::credentials::secret_name(database),
             &[secret_key::MONITOR],
         ),
         super::scratch_volume("run", "16Mi", false),

@@ -175,7 +175,7 @@ fn tcp_probe(period: i32, failures: i32) -> Probe {
 fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: &str) -> Object {
     let database = &customer.database;
     let pgpool = &database.pgpool;
-    let secret = &database.credentials_secret;
+    let secret = super::credentials::secret_name(database);
     let mut mounts = vec![
         super::mount("config", CONFIG_DIR, true),
         super::mount("credentials", CREDENTIALS_DIR, true),

@@ -51,7 +51,8 @@ fn every_container_sees_only_the_passwords_it_uses() {
     ]);
     let mut checked = BTreeSet::new();
     for compiled in super::compiled_customers() {
-        let secret = compiled.customer.database.credentials_secret.clone();
+        let secret =
+            gitopsc::emit::credentials::secret_name(&compiled.customer.database).to_string();
         for (path, text) in &compiled.output.files {
             if !path.ends_with(".yaml") {
                 continue;
