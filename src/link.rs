@@ -13,15 +13,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::emit::{database, workload};
+use crate::emit::names::label;
+use crate::emit::{credentials, workload};
 use crate::model::{Customer, SecretStore, TlsSource};
 
 /// Labels a controller puts on pods at run time: (the pods' `app.kubernetes.io/name`, key,
 /// values). Patroni labels the leader and the standbys.
 pub const RUNTIME_LABELS: &[(&str, &str, &[&str])] = &[(
     workload::POSTGRES,
-    database::ROLE_LABEL,
-    &[database::LEADER_VALUE, database::REPLICA_VALUE],
+    label::ROLE,
+    &[label::LEADER, label::REPLICA],
 )];
 
 /// Environment variables whose value names an object a script of the pod uses.
@@ -135,7 +136,7 @@ pub fn prerequisites(customer: &Customer, objects: &[(String, &Value)]) -> Vec<P
             secret,
             format!(
                 "the database credentials (`spec.database.credentials.existingSecret`), with keys {}",
-                database::secret_key::ALL.join(", ")
+                credentials::secret_key::ALL.join(", ")
             ),
         ));
     }
@@ -176,7 +177,7 @@ pub fn prerequisites(customer: &Customer, objects: &[(String, &Value)]) -> Vec<P
             &source.key,
             format!(
                 "a JSON object with the keys {} in project `{}`",
-                database::secret_key::ALL.join(", "),
+                credentials::secret_key::ALL.join(", "),
                 customer.cluster.project_id
             ),
         ));

@@ -110,7 +110,8 @@ pub fn database_host(customer: &Customer) -> String {
 /// The app's database connection (docs/database.md): Pgpool's Service, the app's database
 /// and user, TLS verified against the database CA, and the password by reference only.
 fn database_env(customer: &Customer) -> Vec<EnvVar> {
-    use super::database::{APP_DATABASE, APP_USER, secret_key};
+    use super::credentials::secret_key;
+    use super::names::user::{APP as APP_USER, APP_DATABASE};
     let names = &customer.app.database_env;
     let tls = customer.database.tls_secret.is_some();
     let value = |name: &str, value: String| EnvVar {

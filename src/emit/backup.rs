@@ -13,7 +13,8 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
-use super::database;
+use super::credentials;
+use super::names::{label, service, user};
 use super::{Component, Object, labels, metadata, port, selector, workload};
 use crate::model::{Backup, Customer};
 
@@ -101,9 +102,9 @@ pub fn snapshot_labels(customer: &Customer) -> BTreeMap<String, String> {
 /// `snapshot.sh` as compiled.
 pub fn script(customer: &Customer, backup: &Backup) -> String {
     let mut primary = selector(customer, workload::POSTGRES);
-    primary.insert(database::ROLE_LABEL.into(), database::LEADER_VALUE.into());
+    primary.insert(label::ROLE.into(), label::LEADER.into());
     if customer.database.citus_worker_groups.is_some() {
-        primary.insert(database::CITUS_GROUP_LABEL.into(), "0".into());
+        primary.insert(label::CITUS_GROUP.into(), "0".into());
     }
     let snapshot_labels = snapshot_labels(customer);
     let label_yaml = snapshot_labels
@@ -123,12 +124,12 @@ pub fn script(customer: &Customer, backup: &Backup) -> String {
             snapshot_selector => selector_text(&snapshot_labels),
             snapshot_label_yaml => label_yaml,
             snapshot_prefix => format!("{}-postgres", customer.name),
-            headless => database::HEADLESS,
+            headless => service::HEADLESS,
             postgres_port => port::POSTGRES,
-            backup_user => database::BACKUP_USER,
+            backup_user => user::BACKUP,
             sslmode => if customer.database.tls_secret.is_some() { "require" } else { "disable" },
             credentials_dir => CREDENTIALS_DIR,
-            keys => database::secret_keys(),
+            keys => credentials::secret_keys(),
             label_annotation => LABEL_ANNOTATION,
         },
     )
@@ -203,10 +204,10 @@ fn cron_job(
             containers: vec![container],
             volumes: Some(vec![
                 super::config_map_volume("script", NAME, 0o444),
-                database::credentials_volume(
+                super::credentials::volume(
                     "credentials",
-                    super::credentials::secret_name(&customer.database),
-                    &[database::secret_key::BACKUP],
+                    &customer.database,
+                    &[credentials::secret_key::BACKUP],
                 ),
                 super::scratch_volume("tmp", "16Mi", false),
             ]),

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::{KeyToPath, Volume};
 use serde::Serialize;
 
 use super::{Component, CustomResource, Object, labels, metadata};
@@ -21,6 +22,50 @@ pub const CA: &str = "database-ca";
 const COMPONENT: &str = "credentials";
 /// The annotation GKE Workload Identity reads on a ServiceAccount.
 pub const GCP_SERVICE_ACCOUNT_ANNOTATION: &str = "iam.gke.io/gcp-service-account";
+
+/// Keys of the credentials Secret (docs/database.md).
+pub mod secret_key {
+    pub const SUPERUSER: &str = "superuser-password";
+    pub const REPLICATION: &str = "replication-password";
+    pub const APP: &str = "app-password";
+    pub const MONITOR: &str = "monitor-password";
+    pub const BACKUP: &str = "backup-password";
+    pub const REWIND: &str = "rewind-password";
+    pub const ALL: [&str; 6] = [SUPERUSER, REPLICATION, REWIND, APP, MONITOR, BACKUP];
+}
+
+/// The Secret's keys by role, for the templates.
+pub fn secret_keys() -> minijinja::Value {
+    minijinja::context! {
+        superuser => secret_key::SUPERUSER,
+        replication => secret_key::REPLICATION,
+        app => secret_key::APP,
+        monitor => secret_key::MONITOR,
+        backup => secret_key::BACKUP,
+        rewind => secret_key::REWIND,
+    }
+}
+
+/// Keys of the credentials Secret as a read-only volume named `volume`, readable by the
+/// pod's group only: a container mounts only the passwords it uses.
+pub fn volume(volume: &str, database: &Database, keys: &[&str]) -> Volume {
+    let mut volume = super::secret_volume(volume, secret_name(database), 0o440);
+    if let Some(source) = volume.secret.as_mut() {
+        source.items = Some(
+            keys.iter()
+                .map(|key| KeyToPath {
+                    key: (*key).to_string(),
+                    path: (*key).to_string(),
+                    ..KeyToPath::default()
+                })
+                .collect(),
+        );
+    }
+    volume
+}
+
+/// The volume that holds only the monitor role's password, for exporter sidecars.
+pub const MONITOR_VOLUME: &str = "monitor-credentials";
 
 /// The Secret the ExternalSecret creates when the profile names a Secret Manager secret.
 const CREATED_SECRET: &str = "postgres-credentials";
@@ -384,7 +429,7 @@ fn external_secret(
             // passwords with it.
             deletion_policy: "Retain",
         },
-        data: super::database::secret_key::ALL
+        data: secret_key::ALL
             .iter()
             .map(|key| SecretData {
                 secret_key: key,

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{
     Affinity, ConfigMap, Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, HTTPGetAction,
     ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm,
     PodAntiAffinity, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort,
-    ServiceSpec, Toleration, TopologySpreadConstraint, Volume, VolumeResourceRequirements,
+    ServiceSpec, Toleration, TopologySpreadConstraint, VolumeResourceRequirements,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -23,26 +23,17 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::{Value, json};
 
+use super::credentials::{secret_key, secret_keys};
+use super::names::{label, service, user};
 use super::{Component, Object, labels, metadata, port, selector};
 use crate::model::{Customer, Database};
 
 /// Name of the StatefulSet, ServiceAccount, Role and PDB, and Patroni's scope.
 pub const NAME: &str = super::workload::POSTGRES;
-/// Services: every member by DNS, the leader, the streaming standbys.
-pub const HEADLESS: &str = "postgres-headless";
-pub const PRIMARY: &str = "postgres-primary";
-pub const REPLICAS: &str = "postgres-replicas";
 /// The ConfigMap with `patroni.yml` and the bootstrap script.
 pub const CONFIG: &str = "postgres-patroni";
 /// The uid of `postgres` in Debian-based PostgreSQL images.
 pub const UID: i64 = 999;
-/// Patroni's role label and the value it puts on the leader. `master` is the only value
-/// Patroni 3 writes; Patroni 4 is told to keep it (`leader_label_value`).
-pub const ROLE_LABEL: &str = "role";
-pub const LEADER_VALUE: &str = "master";
-pub const REPLICA_VALUE: &str = "replica";
-/// Patroni's label for the Citus group of a member.
-pub const CITUS_GROUP_LABEL: &str = "citus-group";
 /// Where the container finds its files (translated by the real-component test).
 pub const CONFIG_DIR: &str = "/etc/patroni";
 pub const DATA_DIR: &str = "/var/lib/postgresql/data/pgdata";
@@ -51,26 +42,6 @@ pub const TLS_DIR: &str = "/etc/postgresql/tls";
 /// Written by apply-config.sh once the dynamic configuration is in the cluster state.
 const APPLIED_MARKER: &str = "/tmp/dynamic-config-applied";
 pub const CREDENTIALS_DIR: &str = "/etc/postgresql/credentials";
-/// Users the cluster has; their passwords are keys of the credentials Secret.
-pub const SUPERUSER: &str = "postgres";
-pub const REPLICATION_USER: &str = "replicator";
-/// pg_rewind's user: the superuser logs in only over the local socket, and a rejoining
-/// member runs pg_rewind against the new primary over the network.
-pub const REWIND_USER: &str = "rewinder";
-pub const APP_USER: &str = "app";
-pub const APP_DATABASE: &str = "app";
-pub const MONITOR_USER: &str = "monitor";
-pub const BACKUP_USER: &str = "backup";
-/// Keys of the credentials Secret (docs/database.md).
-pub mod secret_key {
-    pub const SUPERUSER: &str = "superuser-password";
-    pub const REPLICATION: &str = "replication-password";
-    pub const APP: &str = "app-password";
-    pub const MONITOR: &str = "monitor-password";
-    pub const BACKUP: &str = "backup-password";
-    pub const REWIND: &str = "rewind-password";
-    pub const ALL: [&str; 6] = [SUPERUSER, REPLICATION, REWIND, APP, MONITOR, BACKUP];
-}
 /// Patroni timing: a dead leader's lock expires after `TTL` seconds (the RTO's main term).
 const TTL: u32 = 30;
 const LOOP_WAIT: u32 = 10;
@@ -78,39 +49,6 @@ const RETRY_TIMEOUT: u32 = 10;
 /// Lets Patroni stop PostgreSQL cleanly and hand the leader lock over.
 const TERMINATION_GRACE_SECONDS: i64 = 120;
 const POST_BOOTSTRAP: &str = include_str!("templates/post-bootstrap.sh");
-
-/// The Secret's keys by role, for the templates.
-pub fn secret_keys() -> minijinja::Value {
-    minijinja::context! {
-        superuser => secret_key::SUPERUSER,
-        replication => secret_key::REPLICATION,
-        app => secret_key::APP,
-        monitor => secret_key::MONITOR,
-        backup => secret_key::BACKUP,
-        rewind => secret_key::REWIND,
-    }
-}
-
-/// Keys of the credentials Secret as a read-only volume named `volume`, readable by the
-/// pod's group only: a container mounts only the passwords it uses.
-pub fn credentials_volume(volume: &str, secret: &str, keys: &[&str]) -> Volume {
-    let mut volume = super::secret_volume(volume, secret, 0o440);
-    if let Some(source) = volume.secret.as_mut() {
-        source.items = Some(
-            keys.iter()
-                .map(|key| k8s_openapi::api::core::v1::KeyToPath {
-                    key: (*key).to_string(),
-                    path: (*key).to_string(),
-                    ..Default::default()
-                })
-                .collect(),
-        );
-    }
-    volume
-}
-
-/// The volume that holds only the monitor role's password, for exporter sidecars.
-pub const MONITOR_CREDENTIALS: &str = "monitor-credentials";
 
 /// One Patroni cluster: the only one, or one Citus group.
 struct Group {
@@ -157,8 +95,8 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
         super::role_binding(customer, Component::Database, NAME, &labels),
         config_map,
         headless_service(customer, &labels),
-        role_service(customer, &labels, PRIMARY, LEADER_VALUE),
-        role_service(customer, &labels, REPLICAS, REPLICA_VALUE),
+        role_service(customer, &labels, service::PRIMARY, label::LEADER),
+        role_service(customer, &labels, service::REPLICAS, label::REPLICA),
         // One member at a time: a drain never takes the standby a commit waits for together
         // with the primary. Across Citus groups too, to keep it simple.
         super::pod_disruption_budget(customer, Component::Database, NAME, &labels, false),
@@ -300,8 +238,8 @@ pub fn patroni_config(customer: &Customer) -> Value {
     // reaches a member over the network can log in as it.
     let mut pg_hba = vec![
         "local all all scram-sha-256".to_string(),
-        format!("host all {SUPERUSER} all reject"),
-        format!("{host} replication {REPLICATION_USER} all scram-sha-256"),
+        format!("host all {} all reject", user::SUPERUSER),
+        format!("{host} replication {} all scram-sha-256", user::REPLICATION),
         format!("{host} all all all scram-sha-256"),
     ];
     if database.tls_secret.is_some() {
@@ -312,9 +250,9 @@ pub fn patroni_config(customer: &Customer) -> Value {
         "kubernetes": {
             "labels": patroni_labels(),
             "scope_label": "cluster-name",
-            "role_label": ROLE_LABEL,
-            "leader_label_value": LEADER_VALUE,
-            "standby_leader_label_value": LEADER_VALUE,
+            "role_label": label::ROLE,
+            "leader_label_value": label::LEADER,
+            "standby_leader_label_value": label::LEADER,
             "use_endpoints": false,
         },
         "restapi": {"listen": format!("0.0.0.0:{}", port::PATRONI)},
@@ -337,9 +275,9 @@ pub fn patroni_config(customer: &Customer) -> Value {
             "use_unix_socket": true,
             "use_unix_socket_repl": false,
             "authentication": {
-                "superuser": {"username": SUPERUSER},
-                "replication": {"username": REPLICATION_USER},
-                "rewind": {"username": REWIND_USER},
+                "superuser": {"username": user::SUPERUSER},
+                "replication": {"username": user::REPLICATION},
+                "rewind": {"username": user::REWIND},
             },
             "parameters": local,
             "pg_hba": pg_hba,
@@ -348,7 +286,7 @@ pub fn patroni_config(customer: &Customer) -> Value {
     });
     if database.citus_worker_groups.is_some() {
         // The group number comes from PATRONI_CITUS_GROUP, set per StatefulSet.
-        config["citus"] = json!({"database": APP_DATABASE});
+        config["citus"] = json!({"database": user::APP_DATABASE});
     }
     config
 }
@@ -420,7 +358,7 @@ fn service_port(name: &str, number: i32) -> ServicePort {
 /// the member is ready so standbys being cloned and the snapshot job can find it.
 fn headless_service(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
     let service = Service {
-        metadata: metadata(customer, HEADLESS, labels.clone()),
+        metadata: metadata(customer, service::HEADLESS, labels.clone()),
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".into()),
             publish_not_ready_addresses: Some(true),
@@ -433,7 +371,7 @@ fn headless_service(customer: &Customer, labels: &BTreeMap<String, String>) -> O
         }),
         ..Service::default()
     };
-    Object::new(Component::Database, HEADLESS, &service)
+    Object::new(Component::Database, service::HEADLESS, &service)
 }
 
 /// The leader (`role=master`) or the standbys (`role=replica`); with Citus, of the
@@ -445,9 +383,9 @@ fn role_service(
     role: &str,
 ) -> Object {
     let mut pods = selector(customer, NAME);
-    pods.insert(ROLE_LABEL.into(), role.into());
+    pods.insert(label::ROLE.into(), role.into());
     if customer.database.citus_worker_groups.is_some() {
-        pods.insert(CITUS_GROUP_LABEL.into(), "0".into());
+        pods.insert(label::CITUS_GROUP.into(), "0".into());
     }
     let service = Service {
         metadata: metadata(customer, name, labels.clone()),
@@ -510,8 +448,8 @@ fn statefulset(
     pod_labels.insert("cluster-name".into(), NAME.into());
     let mut match_labels = selector(customer, NAME);
     if let Some(g) = group.citus {
-        pod_labels.insert(CITUS_GROUP_LABEL.into(), g.to_string());
-        match_labels.insert(CITUS_GROUP_LABEL.into(), g.to_string());
+        pod_labels.insert(label::CITUS_GROUP.into(), g.to_string());
+        match_labels.insert(label::CITUS_GROUP.into(), g.to_string());
     }
     let mut env = vec![
         env_field("PATRONI_NAME", "metadata.name"),
@@ -546,14 +484,10 @@ fn statefulset(
         // The scripts are executed by Patroni and the sidecar.
         super::config_map_volume("config", CONFIG, 0o555),
         // Patroni needs every password: its own users, and the roles post-bootstrap.sh makes.
-        credentials_volume(
-            "credentials",
-            super::credentials::secret_name(database),
-            &secret_key::ALL,
-        ),
-        credentials_volume(
-            MONITOR_CREDENTIALS,
-            super::credentials::secret_name(database),
+        super::credentials::volume("credentials", database, &secret_key::ALL),
+        super::credentials::volume(
+            super::credentials::MONITOR_VOLUME,
+            database,
             &[secret_key::MONITOR],
         ),
         super::scratch_volume("run", "16Mi", false),
@@ -653,7 +587,7 @@ fn statefulset(
                     }
                 ),
             ),
-            env_value("DATA_SOURCE_USER", MONITOR_USER),
+            env_value("DATA_SOURCE_USER", user::MONITOR),
             env_value(
                 "DATA_SOURCE_PASS_FILE",
                 &format!("{CREDENTIALS_DIR}/{}", secret_key::MONITOR),
@@ -664,7 +598,7 @@ fn statefulset(
             ),
         ]),
         volume_mounts: Some(vec![
-            super::mount(MONITOR_CREDENTIALS, CREDENTIALS_DIR, true),
+            super::mount(super::credentials::MONITOR_VOLUME, CREDENTIALS_DIR, true),
             super::mount("exporter-config", EXPORTER_CONFIG_DIR, true),
         ]),
         ..super::exporter_container(
@@ -795,7 +729,7 @@ fn statefulset(
             } else {
                 database.replicas as i32
             }),
-            service_name: Some(HEADLESS.into()),
+            service_name: Some(service::HEADLESS.into()),
             // Members coordinate through Patroni, not through start order.
             pod_management_policy: Some("Parallel".into()),
             selector: LabelSelector {

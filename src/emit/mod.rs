@@ -16,12 +16,15 @@ use serde::Serialize;
 
 use crate::model::Customer;
 
+pub use names::{port, workload};
+
 pub mod access;
 pub mod app;
 pub mod backup;
 pub mod credentials;
 pub mod database;
 pub mod monitoring;
+pub mod names;
 pub mod network;
 pub mod pgpool;
 
@@ -202,31 +205,6 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     objects
         .sort_by(|a, b| (a.kind_rank(), &a.kind, &a.name).cmp(&(b.kind_rank(), &b.kind, &b.name)));
     objects
-}
-
-/// The `app.kubernetes.io/name` of each workload's pods: the one source of the labels that
-/// Deployments, StatefulSets, Services and NetworkPolicies select on.
-pub mod workload {
-    pub const APP: &str = "app";
-    pub const PGPOOL: &str = "pgpool";
-    pub const POSTGRES: &str = "postgres";
-    pub const BACKUP: &str = "backup";
-}
-
-/// Ports the components agree on.
-pub mod port {
-    /// The app's named container port (its number is `app.port`).
-    pub const APP_NAME: &str = "http";
-    pub const POSTGRES: i32 = 5432;
-    /// Patroni's REST API: leader election, health, member replication state.
-    pub const PATRONI: i32 = 8008;
-    pub const PGPOOL: i32 = 9999;
-    /// postgres_exporter's default listen port.
-    pub const POSTGRES_EXPORTER: i32 = 9187;
-    /// pgpool2_exporter's default listen port.
-    pub const PGPOOL_EXPORTER: i32 = 9719;
-    /// The Kubernetes API on GKE's private control-plane endpoint.
-    pub const KUBERNETES_API: i32 = 443;
 }
 
 /// The cluster's DNS domain; GKE's is always `cluster.local`.

@@ -15,7 +15,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::database;
+use super::credentials;
+use super::names::{service, user};
 use super::{Component, Object, labels, metadata, port, selector};
 use crate::model::Customer;
 use crate::profile::ReadAfterWrite;
@@ -74,10 +75,10 @@ pub fn files(customer: &Customer) -> BTreeMap<String, String> {
         max_pool => database.pgpool.max_pool,
         load_balance => database.pgpool.load_balance_reads,
         read_after_write => read_after_write(database.pgpool.read_after_write),
-        monitor_user => database::MONITOR_USER,
-        app_user => database::APP_USER,
+        monitor_user => user::MONITOR,
+        app_user => user::APP,
         credentials_dir => CREDENTIALS_DIR,
-        keys => database::secret_keys(),
+        keys => credentials::secret_keys(),
         exporter_port => port::PGPOOL_EXPORTER,
         ready_timeout => READY_TIMEOUT_SECONDS,
     };
@@ -117,15 +118,15 @@ fn backends(customer: &Customer) -> Vec<minijinja::Value> {
     let database = &customer.database;
     let standbys = database.replicas.saturating_sub(1);
     let mut backends = vec![minijinja::context! {
-        host => database::PRIMARY,
-        name => database::PRIMARY,
+        host => service::PRIMARY,
+        name => service::PRIMARY,
         weight => 1,
         flag => "ALWAYS_PRIMARY|DISALLOW_TO_FAILOVER",
     }];
     if database.pgpool.load_balance_reads && standbys > 0 {
         backends.push(minijinja::context! {
-            host => database::REPLICAS,
-            name => database::REPLICAS,
+            host => service::REPLICAS,
+            name => service::REPLICAS,
             weight => standbys,
             flag => "DISALLOW_TO_FAILOVER",
         });
@@ -175,7 +176,6 @@ fn tcp_probe(period: i32, failures: i32) -> Probe {
 fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: &str) -> Object {
     let database = &customer.database;
     let pgpool = &database.pgpool;
-    let secret = super::credentials::secret_name(database);
     let mut mounts = vec![
         super::mount("config", CONFIG_DIR, true),
         super::mount("credentials", CREDENTIALS_DIR, true),
@@ -184,15 +184,18 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: 
     let mut volumes = vec![
         super::config_map_volume("config", NAME, 0o444),
         // pool_passwd holds the app and monitor roles; the superuser's is never here.
-        database::credentials_volume(
+        super::credentials::volume(
             "credentials",
-            secret,
-            &[database::secret_key::APP, database::secret_key::MONITOR],
+            database,
+            &[
+                credentials::secret_key::APP,
+                credentials::secret_key::MONITOR,
+            ],
         ),
-        database::credentials_volume(
-            database::MONITOR_CREDENTIALS,
-            secret,
-            &[database::secret_key::MONITOR],
+        super::credentials::volume(
+            credentials::MONITOR_VOLUME,
+            database,
+            &[credentials::secret_key::MONITOR],
         ),
         // pool_passwd lives here: in memory, never on a node's disk.
         super::scratch_volume("run", "16Mi", true),
@@ -252,7 +255,7 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: 
         ]),
         volume_mounts: Some(vec![
             super::mount("config", CONFIG_DIR, true),
-            super::mount(database::MONITOR_CREDENTIALS, CREDENTIALS_DIR, true),
+            super::mount(credentials::MONITOR_VOLUME, CREDENTIALS_DIR, true),
         ]),
         ..super::exporter_container(
             super::monitoring::PGPOOL_EXPORTER,

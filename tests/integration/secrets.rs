@@ -41,7 +41,7 @@ fn visible_keys(pod: &Value, secret: &str) -> BTreeMap<String, BTreeSet<String>>
 
 #[test]
 fn every_container_sees_only_the_passwords_it_uses() {
-    use gitopsc::emit::database::secret_key;
+    use gitopsc::emit::credentials::secret_key;
     let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
         ("postgres", secret_key::ALL.to_vec()),
         ("postgres-exporter", vec![secret_key::MONITOR]),

@@ -1,0 +1,59 @@
+//! Names and ports the components agree on: the one place a component learns another's
+//! Service, user, label or port, so no component reaches into another for them.
+
+/// The `app.kubernetes.io/name` of each workload's pods: the one source of the labels that
+/// Deployments, StatefulSets, Services and NetworkPolicies select on.
+pub mod workload {
+    pub const APP: &str = "app";
+    pub const PGPOOL: &str = "pgpool";
+    pub const POSTGRES: &str = "postgres";
+    pub const BACKUP: &str = "backup";
+}
+
+/// Ports the components agree on.
+pub mod port {
+    /// The app's named container port (its number is `app.port`).
+    pub const APP_NAME: &str = "http";
+    pub const POSTGRES: i32 = 5432;
+    /// Patroni's REST API: leader election, health, member replication state.
+    pub const PATRONI: i32 = 8008;
+    pub const PGPOOL: i32 = 9999;
+    /// postgres_exporter's default listen port.
+    pub const POSTGRES_EXPORTER: i32 = 9187;
+    /// pgpool2_exporter's default listen port.
+    pub const PGPOOL_EXPORTER: i32 = 9719;
+    /// The Kubernetes API on GKE's private control-plane endpoint.
+    pub const KUBERNETES_API: i32 = 443;
+}
+
+/// Services of the database tier: every member by DNS, the leader, the streaming standbys.
+pub mod service {
+    pub const HEADLESS: &str = "postgres-headless";
+    pub const PRIMARY: &str = "postgres-primary";
+    pub const REPLICAS: &str = "postgres-replicas";
+}
+
+/// Labels Patroni puts on the members at run time.
+pub mod label {
+    /// Patroni's role label and the value it puts on the leader. `master` is the only value
+    /// Patroni 3 writes; Patroni 4 is told to keep it (`leader_label_value`).
+    pub const ROLE: &str = "role";
+    pub const LEADER: &str = "master";
+    pub const REPLICA: &str = "replica";
+    /// Patroni's label for the Citus group of a member.
+    pub const CITUS_GROUP: &str = "citus-group";
+}
+
+/// Users the cluster has; their passwords are keys of the credentials Secret
+/// (`credentials::secret_key`).
+pub mod user {
+    pub const SUPERUSER: &str = "postgres";
+    pub const REPLICATION: &str = "replicator";
+    /// pg_rewind's user: the superuser logs in only over the local socket, and a rejoining
+    /// member runs pg_rewind against the new primary over the network.
+    pub const REWIND: &str = "rewinder";
+    pub const APP: &str = "app";
+    pub const APP_DATABASE: &str = "app";
+    pub const MONITOR: &str = "monitor";
+    pub const BACKUP: &str = "backup";
+}
