@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
-use super::{Component, Object, labels, metadata, selector, workload};
+use super::{Component, CustomResource, Object, labels, metadata, selector, workload};
 use crate::model::{Customer, ExternalEntry, InternalEntry, Tls};
 
 /// Name of the Ingress, BackendConfig, FrontendConfig and ManagedCertificate.
@@ -175,15 +175,6 @@ fn ingress(
 /// `cloud.google.com/v1` BackendConfig: the load balancer's side of the app Service.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct BackendConfig {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: BackendConfigSpec,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct BackendConfigSpec {
     connection_draining: ConnectionDraining,
     health_check: HealthCheck,
@@ -227,7 +218,7 @@ fn backend_config(
     labels: &BTreeMap<String, String>,
 ) -> Object {
     let app = &customer.app;
-    let config = BackendConfig {
+    CustomResource {
         api_version: "cloud.google.com/v1",
         kind: "BackendConfig",
         metadata: metadata(customer, NAME, labels.clone()),
@@ -252,20 +243,11 @@ fn backend_config(
                 name: external.cloud_armor_policy.clone(),
             },
         },
-    };
-    Object::custom(Component::Access, "BackendConfig", NAME, &config)
+    }
+    .into_object(Component::Access)
 }
 
 /// `networking.gke.io/v1beta1` FrontendConfig: TLS policy and the HTTP redirect.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct FrontendConfig {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: FrontendConfigSpec,
-}
-
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct FrontendConfigSpec {
@@ -295,36 +277,24 @@ fn frontend_config(
     if !needs_frontend_config(external) {
         return None;
     }
-    let config = FrontendConfig {
-        api_version: "networking.gke.io/v1beta1",
-        kind: "FrontendConfig",
-        metadata: metadata(customer, NAME, labels.clone()),
-        spec: FrontendConfigSpec {
-            redirect_to_https: external.http_redirect.then_some(RedirectToHttps {
-                enabled: true,
-                response_code_name: "MOVED_PERMANENTLY_DEFAULT",
-            }),
-            ssl_policy: external.ssl_policy.clone(),
-        },
-    };
-    Some(Object::custom(
-        Component::Access,
-        "FrontendConfig",
-        NAME,
-        &config,
-    ))
+    Some(
+        CustomResource {
+            api_version: "networking.gke.io/v1beta1",
+            kind: "FrontendConfig",
+            metadata: metadata(customer, NAME, labels.clone()),
+            spec: FrontendConfigSpec {
+                redirect_to_https: external.http_redirect.then_some(RedirectToHttps {
+                    enabled: true,
+                    response_code_name: "MOVED_PERMANENTLY_DEFAULT",
+                }),
+                ssl_policy: external.ssl_policy.clone(),
+            },
+        }
+        .into_object(Component::Access),
+    )
 }
 
 /// `networking.gke.io/v1` ManagedCertificate for the hosts.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ManagedCertificate {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: ObjectMeta,
-    spec: ManagedCertificateSpec,
-}
-
 #[derive(Serialize)]
 struct ManagedCertificateSpec {
     domains: Vec<String>,
@@ -335,13 +305,13 @@ fn managed_certificate(
     external: &ExternalEntry,
     labels: &BTreeMap<String, String>,
 ) -> Object {
-    let certificate = ManagedCertificate {
+    CustomResource {
         api_version: "networking.gke.io/v1",
         kind: "ManagedCertificate",
         metadata: metadata(customer, NAME, labels.clone()),
         spec: ManagedCertificateSpec {
             domains: external.hosts.clone(),
         },
-    };
-    Object::custom(Component::Access, "ManagedCertificate", NAME, &certificate)
+    }
+    .into_object(Component::Access)
 }

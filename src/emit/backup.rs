@@ -259,9 +259,10 @@ struct VolumeSnapshotClass {
 /// Cluster-scoped: one per customer cluster. `Delete`, so pruning a VolumeSnapshot also
 /// deletes the disk snapshot behind it.
 fn snapshot_class(backup: &Backup, labels: &BTreeMap<String, String>) -> Object {
+    const KIND: &str = "VolumeSnapshotClass";
     let class = VolumeSnapshotClass {
         api_version: "snapshot.storage.k8s.io/v1",
-        kind: "VolumeSnapshotClass",
+        kind: KIND,
         metadata: ObjectMeta {
             name: Some(backup.class_name.clone()),
             labels: Some(labels.clone()),
@@ -270,10 +271,5 @@ fn snapshot_class(backup: &Backup, labels: &BTreeMap<String, String>) -> Object 
         driver: DRIVER,
         deletion_policy: "Delete",
     };
-    Object::custom(
-        Component::Backup,
-        "VolumeSnapshotClass",
-        &backup.class_name,
-        &class,
-    )
+    Object::custom(Component::Backup, KIND, &backup.class_name, &class)
 }

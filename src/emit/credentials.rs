@@ -274,13 +274,13 @@ fn resource<S: Serialize>(
     name: &str,
     spec: S,
 ) -> Object {
-    let object = CustomResource {
+    CustomResource {
         api_version,
         kind,
         metadata: metadata(customer, name, labels.clone()),
         spec,
-    };
-    Object::custom(Component::Database, kind, name, &object)
+    }
+    .into_object(Component::Database)
 }
 
 const ISSUER: (&str, &str) = ("cert-manager.io/v1", "Issuer");

@@ -545,7 +545,8 @@ pub fn pod_metadata(labels: &BTreeMap<String, String>, checksum: &str) -> Object
     }
 }
 
-/// A custom resource of our own: apiVersion, kind, metadata and a typed spec.
+/// A custom resource of our own: apiVersion, kind, metadata and a typed spec. Its kind and
+/// name are spelled once, here, and the `Object` takes them from it.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomResource<S> {
@@ -553,4 +554,11 @@ pub struct CustomResource<S> {
     pub kind: &'static str,
     pub metadata: ObjectMeta,
     pub spec: S,
+}
+
+impl<S: Serialize> CustomResource<S> {
+    pub fn into_object(self, component: Component) -> Object {
+        let name = self.metadata.name.clone().unwrap_or_default();
+        Object::custom(component, self.kind, &name, &self)
+    }
 }

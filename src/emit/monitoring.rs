@@ -353,78 +353,59 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
         };
         let meta = metadata(customer, name, selected.clone());
         objects.push(match customer.monitoring.provider {
-            MonitoringProvider::PrometheusOperator => Object::custom(
-                Component::Monitoring,
-                "PodMonitor",
-                name,
-                &Resource {
-                    api_version: "monitoring.coreos.com/v1",
-                    kind: "PodMonitor",
-                    metadata: meta,
-                    spec: PodMonitorSpec {
-                        selector,
-                        pod_metrics_endpoints: vec![PodMetricsEndpoint {
-                            port: port_name.into(),
-                            path: "/metrics",
-                            interval: INTERVAL,
-                        }],
-                    },
+            MonitoringProvider::PrometheusOperator => Resource {
+                api_version: "monitoring.coreos.com/v1",
+                kind: "PodMonitor",
+                metadata: meta,
+                spec: PodMonitorSpec {
+                    selector,
+                    pod_metrics_endpoints: vec![PodMetricsEndpoint {
+                        port: port_name.into(),
+                        path: "/metrics",
+                        interval: INTERVAL,
+                    }],
                 },
-            ),
-            MonitoringProvider::GkeManagedPrometheus => Object::custom(
-                Component::Monitoring,
-                "PodMonitoring",
-                name,
-                &Resource {
-                    api_version: "monitoring.googleapis.com/v1",
-                    kind: "PodMonitoring",
-                    metadata: meta,
-                    spec: PodMonitoringSpec {
-                        selector,
-                        endpoints: vec![PodMonitoringEndpoint {
-                            port: port_name.into(),
-                            path: "/metrics",
-                            interval: INTERVAL,
-                        }],
-                    },
+            }
+            .into_object(Component::Monitoring),
+            MonitoringProvider::GkeManagedPrometheus => Resource {
+                api_version: "monitoring.googleapis.com/v1",
+                kind: "PodMonitoring",
+                metadata: meta,
+                spec: PodMonitoringSpec {
+                    selector,
+                    endpoints: vec![PodMonitoringEndpoint {
+                        port: port_name.into(),
+                        path: "/metrics",
+                        interval: INTERVAL,
+                    }],
                 },
-            ),
+            }
+            .into_object(Component::Monitoring),
         });
     }
     let groups = json!({ "groups": rule_groups(customer) });
     objects.push(match customer.monitoring.provider {
-        MonitoringProvider::PrometheusOperator => Object::custom(
-            Component::Monitoring,
-            "PrometheusRule",
-            RULES,
-            &Resource {
-                api_version: "monitoring.coreos.com/v1",
-                kind: "PrometheusRule",
-                metadata: metadata(customer, RULES, selected.clone()),
-                spec: groups,
-            },
-        ),
+        MonitoringProvider::PrometheusOperator => Resource {
+            api_version: "monitoring.coreos.com/v1",
+            kind: "PrometheusRule",
+            metadata: metadata(customer, RULES, selected.clone()),
+            spec: groups,
+        }
+        .into_object(Component::Monitoring),
         // Managed Prometheus scopes a namespaced `Rules` to series of its own namespace,
         // which kube-state-metrics' and the kubelet's series do not carry; `ClusterRules`
         // see the whole cluster, and every expression names the customer's namespace.
-        MonitoringProvider::GkeManagedPrometheus => {
-            let name = cluster_rules_name(customer);
-            Object::custom(
-                Component::Monitoring,
-                "ClusterRules",
-                &name,
-                &Resource {
-                    api_version: "monitoring.googleapis.com/v1",
-                    kind: "ClusterRules",
-                    metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-                        name: Some(name.clone()),
-                        labels: Some(labels.clone()),
-                        ..Default::default()
-                    },
-                    spec: groups,
-                },
-            )
+        MonitoringProvider::GkeManagedPrometheus => Resource {
+            api_version: "monitoring.googleapis.com/v1",
+            kind: "ClusterRules",
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some(cluster_rules_name(customer)),
+                labels: Some(labels.clone()),
+                ..Default::default()
+            },
+            spec: groups,
         }
+        .into_object(Component::Monitoring),
     });
     objects.push(dashboard(customer, &labels));
     objects
