@@ -15,7 +15,8 @@ use k8s_openapi::api::core::v1::{
     Affinity, ConfigMap, Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, HTTPGetAction,
     ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm,
     PodAntiAffinity, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort,
-    ServiceSpec, Toleration, TopologySpreadConstraint, VolumeResourceRequirements,
+    ServiceSpec, Toleration, TopologySpreadConstraint, Volume, VolumeMount,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -451,223 +452,19 @@ fn statefulset(
         pod_labels.insert(label::CITUS_GROUP.into(), g.to_string());
         match_labels.insert(label::CITUS_GROUP.into(), g.to_string());
     }
-    let mut env = vec![
-        env_field("PATRONI_NAME", "metadata.name"),
-        env_field("PATRONI_KUBERNETES_NAMESPACE", "metadata.namespace"),
-        env_field("PATRONI_KUBERNETES_POD_IP", "status.podIP"),
-        env_value(
-            "PATRONI_POSTGRESQL_CONNECT_ADDRESS",
-            &format!("$(PATRONI_KUBERNETES_POD_IP):{}", port::POSTGRES),
-        ),
-        env_value(
-            "PATRONI_RESTAPI_CONNECT_ADDRESS",
-            &format!("$(PATRONI_KUBERNETES_POD_IP):{}", port::PATRONI),
-        ),
+    let (env, sidecar_env) = member_env(group);
+    let (mounts, volumes) = member_volumes(database);
+    let containers = vec![
+        postgres_container(database, env, mounts),
+        config_sidecar(database, sidecar_env),
+        exporter_sidecar(customer),
     ];
-    let mut sidecar_env = vec![env_field(
-        "PATRONI_KUBERNETES_NAMESPACE",
-        "metadata.namespace",
-    )];
-    if let Some(g) = group.citus {
-        env.push(env_value("PATRONI_CITUS_GROUP", &g.to_string()));
-        sidecar_env.push(env_value("PATRONI_CITUS_GROUP", &g.to_string()));
-    }
-    let mut mounts = vec![
-        super::mount("data", "/var/lib/postgresql/data", false),
-        super::mount("config", CONFIG_DIR, true),
-        super::mount("credentials", CREDENTIALS_DIR, true),
-        super::mount("run", SOCKET_DIR, false),
-        super::mount("tmp", "/tmp", false),
-        super::mount("shm", "/dev/shm", false),
-    ];
-    let mut volumes = vec![
-        // The scripts are executed by Patroni and the sidecar.
-        super::config_map_volume("config", CONFIG, 0o555),
-        // Patroni needs every password: its own users, and the roles post-bootstrap.sh makes.
-        super::credentials::volume("credentials", database, &secret_key::ALL),
-        super::credentials::volume(
-            super::credentials::MONITOR_VOLUME,
-            database,
-            &[secret_key::MONITOR],
-        ),
-        super::scratch_volume("run", "16Mi", false),
-        super::scratch_volume("tmp", "1Gi", false),
-        // PostgreSQL's dynamic shared memory; the runtime's 64 MiB default is too small
-        // for parallel queries.
-        super::scratch_volume("shm", "1Gi", true),
-    ];
-    if let Some(tls) = &database.tls_secret {
-        mounts.push(super::mount("tls", TLS_DIR, true));
-        // Owned by root, readable by the postgres group: what PostgreSQL accepts for a key
-        // file it does not own.
-        volumes.push(super::secret_volume("tls", tls, 0o640));
-    }
-    let container = Container {
-        name: NAME.into(),
-        image: Some(database.image.clone()),
-        image_pull_policy: super::pull_policy(database.image_by_tag),
-        command: Some(vec!["/bin/sh".into(), format!("{CONFIG_DIR}/start.sh")]),
-        env: Some(env),
-        ports: Some(vec![
-            ContainerPort {
-                name: Some("postgresql".into()),
-                container_port: port::POSTGRES,
-                protocol: Some("TCP".into()),
-                ..ContainerPort::default()
-            },
-            ContainerPort {
-                name: Some("patroni".into()),
-                container_port: port::PATRONI,
-                protocol: Some("TCP".into()),
-                ..ContainerPort::default()
-            },
-        ]),
-        resources: Some(ResourceRequirements {
-            requests: Some(super::quantities(
-                &database.requests.cpu,
-                &database.requests.memory,
-            )),
-            limits: Some(super::quantities(
-                &database.limits.cpu,
-                &database.limits.memory,
-            )),
-            ..ResourceRequirements::default()
-        }),
-        // Ready: PostgreSQL runs and Patroni is in the HA loop (leader or streaming standby).
-        readiness_probe: Some(patroni_probe("/readiness", 5, 3)),
-        // Alive: Patroni's HA loop has run recently; a slow clone or crash recovery of
-        // PostgreSQL does not fail it, so a long recovery is not killed.
-        liveness_probe: Some(patroni_probe("/liveness", 10, 6)),
-        security_context: Some(super::restricted_container(UID)),
-        volume_mounts: Some(mounts),
-        ..Container::default()
-    };
-    // Writes the dynamic configuration into the cluster state (apply-config.sh).
-    let sidecar = Container {
-        name: "patroni-config".into(),
-        image: Some(database.image.clone()),
-        image_pull_policy: super::pull_policy(database.image_by_tag),
-        command: Some(vec![
-            "/bin/sh".into(),
-            format!("{CONFIG_DIR}/apply-config.sh"),
-        ]),
-        env: Some(sidecar_env),
-        resources: Some(ResourceRequirements {
-            requests: Some(super::quantities("10m", "64Mi")),
-            limits: Some(super::quantities("200m", "128Mi")),
-            ..ResourceRequirements::default()
-        }),
-        // Ready once the dynamic configuration is written: a rolling update waits for it.
-        readiness_probe: Some(Probe {
-            exec: Some(ExecAction {
-                command: Some(vec!["cat".into(), APPLIED_MARKER.into()]),
-            }),
-            period_seconds: Some(10),
-            ..Probe::default()
-        }),
-        security_context: Some(super::restricted_container(UID)),
-        volume_mounts: Some(vec![
-            super::mount("config", CONFIG_DIR, true),
-            super::mount("tmp", "/tmp", false),
-        ]),
-        ..Container::default()
-    };
-    // Scraped by the monitoring stack; it reads the monitor role's password from its file.
-    let exporter = Container {
-        env: Some(vec![
-            env_value(
-                "DATA_SOURCE_URI",
-                &format!(
-                    "127.0.0.1:{}/postgres?sslmode={}",
-                    port::POSTGRES,
-                    if database.tls_secret.is_some() {
-                        "require"
-                    } else {
-                        "disable"
-                    }
-                ),
-            ),
-            env_value("DATA_SOURCE_USER", user::MONITOR),
-            env_value(
-                "DATA_SOURCE_PASS_FILE",
-                &format!("{CREDENTIALS_DIR}/{}", secret_key::MONITOR),
-            ),
-            env_value(
-                "PG_EXPORTER_EXTEND_QUERY_PATH",
-                &format!("{EXPORTER_CONFIG_DIR}/queries.yaml"),
-            ),
-        ]),
-        volume_mounts: Some(vec![
-            super::mount(super::credentials::MONITOR_VOLUME, CREDENTIALS_DIR, true),
-            super::mount("exporter-config", EXPORTER_CONFIG_DIR, true),
-        ]),
-        ..super::exporter_container(
-            super::monitoring::POSTGRES_EXPORTER,
-            &customer.monitoring.postgres_exporter_image,
-            port::POSTGRES_EXPORTER,
-            UID,
-        )
-    };
-    volumes.push(super::config_map_volume(
-        "exporter-config",
-        EXPORTER_CONFIG,
-        0o444,
-    ));
-    let spread = TopologySpreadConstraint {
-        max_skew: 1,
-        topology_key: "topology.kubernetes.io/zone".into(),
-        when_unsatisfiable: "ScheduleAnyway".into(),
-        label_selector: Some(LabelSelector {
-            match_labels: Some(match_labels.clone()),
-            ..LabelSelector::default()
-        }),
-        ..TopologySpreadConstraint::default()
-    };
-    // Two members of one cluster (or Citus group) on one node would fail together: never
-    // share a node. Members of different Citus groups may.
-    let anti_affinity = Affinity {
-        pod_anti_affinity: Some(PodAntiAffinity {
-            required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
-                topology_key: "kubernetes.io/hostname".into(),
-                label_selector: Some(LabelSelector {
-                    match_labels: Some(match_labels.clone()),
-                    ..LabelSelector::default()
-                }),
-                ..PodAffinityTerm::default()
-            }]),
-            ..PodAntiAffinity::default()
-        }),
-        ..Affinity::default()
-    };
-    let (node_selector, tolerations) = match &database.node_pool {
-        Some(pool) => (
-            Some(BTreeMap::from([(
-                "cloud.google.com/gke-nodepool".to_string(),
-                pool.name.clone(),
-            )])),
-            Some(
-                pool.taints
-                    .iter()
-                    .map(|t| Toleration {
-                        key: t.key.clone(),
-                        operator: Some("Equal".into()),
-                        value: t.value.clone(),
-                        effect: t.effect.map(|e| {
-                            match e {
-                                crate::profile::TaintEffect::NoSchedule => "NoSchedule",
-                                crate::profile::TaintEffect::PreferNoSchedule => "PreferNoSchedule",
-                                crate::profile::TaintEffect::NoExecute => "NoExecute",
-                            }
-                            .into()
-                        }),
-                        ..Toleration::default()
-                    })
-                    .collect::<Vec<_>>(),
-            )
-            .filter(|t| !t.is_empty()),
-        ),
-        None => (None, None),
-    };
+    let Placement {
+        anti_affinity,
+        spread,
+        node_selector,
+        tolerations,
+    } = placement(database, &match_labels);
     let pod = PodTemplateSpec {
         metadata: Some(super::pod_metadata(&pod_labels, checksum)),
         spec: Some(PodSpec {
@@ -683,7 +480,7 @@ fn statefulset(
             topology_spread_constraints: Some(vec![spread]),
             node_selector,
             tolerations,
-            containers: vec![container, sidecar, exporter],
+            containers,
             volumes: Some(volumes),
             ..PodSpec::default()
         }),
@@ -755,6 +552,266 @@ fn statefulset(
         ..StatefulSet::default()
     };
     Object::new(Component::Database, &group.statefulset, &statefulset)
+}
+
+/// Patroni's environment (what only the running pod knows), and the config sidecar's.
+fn member_env(group: &Group) -> (Vec<EnvVar>, Vec<EnvVar>) {
+    let mut env = vec![
+        env_field("PATRONI_NAME", "metadata.name"),
+        env_field("PATRONI_KUBERNETES_NAMESPACE", "metadata.namespace"),
+        env_field("PATRONI_KUBERNETES_POD_IP", "status.podIP"),
+        env_value(
+            "PATRONI_POSTGRESQL_CONNECT_ADDRESS",
+            &format!("$(PATRONI_KUBERNETES_POD_IP):{}", port::POSTGRES),
+        ),
+        env_value(
+            "PATRONI_RESTAPI_CONNECT_ADDRESS",
+            &format!("$(PATRONI_KUBERNETES_POD_IP):{}", port::PATRONI),
+        ),
+    ];
+    let mut sidecar_env = vec![env_field(
+        "PATRONI_KUBERNETES_NAMESPACE",
+        "metadata.namespace",
+    )];
+    if let Some(g) = group.citus {
+        env.push(env_value("PATRONI_CITUS_GROUP", &g.to_string()));
+        sidecar_env.push(env_value("PATRONI_CITUS_GROUP", &g.to_string()));
+    }
+    (env, sidecar_env)
+}
+
+/// The member's mounts in the postgres container, and every volume of the pod.
+fn member_volumes(database: &Database) -> (Vec<VolumeMount>, Vec<Volume>) {
+    let mut mounts = vec![
+        super::mount("data", "/var/lib/postgresql/data", false),
+        super::mount("config", CONFIG_DIR, true),
+        super::mount("credentials", CREDENTIALS_DIR, true),
+        super::mount("run", SOCKET_DIR, false),
+        super::mount("tmp", "/tmp", false),
+        super::mount("shm", "/dev/shm", false),
+    ];
+    let mut volumes = vec![
+        // The scripts are executed by Patroni and the sidecar.
+        super::config_map_volume("config", CONFIG, 0o555),
+        // Patroni needs every password: its own users, and the roles post-bootstrap.sh makes.
+        super::credentials::volume("credentials", database, &secret_key::ALL),
+        super::credentials::volume(
+            super::credentials::MONITOR_VOLUME,
+            database,
+            &[secret_key::MONITOR],
+        ),
+        super::scratch_volume("run", "16Mi", false),
+        super::scratch_volume("tmp", "1Gi", false),
+        // PostgreSQL's dynamic shared memory; the runtime's 64 MiB default is too small
+        // for parallel queries.
+        super::scratch_volume("shm", "1Gi", true),
+    ];
+    if let Some(tls) = &database.tls_secret {
+        mounts.push(super::mount("tls", TLS_DIR, true));
+        // Owned by root, readable by the postgres group: what PostgreSQL accepts for a key
+        // file it does not own.
+        volumes.push(super::secret_volume("tls", tls, 0o640));
+    }
+    volumes.push(super::config_map_volume(
+        "exporter-config",
+        EXPORTER_CONFIG,
+        0o444,
+    ));
+    (mounts, volumes)
+}
+
+/// PostgreSQL under Patroni.
+fn postgres_container(
+    database: &Database,
+    env: Vec<EnvVar>,
+    mounts: Vec<VolumeMount>,
+) -> Container {
+    Container {
+        name: NAME.into(),
+        image: Some(database.image.clone()),
+        image_pull_policy: super::pull_policy(database.image_by_tag),
+        command: Some(vec!["/bin/sh".into(), format!("{CONFIG_DIR}/start.sh")]),
+        env: Some(env),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some("postgresql".into()),
+                container_port: port::POSTGRES,
+                protocol: Some("TCP".into()),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                name: Some("patroni".into()),
+                container_port: port::PATRONI,
+                protocol: Some("TCP".into()),
+                ..ContainerPort::default()
+            },
+        ]),
+        resources: Some(ResourceRequirements {
+            requests: Some(super::quantities(
+                &database.requests.cpu,
+                &database.requests.memory,
+            )),
+            limits: Some(super::quantities(
+                &database.limits.cpu,
+                &database.limits.memory,
+            )),
+            ..ResourceRequirements::default()
+        }),
+        // Ready: PostgreSQL runs and Patroni is in the HA loop (leader or streaming standby).
+        readiness_probe: Some(patroni_probe("/readiness", 5, 3)),
+        // Alive: Patroni's HA loop has run recently; a slow clone or crash recovery of
+        // PostgreSQL does not fail it, so a long recovery is not killed.
+        liveness_probe: Some(patroni_probe("/liveness", 10, 6)),
+        security_context: Some(super::restricted_container(UID)),
+        volume_mounts: Some(mounts),
+        ..Container::default()
+    }
+}
+
+/// Writes the dynamic configuration into the cluster state (apply-config.sh).
+fn config_sidecar(database: &Database, sidecar_env: Vec<EnvVar>) -> Container {
+    Container {
+        name: "patroni-config".into(),
+        image: Some(database.image.clone()),
+        image_pull_policy: super::pull_policy(database.image_by_tag),
+        command: Some(vec![
+            "/bin/sh".into(),
+            format!("{CONFIG_DIR}/apply-config.sh"),
+        ]),
+        env: Some(sidecar_env),
+        resources: Some(ResourceRequirements {
+            requests: Some(super::quantities("10m", "64Mi")),
+            limits: Some(super::quantities("200m", "128Mi")),
+            ..ResourceRequirements::default()
+        }),
+        // Ready once the dynamic configuration is written: a rolling update waits for it.
+        readiness_probe: Some(Probe {
+            exec: Some(ExecAction {
+                command: Some(vec!["cat".into(), APPLIED_MARKER.into()]),
+            }),
+            period_seconds: Some(10),
+            ..Probe::default()
+        }),
+        security_context: Some(super::restricted_container(UID)),
+        volume_mounts: Some(vec![
+            super::mount("config", CONFIG_DIR, true),
+            super::mount("tmp", "/tmp", false),
+        ]),
+        ..Container::default()
+    }
+}
+
+/// Scraped by the monitoring stack; it reads the monitor role's password from its file.
+fn exporter_sidecar(customer: &Customer) -> Container {
+    let database = &customer.database;
+    Container {
+        env: Some(vec![
+            env_value(
+                "DATA_SOURCE_URI",
+                &format!(
+                    "127.0.0.1:{}/postgres?sslmode={}",
+                    port::POSTGRES,
+                    if database.tls_secret.is_some() {
+                        "require"
+                    } else {
+                        "disable"
+                    }
+                ),
+            ),
+            env_value("DATA_SOURCE_USER", user::MONITOR),
+            env_value(
+                "DATA_SOURCE_PASS_FILE",
+                &format!("{CREDENTIALS_DIR}/{}", secret_key::MONITOR),
+            ),
+            env_value(
+                "PG_EXPORTER_EXTEND_QUERY_PATH",
+                &format!("{EXPORTER_CONFIG_DIR}/queries.yaml"),
+            ),
+        ]),
+        volume_mounts: Some(vec![
+            super::mount(super::credentials::MONITOR_VOLUME, CREDENTIALS_DIR, true),
+            super::mount("exporter-config", EXPORTER_CONFIG_DIR, true),
+        ]),
+        ..super::exporter_container(
+            super::monitoring::POSTGRES_EXPORTER,
+            &customer.monitoring.postgres_exporter_image,
+            port::POSTGRES_EXPORTER,
+            UID,
+        )
+    }
+}
+
+/// Where the members run: spread over zones, never two of one group on a node, on the
+/// database node pool when there is one.
+struct Placement {
+    anti_affinity: Affinity,
+    spread: TopologySpreadConstraint,
+    node_selector: Option<BTreeMap<String, String>>,
+    tolerations: Option<Vec<Toleration>>,
+}
+
+fn placement(database: &Database, match_labels: &BTreeMap<String, String>) -> Placement {
+    let spread = TopologySpreadConstraint {
+        max_skew: 1,
+        topology_key: "topology.kubernetes.io/zone".into(),
+        when_unsatisfiable: "ScheduleAnyway".into(),
+        label_selector: Some(LabelSelector {
+            match_labels: Some(match_labels.clone()),
+            ..LabelSelector::default()
+        }),
+        ..TopologySpreadConstraint::default()
+    };
+    // Two members of one cluster (or Citus group) on one node would fail together: never
+    // share a node. Members of different Citus groups may.
+    let anti_affinity = Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
+                topology_key: "kubernetes.io/hostname".into(),
+                label_selector: Some(LabelSelector {
+                    match_labels: Some(match_labels.clone()),
+                    ..LabelSelector::default()
+                }),
+                ..PodAffinityTerm::default()
+            }]),
+            ..PodAntiAffinity::default()
+        }),
+        ..Affinity::default()
+    };
+    let (node_selector, tolerations) = match &database.node_pool {
+        Some(pool) => (
+            Some(BTreeMap::from([(
+                "cloud.google.com/gke-nodepool".to_string(),
+                pool.name.clone(),
+            )])),
+            Some(
+                pool.taints
+                    .iter()
+                    .map(|t| Toleration {
+                        key: t.key.clone(),
+                        operator: Some("Equal".into()),
+                        value: t.value.clone(),
+                        effect: t.effect.map(|e| {
+                            match e {
+                                crate::profile::TaintEffect::NoSchedule => "NoSchedule",
+                                crate::profile::TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+                                crate::profile::TaintEffect::NoExecute => "NoExecute",
+                            }
+                            .into()
+                        }),
+                        ..Toleration::default()
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .filter(|t| !t.is_empty()),
+        ),
+        None => (None, None),
+    };
+    Placement {
+        anti_affinity,
+        spread,
+        node_selector,
+        tolerations,
+    }
 }
 
 fn claim_spec(database: &Database) -> PersistentVolumeClaimSpec {
