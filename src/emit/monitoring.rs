@@ -66,12 +66,44 @@ fn alert(
     }
 }
 
+/// The label matchers that pick the customer's series, shared by the alerts and the
+/// dashboard so both always look at the same series.
+struct Selectors {
+    namespace: String,
+    /// The app's own metrics.
+    app: String,
+    /// postgres_exporter in every member.
+    pg: String,
+    /// pgpool2_exporter in every Pgpool pod.
+    pgpool: String,
+    /// kube-state-metrics for the app's HPA.
+    hpa: String,
+    /// kube-state-metrics for the snapshot CronJob.
+    snapshot_cron: String,
+}
+
+impl Selectors {
+    fn of(customer: &Customer) -> Selectors {
+        let ns = &customer.namespace;
+        Selectors {
+            namespace: format!(r#"namespace="{ns}""#),
+            app: format!(r#"namespace="{ns}",container="{}""#, workload::APP),
+            pg: format!(r#"namespace="{ns}",container="{POSTGRES_EXPORTER}""#),
+            pgpool: format!(r#"namespace="{ns}",container="{PGPOOL_EXPORTER}""#),
+            hpa: format!(
+                r#"namespace="{ns}",horizontalpodautoscaler="{}""#,
+                workload::APP
+            ),
+            snapshot_cron: format!(r#"namespace="{ns}",cronjob="{}""#, super::backup::NAME),
+        }
+    }
+}
+
 /// Every alert of the customer, in a fixed order.
 pub fn alerts(customer: &Customer) -> Vec<Alert> {
-    let ns = &customer.namespace;
     let m = &customer.monitoring;
-    let app = format!(r#"namespace="{ns}",container="{}""#, workload::APP);
-    let pg = format!(r#"namespace="{ns}",container="{}""#, POSTGRES_EXPORTER);
+    let selectors = Selectors::of(customer);
+    let Selectors { app, pg, .. } = &selectors;
     let mut alerts = vec![
         // `up`: Prometheus's own scrape health of the app's pods.
         alert(
@@ -116,10 +148,7 @@ pub fn alerts(customer: &Customer) -> Vec<Alert> {
     if matches!(customer.app.scaling, Scaling::Auto { .. }) {
         // kube-state-metrics: kube_horizontalpodautoscaler_status_current_replicas,
         // kube_horizontalpodautoscaler_spec_max_replicas.
-        let hpa = format!(
-            r#"namespace="{ns}",horizontalpodautoscaler="{}""#,
-            workload::APP
-        );
+        let hpa = &selectors.hpa;
         alerts.push(alert(
             customer,
             "AppAutoscalerAtMax",
@@ -142,7 +171,7 @@ pub fn alerts(customer: &Customer) -> Vec<Alert> {
             "warning",
             "5m",
             format!(
-                r#"max by (pod, container) (kube_pod_container_status_waiting_reason{{namespace="{ns}",reason="CrashLoopBackOff"}}) == 1"#
+                r#"max by (pod, container) (kube_pod_container_status_waiting_reason{{{namespace},reason="CrashLoopBackOff"}}) == 1"#, namespace = selectors.namespace
             ),
             "A container keeps crashing: {{ $labels.pod }}/{{ $labels.container }}".into(),
         ),
@@ -215,7 +244,7 @@ pub fn alerts(customer: &Customer) -> Vec<Alert> {
             "2m",
             format!(
                 r#"(max by (pod) (pgpool2_up{{{pgpool}}}) == 0) or (max by (pod) (up{{{pgpool}}}) == 0)"#,
-                pgpool = format!(r#"namespace="{ns}",container="{PGPOOL_EXPORTER}""#)
+                pgpool = selectors.pgpool
             ),
             "Pgpool {{ $labels.pod }} cannot open a session to the primary".into(),
         ),
@@ -231,7 +260,8 @@ pub fn alerts(customer: &Customer) -> Vec<Alert> {
                 "warning",
                 "0m",
                 format!(
-                    r#"max by (job_name) (kube_job_status_failed{{namespace="{ns}",job_name=~"{job}-.*"}}) > 0"#
+                    r#"max by (job_name) (kube_job_status_failed{{{namespace},job_name=~"{job}-.*"}}) > 0"#,
+                    namespace = selectors.namespace
                 ),
                 "Snapshot job {{ $labels.job_name }} failed".into(),
             ),
@@ -247,7 +277,7 @@ pub fn alerts(customer: &Customer) -> Vec<Alert> {
                 "10m",
                 format!(
                     r#"(time() - max(kube_cronjob_status_last_successful_time{{{cron}}}) > {age}) or ((time() - max(kube_cronjob_created{{{cron}}}) > {age}) unless on () max(kube_cronjob_status_last_successful_time{{{cron}}}))"#,
-                    cron = format!(r#"namespace="{ns}",cronjob="{job}""#),
+                    cron = selectors.snapshot_cron,
                     age = m.snapshot_max_age_hours * 3600
                 ),
                 format!(
@@ -265,8 +295,9 @@ pub fn alerts(customer: &Customer) -> Vec<Alert> {
             "warning",
             "15m",
             format!(
-                r#"100 * (1 - kubelet_volume_stats_available_bytes{{namespace="{ns}"}} / kubelet_volume_stats_capacity_bytes{{namespace="{ns}"}}) > {}"#,
-                m.volume_full_percent
+                r#"100 * (1 - kubelet_volume_stats_available_bytes{{{namespace}}} / kubelet_volume_stats_capacity_bytes{{{namespace}}}) > {}"#,
+                m.volume_full_percent,
+                namespace = selectors.namespace
             ),
             format!(
                 "Volume {{{{ $labels.persistentvolumeclaim }}}} is more than {}% full",
@@ -420,13 +451,15 @@ pub fn cluster_rules_name(customer: &Customer) -> String {
 /// autoscaler's bounds; PostgreSQL connections and replication lag; Pgpool backends; the
 /// age of the newest snapshot.
 fn dashboard(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
-    let ns = &customer.namespace;
-    let app = format!(r#"namespace="{ns}",container="{}""#, workload::APP);
-    let pg = format!(r#"namespace="{ns}",container="{POSTGRES_EXPORTER}""#);
-    let hpa = format!(
-        r#"namespace="{ns}",horizontalpodautoscaler="{}""#,
-        workload::APP
-    );
+    let selectors = Selectors::of(customer);
+    let Selectors {
+        app,
+        pg,
+        pgpool,
+        hpa,
+        snapshot_cron,
+        ..
+    } = &selectors;
     let mut panels: Vec<(&str, &str, Vec<String>)> = vec![
         (
             "Requests per second",
@@ -479,7 +512,7 @@ fn dashboard(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
             "Pgpool backends up",
             "short",
             vec![format!(
-                r#"sum by (hostname) (pgpool2_pool_nodes_status{{namespace="{ns}",container="{PGPOOL_EXPORTER}"}})"#
+                "sum by (hostname) (pgpool2_pool_nodes_status{{{pgpool}}})"
             )],
         ),
     ];
@@ -488,8 +521,7 @@ fn dashboard(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
             "Age of the newest snapshot",
             "s",
             vec![format!(
-                r#"time() - max(kube_cronjob_status_last_successful_time{{namespace="{ns}",cronjob="{}"}})"#,
-                super::backup::NAME
+                "time() - max(kube_cronjob_status_last_successful_time{{{snapshot_cron}}})"
             )],
         ));
     }
