@@ -1,0 +1,183 @@
+//! The output type: one compiled object, its component (output folder), its place in the
+//! fixed kind order, its path, and its Argo CD sync wave; and the custom-resource wrapper
+//! every CRD-backed object is built with.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+/// Output folder of an object inside `out/<customer>/`, in DESIGN §3 order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Component {
+    App,
+    Access,
+    Network,
+    Database,
+    Pgpool,
+    Backup,
+    Monitoring,
+}
+
+impl Component {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::App => "app",
+            Component::Access => "access",
+            Component::Network => "network",
+            Component::Database => "database",
+            Component::Pgpool => "pgpool",
+            Component::Monitoring => "monitoring",
+            Component::Backup => "backup",
+        }
+    }
+}
+
+/// One compiled Kubernetes object.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub component: Component,
+    pub kind: String,
+    pub name: String,
+    pub value: serde_json::Value,
+}
+
+impl Object {
+    pub fn new<T: Serialize + k8s_openapi::Resource>(
+        component: Component,
+        name: &str,
+        object: &T,
+    ) -> Self {
+        Object::custom(component, T::KIND, name, object)
+    }
+
+    /// A custom resource, built from one of our own typed structs.
+    pub fn custom<T: Serialize>(component: Component, kind: &str, name: &str, object: &T) -> Self {
+        let mut value = serde_json::to_value(object).unwrap_or(serde_json::Value::Null);
+        annotate(
+            &mut value,
+            SYNC_WAVE,
+            &sync_wave(component, kind).to_string(),
+        );
+        Object {
+            component,
+            kind: kind.to_string(),
+            name: name.to_string(),
+            value,
+        }
+    }
+
+    /// Position of the kind in the fixed output order: what others depend on comes first.
+    pub fn kind_rank(&self) -> usize {
+        const ORDER: &[&str] = &[
+            "Namespace",
+            "VolumeSnapshotClass",
+            "ServiceAccount",
+            "SecretStore",
+            "ExternalSecret",
+            "Issuer",
+            "Certificate",
+            "Role",
+            "RoleBinding",
+            "ConfigMap",
+            "NetworkPolicy",
+            "Service",
+            "PersistentVolumeClaim",
+            "StatefulSet",
+            "Deployment",
+            "CronJob",
+            "HorizontalPodAutoscaler",
+            "PodDisruptionBudget",
+            "BackendConfig",
+            "FrontendConfig",
+            "ManagedCertificate",
+            "Ingress",
+            "PodMonitor",
+            "PodMonitoring",
+            "PrometheusRule",
+            "ClusterRules",
+        ];
+        ORDER
+            .iter()
+            .position(|k| *k == self.kind)
+            .unwrap_or(ORDER.len())
+    }
+
+    /// `app/deployment-app.yaml`: one object per file, lowercase kind.
+    pub fn path(&self) -> String {
+        format!(
+            "{}/{}-{}.yaml",
+            self.component.as_str(),
+            self.kind.to_lowercase(),
+            self.name
+        )
+    }
+}
+
+/// The Argo CD annotation that orders a sync: lower waves are applied, and healthy, first.
+pub const SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
+
+/// Namespace first; then configuration and network policies; then the database, Pgpool,
+/// the app; the entry points last, so nothing is exposed before what it exposes is ready.
+fn sync_wave(component: Component, kind: &str) -> i32 {
+    match (component, kind) {
+        (_, "Namespace") => -1,
+        (
+            _,
+            "ServiceAccount" | "Role" | "RoleBinding" | "ConfigMap" | "Secret" | "ExternalSecret"
+            | "SecretStore" | "Issuer" | "Certificate" | "NetworkPolicy",
+        ) => 0,
+        (Component::Network, _) => 0,
+        (Component::Database, _) => 1,
+        (Component::Pgpool, _) => 2,
+        // Scrape targets and rules are configuration: in place before what they watch.
+        (Component::Monitoring, _) => 0,
+        // With the database: the job needs the primary, the class the driver.
+        (Component::Backup, _) => 1,
+        (Component::App, _) => 3,
+        (Component::Access, _) => 4,
+    }
+}
+
+/// Adds one annotation to an object's metadata, keeping metadata's keys in the sorted order
+/// the typed objects use.
+pub(super) fn annotate(object: &mut serde_json::Value, key: &str, text: &str) {
+    let Some(metadata) = object
+        .get_mut("metadata")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    let mut annotations: BTreeMap<String, serde_json::Value> = metadata
+        .remove("annotations")
+        .and_then(|a| serde_json::from_value(a).ok())
+        .unwrap_or_default();
+    annotations.insert(key.to_string(), serde_json::Value::String(text.to_string()));
+    metadata.insert(
+        "annotations".into(),
+        serde_json::to_value(annotations).unwrap_or_default(),
+    );
+    let mut entries: Vec<(String, serde_json::Value)> =
+        std::mem::take(metadata).into_iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    metadata.extend(entries);
+}
+
+/// A custom resource of our own: apiVersion, kind, metadata and a typed spec. Its kind and
+/// name are spelled once, here, and the `Object` takes them from it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomResource<S> {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: ObjectMeta,
+    pub spec: S,
+}
+
+impl<S: Serialize> CustomResource<S> {
+    pub fn into_object(self, component: Component) -> Object {
+        let name = self.metadata.name.clone().unwrap_or_default();
+        Object::custom(component, self.kind, &name, &self)
+    }
+}
