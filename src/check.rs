@@ -279,10 +279,7 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
         }
     }
     for (name, value) in app.env.iter().flatten() {
-        let pointer = format!(
-            "/spec/app/env/{}",
-            name.replace('~', "~0").replace('/', "~1")
-        );
+        let pointer = format!("/spec/app/env/{}", crate::load::escape_segment(name));
         let valid = name.starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_')
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !valid {
@@ -737,7 +734,7 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
     for (name, value) in &parameters {
         let pointer = format!(
             "/spec/database/parameters/{}",
-            name.replace('~', "~0").replace('/', "~1")
+            crate::load::escape_segment(name)
         );
         if crate::patroni::MANAGED_PARAMETERS.contains(&name.as_str()) {
             let location = root_key(c.root, &pointer);
@@ -1135,7 +1132,7 @@ fn labels<'a>(
     map: impl IntoIterator<Item = (&'a String, &'a String)>,
 ) {
     for (key, value) in map {
-        let pointer = format!("{base}/{}", key.replace('~', "~0").replace('/', "~1"));
+        let pointer = format!("{base}/{}", crate::load::escape_segment(key));
         if let Err(why) = label_key(key) {
             c.error(
                 Code::InvalidLabel,

@@ -541,7 +541,7 @@ fn pointer_of(field: &str) -> String {
         let mut rest = part;
         if let Some(open) = rest.find('[') {
             pointer.push('/');
-            pointer.push_str(&rest[..open].replace('~', "~0").replace('/', "~1"));
+            pointer.push_str(&crate::load::escape_segment(&rest[..open]));
             rest = &rest[open..];
             while let Some(inner) = rest.strip_prefix('[') {
                 let close = inner.find(']').unwrap_or(inner.len());
@@ -551,7 +551,7 @@ fn pointer_of(field: &str) -> String {
             }
         } else {
             pointer.push('/');
-            pointer.push_str(&rest.replace('~', "~0").replace('/', "~1"));
+            pointer.push_str(&crate::load::escape_segment(rest));
         }
     }
     pointer

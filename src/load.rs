@@ -98,8 +98,7 @@ impl Node {
     pub fn pointer(&self, pointer: &str) -> Option<(&Node, Option<&Location>)> {
         let mut node = self;
         let mut key_location = None;
-        for raw in pointer.split('/').skip(1) {
-            let segment = raw.replace("~1", "/").replace("~0", "~");
+        for segment in pointer_segments(pointer) {
             match &node.value {
                 Value::Map(entries) => {
                     let entry = entries.iter().find(|entry| entry.key == segment)?;
@@ -115,6 +114,19 @@ impl Node {
         }
         Some((node, key_location))
     }
+}
+
+/// One key as a JSON pointer segment (RFC 6901: `~` → `~0`, `/` → `~1`).
+pub fn escape_segment(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// The keys and indexes of a JSON pointer (`/spec/app/port` → `spec`, `app`, `port`).
+pub fn pointer_segments(pointer: &str) -> impl Iterator<Item = String> + '_ {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|raw| raw.replace("~1", "/").replace("~0", "~"))
 }
 
 /// Reads and parses one profile or layer file. Problems go into `diagnostics`; `None` means

@@ -93,7 +93,7 @@ pub fn check_schema(root: &Node, document: &Json) -> Vec<Diagnostic> {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let known = properties_at(&pointer);
                 for name in unexpected {
-                    let child = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
+                    let child = format!("{pointer}/{}", crate::load::escape_segment(name));
                     let location = root
                         .pointer(&child)
                         .and_then(|(_, key)| key.cloned())
@@ -216,8 +216,7 @@ fn type_name(json_type: &str) -> String {
 /// `/spec/access/internal/allowedSourceRanges/1` → `spec.access.internal.allowedSourceRanges[1]`.
 pub fn dotted(pointer: &str) -> String {
     let mut out = String::new();
-    for raw in pointer.split('/').skip(1) {
-        let segment = raw.replace("~1", "/").replace("~0", "~");
+    for segment in crate::load::pointer_segments(pointer) {
         if segment.bytes().all(|b| b.is_ascii_digit()) && !segment.is_empty() {
             out.push_str(&format!("[{segment}]"));
         } else {
@@ -255,12 +254,17 @@ fn choices_at(pointer: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether the profile schema has a field at `pointer` (for the test that every pointer the
+/// checks and the model report at is one the schema defines).
+pub fn defines(pointer: &str) -> bool {
+    schema_at(pointer).is_some()
+}
+
 /// The schema that describes the instance at `pointer`.
 fn schema_at(pointer: &str) -> Option<&'static Json> {
     let root = schema();
     let mut here = resolve_ref(root, root);
-    for raw in pointer.split('/').skip(1) {
-        let segment = raw.replace("~1", "/").replace("~0", "~");
+    for segment in crate::load::pointer_segments(pointer) {
         let next = here
             .get("properties")
             .and_then(|p| p.get(&segment))
@@ -329,8 +333,7 @@ pub fn describe(pointer: &str) -> Option<String> {
     let root = schema();
     let mut here = resolve_ref(root, root);
     let mut description = String::new();
-    for raw in pointer.split('/').skip(1) {
-        let segment = raw.replace("~1", "/").replace("~0", "~");
+    for segment in crate::load::pointer_segments(pointer) {
         let next = here
             .get("properties")
             .and_then(|p| p.get(&segment))

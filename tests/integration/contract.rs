@@ -341,3 +341,37 @@ fn a_killed_render_leaves_the_old_or_the_new_tree() {
         "no kill landed mid-render (last window {early}..{late:?} ms): the test proved nothing"
     );
 }
+
+/// Every JSON pointer the checks, the model and the compiler report at is a field the
+/// profile schema defines: a typo would silently report at the parent field instead.
+#[test]
+fn every_reported_field_path_is_in_the_schema() {
+    let mut checked = 0;
+    let mut unknown = Vec::new();
+    for file in ["src/check.rs", "src/model.rs", "src/compiler.rs"] {
+        let source = std::fs::read_to_string(super::root().join(file)).expect("source");
+        for literal in source.split('"').skip(1).step_by(2) {
+            if !(literal.starts_with("/spec/") || literal.starts_with("/metadata/")) {
+                continue;
+            }
+            // A formatted pointer is checked up to its first placeholder.
+            let fixed = literal.split("/{").next().unwrap_or(literal);
+            checked += 1;
+            if !gitopsc::validate::defines(fixed) {
+                unknown.push(format!("{file}: {literal}"));
+            }
+        }
+    }
+    assert!(checked > 40, "found only {checked} pointers");
+    // The lookup itself tells a field from a typo, through Option wrappers and maps.
+    assert!(gitopsc::validate::defines("/spec/backup/snapshots/image"));
+    assert!(gitopsc::validate::defines(
+        "/spec/database/parameters/work_mem"
+    ));
+    assert!(!gitopsc::validate::defines("/spec/backup/snapshot/image"));
+    assert!(
+        unknown.is_empty(),
+        "pointers the schema does not define:\n{}",
+        unknown.join("\n")
+    );
+}
