@@ -71,15 +71,14 @@ fn namespace(customer: &Customer) -> Object {
 }
 
 fn app_service_account(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
-    let mut account = super::service_account(customer, Component::App, NAME, labels, false);
-    if let Some(gsa) = &customer.app.gcp_service_account {
-        super::annotate(
-            &mut account.value,
-            super::credentials::GCP_SERVICE_ACCOUNT_ANNOTATION,
-            gsa,
-        );
-    }
-    account
+    super::service_account(
+        customer,
+        Component::App,
+        NAME,
+        labels,
+        false,
+        customer.app.gcp_service_account.as_deref(),
+    )
 }
 
 fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {

@@ -48,7 +48,7 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     let config_map = config_map(customer, backup, &labels);
     let checksum = super::checksum(&config_map);
     vec![
-        super::service_account(customer, Component::Backup, NAME, &labels, false),
+        super::service_account(customer, Component::Backup, NAME, &labels, false, None),
         role(customer, &labels),
         super::role_binding(customer, Component::Backup, NAME, &labels),
         config_map,

@@ -88,17 +88,14 @@ pub fn emit(customer: &Customer, services: &[String]) -> Vec<Object> {
             gcp_service_account,
         } = &source.store
         {
-            let mut account = super::service_account(
+            objects.push(super::service_account(
                 customer,
                 Component::Database,
                 STORE_ACCOUNT,
                 &labels,
                 false,
-            );
-            if let Some(gsa) = gcp_service_account {
-                super::annotate(&mut account.value, GCP_SERVICE_ACCOUNT_ANNOTATION, gsa);
-            }
-            objects.push(account);
+                gcp_service_account.as_deref(),
+            ));
             objects.push(secret_store(customer, &labels, name));
         }
         objects.push(external_secret(customer, &labels, source));

@@ -91,7 +91,7 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     let mut objects = vec![
         exporter_config,
         // Patroni keeps the cluster state in the Kubernetes API, so it needs its token.
-        super::service_account(customer, Component::Database, NAME, &labels, true),
+        super::service_account(customer, Component::Database, NAME, &labels, true, None),
         role(customer, &labels),
         super::role_binding(customer, Component::Database, NAME, &labels),
         config_map,

@@ -14,7 +14,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use crate::model::Customer;
 
 pub use names::{port, workload};
-use object::annotate;
 pub use object::{Component, CustomResource, Object, SYNC_WAVE};
 pub use pod::*;
 pub use template::render_template;
@@ -115,9 +114,18 @@ pub fn service_account(
     name: &str,
     labels: &BTreeMap<String, String>,
     token: bool,
+    gcp_service_account: Option<&str>,
 ) -> Object {
+    let mut metadata = metadata(customer, name, labels.clone());
+    // Workload Identity: the GSA this ServiceAccount acts as.
+    metadata.annotations = gcp_service_account.map(|gsa| {
+        BTreeMap::from([(
+            credentials::GCP_SERVICE_ACCOUNT_ANNOTATION.to_string(),
+            gsa.to_string(),
+        )])
+    });
     let account = k8s_openapi::api::core::v1::ServiceAccount {
-        metadata: metadata(customer, name, labels.clone()),
+        metadata,
         automount_service_account_token: Some(token),
         ..k8s_openapi::api::core::v1::ServiceAccount::default()
     };

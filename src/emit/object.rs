@@ -142,7 +142,9 @@ fn sync_wave(component: Component, kind: &str) -> i32 {
 
 /// Adds one annotation to an object's metadata, keeping metadata's keys in the sorted order
 /// the typed objects use.
-pub(super) fn annotate(object: &mut serde_json::Value, key: &str, text: &str) {
+/// Adds one annotation to a serialised object: only the sync wave, which `Object::custom`
+/// sets on every object from its component and kind.
+fn annotate(object: &mut serde_json::Value, key: &str, text: &str) {
     let Some(metadata) = object
         .get_mut("metadata")
         .and_then(serde_json::Value::as_object_mut)

@@ -50,7 +50,7 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     let config_map = config_map(customer, &labels);
     let checksum = super::checksum(&config_map);
     vec![
-        super::service_account(customer, Component::Pgpool, NAME, &labels, false),
+        super::service_account(customer, Component::Pgpool, NAME, &labels, false, None),
         config_map,
         deployment(customer, &labels, &checksum),
         service(customer, &labels),
