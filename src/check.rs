@@ -666,47 +666,7 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
         );
     }
     if let Some(credentials) = &database.credentials {
-        let sources = usize::from(credentials.existing_secret.is_some())
-            + usize::from(credentials.external_secret.is_some());
-        if sources != 1 {
-            c.error(
-                Code::InvalidCredentials,
-                "/spec/database/credentials",
-                format!("credentials name {sources} sources; exactly one is needed"),
-                "set either `existingSecret` or `externalSecret`",
-            );
-        }
-        if let Some(external) = &credentials.external_secret {
-            let pointer = "/spec/database/credentials/externalSecret";
-            if external.key.is_none() {
-                c.error(
-                    Code::MissingField,
-                    &format!("{pointer}/key"),
-                    "`externalSecret` needs `key`".to_string(),
-                    "name the Secret Manager secret that holds the passwords",
-                );
-            }
-            match (&external.secret_store, &external.cluster_secret_store) {
-                (Some(_), Some(_)) | (None, None) => c.error(
-                    Code::InvalidCredentials,
-                    pointer,
-                    "`externalSecret` needs exactly one of `secretStore` and `clusterSecretStore`"
-                        .to_string(),
-                    "`secretStore` names the SecretStore gitopsc compiles in the namespace; \
-                     `clusterSecretStore` names one that already exists in the cluster",
-                ),
-                (None, Some(_)) if external.gcp_service_account.is_some() => c.error(
-                    Code::InvalidCredentials,
-                    &format!("{pointer}/gcpServiceAccount"),
-                    "`gcpServiceAccount` is for the SecretStore gitopsc compiles".to_string(),
-                    "a ClusterSecretStore carries its own identity; remove `gcpServiceAccount`",
-                ),
-                _ => {}
-            }
-            if let Some(account) = &external.gcp_service_account {
-                gcp_service_account(c, &format!("{pointer}/gcpServiceAccount"), account);
-            }
-        }
+        check_credentials(c, credentials);
     }
     if database.tls == Some(false)
         && (database.tls_secret_name.is_some() || database.tls_cluster_issuer.is_some())
@@ -727,6 +687,58 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
              Certificate: keep one",
         );
     }
+    check_parameters(c, database);
+    check_pgpool_budget(c, database);
+}
+
+/// One source of passwords (E0315), and a usable external store when that is the source.
+fn check_credentials(c: &mut Checker<'_>, credentials: &crate::profile::Credentials) {
+    let sources = usize::from(credentials.existing_secret.is_some())
+        + usize::from(credentials.external_secret.is_some());
+    if sources != 1 {
+        c.error(
+            Code::InvalidCredentials,
+            "/spec/database/credentials",
+            format!("credentials name {sources} sources; exactly one is needed"),
+            "set either `existingSecret` or `externalSecret`",
+        );
+    }
+    if let Some(external) = &credentials.external_secret {
+        let pointer = "/spec/database/credentials/externalSecret";
+        if external.key.is_none() {
+            c.error(
+                Code::MissingField,
+                &format!("{pointer}/key"),
+                "`externalSecret` needs `key`".to_string(),
+                "name the Secret Manager secret that holds the passwords",
+            );
+        }
+        match (&external.secret_store, &external.cluster_secret_store) {
+            (Some(_), Some(_)) | (None, None) => c.error(
+                Code::InvalidCredentials,
+                pointer,
+                "`externalSecret` needs exactly one of `secretStore` and `clusterSecretStore`"
+                    .to_string(),
+                "`secretStore` names the SecretStore gitopsc compiles in the namespace; \
+                 `clusterSecretStore` names one that already exists in the cluster",
+            ),
+            (None, Some(_)) if external.gcp_service_account.is_some() => c.error(
+                Code::InvalidCredentials,
+                &format!("{pointer}/gcpServiceAccount"),
+                "`gcpServiceAccount` is for the SecretStore gitopsc compiles".to_string(),
+                "a ClusterSecretStore carries its own identity; remove `gcpServiceAccount`",
+            ),
+            _ => {}
+        }
+        if let Some(account) = &external.gcp_service_account {
+            gcp_service_account(c, &format!("{pointer}/gcpServiceAccount"), account);
+        }
+    }
+}
+
+/// Every PostgreSQL parameter the profile sets: not one gitopsc owns (E0321), known to the
+/// profile's major version with a valid value (E0309, E0310), within Patroni's bounds.
+fn check_parameters(c: &mut Checker<'_>, database: &crate::profile::Database) {
     let version = database
         .postgres_version
         .unwrap_or(defaults::POSTGRES_VERSION);
@@ -777,6 +789,11 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
             }
         }
     }
+}
+
+/// Pgpool's connections fit what PostgreSQL accepts (E0308).
+fn check_pgpool_budget(c: &mut Checker<'_>, database: &crate::profile::Database) {
+    let parameters = database.parameters.clone().unwrap_or_default();
     let pgpool = database.pgpool.clone().unwrap_or_default();
     let pool_replicas = u64::from(pgpool.replicas.unwrap_or(defaults::PGPOOL_REPLICAS));
     let children = u64::from(
