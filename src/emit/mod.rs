@@ -49,6 +49,7 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
         .map(|o| o.name.clone())
         .collect();
     objects.extend(credentials::emit(customer, &services));
+    object::transform(&mut objects);
     objects
         .sort_by(|a, b| (a.kind_rank(), &a.kind, &a.name).cmp(&(b.kind_rank(), &b.kind, &b.name)));
     objects

@@ -54,18 +54,20 @@ impl Object {
 
     /// A custom resource, built from one of our own typed structs.
     pub fn custom<T: Serialize>(component: Component, kind: &str, name: &str, object: &T) -> Self {
-        let mut value = serde_json::to_value(object).unwrap_or(serde_json::Value::Null);
-        annotate(
-            &mut value,
-            SYNC_WAVE,
-            &sync_wave(component, kind).to_string(),
-        );
         Object {
             component,
             kind: kind.to_string(),
             name: name.to_string(),
-            value,
+            value: serde_json::to_value(object).unwrap_or(serde_json::Value::Null),
         }
+    }
+
+    /// The object as it is written: with the transforms `transform` applies to the whole
+    /// set (for the checksum of a ConfigMap, taken before the set is complete).
+    pub fn as_written(&self) -> serde_json::Value {
+        let mut written = self.clone();
+        transform(std::slice::from_mut(&mut written));
+        written.value
     }
 
     /// Position of the kind in the fixed output order: what others depend on comes first.
@@ -142,8 +144,16 @@ fn sync_wave(component: Component, kind: &str) -> i32 {
 
 /// Adds one annotation to an object's metadata, keeping metadata's keys in the sorted order
 /// the typed objects use.
-/// Adds one annotation to a serialised object: only the sync wave, which `Object::custom`
-/// sets on every object from its component and kind.
+/// What applies to every object alike, run over the whole set as kustomize runs its
+/// transformers: the Argo CD sync wave, from the object's component and kind.
+pub fn transform(objects: &mut [Object]) {
+    for object in objects {
+        let wave = sync_wave(object.component, &object.kind).to_string();
+        annotate(&mut object.value, SYNC_WAVE, &wave);
+    }
+}
+
+/// Adds one annotation to a serialised object, keeping the metadata's keys in order.
 fn annotate(object: &mut serde_json::Value, key: &str, text: &str) {
     let Some(metadata) = object
         .get_mut("metadata")

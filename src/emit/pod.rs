@@ -65,7 +65,7 @@ pub fn pull_policy(by_tag: bool) -> Option<String> {
 
 /// The sha256 of a ConfigMap as compiled, for a pod template's `checksum/config`.
 pub fn checksum(config_map: &Object) -> String {
-    crate::serialize::digest(crate::serialize::to_yaml(&config_map.value).as_bytes())
+    crate::serialize::digest(crate::serialize::to_yaml(&config_map.as_written()).as_bytes())
 }
 
 /// An `emptyDir` of at most `limit`, in memory when `memory`.
