@@ -324,9 +324,19 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
             }
         }
     }
-    let rollout = app.rollout.clone().unwrap_or_default();
-    let surge = rollout.max_surge.unwrap_or(defaults::MAX_SURGE);
-    let unavailable = rollout.max_unavailable.unwrap_or(defaults::MAX_UNAVAILABLE);
+}
+
+/// Rules between fields, on the effective values (every default applied once, by the
+/// model): a rollout that can progress without taking capacity away, and a shutdown that
+/// fits its grace period. Reported at the profile's lines like every other check.
+pub fn effective(customer: &crate::model::Customer, root: &Node) -> Vec<Diagnostic> {
+    let mut c = Checker {
+        root,
+        diagnostics: Vec::new(),
+    };
+    let c = &mut c;
+    let app = &customer.app;
+    let (surge, unavailable) = (app.max_surge, app.max_unavailable);
     if surge == 0 && unavailable == 0 {
         c.error(
             Code::InvalidRollout,
@@ -345,13 +355,11 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
     // Zero-downtime shutdown (docs/access.md): keep serving until the load balancer has
     // stopped sending, then finish in-flight requests, all inside the grace period, which
     // also bounds the BackendConfig's connection draining.
-    let grace = app
-        .termination_grace_period_seconds
-        .unwrap_or(defaults::TERMINATION_GRACE_SECONDS);
-    let delay = app
-        .pre_stop_delay_seconds
-        .unwrap_or(defaults::PRE_STOP_DELAY_SECONDS);
-    let shutdown = app.shutdown_seconds.unwrap_or(defaults::SHUTDOWN_SECONDS);
+    let (grace, delay, shutdown) = (
+        app.termination_grace_seconds,
+        app.pre_stop_delay_seconds,
+        app.shutdown_seconds,
+    );
     if delay < defaults::MIN_PRE_STOP_DELAY_SECONDS {
         c.error(
             Code::InvalidRollout,
@@ -379,23 +387,22 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
             ),
         );
     }
-    if let Some(sa) = app
-        .workload_identity
-        .as_ref()
-        .and_then(|w| w.gcp_service_account.as_ref())
-    {
-        let ok = sa.split_once('@').is_some_and(|(user, domain)| {
-            !user.is_empty() && domain.ends_with(".gserviceaccount.com")
-        });
-        if !ok {
-            c.error(
-                Code::InvalidField,
-                "/spec/app/workloadIdentity/gcpServiceAccount",
-                format!("`{sa}` is not a GCP service account email"),
-                "e.g. `api@my-project.iam.gserviceaccount.com`",
-            );
-        }
+    check_pgpool_budget(c, &customer.database);
+    // Synchronous replication that a single lost member turns off.
+    let replicas = customer.database.replicas;
+    if customer.database.synchronous && replicas < 3 {
+        c.warning(
+            Code::FewSyncReplicas,
+            "/spec/database/replicas",
+            if replicas == 1 {
+                "synchronous mode with 1 member: no standby can confirm a commit".to_string()
+            } else {
+                format!("synchronous mode with {replicas} members: losing one standby leaves commits unprotected")
+            },
+            "run 3 members so one standby can fail while commits stay synchronous",
+        );
     }
+    std::mem::take(&mut c.diagnostics)
 }
 
 fn check_access(c: &mut Checker<'_>, access: &crate::profile::Access) {
@@ -648,23 +655,6 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
             );
         }
     }
-    let replicas = database.replicas.unwrap_or(defaults::DATABASE_REPLICAS);
-    if database
-        .synchronous_mode
-        .unwrap_or(defaults::SYNCHRONOUS_MODE)
-        && replicas < 3
-    {
-        c.warning(
-            Code::FewSyncReplicas,
-            "/spec/database/replicas",
-            if replicas == 1 {
-                "synchronous mode with 1 member: no standby can confirm a commit".to_string()
-            } else {
-                format!("synchronous mode with {replicas} members: losing one standby leaves commits unprotected")
-            },
-            "run 3 members so one standby can fail while commits stay synchronous",
-        );
-    }
     if let Some(credentials) = &database.credentials {
         check_credentials(c, credentials);
     }
@@ -688,7 +678,6 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
         );
     }
     check_parameters(c, database);
-    check_pgpool_budget(c, database);
 }
 
 /// One source of passwords (E0315), and a usable external store when that is the source.
@@ -792,20 +781,18 @@ fn check_parameters(c: &mut Checker<'_>, database: &crate::profile::Database) {
 }
 
 /// Pgpool's connections fit what PostgreSQL accepts (E0308).
-fn check_pgpool_budget(c: &mut Checker<'_>, database: &crate::profile::Database) {
-    let parameters = database.parameters.clone().unwrap_or_default();
-    let pgpool = database.pgpool.clone().unwrap_or_default();
-    let pool_replicas = u64::from(pgpool.replicas.unwrap_or(defaults::PGPOOL_REPLICAS));
-    let children = u64::from(
-        pgpool
-            .num_init_children
-            .unwrap_or(defaults::NUM_INIT_CHILDREN),
-    );
-    let max_pool = u64::from(pgpool.max_pool.unwrap_or(defaults::MAX_POOL));
+/// On the effective values: the model sizes an unset `max_connections` for Pgpool, so only
+/// a value the profile sets can be too small.
+fn check_pgpool_budget(c: &mut Checker<'_>, database: &crate::model::Database) {
+    let parameters = &database.parameters;
+    let pgpool = &database.pgpool;
+    let pool_replicas = u64::from(pgpool.replicas);
+    let children = u64::from(pgpool.num_init_children);
+    let max_pool = u64::from(pgpool.max_pool);
     let integer = |name: &str, default: u64| {
         parameters
             .get(name)
-            .and_then(|v| v.0.trim().parse::<u64>().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
             .unwrap_or(default)
     };
     let reserved = integer(
@@ -813,11 +800,9 @@ fn check_pgpool_budget(c: &mut Checker<'_>, database: &crate::profile::Database)
         defaults::SUPERUSER_RESERVED_CONNECTIONS,
     ) + integer("reserved_connections", 0);
     let demand = pool_replicas * children * max_pool;
-    // Unset, max_connections is sized for Pgpool (see defaults::max_connections); only a
-    // value the profile sets can be too small.
     let Some(max_connections) = parameters
         .get("max_connections")
-        .and_then(|v| v.0.trim().parse::<u64>().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
     else {
         return;
     };

@@ -273,6 +273,7 @@ fn compile_one(
     let failed = problems.iter().any(Diagnostic::is_error);
     diagnostics.extend(problems);
     let customer = model::build(profile, &root, diagnostics)?;
+    diagnostics.extend(check::effective(&customer, &root));
     if failed || diagnostics.iter().any(Diagnostic::is_error) {
         return None;
     }

@@ -711,10 +711,18 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
         .map(|(k, v)| (k, v.0))
         .collect();
     if !parameters.contains_key("max_connections") {
-        let reserved = parameters
-            .get("superuser_reserved_connections")
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(defaults::SUPERUSER_RESERVED_CONNECTIONS);
+        // Both kinds of reserved slot are out of Pgpool's reach (PostgreSQL 16 added
+        // `reserved_connections`).
+        let setting = |name: &str, default: u64| {
+            parameters
+                .get(name)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(default)
+        };
+        let reserved = setting(
+            "superuser_reserved_connections",
+            defaults::SUPERUSER_RESERVED_CONNECTIONS,
+        ) + setting("reserved_connections", 0);
         let demand = u64::from(pgpool_model.replicas)
             * u64::from(pgpool_model.num_init_children)
             * u64::from(pgpool_model.max_pool);

@@ -375,3 +375,50 @@ fn every_reported_field_path_is_in_the_schema() {
         unknown.join("\n")
     );
 }
+
+/// An unset `max_connections` is sized for Pgpool above both kinds of reserved slot, so a
+/// profile that reserves connections (`reserved_connections`, PostgreSQL 16) and leaves
+/// `max_connections` to gitopsc compiles, and Pgpool can never take the reserved slots.
+#[test]
+fn computed_max_connections_leaves_every_reserved_slot_free() {
+    let work = workspace("reserved-connections");
+    let profiles = work.path().join("profiles");
+    let mut unset = 0;
+    for entry in std::fs::read_dir(&profiles).expect("profiles").flatten() {
+        let path = entry.path();
+        let text = std::fs::read_to_string(&path).expect("profile");
+        let mut changed: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("max_connections:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if path.ends_with("_defaults.yaml") {
+            changed = changed.replace(
+                "    parameters:\n",
+                "    parameters:\n      reserved_connections: 20\n",
+            );
+        }
+        unset += usize::from(changed.len() < text.len());
+        std::fs::write(&path, changed).expect("write");
+    }
+    assert!(unset >= 2, "the profiles set max_connections");
+    let files = gitopsc::compiler::discover(&[profiles])
+        .expect("profiles")
+        .files;
+    let fleet = gitopsc::compiler::compile(&files, 2);
+    assert!(!fleet.has_errors(), "{:?}", fleet.diagnostics);
+    for compiled in &fleet.customers {
+        let database = &compiled.customer.database;
+        let max: u64 = database.parameters["max_connections"]
+            .parse()
+            .expect("number");
+        let demand = u64::from(database.pgpool.replicas)
+            * u64::from(database.pgpool.num_init_children)
+            * u64::from(database.pgpool.max_pool);
+        assert!(
+            max >= demand + 3 + 20,
+            "{}: max_connections {max} leaves Pgpool's {demand} inside the 23 reserved slots",
+            compiled.customer.name
+        );
+    }
+}
