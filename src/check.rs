@@ -233,18 +233,6 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
             Some(app.allow_unpinned_image.unwrap_or(false)),
         );
     }
-    if let Some(autoscaling) = &app.autoscaling {
-        let min = autoscaling.min_replicas.unwrap_or(defaults::MIN_REPLICAS);
-        let max = autoscaling.max_replicas.unwrap_or(defaults::MAX_REPLICAS);
-        if min > max {
-            c.error(
-                Code::ReplicaBounds,
-                "/spec/app/autoscaling/minReplicas",
-                format!("minReplicas ({min}) is greater than maxReplicas ({max})"),
-                "lower minReplicas or raise maxReplicas",
-            );
-        }
-    }
     if let Some(resources) = &app.resources {
         check_resources(c, "/spec/app/resources", resources);
     }
@@ -336,6 +324,16 @@ pub fn effective(customer: &crate::model::Customer, root: &Node) -> Vec<Diagnost
     };
     let c = &mut c;
     let app = &customer.app;
+    if let crate::model::Scaling::Auto { min, max, .. } = app.scaling {
+        if min > max {
+            c.error(
+                Code::ReplicaBounds,
+                "/spec/app/autoscaling/minReplicas",
+                format!("minReplicas ({min}) is greater than maxReplicas ({max})"),
+                "lower minReplicas or raise maxReplicas",
+            );
+        }
+    }
     let (surge, unavailable) = (app.max_surge, app.max_unavailable);
     if surge == 0 && unavailable == 0 {
         c.error(
@@ -387,6 +385,7 @@ pub fn effective(customer: &crate::model::Customer, root: &Node) -> Vec<Diagnost
             ),
         );
     }
+    check_parameters(c, &customer.database);
     check_pgpool_budget(c, &customer.database);
     // Synchronous replication that a single lost member turns off.
     let replicas = customer.database.replicas;
@@ -677,7 +676,6 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
              Certificate: keep one",
         );
     }
-    check_parameters(c, database);
 }
 
 /// One source of passwords (E0315), and a usable external store when that is the source.
@@ -727,12 +725,9 @@ fn check_credentials(c: &mut Checker<'_>, credentials: &crate::profile::Credenti
 
 /// Every PostgreSQL parameter the profile sets: not one gitopsc owns (E0321), known to the
 /// profile's major version with a valid value (E0309, E0310), within Patroni's bounds.
-fn check_parameters(c: &mut Checker<'_>, database: &crate::profile::Database) {
-    let version = database
-        .postgres_version
-        .unwrap_or(defaults::POSTGRES_VERSION);
-    let parameters = database.parameters.clone().unwrap_or_default();
-    for (name, value) in &parameters {
+fn check_parameters(c: &mut Checker<'_>, database: &crate::model::Database) {
+    let version = database.version;
+    for (name, value) in &database.parameters {
         let pointer = format!(
             "/spec/database/parameters/{}",
             crate::load::escape_segment(name)
@@ -750,8 +745,8 @@ fn check_parameters(c: &mut Checker<'_>, database: &crate::profile::Database) {
             );
             continue;
         }
-        match pgsettings::check(version, name, &value.0) {
-            Ok(()) => patroni_bounds(c, name, &value.0, &pointer),
+        match pgsettings::check(version, name, value) {
+            Ok(()) => patroni_bounds(c, name, value, &pointer),
             Err(pgsettings::Problem::UnknownName { suggestion }) => {
                 let help = match suggestion {
                     Some(best) => format!("did you mean `{best}`?"),
@@ -772,7 +767,7 @@ fn check_parameters(c: &mut Checker<'_>, database: &crate::profile::Database) {
                 c.error(
                     Code::InvalidParameter,
                     &pointer,
-                    format!("`{name} = {}`: {why}", value.0),
+                    format!("`{name} = {}`: {why}", value),
                     hint,
                 );
             }
