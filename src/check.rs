@@ -784,17 +784,8 @@ fn check_pgpool_budget(c: &mut Checker<'_>, database: &crate::model::Database) {
     let pool_replicas = u64::from(pgpool.replicas);
     let children = u64::from(pgpool.num_init_children);
     let max_pool = u64::from(pgpool.max_pool);
-    let integer = |name: &str, default: u64| {
-        parameters
-            .get(name)
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(default)
-    };
-    let reserved = integer(
-        "superuser_reserved_connections",
-        defaults::SUPERUSER_RESERVED_CONNECTIONS,
-    ) + integer("reserved_connections", 0);
-    let demand = pool_replicas * children * max_pool;
+    let reserved = crate::model::reserved_connections(parameters);
+    let demand = pgpool.demand();
     let Some(max_connections) = parameters
         .get("max_connections")
         .and_then(|v| v.trim().parse::<u64>().ok())

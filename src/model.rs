@@ -711,21 +711,8 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
         .map(|(k, v)| (k, v.0))
         .collect();
     if !parameters.contains_key("max_connections") {
-        // Both kinds of reserved slot are out of Pgpool's reach (PostgreSQL 16 added
-        // `reserved_connections`).
-        let setting = |name: &str, default: u64| {
-            parameters
-                .get(name)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(default)
-        };
-        let reserved = setting(
-            "superuser_reserved_connections",
-            defaults::SUPERUSER_RESERVED_CONNECTIONS,
-        ) + setting("reserved_connections", 0);
-        let demand = u64::from(pgpool_model.replicas)
-            * u64::from(pgpool_model.num_init_children)
-            * u64::from(pgpool_model.max_pool);
+        let reserved = reserved_connections(&parameters);
+        let demand = pgpool_model.demand();
         parameters.insert(
             "max_connections".into(),
             defaults::max_connections(demand, reserved).to_string(),
@@ -835,6 +822,28 @@ fn backup(name: &str, spec: &crate::profile::Spec) -> Result<Option<Backup>, ()>
             .ready_timeout_minutes
             .unwrap_or(defaults::SNAPSHOT_READY_TIMEOUT_MINUTES),
     }))
+}
+
+/// Connection slots Pgpool can never use: `superuser_reserved_connections` (PostgreSQL's
+/// default 3) plus `reserved_connections` (PostgreSQL 16 and later, default 0).
+pub fn reserved_connections(parameters: &BTreeMap<String, String>) -> u64 {
+    let setting = |name: &str, default: u64| {
+        parameters
+            .get(name)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    setting(
+        "superuser_reserved_connections",
+        defaults::SUPERUSER_RESERVED_CONNECTIONS,
+    ) + setting("reserved_connections", 0)
+}
+
+impl Pgpool {
+    /// Backend connections every Pgpool pod together may open.
+    pub fn demand(&self) -> u64 {
+        u64::from(self.replicas) * u64::from(self.num_init_children) * u64::from(self.max_pool)
+    }
 }
 
 /// `spec.argocd`, every default applied.
