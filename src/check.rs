@@ -10,7 +10,8 @@ use crate::diag::{Code, Diagnostic};
 use crate::load::Node;
 use crate::model::{defaults, locate};
 use crate::pgsettings;
-use crate::profile::{Profile, Quantity};
+use crate::profile::Profile;
+use crate::syntax::{Image, dns_label_rule, is_hostname, is_pinned, quantity_value};
 
 struct Checker<'a> {
     root: &'a Node,
@@ -56,9 +57,6 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
         diagnostics: Vec::new(),
     };
     if let Some(metadata) = &profile.metadata {
-        if let Some(name) = &metadata.name {
-            dns_label(&mut c, "/metadata/name", name, "customer name");
-        }
         labels(&mut c, "/metadata/labels", metadata.labels.iter().flatten());
     }
     let Some(spec) = &profile.spec else {
@@ -70,27 +68,6 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
         .and_then(|m| m.selector_labels.as_ref())
     {
         labels(&mut c, "/spec/monitoring/selectorLabels", selector);
-    }
-    if let Some(namespace) = &spec.namespace {
-        dns_label(&mut c, "/spec/namespace", namespace, "namespace");
-    }
-    if let Some(gcp) = &spec.gcp {
-        if let Some(project) = &gcp.project_id {
-            let ok = (6..=30).contains(&project.len())
-                && project.starts_with(|ch: char| ch.is_ascii_lowercase())
-                && !project.ends_with('-')
-                && project
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !ok {
-                c.error(
-                    Code::InvalidField,
-                    "/spec/gcp/projectId",
-                    format!("`{project}` is not a GCP project ID"),
-                    "6–30 characters: lowercase letters, digits and `-`, starting with a letter",
-                );
-            }
-        }
     }
     if let Some(app) = &spec.app {
         check_app(&mut c, app);
@@ -104,7 +81,7 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
             ("pgpoolExporterImage", &monitoring.pgpool_exporter_image),
         ] {
             if let Some(image) = image {
-                check_image(&mut c, &format!("/spec/monitoring/{field}"), image, None);
+                pinned(&mut c, &format!("/spec/monitoring/{field}"), image, None);
             }
         }
     }
@@ -113,111 +90,45 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
             .infrastructure
             .as_ref()
             .and_then(|i| i.node_pools.as_ref())
-            .map(|pools| pools.iter().filter_map(|p| p.name.clone()).collect())
+            .map(|pools| {
+                pools
+                    .iter()
+                    .filter_map(|p| p.name.clone().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         check_database(&mut c, database, &pools);
     }
     if let Some(snapshots) = spec.backup.as_ref().and_then(|b| b.snapshots.as_ref()) {
         // No opt-out: the snapshot job runs as the backup role against the primary.
         if let Some(image) = &snapshots.image {
-            check_image(&mut c, "/spec/backup/snapshots/image", image, None);
-        }
-        if let Some(class) = &snapshots.volume_snapshot_class_name {
-            object_name(
-                &mut c,
-                "/spec/backup/snapshots/volumeSnapshotClassName",
-                class,
-            );
-        }
-        if let Some(schedule) = &snapshots.schedule {
-            if let Err(why) = cron(schedule) {
-                c.error(
-                    Code::InvalidCron,
-                    "/spec/backup/snapshots/schedule",
-                    format!("`{schedule}` is not a valid cron schedule: {why}"),
-                    "five fields: minute hour day-of-month month day-of-week, e.g. `0 */6 * * *`",
-                );
-            }
+            pinned(&mut c, "/spec/backup/snapshots/image", image, None);
         }
     }
-    if let Some(argocd) = &spec.argocd {
-        if let Some(url) = &argocd.repo_url {
-            let ok =
-                url.starts_with("https://") || url.starts_with("ssh://") || url.starts_with("git@");
-            if !ok || url.contains(char::is_whitespace) {
-                c.error(
-                    Code::InvalidField,
-                    "/spec/argocd/repoURL",
-                    format!("`{url}` is not a Git repository URL"),
-                    "use an https:// or ssh:// URL (or git@host:path)",
-                );
-            }
-        }
-        if let Some(destination) = &argocd.destination {
-            if destination.name.is_some() && destination.server.is_some() {
-                c.error(
-                    Code::AmbiguousDestination,
-                    "/spec/argocd/destination/name",
-                    "`destination` names both a registered cluster (`name`) and a `server`",
-                    "keep one: `name` for a cluster registered in Argo CD, `server` for its API URL; neither means the cluster Argo CD runs in",
-                );
-            }
+    if let Some(destination) = spec.argocd.as_ref().and_then(|a| a.destination.as_ref()) {
+        if destination.name.is_some() && destination.server.is_some() {
+            c.error(
+                Code::AmbiguousDestination,
+                "/spec/argocd/destination/name",
+                "`destination` names both a registered cluster (`name`) and a `server`",
+                "keep one: `name` for a cluster registered in Argo CD, `server` for its API URL; neither means the cluster Argo CD runs in",
+            );
         }
     }
-    if let Some(infrastructure) = &spec.infrastructure {
-        if let Some(cluster) = &infrastructure.cluster {
-            if let Some(name) = &cluster.name {
-                dns_label(
-                    &mut c,
-                    "/spec/infrastructure/cluster/name",
-                    name,
-                    "cluster name",
+    for (i, pool) in spec
+        .infrastructure
+        .iter()
+        .flat_map(|i| i.node_pools.iter().flatten())
+        .enumerate()
+    {
+        if let (Some(min), Some(max)) = (pool.min_nodes, pool.max_nodes) {
+            if min > max {
+                c.error(
+                    Code::ReplicaBounds,
+                    &format!("/spec/infrastructure/nodePools/{i}/minNodes"),
+                    format!("minNodes ({min}) is greater than maxNodes ({max})"),
+                    "lower minNodes or raise maxNodes",
                 );
-            }
-            cidrs(
-                &mut c,
-                "/spec/infrastructure/cluster/masterAuthorizedNetworks",
-                cluster.master_authorized_networks.as_deref(),
-            );
-            if let Some(block) = &cluster.master_ipv4_cidr_block {
-                let pointer = "/spec/infrastructure/cluster/masterIpv4CidrBlock";
-                match parse_cidr(block) {
-                    Err(why) => c.error(
-                        Code::InvalidCidr,
-                        pointer,
-                        format!("`{block}` is not a CIDR range: {why}"),
-                        "GKE takes a private /28, e.g. `172.16.0.0/28`",
-                    ),
-                    Ok(cidr) if !matches!(cidr.prefix, 28 | 32) || !cidr.address.is_ipv4() => c
-                        .error(
-                            Code::InvalidCidr,
-                            pointer,
-                            format!("`{block}` is neither an IPv4 /28 nor a /32"),
-                            "a private cluster's control plane has a /28, e.g. `172.16.0.0/28`; \
-                             a Private Service Connect cluster's endpoint is one address (/32)",
-                        ),
-                    Ok(_) => {}
-                }
-            }
-        }
-        for (i, pool) in infrastructure.node_pools.iter().flatten().enumerate() {
-            if let Some(name) = &pool.name {
-                dns_label(
-                    &mut c,
-                    &format!("/spec/infrastructure/nodePools/{i}/name"),
-                    name,
-                    "node pool name",
-                );
-            }
-            if let (Some(min), Some(max)) = (pool.min_nodes, pool.max_nodes) {
-                if min > max {
-                    c.error(
-                        Code::ReplicaBounds,
-                        &format!("/spec/infrastructure/nodePools/{i}/minNodes"),
-                        format!("minNodes ({min}) is greater than maxNodes ({max})"),
-                        "lower minNodes or raise maxNodes",
-                    );
-                }
             }
         }
     }
@@ -226,7 +137,7 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
 
 fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
     if let Some(image) = &app.image {
-        check_image(
+        pinned(
             c,
             "/spec/app/image",
             image,
@@ -235,13 +146,6 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
     }
     if let Some(resources) = &app.resources {
         check_resources(c, "/spec/app/resources", resources);
-    }
-    if let Some(account) = app
-        .workload_identity
-        .as_ref()
-        .and_then(|w| w.gcp_service_account.as_ref())
-    {
-        gcp_service_account(c, "/spec/app/workloadIdentity/gcpServiceAccount", account);
     }
     // The connection variables and the profile's own `env` share one environment.
     let names = crate::model::DatabaseEnv::from_profile(app.database_env.as_ref());
@@ -285,31 +189,6 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
                 format!("`{name}` looks like a credential"),
                 "secrets never go in a profile: keep them in Secret Manager and reference them",
             );
-        }
-    }
-    for (field, path) in [
-        (
-            "readinessPath",
-            app.probes.as_ref().and_then(|p| p.readiness_path.as_ref()),
-        ),
-        (
-            "livenessPath",
-            app.probes.as_ref().and_then(|p| p.liveness_path.as_ref()),
-        ),
-        (
-            "startupPath",
-            app.probes.as_ref().and_then(|p| p.startup_path.as_ref()),
-        ),
-    ] {
-        if let Some(path) = path {
-            if !path.starts_with('/') || path.contains(char::is_whitespace) {
-                c.error(
-                    Code::InvalidField,
-                    &format!("/spec/app/probes/{field}"),
-                    format!("`{path}` is not an HTTP path"),
-                    "an absolute path such as `/healthz`",
-                );
-            }
         }
     }
 }
@@ -427,14 +306,7 @@ fn check_access(c: &mut Checker<'_>, access: &crate::profile::Access) {
         == crate::profile::TlsSource::Managed;
     for (i, host) in external.hosts.iter().flatten().enumerate() {
         let pointer = format!("/spec/access/external/hosts/{i}");
-        if !is_hostname(host) {
-            c.error(
-                Code::InvalidHostname,
-                &pointer,
-                format!("`{host}` is not a valid DNS host name"),
-                "labels of letters, digits and `-`, separated by dots, e.g. `api.acme.example.com`",
-            );
-        } else if managed && host.len() > 63 {
+        if managed && is_hostname(host) && host.len() > 63 {
             c.error(
                 Code::InvalidHostname,
                 &pointer,
@@ -444,9 +316,6 @@ fn check_access(c: &mut Checker<'_>, access: &crate::profile::Access) {
                 "use a shorter host name, or `tls: secret` with your own certificate",
             );
         }
-    }
-    if let Some(secret) = &external.tls_secret_name {
-        object_name(c, "/spec/access/external/tlsSecretName", secret);
     }
     if external.tls == Some(crate::profile::TlsSource::Secret) && external.tls_secret_name.is_none()
     {
@@ -488,10 +357,14 @@ fn check_access(c: &mut Checker<'_>, access: &crate::profile::Access) {
 
 /// An enabled entry point needs a non-empty list of valid, non-open ranges; repeats and
 /// ranges inside other ranges are allowed but reported.
-fn allow_list(c: &mut Checker<'_>, entry: &str, enabled: bool, ranges: Option<&[String]>) {
+fn allow_list(
+    c: &mut Checker<'_>,
+    entry: &str,
+    enabled: bool,
+    ranges: Option<&[crate::profile::SourceRange]>,
+) {
     let pointer = format!("{entry}/allowedSourceRanges");
-    cidrs(c, &pointer, ranges);
-    if enabled && ranges.is_none_or(<[String]>::is_empty) {
+    if enabled && ranges.is_none_or(<[_]>::is_empty) {
         let at = if ranges.is_some() {
             pointer.clone()
         } else {
@@ -537,54 +410,8 @@ fn allow_list(c: &mut Checker<'_>, entry: &str, enabled: bool, ranges: Option<&[
 }
 
 fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pools: &[String]) {
-    let credentials = database.credentials.clone().unwrap_or_default();
-    let external = credentials.external_secret.clone().unwrap_or_default();
-    let storage = database.storage.clone().unwrap_or_default();
-    for (pointer, name) in [
-        (
-            "/spec/database/credentials/existingSecret",
-            &credentials.existing_secret,
-        ),
-        (
-            "/spec/database/credentials/externalSecret/secretStore",
-            &external.secret_store,
-        ),
-        (
-            "/spec/database/credentials/externalSecret/clusterSecretStore",
-            &external.cluster_secret_store,
-        ),
-        ("/spec/database/tlsSecretName", &database.tls_secret_name),
-        (
-            "/spec/database/tlsClusterIssuer",
-            &database.tls_cluster_issuer,
-        ),
-        (
-            "/spec/database/storage/storageClassName",
-            &storage.storage_class_name,
-        ),
-    ] {
-        if let Some(name) = name {
-            object_name(c, pointer, name);
-        }
-    }
-    if let Some(key) = &external.key {
-        // Secret Manager secret IDs: letters, digits, `-` and `_`, at most 255.
-        let valid = !key.is_empty()
-            && key.len() <= 255
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !valid {
-            c.error(
-                Code::InvalidName,
-                "/spec/database/credentials/externalSecret/key",
-                format!("`{key}` is not a Secret Manager secret ID"),
-                "1–255 letters, digits, `-` and `_`",
-            );
-        }
-    }
     if let Some(image) = &database.image {
-        check_image(
+        pinned(
             c,
             "/spec/database/image",
             image,
@@ -593,7 +420,7 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
     }
     if let Some(pgpool) = &database.pgpool {
         if let Some(image) = &pgpool.image {
-            check_image(
+            pinned(
                 c,
                 "/spec/database/pgpool/image",
                 image,
@@ -605,7 +432,6 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
         check_resources(c, "/spec/database/resources", resources);
     }
     if let Some(size) = database.storage.as_ref().and_then(|s| s.size.as_ref()) {
-        quantity(c, "/spec/database/storage/size", size, Unit::Memory);
         // initdb, a few WAL segments kept for standbys and a checkpoint's worth of WAL do
         // not fit below this; a smaller volume fills up on the first busy hour.
         const MIN_STORAGE_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -620,7 +446,6 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
     }
     if let Some(snapshot) = &database.restore_from_snapshot {
         let pointer = "/spec/database/restoreFromSnapshot";
-        dns_label(c, pointer, snapshot, "a VolumeSnapshot name");
         if database.engine == Some(crate::profile::Engine::Citus) {
             c.error(
                 Code::InvalidField,
@@ -716,9 +541,6 @@ fn check_credentials(c: &mut Checker<'_>, credentials: &crate::profile::Credenti
                 "a ClusterSecretStore carries its own identity; remove `gcpServiceAccount`",
             ),
             _ => {}
-        }
-        if let Some(account) = &external.gcp_service_account {
-            gcp_service_account(c, &format!("{pointer}/gcpServiceAccount"), account);
         }
     }
 }
@@ -849,268 +671,59 @@ fn root_key(root: &Node, pointer: &str) -> crate::diag::Location {
 }
 
 fn check_resources(c: &mut Checker<'_>, pointer: &str, resources: &crate::profile::Resources) {
-    for (kind, amounts) in [
-        ("requests", &resources.requests),
-        ("limits", &resources.limits),
-    ] {
-        let Some(amounts) = amounts else { continue };
-        if let Some(cpu) = &amounts.cpu {
-            quantity(c, &format!("{pointer}/{kind}/cpu"), cpu, Unit::Cpu);
-        }
-        if let Some(memory) = &amounts.memory {
-            quantity(c, &format!("{pointer}/{kind}/memory"), memory, Unit::Memory);
-        }
-    }
     let requests = resources.requests.clone().unwrap_or_default();
     let limits = resources.limits.clone().unwrap_or_default();
     for (resource, request, limit) in [
-        ("cpu", &requests.cpu, &limits.cpu),
-        ("memory", &requests.memory, &limits.memory),
+        (
+            "cpu",
+            requests.cpu.map(String::from),
+            limits.cpu.map(String::from),
+        ),
+        (
+            "memory",
+            requests.memory.map(String::from),
+            limits.memory.map(String::from),
+        ),
     ] {
-        if let (Some(request), Some(limit)) = (request, limit) {
-            if let (Some(r), Some(l)) = (quantity_value(&request.0), quantity_value(&limit.0)) {
-                if r > l {
-                    c.error(
-                        Code::InvalidField,
-                        &format!("{pointer}/requests/{resource}"),
-                        format!(
-                            "{resource} request ({}) is larger than its limit ({})",
-                            request.0, limit.0
-                        ),
-                        "Kubernetes rejects a request above the limit",
-                    );
-                }
+        let (Some(request), Some(limit)) = (request, limit) else {
+            continue;
+        };
+        if let (Some(r), Some(l)) = (quantity_value(&request), quantity_value(&limit)) {
+            if r > l {
+                c.error(
+                    Code::InvalidField,
+                    &format!("{pointer}/requests/{resource}"),
+                    format!("{resource} request ({request}) is larger than its limit ({limit})"),
+                    "Kubernetes rejects a request above the limit",
+                );
             }
         }
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Unit {
-    Cpu,
-    Memory,
-}
-
-fn quantity(c: &mut Checker<'_>, pointer: &str, quantity: &Quantity, unit: Unit) {
-    let text = &quantity.0;
-    match quantity_value(text) {
-        None => c.error(
-            Code::InvalidQuantity,
-            pointer,
-            format!("`{text}` is not a Kubernetes quantity"),
-            "a number with an optional suffix: m, k, M, G, T, Ki, Mi, Gi, Ti, e.g. `250m`, `512Mi`",
-        ),
-        Some(value) if value <= 0.0 => c.error(
-            Code::InvalidQuantity,
-            pointer,
-            format!("`{text}` must be positive"),
-            "",
-        ),
-        Some(_) if unit == Unit::Memory && text.ends_with('m') => c.error(
-            Code::InvalidQuantity,
-            pointer,
-            format!(
-                "`{text}` means {} thousandths of a byte",
-                text.trim_end_matches('m')
-            ),
-            format!("did you mean `{}Mi`?", text.trim_end_matches('m')),
-        ),
-        Some(_) => {}
-    }
-}
-
-/// A quantity's value in base units, or `None` when it does not parse.
-pub fn quantity_value(text: &str) -> Option<f64> {
-    let split = text
-        .find(|ch: char| !(ch.is_ascii_digit() || ch == '.' || ch == '+' || ch == '-'))
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    if number.is_empty() || number.matches('.').count() > 1 || number[1..].contains(['+', '-']) {
-        return None;
-    }
-    let value: f64 = number.parse().ok()?;
-    let scale = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        exponent if exponent.starts_with(['e', 'E']) => {
-            10f64.powi(exponent[1..].parse::<i32>().ok()?)
-        }
-        _ => return None,
-    };
-    Some(value * scale)
-}
-
-/// `opt_out`: the field's `allowUnpinnedImage` when it has one (`None`: no opt-out exists).
-fn check_image(c: &mut Checker<'_>, pointer: &str, image: &str, opt_out: Option<bool>) {
-    let (name, digest) = match image.split_once('@') {
-        Some((name, digest)) => (name, Some(digest)),
-        None => (image, None),
-    };
-    if let Some(digest) = digest {
-        let valid = digest.strip_prefix("sha256:").is_some_and(|hex| {
-            hex.len() == 64
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        });
-        if !valid {
-            c.error(
-                Code::InvalidImage,
-                pointer,
-                format!("`{digest}` is not an image digest"),
-                "a digest is `sha256:` followed by 64 lowercase hex digits",
-            );
-            return;
-        }
-    }
-    // The repository path without a tag: a colon after the last `/` starts the tag.
-    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
-    let (repository, tag) = match name[last_slash..].rfind(':') {
-        Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
-        None => (name, None),
-    };
-    let path = repository
-        .split_once('/')
-        .map_or(repository, |(host, rest)| {
-            if host.contains(['.', ':']) || host == "localhost" {
-                rest
-            } else {
-                repository
-            }
-        });
-    let path_ok = !path.is_empty()
-        && path.split('/').all(|component| {
-            !component.is_empty()
-                && component
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-                && component.starts_with(|ch: char| ch.is_ascii_alphanumeric())
-        });
-    let tag_ok = tag.is_none_or(|t| {
-        !t.is_empty()
-            && t.len() <= 128
-            && t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-    });
-    if !path_ok || !tag_ok || image.contains(char::is_whitespace) {
-        c.error(
-            Code::InvalidImage,
-            pointer,
-            format!("`{image}` is not an image reference"),
-            "e.g. `us-docker.pkg.dev/project/repo/name@sha256:<64 hex digits>`",
-        );
+/// An image by tag needs the field's opt-out (`allowUnpinnedImage`) when it has one;
+/// `None`: no opt-out exists. The reference's syntax is its type's (`syntax::Image`).
+fn pinned(c: &mut Checker<'_>, pointer: &str, image: &Image, opt_out: Option<bool>) {
+    if is_pinned(image)
+        || opt_out == Some(true)
+        || crate::syntax::problem(Image::FORMAT, image).is_some()
+    {
         return;
     }
-    if digest.is_none() && opt_out != Some(true) {
-        let pin = "append `@sha256:<digest>` so the reviewed output is what runs";
-        let help = match (opt_out, pointer.rsplit_once('/')) {
-            (Some(_), Some((parent, _))) => format!(
-                "{pin}, or set `{}.allowUnpinnedImage: true`",
-                crate::validate::dotted(parent)
-            ),
-            _ => pin.to_string(),
-        };
-        c.error(
-            Code::UnpinnedImage,
-            pointer,
-            format!("image `{image}` is not pinned by digest"),
-            help,
-        );
-    }
-}
-
-/// The name of a Kubernetes object the profile refers to: a DNS subdomain (RFC 1123),
-/// the rule for Secrets, stores, issuers and classes alike.
-fn object_name(c: &mut Checker<'_>, pointer: &str, name: &str) {
-    let valid = !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| dns_label_rule(label).is_ok());
-    if !valid {
-        c.error(
-            Code::InvalidName,
-            pointer,
-            format!("`{name}` is not a Kubernetes object name"),
-            "lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit, at most 253",
-        );
-    }
-}
-
-/// A GCP service account email: `NAME@DOMAIN.gserviceaccount.com`, lowercase.
-fn gcp_service_account(c: &mut Checker<'_>, pointer: &str, email: &str) {
-    let word = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    let pin = "append `@sha256:<digest>` so the reviewed output is what runs";
+    let help = match (opt_out, pointer.rsplit_once('/')) {
+        (Some(_), Some((parent, _))) => format!(
+            "{pin}, or set `{}.allowUnpinnedImage: true`",
+            crate::validate::dotted(parent)
+        ),
+        _ => pin.to_string(),
     };
-    let valid = email.split_once('@').is_some_and(|(name, domain)| {
-        word(name)
-            && domain
-                .strip_suffix(".gserviceaccount.com")
-                .is_some_and(word)
-    });
-    if !valid {
-        c.error(
-            Code::InvalidField,
-            pointer,
-            format!("`{email}` is not a GCP service account email"),
-            "expected NAME@PROJECT.iam.gserviceaccount.com",
-        );
-    }
-}
-
-fn dns_label(c: &mut Checker<'_>, pointer: &str, value: &str, what: &str) {
-    if let Err(why) = dns_label_rule(value) {
-        c.error(
-            Code::InvalidName,
-            pointer,
-            format!("{what} `{value}` is not a DNS-1123 label: {why}"),
-            "lowercase letters, digits and `-`, starting and ending with a letter or digit, at most 63 characters",
-        );
-    }
-}
-
-pub fn dns_label_rule(value: &str) -> Result<(), &'static str> {
-    if value.is_empty() {
-        return Err("it is empty");
-    }
-    if value.len() > 63 {
-        return Err("it is longer than 63 characters");
-    }
-    if !value
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err("it has characters other than a-z, 0-9 and -");
-    }
-    if value.starts_with('-') || value.ends_with('-') {
-        return Err("it starts or ends with -");
-    }
-    Ok(())
-}
-
-fn is_hostname(host: &str) -> bool {
-    host.len() <= 253
-        && host.contains('.')
-        && host.split('.').all(|label| {
-            (1..=63).contains(&label.len())
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
+    c.error(
+        Code::UnpinnedImage,
+        pointer,
+        format!("image `{}` is not pinned by digest", image.0),
+        help,
+    );
 }
 
 /// Kubernetes label syntax for every key and value of a map the profile gives as labels.
@@ -1182,27 +795,6 @@ fn label_name(name: &str, may_be_empty: bool) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn cidrs(c: &mut Checker<'_>, pointer: &str, ranges: Option<&[String]>) {
-    for (i, range) in ranges.into_iter().flatten().enumerate() {
-        let here = format!("{pointer}/{i}");
-        match parse_cidr(range) {
-            Err(why) => c.error(
-                Code::InvalidCidr,
-                &here,
-                format!("`{range}` is not a CIDR range: {why}"),
-                "write an address and a prefix length, e.g. `10.20.0.0/16`",
-            ),
-            Ok(cidr) if cidr.prefix == 0 => c.error(
-                Code::OpenCidr,
-                &here,
-                format!("`{range}` allows every address"),
-                "access is always limited to the customer's ranges; list them instead",
-            ),
-            Ok(_) => {}
-        }
-    }
-}
-
 fn looks_like_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     [
@@ -1228,131 +820,4 @@ fn looks_like_secret_value(value: &str) -> bool {
                 .next()
                 .is_some_and(|auth| auth.contains(':') && auth.contains('@'))
         })
-}
-
-/// Validates a five-field cron expression (or a Kubernetes `@` macro).
-pub fn cron(expression: &str) -> Result<(), String> {
-    if expression.starts_with('@') {
-        return match expression {
-            "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight"
-            | "@hourly" => Ok(()),
-            _ => Err(format!("unknown macro `{expression}`")),
-        };
-    }
-    if expression.contains("TZ=") {
-        return Err("time zones are not set in the schedule (it runs in UTC)".into());
-    }
-    let fields: Vec<&str> = expression.split_whitespace().collect();
-    if fields.len() != 5 {
-        return Err(format!("it has {} fields, not 5", fields.len()));
-    }
-    const MONTHS: &[&str] = &[
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    const DAYS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-    let specs: [(&str, u32, u32, &[&str]); 5] = [
-        ("minute", 0, 59, &[]),
-        ("hour", 0, 23, &[]),
-        ("day of month", 1, 31, &[]),
-        ("month", 1, 12, MONTHS),
-        ("day of week", 0, 7, DAYS),
-    ];
-    for (field, (what, low, high, names)) in fields.iter().zip(specs) {
-        let value = |text: &str| -> Result<u32, String> {
-            if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(text)) {
-                return Ok(i as u32 + if what == "month" { 1 } else { 0 });
-            }
-            let n: u32 = text
-                .parse()
-                .map_err(|_| format!("`{text}` is not a valid {what}"))?;
-            if n < low || n > high {
-                return Err(format!("{what} {n} is outside {low}–{high}"));
-            }
-            Ok(n)
-        };
-        for part in field.split(',') {
-            let (range, step) = match part.split_once('/') {
-                Some((range, step)) => (range, Some(step)),
-                None => (part, None),
-            };
-            if let Some(step) = step {
-                let step: u32 = step
-                    .parse()
-                    .map_err(|_| format!("step `{step}` in the {what} field is not a number"))?;
-                if step == 0 || step > high {
-                    return Err(format!("step {step} in the {what} field is out of range"));
-                }
-            }
-            match range {
-                "*" | "?" if range == "*" || what.starts_with("day") => {}
-                _ => match range.split_once('-') {
-                    Some((from, to)) => {
-                        if value(from)? > value(to)? {
-                            return Err(format!(
-                                "range `{range}` in the {what} field runs backwards"
-                            ));
-                        }
-                    }
-                    None => {
-                        value(range)?;
-                    }
-                },
-            }
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cron_rules() {
-        for good in [
-            "0 */6 * * *",
-            "*/15 2-4 1,15 jan-mar mon-fri",
-            "0 0 * * 7",
-            "@daily",
-            "5 4 * * sun",
-        ] {
-            assert_eq!(cron(good), Ok(()), "{good}");
-        }
-        for bad in [
-            "0 */6 * *",
-            "60 * * * *",
-            "* 24 * * *",
-            "* * 0 * *",
-            "* * * 13 *",
-            "* * * * 8",
-            "*/0 * * * *",
-            "5-1 * * * *",
-            "@often",
-            "TZ=UTC 0 * * * *",
-            "a * * * *",
-        ] {
-            assert!(cron(bad).is_err(), "{bad} should be rejected");
-        }
-    }
-
-    #[test]
-    fn quantity_values() {
-        assert_eq!(quantity_value("250m"), Some(0.25));
-        assert_eq!(quantity_value("1"), Some(1.0));
-        assert_eq!(quantity_value("512Mi"), Some(512.0 * 1024.0 * 1024.0));
-        assert_eq!(quantity_value("1e3"), Some(1000.0));
-        assert_eq!(quantity_value("1.5Gi"), Some(1.5 * 1024f64.powi(3)));
-        for bad in ["", "Mi", "1.2.3", "1X", "1-2", "lots"] {
-            assert_eq!(quantity_value(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn hostnames() {
-        assert!(is_hostname("api.acme.example.com"));
-        assert!(!is_hostname("localhost"));
-        assert!(!is_hostname("*.acme.example.com"));
-        assert!(!is_hostname("-api.example.com"));
-        assert!(!is_hostname("API.example.com"));
-    }
 }

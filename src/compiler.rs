@@ -251,9 +251,10 @@ fn compile_one(
 ) -> Option<Compiled> {
     let root = merged(path, cache, diagnostics)?;
     let document = root.to_json();
-    let schema_problems = validate::check_schema(&root, &document);
-    if !schema_problems.is_empty() {
-        diagnostics.extend(schema_problems);
+    let schema = validate::check_schema(&root, &document);
+    let malformed = !schema.diagnostics.is_empty();
+    diagnostics.extend(schema.diagnostics);
+    if !schema.well_shaped {
         return None;
     }
     let profile: Profile = match serde_json::from_value(document) {
@@ -270,7 +271,7 @@ fn compile_one(
         }
     };
     let problems = check::check(&profile, &root);
-    let failed = problems.iter().any(Diagnostic::is_error);
+    let failed = malformed || problems.iter().any(Diagnostic::is_error);
     diagnostics.extend(problems);
     let customer = model::build(profile, &root, diagnostics)?;
     diagnostics.extend(check::effective(&customer, &root));

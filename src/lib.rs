@@ -19,6 +19,7 @@ pub mod patroni;
 pub mod pgsettings;
 pub mod profile;
 pub mod serialize;
+pub mod syntax;
 pub mod validate;
 pub mod write;
 

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use crate::cidr::{Cidr, parse_cidr};
 use crate::diag::{Code, Diagnostic, Location};
 use crate::load::Node;
-use crate::profile::{Profile, Quantity};
+use crate::profile::{Profile, SourceRange};
+use crate::syntax::is_pinned;
 
 /// Defaults of optional fields, in one place so checks and emitters agree.
 pub mod defaults {
@@ -250,7 +251,7 @@ pub struct AllowList(Vec<Cidr>);
 
 impl AllowList {
     /// Normalises valid, non-empty ranges (the checks have refused anything else).
-    pub fn new(ranges: &[String]) -> Option<AllowList> {
+    pub fn new(ranges: &[SourceRange]) -> Option<AllowList> {
         let mut parsed: Vec<Cidr> = ranges.iter().filter_map(|r| parse_cidr(r).ok()).collect();
         parsed.sort_by_key(|c| (c.address.is_ipv6(), c.address, c.prefix));
         parsed.dedup();
@@ -537,7 +538,7 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
     if missing {
         return None;
     }
-    let name = profile.metadata.as_ref()?.name.clone()?;
+    let name: String = profile.metadata.as_ref()?.name.clone()?.into();
     let spec = profile.spec.clone().unwrap_or_default();
     let app = spec.app.clone().unwrap_or_default();
     let autoscaling = app.autoscaling.clone().unwrap_or_default();
@@ -546,11 +547,7 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
     let limits = resources.limits.unwrap_or_default();
     let probes = app.probes.clone().unwrap_or_default();
     let rollout = app.rollout.clone().unwrap_or_default();
-    let quantity =
-        |q: Option<Quantity>, default: &str| q.map_or_else(|| default.to_string(), |q| q.0);
-    let liveness_path = probes
-        .liveness_path
-        .unwrap_or_else(|| defaults::LIVENESS_PATH.into());
+    let liveness_path = or(probes.liveness_path, defaults::LIVENESS_PATH);
     let scaling = if autoscaling.enabled.unwrap_or(false) {
         Scaling::Auto {
             min: autoscaling.min_replicas.unwrap_or(defaults::MIN_REPLICAS),
@@ -566,22 +563,20 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         Scaling::Fixed(app.replicas.unwrap_or(defaults::APP_REPLICAS))
     };
     let app_model = App {
-        image_by_tag: !app.image.as_deref()?.contains("@sha256:"),
-        image: app.image.clone()?,
+        image_by_tag: !is_pinned(app.image.as_deref()?),
+        image: app.image.clone()?.into(),
         port: app.port.unwrap_or(defaults::APP_PORT),
         scaling,
         requests: ResourcePair {
-            cpu: quantity(requests.cpu, defaults::CPU_REQUEST),
-            memory: quantity(requests.memory, defaults::MEMORY_REQUEST),
+            cpu: or(requests.cpu, defaults::CPU_REQUEST),
+            memory: or(requests.memory, defaults::MEMORY_REQUEST),
         },
         limits: ResourcePair {
-            cpu: quantity(limits.cpu, defaults::CPU_LIMIT),
-            memory: quantity(limits.memory, defaults::MEMORY_LIMIT),
+            cpu: or(limits.cpu, defaults::CPU_LIMIT),
+            memory: or(limits.memory, defaults::MEMORY_LIMIT),
         },
-        readiness_path: probes
-            .readiness_path
-            .unwrap_or_else(|| defaults::READINESS_PATH.into()),
-        startup_path: probes.startup_path.unwrap_or_else(|| liveness_path.clone()),
+        readiness_path: or(probes.readiness_path, defaults::READINESS_PATH),
+        startup_path: or(probes.startup_path, &liveness_path),
         liveness_path,
         startup_timeout_seconds: probes
             .startup_timeout_seconds
@@ -589,7 +584,10 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         env: app.env.clone().unwrap_or_default(),
         max_surge: rollout.max_surge.unwrap_or(defaults::MAX_SURGE),
         max_unavailable: rollout.max_unavailable.unwrap_or(defaults::MAX_UNAVAILABLE),
-        gcp_service_account: app.workload_identity.and_then(|w| w.gcp_service_account),
+        gcp_service_account: app
+            .workload_identity
+            .and_then(|w| w.gcp_service_account)
+            .map(String::from),
         database_env: DatabaseEnv::from_profile(app.database_env.as_ref()),
         termination_grace_seconds: app
             .termination_grace_period_seconds
@@ -617,9 +615,14 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
                 allowed: AllowList::new(e.allowed_source_ranges.as_deref()?)?,
                 tls: match e.tls.unwrap_or(crate::profile::TlsSource::Managed) {
                     crate::profile::TlsSource::Managed => Tls::Managed,
-                    crate::profile::TlsSource::Secret => Tls::Secret(e.tls_secret_name?),
+                    crate::profile::TlsSource::Secret => Tls::Secret(e.tls_secret_name?.into()),
                 },
-                hosts: e.hosts.filter(|h| !h.is_empty())?,
+                hosts: e
+                    .hosts
+                    .filter(|h| !h.is_empty())?
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
                 cloud_armor_policy: e.cloud_armor_policy?,
                 static_ip_name: e.static_ip_name,
                 ssl_policy: e.ssl_policy,
@@ -660,15 +663,15 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         google_apis: gcp.google_apis.unwrap_or(defaults::GOOGLE_APIS),
         delivery: delivery(&name, &spec),
         cluster: ClusterIdentity {
-            project_id: gcp.project_id.clone()?,
+            project_id: gcp.project_id.clone()?.into(),
             location: gcp.region.clone()?,
             name: cluster
                 .name
                 .clone()
-                .unwrap_or_else(|| format!("{name}-gke")),
+                .map_or_else(|| format!("{name}-gke"), String::from),
         },
         monitoring: monitoring(&spec)?,
-        namespace: spec.namespace.clone().unwrap_or_else(|| name.clone()),
+        namespace: or(spec.namespace.clone(), &name),
         labels: profile
             .metadata
             .as_ref()
@@ -687,12 +690,10 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
     let resources = db.resources.clone().unwrap_or_default();
     let requests = resources.requests.unwrap_or_default();
     let limits = resources.limits.unwrap_or_default();
-    let quantity =
-        |q: Option<Quantity>, default: &str| q.map_or_else(|| default.to_string(), |q| q.0);
     let storage = db.storage.clone().unwrap_or_default();
     let pgpool_model = Pgpool {
-        image_by_tag: !pgpool.image.as_deref()?.contains("@sha256:"),
-        image: pgpool.image.clone()?,
+        image_by_tag: !is_pinned(pgpool.image.as_deref()?),
+        image: pgpool.image.clone()?.into(),
         replicas: pgpool.replicas.unwrap_or(defaults::PGPOOL_REPLICAS),
         num_init_children: pgpool
             .num_init_children
@@ -722,16 +723,19 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
     let external_secret = credentials.external_secret.and_then(|e| {
         let store = match (e.secret_store, e.cluster_secret_store) {
             (Some(name), None) => SecretStore::Compiled {
-                name,
-                gcp_service_account: e.gcp_service_account,
+                name: name.into(),
+                gcp_service_account: e.gcp_service_account.map(String::from),
             },
-            (None, Some(name)) => SecretStore::Cluster(name),
+            (None, Some(name)) => SecretStore::Cluster(name.into()),
             _ => return None,
         };
-        Some(ExternalSecretSource { store, key: e.key? })
+        Some(ExternalSecretSource {
+            store,
+            key: e.key?.into(),
+        })
     });
     let credentials = match (credentials.existing_secret, external_secret) {
-        (Some(existing), _) => Credentials::Existing(existing),
+        (Some(existing), _) => Credentials::Existing(existing.into()),
         (None, Some(source)) => Credentials::External(source),
         (None, None) => return None,
     };
@@ -759,30 +763,30 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
     };
     Some(Database {
         version: db.postgres_version.unwrap_or(defaults::POSTGRES_VERSION),
-        image_by_tag: !db.image.as_deref()?.contains("@sha256:"),
-        image: db.image.clone()?,
+        image_by_tag: !is_pinned(db.image.as_deref()?),
+        image: db.image.clone()?.into(),
         replicas: db.replicas.unwrap_or(defaults::DATABASE_REPLICAS),
         synchronous: db.synchronous_mode.unwrap_or(defaults::SYNCHRONOUS_MODE),
-        storage_size: quantity(storage.size, defaults::STORAGE_SIZE),
-        storage_class: storage.storage_class_name,
+        storage_size: or(storage.size, defaults::STORAGE_SIZE),
+        storage_class: storage.storage_class_name.map(String::from),
         requests: ResourcePair {
-            cpu: quantity(requests.cpu, defaults::DATABASE_CPU_REQUEST),
-            memory: quantity(requests.memory, defaults::DATABASE_MEMORY_REQUEST),
+            cpu: or(requests.cpu, defaults::DATABASE_CPU_REQUEST),
+            memory: or(requests.memory, defaults::DATABASE_MEMORY_REQUEST),
         },
         limits: ResourcePair {
-            cpu: quantity(limits.cpu, defaults::DATABASE_CPU_LIMIT),
-            memory: quantity(limits.memory, defaults::DATABASE_MEMORY_LIMIT),
+            cpu: or(limits.cpu, defaults::DATABASE_CPU_LIMIT),
+            memory: or(limits.memory, defaults::DATABASE_MEMORY_LIMIT),
         },
         parameters,
         tls_secret: db.tls.unwrap_or(true).then(|| {
             db.tls_secret_name
                 .clone()
-                .unwrap_or_else(|| format!("{name}-db-tls"))
+                .map_or_else(|| format!("{name}-db-tls"), String::from)
         }),
         tls_source: db.tls.unwrap_or(true).then(|| {
             match (&db.tls_secret_name, &db.tls_cluster_issuer) {
                 (Some(_), _) => TlsSource::Existing,
-                (None, Some(issuer)) => TlsSource::ClusterIssuer(issuer.clone()),
+                (None, Some(issuer)) => TlsSource::ClusterIssuer(issuer.to_string()),
                 (None, None) => TlsSource::PrivateCa,
             }
         }),
@@ -794,7 +798,7 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
                 .unwrap_or(defaults::CITUS_WORKER_GROUPS)
         }),
         node_pool,
-        restore_from_snapshot: db.restore_from_snapshot.clone(),
+        restore_from_snapshot: db.restore_from_snapshot.clone().map(String::from),
     })
 }
 
@@ -807,15 +811,13 @@ fn backup(name: &str, spec: &crate::profile::Spec) -> Result<Option<Backup>, ()>
     if !snapshots.enabled.unwrap_or(true) {
         return Ok(None);
     }
-    let image = snapshots.image.ok_or(())?;
+    let image = snapshots.image.ok_or(())?.into();
     Ok(Some(Backup {
-        schedule: snapshots
-            .schedule
-            .unwrap_or_else(|| defaults::SNAPSHOT_SCHEDULE.into()),
+        schedule: or(snapshots.schedule, defaults::SNAPSHOT_SCHEDULE),
         retain: snapshots.retain.unwrap_or(defaults::SNAPSHOT_RETAIN),
         class_name: snapshots
             .volume_snapshot_class_name
-            .unwrap_or_else(|| format!("{name}-snapshots")),
+            .map_or_else(|| format!("{name}-snapshots"), String::from),
         image,
         online: snapshots.online.unwrap_or(false),
         ready_timeout_minutes: snapshots
@@ -861,7 +863,7 @@ fn delivery(name: &str, spec: &crate::profile::Spec) -> Delivery {
     let argocd = spec.argocd.clone().unwrap_or_default();
     Delivery {
         project: argocd.project.unwrap_or_else(|| name.to_string()),
-        repo_url: argocd.repo_url.unwrap_or_default(),
+        repo_url: or(argocd.repo_url, ""),
         target_revision: argocd
             .target_revision
             .unwrap_or_else(|| defaults::TARGET_REVISION.into()),
@@ -895,8 +897,8 @@ fn monitoring(spec: &crate::profile::Spec) -> Option<Monitoring> {
                 defaults::SELECTOR_LABEL.1.to_string(),
             )])
         }),
-        postgres_exporter_image: monitoring.postgres_exporter_image?,
-        pgpool_exporter_image: monitoring.pgpool_exporter_image?,
+        postgres_exporter_image: monitoring.postgres_exporter_image?.into(),
+        pgpool_exporter_image: monitoring.pgpool_exporter_image?.into(),
         runbook_base_url: monitoring
             .runbook_base_url
             .unwrap_or_else(|| defaults::RUNBOOK_BASE_URL.into())
@@ -924,4 +926,9 @@ fn monitoring(spec: &crate::profile::Spec) -> Option<Monitoring> {
             .autoscaler_at_max_minutes
             .unwrap_or(defaults::AUTOSCALER_AT_MAX_MINUTES),
     })
+}
+
+/// A profile value, or the default when the profile leaves it out.
+fn or<T: Into<String>>(value: Option<T>, default: &str) -> String {
+    value.map_or_else(|| default.to_string(), Into::into)
 }

@@ -11,6 +11,11 @@ use std::collections::BTreeMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
+pub use crate::syntax::{
+    Bytes, ControlPlaneRange, Cron, DnsLabel, HostName, HttpPath, Image, ObjectName, ProjectId,
+    Quantity, RepoUrl, SecretId, ServiceAccount, SourceRange,
+};
+
 /// The only profile format this compiler reads.
 pub const API_VERSION: &str = "gitopsc/v1alpha1";
 /// The kind every profile and layer declares.
@@ -41,7 +46,7 @@ pub struct Profile {
 pub struct Metadata {
     /// Customer name: a DNS-1123 label (lowercase letters, digits, `-`; at most 63
     /// characters), unique in the fleet. Names the output folder `out/<name>/`.
-    pub name: Option<String>,
+    pub name: Option<DnsLabel>,
     /// Labels copied onto every compiled object (never into selectors). Keys and values
     /// follow Kubernetes label syntax.
     pub labels: Option<BTreeMap<String, String>>,
@@ -52,7 +57,7 @@ pub struct Metadata {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Spec {
     /// Kubernetes namespace that holds the whole stack. Default: `metadata.name`.
-    pub namespace: Option<String>,
+    pub namespace: Option<DnsLabel>,
     /// The customer's GCP project and network.
     pub gcp: Option<Gcp>,
     /// The web application.
@@ -76,7 +81,7 @@ pub struct Spec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Gcp {
     /// GCP project ID (6–30 characters: lowercase letters, digits, `-`). Required.
-    pub project_id: Option<String>,
+    pub project_id: Option<ProjectId>,
     /// GCP region of the cluster, e.g. `us-central1`. Required.
     pub region: Option<String>,
     /// VPC network name in the project. Required.
@@ -105,7 +110,7 @@ pub enum GoogleApis {
 pub struct App {
     /// Container image, pinned by digest (`repo@sha256:<64 hex>`) unless
     /// `allowUnpinnedImage` is true. Required.
-    pub image: Option<String>,
+    pub image: Option<Image>,
     /// Accept an image reference by tag. A tag can be moved under a running cluster, so the
     /// reviewed output would no longer say what runs. Default: false.
     pub allow_unpinned_image: Option<bool>,
@@ -186,7 +191,7 @@ pub struct ResourceAmounts {
     /// CPU as a Kubernetes quantity, e.g. `250m` or `"1"`.
     pub cpu: Option<Quantity>,
     /// Memory as a Kubernetes quantity, e.g. `256Mi` or `4Gi`.
-    pub memory: Option<Quantity>,
+    pub memory: Option<Bytes>,
 }
 
 /// HTTP health endpoints of the app.
@@ -194,11 +199,11 @@ pub struct ResourceAmounts {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Probes {
     /// Path that answers 2xx when the app can take traffic. Default: `/readyz`.
-    pub readiness_path: Option<String>,
+    pub readiness_path: Option<HttpPath>,
     /// Path that answers 2xx while the app is alive. Default: `/healthz`.
-    pub liveness_path: Option<String>,
+    pub liveness_path: Option<HttpPath>,
     /// Path checked until the app has started. Default: the liveness path.
-    pub startup_path: Option<String>,
+    pub startup_path: Option<HttpPath>,
     /// Seconds the app may take to start before it is restarted. Default: 120.
     #[schemars(range(min = 5, max = 3600))]
     pub startup_timeout_seconds: Option<u32>,
@@ -254,7 +259,7 @@ pub struct DatabaseEnv {
 pub struct WorkloadIdentity {
     /// GCP service account email the app acts as, e.g.
     /// `api@acme-prod-4821.iam.gserviceaccount.com`.
-    pub gcp_service_account: Option<String>,
+    pub gcp_service_account: Option<ServiceAccount>,
 }
 
 /// Who may reach the app. Nothing is exposed unless an entry point is enabled with a
@@ -275,7 +280,7 @@ pub struct InternalAccess {
     /// Emit the internal load balancer. Default: false.
     pub enabled: Option<bool>,
     /// CIDR ranges allowed to connect (IPv4 or IPv6).
-    pub allowed_source_ranges: Option<Vec<String>>,
+    pub allowed_source_ranges: Option<Vec<SourceRange>>,
     /// Allow clients from other regions of the VPC. Default: false.
     pub global_access: Option<bool>,
 }
@@ -287,13 +292,13 @@ pub struct ExternalAccess {
     /// Emit the external HTTP(S) load balancer. Default: false.
     pub enabled: Option<bool>,
     /// DNS names the app answers on; one certificate covers them.
-    pub hosts: Option<Vec<String>>,
+    pub hosts: Option<Vec<HostName>>,
     /// CIDR ranges allowed through the Cloud Armor policy (IPv4 or IPv6).
-    pub allowed_source_ranges: Option<Vec<String>>,
+    pub allowed_source_ranges: Option<Vec<SourceRange>>,
     /// Where the TLS certificate comes from. Default: `managed`.
     pub tls: Option<TlsSource>,
     /// Name of an existing `kubernetes.io/tls` Secret, when `tls: secret`.
-    pub tls_secret_name: Option<String>,
+    pub tls_secret_name: Option<ObjectName>,
     /// Name of the Cloud Armor security policy that holds the allow-list.
     pub cloud_armor_policy: Option<String>,
     /// Name of the reserved global static IP address.
@@ -327,7 +332,7 @@ pub struct Database {
     #[schemars(range(min = 15, max = 17))]
     pub postgres_version: Option<u32>,
     /// PostgreSQL + Patroni image, pinned by digest unless `allowUnpinnedImage`. Required.
-    pub image: Option<String>,
+    pub image: Option<Image>,
     /// Accept `image` by tag. Default: false.
     pub allow_unpinned_image: Option<bool>,
     /// Cluster members: one primary, the rest streaming standbys. Default: 3.
@@ -348,12 +353,12 @@ pub struct Database {
     /// Name of an existing `kubernetes.io/tls` Secret with the server certificate and the
     /// `ca.crt` that signed it, when `tls`. It must exist before the sync (PREREQUISITES.md).
     /// Default: none; gitopsc compiles a cert-manager `Certificate` for `<customer>-db-tls`.
-    pub tls_secret_name: Option<String>,
+    pub tls_secret_name: Option<ObjectName>,
     /// The cert-manager `ClusterIssuer` that signs the compiled database certificate; it
     /// must put `ca.crt` in the Secret (a CA or Vault issuer does). Default: none; gitopsc
     /// compiles a private CA for the namespace (a self-signed `Issuer`, a CA `Certificate`
     /// and a CA `Issuer`).
-    pub tls_cluster_issuer: Option<String>,
+    pub tls_cluster_issuer: Option<ObjectName>,
     /// Where the database credentials come from. Required.
     pub credentials: Option<Credentials>,
     /// Pgpool-II, the connection broker in front of the cluster.
@@ -366,7 +371,7 @@ pub struct Database {
     /// Restore: the VolumeSnapshot the first member's volume is created from. While set,
     /// the cluster runs that one member; remove it to bring the standbys back, which
     /// clone from it (docs/restore.md).
-    pub restore_from_snapshot: Option<String>,
+    pub restore_from_snapshot: Option<DnsLabel>,
 }
 
 /// Database engine.
@@ -384,9 +389,9 @@ pub enum Engine {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Storage {
     /// Volume size as a Kubernetes quantity, e.g. `100Gi`. Default: `20Gi`.
-    pub size: Option<Quantity>,
+    pub size: Option<Bytes>,
     /// StorageClass of the volumes. Default: the cluster's default class.
-    pub storage_class_name: Option<String>,
+    pub storage_class_name: Option<ObjectName>,
 }
 
 /// Database credentials, by reference only: exactly one of the two.
@@ -394,7 +399,7 @@ pub struct Storage {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Credentials {
     /// Name of a Secret that already exists in the namespace.
-    pub existing_secret: Option<String>,
+    pub existing_secret: Option<ObjectName>,
     /// An External Secrets Operator `ExternalSecret` that materialises the Secret from
     /// GCP Secret Manager.
     pub external_secret: Option<ExternalSecretRef>,
@@ -408,16 +413,16 @@ pub struct Credentials {
 pub struct ExternalSecretRef {
     /// Name of the namespaced `SecretStore` for GCP Secret Manager that gitopsc compiles,
     /// authenticated by Workload Identity as the ServiceAccount `external-secrets`.
-    pub secret_store: Option<String>,
+    pub secret_store: Option<ObjectName>,
     /// Name of an existing `ClusterSecretStore` backed by GCP Secret Manager, instead of
     /// `secretStore`.
-    pub cluster_secret_store: Option<String>,
+    pub cluster_secret_store: Option<ObjectName>,
     /// GCP service account the compiled `SecretStore` acts as (Workload Identity). Default:
     /// none; the ServiceAccount's own Workload Identity principal reads the secret, which
     /// needs `roles/secretmanager.secretAccessor` on it (PREREQUISITES.md).
-    pub gcp_service_account: Option<String>,
+    pub gcp_service_account: Option<ServiceAccount>,
     /// Secret Manager secret that holds the credentials.
-    pub key: Option<String>,
+    pub key: Option<SecretId>,
 }
 
 /// Pgpool-II settings.
@@ -425,7 +430,7 @@ pub struct ExternalSecretRef {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Pgpool {
     /// Pgpool-II image, pinned by digest unless `allowUnpinnedImage`. Required.
-    pub image: Option<String>,
+    pub image: Option<Image>,
     /// Accept `image` by tag. Default: false.
     pub allow_unpinned_image: Option<bool>,
     /// Pgpool pods; at least 2. Default: 2.
@@ -480,15 +485,15 @@ pub struct Snapshots {
     /// Take snapshots. Default: true.
     pub enabled: Option<bool>,
     /// Five-field cron expression (UTC). Default: `0 */6 * * *`.
-    pub schedule: Option<String>,
+    pub schedule: Option<Cron>,
     /// Snapshots kept; older ones are deleted. Default: 28.
     #[schemars(range(min = 1, max = 1000))]
     pub retain: Option<u32>,
     /// VolumeSnapshotClass for `pd.csi.storage.gke.io`. Default: `<customer>-snapshots`.
-    pub volume_snapshot_class_name: Option<String>,
+    pub volume_snapshot_class_name: Option<ObjectName>,
     /// Image of the snapshot job, with `/bin/sh`, `psql` and `kubectl`, pinned by digest.
     /// Required when snapshots are enabled.
-    pub image: Option<String>,
+    pub image: Option<Image>,
     /// How long the job waits for a snapshot to become `readyToUse` (the disk copy to
     /// finish) before it fails. Size it for the disk: the first snapshot of a large disk
     /// copies all of it. Default: 20.
@@ -516,10 +521,10 @@ pub struct Monitoring {
     pub alerts: Option<Alerts>,
     /// postgres_exporter image for the sidecar in every database member, pinned by
     /// digest. Required.
-    pub postgres_exporter_image: Option<String>,
+    pub postgres_exporter_image: Option<Image>,
     /// pgpool2_exporter image for the sidecar in every Pgpool pod, pinned by digest.
     /// Required.
-    pub pgpool_exporter_image: Option<String>,
+    pub pgpool_exporter_image: Option<Image>,
     /// Where the alerts' `runbook_url` points: the folder that holds `<Alert>.md`.
     /// Default: `https://github.com/vendor/gitopsc/blob/main/docs/runbooks`.
     pub runbook_base_url: Option<String>,
@@ -574,7 +579,7 @@ pub struct ArgoCd {
     pub project: Option<String>,
     /// Git repository that holds `out/`. Required.
     #[serde(rename = "repoURL")]
-    pub repo_url: Option<String>,
+    pub repo_url: Option<RepoUrl>,
     /// Branch, tag or commit Argo CD follows. Default: `main`.
     pub target_revision: Option<String>,
     /// The customer's cluster.
@@ -606,16 +611,16 @@ pub struct Infrastructure {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Cluster {
     /// Cluster name. Default: `<customer>-gke`.
-    pub name: Option<String>,
+    pub name: Option<DnsLabel>,
     /// GKE release channel. Default: `REGULAR`.
     pub release_channel: Option<ReleaseChannel>,
     /// CIDR ranges allowed to reach the control plane.
-    pub master_authorized_networks: Option<Vec<String>>,
+    pub master_authorized_networks: Option<Vec<SourceRange>>,
     /// Where the cluster's control plane is: its private range (a /28) or, for a Private
     /// Service Connect cluster, its private endpoint as a /32. Patroni and the snapshot job
     /// reach the Kubernetes API there, and the NetworkPolicies allow exactly that.
     /// Required: there is no address every cluster shares.
-    pub master_ipv4_cidr_block: Option<String>,
+    pub master_ipv4_cidr_block: Option<ControlPlaneRange>,
     /// The cluster's DNS provider: `kube-dns` (GKE Standard's default) or `cloud-dns`
     /// (Cloud DNS for GKE, answered by the node's metadata server). Default: `kube-dns`.
     pub dns_provider: Option<DnsProvider>,
@@ -651,7 +656,7 @@ pub enum ReleaseChannel {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NodePool {
     /// Node pool name (DNS-1123 label).
-    pub name: Option<String>,
+    pub name: Option<DnsLabel>,
     /// Compute Engine machine type, e.g. `e2-standard-4`.
     pub machine_type: Option<String>,
     /// Fewest nodes per zone.
@@ -686,37 +691,6 @@ pub enum TaintEffect {
     PreferNoSchedule,
     /// Running pods without a toleration are evicted.
     NoExecute,
-}
-
-/// A Kubernetes resource quantity such as `250m`, `"1"` or `4Gi`; a bare number is read
-/// as its decimal text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "ScalarText", into = "String")]
-pub struct Quantity(pub String);
-
-impl From<ScalarText> for Quantity {
-    fn from(text: ScalarText) -> Self {
-        Quantity(text.0)
-    }
-}
-
-impl From<Quantity> for String {
-    fn from(quantity: Quantity) -> Self {
-        quantity.0
-    }
-}
-
-impl JsonSchema for Quantity {
-    fn schema_name() -> Cow<'static, str> {
-        "Quantity".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "description": "A Kubernetes resource quantity, e.g. `250m`, `1`, `4Gi`.",
-            "type": ["string", "number"]
-        })
-    }
 }
 
 /// A `postgresql.conf` value: text (`16MB`, `on`), a number or a boolean.
@@ -760,7 +734,7 @@ enum ScalarTextRepr {
     Bool(bool),
 }
 
-struct ScalarText(String);
+pub struct ScalarText(pub String);
 
 impl<'de> Deserialize<'de> for ScalarText {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -72,23 +72,58 @@ pub fn schema_text() -> String {
 fn validator() -> Option<&'static jsonschema::Validator> {
     static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
     VALIDATOR
-        .get_or_init(|| jsonschema::validator_for(schema()).ok())
+        .get_or_init(|| {
+            let options = crate::syntax::FORMATS.iter().fold(
+                jsonschema::options().should_validate_formats(true),
+                |options, (format, rule)| options.with_format(*format, |text| rule(text).is_ok()),
+            );
+            options.build(schema()).ok()
+        })
         .as_ref()
 }
 
-/// Schema problems of a merged document. Empty means it deserialises into `Profile`.
-pub fn check_schema(root: &Node, document: &Json) -> Vec<Diagnostic> {
+/// Schema problems of a merged document.
+pub struct SchemaReport {
+    pub diagnostics: Vec<Diagnostic>,
+    /// Every problem is a value breaking its type's syntax (a `format`): the document still
+    /// deserialises into `Profile`, so the rules between fields can run and report too.
+    pub well_shaped: bool,
+}
+
+/// Schema problems of a merged document. None means it deserialises into `Profile`.
+pub fn check_schema(root: &Node, document: &Json) -> SchemaReport {
     let Some(validator) = validator() else {
-        return vec![Diagnostic::error(
-            Code::InvalidValue,
-            "internal error: the profile schema does not compile",
-        )];
+        return SchemaReport {
+            diagnostics: vec![Diagnostic::error(
+                Code::InvalidValue,
+                "internal error: the profile schema does not compile",
+            )],
+            well_shaped: false,
+        };
     };
     let mut diagnostics = Vec::new();
+    let mut well_shaped = true;
     for error in validator.iter_errors(document) {
         let pointer = error.instance_path().as_str().to_string();
         let (node, _) = root.pointer(&pointer).unwrap_or((root, None));
         let field = dotted(&pointer);
+        if let ValidationErrorKind::Format { format } = error.kind() {
+            let problem = error
+                .instance()
+                .as_str()
+                .and_then(|text| crate::syntax::problem(format, text));
+            if let Some(problem) = problem {
+                let mut diagnostic = Diagnostic::error(problem.code, problem.message)
+                    .at(node.location.clone())
+                    .field(field);
+                if !problem.help.is_empty() {
+                    diagnostic = diagnostic.help(problem.help);
+                }
+                diagnostics.push(diagnostic);
+                continue;
+            }
+        }
+        well_shaped = false;
         let diagnostic = match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let known = properties_at(&pointer);
@@ -174,6 +209,10 @@ pub fn check_schema(root: &Node, document: &Json) -> Vec<Diagnostic> {
                 Code::InvalidValue,
                 format!("must be at least {limit}, found {}", error.instance()),
             ),
+            ValidationErrorKind::ExclusiveMinimum { limit } => Diagnostic::error(
+                Code::InvalidValue,
+                format!("must be greater than {limit}, found {}", error.instance()),
+            ),
             ValidationErrorKind::Maximum { limit } => Diagnostic::error(
                 Code::InvalidValue,
                 format!("must be at most {limit}, found {}", error.instance()),
@@ -197,7 +236,10 @@ pub fn check_schema(root: &Node, document: &Json) -> Vec<Diagnostic> {
         };
         diagnostics.push(diagnostic.at(node.location.clone()).field(field));
     }
-    diagnostics
+    SchemaReport {
+        diagnostics,
+        well_shaped,
+    }
 }
 
 fn type_name(json_type: &str) -> String {
