@@ -141,7 +141,10 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
             c,
             "/spec/app/image",
             image,
-            Some(app.allow_unpinned_image.unwrap_or(false)),
+            Some(
+                app.allow_unpinned_image
+                    .unwrap_or(defaults::ALLOW_UNPINNED_IMAGE),
+            ),
         );
     }
     if let Some(resources) = &app.resources {
@@ -288,22 +291,21 @@ fn check_access(c: &mut Checker<'_>, access: &crate::profile::Access) {
         allow_list(
             c,
             "/spec/access/internal",
-            internal.enabled.unwrap_or(false),
+            internal.enabled(),
             internal.allowed_source_ranges.as_deref(),
         );
     }
     let Some(external) = &access.external else {
         return;
     };
-    let enabled = external.enabled.unwrap_or(false);
+    let enabled = external.enabled();
     allow_list(
         c,
         "/spec/access/external",
         enabled,
         external.allowed_source_ranges.as_deref(),
     );
-    let managed = external.tls.unwrap_or(crate::profile::TlsSource::Managed)
-        == crate::profile::TlsSource::Managed;
+    let managed = external.tls_source() == crate::profile::TlsSource::Managed;
     for (i, host) in external.hosts.iter().flatten().enumerate() {
         let pointer = format!("/spec/access/external/hosts/{i}");
         if managed && is_hostname(host) && host.len() > 63 {
@@ -415,7 +417,11 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
             c,
             "/spec/database/image",
             image,
-            Some(database.allow_unpinned_image.unwrap_or(false)),
+            Some(
+                database
+                    .allow_unpinned_image
+                    .unwrap_or(defaults::ALLOW_UNPINNED_IMAGE),
+            ),
         );
     }
     if let Some(pgpool) = &database.pgpool {
@@ -424,7 +430,11 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
                 c,
                 "/spec/database/pgpool/image",
                 image,
-                Some(pgpool.allow_unpinned_image.unwrap_or(false)),
+                Some(
+                    pgpool
+                        .allow_unpinned_image
+                        .unwrap_or(defaults::ALLOW_UNPINNED_IMAGE),
+                ),
             );
         }
     }

@@ -513,7 +513,18 @@ fn explain(printer: &Printer, profile: &Path, field: Option<&str>) -> u8 {
         }
         None => match crate::validate::describe(&pointer) {
             Some(description) => {
-                println!("{field} is not set by {} or its layers", profile.display());
+                match crate::validate::default_at(&pointer) {
+                    Some(default) => println!(
+                        "{field} = {}  (the default: not set by {} or its layers)",
+                        default
+                            .as_str()
+                            .map_or_else(|| default.to_string(), str::to_string),
+                        profile.display()
+                    ),
+                    None => {
+                        println!("{field} is not set by {} or its layers", profile.display());
+                    }
+                }
                 println!("  {}", description.replace('\n', "\n  "));
                 OK
             }

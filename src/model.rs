@@ -13,6 +13,23 @@ use crate::syntax::is_pinned;
 
 /// Defaults of optional fields, in one place so checks and emitters agree.
 pub mod defaults {
+    use crate::profile::{Engine, MonitoringProvider, ReleaseChannel, TlsSource};
+
+    /// An image by tag is refused unless its field opts out.
+    pub const ALLOW_UNPINNED_IMAGE: bool = false;
+    pub const AUTOSCALING: bool = false;
+    pub const INTERNAL_ACCESS: bool = false;
+    pub const GLOBAL_ACCESS: bool = false;
+    pub const EXTERNAL_ACCESS: bool = false;
+    pub const TLS_SOURCE: TlsSource = TlsSource::Managed;
+    pub const HTTP_REDIRECT: bool = false;
+    pub const ENGINE: Engine = Engine::Postgresql;
+    pub const DATABASE_TLS: bool = true;
+    pub const LOAD_BALANCE_READS: bool = true;
+    pub const SNAPSHOTS: bool = true;
+    pub const ONLINE_SNAPSHOTS: bool = false;
+    pub const MONITORING_PROVIDER: MonitoringProvider = MonitoringProvider::PrometheusOperator;
+    pub const RELEASE_CHANNEL: ReleaseChannel = ReleaseChannel::Regular;
     pub const APP_PORT: u32 = 8080;
     pub const APP_REPLICAS: u32 = 2;
     pub const MIN_REPLICAS: u32 = 2;
@@ -548,7 +565,7 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
     let probes = app.probes.clone().unwrap_or_default();
     let rollout = app.rollout.clone().unwrap_or_default();
     let liveness_path = or(probes.liveness_path, defaults::LIVENESS_PATH);
-    let scaling = if autoscaling.enabled.unwrap_or(false) {
+    let scaling = if autoscaling.enabled.unwrap_or(defaults::AUTOSCALING) {
         Scaling::Auto {
             min: autoscaling.min_replicas.unwrap_or(defaults::MIN_REPLICAS),
             max: autoscaling.max_replicas.unwrap_or(defaults::MAX_REPLICAS),
@@ -600,20 +617,20 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
     let access = spec.access.clone().unwrap_or_default();
     let internal = access
         .internal
-        .filter(|i| i.enabled.unwrap_or(false))
+        .filter(crate::profile::InternalAccess::enabled)
         .and_then(|i| {
             Some(InternalEntry {
                 allowed: AllowList::new(i.allowed_source_ranges.as_deref()?)?,
-                global_access: i.global_access.unwrap_or(false),
+                global_access: i.global_access.unwrap_or(defaults::GLOBAL_ACCESS),
             })
         });
     let external = access
         .external
-        .filter(|e| e.enabled.unwrap_or(false))
+        .filter(crate::profile::ExternalAccess::enabled)
         .and_then(|e| {
             Some(ExternalEntry {
                 allowed: AllowList::new(e.allowed_source_ranges.as_deref()?)?,
-                tls: match e.tls.unwrap_or(crate::profile::TlsSource::Managed) {
+                tls: match e.tls_source() {
                     crate::profile::TlsSource::Managed => Tls::Managed,
                     crate::profile::TlsSource::Secret => Tls::Secret(e.tls_secret_name?.into()),
                 },
@@ -626,7 +643,7 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
                 cloud_armor_policy: e.cloud_armor_policy?,
                 static_ip_name: e.static_ip_name,
                 ssl_policy: e.ssl_policy,
-                http_redirect: e.http_redirect.unwrap_or(false),
+                http_redirect: e.http_redirect.unwrap_or(defaults::HTTP_REDIRECT),
             })
         });
     let cluster = spec
@@ -699,7 +716,9 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
             .num_init_children
             .unwrap_or(defaults::NUM_INIT_CHILDREN),
         max_pool: pgpool.max_pool.unwrap_or(defaults::MAX_POOL),
-        load_balance_reads: pgpool.load_balance_reads.unwrap_or(true),
+        load_balance_reads: pgpool
+            .load_balance_reads
+            .unwrap_or(defaults::LOAD_BALANCE_READS),
         read_after_write: pgpool
             .read_after_write
             .unwrap_or(defaults::READ_AFTER_WRITE),
@@ -778,12 +797,12 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
             memory: or(limits.memory, defaults::DATABASE_MEMORY_LIMIT),
         },
         parameters,
-        tls_secret: db.tls.unwrap_or(true).then(|| {
+        tls_secret: db.tls.unwrap_or(defaults::DATABASE_TLS).then(|| {
             db.tls_secret_name
                 .clone()
                 .map_or_else(|| format!("{name}-db-tls"), String::from)
         }),
-        tls_source: db.tls.unwrap_or(true).then(|| {
+        tls_source: db.tls.unwrap_or(defaults::DATABASE_TLS).then(|| {
             match (&db.tls_secret_name, &db.tls_cluster_issuer) {
                 (Some(_), _) => TlsSource::Existing,
                 (None, Some(issuer)) => TlsSource::ClusterIssuer(issuer.to_string()),
@@ -792,11 +811,13 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
         }),
         credentials,
         pgpool: pgpool_model,
-        citus_worker_groups: (db.engine == Some(crate::profile::Engine::Citus)).then(|| {
-            db.citus
-                .and_then(|c| c.worker_groups)
-                .unwrap_or(defaults::CITUS_WORKER_GROUPS)
-        }),
+        citus_worker_groups: (db.engine.unwrap_or(defaults::ENGINE)
+            == crate::profile::Engine::Citus)
+            .then(|| {
+                db.citus
+                    .and_then(|c| c.worker_groups)
+                    .unwrap_or(defaults::CITUS_WORKER_GROUPS)
+            }),
         node_pool,
         restore_from_snapshot: db.restore_from_snapshot.clone().map(String::from),
     })
@@ -808,7 +829,7 @@ fn backup(name: &str, spec: &crate::profile::Spec) -> Result<Option<Backup>, ()>
         .as_ref()
         .and_then(|b| b.snapshots.clone())
         .unwrap_or_default();
-    if !snapshots.enabled.unwrap_or(true) {
+    if !snapshots.enabled.unwrap_or(defaults::SNAPSHOTS) {
         return Ok(None);
     }
     let image = snapshots.image.ok_or(())?.into();
@@ -819,7 +840,7 @@ fn backup(name: &str, spec: &crate::profile::Spec) -> Result<Option<Backup>, ()>
             .volume_snapshot_class_name
             .map_or_else(|| format!("{name}-snapshots"), String::from),
         image,
-        online: snapshots.online.unwrap_or(false),
+        online: snapshots.online.unwrap_or(defaults::ONLINE_SNAPSHOTS),
         ready_timeout_minutes: snapshots
             .ready_timeout_minutes
             .unwrap_or(defaults::SNAPSHOT_READY_TIMEOUT_MINUTES),
@@ -888,9 +909,7 @@ fn monitoring(spec: &crate::profile::Spec) -> Option<Monitoring> {
     let monitoring = spec.monitoring.clone().unwrap_or_default();
     let alerts = monitoring.alerts.unwrap_or_default();
     Some(Monitoring {
-        provider: monitoring
-            .provider
-            .unwrap_or(crate::profile::MonitoringProvider::PrometheusOperator),
+        provider: monitoring.provider.unwrap_or(defaults::MONITORING_PROVIDER),
         selector_labels: monitoring.selector_labels.unwrap_or_else(|| {
             BTreeMap::from([(
                 defaults::SELECTOR_LABEL.0.to_string(),

@@ -90,8 +90,27 @@ pub struct Gcp {
     pub subnetwork: Option<String>,
     /// The Private Google Access addresses pods with Workload Identity reach Google APIs
     /// at (the VPC resolves `*.googleapis.com` to them): `private` (199.36.153.8/30) or
-    /// `restricted` (199.36.153.4/30, VPC Service Controls). Default: `private`.
+    /// `restricted` (199.36.153.4/30, VPC Service Controls).
+    #[schemars(extend("default" = crate::model::defaults::GOOGLE_APIS))]
     pub google_apis: Option<GoogleApis>,
+}
+
+impl InternalAccess {
+    pub fn enabled(&self) -> bool {
+        self.enabled
+            .unwrap_or(crate::model::defaults::INTERNAL_ACCESS)
+    }
+}
+
+impl ExternalAccess {
+    pub fn enabled(&self) -> bool {
+        self.enabled
+            .unwrap_or(crate::model::defaults::EXTERNAL_ACCESS)
+    }
+
+    pub fn tls_source(&self) -> TlsSource {
+        self.tls.unwrap_or(crate::model::defaults::TLS_SOURCE)
+    }
 }
 
 /// Private Google Access domain the VPC routes Google APIs through.
@@ -112,13 +131,16 @@ pub struct App {
     /// `allowUnpinnedImage` is true. Required.
     pub image: Option<Image>,
     /// Accept an image reference by tag. A tag can be moved under a running cluster, so the
-    /// reviewed output would no longer say what runs. Default: false.
+    /// reviewed output would no longer say what runs.
+    #[schemars(extend("default" = crate::model::defaults::ALLOW_UNPINNED_IMAGE))]
     pub allow_unpinned_image: Option<bool>,
-    /// Port the app listens on (HTTP). Default: 8080.
+    /// Port the app listens on (HTTP).
     #[schemars(range(min = 1, max = 65535))]
+    #[schemars(extend("default" = crate::model::defaults::APP_PORT))]
     pub port: Option<u32>,
-    /// Fixed replica count when autoscaling is off; ignored when it is on. Default: 2.
+    /// Fixed replica count when autoscaling is off; ignored when it is on.
     #[schemars(range(min = 1, max = 1000))]
+    #[schemars(extend("default" = crate::model::defaults::APP_REPLICAS))]
     pub replicas: Option<u32>,
     /// Horizontal Pod Autoscaler. When enabled the HPA owns the replica count.
     pub autoscaling: Option<Autoscaling>,
@@ -139,17 +161,20 @@ pub struct App {
     /// own `PG*` names, so a libpq-based client needs no code to connect.
     pub database_env: Option<DatabaseEnv>,
     /// Seconds Kubernetes waits between SIGTERM and SIGKILL. Must exceed the preStop
-    /// delay. Default: 30.
+    /// delay.
     #[schemars(range(min = 1, max = 3600))]
+    #[schemars(extend("default" = crate::model::defaults::TERMINATION_GRACE_SECONDS))]
     pub termination_grace_period_seconds: Option<u32>,
     /// Seconds a terminating pod keeps serving before SIGTERM, so load balancers stop
-    /// sending it traffic first. Default: 10.
+    /// sending it traffic first.
     #[schemars(range(min = 0, max = 600))]
+    #[schemars(extend("default" = crate::model::defaults::PRE_STOP_DELAY_SECONDS))]
     pub pre_stop_delay_seconds: Option<u32>,
     /// Seconds the app needs after SIGTERM to finish its in-flight requests and exit (the
     /// reference app's gunicorn `graceful_timeout`). `terminationGracePeriodSeconds` must
-    /// cover `preStopDelaySeconds` plus this. Default: 15.
+    /// cover `preStopDelaySeconds` plus this.
     #[schemars(range(min = 0, max = 3600))]
+    #[schemars(extend("default" = crate::model::defaults::SHUTDOWN_SECONDS))]
     pub shutdown_seconds: Option<u32>,
 }
 
@@ -157,20 +182,25 @@ pub struct App {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Autoscaling {
-    /// Scale the app on CPU utilisation. Default: false.
+    /// Scale the app on CPU utilisation.
+    #[schemars(extend("default" = crate::model::defaults::AUTOSCALING))]
     pub enabled: Option<bool>,
-    /// Lowest replica count. Default: 2.
+    /// Lowest replica count.
     #[schemars(range(min = 1, max = 1000))]
+    #[schemars(extend("default" = crate::model::defaults::MIN_REPLICAS))]
     pub min_replicas: Option<u32>,
-    /// Highest replica count; at least `minReplicas`. Default: 10.
+    /// Highest replica count; at least `minReplicas`.
     #[schemars(range(min = 1, max = 1000))]
+    #[schemars(extend("default" = crate::model::defaults::MAX_REPLICAS))]
     pub max_replicas: Option<u32>,
-    /// Target average CPU utilisation, in percent of the CPU request. Default: 70.
+    /// Target average CPU utilisation, in percent of the CPU request.
     #[serde(rename = "targetCPUUtilizationPercentage")]
     #[schemars(range(min = 1, max = 100))]
+    #[schemars(extend("default" = crate::model::defaults::TARGET_CPU_PERCENT))]
     pub target_cpu_utilization_percentage: Option<u32>,
-    /// Seconds of lower load before the HPA removes replicas. Default: 300.
+    /// Seconds of lower load before the HPA removes replicas.
     #[schemars(range(min = 0, max = 3600))]
+    #[schemars(extend("default" = crate::model::defaults::SCALE_DOWN_STABILIZATION_SECONDS))]
     pub scale_down_stabilization_seconds: Option<u32>,
 }
 
@@ -198,14 +228,17 @@ pub struct ResourceAmounts {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Probes {
-    /// Path that answers 2xx when the app can take traffic. Default: `/readyz`.
+    /// Path that answers 2xx when the app can take traffic.
+    #[schemars(extend("default" = crate::model::defaults::READINESS_PATH))]
     pub readiness_path: Option<HttpPath>,
-    /// Path that answers 2xx while the app is alive. Default: `/healthz`.
+    /// Path that answers 2xx while the app is alive.
+    #[schemars(extend("default" = crate::model::defaults::LIVENESS_PATH))]
     pub liveness_path: Option<HttpPath>,
     /// Path checked until the app has started. Default: the liveness path.
     pub startup_path: Option<HttpPath>,
-    /// Seconds the app may take to start before it is restarted. Default: 120.
+    /// Seconds the app may take to start before it is restarted.
     #[schemars(range(min = 5, max = 3600))]
+    #[schemars(extend("default" = crate::model::defaults::STARTUP_TIMEOUT_SECONDS))]
     pub startup_timeout_seconds: Option<u32>,
 }
 
@@ -213,12 +246,14 @@ pub struct Probes {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rollout {
-    /// Extra pods created during a rollout. Default: 1.
+    /// Extra pods created during a rollout.
     #[schemars(range(min = 0, max = 100))]
+    #[schemars(extend("default" = crate::model::defaults::MAX_SURGE))]
     pub max_surge: Option<u32>,
     /// Pods that may be unavailable during a rollout. 0 keeps full capacity (zero
-    /// downtime); anything else is a warning. Default: 0.
+    /// downtime); anything else is a warning.
     #[schemars(range(min = 0, max = 100))]
+    #[schemars(extend("default" = crate::model::defaults::MAX_UNAVAILABLE))]
     pub max_unavailable: Option<u32>,
 }
 
@@ -227,29 +262,34 @@ pub struct Rollout {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DatabaseEnv {
-    /// Pgpool's Service DNS name. Default: `PGHOST`.
+    /// Pgpool's Service DNS name.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    #[schemars(extend("default" = crate::model::defaults::DATABASE_ENV.host))]
     pub host: Option<String>,
-    /// Pgpool's port. Default: `PGPORT`.
+    /// Pgpool's port.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    #[schemars(extend("default" = crate::model::defaults::DATABASE_ENV.port))]
     pub port: Option<String>,
-    /// The app's database. Default: `PGDATABASE`.
+    /// The app's database.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    #[schemars(extend("default" = crate::model::defaults::DATABASE_ENV.database))]
     pub database: Option<String>,
-    /// The app's database user. Default: `PGUSER`.
+    /// The app's database user.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    #[schemars(extend("default" = crate::model::defaults::DATABASE_ENV.user))]
     pub user: Option<String>,
     /// The password, as a reference to the credentials Secret's `app-password` key (never a
-    /// value in the output). Default: `PGPASSWORD`.
+    /// value in the output).
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    #[schemars(extend("default" = crate::model::defaults::DATABASE_ENV.password))]
     pub password: Option<String>,
     /// libpq's TLS mode: `verify-full` when the database serves TLS, else `disable`.
-    /// Default: `PGSSLMODE`.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    #[schemars(extend("default" = crate::model::defaults::DATABASE_ENV.ssl_mode))]
     pub ssl_mode: Option<String>,
-    /// Path of the CA certificate that signed Pgpool's certificate. Default:
-    /// `PGSSLROOTCERT`.
+    /// Path of the CA certificate that signed Pgpool's certificate.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    #[schemars(extend("default" = crate::model::defaults::DATABASE_ENV.ssl_root_cert))]
     pub ssl_root_cert: Option<String>,
 }
 
@@ -277,11 +317,13 @@ pub struct Access {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InternalAccess {
-    /// Emit the internal load balancer. Default: false.
+    /// Emit the internal load balancer.
+    #[schemars(extend("default" = crate::model::defaults::INTERNAL_ACCESS))]
     pub enabled: Option<bool>,
     /// CIDR ranges allowed to connect (IPv4 or IPv6).
     pub allowed_source_ranges: Option<Vec<SourceRange>>,
-    /// Allow clients from other regions of the VPC. Default: false.
+    /// Allow clients from other regions of the VPC.
+    #[schemars(extend("default" = crate::model::defaults::GLOBAL_ACCESS))]
     pub global_access: Option<bool>,
 }
 
@@ -289,13 +331,15 @@ pub struct InternalAccess {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExternalAccess {
-    /// Emit the external HTTP(S) load balancer. Default: false.
+    /// Emit the external HTTP(S) load balancer.
+    #[schemars(extend("default" = crate::model::defaults::EXTERNAL_ACCESS))]
     pub enabled: Option<bool>,
     /// DNS names the app answers on; one certificate covers them.
     pub hosts: Option<Vec<HostName>>,
     /// CIDR ranges allowed through the Cloud Armor policy (IPv4 or IPv6).
     pub allowed_source_ranges: Option<Vec<SourceRange>>,
-    /// Where the TLS certificate comes from. Default: `managed`.
+    /// Where the TLS certificate comes from.
+    #[schemars(extend("default" = crate::model::defaults::TLS_SOURCE))]
     pub tls: Option<TlsSource>,
     /// Name of an existing `kubernetes.io/tls` Secret, when `tls: secret`.
     pub tls_secret_name: Option<ObjectName>,
@@ -307,7 +351,8 @@ pub struct ExternalAccess {
     /// balancer through a FrontendConfig.
     pub ssl_policy: Option<String>,
     /// Answer plain-HTTP requests with a redirect to HTTPS instead of serving no HTTP at
-    /// all. Default: false (the load balancer has no port-80 frontend).
+    /// all. Off, the load balancer has no port-80 frontend.
+    #[schemars(extend("default" = crate::model::defaults::HTTP_REDIRECT))]
     pub http_redirect: Option<bool>,
 }
 
@@ -325,20 +370,25 @@ pub enum TlsSource {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Database {
-    /// Database engine. Default: `postgresql`.
+    /// Database engine.
+    #[schemars(extend("default" = crate::model::defaults::ENGINE))]
     pub engine: Option<Engine>,
     /// PostgreSQL major version: 15, 16 or 17. Selects the parameter table that
-    /// `parameters` are validated against. Default: 16.
+    /// `parameters` are validated against.
     #[schemars(range(min = 15, max = 17))]
+    #[schemars(extend("default" = crate::model::defaults::POSTGRES_VERSION))]
     pub postgres_version: Option<u32>,
     /// PostgreSQL + Patroni image, pinned by digest unless `allowUnpinnedImage`. Required.
     pub image: Option<Image>,
-    /// Accept `image` by tag. Default: false.
+    /// Accept `image` by tag.
+    #[schemars(extend("default" = crate::model::defaults::ALLOW_UNPINNED_IMAGE))]
     pub allow_unpinned_image: Option<bool>,
-    /// Cluster members: one primary, the rest streaming standbys. Default: 3.
+    /// Cluster members: one primary, the rest streaming standbys.
     #[schemars(range(min = 1, max = 9))]
+    #[schemars(extend("default" = crate::model::defaults::DATABASE_REPLICAS))]
     pub replicas: Option<u32>,
-    /// A commit waits until one standby has it (RPO 0). Default: true.
+    /// A commit waits until one standby has it (RPO 0).
+    #[schemars(extend("default" = crate::model::defaults::SYNCHRONOUS_MODE))]
     pub synchronous_mode: Option<bool>,
     /// Persistent volume of each member.
     pub storage: Option<Storage>,
@@ -348,7 +398,7 @@ pub struct Database {
     /// version and values must carry valid units.
     pub parameters: Option<BTreeMap<String, ParameterValue>>,
     /// Serve TLS (`ssl = on`, `hostssl` rules) with certificates from a Secret.
-    /// Default: true.
+    #[schemars(extend("default" = crate::model::defaults::DATABASE_TLS))]
     pub tls: Option<bool>,
     /// Name of an existing `kubernetes.io/tls` Secret with the server certificate and the
     /// `ca.crt` that signed it, when `tls`. It must exist before the sync (PREREQUISITES.md).
@@ -388,7 +438,8 @@ pub enum Engine {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Storage {
-    /// Volume size as a Kubernetes quantity, e.g. `100Gi`. Default: `20Gi`.
+    /// Volume size as a Kubernetes quantity, e.g. `100Gi`.
+    #[schemars(extend("default" = crate::model::defaults::STORAGE_SIZE))]
     pub size: Option<Bytes>,
     /// StorageClass of the volumes. Default: the cluster's default class.
     pub storage_class_name: Option<ObjectName>,
@@ -431,21 +482,26 @@ pub struct ExternalSecretRef {
 pub struct Pgpool {
     /// Pgpool-II image, pinned by digest unless `allowUnpinnedImage`. Required.
     pub image: Option<Image>,
-    /// Accept `image` by tag. Default: false.
+    /// Accept `image` by tag.
+    #[schemars(extend("default" = crate::model::defaults::ALLOW_UNPINNED_IMAGE))]
     pub allow_unpinned_image: Option<bool>,
-    /// Pgpool pods; at least 2. Default: 2.
+    /// Pgpool pods; at least 2.
     #[schemars(range(min = 2, max = 20))]
+    #[schemars(extend("default" = crate::model::defaults::PGPOOL_REPLICAS))]
     pub replicas: Option<u32>,
-    /// Pgpool child processes per pod (concurrent client sessions). Default: 32.
+    /// Pgpool child processes per pod (concurrent client sessions).
     #[schemars(range(min = 1, max = 10000))]
+    #[schemars(extend("default" = crate::model::defaults::NUM_INIT_CHILDREN))]
     pub num_init_children: Option<u32>,
-    /// Cached backend connections per child. Default: 4.
+    /// Cached backend connections per child.
     #[schemars(range(min = 1, max = 100))]
+    #[schemars(extend("default" = crate::model::defaults::MAX_POOL))]
     pub max_pool: Option<u32>,
-    /// Send read-only queries to standbys too. Default: true.
+    /// Send read-only queries to standbys too.
+    #[schemars(extend("default" = crate::model::defaults::LOAD_BALANCE_READS))]
     pub load_balance_reads: Option<bool>,
-    /// Which reads after a write go to the primary, so they see the write. Default:
-    /// `session`.
+    /// Which reads after a write go to the primary, so they see the write.
+    #[schemars(extend("default" = crate::model::defaults::READ_AFTER_WRITE))]
     pub read_after_write: Option<ReadAfterWrite>,
 }
 
@@ -465,8 +521,9 @@ pub enum ReadAfterWrite {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Citus {
-    /// Worker groups, each a Patroni cluster of `database.replicas` members. Default: 2.
+    /// Worker groups, each a Patroni cluster of `database.replicas` members.
     #[schemars(range(min = 1, max = 64))]
+    #[schemars(extend("default" = crate::model::defaults::CITUS_WORKER_GROUPS))]
     pub worker_groups: Option<u32>,
 }
 
@@ -482,12 +539,15 @@ pub struct Backup {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Snapshots {
-    /// Take snapshots. Default: true.
+    /// Take snapshots.
+    #[schemars(extend("default" = crate::model::defaults::SNAPSHOTS))]
     pub enabled: Option<bool>,
-    /// Five-field cron expression (UTC). Default: `0 */6 * * *`.
+    /// Five-field cron expression (UTC).
+    #[schemars(extend("default" = crate::model::defaults::SNAPSHOT_SCHEDULE))]
     pub schedule: Option<Cron>,
-    /// Snapshots kept; older ones are deleted. Default: 28.
+    /// Snapshots kept; older ones are deleted.
     #[schemars(range(min = 1, max = 1000))]
+    #[schemars(extend("default" = crate::model::defaults::SNAPSHOT_RETAIN))]
     pub retain: Option<u32>,
     /// VolumeSnapshotClass for `pd.csi.storage.gke.io`. Default: `<customer>-snapshots`.
     pub volume_snapshot_class_name: Option<ObjectName>,
@@ -496,12 +556,14 @@ pub struct Snapshots {
     pub image: Option<Image>,
     /// How long the job waits for a snapshot to become `readyToUse` (the disk copy to
     /// finish) before it fails. Size it for the disk: the first snapshot of a large disk
-    /// copies all of it. Default: 20.
+    /// copies all of it.
     #[schemars(range(min = 1, max = 1440))]
+    #[schemars(extend("default" = crate::model::defaults::SNAPSHOT_READY_TIMEOUT_MINUTES))]
     pub ready_timeout_minutes: Option<u32>,
     /// Take the snapshot between `pg_backup_start` and `pg_backup_stop` and keep the backup
-    /// label on the VolumeSnapshot; restoring such a snapshot needs the WAL archive.
-    /// Default: false (a crash-consistent snapshot after `CHECKPOINT`).
+    /// label on the VolumeSnapshot; restoring such a snapshot needs the WAL archive. Off,
+    /// the snapshot is crash-consistent, taken after a `CHECKPOINT`.
+    #[schemars(extend("default" = crate::model::defaults::ONLINE_SNAPSHOTS))]
     pub online: Option<bool>,
 }
 
@@ -509,8 +571,8 @@ pub struct Snapshots {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Monitoring {
-    /// Which monitoring stack scrapes the customer's cluster. Default:
-    /// `prometheus-operator`.
+    /// Which monitoring stack scrapes the customer's cluster.
+    #[schemars(extend("default" = crate::model::defaults::MONITORING_PROVIDER))]
     pub provider: Option<MonitoringProvider>,
     /// Labels put on the PodMonitors and the PrometheusRule so the Prometheus Operator
     /// selects them (`podMonitorSelector`, `ruleSelector`). Default: `release:
@@ -526,7 +588,7 @@ pub struct Monitoring {
     /// Required.
     pub pgpool_exporter_image: Option<Image>,
     /// Where the alerts' `runbook_url` points: the folder that holds `<Alert>.md`.
-    /// Default: `https://github.com/vendor/gitopsc/blob/main/docs/runbooks`.
+    #[schemars(extend("default" = crate::model::defaults::RUNBOOK_BASE_URL))]
     pub runbook_base_url: Option<String>,
 }
 
@@ -544,30 +606,36 @@ pub enum MonitoringProvider {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Alerts {
-    /// Replication lag that raises an alert, in seconds. Default: 30.
+    /// Replication lag that raises an alert, in seconds.
     #[schemars(range(min = 1, max = 86400))]
+    #[schemars(extend("default" = crate::model::defaults::REPLICATION_LAG_SECONDS))]
     pub replication_lag_seconds: Option<u32>,
-    /// Age of the newest snapshot that raises an alert, in hours. Default: 12.
+    /// Age of the newest snapshot that raises an alert, in hours.
     #[schemars(range(min = 1, max = 8760))]
+    #[schemars(extend("default" = crate::model::defaults::SNAPSHOT_MAX_AGE_HOURS))]
     pub snapshot_max_age_hours: Option<u32>,
     /// Share of the app's requests answered 5xx that raises an alert, in percent.
-    /// Default: 5.
     #[schemars(range(min = 1, max = 100))]
+    #[schemars(extend("default" = crate::model::defaults::ERROR_RATIO_PERCENT))]
     pub error_ratio_percent: Option<u32>,
     /// 99th percentile of the app's request latency that raises an alert, in
-    /// milliseconds. Default: 1000.
+    /// milliseconds.
     #[schemars(range(min = 10, max = 600000))]
+    #[schemars(extend("default" = crate::model::defaults::LATENCY_P99_MILLISECONDS))]
     pub latency_p99_milliseconds: Option<u32>,
     /// PostgreSQL connections in use, as a percentage of `max_connections`, that raise an
-    /// alert. Default: 80.
+    /// alert.
     #[schemars(range(min = 10, max = 100))]
+    #[schemars(extend("default" = crate::model::defaults::CONNECTIONS_PERCENT))]
     pub connections_percent: Option<u32>,
-    /// Used share of a persistent volume that raises an alert, in percent. Default: 85.
+    /// Used share of a persistent volume that raises an alert, in percent.
     #[schemars(range(min = 10, max = 100))]
+    #[schemars(extend("default" = crate::model::defaults::VOLUME_FULL_PERCENT))]
     pub volume_full_percent: Option<u32>,
     /// How long the app's autoscaler may sit at `maxReplicas` before an alert, in
-    /// minutes. Default: 30.
+    /// minutes.
     #[schemars(range(min = 1, max = 1440))]
+    #[schemars(extend("default" = crate::model::defaults::AUTOSCALER_AT_MAX_MINUTES))]
     pub autoscaler_at_max_minutes: Option<u32>,
 }
 
@@ -580,7 +648,8 @@ pub struct ArgoCd {
     /// Git repository that holds `out/`. Required.
     #[serde(rename = "repoURL")]
     pub repo_url: Option<RepoUrl>,
-    /// Branch, tag or commit Argo CD follows. Default: `main`.
+    /// Branch, tag or commit Argo CD follows.
+    #[schemars(extend("default" = crate::model::defaults::TARGET_REVISION))]
     pub target_revision: Option<String>,
     /// The customer's cluster.
     pub destination: Option<ArgoDestination>,
@@ -612,7 +681,8 @@ pub struct Infrastructure {
 pub struct Cluster {
     /// Cluster name. Default: `<customer>-gke`.
     pub name: Option<DnsLabel>,
-    /// GKE release channel. Default: `REGULAR`.
+    /// GKE release channel.
+    #[schemars(extend("default" = crate::model::defaults::RELEASE_CHANNEL))]
     pub release_channel: Option<ReleaseChannel>,
     /// CIDR ranges allowed to reach the control plane.
     pub master_authorized_networks: Option<Vec<SourceRange>>,
@@ -622,10 +692,12 @@ pub struct Cluster {
     /// Required: there is no address every cluster shares.
     pub master_ipv4_cidr_block: Option<ControlPlaneRange>,
     /// The cluster's DNS provider: `kube-dns` (GKE Standard's default) or `cloud-dns`
-    /// (Cloud DNS for GKE, answered by the node's metadata server). Default: `kube-dns`.
+    /// (Cloud DNS for GKE, answered by the node's metadata server).
+    #[schemars(extend("default" = crate::model::defaults::DNS_PROVIDER))]
     pub dns_provider: Option<DnsProvider>,
     /// NodeLocal DNSCache runs on the nodes (pods ask 169.254.20.10 first). On by default
-    /// on GKE Standard 1.33.1 and later. Default: true.
+    /// on GKE Standard 1.33.1 and later.
+    #[schemars(extend("default" = crate::model::defaults::NODE_LOCAL_DNS_CACHE))]
     pub node_local_dns_cache: Option<bool>,
 }
 

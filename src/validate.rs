@@ -16,6 +16,7 @@ pub fn schema() -> &'static Json {
     SCHEMA.get_or_init(|| {
         let mut schema = serde_json::to_value(schemars::schema_for!(Profile)).unwrap_or(Json::Null);
         strip_null(&mut schema);
+        describe_defaults(&mut schema);
         if let Some(object) = schema.as_object_mut() {
             object.insert(
                 "$id".into(),
@@ -58,6 +59,30 @@ fn strip_null(schema: &mut Json) {
             object.values_mut().for_each(strip_null);
         }
         Json::Array(items) => items.iter_mut().for_each(strip_null),
+        _ => {}
+    }
+}
+
+/// Each field's default is declared once, in `model::defaults`, and reaches the schema as
+/// `default`; the description says it too, for readers of `explain` and of editor hovers.
+fn describe_defaults(schema: &mut Json) {
+    match schema {
+        Json::Object(object) => {
+            if let Some(default) = object.get("default") {
+                let shown = match default {
+                    Json::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                let sentence = format!("Default: `{shown}`.");
+                let description = match object.get("description").and_then(Json::as_str) {
+                    Some(text) if !text.is_empty() => format!("{text} {sentence}"),
+                    _ => sentence,
+                };
+                object.insert("description".into(), Json::String(description));
+            }
+            object.values_mut().for_each(describe_defaults);
+        }
+        Json::Array(items) => items.iter_mut().for_each(describe_defaults),
         _ => {}
     }
 }
@@ -300,6 +325,16 @@ fn choices_at(pointer: &str) -> Vec<String> {
 /// checks and the model report at is one the schema defines).
 pub fn defines(pointer: &str) -> bool {
     schema_at(pointer).is_some()
+}
+
+/// The schema's `default` of the field at `pointer`: the value the model applies when no
+/// file sets it.
+pub fn default_at(pointer: &str) -> Option<&'static Json> {
+    let (parent, name) = pointer.rsplit_once('/')?;
+    schema_at(parent)?
+        .get("properties")?
+        .get(crate::load::pointer_segments(&format!("/{name}")).next()?)?
+        .get("default")
 }
 
 /// The schema that describes the instance at `pointer`.

@@ -169,7 +169,9 @@ fn explain_names_the_layer_that_set_a_value() {
     );
     assert_eq!(unset.status.code(), Some(0));
     assert!(
-        text(&unset.stdout).contains("Default: 10"),
+        text(&unset.stdout).starts_with(
+            "spec.app.preStopDelaySeconds = 10  (the default: not set by profiles/initech.yaml"
+        ),
         "{}",
         text(&unset.stdout)
     );

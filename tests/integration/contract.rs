@@ -419,3 +419,94 @@ fn computed_max_connections_leaves_every_reserved_slot_free() {
         );
     }
 }
+
+/// The schema's `default`s, nested as a layer: every field that has one, on the path a
+/// profile writes it (lists are skipped; their items have no defaults).
+fn schema_defaults(schema: &serde_json::Value, here: &serde_json::Value) -> serde_json::Value {
+    let mut here = here;
+    while let Some(target) = here
+        .get("$ref")
+        .and_then(|r| r.as_str())
+        .and_then(|r| r.strip_prefix('#'))
+        .and_then(|p| schema.pointer(p))
+    {
+        here = target;
+    }
+    let mut layer = serde_json::Map::new();
+    for (name, field) in here
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .into_iter()
+        .flatten()
+    {
+        if let Some(default) = field.get("default") {
+            layer.insert(name.clone(), default.clone());
+            continue;
+        }
+        let nested = schema_defaults(schema, field);
+        if nested.as_object().is_some_and(|o| !o.is_empty()) {
+            layer.insert(name.clone(), nested);
+        }
+    }
+    serde_json::Value::Object(layer)
+}
+
+/// One default, one place: writing every schema `default` into a layer under each chain of
+/// every shipped profile and valid fixture changes no output byte. A default the schema
+/// documents but the model does not apply (or applies differently) shows up here.
+#[test]
+fn writing_every_schema_default_changes_nothing() {
+    let schema = gitopsc::validate::schema();
+    let mut spec = schema_defaults(schema, schema);
+    let spec = spec
+        .as_object_mut()
+        .and_then(|root| root.remove("spec"))
+        .expect("the schema has defaults under spec");
+    assert!(
+        spec.pointer("/app/port").is_some() && spec.pointer("/database/pgpool/maxPool").is_some(),
+        "defaults reached the schema: {spec}"
+    );
+    let layer = serde_json::json!({
+        "apiVersion": "gitopsc/v1alpha1",
+        "kind": "CustomerProfile",
+        "spec": spec,
+    });
+    for folder in super::profile_folders() {
+        let work = TempDir::new("defaults");
+        let as_written = work.path().join("as-written");
+        let explicit = work.path().join("explicit");
+        copy_tree(&folder, &as_written.join("profiles"));
+        copy_tree(&folder, &explicit.join("profiles"));
+        let profiles = explicit.join("profiles");
+        // JSON is YAML: the layer is written as it is.
+        std::fs::write(profiles.join("_schema-defaults.yaml"), layer.to_string())
+            .expect("write layer");
+        for (path, bytes) in tree(&profiles) {
+            let yaml = String::from_utf8(bytes).expect("utf-8");
+            if path.starts_with("_schema") || yaml.lines().any(|l| l.starts_with("extends:")) {
+                continue;
+            }
+            // The root of each chain extends the defaults, so they sit under everything.
+            let with_layer = yaml.replacen(
+                "\nkind: CustomerProfile\n",
+                "\nkind: CustomerProfile\nextends: [_schema-defaults.yaml]\n",
+                1,
+            );
+            assert_ne!(with_layer, yaml, "{path} declares its kind on one line");
+            std::fs::write(profiles.join(&path), with_layer).expect("write");
+        }
+        render_ok(&as_written, &["render"]);
+        render_ok(&explicit, &["render"]);
+        let a = tree(&as_written.join("out"));
+        let b: Vec<_> = tree(&explicit.join("out"));
+        // The lock's input digests differ (the inputs do); every other file must not.
+        let outputs = |files: Vec<(String, Vec<u8>)>| -> Vec<(String, Vec<u8>)> {
+            files
+                .into_iter()
+                .filter(|(p, _)| !p.ends_with("gitopsc.lock"))
+                .collect()
+        };
+        assert!(!a.is_empty(), "{}", folder.display());
+        assert_eq!(outputs(a), outputs(b), "{}", folder.display());
+    }
+}
