@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, EnvVarSource,
     HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler, Namespace, PodSpec, PodTemplateSpec,
     Probe, ResourceRequirements, SecretKeySelector, SecretVolumeSource, Service, ServicePort,
-    ServiceSpec, SleepAction, TopologySpreadConstraint, Volume,
+    ServiceSpec, SleepAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -170,95 +170,19 @@ fn deployment(
 ) -> Object {
     let app = &customer.app;
     let selector_labels = selector(customer, NAME);
-    let uid = defaults::APP_UID;
-    let spread = |key: &str| TopologySpreadConstraint {
-        max_skew: 1,
-        topology_key: key.into(),
-        when_unsatisfiable: "ScheduleAnyway".into(),
-        label_selector: Some(LabelSelector {
-            match_labels: Some(selector_labels.clone()),
-            ..LabelSelector::default()
-        }),
-        // Count only pods of the same rollout, so old pods do not skew new ones.
-        match_label_keys: Some(vec!["pod-template-hash".into()]),
-        ..TopologySpreadConstraint::default()
-    };
-    let mut mounts = vec![super::mount("tmp", "/tmp", false)];
-    let mut volumes = vec![super::scratch_volume("tmp", "64Mi", false)];
-    if let Some(secret) = &customer.database.tls_secret {
-        // Only the CA certificate of the database's TLS Secret, never its key.
-        mounts.push(super::mount("database-ca", DATABASE_CA_DIR, true));
-        volumes.push(Volume {
-            name: "database-ca".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(secret.clone()),
-                default_mode: Some(0o444),
-                items: Some(vec![KeyToPath {
-                    key: CA_FILE.into(),
-                    path: CA_FILE.into(),
-                    ..KeyToPath::default()
-                }]),
-                ..SecretVolumeSource::default()
-            }),
-            ..Volume::default()
-        });
-    }
-    let container = Container {
-        name: NAME.into(),
-        image: Some(app.image.clone()),
-        image_pull_policy: super::pull_policy(app.image_by_tag),
-        ports: Some(vec![ContainerPort {
-            name: Some(PORT_NAME.into()),
-            container_port: app.port as i32,
-            protocol: Some("TCP".into()),
-            ..ContainerPort::default()
-        }]),
-        env: Some(database_env(customer)),
-        env_from: Some(vec![EnvFromSource {
-            config_map_ref: Some(ConfigMapEnvSource {
-                name: format!("{NAME}-env"),
-                optional: Some(false),
-            }),
-            ..EnvFromSource::default()
-        }]),
-        resources: Some(ResourceRequirements {
-            requests: Some(super::quantities(&app.requests.cpu, &app.requests.memory)),
-            limits: Some(super::quantities(&app.limits.cpu, &app.limits.memory)),
-            ..ResourceRequirements::default()
-        }),
-        readiness_probe: Some(http_probe(&app.readiness_path, 5, 3)),
-        liveness_probe: Some(http_probe(&app.liveness_path, 10, 3)),
-        startup_probe: Some(http_probe(
-            &app.startup_path,
-            5,
-            (app.startup_timeout_seconds.div_ceil(5)) as i32,
-        )),
-        lifecycle: Some(Lifecycle {
-            // Keep serving while endpoints and load balancers drop the pod, then SIGTERM.
-            pre_stop: Some(LifecycleHandler {
-                sleep: Some(SleepAction {
-                    seconds: i64::from(app.pre_stop_delay_seconds),
-                }),
-                ..LifecycleHandler::default()
-            }),
-            ..Lifecycle::default()
-        }),
-        security_context: Some(super::restricted_container(uid)),
-        volume_mounts: Some(mounts),
-        ..Container::default()
-    };
+    let (mounts, volumes) = volumes(customer);
     let pod = PodTemplateSpec {
         metadata: Some(super::pod_metadata(labels, config_checksum)),
         spec: Some(PodSpec {
             service_account_name: Some(NAME.into()),
             automount_service_account_token: Some(false),
             termination_grace_period_seconds: Some(i64::from(app.termination_grace_seconds)),
-            security_context: Some(super::restricted_pod(uid)),
+            security_context: Some(super::restricted_pod(defaults::APP_UID)),
             topology_spread_constraints: Some(vec![
-                spread("topology.kubernetes.io/zone"),
-                spread("kubernetes.io/hostname"),
+                super::spread(&selector_labels, "topology.kubernetes.io/zone"),
+                super::spread(&selector_labels, "kubernetes.io/hostname"),
             ]),
-            containers: vec![container],
+            containers: vec![container(customer, mounts)],
             volumes: Some(volumes),
             ..PodSpec::default()
         }),
@@ -300,6 +224,79 @@ fn deployment(
         ..Deployment::default()
     };
     Object::new(Component::App, NAME, &deployment)
+}
+
+/// A writable /tmp and, with database TLS, the CA that signed Pgpool's certificate.
+fn volumes(customer: &Customer) -> (Vec<VolumeMount>, Vec<Volume>) {
+    let mut mounts = vec![super::mount("tmp", "/tmp", false)];
+    let mut volumes = vec![super::scratch_volume("tmp", "64Mi", false)];
+    if let Some(secret) = &customer.database.tls_secret {
+        // Only the CA certificate of the database's TLS Secret, never its key.
+        mounts.push(super::mount("database-ca", DATABASE_CA_DIR, true));
+        volumes.push(Volume {
+            name: "database-ca".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.clone()),
+                default_mode: Some(0o444),
+                items: Some(vec![KeyToPath {
+                    key: CA_FILE.into(),
+                    path: CA_FILE.into(),
+                    ..KeyToPath::default()
+                }]),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+    }
+    (mounts, volumes)
+}
+
+fn container(customer: &Customer, mounts: Vec<VolumeMount>) -> Container {
+    let app = &customer.app;
+    Container {
+        name: NAME.into(),
+        image: Some(app.image.clone()),
+        image_pull_policy: super::pull_policy(app.image_by_tag),
+        ports: Some(vec![ContainerPort {
+            name: Some(PORT_NAME.into()),
+            container_port: app.port as i32,
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        env: Some(database_env(customer)),
+        env_from: Some(vec![EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource {
+                name: format!("{NAME}-env"),
+                optional: Some(false),
+            }),
+            ..EnvFromSource::default()
+        }]),
+        resources: Some(ResourceRequirements {
+            requests: Some(super::quantities(&app.requests.cpu, &app.requests.memory)),
+            limits: Some(super::quantities(&app.limits.cpu, &app.limits.memory)),
+            ..ResourceRequirements::default()
+        }),
+        readiness_probe: Some(http_probe(&app.readiness_path, 5, 3)),
+        liveness_probe: Some(http_probe(&app.liveness_path, 10, 3)),
+        startup_probe: Some(http_probe(
+            &app.startup_path,
+            5,
+            (app.startup_timeout_seconds.div_ceil(5)) as i32,
+        )),
+        lifecycle: Some(Lifecycle {
+            // Keep serving while endpoints and load balancers drop the pod, then SIGTERM.
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: i64::from(app.pre_stop_delay_seconds),
+                }),
+                ..LifecycleHandler::default()
+            }),
+            ..Lifecycle::default()
+        }),
+        security_context: Some(super::restricted_container(defaults::APP_UID)),
+        volume_mounts: Some(mounts),
+        ..Container::default()
+    }
 }
 
 fn service(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {

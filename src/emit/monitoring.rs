@@ -97,215 +97,309 @@ impl Selectors {
             snapshot_cron: format!(r#"namespace="{ns}",cronjob="{}""#, super::backup::NAME),
         }
     }
+
+    /// The share of the app's requests answered 5xx.
+    fn error_ratio(&self) -> String {
+        format!(
+            r#"sum(rate(http_requests_total{{{app},code=~"5.."}}[5m])) / sum(rate(http_requests_total{{{app}}}[5m]))"#,
+            app = self.app
+        )
+    }
+
+    /// The app's request latency at quantile `q`, in seconds.
+    fn latency(&self, q: f64) -> String {
+        format!(
+            "histogram_quantile({q}, sum by (le) (rate(http_request_duration_seconds_bucket{{{}}}[5m])))",
+            self.app
+        )
+    }
+
+    /// Each member's connections in use as a share of its `max_connections`.
+    fn connections_ratio(&self) -> String {
+        format!(
+            "sum by (pod) (pg_stat_activity_count{{{pg}}}) / max by (pod) (pg_settings_max_connections{{{pg}}})",
+            pg = self.pg
+        )
+    }
+
+    /// Seconds since the snapshot CronJob last succeeded.
+    fn snapshot_age(&self) -> String {
+        format!(
+            "time() - max(kube_cronjob_status_last_successful_time{{{}}})",
+            self.snapshot_cron
+        )
+    }
 }
 
-/// Every alert of the customer, in a fixed order.
-pub fn alerts(customer: &Customer) -> Vec<Alert> {
-    let m = &customer.monitoring;
-    let selectors = Selectors::of(customer);
-    let Selectors { app, pg, .. } = &selectors;
-    let mut alerts = vec![
-        // `up`: Prometheus's own scrape health of the app's pods.
-        alert(
-            customer,
-            "AppUnavailable",
-            "critical",
-            "5m",
-            format!("absent(up{{{app}}} == 1)"),
-            format!("No app pod of {} answers its metrics scrape", customer.name),
-        ),
-        // http_requests_total, http_request_duration_seconds: the app's own metrics
-        // endpoint (the contract in docs/monitoring.md).
-        alert(
-            customer,
-            "AppHighErrorRatio",
-            "critical",
-            "10m",
+/// One row of the alert table: when the alert applies, its PromQL over the shared
+/// selectors, and its summary. Each row notes where its metrics come from.
+struct Rule {
+    name: &'static str,
+    severity: &'static str,
+    for_: fn(&Customer) -> String,
+    applies: fn(&Customer) -> bool,
+    expr: fn(&Selectors, &Customer) -> String,
+    summary: fn(&Customer) -> String,
+}
+
+fn always(_: &Customer) -> bool {
+    true
+}
+
+/// Every alert, in the order the rule file lists them.
+const RULES_TABLE: &[Rule] = &[
+    // `up`: Prometheus's own scrape health of the app's pods.
+    Rule {
+        name: "AppUnavailable",
+        severity: "critical",
+        for_: |_| "5m".into(),
+        applies: always,
+        expr: |s, _| format!("absent(up{{{}}} == 1)", s.app),
+        summary: |c| format!("No app pod of {} answers its metrics scrape", c.name),
+    },
+    // http_requests_total, http_request_duration_seconds: the app's own metrics endpoint
+    // (the contract in docs/monitoring.md).
+    Rule {
+        name: "AppHighErrorRatio",
+        severity: "critical",
+        for_: |_| "10m".into(),
+        applies: always,
+        expr: |s, c| {
             format!(
-                r#"sum(rate(http_requests_total{{{app},code=~"5.."}}[5m])) / sum(rate(http_requests_total{{{app}}}[5m])) > {}"#,
-                f64::from(m.error_ratio_percent) / 100.0
-            ),
+                "{} > {}",
+                s.error_ratio(),
+                f64::from(c.monitoring.error_ratio_percent) / 100.0
+            )
+        },
+        summary: |c| {
             format!(
                 "More than {}% of {}'s requests fail with 5xx",
-                m.error_ratio_percent, customer.name
-            ),
-        ),
-        alert(
-            customer,
-            "AppHighLatency",
-            "warning",
-            "10m",
+                c.monitoring.error_ratio_percent, c.name
+            )
+        },
+    },
+    Rule {
+        name: "AppHighLatency",
+        severity: "warning",
+        for_: |_| "10m".into(),
+        applies: always,
+        expr: |s, c| {
             format!(
-                "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{{app}}}[5m]))) > {}",
-                f64::from(m.latency_p99_milliseconds) / 1000.0
-            ),
+                "{} > {}",
+                s.latency(0.99),
+                f64::from(c.monitoring.latency_p99_milliseconds) / 1000.0
+            )
+        },
+        summary: |c| {
             format!(
                 "99th percentile latency of {} above {} ms",
-                customer.name, m.latency_p99_milliseconds
-            ),
-        ),
-    ];
-    if matches!(customer.app.scaling, Scaling::Auto { .. }) {
-        // kube-state-metrics: kube_horizontalpodautoscaler_status_current_replicas,
-        // kube_horizontalpodautoscaler_spec_max_replicas.
-        let hpa = &selectors.hpa;
-        alerts.push(alert(
-            customer,
-            "AppAutoscalerAtMax",
-            "warning",
-            &format!("{}m", m.autoscaler_at_max_minutes),
+                c.name, c.monitoring.latency_p99_milliseconds
+            )
+        },
+    },
+    // kube-state-metrics: kube_horizontalpodautoscaler_status_current_replicas,
+    // kube_horizontalpodautoscaler_spec_max_replicas.
+    Rule {
+        name: "AppAutoscalerAtMax",
+        severity: "warning",
+        for_: |c| format!("{}m", c.monitoring.autoscaler_at_max_minutes),
+        applies: |c| matches!(c.app.scaling, Scaling::Auto { .. }),
+        expr: |s, _| {
             format!(
-                "kube_horizontalpodautoscaler_status_current_replicas{{{hpa}}} >= kube_horizontalpodautoscaler_spec_max_replicas{{{hpa}}}"
-            ),
+                "kube_horizontalpodautoscaler_status_current_replicas{{{hpa}}} >= kube_horizontalpodautoscaler_spec_max_replicas{{{hpa}}}",
+                hpa = s.hpa
+            )
+        },
+        summary: |c| {
             format!(
                 "The app of {} has run at its autoscaling maximum for {} minutes",
-                customer.name, m.autoscaler_at_max_minutes
-            ),
-        ));
-    }
-    alerts.extend([
-        // kube-state-metrics: kube_pod_container_status_waiting_reason.
-        alert(
-            customer,
-            "PodCrashLooping",
-            "warning",
-            "5m",
+                c.name, c.monitoring.autoscaler_at_max_minutes
+            )
+        },
+    },
+    // kube-state-metrics: kube_pod_container_status_waiting_reason.
+    Rule {
+        name: "PodCrashLooping",
+        severity: "warning",
+        for_: |_| "5m".into(),
+        applies: always,
+        expr: |s, _| {
             format!(
-                r#"max by (pod, container) (kube_pod_container_status_waiting_reason{{{namespace},reason="CrashLoopBackOff"}}) == 1"#, namespace = selectors.namespace
-            ),
-            "A container keeps crashing: {{ $labels.pod }}/{{ $labels.container }}".into(),
-        ),
-        // postgres_exporter's built-in `replication` collector: pg_replication_is_replica,
-        // pg_replication_lag_seconds; the `postgres-exporter` ConfigMap's query:
-        // gitopsc_standbys_streaming.
-        alert(
-            customer,
-            "PostgresNoPrimary",
-            "critical",
-            "1m",
-            format!("absent(pg_replication_is_replica{{{pg}}} == 0)"),
-            format!("No PostgreSQL member of {} is primary", customer.name),
-        ),
-        alert(
-            customer,
-            "PostgresReplicationLag",
-            "warning",
-            "5m",
+                r#"max by (pod, container) (kube_pod_container_status_waiting_reason{{{},reason="CrashLoopBackOff"}}) == 1"#,
+                s.namespace
+            )
+        },
+        summary: |_| "A container keeps crashing: {{ $labels.pod }}/{{ $labels.container }}".into(),
+    },
+    // postgres_exporter's built-in `replication` collector: pg_replication_is_replica,
+    // pg_replication_lag_seconds; the `postgres-exporter` ConfigMap's query:
+    // gitopsc_standbys_streaming.
+    Rule {
+        name: "PostgresNoPrimary",
+        severity: "critical",
+        for_: |_| "1m".into(),
+        applies: always,
+        expr: |s, _| format!("absent(pg_replication_is_replica{{{}}} == 0)", s.pg),
+        summary: |c| format!("No PostgreSQL member of {} is primary", c.name),
+    },
+    Rule {
+        name: "PostgresReplicationLag",
+        severity: "warning",
+        for_: |_| "5m".into(),
+        applies: always,
+        expr: |s, c| {
             format!(
-                "max by (pod) (pg_replication_lag_seconds{{{pg}}}) > {}",
-                m.replication_lag_seconds
-            ),
+                "max by (pod) (pg_replication_lag_seconds{{{}}}) > {}",
+                s.pg, c.monitoring.replication_lag_seconds
+            )
+        },
+        summary: |c| {
             format!(
                 "Standby {{{{ $labels.pod }}}} is more than {} s behind the primary",
-                m.replication_lag_seconds
-            ),
-        ),
-    ]);
-    let standbys = customer.database.replicas.saturating_sub(1);
-    if standbys > 0 {
-        alerts.push(alert(
-            customer,
-            "PostgresStandbyNotStreaming",
-            "warning",
-            "5m",
+                c.monitoring.replication_lag_seconds
+            )
+        },
+    },
+    Rule {
+        name: "PostgresStandbyNotStreaming",
+        severity: "warning",
+        for_: |_| "5m".into(),
+        applies: |c| standbys(c) > 0,
+        expr: |s, c| {
             format!(
-                "max({CUSTOM_METRIC_PREFIX}standbys_streaming{{{pg}}} and on (pod) (pg_replication_is_replica{{{pg}}} == 0)) < {standbys}"
-            ),
+                "max({CUSTOM_METRIC_PREFIX}standbys_streaming{{{pg}}} and on (pod) (pg_replication_is_replica{{{pg}}} == 0)) < {}",
+                standbys(c),
+                pg = s.pg
+            )
+        },
+        summary: |c| {
             format!(
-                "Fewer than {standbys} standbys of {} stream from the primary",
-                customer.name
-            ),
-        ));
-    }
-    alerts.extend([
-        // postgres_exporter defaults: pg_stat_activity_count, pg_settings_max_connections.
-        alert(
-            customer,
-            "PostgresConnectionsNearLimit",
-            "warning",
-            "10m",
+                "Fewer than {} standbys of {} stream from the primary",
+                standbys(c),
+                c.name
+            )
+        },
+    },
+    // postgres_exporter defaults: pg_stat_activity_count, pg_settings_max_connections.
+    Rule {
+        name: "PostgresConnectionsNearLimit",
+        severity: "warning",
+        for_: |_| "10m".into(),
+        applies: always,
+        expr: |s, c| {
             format!(
-                "max by (pod) (sum by (pod) (pg_stat_activity_count{{{pg}}}) / max by (pod) (pg_settings_max_connections{{{pg}}})) * 100 > {}",
-                m.connections_percent
-            ),
+                "max by (pod) ({}) * 100 > {}",
+                s.connections_ratio(),
+                c.monitoring.connections_percent
+            )
+        },
+        summary: |c| {
             format!(
                 "PostgreSQL {{{{ $labels.pod }}}} uses more than {}% of max_connections",
-                m.connections_percent
-            ),
-        ),
-        // pgpool2_exporter (github.com/pgpool/pgpool2_exporter, README "Metrics"):
-        // pgpool2_up, 0 when it cannot query Pgpool; and Prometheus' own `up`, 0 when the
-        // scrape hangs on a session waiting for the primary. Every session needs backend
-        // 0, the primary Service, so either means this Pgpool cannot reach a primary.
-        alert(
-            customer,
-            "PgpoolNoPrimary",
-            "critical",
-            "2m",
+                c.monitoring.connections_percent
+            )
+        },
+    },
+    // pgpool2_exporter (github.com/pgpool/pgpool2_exporter, README "Metrics"): pgpool2_up,
+    // 0 when it cannot query Pgpool; and Prometheus' own `up`, 0 when the scrape hangs on a
+    // session waiting for the primary. Every session needs backend 0, the primary Service,
+    // so either means this Pgpool cannot reach a primary.
+    Rule {
+        name: "PgpoolNoPrimary",
+        severity: "critical",
+        for_: |_| "2m".into(),
+        applies: always,
+        expr: |s, _| {
             format!(
                 r#"(max by (pod) (pgpool2_up{{{pgpool}}}) == 0) or (max by (pod) (up{{{pgpool}}}) == 0)"#,
-                pgpool = selectors.pgpool
-            ),
-            "Pgpool {{ $labels.pod }} cannot open a session to the primary".into(),
-        ),
-    ]);
-    if customer.backup.is_some() {
-        let job = super::backup::NAME;
-        alerts.extend([
-            // kube-state-metrics: kube_job_status_failed (label job_name; the CronJob's
-            // Jobs are named `<cronjob>-<scheduled time>`).
-            alert(
-                customer,
-                "SnapshotJobFailed",
-                "warning",
-                "0m",
-                format!(
-                    r#"max by (job_name) (kube_job_status_failed{{{namespace},job_name=~"{job}-.*"}}) > 0"#,
-                    namespace = selectors.namespace
-                ),
-                "Snapshot job {{ $labels.job_name }} failed".into(),
-            ),
-            // kube-state-metrics: kube_cronjob_status_last_successful_time (absent until a
-            // first success: `unless`, which unlike `absent()` adds no labels),
-            // kube_cronjob_created. A Job succeeds only when its snapshot
-            // is readyToUse, so this is the newest usable snapshot; a CronJob older than
-            // the limit that never succeeded fires too.
-            alert(
-                customer,
-                "SnapshotTooOld",
-                "critical",
-                "10m",
-                format!(
-                    r#"(time() - max(kube_cronjob_status_last_successful_time{{{cron}}}) > {age}) or ((time() - max(kube_cronjob_created{{{cron}}}) > {age}) unless on () max(kube_cronjob_status_last_successful_time{{{cron}}}))"#,
-                    cron = selectors.snapshot_cron,
-                    age = m.snapshot_max_age_hours * 3600
-                ),
-                format!(
-                    "The newest database snapshot of {} is older than {} hours",
-                    customer.name, m.snapshot_max_age_hours
-                ),
-            ),
-        ]);
-    }
-    alerts.extend([
-        // kubelet: kubelet_volume_stats_available_bytes, kubelet_volume_stats_capacity_bytes.
-        alert(
-            customer,
-            "VolumeAlmostFull",
-            "warning",
-            "15m",
+                pgpool = s.pgpool
+            )
+        },
+        summary: |_| "Pgpool {{ $labels.pod }} cannot open a session to the primary".into(),
+    },
+    // kube-state-metrics: kube_job_status_failed (label job_name; the CronJob's Jobs are
+    // named `<cronjob>-<scheduled time>`).
+    Rule {
+        name: "SnapshotJobFailed",
+        severity: "warning",
+        for_: |_| "0m".into(),
+        applies: |c| c.backup.is_some(),
+        expr: |s, _| {
             format!(
-                r#"100 * (1 - kubelet_volume_stats_available_bytes{{{namespace}}} / kubelet_volume_stats_capacity_bytes{{{namespace}}}) > {}"#,
-                m.volume_full_percent,
-                namespace = selectors.namespace
-            ),
+                r#"max by (job_name) (kube_job_status_failed{{{},job_name=~"{}-.*"}}) > 0"#,
+                s.namespace,
+                super::backup::NAME
+            )
+        },
+        summary: |_| "Snapshot job {{ $labels.job_name }} failed".into(),
+    },
+    // kube-state-metrics: kube_cronjob_status_last_successful_time (absent until a first
+    // success: `unless`, which unlike `absent()` adds no labels), kube_cronjob_created. A
+    // Job succeeds only when its snapshot is readyToUse, so this is the newest usable
+    // snapshot; a CronJob older than the limit that never succeeded fires too.
+    Rule {
+        name: "SnapshotTooOld",
+        severity: "critical",
+        for_: |_| "10m".into(),
+        applies: |c| c.backup.is_some(),
+        expr: |s, c| {
+            format!(
+                r#"({snapshot_age} > {age}) or ((time() - max(kube_cronjob_created{{{cron}}}) > {age}) unless on () max(kube_cronjob_status_last_successful_time{{{cron}}}))"#,
+                snapshot_age = s.snapshot_age(),
+                cron = s.snapshot_cron,
+                age = c.monitoring.snapshot_max_age_hours * 3600
+            )
+        },
+        summary: |c| {
+            format!(
+                "The newest database snapshot of {} is older than {} hours",
+                c.name, c.monitoring.snapshot_max_age_hours
+            )
+        },
+    },
+    // kubelet: kubelet_volume_stats_available_bytes, kubelet_volume_stats_capacity_bytes.
+    Rule {
+        name: "VolumeAlmostFull",
+        severity: "warning",
+        for_: |_| "15m".into(),
+        applies: always,
+        expr: |s, c| {
+            format!(
+                r#"100 * (1 - kubelet_volume_stats_available_bytes{{{ns}}} / kubelet_volume_stats_capacity_bytes{{{ns}}}) > {}"#,
+                c.monitoring.volume_full_percent,
+                ns = s.namespace
+            )
+        },
+        summary: |c| {
             format!(
                 "Volume {{{{ $labels.persistentvolumeclaim }}}} is more than {}% full",
-                m.volume_full_percent
-            ),
-        ),
-    ]);
-    alerts
+                c.monitoring.volume_full_percent
+            )
+        },
+    },
+];
+
+fn standbys(customer: &Customer) -> u32 {
+    customer.database.replicas.saturating_sub(1)
+}
+
+/// Every alert of the customer that applies, in the table's order.
+pub fn alerts(customer: &Customer) -> Vec<Alert> {
+    let selectors = Selectors::of(customer);
+    RULES_TABLE
+        .iter()
+        .filter(|rule| (rule.applies)(customer))
+        .map(|rule| {
+            alert(
+                customer,
+                rule.name,
+                rule.severity,
+                &(rule.for_)(customer),
+                (rule.expr)(&selectors, customer),
+                (rule.summary)(customer),
+            )
+        })
+        .collect()
 }
 
 /// Container names of the exporter sidecars, which the rules select on.
@@ -450,102 +544,86 @@ pub fn cluster_rules_name(customer: &Customer) -> String {
 /// The Grafana dashboard: app traffic, errors and latency; replicas against the
 /// autoscaler's bounds; PostgreSQL connections and replication lag; Pgpool backends; the
 /// age of the newest snapshot.
-fn dashboard(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
-    let selectors = Selectors::of(customer);
-    let Selectors {
-        app,
-        pg,
-        pgpool,
-        hpa,
-        snapshot_cron,
-        ..
-    } = &selectors;
-    let mut panels: Vec<(&str, &str, Vec<String>)> = vec![
+/// The dashboard's panels: a title, a unit and the queries, over the alerts' selectors.
+fn panels(customer: &Customer) -> Vec<(&'static str, &'static str, Vec<String>)> {
+    let s = Selectors::of(customer);
+    let mut panels = vec![
         (
             "Requests per second",
             "reqps",
             vec![format!(
-                "sum by (code) (rate(http_requests_total{{{app}}}[5m]))"
+                "sum by (code) (rate(http_requests_total{{{}}}[5m]))",
+                s.app
             )],
         ),
-        (
-            "5xx ratio",
-            "percentunit",
-            vec![format!(
-                r#"sum(rate(http_requests_total{{{app},code=~"5.."}}[5m])) / sum(rate(http_requests_total{{{app}}}[5m]))"#
-            )],
-        ),
+        ("5xx ratio", "percentunit", vec![s.error_ratio()]),
         (
             "Latency p50 / p99",
             "s",
-            vec![
-                format!(
-                    "histogram_quantile(0.5, sum by (le) (rate(http_request_duration_seconds_bucket{{{app}}}[5m])))"
-                ),
-                format!(
-                    "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{{app}}}[5m])))"
-                ),
-            ],
+            vec![s.latency(0.5), s.latency(0.99)],
         ),
         (
             "App replicas and autoscaler bounds",
             "short",
-            vec![
-                format!("kube_horizontalpodautoscaler_status_current_replicas{{{hpa}}}"),
-                format!("kube_horizontalpodautoscaler_spec_min_replicas{{{hpa}}}"),
-                format!("kube_horizontalpodautoscaler_spec_max_replicas{{{hpa}}}"),
-            ],
+            [
+                "kube_horizontalpodautoscaler_status_current_replicas",
+                "kube_horizontalpodautoscaler_spec_min_replicas",
+                "kube_horizontalpodautoscaler_spec_max_replicas",
+            ]
+            .iter()
+            .map(|metric| format!("{metric}{{{}}}", s.hpa))
+            .collect(),
         ),
         (
             "PostgreSQL connections / max_connections",
             "percentunit",
-            vec![format!(
-                "sum by (pod) (pg_stat_activity_count{{{pg}}}) / max by (pod) (pg_settings_max_connections{{{pg}}})"
-            )],
+            vec![s.connections_ratio()],
         ),
         (
             "Replication lag",
             "s",
-            vec![format!("pg_replication_lag_seconds{{{pg}}}")],
+            vec![format!("pg_replication_lag_seconds{{{}}}", s.pg)],
         ),
         (
             "Pgpool backends up",
             "short",
             vec![format!(
-                "sum by (hostname) (pgpool2_pool_nodes_status{{{pgpool}}})"
+                "sum by (hostname) (pgpool2_pool_nodes_status{{{}}})",
+                s.pgpool
             )],
         ),
     ];
     if customer.backup.is_some() {
-        panels.push((
-            "Age of the newest snapshot",
-            "s",
-            vec![format!(
-                "time() - max(kube_cronjob_status_last_successful_time{{{snapshot_cron}}})"
-            )],
-        ));
+        panels.push(("Age of the newest snapshot", "s", vec![s.snapshot_age()]));
     }
-    let panels: Vec<Value> = panels
-        .into_iter()
-        .enumerate()
-        .map(|(i, (title, unit, exprs))| {
-            json!({
-                "id": i + 1,
-                "type": "timeseries",
-                "title": title,
-                "datasource": {"type": "prometheus", "uid": "${datasource}"},
-                "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-                "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i / 2) * 8},
-                "targets": exprs
-                    .iter()
-                    .enumerate()
-                    .map(|(j, e)| {
-                        let ref_id = ["A", "B", "C"].get(j).copied().unwrap_or("Z");
-                        json!({"expr": e, "refId": ref_id})
-                    })
-                    .collect::<Vec<_>>(),
+    panels
+}
+
+/// One timeseries panel, laid out two to a row.
+fn panel(i: usize, title: &str, unit: &str, exprs: &[String]) -> Value {
+    json!({
+        "id": i + 1,
+        "type": "timeseries",
+        "title": title,
+        "datasource": {"type": "prometheus", "uid": "${datasource}"},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i / 2) * 8},
+        "targets": exprs
+            .iter()
+            .enumerate()
+            .map(|(j, e)| {
+                let ref_id = ["A", "B", "C"].get(j).copied().unwrap_or("Z");
+                json!({"expr": e, "refId": ref_id})
             })
-        })
+            .collect::<Vec<_>>(),
+    })
+}
+
+fn dashboard(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let panels: Vec<Value> = panels(customer)
+        .iter()
+        .enumerate()
+        .map(|(i, (title, unit, exprs))| panel(i, title, unit, exprs))
         .collect();
     let dashboard = json!({
         "title": format!("{} stack", customer.name),

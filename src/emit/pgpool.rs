@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::{
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, ContainerPort, ExecAction, Lifecycle, LifecycleHandler, PodSpec,
     PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec, SleepAction,
-    TCPSocketAction, TopologySpreadConstraint,
+    TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -174,8 +174,75 @@ fn tcp_probe(period: i32, failures: i32) -> Probe {
 }
 
 fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: &str) -> Object {
-    let database = &customer.database;
-    let pgpool = &database.pgpool;
+    let pgpool = &customer.database.pgpool;
+    let (mounts, volumes) = volumes(&customer.database);
+    let exporter = Container {
+        command: Some(vec![
+            "/bin/sh".into(),
+            format!("{CONFIG_DIR}/start-exporter.sh"),
+        ]),
+        volume_mounts: Some(vec![
+            super::mount("config", CONFIG_DIR, true),
+            super::mount(credentials::MONITOR_VOLUME, CREDENTIALS_DIR, true),
+        ]),
+        ..super::exporter_container(
+            super::monitoring::PGPOOL_EXPORTER,
+            &customer.monitoring.pgpool_exporter_image,
+            port::PGPOOL_EXPORTER,
+            UID,
+        )
+    };
+    let selector_labels = selector(customer, NAME);
+    let pod = PodTemplateSpec {
+        metadata: Some(super::pod_metadata(labels, checksum)),
+        spec: Some(PodSpec {
+            service_account_name: Some(NAME.into()),
+            automount_service_account_token: Some(false),
+            termination_grace_period_seconds: Some(PRE_STOP_DELAY_SECONDS + DRAIN_SECONDS),
+            security_context: Some(super::restricted_pod(UID)),
+            topology_spread_constraints: Some(vec![
+                super::spread(&selector_labels, "topology.kubernetes.io/zone"),
+                super::spread(&selector_labels, "kubernetes.io/hostname"),
+            ]),
+            containers: vec![container(pgpool, mounts), exporter],
+            volumes: Some(volumes),
+            ..PodSpec::default()
+        }),
+    };
+    let mut meta = metadata(customer, NAME, labels.clone());
+    if pgpool.image_by_tag {
+        meta.annotations = super::checkov_skips(&[(
+            "CKV_K8S_43",
+            "the profile opts out of digest pinning with pgpool.allowUnpinnedImage",
+        )]);
+    }
+    let deployment = Deployment {
+        metadata: meta,
+        spec: Some(DeploymentSpec {
+            replicas: Some(pgpool.replicas as i32),
+            selector: LabelSelector {
+                match_labels: Some(selector_labels),
+                ..LabelSelector::default()
+            },
+            // A new pod is ready before an old one goes: clients always find a Pgpool.
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::Int(1)),
+                    max_unavailable: Some(IntOrString::Int(0)),
+                }),
+            }),
+            template: pod,
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    };
+    Object::new(Component::Pgpool, NAME, &deployment)
+}
+
+/// The compiled configuration, the roles' passwords Pgpool needs (never the superuser's),
+/// an in-memory run folder and, with TLS, the server certificate.
+fn volumes(database: &crate::model::Database) -> (Vec<VolumeMount>, Vec<Volume>) {
     let mut mounts = vec![
         super::mount("config", CONFIG_DIR, true),
         super::mount("credentials", CREDENTIALS_DIR, true),
@@ -204,7 +271,11 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: 
         mounts.push(super::mount("tls", TLS_DIR, true));
         volumes.push(super::secret_volume("tls", tls, 0o440));
     }
-    let container = Container {
+    (mounts, volumes)
+}
+
+fn container(pgpool: &crate::model::Pgpool, mounts: Vec<VolumeMount>) -> Container {
+    Container {
         name: NAME.into(),
         image: Some(pgpool.image.clone()),
         image_pull_policy: super::pull_policy(pgpool.image_by_tag),
@@ -247,79 +318,7 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: 
         security_context: Some(super::restricted_container(UID)),
         volume_mounts: Some(mounts),
         ..Container::default()
-    };
-    let exporter = Container {
-        command: Some(vec![
-            "/bin/sh".into(),
-            format!("{CONFIG_DIR}/start-exporter.sh"),
-        ]),
-        volume_mounts: Some(vec![
-            super::mount("config", CONFIG_DIR, true),
-            super::mount(credentials::MONITOR_VOLUME, CREDENTIALS_DIR, true),
-        ]),
-        ..super::exporter_container(
-            super::monitoring::PGPOOL_EXPORTER,
-            &customer.monitoring.pgpool_exporter_image,
-            port::PGPOOL_EXPORTER,
-            UID,
-        )
-    };
-    let spread = |key: &str| TopologySpreadConstraint {
-        max_skew: 1,
-        topology_key: key.into(),
-        when_unsatisfiable: "ScheduleAnyway".into(),
-        label_selector: Some(LabelSelector {
-            match_labels: Some(selector(customer, NAME)),
-            ..LabelSelector::default()
-        }),
-        match_label_keys: Some(vec!["pod-template-hash".into()]),
-        ..TopologySpreadConstraint::default()
-    };
-    let pod = PodTemplateSpec {
-        metadata: Some(super::pod_metadata(labels, checksum)),
-        spec: Some(PodSpec {
-            service_account_name: Some(NAME.into()),
-            automount_service_account_token: Some(false),
-            termination_grace_period_seconds: Some(PRE_STOP_DELAY_SECONDS + DRAIN_SECONDS),
-            security_context: Some(super::restricted_pod(UID)),
-            topology_spread_constraints: Some(vec![
-                spread("topology.kubernetes.io/zone"),
-                spread("kubernetes.io/hostname"),
-            ]),
-            containers: vec![container, exporter],
-            volumes: Some(volumes),
-            ..PodSpec::default()
-        }),
-    };
-    let mut meta = metadata(customer, NAME, labels.clone());
-    if pgpool.image_by_tag {
-        meta.annotations = super::checkov_skips(&[(
-            "CKV_K8S_43",
-            "the profile opts out of digest pinning with pgpool.allowUnpinnedImage",
-        )]);
     }
-    let deployment = Deployment {
-        metadata: meta,
-        spec: Some(DeploymentSpec {
-            replicas: Some(pgpool.replicas as i32),
-            selector: LabelSelector {
-                match_labels: Some(selector(customer, NAME)),
-                ..LabelSelector::default()
-            },
-            // A new pod is ready before an old one goes: clients always find a Pgpool.
-            strategy: Some(DeploymentStrategy {
-                type_: Some("RollingUpdate".into()),
-                rolling_update: Some(RollingUpdateDeployment {
-                    max_surge: Some(IntOrString::Int(1)),
-                    max_unavailable: Some(IntOrString::Int(0)),
-                }),
-            }),
-            template: pod,
-            ..DeploymentSpec::default()
-        }),
-        ..Deployment::default()
-    };
-    Object::new(Component::Pgpool, NAME, &deployment)
 }
 
 fn service(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     Capabilities, EmptyDirVolumeSource, PodSecurityContext, SeccompProfile, SecurityContext,
-    Volume, VolumeMount,
+    TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
 use super::{Object, monitoring};
 
@@ -171,5 +171,21 @@ pub fn pod_metadata(labels: &BTreeMap<String, String>, checksum: &str) -> Object
             checksum.to_string(),
         )])),
         ..ObjectMeta::default()
+    }
+}
+
+/// Spread a Deployment's pods over `key` (zones, nodes) as evenly as the scheduler can.
+pub fn spread(selector_labels: &BTreeMap<String, String>, key: &str) -> TopologySpreadConstraint {
+    TopologySpreadConstraint {
+        max_skew: 1,
+        topology_key: key.into(),
+        when_unsatisfiable: "ScheduleAnyway".into(),
+        label_selector: Some(LabelSelector {
+            match_labels: Some(selector_labels.clone()),
+            ..LabelSelector::default()
+        }),
+        // Count only pods of the same rollout, so old pods do not skew new ones.
+        match_label_keys: Some(vec!["pod-template-hash".into()]),
+        ..TopologySpreadConstraint::default()
     }
 }
