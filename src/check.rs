@@ -75,16 +75,6 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
     if let Some(access) = &spec.access {
         check_access(&mut c, access);
     }
-    if let Some(monitoring) = &spec.monitoring {
-        for (field, image) in [
-            ("postgresExporterImage", &monitoring.postgres_exporter_image),
-            ("pgpoolExporterImage", &monitoring.pgpool_exporter_image),
-        ] {
-            if let Some(image) = image {
-                pinned(&mut c, &format!("/spec/monitoring/{field}"), image, None);
-            }
-        }
-    }
     if let Some(database) = &spec.database {
         let pools: Vec<String> = spec
             .infrastructure
@@ -98,12 +88,6 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
             })
             .unwrap_or_default();
         check_database(&mut c, database, &pools);
-    }
-    if let Some(snapshots) = spec.backup.as_ref().and_then(|b| b.snapshots.as_ref()) {
-        // No opt-out: the snapshot job runs as the backup role against the primary.
-        if let Some(image) = &snapshots.image {
-            pinned(&mut c, "/spec/backup/snapshots/image", image, None);
-        }
     }
     if let Some(destination) = spec.argocd.as_ref().and_then(|a| a.destination.as_ref()) {
         if destination.name.is_some() && destination.server.is_some() {
@@ -137,15 +121,7 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
 
 fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
     if let Some(image) = &app.image {
-        pinned(
-            c,
-            "/spec/app/image",
-            image,
-            Some(
-                app.allow_unpinned_image
-                    .unwrap_or(defaults::ALLOW_UNPINNED_IMAGE),
-            ),
-        );
+        pinned(c, "/spec/app/image", image, app.allow_unpinned_image);
     }
     if let Some(resources) = &app.resources {
         check_resources(c, "/spec/app/resources", resources);
@@ -417,11 +393,7 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
             c,
             "/spec/database/image",
             image,
-            Some(
-                database
-                    .allow_unpinned_image
-                    .unwrap_or(defaults::ALLOW_UNPINNED_IMAGE),
-            ),
+            database.allow_unpinned_image,
         );
     }
     if let Some(pgpool) = &database.pgpool {
@@ -430,11 +402,7 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
                 c,
                 "/spec/database/pgpool/image",
                 image,
-                Some(
-                    pgpool
-                        .allow_unpinned_image
-                        .unwrap_or(defaults::ALLOW_UNPINNED_IMAGE),
-                ),
+                pgpool.allow_unpinned_image,
             );
         }
     }
@@ -711,28 +679,24 @@ fn check_resources(c: &mut Checker<'_>, pointer: &str, resources: &crate::profil
     }
 }
 
-/// An image by tag needs the field's opt-out (`allowUnpinnedImage`) when it has one;
-/// `None`: no opt-out exists. The reference's syntax is its type's (`syntax::Image`).
+/// An image by tag needs its field's opt-out, `allowUnpinnedImage` (images without one are
+/// `syntax::PinnedImage`). The reference's syntax is its type's.
 fn pinned(c: &mut Checker<'_>, pointer: &str, image: &Image, opt_out: Option<bool>) {
     if is_pinned(image)
-        || opt_out == Some(true)
+        || opt_out.unwrap_or(defaults::ALLOW_UNPINNED_IMAGE)
         || crate::syntax::problem(Image::FORMAT, image).is_some()
     {
         return;
     }
-    let pin = "append `@sha256:<digest>` so the reviewed output is what runs";
-    let help = match (opt_out, pointer.rsplit_once('/')) {
-        (Some(_), Some((parent, _))) => format!(
-            "{pin}, or set `{}.allowUnpinnedImage: true`",
-            crate::validate::dotted(parent)
-        ),
-        _ => pin.to_string(),
-    };
+    let field = pointer.rsplit_once('/').map_or("", |(parent, _)| parent);
     c.error(
         Code::UnpinnedImage,
         pointer,
         format!("image `{}` is not pinned by digest", image.0),
-        help,
+        format!(
+            "append `@sha256:<digest>` so the reviewed output is what runs, or set `{}.allowUnpinnedImage: true`",
+            crate::validate::dotted(field)
+        ),
     );
 }
 

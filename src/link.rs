@@ -62,7 +62,7 @@ impl Section {
     }
 }
 
-fn prerequisite(section: Section, kind: &str, name: &str, why: String) -> Prerequisite {
+pub fn prerequisite(section: Section, kind: &str, name: &str, why: String) -> Prerequisite {
     Prerequisite {
         section,
         kind: kind.into(),
@@ -275,6 +275,9 @@ pub fn prerequisites(customer: &Customer, objects: &[(String, &Value)]) -> Vec<P
                 crate::emit::network::google_apis_range(customer.google_apis)
             ),
         ));
+    }
+    for extension in crate::emit::EXTENSIONS {
+        out.extend((extension.prerequisites)(customer));
     }
     out.into_iter().collect()
 }

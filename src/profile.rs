@@ -12,8 +12,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 pub use crate::syntax::{
-    Bytes, ControlPlaneRange, Cron, DnsLabel, HostName, HttpPath, Image, ObjectName, ProjectId,
-    Quantity, RepoUrl, SecretId, ServiceAccount, SourceRange,
+    Bytes, ControlPlaneRange, Cron, DnsLabel, HostName, HttpPath, Image, ObjectName, PinnedImage,
+    ProjectId, Quantity, RepoUrl, SecretId, ServiceAccount, SourceRange,
 };
 
 /// The only profile format this compiler reads.
@@ -74,6 +74,8 @@ pub struct Spec {
     pub argocd: Option<ArgoCd>,
     /// Terraform for the customer's GKE cluster.
     pub infrastructure: Option<Infrastructure>,
+    /// Optional components beside the stack.
+    pub extensions: Option<Extensions>,
 }
 
 /// The customer's GCP project and network.
@@ -434,6 +436,40 @@ pub enum Engine {
     Citus,
 }
 
+/// Optional components beside the stack, each in its own output folder.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Extensions {
+    /// A RabbitMQ message queue the app reaches on AMQP (docs/queue.md).
+    pub queue: Option<Queue>,
+}
+
+/// A single-node RabbitMQ StatefulSet with its Service, the NetworkPolicies that let the app
+/// in, a scrape target and an alert. `image` and `credentialsSecret` are required once
+/// `enabled` is true.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend(
+    "if" = {"properties": {"enabled": {"const": true}}, "required": ["enabled"]},
+    "then" = {"required": ["image", "credentialsSecret"]}
+))]
+pub struct Queue {
+    /// Run the queue.
+    #[schemars(extend("default" = crate::emit::queue::ENABLED))]
+    pub enabled: Option<bool>,
+    /// The RabbitMQ image (the official `rabbitmq` image or one built on it), pinned by
+    /// digest.
+    pub image: Option<PinnedImage>,
+    /// A Secret in the namespace with the keys `username` and `password`: RabbitMQ creates
+    /// this user at its first start, and the app connects as it.
+    pub credentials_secret: Option<ObjectName>,
+    /// Size of the queue's volume.
+    #[schemars(extend("default" = crate::emit::queue::STORAGE_SIZE))]
+    pub storage_size: Option<Bytes>,
+    /// StorageClass of the volume. Default: the cluster's default class.
+    pub storage_class_name: Option<ObjectName>,
+}
+
 /// Persistent volume of a database member.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -553,7 +589,7 @@ pub struct Snapshots {
     pub volume_snapshot_class_name: Option<ObjectName>,
     /// Image of the snapshot job, with `/bin/sh`, `psql` and `kubectl`, pinned by digest.
     /// Required when snapshots are enabled.
-    pub image: Option<Image>,
+    pub image: Option<PinnedImage>,
     /// How long the job waits for a snapshot to become `readyToUse` (the disk copy to
     /// finish) before it fails. Size it for the disk: the first snapshot of a large disk
     /// copies all of it.
@@ -583,10 +619,10 @@ pub struct Monitoring {
     pub alerts: Option<Alerts>,
     /// postgres_exporter image for the sidecar in every database member, pinned by
     /// digest. Required.
-    pub postgres_exporter_image: Option<Image>,
+    pub postgres_exporter_image: Option<PinnedImage>,
     /// pgpool2_exporter image for the sidecar in every Pgpool pod, pinned by digest.
     /// Required.
-    pub pgpool_exporter_image: Option<Image>,
+    pub pgpool_exporter_image: Option<PinnedImage>,
     /// Where the alerts' `runbook_url` points: the folder that holds `<Alert>.md`.
     #[schemars(extend("default" = crate::model::defaults::RUNBOOK_BASE_URL))]
     pub runbook_base_url: Option<String>,

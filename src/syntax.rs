@@ -85,6 +85,11 @@ syntax_type!(
     Image = "image", image
 );
 syntax_type!(
+    /// An image reference pinned by digest, for images with no opt-out: the exporters, the
+    /// snapshot job, extensions.
+    PinnedImage = "pinned-image", pinned_image
+);
+syntax_type!(
     /// A DNS-1123 label: a customer, namespace, cluster or node pool name.
     DnsLabel = "dns-label", dns_label
 );
@@ -132,6 +137,7 @@ syntax_type!(
 /// Every format the profile schema names, with its rule.
 pub const FORMATS: &[(&str, Rule)] = &[
     (Image::FORMAT, Image::RULE),
+    (PinnedImage::FORMAT, PinnedImage::RULE),
     (DnsLabel::FORMAT, DnsLabel::RULE),
     (ObjectName::FORMAT, ObjectName::RULE),
     (HostName::FORMAT, HostName::RULE),
@@ -333,6 +339,18 @@ fn image(image: &str) -> Result<(), Problem> {
         ));
     }
     Ok(())
+}
+
+fn pinned_image(text: &str) -> Result<(), Problem> {
+    image(text)?;
+    if is_pinned(text) {
+        return Ok(());
+    }
+    Err(Problem::new(
+        Code::UnpinnedImage,
+        format!("image `{text}` is not pinned by digest"),
+        "append `@sha256:<digest>` so the reviewed output is what runs",
+    ))
 }
 
 fn dns_label(value: &str) -> Result<(), Problem> {

@@ -230,6 +230,19 @@ pub fn check_schema(root: &Node, document: &Json) -> SchemaReport {
                 }
                 diagnostic
             }
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or_default();
+                let child = format!("{pointer}/{}", crate::load::escape_segment(name));
+                diagnostics.push(
+                    Diagnostic::error(
+                        Code::MissingField,
+                        format!("required field `{}` is not set", dotted(&child)),
+                    )
+                    .at(node.location.clone())
+                    .field(dotted(&child)),
+                );
+                continue;
+            }
             ValidationErrorKind::Minimum { limit } => Diagnostic::error(
                 Code::InvalidValue,
                 format!("must be at least {limit}, found {}", error.instance()),

@@ -101,7 +101,7 @@ fn internal_service(
         }),
         ..Service::default()
     };
-    Object::new(Component::Access, INTERNAL_NAME, &service)
+    Object::new(Component::ACCESS, INTERNAL_NAME, &service)
 }
 
 fn ingress(
@@ -169,7 +169,7 @@ fn ingress(
         }),
         ..Ingress::default()
     };
-    Object::new(Component::Access, NAME, &ingress)
+    Object::new(Component::ACCESS, NAME, &ingress)
 }
 
 /// `cloud.google.com/v1` BackendConfig: the load balancer's side of the app Service.
@@ -244,7 +244,7 @@ fn backend_config(
             },
         },
     }
-    .into_object(Component::Access)
+    .into_object(Component::ACCESS)
 }
 
 /// `networking.gke.io/v1beta1` FrontendConfig: TLS policy and the HTTP redirect.
@@ -290,7 +290,7 @@ fn frontend_config(
                 ssl_policy: external.ssl_policy.clone(),
             },
         }
-        .into_object(Component::Access),
+        .into_object(Component::ACCESS),
     )
 }
 
@@ -313,5 +313,5 @@ fn managed_certificate(
             domains: external.hosts.clone(),
         },
     }
-    .into_object(Component::Access)
+    .into_object(Component::ACCESS)
 }

@@ -27,7 +27,7 @@ pub const NAME: &str = super::workload::APP;
 const PORT_NAME: &str = super::port::APP_NAME;
 
 pub fn emit(customer: &Customer) -> Vec<Object> {
-    let labels = labels(customer, NAME, Component::App.as_str());
+    let labels = labels(customer, NAME, Component::APP.as_str());
     let config_map = config_map(customer, &labels);
     let config_checksum = super::checksum(&config_map);
     let mut objects = vec![
@@ -36,7 +36,7 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
         config_map,
         deployment(customer, &labels, &config_checksum),
         service(customer, &labels),
-        super::pod_disruption_budget(customer, Component::App, NAME, &labels, true),
+        super::pod_disruption_budget(customer, Component::APP, NAME, &labels, true),
     ];
     if let Some(hpa) = autoscaler(customer, &labels) {
         objects.push(hpa);
@@ -67,13 +67,13 @@ fn namespace(customer: &Customer) -> Object {
         },
         ..Namespace::default()
     };
-    Object::new(Component::App, &customer.namespace, &namespace)
+    Object::new(Component::APP, &customer.namespace, &namespace)
 }
 
 fn app_service_account(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
     super::service_account(
         customer,
-        Component::App,
+        Component::APP,
         NAME,
         labels,
         false,
@@ -88,7 +88,7 @@ fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object 
         data: Some(customer.app.env.clone()),
         ..ConfigMap::default()
     };
-    Object::new(Component::App, &name, &config_map)
+    Object::new(Component::APP, &name, &config_map)
 }
 
 /// Where the app finds the CA that signed Pgpool's certificate.
@@ -223,7 +223,7 @@ fn deployment(
         }),
         ..Deployment::default()
     };
-    Object::new(Component::App, NAME, &deployment)
+    Object::new(Component::APP, NAME, &deployment)
 }
 
 /// A writable /tmp and, with database TLS, the CA that signed Pgpool's certificate.
@@ -263,7 +263,12 @@ fn container(customer: &Customer, mounts: Vec<VolumeMount>) -> Container {
             protocol: Some("TCP".into()),
             ..ContainerPort::default()
         }]),
-        env: Some(database_env(customer)),
+        env: Some(
+            database_env(customer)
+                .into_iter()
+                .chain(super::EXTENSIONS.iter().flat_map(|e| (e.app_env)(customer)))
+                .collect(),
+        ),
         env_from: Some(vec![EnvFromSource {
             config_map_ref: Some(ConfigMapEnvSource {
                 name: format!("{NAME}-env"),
@@ -320,7 +325,7 @@ fn service(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
         }),
         ..Service::default()
     };
-    Object::new(Component::App, NAME, &service)
+    Object::new(Component::APP, NAME, &service)
 }
 
 fn autoscaler(customer: &Customer, labels: &BTreeMap<String, String>) -> Option<Object> {
@@ -373,5 +378,5 @@ fn autoscaler(customer: &Customer, labels: &BTreeMap<String, String>) -> Option<
         }),
         ..HorizontalPodAutoscaler::default()
     };
-    Some(Object::new(Component::App, NAME, &hpa))
+    Some(Object::new(Component::APP, NAME, &hpa))
 }

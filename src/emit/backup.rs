@@ -44,13 +44,13 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     let Some(backup) = &customer.backup else {
         return Vec::new();
     };
-    let labels = labels(customer, workload::BACKUP, Component::Backup.as_str());
+    let labels = labels(customer, workload::BACKUP, Component::BACKUP.as_str());
     let config_map = config_map(customer, backup, &labels);
     let checksum = super::checksum(&config_map);
     vec![
-        super::service_account(customer, Component::Backup, NAME, &labels, false, None),
+        super::service_account(customer, Component::BACKUP, NAME, &labels, false, None),
         role(customer, &labels),
-        super::role_binding(customer, Component::Backup, NAME, &labels),
+        super::role_binding(customer, Component::BACKUP, NAME, &labels),
         config_map,
         cron_job(customer, backup, &labels, &checksum),
         snapshot_class(backup, &labels),
@@ -77,7 +77,7 @@ fn role(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
             ),
         ]),
     };
-    Object::new(Component::Backup, NAME, &role)
+    Object::new(Component::BACKUP, NAME, &role)
 }
 
 fn selector_text(labels: &BTreeMap<String, String>) -> String {
@@ -144,7 +144,7 @@ fn config_map(customer: &Customer, backup: &Backup, labels: &BTreeMap<String, St
         )])),
         ..ConfigMap::default()
     };
-    Object::new(Component::Backup, NAME, &config_map)
+    Object::new(Component::BACKUP, NAME, &config_map)
 }
 
 /// The variable that names the VolumeSnapshotClass to the script (a reference the link
@@ -243,7 +243,7 @@ fn cron_job(
         }),
         ..CronJob::default()
     };
-    Object::new(Component::Backup, NAME, &cron_job)
+    Object::new(Component::BACKUP, NAME, &cron_job)
 }
 
 #[derive(Serialize)]
@@ -271,5 +271,5 @@ fn snapshot_class(backup: &Backup, labels: &BTreeMap<String, String>) -> Object 
         driver: DRIVER,
         deletion_policy: "Delete",
     };
-    Object::custom(Component::Backup, KIND, &backup.class_name, &class)
+    Object::custom(Component::BACKUP, KIND, &backup.class_name, &class)
 }

@@ -90,7 +90,7 @@ pub fn emit(customer: &Customer, services: &[String]) -> Vec<Object> {
         {
             objects.push(super::service_account(
                 customer,
-                Component::Database,
+                Component::DATABASE,
                 STORE_ACCOUNT,
                 &labels,
                 false,
@@ -277,7 +277,7 @@ fn resource<S: Serialize>(
         metadata: metadata(customer, name, labels.clone()),
         spec,
     }
-    .into_object(Component::Database)
+    .into_object(Component::DATABASE)
 }
 
 const ISSUER: (&str, &str) = ("cert-manager.io/v1", "Issuer");

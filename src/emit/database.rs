@@ -76,7 +76,7 @@ fn groups(database: &Database) -> Vec<Group> {
 
 pub fn emit(customer: &Customer) -> Vec<Object> {
     let database = &customer.database;
-    let labels = labels(customer, NAME, Component::Database.as_str());
+    let labels = labels(customer, NAME, Component::DATABASE.as_str());
     let config_map = config_map(customer, &labels);
     let exporter_config = exporter_config_map(customer, &labels);
     // One annotation for both ConfigMaps the pods mount.
@@ -91,16 +91,16 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     let mut objects = vec![
         exporter_config,
         // Patroni keeps the cluster state in the Kubernetes API, so it needs its token.
-        super::service_account(customer, Component::Database, NAME, &labels, true, None),
+        super::service_account(customer, Component::DATABASE, NAME, &labels, true, None),
         role(customer, &labels),
-        super::role_binding(customer, Component::Database, NAME, &labels),
+        super::role_binding(customer, Component::DATABASE, NAME, &labels),
         config_map,
         headless_service(customer, &labels),
         role_service(customer, &labels, service::PRIMARY, label::LEADER),
         role_service(customer, &labels, service::REPLICAS, label::REPLICA),
         // One member at a time: a drain never takes the standby a commit waits for together
         // with the primary. Across Citus groups too, to keep it simple.
-        super::pod_disruption_budget(customer, Component::Database, NAME, &labels, false),
+        super::pod_disruption_budget(customer, Component::DATABASE, NAME, &labels, false),
     ];
     for group in groups(database) {
         objects.push(statefulset(customer, &labels, &group, &checksum));
@@ -161,7 +161,7 @@ fn role(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
             rule("pods", &["get", "patch"], Some(all_members(database))),
         ]),
     };
-    Object::new(Component::Database, NAME, &role)
+    Object::new(Component::DATABASE, NAME, &role)
 }
 
 /// The labels Patroni owns on its pods and ConfigMaps. The instance label is left out on
@@ -326,7 +326,7 @@ fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object 
         ])),
         ..ConfigMap::default()
     };
-    Object::new(Component::Database, CONFIG, &config_map)
+    Object::new(Component::DATABASE, CONFIG, &config_map)
 }
 
 /// postgres_exporter's extra queries (`emit::monitoring::exporter_queries`).
@@ -342,7 +342,7 @@ fn exporter_config_map(customer: &Customer, labels: &BTreeMap<String, String>) -
         )])),
         ..ConfigMap::default()
     };
-    Object::new(Component::Database, EXPORTER_CONFIG, &config_map)
+    Object::new(Component::DATABASE, EXPORTER_CONFIG, &config_map)
 }
 
 fn service_port(name: &str, number: i32) -> ServicePort {
@@ -372,7 +372,7 @@ fn headless_service(customer: &Customer, labels: &BTreeMap<String, String>) -> O
         }),
         ..Service::default()
     };
-    Object::new(Component::Database, service::HEADLESS, &service)
+    Object::new(Component::DATABASE, service::HEADLESS, &service)
 }
 
 /// The leader (`role=master`) or the standbys (`role=replica`); with Citus, of the
@@ -398,7 +398,7 @@ fn role_service(
         }),
         ..Service::default()
     };
-    Object::new(Component::Database, name, &service)
+    Object::new(Component::DATABASE, name, &service)
 }
 
 fn env_field(name: &str, path: &str) -> EnvVar {
@@ -551,7 +551,7 @@ fn statefulset(
         }),
         ..StatefulSet::default()
     };
-    Object::new(Component::Database, &group.statefulset, &statefulset)
+    Object::new(Component::DATABASE, &group.statefulset, &statefulset)
 }
 
 /// Patroni's environment (what only the running pod knows), and the config sidecar's.
@@ -857,5 +857,5 @@ fn restored_claim(customer: &Customer, snapshot: &str) -> Object {
         }),
         ..PersistentVolumeClaim::default()
     };
-    Object::new(Component::Database, &name, &claim)
+    Object::new(Component::DATABASE, &name, &claim)
 }

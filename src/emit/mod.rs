@@ -29,7 +29,24 @@ pub mod network;
 mod object;
 pub mod pgpool;
 mod pod;
+pub mod queue;
 mod template;
+
+/// An optional component that plugs into the stack. It emits its own objects (its workload,
+/// Service, NetworkPolicies, scrape target), and hands the shared parts what they need of
+/// it: its alerts for the customer's rules, the variables that tell the app where it is,
+/// and what it needs but does not create. Adding one takes its module, its line in
+/// `EXTENSIONS`, its profile section under `spec.extensions` and its docs.
+pub struct Extension {
+    /// The objects; none when the profile does not ask for the component.
+    pub emit: fn(&Customer) -> Vec<Object>,
+    pub alerts: fn(&Customer) -> Vec<monitoring::Alert>,
+    pub app_env: fn(&Customer) -> Vec<k8s_openapi::api::core::v1::EnvVar>,
+    pub prerequisites: fn(&Customer) -> Vec<crate::link::Prerequisite>,
+}
+
+/// Every extension, in output order.
+pub const EXTENSIONS: &[Extension] = &[queue::EXTENSION];
 
 /// Every object of a customer, in the fixed kind order, then by name.
 pub fn emit(customer: &Customer) -> Vec<Object> {
@@ -40,11 +57,14 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     objects.extend(pgpool::emit(customer));
     objects.extend(backup::emit(customer));
     objects.extend(monitoring::emit(customer));
+    for extension in EXTENSIONS {
+        objects.extend((extension.emit)(customer));
+    }
     // The database certificate names every Service a client may reach it by.
     let services: Vec<String> = objects
         .iter()
         .filter(|o| {
-            o.kind == "Service" && matches!(o.component, Component::Database | Component::Pgpool)
+            o.kind == "Service" && matches!(o.component, Component::DATABASE | Component::PGPOOL)
         })
         .map(|o| o.name.clone())
         .collect();

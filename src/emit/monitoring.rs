@@ -386,7 +386,7 @@ fn standbys(customer: &Customer) -> u32 {
 /// Every alert of the customer that applies, in the table's order.
 pub fn alerts(customer: &Customer) -> Vec<Alert> {
     let selectors = Selectors::of(customer);
-    RULES_TABLE
+    let table = RULES_TABLE
         .iter()
         .filter(|rule| (rule.applies)(customer))
         .map(|rule| {
@@ -398,8 +398,23 @@ pub fn alerts(customer: &Customer) -> Vec<Alert> {
                 (rule.expr)(&selectors, customer),
                 (rule.summary)(customer),
             )
-        })
-        .collect()
+        });
+    let extensions = super::EXTENSIONS
+        .iter()
+        .flat_map(|extension| (extension.alerts)(customer));
+    table.chain(extensions).collect()
+}
+
+/// An alert an extension adds, with the labels and runbook link every alert carries.
+pub fn extension_alert(
+    customer: &Customer,
+    name: &str,
+    severity: &str,
+    for_: &str,
+    expr: String,
+    summary: String,
+) -> Alert {
+    alert(customer, name, severity, for_, expr, summary)
 }
 
 /// Container names of the exporter sidecars, which the rules select on.
@@ -458,56 +473,28 @@ struct PodMonitoringEndpoint {
     interval: &'static str,
 }
 
-pub fn emit(customer: &Customer) -> Vec<Object> {
-    let labels = labels(customer, "monitoring", Component::Monitoring.as_str());
-    // The Prometheus Operator only reads monitors and rules its selectors match.
-    let mut selected = labels.clone();
+/// The monitoring objects' labels, with the selector labels the Prometheus Operator only
+/// reads monitors and rules by.
+fn selected_labels(customer: &Customer) -> BTreeMap<String, String> {
+    let mut selected = labels(customer, "monitoring", Component::MONITORING.as_str());
     if customer.monitoring.provider == MonitoringProvider::PrometheusOperator {
         selected.extend(customer.monitoring.selector_labels.clone());
     }
+    selected
+}
+
+pub fn emit(customer: &Customer) -> Vec<Object> {
+    let labels = labels(customer, "monitoring", Component::MONITORING.as_str());
+    let selected = selected_labels(customer);
     let targets = [
         (workload::APP, APP_PORT),
         (workload::POSTGRES, EXPORTER_PORT),
         (workload::PGPOOL, EXPORTER_PORT),
     ];
-    let mut objects = Vec::new();
-    for (name, port_name) in targets {
-        let selector = LabelSelector {
-            match_labels: Some(selector(customer, name)),
-            ..LabelSelector::default()
-        };
-        let meta = metadata(customer, name, selected.clone());
-        objects.push(match customer.monitoring.provider {
-            MonitoringProvider::PrometheusOperator => Resource {
-                api_version: "monitoring.coreos.com/v1",
-                kind: "PodMonitor",
-                metadata: meta,
-                spec: PodMonitorSpec {
-                    selector,
-                    pod_metrics_endpoints: vec![PodMetricsEndpoint {
-                        port: port_name.into(),
-                        path: "/metrics",
-                        interval: INTERVAL,
-                    }],
-                },
-            }
-            .into_object(Component::Monitoring),
-            MonitoringProvider::GkeManagedPrometheus => Resource {
-                api_version: "monitoring.googleapis.com/v1",
-                kind: "PodMonitoring",
-                metadata: meta,
-                spec: PodMonitoringSpec {
-                    selector,
-                    endpoints: vec![PodMonitoringEndpoint {
-                        port: port_name.into(),
-                        path: "/metrics",
-                        interval: INTERVAL,
-                    }],
-                },
-            }
-            .into_object(Component::Monitoring),
-        });
-    }
+    let mut objects: Vec<Object> = targets
+        .iter()
+        .map(|(name, port_name)| scrape_target(customer, name, port_name))
+        .collect();
     let groups = json!({ "groups": rule_groups(customer) });
     objects.push(match customer.monitoring.provider {
         MonitoringProvider::PrometheusOperator => Resource {
@@ -516,7 +503,7 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
             metadata: metadata(customer, RULES, selected.clone()),
             spec: groups,
         }
-        .into_object(Component::Monitoring),
+        .into_object(Component::MONITORING),
         // Managed Prometheus scopes a namespaced `Rules` to series of its own namespace,
         // which kube-state-metrics' and the kubelet's series do not carry; `ClusterRules`
         // see the whole cluster, and every expression names the customer's namespace.
@@ -530,10 +517,49 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
             },
             spec: groups,
         }
-        .into_object(Component::Monitoring),
+        .into_object(Component::MONITORING),
     });
     objects.push(dashboard(customer, &labels));
     objects
+}
+
+/// The scrape target of one workload's pods on a named port, for the customer's provider.
+pub fn scrape_target(customer: &Customer, name: &str, port_name: &str) -> Object {
+    let selector = LabelSelector {
+        match_labels: Some(selector(customer, name)),
+        ..LabelSelector::default()
+    };
+    let meta = metadata(customer, name, selected_labels(customer));
+    match customer.monitoring.provider {
+        MonitoringProvider::PrometheusOperator => Resource {
+            api_version: "monitoring.coreos.com/v1",
+            kind: "PodMonitor",
+            metadata: meta,
+            spec: PodMonitorSpec {
+                selector,
+                pod_metrics_endpoints: vec![PodMetricsEndpoint {
+                    port: port_name.into(),
+                    path: "/metrics",
+                    interval: INTERVAL,
+                }],
+            },
+        }
+        .into_object(Component::MONITORING),
+        MonitoringProvider::GkeManagedPrometheus => Resource {
+            api_version: "monitoring.googleapis.com/v1",
+            kind: "PodMonitoring",
+            metadata: meta,
+            spec: PodMonitoringSpec {
+                selector,
+                endpoints: vec![PodMonitoringEndpoint {
+                    port: port_name.into(),
+                    path: "/metrics",
+                    interval: INTERVAL,
+                }],
+            },
+        }
+        .into_object(Component::MONITORING),
+    }
 }
 
 /// Cluster-scoped, so named after the customer: two customers in one cluster never share it.
@@ -649,5 +675,5 @@ fn dashboard(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
         )])),
         ..ConfigMap::default()
     };
-    Object::new(Component::Monitoring, DASHBOARD, &config_map)
+    Object::new(Component::MONITORING, DASHBOARD, &config_map)
 }

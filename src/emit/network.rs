@@ -56,7 +56,7 @@ fn policy(customer: &Customer, name: &str, spec: NetworkPolicySpec) -> Object {
         ),
         spec: Some(spec),
     };
-    Object::new(Component::Network, name, &policy)
+    Object::new(Component::NETWORK, name, &policy)
 }
 
 fn labels_selector(labels: BTreeMap<String, String>) -> LabelSelector {
@@ -132,6 +132,59 @@ fn workload_policy(
     ingress_rules: Vec<NetworkPolicyIngressRule>,
     egress_rules: Vec<NetworkPolicyEgressRule>,
 ) -> Object {
+    pods_policy(
+        customer,
+        &format!("allow-{name}"),
+        name,
+        ingress_rules,
+        egress_rules,
+    )
+}
+
+/// The flows of a service other workloads of the customer call (an extension's): its
+/// clients in on `port` and the monitoring namespace in on `metrics_port`
+/// (`allow-<name>`), and each client out to it (`allow-<client>-to-<name>`). Policies add
+/// up, so the clients' own policies stay as they are.
+pub fn service_flows(
+    customer: &Customer,
+    name: &str,
+    clients: &[&str],
+    port: i32,
+    metrics_port: i32,
+) -> Vec<Object> {
+    let callers = clients
+        .iter()
+        .map(|client| pods(customer, client))
+        .collect();
+    let monitoring = namespace(monitoring_namespace(customer.monitoring.provider));
+    let mut policies = vec![workload_policy(
+        customer,
+        name,
+        vec![
+            ingress(callers, tcp_ports(&[port])),
+            ingress(vec![monitoring], tcp_ports(&[metrics_port])),
+        ],
+        Vec::new(),
+    )];
+    for client in clients {
+        policies.push(pods_policy(
+            customer,
+            &format!("allow-{client}-to-{name}"),
+            client,
+            Vec::new(),
+            vec![egress(vec![pods(customer, name)], tcp_ports(&[port]))],
+        ));
+    }
+    policies
+}
+
+fn pods_policy(
+    customer: &Customer,
+    policy_name: &str,
+    name: &str,
+    ingress_rules: Vec<NetworkPolicyIngressRule>,
+    egress_rules: Vec<NetworkPolicyEgressRule>,
+) -> Object {
     let mut types = Vec::new();
     if !ingress_rules.is_empty() {
         types.push("Ingress".to_string());
@@ -141,7 +194,7 @@ fn workload_policy(
     }
     policy(
         customer,
-        &format!("allow-{name}"),
+        policy_name,
         NetworkPolicySpec {
             pod_selector: Some(labels_selector(selector(customer, name))),
             policy_types: Some(types),

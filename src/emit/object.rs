@@ -8,29 +8,33 @@ use serde::Serialize;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-/// Output folder of an object inside `out/<customer>/`, in DESIGN §3 order.
+/// A part of the stack: its output folder inside `out/<customer>/` and the Argo CD sync
+/// wave of its workloads. Each component module declares its own; the built-in ones are
+/// here, in DESIGN §3 order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Component {
-    App,
-    Access,
-    Network,
-    Database,
-    Pgpool,
-    Backup,
-    Monitoring,
+pub struct Component {
+    folder: &'static str,
+    wave: i32,
 }
 
 impl Component {
+    pub const APP: Component = Component::new("app", 3);
+    // The entry points last, so nothing is exposed before what it exposes is ready.
+    pub const ACCESS: Component = Component::new("access", 4);
+    pub const NETWORK: Component = Component::new("network", 0);
+    pub const DATABASE: Component = Component::new("database", 1);
+    pub const PGPOOL: Component = Component::new("pgpool", 2);
+    // With the database: the job needs the primary, the class the driver.
+    pub const BACKUP: Component = Component::new("backup", 1);
+    // Scrape targets and rules are configuration: in place before what they watch.
+    pub const MONITORING: Component = Component::new("monitoring", 0);
+
+    pub const fn new(folder: &'static str, wave: i32) -> Component {
+        Component { folder, wave }
+    }
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            Component::App => "app",
-            Component::Access => "access",
-            Component::Network => "network",
-            Component::Database => "database",
-            Component::Pgpool => "pgpool",
-            Component::Monitoring => "monitoring",
-            Component::Backup => "backup",
-        }
+        self.folder
     }
 }
 
@@ -120,30 +124,17 @@ impl Object {
 /// The Argo CD annotation that orders a sync: lower waves are applied, and healthy, first.
 pub const SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
 
-/// Namespace first; then configuration and network policies; then the database, Pgpool,
-/// the app; the entry points last, so nothing is exposed before what it exposes is ready.
+/// Namespace first; then configuration and network policies; then each component's
+/// workloads in the order of their waves (the database, Pgpool, the app, the entry points).
 fn sync_wave(component: Component, kind: &str) -> i32 {
-    match (component, kind) {
-        (_, "Namespace") => -1,
-        (
-            _,
-            "ServiceAccount" | "Role" | "RoleBinding" | "ConfigMap" | "Secret" | "ExternalSecret"
-            | "SecretStore" | "Issuer" | "Certificate" | "NetworkPolicy",
-        ) => 0,
-        (Component::Network, _) => 0,
-        (Component::Database, _) => 1,
-        (Component::Pgpool, _) => 2,
-        // Scrape targets and rules are configuration: in place before what they watch.
-        (Component::Monitoring, _) => 0,
-        // With the database: the job needs the primary, the class the driver.
-        (Component::Backup, _) => 1,
-        (Component::App, _) => 3,
-        (Component::Access, _) => 4,
+    match kind {
+        "Namespace" => -1,
+        "ServiceAccount" | "Role" | "RoleBinding" | "ConfigMap" | "Secret" | "ExternalSecret"
+        | "SecretStore" | "Issuer" | "Certificate" | "NetworkPolicy" => 0,
+        _ => component.wave,
     }
 }
 
-/// Adds one annotation to an object's metadata, keeping metadata's keys in the sorted order
-/// the typed objects use.
 /// What applies to every object alike, run over the whole set as kustomize runs its
 /// transformers: the Argo CD sync wave, from the object's component and kind.
 pub fn transform(objects: &mut [Object]) {

@@ -46,15 +46,15 @@ const CPU_LIMIT: &str = "1";
 const MEMORY_LIMIT: &str = "512Mi";
 
 pub fn emit(customer: &Customer) -> Vec<Object> {
-    let labels = labels(customer, NAME, Component::Pgpool.as_str());
+    let labels = labels(customer, NAME, Component::PGPOOL.as_str());
     let config_map = config_map(customer, &labels);
     let checksum = super::checksum(&config_map);
     vec![
-        super::service_account(customer, Component::Pgpool, NAME, &labels, false, None),
+        super::service_account(customer, Component::PGPOOL, NAME, &labels, false, None),
         config_map,
         deployment(customer, &labels, &checksum),
         service(customer, &labels),
-        super::pod_disruption_budget(customer, Component::Pgpool, NAME, &labels, true),
+        super::pod_disruption_budget(customer, Component::PGPOOL, NAME, &labels, true),
     ]
 }
 
@@ -157,7 +157,7 @@ fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object 
         data: Some(files(customer)),
         ..ConfigMap::default()
     };
-    Object::new(Component::Pgpool, NAME, &config_map)
+    Object::new(Component::PGPOOL, NAME, &config_map)
 }
 
 fn tcp_probe(period: i32, failures: i32) -> Probe {
@@ -237,7 +237,7 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: 
         }),
         ..Deployment::default()
     };
-    Object::new(Component::Pgpool, NAME, &deployment)
+    Object::new(Component::PGPOOL, NAME, &deployment)
 }
 
 /// The compiled configuration, the roles' passwords Pgpool needs (never the superuser's),
@@ -338,5 +338,5 @@ fn service(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
         }),
         ..Service::default()
     };
-    Object::new(Component::Pgpool, NAME, &service)
+    Object::new(Component::PGPOOL, NAME, &service)
 }

@@ -74,9 +74,24 @@ pub fn kustomize(
     )
 }
 
-/// sha256 of the effective (merged, typed) profile.
+/// sha256 of the effective (merged, typed) profile, as the fields it sets: an unset field
+/// counts as absent, not as `null`, so a new optional field in a compiler release leaves
+/// every lock as it was.
 pub fn input_digest(customer: &Customer) -> String {
-    digest(&serde_json::to_vec(&customer.profile).unwrap_or_default())
+    let mut profile = serde_json::to_value(&customer.profile).unwrap_or_default();
+    drop_nulls(&mut profile);
+    digest(&serde_json::to_vec(&profile).unwrap_or_default())
+}
+
+fn drop_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(object) => {
+            object.retain(|_, v| !v.is_null());
+            object.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
 }
 
 /// The folder with its lock added.

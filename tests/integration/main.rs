@@ -14,6 +14,7 @@ mod link;
 mod monitoring;
 mod netpol;
 mod pg_settings;
+mod queue;
 mod secrets;
 mod serialize;
 mod zero_downtime;

@@ -70,6 +70,19 @@ fn case(alert: &str, customer: &Customer) -> Case {
             // `absent` of a comparison carries no labels of the selector.
             labels: vec![],
         },
+        "QueueUnavailable" => {
+            let queue = [
+                ("namespace", ns),
+                ("container", "queue"),
+                ("pod", "queue-0"),
+            ];
+            Case {
+                firing: vec![series("up", &queue, "0x20")],
+                silent: vec![series("up", &queue, "1x20")],
+                eval_minutes: 15,
+                labels: vec![],
+            }
+        }
         "AppHighErrorRatio" => {
             // 100 requests a minute; twice the threshold fail, or half of it.
             let requests = |errors: u32| {
