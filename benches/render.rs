@@ -39,7 +39,7 @@ fn bench(c: &mut Criterion) {
             let outputs: Vec<_> = gitopsc::compiler::compile(&files, jobs)
                 .customers
                 .into_iter()
-                .map(|c| c.output)
+                .filter_map(|c| c.output)
                 .collect();
             let out = dir.join("out");
             gitopsc::write::write(&out, &outputs, Format::Kustomize, true, false, jobs)
@@ -49,7 +49,7 @@ fn bench(c: &mut Criterion) {
                     let outputs: Vec<_> = gitopsc::compiler::compile(&files, jobs)
                         .customers
                         .into_iter()
-                        .map(|c| c.output)
+                        .filter_map(|c| c.output)
                         .collect();
                     assert!(
                         gitopsc::write::check(&out, &outputs, Format::Kustomize, true, jobs)

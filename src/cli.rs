@@ -220,7 +220,7 @@ fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
 
 /// Discovers and compiles, or prints a usage/IO error (exit 2).
 fn compile(printer: &Printer, paths: &[PathBuf], jobs: usize) -> Result<(Fleet, bool), u8> {
-    compile_each(printer, paths, jobs, &|_, folder| folder)
+    compile_each(printer, paths, jobs, &|_, folder| Some(folder))
 }
 
 fn compile_each(
@@ -228,7 +228,8 @@ fn compile_each(
     paths: &[PathBuf],
     jobs: usize,
     finish: &(
-         dyn Fn(&crate::model::Customer, crate::package::Folder) -> crate::package::Folder + Sync
+         dyn Fn(&crate::model::Customer, crate::package::Folder) -> Option<crate::package::Folder>
+             + Sync
      ),
 ) -> Result<(Fleet, bool), u8> {
     let inputs = compiler::discover(&default_paths(paths)).map_err(|error| {
@@ -268,11 +269,8 @@ fn render_check(
         compared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push((folder.name.clone(), result));
-        Folder {
-            name: folder.name,
-            files: Default::default(),
-        }
+            .push((folder.name, result));
+        None
     };
     let (fleet, whole_fleet) = match compile_for_output(printer, paths, out, jobs, &finish) {
         Err(code) => return code,
@@ -283,18 +281,15 @@ fn render_check(
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     // Threads finish in any order; report in the customers' order, `_argocd` last.
     compared.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut names: Vec<Folder> = fleet
+    let mut names: Vec<&str> = fleet
         .customers
         .iter()
-        .map(|c| Folder {
-            name: c.output.name.clone(),
-            files: Default::default(),
-        })
+        .map(|c| c.customer.name.as_str())
         .collect();
-    if let Some(argocd) = fleet.argocd(format, whole_fleet) {
-        let result = write::check_folder(out, &argocd);
-        compared.push((argocd.name.clone(), result));
-        names.push(argocd);
+    let argocd = fleet.argocd(format, whole_fleet);
+    if let Some(argocd) = &argocd {
+        compared.push((argocd.name.clone(), write::check_folder(out, argocd)));
+        names.push(&argocd.name);
     }
     let mut findings = Vec::new();
     let mut failure = None;
@@ -352,7 +347,8 @@ fn compile_for_output(
     out: &Path,
     jobs: usize,
     finish: &(
-         dyn Fn(&crate::model::Customer, crate::package::Folder) -> crate::package::Folder + Sync
+         dyn Fn(&crate::model::Customer, crate::package::Folder) -> Option<crate::package::Folder>
+             + Sync
      ),
 ) -> Result<(Fleet, bool), u8> {
     let (fleet, whole_fleet) = compile_each(printer, paths, jobs, finish)?;
@@ -372,11 +368,7 @@ fn default_jobs() -> usize {
 
 fn validate(printer: &Printer, paths: &[PathBuf]) -> u8 {
     // The output is not needed: drop each customer's as soon as it is compiled.
-    let drop_output =
-        |_: &crate::model::Customer, folder: crate::package::Folder| crate::package::Folder {
-            name: folder.name,
-            files: Default::default(),
-        };
+    let drop_output = |_: &crate::model::Customer, _: crate::package::Folder| None;
     match compile_each(printer, paths, default_jobs(), &drop_output) {
         Err(code) => code,
         Ok((fleet, _)) if fleet.has_errors() => FAILED,
@@ -400,7 +392,8 @@ fn render(
     if check {
         return render_check(printer, paths, out, jobs, format);
     }
-    let (fleet, whole_fleet) = match compile_for_output(printer, paths, out, jobs, &|_, f| f) {
+    let (fleet, whole_fleet) = match compile_for_output(printer, paths, out, jobs, &|_, f| Some(f))
+    {
         Err(code) => return code,
         Ok(result) => result,
     };
@@ -458,13 +451,9 @@ fn diff(printer: &Printer, paths: &[PathBuf], out: &Path, format: DiffFormat) ->
         return USAGE;
     }
     let folders = fleet.into_folders(crate::package::Format::Kustomize, whole_fleet);
-    let report = write::stale_folders(
-        out,
-        &folders,
-        crate::package::Format::Kustomize,
-        whole_fleet,
-    )
-    .and_then(|stale| crate::diff::diff(out, &folders, &stale, jobs));
+    let names: Vec<&str> = folders.iter().map(|f| f.name.as_str()).collect();
+    let report = write::stale_folders(out, &names, crate::package::Format::Kustomize, whole_fleet)
+        .and_then(|stale| crate::diff::diff(out, &folders, &stale, jobs));
     let report = match report {
         Ok(report) => report,
         Err(error) => {

@@ -69,8 +69,8 @@ pub struct Compiled {
     /// Kind and name of each cluster-scoped object, with the profile line that names it:
     /// two customers in one cluster must not both own one.
     pub cluster_objects: Vec<(String, String, crate::diag::Location)>,
-    /// `out/<customer>/`.
-    pub output: Folder,
+    /// `out/<customer>/`, unless the caller of `compile_each` kept none.
+    pub output: Option<Folder>,
 }
 
 /// The outcome of compiling a set of profiles: outputs sorted by customer name, and every
@@ -109,11 +109,14 @@ impl Fleet {
         let mut folders: Vec<Folder> = self
             .customers
             .into_iter()
-            .map(|c| match format {
-                package::Format::Kustomize => c.output,
-                package::Format::Helm => {
-                    package::helm::chart(&c.output, &package::input_digest(&c.customer))
-                }
+            .filter_map(|c| {
+                let output = c.output?;
+                Some(match format {
+                    package::Format::Kustomize => output,
+                    package::Format::Helm => {
+                        package::helm::chart(&output, &package::input_digest(&c.customer))
+                    }
+                })
             })
             .collect();
         folders.extend(argocd);
@@ -123,30 +126,26 @@ impl Fleet {
 
 /// Compiles every profile, `jobs` at a time. The result does not depend on `jobs`.
 pub fn compile(files: &[PathBuf], jobs: usize) -> Fleet {
-    compile_each(files, jobs, &|_, folder| folder)
+    compile_each(files, jobs, &|_, folder| Some(folder))
 }
 
 /// Like `compile`, but hands each customer's output folder to `finish` on the thread that
 /// compiled it, and keeps what `finish` returns instead: a caller that only compares the
-/// output (`render --check`) returns an empty folder, so memory holds a few customers'
+/// output (`render --check`, `validate`) keeps none, so memory holds a few customers'
 /// output at a time, not the fleet's.
 pub fn compile_each(
     files: &[PathBuf],
     jobs: usize,
-    finish: &(dyn Fn(&Customer, Folder) -> Folder + Sync),
+    finish: &(dyn Fn(&Customer, Folder) -> Option<Folder> + Sync),
 ) -> Fleet {
     let cache = LayerCache::default();
     let results = crate::parallel_map(files, jobs, |path| {
         let mut diagnostics = Vec::new();
         let compiled = compile_one(path, &cache, &mut diagnostics).map(|mut compiled| {
-            let output = std::mem::replace(
-                &mut compiled.output,
-                Folder {
-                    name: String::new(),
-                    files: Default::default(),
-                },
-            );
-            compiled.output = finish(&compiled.customer, output);
+            compiled.output = compiled
+                .output
+                .take()
+                .and_then(|output| finish(&compiled.customer, output));
             compiled
         });
         (compiled, diagnostics)
@@ -320,6 +319,6 @@ fn compile_one(
         project_at: model::locate(&root, "/spec/argocd/project"),
         kinds,
         cluster_objects,
-        output,
+        output: Some(output),
     })
 }

@@ -155,7 +155,7 @@ pub fn check(
     for folder_findings in per_folder {
         findings.extend(folder_findings?);
     }
-    for stale in stale_folders(out, folders, format, whole_fleet)? {
+    for stale in stale_folders(out, &names(folders), format, whole_fleet)? {
         findings.push(Finding::Drift {
             path: out.join(stale),
             why: "no profile produces this folder: render would remove it",
@@ -194,18 +194,22 @@ pub fn check_folder(out: &Path, folder: &Folder) -> io::Result<Vec<Finding>> {
 /// Owned folders that the compiled set no longer produces (only for a whole fleet).
 pub fn stale_folders(
     out: &Path,
-    folders: &[Folder],
+    compiled: &[&str],
     format: Format,
     whole_fleet: bool,
 ) -> io::Result<Vec<String>> {
     if !whole_fleet {
         return Ok(Vec::new());
     }
-    let compiled: BTreeSet<&str> = folders.iter().map(|f| f.name.as_str()).collect();
+    let compiled: BTreeSet<&str> = compiled.iter().copied().collect();
     Ok(owned_folders(out, format)?
         .into_iter()
         .filter(|n| !compiled.contains(n.as_str()))
         .collect())
+}
+
+fn names(folders: &[Folder]) -> Vec<&str> {
+    folders.iter().map(|f| f.name.as_str()).collect()
 }
 
 /// Writes the compiled folders. Refuses, before changing anything, when a folder to be
@@ -224,7 +228,7 @@ pub fn write(
     };
     std::fs::create_dir_all(out).map_err(io_error(out))?;
     recover(out).map_err(io_error(out))?;
-    let stale = stale_folders(out, folders, format, whole_fleet).map_err(io_error(out))?;
+    let stale = stale_folders(out, &names(folders), format, whole_fleet).map_err(io_error(out))?;
     // First every check, then every change: a refusal leaves `out` exactly as it was.
     let mut refusals = Vec::new();
     let mut pending = Vec::new();

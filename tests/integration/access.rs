@@ -21,6 +21,8 @@ fn customer(name: &str) -> Compiled {
 fn objects(compiled: &Compiled) -> Vec<Value> {
     compiled
         .output
+        .as_ref()
+        .expect("compiled output")
         .files
         .iter()
         .filter(|(path, _)| path.ends_with(".yaml") && *path != "kustomization.yaml")
@@ -31,6 +33,8 @@ fn objects(compiled: &Compiled) -> Vec<Value> {
 fn access_kinds(compiled: &Compiled) -> BTreeSet<String> {
     compiled
         .output
+        .as_ref()
+        .expect("compiled output")
         .files
         .keys()
         .filter_map(|path| path.strip_prefix("access/"))

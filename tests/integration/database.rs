@@ -1524,6 +1524,8 @@ fn image_change_rolls_the_members_and_keeps_the_volumes() {
         let compiled = fleet.customers.into_iter().next().expect("acme");
         let text = &compiled
             .output
+            .as_ref()
+            .expect("compiled output")
             .files
             .iter()
             .find(|(path, _)| *path == "database/statefulset-postgres.yaml")

@@ -1,6 +1,7 @@
 //! Fixture folders: every bad profile's exact diagnostics, every good profile's output.
 //! Snapshots are named after the fixture folder (`cargo insta review` to update).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::{TempDir, root, run, text, tree};
@@ -96,7 +97,41 @@ fn json_diagnostics_are_one_object_per_line() {
     insta::assert_snapshot!("json__many-profiles-many-problems", text(&output.stderr));
 }
 
-/// The compiled tree of a fixture as one reviewable text.
+/// The shipped customer every valid fixture is compared with: committed in `out/`, reviewed
+/// there, and kept current by `conformance.rs`.
+const BASELINE: &str = "initech";
+
+/// Every file of a compiled customer and of `_argocd/` as (path, text), the customer's name
+/// and namespace written as `<customer>` and `<namespace>` so two customers compare; the
+/// lock (all digests) is left out.
+fn normalised(out: &Path, name: &str, namespace: &str) -> BTreeMap<String, String> {
+    let generic = |text: &str| {
+        let text = if namespace == name {
+            text.to_string()
+        } else {
+            text.replace(namespace, "<namespace>")
+        };
+        text.replace(name, "<customer>")
+    };
+    let mut files = BTreeMap::new();
+    for (path, bytes) in tree(&out.join(name)) {
+        if path != "gitopsc.lock" {
+            files.insert(generic(&format!("{name}/{path}")), generic(&text(&bytes)));
+        }
+    }
+    // The customer's own Argo CD objects; the fleet's (the ApplicationSet, the
+    // kustomization) list every customer and are `delivery.rs`'s.
+    for (path, bytes) in tree(&out.join("_argocd")) {
+        if path.ends_with(&format!("/{name}.yaml")) {
+            files.insert(generic(&format!("_argocd/{path}")), generic(&text(&bytes)));
+        }
+    }
+    files
+}
+
+/// A fixture's compiled output as its difference from the baseline customer's: only what
+/// the fixture is about shows, and a change every customer shares (a label, a sync wave)
+/// shows once, in the committed `out/`, instead of in every fixture's snapshot.
 fn rendered(dir: &Path) -> String {
     let out = TempDir::new("valid-out");
     let output = run(
@@ -109,9 +144,45 @@ fn rendered(dir: &Path) -> String {
         ],
     );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    let mut all = String::new();
-    for (path, bytes) in tree(out.path()) {
-        all.push_str(&format!("--- {path}\n{}", text(&bytes)));
+    let customers: Vec<String> = tree(out.path())
+        .into_iter()
+        .filter_map(|(path, _)| path.strip_suffix("/gitopsc.lock").map(str::to_string))
+        .filter(|folder| folder != "_argocd")
+        .collect();
+    let baseline = normalised(&root().join("out"), BASELINE, BASELINE);
+    let mut all = format!("compared with out/{BASELINE} (names as <customer>, <namespace>)\n");
+    for name in customers {
+        let namespace = tree(&out.path().join(&name))
+            .into_iter()
+            .find_map(|(path, _)| {
+                Some(
+                    path.strip_prefix("app/namespace-")?
+                        .strip_suffix(".yaml")?
+                        .to_string(),
+                )
+            })
+            .expect("a Namespace object");
+        let compiled = normalised(out.path(), &name, &namespace);
+        let paths: BTreeSet<&String> = baseline.keys().chain(compiled.keys()).collect();
+        for path in paths {
+            let (old, new) = (
+                baseline.get(path).map_or("", String::as_str),
+                compiled.get(path).map_or("", String::as_str),
+            );
+            if old == new {
+                continue;
+            }
+            let diff = similar::TextDiff::from_lines(old, new);
+            let label = match (baseline.contains_key(path), compiled.contains_key(path)) {
+                (true, false) => "only in the baseline",
+                (false, true) => "only in the fixture",
+                _ => "changed",
+            };
+            all.push_str(&format!(
+                "=== {path} ({label})\n{}",
+                diff.unified_diff().context_radius(2)
+            ));
+        }
     }
     all
 }

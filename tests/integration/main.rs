@@ -250,6 +250,8 @@ pub fn can_run_as_postgres(test: &str) -> bool {
 pub fn compiled_file<'a>(compiled: &'a gitopsc::compiler::Compiled, path: &str) -> Option<&'a str> {
     compiled
         .output
+        .as_ref()
+        .expect("compiled output")
         .files
         .iter()
         .find(|(p, _)| p.as_str() == path)

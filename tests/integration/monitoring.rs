@@ -18,6 +18,8 @@ use super::{TempDir, free_port, parse_yaml, root, text, tool, tools_required};
 fn rule_file(compiled: &Compiled) -> Value {
     let (_, text) = compiled
         .output
+        .as_ref()
+        .expect("compiled output")
         .files
         .iter()
         .find(|(path, _)| {
@@ -628,7 +630,7 @@ const BUILT_IN_COLLECTORS: &[&str] = &[
 fn custom_metrics() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for c in super::compiled_customers() {
-        for (path, text) in &c.output.files {
+        for (path, text) in &c.output.as_ref().expect("compiled output").files {
             if !path.ends_with("configmap-postgres-exporter.yaml") {
                 continue;
             }
@@ -787,6 +789,8 @@ fn postgres_exporter_exports_every_metric_the_rules_use() {
         let rules = rule_file(c);
         let dashboard = c
             .output
+            .as_ref()
+            .expect("compiled output")
             .files
             .iter()
             .find(|(p, _)| p.ends_with("configmap-grafana-dashboard.yaml"))
@@ -820,6 +824,8 @@ fn dashboard_covers_the_stack() {
     for compiled in super::compiled_customers() {
         let (_, yaml) = compiled
             .output
+            .as_ref()
+            .expect("compiled output")
             .files
             .iter()
             .find(|(p, _)| p.as_str() == "monitoring/configmap-grafana-dashboard.yaml")
@@ -870,7 +876,7 @@ fn the_monitoring_stack_selects_and_reaches_what_is_compiled() {
     let mut seen = BTreeSet::new();
     for compiled in super::compiled_customers() {
         let customer = &compiled.customer;
-        for (path, text) in &compiled.output.files {
+        for (path, text) in &compiled.output.as_ref().expect("compiled output").files {
             if !path.ends_with(".yaml") {
                 continue;
             }

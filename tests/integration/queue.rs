@@ -16,6 +16,8 @@ fn wonka() -> gitopsc::compiler::Compiled {
 fn objects(compiled: &gitopsc::compiler::Compiled) -> Vec<(String, Value)> {
     compiled
         .output
+        .as_ref()
+        .expect("compiled output")
         .files
         .iter()
         .filter(|(path, _)| path.ends_with(".yaml") && *path != "kustomization.yaml")
@@ -129,7 +131,8 @@ fn the_app_is_told_where_the_queue_is() {
         assert_eq!(value(app_name)["valueFrom"], queue_ref, "{app_name}");
     }
     assert!(
-        compiled.output.files["PREREQUISITES.md"].contains("`wonka-queue`"),
+        compiled.output.as_ref().expect("compiled output").files["PREREQUISITES.md"]
+            .contains("`wonka-queue`"),
         "the user's Secret is a prerequisite"
     );
 }
@@ -139,11 +142,15 @@ fn customers_without_the_queue_get_nothing_of_it() {
     for compiled in super::compiled_customers() {
         let has_queue = compiled
             .output
+            .as_ref()
+            .expect("compiled output")
             .files
             .keys()
             .any(|p| p.starts_with("queue/"));
         let mentions = compiled
             .output
+            .as_ref()
+            .expect("compiled output")
             .files
             .values()
             .any(|text| text.contains("QUEUE_HOST") || text.contains("QueueUnavailable"));

@@ -53,7 +53,7 @@ fn every_container_sees_only_the_passwords_it_uses() {
     for compiled in super::compiled_customers() {
         let secret =
             gitopsc::emit::credentials::secret_name(&compiled.customer.database).to_string();
-        for (path, text) in &compiled.output.files {
+        for (path, text) in &compiled.output.as_ref().expect("compiled output").files {
             if !path.ends_with(".yaml") {
                 continue;
             }
