@@ -176,6 +176,8 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
 /// model): a rollout that can progress without taking capacity away, and a shutdown that
 /// fits its grace period. Reported at the profile's lines like every other check.
 pub fn effective(customer: &crate::model::Customer, root: &Node) -> Vec<Diagnostic> {
+    // Long on purpose: one block per rule between effective values, in the order of the
+    // profile; each block is a rule, splitting them would only move the list.
     let mut c = Checker {
         root,
         diagnostics: Vec::new(),
@@ -388,6 +390,8 @@ fn allow_list(
 }
 
 fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pools: &[String]) {
+    // Long on purpose: one block per database rule (images, resources, storage, restore, node
+    // pool, credentials, TLS sources), read top to bottom like the profile section.
     if let Some(image) = &database.image {
         pinned(
             c,

@@ -255,6 +255,8 @@ fn render_check(
     jobs: usize,
     format: crate::package::Format,
 ) -> u8 {
+    // Long on purpose: compile, compare on the worker threads, then report in a fixed order;
+    // the three steps share the collected findings.
     use crate::package::{Folder, Format};
     type Compared = Vec<(String, std::io::Result<Vec<write::Finding>>)>;
     let compared: std::sync::Mutex<Compared> = std::sync::Mutex::new(Vec::new());

@@ -157,6 +157,20 @@ pub fn compile_each(
         customers.extend(compiled);
     }
     customers.sort_by(|a, b| a.customer.name.cmp(&b.customer.name));
+    diagnostics.extend(duplicate_customers(&customers));
+    diagnostics.extend(shared_projects(&customers));
+    diagnostics.extend(shared_cluster_objects(&customers));
+    normalize(&mut diagnostics);
+    Fleet {
+        customers,
+        diagnostics,
+        profiles: files.len(),
+    }
+}
+
+/// Two profiles that name one customer (the customers sorted by name).
+fn duplicate_customers(customers: &[Compiled]) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
     for pair in customers.windows(2) {
         if pair[0].customer.name == pair[1].customer.name {
             let name = &pair[0].customer.name;
@@ -172,10 +186,15 @@ pub fn compile_each(
             );
         }
     }
-    // One AppProject per project name: two customers in one project would share its fence.
+    diagnostics
+}
+
+/// One AppProject per project name: two customers in one project would share its fence.
+fn shared_projects(customers: &[Compiled]) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
     let mut projects: std::collections::BTreeMap<String, &Compiled> =
         std::collections::BTreeMap::new();
-    for compiled in &customers {
+    for compiled in customers {
         let project = compiled.customer.delivery.project.clone();
         if let Some(first) = projects.get(&project) {
             if first.customer.name != compiled.customer.name {
@@ -194,13 +213,18 @@ pub fn compile_each(
             projects.insert(project, compiled);
         }
     }
-    // A cluster-scoped object belongs to one Application: two customers deployed to one
-    // cluster that both emit it would each sync (and prune) the other's.
+    diagnostics
+}
+
+/// A cluster-scoped object belongs to one Application: two customers deployed to one
+/// cluster that both emit it would each sync (and prune) the other's.
+fn shared_cluster_objects(customers: &[Compiled]) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
     let mut owners: std::collections::BTreeMap<
         (&model::Destination, &str, &str),
         (&Compiled, &crate::diag::Location),
     > = std::collections::BTreeMap::new();
-    for compiled in &customers {
+    for compiled in customers {
         for (kind, name, at) in &compiled.cluster_objects {
             let key = (
                 &compiled.customer.delivery.destination,
@@ -229,12 +253,7 @@ pub fn compile_each(
             }
         }
     }
-    normalize(&mut diagnostics);
-    Fleet {
-        customers,
-        diagnostics,
-        profiles: files.len(),
-    }
+    diagnostics
 }
 
 /// The profile at `path` merged over its layers, for `explain` and for `compile_one`.

@@ -69,6 +69,8 @@ fn resolve_extends(
     chain: &mut Vec<PathBuf>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Option<Node>> {
+    // Long on purpose: the walk of an extends chain with its cycle, missing-file and kind
+    // checks, each reported at the line that names the layer.
     let Some(extends) = node.get("extends") else {
         return Some(None);
     };

@@ -128,6 +128,16 @@ pub fn prerequisites(customer: &Customer, objects: &[(String, &Value)]) -> Vec<P
             out.insert(prerequisite(Section::AddOn, "add-on", name, (*why).into()));
         }
     }
+    database_prerequisites(customer, &mut out);
+    entry_and_identity_prerequisites(customer, &mut out);
+    for extension in crate::emit::EXTENSIONS {
+        out.extend((extension.prerequisites)(customer));
+    }
+    out.into_iter().collect()
+}
+
+/// The database's credentials, certificate, volumes and restore source.
+fn database_prerequisites(customer: &Customer, out: &mut BTreeSet<Prerequisite>) {
     let database = &customer.database;
     if let crate::model::Credentials::Existing(secret) = &database.credentials {
         out.insert(prerequisite(
@@ -221,6 +231,10 @@ pub fn prerequisites(customer: &Customer, objects: &[(String, &Value)]) -> Vec<P
                 .into(),
         ));
     }
+}
+
+/// The external entry point's GCP objects and the app's Workload Identity binding.
+fn entry_and_identity_prerequisites(customer: &Customer, out: &mut BTreeSet<Prerequisite>) {
     if let Some(external) = &customer.access.external {
         if let crate::model::Tls::Secret(secret) = &external.tls {
             out.insert(prerequisite(
@@ -276,10 +290,6 @@ pub fn prerequisites(customer: &Customer, objects: &[(String, &Value)]) -> Vec<P
             ),
         ));
     }
-    for extension in crate::emit::EXTENSIONS {
-        out.extend((extension.prerequisites)(customer));
-    }
-    out.into_iter().collect()
 }
 
 /// `PREREQUISITES.md`: the checklist for bringing the customer up.
@@ -371,6 +381,89 @@ fn selects(selector: &BTreeMap<String, String>, pods: &Pods<'_>) -> bool {
 /// Every reference of every object that resolves to neither an object of `objects` nor a
 /// prerequisite. `objects` are (output path, object) pairs.
 pub fn check(objects: &[(String, &Value)], prerequisites: &[Prerequisite]) -> Vec<Unresolved> {
+    let mut links = Links {
+        exists: existing(objects, prerequisites),
+        problems: BTreeSet::new(),
+    };
+    let workloads: Vec<Pods<'_>> = objects
+        .iter()
+        .filter_map(|(from, o)| workload(&mut links, from, o))
+        .collect();
+    for (from, o) in objects {
+        selections(&mut links, &workloads, from, o);
+        references(&mut links, objects, from, o);
+    }
+    links.problems.into_iter().collect()
+}
+
+/// What exists, and the references found so far that nothing resolves.
+struct Links {
+    exists: BTreeSet<(String, String)>,
+    problems: BTreeSet<Unresolved>,
+}
+
+impl Links {
+    fn problem(&mut self, from: &str, what: String) {
+        self.problems.insert(Unresolved {
+            from: from.into(),
+            what,
+        });
+    }
+
+    /// `from` refers to the `kind` named `name` (when it names one), which must exist.
+    fn need(&mut self, from: &str, kind: &str, name: Option<&str>, how: &str) {
+        let Some(name) = name else { return };
+        if !self.exists.contains(&(kind.to_string(), name.to_string())) {
+            self.problem(
+                from,
+                format!(
+                    "{how} {kind} `{name}`, which no object of the output creates and no prerequisite declares"
+                ),
+            );
+        }
+    }
+
+    /// A selector that must pick some pods, and the named ports it must find there.
+    fn select(
+        &mut self,
+        workloads: &[Pods<'_>],
+        from: &str,
+        selector: &Value,
+        ports: Vec<String>,
+        what: &str,
+    ) {
+        let selector = strings(selector);
+        let chosen: Vec<&Pods<'_>> = workloads.iter().filter(|p| selects(&selector, p)).collect();
+        if chosen.is_empty() {
+            self.problem(
+                from,
+                format!(
+                    "{what} pods labelled {selector:?}, and no workload of the output has such pods"
+                ),
+            );
+        }
+        for port in ports {
+            if let Some(pods) = chosen.iter().find(|p| {
+                !p.ports.contains(&port) && !port.parse().is_ok_and(|n| p.numbers.contains(&n))
+            }) {
+                self.problem(
+                    from,
+                    format!(
+                        "{what} port `{port}`, which the pods of `{}` do not have",
+                        pods.from
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Each object, the Secrets that controllers make, the claims of StatefulSets, and the
+/// prerequisites.
+fn existing(
+    objects: &[(String, &Value)],
+    prerequisites: &[Prerequisite],
+) -> BTreeSet<(String, String)> {
     // What exists: each object, the Secrets that controllers make, the prerequisites.
     let mut exists: BTreeSet<(String, String)> = BTreeSet::new();
     for (_, o) in objects {
@@ -397,340 +490,339 @@ pub fn check(objects: &[(String, &Value)], prerequisites: &[Prerequisite]) -> Ve
     {
         exists.insert((p.kind.clone(), p.name.clone()));
     }
-    let problems = std::cell::RefCell::new(BTreeSet::new());
-    let need = |from: &str, kind: &str, name: Option<&str>, how: &str| {
-        let Some(name) = name else { return };
-        if !exists.contains(&(kind.to_string(), name.to_string())) {
-            problems.borrow_mut().insert(Unresolved {
-                from: from.into(),
-                what: format!(
-                    "{how} {kind} `{name}`, which no object of the output creates and no prerequisite declares"
-                ),
-            });
-        }
-    };
-    let mut workloads = Vec::new();
-    for (from, o) in objects {
-        let Some(template) = pod_template(o) else {
-            continue;
-        };
-        let spec = &template["spec"];
-        need(
+    exists
+}
+
+/// The references a workload's pod template makes (its account, volumes, variables,
+/// probes), and its pods for the selectors.
+fn workload<'a>(links: &mut Links, from: &'a str, o: &Value) -> Option<Pods<'a>> {
+    // Long on purpose: one reference rule per place a pod template names another object
+    // (account, volumes, claims, ports, variables, probes).
+    let template = pod_template(o)?;
+    let spec = &template["spec"];
+    links.need(
+        from,
+        "ServiceAccount",
+        spec["serviceAccountName"].as_str(),
+        "runs as",
+    );
+    let mut volumes = BTreeSet::new();
+    for volume in items(&spec["volumes"]) {
+        volumes.insert(volume["name"].as_str().unwrap_or_default().to_string());
+        links.need(
             from,
-            "ServiceAccount",
-            spec["serviceAccountName"].as_str(),
-            "runs as",
+            "ConfigMap",
+            volume["configMap"]["name"].as_str(),
+            "mounts",
         );
-        let mut volumes = BTreeSet::new();
-        for volume in items(&spec["volumes"]) {
-            volumes.insert(volume["name"].as_str().unwrap_or_default().to_string());
-            need(
+        links.need(
+            from,
+            "Secret",
+            volume["secret"]["secretName"].as_str(),
+            "mounts",
+        );
+        let claim = volume["persistentVolumeClaim"]["claimName"].as_str();
+        links.need(from, "PersistentVolumeClaim", claim, "mounts");
+        for source in items(&volume["projected"]["sources"]) {
+            links.need(from, "Secret", source["secret"]["name"].as_str(), "mounts");
+            links.need(
                 from,
                 "ConfigMap",
-                volume["configMap"]["name"].as_str(),
+                source["configMap"]["name"].as_str(),
                 "mounts",
             );
-            need(
-                from,
-                "Secret",
-                volume["secret"]["secretName"].as_str(),
-                "mounts",
-            );
-            let claim = volume["persistentVolumeClaim"]["claimName"].as_str();
-            need(from, "PersistentVolumeClaim", claim, "mounts");
-            for source in items(&volume["projected"]["sources"]) {
-                need(from, "Secret", source["secret"]["name"].as_str(), "mounts");
-                need(
-                    from,
-                    "ConfigMap",
-                    source["configMap"]["name"].as_str(),
-                    "mounts",
-                );
+        }
+    }
+    for claim in items(&o["spec"]["volumeClaimTemplates"]) {
+        volumes.insert(
+            claim["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .into(),
+        );
+        links.need(
+            from,
+            "StorageClass",
+            claim["spec"]["storageClassName"].as_str(),
+            "claims volumes of",
+        );
+    }
+    if o["kind"] == "StatefulSet" {
+        links.need(
+            from,
+            "Service",
+            o["spec"]["serviceName"].as_str(),
+            "is governed by",
+        );
+    }
+    let mut ports = BTreeSet::new();
+    let mut numbers = BTreeSet::new();
+    let containers = items(&spec["initContainers"]).chain(items(&spec["containers"]));
+    for container in containers {
+        for port in items(&container["ports"]) {
+            ports.extend(port["name"].as_str().map(String::from));
+            numbers.extend(port["containerPort"].as_i64());
+        }
+        for mount in items(&container["volumeMounts"]) {
+            let name = mount["name"].as_str().unwrap_or_default();
+            if !volumes.contains(name) {
+                links.need(from, "volume", Some(name), "mounts");
             }
         }
-        for claim in items(&o["spec"]["volumeClaimTemplates"]) {
-            volumes.insert(
-                claim["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .into(),
+        for env in items(&container["env"]) {
+            for (variable, kind) in ENV_REFERENCES {
+                if env["name"] == *variable {
+                    links.need(
+                        from,
+                        kind,
+                        env["value"].as_str(),
+                        "names in its environment",
+                    );
+                }
+            }
+            for (source, kind) in [("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")] {
+                let name = env["valueFrom"][source]["name"].as_str();
+                links.need(from, kind, name, "reads a variable from");
+            }
+        }
+        for source in items(&container["envFrom"]) {
+            for (reference, kind) in [("configMapRef", "ConfigMap"), ("secretRef", "Secret")] {
+                let name = source[reference]["name"].as_str();
+                links.need(from, kind, name, "reads variables from");
+            }
+        }
+    }
+    // A probe on a named port needs that port on the pod.
+    for container in items(&spec["containers"]) {
+        for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+            for action in ["httpGet", "tcpSocket"] {
+                if let Some(port) = container[probe][action]["port"].as_str() {
+                    if !ports.contains(port) {
+                        links.need(from, "container port", Some(port), "probes");
+                    }
+                }
+            }
+        }
+    }
+    Some(Pods {
+        from,
+        labels: strings(&template["metadata"]["labels"]),
+        ports,
+        numbers,
+    })
+}
+
+/// The pods a Service, PDB, NetworkPolicy or monitor selects, with the ports it names.
+fn selections(links: &mut Links, workloads: &[Pods<'_>], from: &str, o: &Value) {
+    let kind = o["kind"].as_str().unwrap_or_default();
+    let spec = &o["spec"];
+    match kind {
+        "Service" => {
+            if let Some(selector) = spec.get("selector") {
+                let ports = items(&spec["ports"])
+                    .filter_map(|p| match &p["targetPort"] {
+                        Value::String(name) => Some(name.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                links.select(workloads, from, selector, ports, "sends traffic to");
+            }
+        }
+        "PodDisruptionBudget" => links.select(
+            workloads,
+            from,
+            &spec["selector"]["matchLabels"],
+            vec![],
+            "protects",
+        ),
+        "NetworkPolicy" => {
+            if spec["podSelector"]["matchLabels"].is_object() {
+                links.select(
+                    workloads,
+                    from,
+                    &spec["podSelector"]["matchLabels"],
+                    vec![],
+                    "applies to",
+                );
+            }
+            let rules = items(&spec["ingress"])
+                .flat_map(|r| items(&r["from"]))
+                .chain(items(&spec["egress"]).flat_map(|r| items(&r["to"])));
+            for peer in rules {
+                if peer.get("namespaceSelector").is_none()
+                    && peer["podSelector"]["matchLabels"].is_object()
+                {
+                    links.select(
+                        workloads,
+                        from,
+                        &peer["podSelector"]["matchLabels"],
+                        vec![],
+                        "allows traffic with",
+                    );
+                }
+            }
+        }
+        "PodMonitor" => {
+            let ports = items(&spec["podMetricsEndpoints"])
+                .filter_map(|e| e["port"].as_str().map(String::from))
+                .collect();
+            links.select(
+                workloads,
+                from,
+                &spec["selector"]["matchLabels"],
+                ports,
+                "scrapes",
             );
-            need(
+        }
+        "PodMonitoring" => {
+            let ports = items(&spec["endpoints"])
+                .filter_map(|e| e["port"].as_str().map(String::from))
+                .collect();
+            links.select(
+                workloads,
+                from,
+                &spec["selector"]["matchLabels"],
+                ports,
+                "scrapes",
+            );
+        }
+        _ => {}
+    }
+}
+
+/// The objects an object names by kind and name.
+fn references(links: &mut Links, objects: &[(String, &Value)], from: &str, o: &Value) {
+    // Long on purpose: one match arm per kind that names other objects; the arms are the rules.
+    let kind = o["kind"].as_str().unwrap_or_default();
+    let spec = &o["spec"];
+    let annotations = &o["metadata"]["annotations"];
+    match kind {
+        "HorizontalPodAutoscaler" => links.need(
+            from,
+            spec["scaleTargetRef"]["kind"].as_str().unwrap_or_default(),
+            spec["scaleTargetRef"]["name"].as_str(),
+            "scales",
+        ),
+        "RoleBinding" => {
+            links.need(from, "Role", o["roleRef"]["name"].as_str(), "grants");
+            for subject in items(&o["subjects"]) {
+                if subject["kind"] == "ServiceAccount" {
+                    links.need(from, "ServiceAccount", subject["name"].as_str(), "binds");
+                }
+            }
+        }
+        "ExternalSecret" => links.need(
+            from,
+            spec["secretStoreRef"]["kind"]
+                .as_str()
+                .unwrap_or("SecretStore"),
+            spec["secretStoreRef"]["name"].as_str(),
+            "reads from",
+        ),
+        "SecretStore" => links.need(
+            from,
+            "ServiceAccount",
+            spec["provider"]["gcpsm"]["auth"]["workloadIdentity"]["serviceAccountRef"]["name"]
+                .as_str(),
+            "logs in as",
+        ),
+        "Certificate" => links.need(
+            from,
+            spec["issuerRef"]["kind"].as_str().unwrap_or("Issuer"),
+            spec["issuerRef"]["name"].as_str(),
+            "is signed by",
+        ),
+        "Issuer" => links.need(
+            from,
+            "Secret",
+            spec["ca"]["secretName"].as_str(),
+            "signs with",
+        ),
+        "PersistentVolumeClaim" => {
+            links.need(
                 from,
                 "StorageClass",
-                claim["spec"]["storageClassName"].as_str(),
-                "claims volumes of",
+                spec["storageClassName"].as_str(),
+                "claims a volume of",
             );
-        }
-        if o["kind"] == "StatefulSet" {
-            need(
+            links.need(
                 from,
-                "Service",
-                o["spec"]["serviceName"].as_str(),
-                "is governed by",
+                "VolumeSnapshot",
+                spec["dataSource"]["name"].as_str(),
+                "is restored from",
             );
         }
-        let mut ports = BTreeSet::new();
-        let mut numbers = BTreeSet::new();
-        let containers = items(&spec["initContainers"]).chain(items(&spec["containers"]));
-        for container in containers {
-            for port in items(&container["ports"]) {
-                ports.extend(port["name"].as_str().map(String::from));
-                numbers.extend(port["containerPort"].as_i64());
-            }
-            for mount in items(&container["volumeMounts"]) {
-                let name = mount["name"].as_str().unwrap_or_default();
-                if !volumes.contains(name) {
-                    need(from, "volume", Some(name), "mounts");
-                }
-            }
-            for env in items(&container["env"]) {
-                for (variable, kind) in ENV_REFERENCES {
-                    if env["name"] == *variable {
-                        need(
-                            from,
-                            kind,
-                            env["value"].as_str(),
-                            "names in its environment",
-                        );
-                    }
-                }
-                for (source, kind) in [("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")]
-                {
-                    let name = env["valueFrom"][source]["name"].as_str();
-                    need(from, kind, name, "reads a variable from");
-                }
-            }
-            for source in items(&container["envFrom"]) {
-                for (reference, kind) in [("configMapRef", "ConfigMap"), ("secretRef", "Secret")] {
-                    let name = source[reference]["name"].as_str();
-                    need(from, kind, name, "reads variables from");
-                }
-            }
-        }
-        // A probe on a named port needs that port on the pod.
-        for container in items(&spec["containers"]) {
-            for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
-                for action in ["httpGet", "tcpSocket"] {
-                    if let Some(port) = container[probe][action]["port"].as_str() {
-                        if !ports.contains(port) {
-                            need(from, "container port", Some(port), "probes");
-                        }
-                    }
-                }
-            }
-        }
-        workloads.push(Pods {
-            from,
-            labels: strings(&template["metadata"]["labels"]),
-            ports,
-            numbers,
-        });
-    }
-    for (from, o) in objects {
-        let kind = o["kind"].as_str().unwrap_or_default();
-        let spec = &o["spec"];
-        let annotations = &o["metadata"]["annotations"];
-        // A selector that must pick some pods, and the named ports it must find there.
-        let select = |selector: &Value, ports: Vec<String>, what: &str| {
-            let selector = strings(selector);
-            let chosen: Vec<&Pods<'_>> =
-                workloads.iter().filter(|p| selects(&selector, p)).collect();
-            if chosen.is_empty() {
-                problems.borrow_mut().insert(Unresolved {
-                    from: from.clone(),
-                    what: format!("{what} pods labelled {selector:?}, and no workload of the output has such pods"),
-                });
-            }
-            for port in ports {
-                if let Some(pods) = chosen.iter().find(|p| {
-                    !p.ports.contains(&port) && !port.parse().is_ok_and(|n| p.numbers.contains(&n))
-                }) {
-                    problems.borrow_mut().insert(Unresolved {
-                        from: from.clone(),
-                        what: format!(
-                            "{what} port `{port}`, which the pods of `{}` do not have",
-                            pods.from
-                        ),
-                    });
-                }
-            }
-        };
-        match kind {
-            "Service" => {
-                if let Some(selector) = spec.get("selector") {
-                    let ports = items(&spec["ports"])
-                        .filter_map(|p| match &p["targetPort"] {
-                            Value::String(name) => Some(name.clone()),
-                            Value::Number(n) => Some(n.to_string()),
-                            _ => None,
+        "Ingress" => {
+            let backends = std::iter::once(&spec["defaultBackend"]).chain(
+                items(&spec["rules"])
+                    .flat_map(|r| items(&r["http"]["paths"]))
+                    .map(|p| &p["backend"]),
+            );
+            for backend in backends {
+                let service = &backend["service"];
+                let Some(name) = service["name"].as_str() else {
+                    continue;
+                };
+                links.need(from, "Service", Some(name), "routes to");
+                let port = &service["port"];
+                let has_port = objects.iter().any(|(_, s)| {
+                    s["kind"] == "Service"
+                        && s["metadata"]["name"] == name
+                        && items(&s["spec"]["ports"]).any(|p| {
+                            (port["number"].is_number() && p["port"] == port["number"])
+                                || (port["name"].is_string() && p["name"] == port["name"])
                         })
-                        .collect();
-                    select(selector, ports, "sends traffic to");
-                }
-            }
-            "PodDisruptionBudget" => select(&spec["selector"]["matchLabels"], vec![], "protects"),
-            "NetworkPolicy" => {
-                if spec["podSelector"]["matchLabels"].is_object() {
-                    select(&spec["podSelector"]["matchLabels"], vec![], "applies to");
-                }
-                let rules = items(&spec["ingress"])
-                    .flat_map(|r| items(&r["from"]))
-                    .chain(items(&spec["egress"]).flat_map(|r| items(&r["to"])));
-                for peer in rules {
-                    if peer.get("namespaceSelector").is_none()
-                        && peer["podSelector"]["matchLabels"].is_object()
-                    {
-                        select(
-                            &peer["podSelector"]["matchLabels"],
-                            vec![],
-                            "allows traffic with",
-                        );
-                    }
-                }
-            }
-            "PodMonitor" => {
-                let ports = items(&spec["podMetricsEndpoints"])
-                    .filter_map(|e| e["port"].as_str().map(String::from))
-                    .collect();
-                select(&spec["selector"]["matchLabels"], ports, "scrapes");
-            }
-            "PodMonitoring" => {
-                let ports = items(&spec["endpoints"])
-                    .filter_map(|e| e["port"].as_str().map(String::from))
-                    .collect();
-                select(&spec["selector"]["matchLabels"], ports, "scrapes");
-            }
-            _ => {}
-        }
-        match kind {
-            "HorizontalPodAutoscaler" => need(
-                from,
-                spec["scaleTargetRef"]["kind"].as_str().unwrap_or_default(),
-                spec["scaleTargetRef"]["name"].as_str(),
-                "scales",
-            ),
-            "RoleBinding" => {
-                need(from, "Role", o["roleRef"]["name"].as_str(), "grants");
-                for subject in items(&o["subjects"]) {
-                    if subject["kind"] == "ServiceAccount" {
-                        need(from, "ServiceAccount", subject["name"].as_str(), "binds");
-                    }
-                }
-            }
-            "ExternalSecret" => need(
-                from,
-                spec["secretStoreRef"]["kind"]
-                    .as_str()
-                    .unwrap_or("SecretStore"),
-                spec["secretStoreRef"]["name"].as_str(),
-                "reads from",
-            ),
-            "SecretStore" => need(
-                from,
-                "ServiceAccount",
-                spec["provider"]["gcpsm"]["auth"]["workloadIdentity"]["serviceAccountRef"]["name"]
-                    .as_str(),
-                "logs in as",
-            ),
-            "Certificate" => need(
-                from,
-                spec["issuerRef"]["kind"].as_str().unwrap_or("Issuer"),
-                spec["issuerRef"]["name"].as_str(),
-                "is signed by",
-            ),
-            "Issuer" => need(
-                from,
-                "Secret",
-                spec["ca"]["secretName"].as_str(),
-                "signs with",
-            ),
-            "PersistentVolumeClaim" => {
-                need(
-                    from,
-                    "StorageClass",
-                    spec["storageClassName"].as_str(),
-                    "claims a volume of",
-                );
-                need(
-                    from,
-                    "VolumeSnapshot",
-                    spec["dataSource"]["name"].as_str(),
-                    "is restored from",
-                );
-            }
-            "Ingress" => {
-                let backends = std::iter::once(&spec["defaultBackend"]).chain(
-                    items(&spec["rules"])
-                        .flat_map(|r| items(&r["http"]["paths"]))
-                        .map(|p| &p["backend"]),
-                );
-                for backend in backends {
-                    let service = &backend["service"];
-                    let Some(name) = service["name"].as_str() else {
-                        continue;
-                    };
-                    need(from, "Service", Some(name), "routes to");
-                    let port = &service["port"];
-                    let has_port = objects.iter().any(|(_, s)| {
-                        s["kind"] == "Service"
-                            && s["metadata"]["name"] == name
-                            && items(&s["spec"]["ports"]).any(|p| {
-                                (port["number"].is_number() && p["port"] == port["number"])
-                                    || (port["name"].is_string() && p["name"] == port["name"])
-                            })
-                    });
-                    if !has_port {
-                        problems.borrow_mut().insert(Unresolved {
-                            from: from.clone(),
-                            what: format!(
-                                "routes to port {port} of Service `{name}`, which it does not have"
-                            ),
-                        });
-                    }
-                }
-                for tls in items(&spec["tls"]) {
-                    need(
+                });
+                if !has_port {
+                    links.problem(
                         from,
-                        "Secret",
-                        tls["secretName"].as_str(),
-                        "serves the certificate of",
-                    );
-                }
-                need(
-                    from,
-                    "FrontendConfig",
-                    annotations["networking.gke.io/v1beta1.FrontendConfig"].as_str(),
-                    "is configured by",
-                );
-                for certificate in annotations["networking.gke.io/managed-certificates"]
-                    .as_str()
-                    .into_iter()
-                    .flat_map(|s| s.split(','))
-                {
-                    need(
-                        from,
-                        "ManagedCertificate",
-                        Some(certificate.trim()),
-                        "serves",
+                        format!(
+                            "routes to port {port} of Service `{name}`, which it does not have"
+                        ),
                     );
                 }
             }
-            _ => {}
-        }
-        if let Some(text) = annotations["cloud.google.com/backend-config"].as_str() {
-            let config: Value = serde_json::from_str(text).unwrap_or_default();
-            let names = config["default"].as_str().into_iter().chain(
-                config["ports"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(_, v)| v.as_str()),
+            for tls in items(&spec["tls"]) {
+                links.need(
+                    from,
+                    "Secret",
+                    tls["secretName"].as_str(),
+                    "serves the certificate of",
+                );
+            }
+            links.need(
+                from,
+                "FrontendConfig",
+                annotations["networking.gke.io/v1beta1.FrontendConfig"].as_str(),
+                "is configured by",
             );
-            for name in names {
-                need(from, "BackendConfig", Some(name), "is configured by");
+            for certificate in annotations["networking.gke.io/managed-certificates"]
+                .as_str()
+                .into_iter()
+                .flat_map(|s| s.split(','))
+            {
+                links.need(
+                    from,
+                    "ManagedCertificate",
+                    Some(certificate.trim()),
+                    "serves",
+                );
             }
+        }
+        _ => {}
+    }
+    if let Some(text) = annotations["cloud.google.com/backend-config"].as_str() {
+        let config: Value = serde_json::from_str(text).unwrap_or_default();
+        let names = config["default"].as_str().into_iter().chain(
+            config["ports"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, v)| v.as_str()),
+        );
+        for name in names {
+            links.need(from, "BackendConfig", Some(name), "is configured by");
         }
     }
-    problems.into_inner().into_iter().collect()
 }

@@ -295,6 +295,7 @@ impl<'f> Builder<'f> {
         span: Span,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Result<(), Stop> {
+        // Long on purpose: the YAML event state machine: one arm per parser event.
         match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;

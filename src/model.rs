@@ -533,6 +533,69 @@ fn locate_in_profile(root: &Node, pointer: &str) -> Location {
 
 /// Builds the customer, or reports every required field that is missing.
 pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -> Option<Customer> {
+    if !required_fields_set(root, diagnostics) {
+        return None;
+    }
+    let name: String = profile.metadata.as_ref()?.name.clone()?.into();
+    let spec = profile.spec.clone().unwrap_or_default();
+    let app_model = app(spec.app.clone().unwrap_or_default())?;
+    let access = access(spec.access.clone().unwrap_or_default());
+    let cluster = spec
+        .infrastructure
+        .as_ref()
+        .and_then(|i| i.cluster.clone())
+        .unwrap_or_default();
+    let control_plane = cluster.master_ipv4_cidr_block.as_deref()?;
+    let gcp = spec.gcp.clone().unwrap_or_default();
+    let database = database(&name, &spec)?;
+    let Ok(backup) = backup(&name, &spec) else {
+        diagnostics.push(
+            Diagnostic::error(
+                Code::MissingField,
+                "required field `spec.backup.snapshots.image` is not set".to_string(),
+            )
+            .at(locate_in_profile(root, "/spec/backup/snapshots/image"))
+            .field("spec.backup.snapshots.image")
+            .help("set the snapshot job's image, or `enabled: false`"),
+        );
+        return None;
+    };
+    Some(Customer {
+        database,
+        backup,
+        access,
+        control_plane: parse_cidr(control_plane).ok()?,
+        dns: Dns {
+            provider: cluster.dns_provider.unwrap_or(defaults::DNS_PROVIDER),
+            node_local_cache: cluster
+                .node_local_dns_cache
+                .unwrap_or(defaults::NODE_LOCAL_DNS_CACHE),
+        },
+        google_apis: gcp.google_apis.unwrap_or(defaults::GOOGLE_APIS),
+        delivery: delivery(&name, &spec),
+        cluster: ClusterIdentity {
+            project_id: gcp.project_id.clone()?.into(),
+            location: gcp.region.clone()?,
+            name: cluster
+                .name
+                .clone()
+                .map_or_else(|| format!("{name}-gke"), String::from),
+        },
+        monitoring: monitoring(&spec)?,
+        namespace: or(spec.namespace.clone(), &name),
+        labels: profile
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default(),
+        name,
+        app: app_model,
+        profile,
+    })
+}
+
+/// Every field in `REQUIRED` is set by the profile or a layer; each one missing is reported.
+fn required_fields_set(root: &Node, diagnostics: &mut Vec<Diagnostic>) -> bool {
     let mut missing = false;
     for pointer in REQUIRED {
         let present = root
@@ -552,12 +615,11 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
             );
         }
     }
-    if missing {
-        return None;
-    }
-    let name: String = profile.metadata.as_ref()?.name.clone()?.into();
-    let spec = profile.spec.clone().unwrap_or_default();
-    let app = spec.app.clone().unwrap_or_default();
+    !missing
+}
+
+/// The app's effective settings; `None` only when a required field is missing (reported).
+fn app(app: crate::profile::App) -> Option<App> {
     let autoscaling = app.autoscaling.clone().unwrap_or_default();
     let resources = app.resources.clone().unwrap_or_default();
     let requests = resources.requests.unwrap_or_default();
@@ -579,7 +641,7 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
     } else {
         Scaling::Fixed(app.replicas.unwrap_or(defaults::APP_REPLICAS))
     };
-    let app_model = App {
+    Some(App {
         image_by_tag: !is_pinned(app.image.as_deref()?),
         image: app.image.clone()?.into(),
         port: app.port.unwrap_or(defaults::APP_PORT),
@@ -613,8 +675,11 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         pre_stop_delay_seconds: app
             .pre_stop_delay_seconds
             .unwrap_or(defaults::PRE_STOP_DELAY_SECONDS),
-    };
-    let access = spec.access.clone().unwrap_or_default();
+    })
+}
+
+/// The entry points the profile turns on, each with its allow-list in canonical form.
+fn access(access: crate::profile::Access) -> Access {
     let internal = access
         .internal
         .filter(crate::profile::InternalAccess::enabled)
@@ -646,62 +711,13 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
                 http_redirect: e.http_redirect.unwrap_or(defaults::HTTP_REDIRECT),
             })
         });
-    let cluster = spec
-        .infrastructure
-        .as_ref()
-        .and_then(|i| i.cluster.clone())
-        .unwrap_or_default();
-    let control_plane = cluster.master_ipv4_cidr_block.as_deref()?;
-    let gcp = spec.gcp.clone().unwrap_or_default();
-    let database = database(&name, &spec)?;
-    let Ok(backup) = backup(&name, &spec) else {
-        diagnostics.push(
-            Diagnostic::error(
-                Code::MissingField,
-                "required field `spec.backup.snapshots.image` is not set".to_string(),
-            )
-            .at(locate_in_profile(root, "/spec/backup/snapshots/image"))
-            .field("spec.backup.snapshots.image")
-            .help("set the snapshot job's image, or `enabled: false`"),
-        );
-        return None;
-    };
-    Some(Customer {
-        database,
-        backup,
-        access: Access { internal, external },
-        control_plane: parse_cidr(control_plane).ok()?,
-        dns: Dns {
-            provider: cluster.dns_provider.unwrap_or(defaults::DNS_PROVIDER),
-            node_local_cache: cluster
-                .node_local_dns_cache
-                .unwrap_or(defaults::NODE_LOCAL_DNS_CACHE),
-        },
-        google_apis: gcp.google_apis.unwrap_or(defaults::GOOGLE_APIS),
-        delivery: delivery(&name, &spec),
-        cluster: ClusterIdentity {
-            project_id: gcp.project_id.clone()?.into(),
-            location: gcp.region.clone()?,
-            name: cluster
-                .name
-                .clone()
-                .map_or_else(|| format!("{name}-gke"), String::from),
-        },
-        monitoring: monitoring(&spec)?,
-        namespace: or(spec.namespace.clone(), &name),
-        labels: profile
-            .metadata
-            .as_ref()
-            .and_then(|m| m.labels.clone())
-            .unwrap_or_default(),
-        name,
-        app: app_model,
-        profile,
-    })
+    Access { internal, external }
 }
 
 /// The database tier; `None` only when a required field is missing (already reported).
 fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
+    // Long on purpose: one line per effective database setting, defaults applied; the sub-parts
+    // (Pgpool, credentials, placement) are computed first.
     let db = spec.database.clone()?;
     let pgpool = db.pgpool.clone().unwrap_or_default();
     let resources = db.resources.clone().unwrap_or_default();

@@ -117,6 +117,8 @@ pub struct SchemaReport {
 
 /// Schema problems of a merged document. None means it deserialises into `Profile`.
 pub fn check_schema(root: &Node, document: &Json) -> SchemaReport {
+    // Long on purpose: one arm per kind of schema error, each turning it into a located
+    // diagnostic with a hint.
     let Some(validator) = validator() else {
         return SchemaReport {
             diagnostics: vec![Diagnostic::error(

@@ -157,6 +157,8 @@ fn cron_job(
     labels: &BTreeMap<String, String>,
     checksum: &str,
 ) -> Object {
+    // Long on purpose: the CronJob is one typed literal; its parts (pod, container, volumes)
+    // are named fields of it.
     let container = Container {
         name: "snapshot".into(),
         image: Some(backup.image.clone()),

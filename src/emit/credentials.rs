@@ -79,6 +79,8 @@ pub fn secret_name(database: &Database) -> &str {
 }
 
 pub fn emit(customer: &Customer, services: &[String]) -> Vec<Object> {
+    // Long on purpose: one arm per credentials source (an existing Secret, an ExternalSecret
+    // with a compiled or a cluster store), each a few objects.
     let labels = labels(customer, COMPONENT, COMPONENT);
     let database = &customer.database;
     let mut objects = Vec::new();

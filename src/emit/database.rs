@@ -444,6 +444,8 @@ fn statefulset(
     group: &Group,
     checksum: &str,
 ) -> Object {
+    // Long on purpose: the StatefulSet literal; its containers, volumes and placement are built
+    // by the functions it calls.
     let database = &customer.database;
     let mut pod_labels = labels.clone();
     pod_labels.insert("cluster-name".into(), NAME.into());
