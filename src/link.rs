@@ -663,20 +663,12 @@ fn selections(links: &mut Links, workloads: &[Pods<'_>], from: &str, o: &Value) 
                 }
             }
         }
-        "PodMonitor" => {
-            let ports = items(&spec["podMetricsEndpoints"])
-                .filter_map(|e| e["port"].as_str().map(String::from))
-                .collect();
-            links.select(
-                workloads,
-                from,
-                &spec["selector"]["matchLabels"],
-                ports,
-                "scrapes",
-            );
-        }
-        "PodMonitoring" => {
-            let ports = items(&spec["endpoints"])
+        "PodMonitor" | "PodMonitoring" => {
+            let endpoints = match kind {
+                "PodMonitor" => &spec["podMetricsEndpoints"],
+                _ => &spec["endpoints"],
+            };
+            let ports = items(endpoints)
                 .filter_map(|e| e["port"].as_str().map(String::from))
                 .collect();
             links.select(

@@ -9,24 +9,15 @@ use gitopsc::profile::DnsProvider;
 use serde_json::Value;
 
 use super::netpol::{Cluster, Endpoint, Pod};
-use super::parse_yaml;
 
 fn customer(name: &str) -> Compiled {
-    super::compiled_customers()
-        .into_iter()
-        .find(|c| c.customer.name == name)
-        .expect("customer")
+    super::compiled_customer(name)
 }
 
 fn objects(compiled: &Compiled) -> Vec<Value> {
-    compiled
-        .output
-        .as_ref()
-        .expect("compiled output")
-        .files
-        .iter()
-        .filter(|(path, _)| path.ends_with(".yaml") && *path != "kustomization.yaml")
-        .map(|(_, text)| parse_yaml(text))
+    super::compiled_objects(compiled)
+        .into_iter()
+        .map(|(_, object)| object)
         .collect()
 }
 

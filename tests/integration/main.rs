@@ -246,6 +246,29 @@ pub fn can_run_as_postgres(test: &str) -> bool {
     able
 }
 
+/// One customer of `compiled_customers`, by name.
+pub fn compiled_customer(name: &str) -> gitopsc::compiler::Compiled {
+    compiled_customers()
+        .into_iter()
+        .find(|c| c.customer.name == name)
+        .unwrap_or_else(|| panic!("customer {name} compiles"))
+}
+
+/// The objects of a customer compiled in process, as (path in `out/<customer>/`, object).
+pub fn compiled_objects(
+    compiled: &gitopsc::compiler::Compiled,
+) -> Vec<(String, serde_json::Value)> {
+    compiled
+        .output
+        .as_ref()
+        .expect("compiled output")
+        .files
+        .iter()
+        .filter(|(path, _)| path.ends_with(".yaml") && *path != "kustomization.yaml")
+        .map(|(path, text)| (path.clone(), parse_yaml(text)))
+        .collect()
+}
+
 /// The text of one file of a customer compiled in process, by its path in `out/<customer>/`.
 pub fn compiled_file<'a>(compiled: &'a gitopsc::compiler::Compiled, path: &str) -> Option<&'a str> {
     compiled

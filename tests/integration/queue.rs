@@ -7,22 +7,11 @@ use serde_json::Value;
 use super::netpol::{Cluster, Endpoint, Pod};
 
 fn wonka() -> gitopsc::compiler::Compiled {
-    super::compiled_customers()
-        .into_iter()
-        .find(|c| c.customer.name == "wonka")
-        .expect("the queue fixture compiles")
+    super::compiled_customer("wonka")
 }
 
 fn objects(compiled: &gitopsc::compiler::Compiled) -> Vec<(String, Value)> {
-    compiled
-        .output
-        .as_ref()
-        .expect("compiled output")
-        .files
-        .iter()
-        .filter(|(path, _)| path.ends_with(".yaml") && *path != "kustomization.yaml")
-        .map(|(path, text)| (path.clone(), super::parse_yaml(text)))
-        .collect()
+    super::compiled_objects(compiled)
 }
 
 fn find<'a>(objects: &'a [(String, Value)], path: &str) -> &'a Value {
