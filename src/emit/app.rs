@@ -188,17 +188,13 @@ fn deployment(
         }),
     };
     let mut meta = metadata(customer, NAME, labels.clone());
-    let mut skips = vec![(
-        "CKV_K8S_35",
-        "libpq reads the password from its PGPASSWORD variable; it comes from the credentials Secret by reference",
-    )];
-    if app.image_by_tag {
-        skips.push((
-            "CKV_K8S_43",
-            "the profile opts out of digest pinning with app.allowUnpinnedImage",
-        ));
-    }
-    meta.annotations = super::checkov_skips(&skips);
+    meta.annotations = super::checkov_skips(
+        &[(
+            "CKV_K8S_35",
+            "libpq reads the password from its PGPASSWORD variable; it comes from the credentials Secret by reference",
+        )],
+        app.image_by_tag.then_some("app"),
+    );
     let deployment = Deployment {
         metadata: meta,
         spec: Some(DeploymentSpec {

@@ -217,10 +217,13 @@ fn cron_job(
         }),
     };
     let mut meta = metadata(customer, NAME, labels.clone());
-    meta.annotations = super::checkov_skips(&[(
-        "CKV_K8S_38",
-        "the snapshot job creates and prunes VolumeSnapshots through the Kubernetes API",
-    )]);
+    meta.annotations = super::checkov_skips(
+        &[(
+            "CKV_K8S_38",
+            "the snapshot job creates and prunes VolumeSnapshots through the Kubernetes API",
+        )],
+        None,
+    );
     let cron_job = CronJob {
         metadata: meta,
         spec: Some(CronJobSpec {

@@ -497,7 +497,7 @@ fn statefulset(
         ..PersistentVolumeClaim::default()
     };
     let mut meta = metadata(customer, &group.statefulset, labels.clone());
-    let mut skips = vec![
+    let skips = [
         (
             "CKV_K8S_38",
             "Patroni keeps the cluster state in the Kubernetes API and needs its token",
@@ -511,13 +511,7 @@ fn statefulset(
             "the patroni-config sidecar exits on failure and has a readiness check; postgres has both probes",
         ),
     ];
-    if database.image_by_tag {
-        skips.push((
-            "CKV_K8S_43",
-            "the profile opts out of digest pinning with database.allowUnpinnedImage",
-        ));
-    }
-    meta.annotations = super::checkov_skips(&skips);
+    meta.annotations = super::checkov_skips(&skips, database.image_by_tag.then_some("database"));
     let statefulset = StatefulSet {
         metadata: meta,
         spec: Some(StatefulSetSpec {

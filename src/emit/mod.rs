@@ -112,11 +112,23 @@ pub fn metadata(customer: &Customer, name: &str, labels: BTreeMap<String, String
     }
 }
 
-/// `checkov.io/skipN` annotations, each with the reason, for checks that do not fit.
-pub fn checkov_skips(skips: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
-    (!skips.is_empty()).then(|| {
-        skips
-            .iter()
+/// `checkov.io/skipN` annotations, each with the reason, for checks that do not fit; plus
+/// the digest-pinning check (CKV_K8S_43) when `unpinned` names the profile section whose
+/// `allowUnpinnedImage` let an image by tag through.
+pub fn checkov_skips(
+    skips: &[(&str, &str)],
+    unpinned: Option<&str>,
+) -> Option<BTreeMap<String, String>> {
+    let pinning = unpinned.map(|section| {
+        format!("the profile opts out of digest pinning with {section}.allowUnpinnedImage")
+    });
+    let all: Vec<(&str, &str)> = skips
+        .iter()
+        .copied()
+        .chain(pinning.as_deref().map(|why| ("CKV_K8S_43", why)))
+        .collect();
+    (!all.is_empty()).then(|| {
+        all.iter()
             .enumerate()
             .map(|(i, (check, why))| {
                 (

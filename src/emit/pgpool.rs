@@ -210,12 +210,7 @@ fn deployment(customer: &Customer, labels: &BTreeMap<String, String>, checksum: 
         }),
     };
     let mut meta = metadata(customer, NAME, labels.clone());
-    if pgpool.image_by_tag {
-        meta.annotations = super::checkov_skips(&[(
-            "CKV_K8S_43",
-            "the profile opts out of digest pinning with pgpool.allowUnpinnedImage",
-        )]);
-    }
+    meta.annotations = super::checkov_skips(&[], pgpool.image_by_tag.then_some("pgpool"));
     let deployment = Deployment {
         metadata: meta,
         spec: Some(DeploymentSpec {

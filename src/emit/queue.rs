@@ -220,10 +220,13 @@ fn statefulset(customer: &Customer, queue: &Queue, labels: &BTreeMap<String, Str
         ..PersistentVolumeClaim::default()
     };
     let mut meta = metadata(customer, NAME, labels.clone());
-    meta.annotations = super::checkov_skips(&[(
-        "CKV_K8S_35",
-        "RabbitMQ reads its first user only from RABBITMQ_DEFAULT_USER/PASS; they come from the Secret by reference",
-    )]);
+    meta.annotations = super::checkov_skips(
+        &[(
+            "CKV_K8S_35",
+            "RabbitMQ reads its first user only from RABBITMQ_DEFAULT_USER/PASS; they come from the Secret by reference",
+        )],
+        None,
+    );
     let statefulset = StatefulSet {
         metadata: meta,
         spec: Some(StatefulSetSpec {
