@@ -20,6 +20,7 @@ pub mod pgsettings;
 pub mod profile;
 pub mod serialize;
 pub mod syntax;
+pub mod terraform;
 pub mod validate;
 pub mod write;
 

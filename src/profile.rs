@@ -84,6 +84,9 @@ pub struct Spec {
 pub struct Gcp {
     /// GCP project ID (6–30 characters: lowercase letters, digits, `-`). Required.
     pub project_id: Option<ProjectId>,
+    /// The project that holds `network` when it is a Shared VPC (its host project); the
+    /// firewall rules are created there. Default: `projectId`.
+    pub network_project_id: Option<ProjectId>,
     /// GCP region of the cluster, e.g. `us-central1`. Required.
     pub region: Option<String>,
     /// VPC network name in the project. Required.
@@ -705,10 +708,23 @@ pub struct ArgoDestination {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Infrastructure {
+    /// Where Terraform keeps the customer's state: a GCS bucket that exists before the
+    /// first `terraform apply` (docs/infrastructure.md).
+    pub state: Option<TerraformState>,
     /// The private regional GKE cluster.
     pub cluster: Option<Cluster>,
     /// Node pools of the cluster.
     pub node_pools: Option<Vec<NodePool>>,
+}
+
+/// Terraform's GCS backend.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TerraformState {
+    /// GCS bucket of the state. Default: `<projectId>-tfstate`.
+    pub bucket: Option<ObjectName>,
+    /// Folder of this customer's state in the bucket. Default: `gitopsc/<customer>`.
+    pub prefix: Option<String>,
 }
 
 /// The GKE cluster.

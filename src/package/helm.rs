@@ -21,7 +21,7 @@ const TEMPLATE: &str = r#"{{- /* Written by gitopsc: the compiled objects, emitt
 pub fn chart(customer: &Folder, input_digest: &str) -> Folder {
     let mut files = BTreeMap::new();
     for (path, text) in &customer.files {
-        if path == PREREQUISITES {
+        if path == PREREQUISITES || path.starts_with(crate::terraform::FOLDER) {
             files.insert(path.clone(), text.clone());
         } else if path != KUSTOMIZATION && path != LOCK {
             files.insert(format!("objects/{path}"), text.clone());
@@ -50,7 +50,7 @@ pub fn chart(customer: &Folder, input_digest: &str) -> Folder {
     );
     files.insert(
         ".helmignore".into(),
-        "# Only Chart.yaml, templates/ and objects/ belong to the chart.\ngitopsc.lock\nPREREQUISITES.md\n".into(),
+        "# Only Chart.yaml, templates/ and objects/ belong to the chart.\ngitopsc.lock\nPREREQUISITES.md\nterraform/\n".into(),
     );
     locked(customer.name.clone(), Format::Helm, input_digest, files)
 }

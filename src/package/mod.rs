@@ -66,6 +66,7 @@ pub fn kustomize(
         PREREQUISITES.to_string(),
         crate::link::prerequisites_markdown(customer, prerequisites),
     );
+    files.extend(crate::terraform::files(customer));
     locked(
         customer.name.clone(),
         Format::Kustomize,

@@ -381,8 +381,9 @@ fn helm_charts_carry_the_compiled_objects_unchanged() {
         if customer.starts_with('_') || rest == "kustomization.yaml" || rest == "gitopsc.lock" {
             continue;
         }
-        // The checklist sits at the chart's root, beside Chart.yaml; objects under objects/.
-        let chart_path = if rest == "PREREQUISITES.md" {
+        // The checklist and the Terraform sit at the chart's root, beside Chart.yaml (and
+        // out of the packaged chart, by .helmignore); objects under objects/.
+        let chart_path = if rest == "PREREQUISITES.md" || rest.starts_with("terraform/") {
             format!("{customer}/{rest}")
         } else {
             format!("{customer}/objects/{rest}")

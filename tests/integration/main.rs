@@ -17,6 +17,7 @@ mod pg_settings;
 mod queue;
 mod secrets;
 mod serialize;
+mod terraform;
 mod zero_downtime;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,537 @@
+//! The customer's GCP infrastructure as Terraform JSON (`out/<customer>/terraform/`): the
+//! same effective model the manifests come from, so the two halves cannot disagree (the
+//! control-plane range, the DNS mode, managed Prometheus, the node pools' names and taints,
+//! the Cloud Armor allow-list, the GSAs behind Workload Identity).
+//!
+//! Values are typed JSON, never templated HCL. Every resource and attribute is checked
+//! against the hashicorp/google schema in `schema/google-provider.json` by the tests
+//! (docs/infrastructure.md says where that schema comes from).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::emit::{credentials, workload};
+use crate::model::{Customer, SecretStore};
+use crate::profile::{DnsProvider, MonitoringProvider, ReleaseChannel, TaintEffect};
+
+/// The provider range whose schema the tests check (`schema/google-provider.json`: 6.50.0).
+pub const PROVIDER_VERSION: &str = "~> 6.50";
+/// The folder inside `out/<customer>/`.
+pub const FOLDER: &str = "terraform";
+/// Terraform names of the objects other files refer to.
+const NETWORK: &str = "network";
+const SUBNETWORK: &str = "nodes";
+const CLUSTER: &str = "cluster";
+const NODE_ACCOUNT: &str = "nodes";
+/// Cloud Armor takes at most 10 source ranges in one rule's `src_ip_ranges`.
+pub const RANGES_PER_RULE: usize = 10;
+/// The lowest priority Cloud Armor allows: the default rule's.
+const DEFAULT_RULE_PRIORITY: i64 = 2_147_483_647;
+/// Google's load balancer health checkers (docs/access.md).
+pub const HEALTH_CHECK_RANGES: &[&str] = &["35.191.0.0/16", "130.211.0.0/22"];
+/// The pool a profile without `infrastructure.nodePools` gets, and a pool's defaults.
+pub const GENERAL_POOL: &str = "general";
+const MACHINE_TYPE: &str = "e2-standard-4";
+const MIN_NODES: u32 = 1;
+const MAX_NODES: u32 = 3;
+/// The least-privilege role of a node's service account (GKE hardening guide).
+pub const NODE_ROLE: &str = "roles/container.defaultNodeServiceAccount";
+
+/// Every Terraform file of the customer, by path inside `out/<customer>/`.
+pub fn files(customer: &Customer) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    let parts = [
+        ("providers", providers(customer)),
+        ("network", network(customer)),
+        ("cluster", cluster(customer)),
+        ("edge", edge(customer)),
+        ("identity", identity(customer)),
+        ("secrets", secrets(customer)),
+    ];
+    for (name, document) in parts {
+        if document.as_object().is_some_and(|o| !o.is_empty()) {
+            let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
+            text.push('\n');
+            files.insert(format!("{FOLDER}/{name}.tf.json"), text);
+        }
+    }
+    files
+}
+
+/// The GCP-side settings the profile gives, every default applied.
+struct Gcp<'a> {
+    project: &'a str,
+    region: &'a str,
+    network: String,
+    subnetwork: String,
+    network_project: String,
+}
+
+fn gcp(customer: &Customer) -> Gcp<'_> {
+    let profile = customer.profile.spec.as_ref().and_then(|s| s.gcp.as_ref());
+    let project = customer.cluster.project_id.as_str();
+    let text = |value: Option<&String>| value.cloned().unwrap_or_default();
+    Gcp {
+        project,
+        region: customer.cluster.location.as_str(),
+        network: text(profile.and_then(|g| g.network.as_ref())),
+        subnetwork: text(profile.and_then(|g| g.subnetwork.as_ref())),
+        network_project: profile
+            .and_then(|g| g.network_project_id.as_ref())
+            .map_or_else(|| project.to_string(), |p| p.0.clone()),
+    }
+}
+
+fn reference(kind: &str, name: &str, attribute: &str) -> String {
+    format!("${{{kind}.{name}.{attribute}}}")
+}
+
+fn providers(customer: &Customer) -> Value {
+    let gcp = gcp(customer);
+    let state = customer
+        .profile
+        .spec
+        .as_ref()
+        .and_then(|s| s.infrastructure.as_ref())
+        .and_then(|i| i.state.clone())
+        .unwrap_or_default();
+    // No `required_version`: checkov's .tf.json parser fails on it (bridgecrewio/checkov#7454).
+    json!({
+        "terraform": {
+            "required_providers": {
+                "google": {"source": "hashicorp/google", "version": PROVIDER_VERSION}
+            },
+            "backend": {
+                "gcs": {
+                    "bucket": state
+                        .bucket
+                        .map_or_else(|| format!("{}-tfstate", gcp.project), String::from),
+                    "prefix": state
+                        .prefix
+                        .unwrap_or_else(|| format!("gitopsc/{}", customer.name)),
+                }
+            }
+        },
+        "provider": {"google": {"project": gcp.project, "region": gcp.region}}
+    })
+}
+
+/// The customer's existing VPC and subnetwork, read (in the host project for a Shared VPC).
+fn network(customer: &Customer) -> Value {
+    let gcp = gcp(customer);
+    json!({
+        "data": {
+            "google_compute_network": {
+                NETWORK: {"name": gcp.network, "project": gcp.network_project}
+            },
+            "google_compute_subnetwork": {
+                SUBNETWORK: {
+                    "name": gcp.subnetwork,
+                    "region": gcp.region,
+                    "project": gcp.network_project
+                }
+            }
+        }
+    })
+}
+
+fn release_channel(channel: ReleaseChannel) -> &'static str {
+    match channel {
+        ReleaseChannel::Rapid => "RAPID",
+        ReleaseChannel::Regular => "REGULAR",
+        ReleaseChannel::Stable => "STABLE",
+    }
+}
+
+fn taint_effect(effect: TaintEffect) -> &'static str {
+    match effect {
+        TaintEffect::NoSchedule => "NO_SCHEDULE",
+        TaintEffect::PreferNoSchedule => "PREFER_NO_SCHEDULE",
+        TaintEffect::NoExecute => "NO_EXECUTE",
+    }
+}
+
+/// The private GKE Standard cluster, its node pools and their service account.
+fn cluster(customer: &Customer) -> Value {
+    let gcp = gcp(customer);
+    let infrastructure = customer
+        .profile
+        .spec
+        .as_ref()
+        .and_then(|s| s.infrastructure.clone())
+        .unwrap_or_default();
+    let cluster_profile = infrastructure.cluster.unwrap_or_default();
+    let authorized: Vec<Value> = cluster_profile
+        .master_authorized_networks
+        .iter()
+        .flatten()
+        .map(|range| json!({"cidr_block": range.0, "display_name": range.0}))
+        .collect();
+    // A /28 is the private control plane's range; a /32 is a Private Service Connect
+    // cluster's endpoint, which GKE places itself.
+    let mut private = Map::new();
+    private.insert("enable_private_nodes".into(), json!(true));
+    private.insert("enable_private_endpoint".into(), json!(false));
+    if customer.control_plane.prefix == 28 {
+        private.insert(
+            "master_ipv4_cidr_block".into(),
+            json!(customer.control_plane.to_string()),
+        );
+    }
+    let cloud_dns = customer.dns.provider == DnsProvider::CloudDns;
+    let mut dns = Map::new();
+    dns.insert(
+        "cluster_dns".into(),
+        json!(if cloud_dns {
+            "CLOUD_DNS"
+        } else {
+            "PLATFORM_DEFAULT"
+        }),
+    );
+    if cloud_dns {
+        dns.insert("cluster_dns_scope".into(), json!("CLUSTER_SCOPE"));
+    }
+    let channel = cluster_profile
+        .release_channel
+        .unwrap_or(crate::model::defaults::RELEASE_CHANNEL);
+    let account = reference("google_service_account", NODE_ACCOUNT, "email");
+    // A cluster whose default pool is removed needs at least one pool of its own.
+    let listed = infrastructure.node_pools.clone().unwrap_or_default();
+    let pools = if listed.is_empty() {
+        vec![crate::profile::NodePool {
+            name: Some(crate::profile::DnsLabel(GENERAL_POOL.into())),
+            ..Default::default()
+        }]
+    } else {
+        listed
+    };
+    let pools: Map<String, Value> = pools
+        .iter()
+        .filter_map(|pool| {
+            let name = pool.name.clone()?.0;
+            let taints: Vec<Value> = pool
+                .taints
+                .iter()
+                .flatten()
+                .map(|t| {
+                    json!({
+                        "key": t.key.clone().unwrap_or_default(),
+                        "value": t.value.clone().unwrap_or_default(),
+                        "effect": taint_effect(t.effect.unwrap_or(TaintEffect::NoSchedule))
+                    })
+                })
+                .collect();
+            let mut node_config = json!({
+                "machine_type": pool.machine_type.clone().unwrap_or_else(|| MACHINE_TYPE.into()),
+                "image_type": "COS_CONTAINERD",
+                "service_account": account,
+                "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+                "metadata": {"disable-legacy-endpoints": "true"},
+                "workload_metadata_config": {"mode": "GKE_METADATA"},
+                "shielded_instance_config": {
+                    "enable_secure_boot": true,
+                    "enable_integrity_monitoring": true
+                },
+                "labels": {"gitopsc.io/customer": customer.name}
+            });
+            if !taints.is_empty() {
+                node_config["taint"] = Value::Array(taints);
+            }
+            Some((
+                name.clone(),
+                json!({
+                    "name": name,
+                    "project": gcp.project,
+                    "location": gcp.region,
+                    "cluster": reference("google_container_cluster", CLUSTER, "id"),
+                    "autoscaling": {
+                        "min_node_count": pool.min_nodes.unwrap_or(MIN_NODES),
+                        "max_node_count": pool.max_nodes.unwrap_or(MAX_NODES)
+                    },
+                    "management": {"auto_repair": true, "auto_upgrade": true},
+                    "node_config": node_config
+                }),
+            ))
+        })
+        .collect();
+    let resources = json!({
+        "google_service_account": {
+            NODE_ACCOUNT: {
+                "project": gcp.project,
+                "account_id": format!("{}-nodes", short(&customer.name, 24)),
+                "display_name": format!("GKE nodes of {}", customer.name)
+            }
+        },
+        "google_project_iam_member": {
+            NODE_ACCOUNT: {
+                "project": gcp.project,
+                "role": NODE_ROLE,
+                "member": format!("serviceAccount:{account}")
+            }
+        },
+        "google_container_cluster": {
+            CLUSTER: {
+                "name": customer.cluster.name,
+                "project": gcp.project,
+                "location": gcp.region,
+                "network": reference("data.google_compute_network", NETWORK, "self_link"),
+                "subnetwork": reference("data.google_compute_subnetwork", SUBNETWORK, "self_link"),
+                "remove_default_node_pool": true,
+                "initial_node_count": 1,
+                "deletion_protection": true,
+                "networking_mode": "VPC_NATIVE",
+                "ip_allocation_policy": {},
+                "datapath_provider": "ADVANCED_DATAPATH",
+                "enable_shielded_nodes": true,
+                "enable_intranode_visibility": true,
+                "private_cluster_config": private,
+                "master_authorized_networks_config": {"cidr_blocks": authorized},
+                "master_auth": {"client_certificate_config": {"issue_client_certificate": false}},
+                "workload_identity_config": {"workload_pool": format!("{}.svc.id.goog", gcp.project)},
+                "release_channel": {"channel": release_channel(channel)},
+                "binary_authorization": {"evaluation_mode": "PROJECT_SINGLETON_POLICY_ENFORCE"},
+                "addons_config": {
+                    "http_load_balancing": {"disabled": false},
+                    "gce_persistent_disk_csi_driver_config": {"enabled": true},
+                    "dns_cache_config": {"enabled": customer.dns.node_local_cache}
+                },
+                "dns_config": dns,
+                "logging_config": {"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
+                "monitoring_config": {
+                    "enable_components": ["SYSTEM_COMPONENTS"],
+                    "managed_prometheus": {
+                        "enabled": customer.monitoring.provider == MonitoringProvider::GkeManagedPrometheus
+                    }
+                },
+                "resource_labels": {"customer": customer.name, "managed-by": "gitopsc"}
+            }
+        },
+        "google_container_node_pool": pools
+    });
+    json!({ "resource": resources })
+}
+
+/// At most `max` characters, not ending in `-` (GCP account IDs are 6–30 characters).
+fn short(name: &str, max: usize) -> String {
+    let cut: String = name.chars().take(max).collect();
+    cut.trim_end_matches('-').to_string()
+}
+
+/// Cloud Armor with the external allow-list and a default deny, the global address, the
+/// SSL policy, and the firewall that admits the internal allow-list.
+fn edge(customer: &Customer) -> Value {
+    let gcp = gcp(customer);
+    let mut resources = Map::new();
+    if let Some(external) = &customer.access.external {
+        let ranges = external.allowed.strings();
+        let mut rules: Vec<Value> = ranges
+            .chunks(RANGES_PER_RULE)
+            .enumerate()
+            .map(|(i, chunk)| {
+                json!({
+                    "priority": 1000 + i as i64,
+                    "action": "allow",
+                    "description": format!("external allow-list, part {}", i + 1),
+                    "match": {
+                        "versioned_expr": "SRC_IPS_V1",
+                        "config": {"src_ip_ranges": chunk}
+                    }
+                })
+            })
+            .collect();
+        // Before the allow rules: a request carrying a Log4j JNDI lookup is refused even
+        // from an allowed range.
+        rules.push(json!({
+            "priority": 900,
+            "action": "deny(403)",
+            "description": "Log4j lookups (CVE-2021-44228)",
+            "match": {"expr": {"expression": "evaluatePreconfiguredExpr('cve-canary')"}}
+        }));
+        rules.push(json!({
+            "priority": DEFAULT_RULE_PRIORITY,
+            "action": "deny(403)",
+            "description": "everything not on the allow-list",
+            "match": {"versioned_expr": "SRC_IPS_V1", "config": {"src_ip_ranges": ["*"]}}
+        }));
+        resources.insert(
+            "google_compute_security_policy".into(),
+            json!({"edge": {
+                "name": external.cloud_armor_policy,
+                "project": gcp.project,
+                "description": format!("The allow-list of {}'s external entry point", customer.name),
+                "rule": rules
+            }}),
+        );
+        if let Some(address) = &external.static_ip_name {
+            resources.insert(
+                "google_compute_global_address".into(),
+                json!({"ingress": {"name": address, "project": gcp.project}}),
+            );
+        }
+        if let Some(policy) = &external.ssl_policy {
+            resources.insert(
+                "google_compute_ssl_policy".into(),
+                json!({"ingress": {
+                    "name": policy,
+                    "project": gcp.project,
+                    "profile": "MODERN",
+                    "min_tls_version": "TLS_1_2"
+                }}),
+            );
+        }
+    }
+    if let Some(internal) = &customer.access.internal {
+        let nodes = reference("google_service_account", NODE_ACCOUNT, "email");
+        let network = reference("data.google_compute_network", NETWORK, "self_link");
+        resources.insert(
+            "google_compute_firewall".into(),
+            json!({
+                "internal_clients": {
+                    "name": format!("{}-internal-clients", customer.name),
+                    "project": gcp.network_project,
+                    "network": network,
+                    "direction": "INGRESS",
+                    "source_ranges": internal.allowed.strings(),
+                    "target_service_accounts": [nodes],
+                    "allow": [{"protocol": "tcp", "ports": [customer.app.port.to_string()]}]
+                },
+                "health_checks": {
+                    "name": format!("{}-health-checks", customer.name),
+                    "project": gcp.network_project,
+                    "network": network,
+                    "direction": "INGRESS",
+                    "source_ranges": HEALTH_CHECK_RANGES,
+                    "target_service_accounts": [nodes],
+                    // kube-proxy's health endpoint and the node ports a Service's
+                    // `healthCheckNodePort` is taken from.
+                    "allow": [{"protocol": "tcp", "ports": ["10256", "30000-32767"]}]
+                }
+            }),
+        );
+    }
+    if resources.is_empty() {
+        return json!({});
+    }
+    json!({ "resource": resources })
+}
+
+/// The Workload Identity member of a Kubernetes ServiceAccount of the customer.
+fn workload_member(customer: &Customer, account: &str) -> String {
+    format!(
+        "serviceAccount:{}.svc.id.goog[{}/{account}]",
+        customer.cluster.project_id, customer.namespace
+    )
+}
+
+/// A GSA named by its email in the profile, created in its own project, that the compiled
+/// Kubernetes ServiceAccount `account` may act as.
+fn bound_account(
+    customer: &Customer,
+    key: &str,
+    email: &str,
+    account: &str,
+    resources: &mut Map<String, Value>,
+) {
+    let (id, domain) = email.split_once('@').unwrap_or((email, ""));
+    let project = domain
+        .strip_suffix(".iam.gserviceaccount.com")
+        .unwrap_or(&customer.cluster.project_id);
+    entry(resources, "google_service_account").insert(
+        key.into(),
+        json!({
+            "project": project,
+            "account_id": id,
+            "display_name": format!("{account} of {}", customer.name)
+        }),
+    );
+    entry(resources, "google_service_account_iam_member").insert(
+        key.into(),
+        json!({
+            "service_account_id": reference("google_service_account", key, "name"),
+            "role": "roles/iam.workloadIdentityUser",
+            "member": workload_member(customer, account)
+        }),
+    );
+}
+
+fn entry<'a>(resources: &'a mut Map<String, Value>, kind: &str) -> &'a mut Map<String, Value> {
+    let value = resources
+        .entry(kind.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !value.is_object() {
+        *value = Value::Object(Map::new());
+    }
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("just made an object"),
+    }
+}
+
+/// The GSAs the compiled ServiceAccounts act as, each bound to exactly that account.
+fn identity(customer: &Customer) -> Value {
+    let mut resources = Map::new();
+    if let Some(email) = &customer.app.gcp_service_account {
+        bound_account(customer, "app", email, workload::APP, &mut resources);
+    }
+    if let Some(SecretStore::Compiled {
+        gcp_service_account: Some(email),
+        ..
+    }) = customer.database.credentials.external().map(|s| &s.store)
+    {
+        bound_account(
+            customer,
+            "secrets",
+            email,
+            credentials::STORE_ACCOUNT,
+            &mut resources,
+        );
+    }
+    if resources.is_empty() {
+        return json!({});
+    }
+    json!({ "resource": resources })
+}
+
+/// The Secret Manager secret the credentials ExternalSecret reads (no value, no version),
+/// and read access to exactly it for the store's identity.
+fn secrets(customer: &Customer) -> Value {
+    let Some(source) = customer.database.credentials.external() else {
+        return json!({});
+    };
+    let SecretStore::Compiled {
+        gcp_service_account,
+        ..
+    } = &source.store
+    else {
+        // A ClusterSecretStore's identity and secrets are the cluster operator's.
+        return json!({});
+    };
+    let member = match gcp_service_account {
+        Some(_) => format!(
+            "serviceAccount:{}",
+            reference("google_service_account", "secrets", "email")
+        ),
+        None => workload_member(customer, credentials::STORE_ACCOUNT),
+    };
+    json!({
+        "resource": {
+            "google_secret_manager_secret": {
+                "credentials": {
+                    "project": customer.cluster.project_id,
+                    "secret_id": source.key,
+                    "replication": {"auto": {}},
+                    "labels": {"customer": customer.name, "managed-by": "gitopsc"}
+                }
+            },
+            "google_secret_manager_secret_iam_member": {
+                "credentials": {
+                    "project": customer.cluster.project_id,
+                    "secret_id": reference("google_secret_manager_secret", "credentials", "secret_id"),
+                    "role": "roles/secretmanager.secretAccessor",
+                    "member": member
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,617 @@
+//! The Terraform half (`out/<customer>/terraform/*.tf.json`) of every shipped profile and
+//! fixture: it fits the hashicorp/google provider schema (`schema/google-provider.json`,
+//! extracted by `scripts/provider-schema.py`), checkov passes it, and it agrees with the
+//! manifests on every GCP name and value they depend on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::{TempDir, compiled_objects, root, text, tool};
+
+fn provider_schema() -> Value {
+    let text = std::fs::read_to_string(root().join("schema/google-provider.json"))
+        .expect("schema/google-provider.json");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+/// Every customer's Terraform files: (customer, path, document).
+fn terraform() -> Vec<(String, BTreeMap<String, Value>)> {
+    super::compiled_customers()
+        .into_iter()
+        .map(|compiled| {
+            let files = compiled
+                .output
+                .as_ref()
+                .expect("compiled output")
+                .files
+                .iter()
+                .filter(|(path, _)| path.starts_with("terraform/"))
+                .map(|(path, text)| (path.clone(), serde_json::from_str(text).expect("JSON")))
+                .collect();
+            (compiled.customer.name.clone(), files)
+        })
+        .collect()
+}
+
+/// Meta-arguments Terraform accepts on every resource and data source.
+const META: &[&str] = &["count", "depends_on", "for_each", "lifecycle", "provider"];
+
+/// The problems of one block body against its schema (`arguments`, `blocks`).
+fn check_body(schema: &Value, body: &Value, at: &str, problems: &mut Vec<String>) {
+    let Some(body) = body.as_object() else {
+        problems.push(format!("{at}: expected an object"));
+        return;
+    };
+    let arguments = schema["arguments"].as_object().cloned().unwrap_or_default();
+    let blocks = schema["blocks"].as_object().cloned().unwrap_or_default();
+    for (name, value) in body {
+        let here = format!("{at}.{name}");
+        if let Some(argument) = arguments.get(name) {
+            check_type(
+                argument["type"].as_str().unwrap_or("dynamic"),
+                value,
+                &here,
+                problems,
+            );
+        } else if let Some(block) = blocks.get(name) {
+            let nested: Vec<&Value> = match value {
+                Value::Array(items) => items.iter().collect(),
+                other => vec![other],
+            };
+            if block["nesting"] == "single" && nested.len() > 1 {
+                problems.push(format!("{here}: at most one block"));
+            }
+            for (i, item) in nested.iter().enumerate() {
+                check_body(block, item, &format!("{here}[{i}]"), problems);
+            }
+        } else if !META.contains(&name.as_str()) {
+            problems.push(format!("{here}: no such argument or block"));
+        }
+    }
+    for (name, argument) in &arguments {
+        if argument["required"] == true && !body.contains_key(name) && name != "id" {
+            problems.push(format!("{at}: required argument `{name}` is missing"));
+        }
+    }
+    for (name, block) in &blocks {
+        if block["required"] == true && !body.contains_key(name) {
+            problems.push(format!("{at}: required block `{name}` is missing"));
+        }
+    }
+}
+
+fn is_reference(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| s.starts_with("${"))
+}
+
+fn check_type(kind: &str, value: &Value, at: &str, problems: &mut Vec<String>) {
+    let ok = match kind {
+        "string" => value.is_string(),
+        "number" => value.is_number() || is_reference(value),
+        "bool" => value.is_boolean() || is_reference(value),
+        "dynamic" => true,
+        list if list.starts_with("list(") => match value {
+            Value::Array(items) => {
+                let inner = &list[5..list.len() - 1];
+                items
+                    .iter()
+                    .enumerate()
+                    .for_each(|(i, v)| check_type(inner, v, &format!("{at}[{i}]"), problems));
+                true
+            }
+            other => is_reference(other),
+        },
+        map if map.starts_with("map(") => value.is_object() || is_reference(value),
+        _ => true,
+    };
+    if !ok {
+        problems.push(format!("{at}: expected {kind}, found {value}"));
+    }
+}
+
+/// Every `${...}` reference in the value: (kind, name, attribute), `data.` kept in kind.
+fn references(value: &Value, out: &mut Vec<(String, String, String)>) {
+    match value {
+        Value::String(text) => {
+            let mut rest = text.as_str();
+            while let Some(start) = rest.find("${") {
+                let Some(end) = rest[start..].find('}') else {
+                    break;
+                };
+                let inner = &rest[start + 2..start + end];
+                let parts: Vec<&str> = inner.split('.').collect();
+                match parts.as_slice() {
+                    ["data", kind, name, attribute, ..] => out.push((
+                        format!("data.{kind}"),
+                        name.to_string(),
+                        attribute.to_string(),
+                    )),
+                    [kind, name, attribute, ..] => {
+                        out.push((kind.to_string(), name.to_string(), attribute.to_string()))
+                    }
+                    _ => out.push((inner.to_string(), String::new(), String::new())),
+                }
+                rest = &rest[start + end..];
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, out)),
+        Value::Object(map) => map.values().for_each(|v| references(v, out)),
+        _ => {}
+    }
+}
+
+/// The problems of one customer's Terraform against the provider schema.
+fn validate(schema: &Value, files: &BTreeMap<String, Value>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut declared: BTreeSet<(String, String)> = BTreeSet::new();
+    for document in files.values() {
+        for (section, prefix) in [("resource", ""), ("data", "data.")] {
+            for (kind, instances) in document[section].as_object().into_iter().flatten() {
+                for name in instances.as_object().into_iter().flatten().map(|(n, _)| n) {
+                    declared.insert((format!("{prefix}{kind}"), name.clone()));
+                }
+            }
+        }
+    }
+    for (path, document) in files {
+        for (key, value) in document.as_object().into_iter().flatten() {
+            match key.as_str() {
+                "terraform" => {
+                    for (name, _) in value.as_object().into_iter().flatten() {
+                        if !["required_providers", "backend"].contains(&name.as_str()) {
+                            problems.push(format!(
+                                "{path}: terraform.{name} is not emitted on purpose"
+                            ));
+                        }
+                    }
+                }
+                "provider" => {
+                    for (name, body) in value.as_object().into_iter().flatten() {
+                        match schema["provider"].get(name) {
+                            Some(provider) => check_body(
+                                provider,
+                                body,
+                                &format!("{path}: provider.{name}"),
+                                &mut problems,
+                            ),
+                            None => problems.push(format!("{path}: unknown provider {name}")),
+                        }
+                    }
+                }
+                "resource" | "data" => {
+                    for (kind, instances) in value.as_object().into_iter().flatten() {
+                        let Some(type_schema) = schema[key.as_str()].get(kind) else {
+                            problems.push(format!("{path}: unknown {key} type {kind}"));
+                            continue;
+                        };
+                        for (name, body) in instances.as_object().into_iter().flatten() {
+                            check_body(
+                                type_schema,
+                                body,
+                                &format!("{path}: {kind}.{name}"),
+                                &mut problems,
+                            );
+                        }
+                    }
+                }
+                other => problems.push(format!("{path}: unknown top-level key {other}")),
+            }
+        }
+        let mut found = Vec::new();
+        references(document, &mut found);
+        for (kind, name, attribute) in found {
+            let section = if kind.starts_with("data.") {
+                "data"
+            } else {
+                "resource"
+            };
+            let bare = kind.trim_start_matches("data.");
+            if !declared.contains(&(kind.clone(), name.clone())) {
+                problems.push(format!("{path}: ${{{kind}.{name}}} is not declared"));
+                continue;
+            }
+            let known = schema[section][bare]["attributes"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == attribute.as_str()));
+            if !known {
+                problems.push(format!("{path}: {kind} has no attribute `{attribute}`"));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_terraform_file_fits_the_provider_schema() {
+    let schema = provider_schema();
+    assert_eq!(schema["provenance"]["provider"], "hashicorp/google 6.50.0");
+    let mut customers = 0;
+    for (customer, files) in terraform() {
+        assert!(files.len() >= 3, "{customer}: {:?}", files.keys());
+        let problems = validate(&schema, &files);
+        assert!(problems.is_empty(), "{customer}:\n{}", problems.join("\n"));
+        customers += 1;
+    }
+    assert!(customers >= 5);
+}
+
+fn body(v: &mut Value) -> &mut serde_json::Map<String, Value> {
+    v["resource"]["google_container_cluster"]["cluster"]
+        .as_object_mut()
+        .expect("cluster")
+}
+
+/// The validator is not a rubber stamp: each kind of mistake it exists for is caught.
+#[test]
+fn the_schema_check_catches_injected_mistakes() {
+    let schema = provider_schema();
+    let (_, files) = terraform()
+        .into_iter()
+        .find(|(c, _)| c == "acme")
+        .expect("acme");
+    let cluster = "terraform/cluster.tf.json";
+    let mutate = |edit: &dyn Fn(&mut Value)| {
+        let mut files = files.clone();
+        edit(files.get_mut(cluster).expect("cluster file"));
+        validate(&schema, &files)
+    };
+    let typo = mutate(&|v| {
+        let private = body(v).remove("private_cluster_config").expect("private");
+        body(v).insert("private_cluster_conifg".into(), private);
+    });
+    assert!(
+        typo.iter()
+            .any(|p| p.contains("private_cluster_conifg: no such")),
+        "{typo:?}"
+    );
+    let missing = mutate(&|v| {
+        body(v).remove("name");
+    });
+    assert!(
+        missing
+            .iter()
+            .any(|p| p.contains("required argument `name`")),
+        "{missing:?}"
+    );
+    let wrong_type = mutate(&|v| {
+        body(v).insert("deletion_protection".into(), Value::String("yes".into()));
+    });
+    assert!(
+        wrong_type.iter().any(|p| p.contains("expected bool")),
+        "{wrong_type:?}"
+    );
+    let two = mutate(&|v| {
+        let release = body(v)["release_channel"].clone();
+        body(v).insert(
+            "release_channel".into(),
+            Value::Array(vec![release.clone(), release]),
+        );
+    });
+    assert!(
+        two.iter().any(|p| p.contains("at most one block")),
+        "{two:?}"
+    );
+    let dangling = mutate(&|v| {
+        body(v).insert(
+            "network".into(),
+            Value::String("${data.google_compute_network.nowhere.self_link}".into()),
+        );
+    });
+    assert!(
+        dangling.iter().any(|p| p.contains("is not declared")),
+        "{dangling:?}"
+    );
+    let attribute = mutate(&|v| {
+        body(v).insert(
+            "network".into(),
+            Value::String("${data.google_compute_network.network.selflink}".into()),
+        );
+    });
+    assert!(
+        attribute
+            .iter()
+            .any(|p| p.contains("no attribute `selflink`")),
+        "{attribute:?}"
+    );
+    let unknown = mutate(&|v| {
+        v["resource"]["google_container_clusters"] = serde_json::json!({"x": {}});
+    });
+    assert!(
+        unknown.iter().any(|p| p.contains("unknown resource type")),
+        "{unknown:?}"
+    );
+}
+
+#[test]
+fn checkov_passes_the_terraform_of_every_customer() {
+    let Some(checkov) = tool("checkov") else {
+        return;
+    };
+    let work = TempDir::new("checkov-terraform");
+    let mut written = 0;
+    for (customer, files) in terraform() {
+        let dir = work.path().join(&customer);
+        std::fs::create_dir_all(&dir).expect("dir");
+        for (path, document) in files {
+            let name = path.trim_start_matches("terraform/");
+            std::fs::write(
+                dir.join(name),
+                serde_json::to_string_pretty(&document).expect("json"),
+            )
+            .expect("write");
+            written += 1;
+        }
+    }
+    let output = Command::new(checkov)
+        .args([
+            "--framework",
+            "terraform_json",
+            "--skip-download",
+            "--quiet",
+            "-o",
+            "json",
+        ])
+        .arg("--config-file")
+        .arg(root().join("tests/config/checkov-terraform.yaml"))
+        .arg("-d")
+        .arg(work.path())
+        .output()
+        .expect("checkov runs");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "checkov JSON:\n{}{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+    });
+    let summary = &report["summary"];
+    assert_eq!(summary["parsing_errors"], 0, "{summary}");
+    let failed: Vec<String> = report["results"]["failed_checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{} {} {}", c["check_id"], c["file_path"], c["resource"]))
+        .collect();
+    assert!(failed.is_empty(), "failed checks:\n{}", failed.join("\n"));
+    assert!(
+        summary["passed"].as_u64().unwrap_or(0) > written,
+        "{summary}"
+    );
+}
+
+/// What the manifests of one customer depend on, read from its compiled objects.
+fn kinds<'a>(objects: &'a [(String, Value)], kind: &str) -> Vec<&'a Value> {
+    objects
+        .iter()
+        .filter(|(_, o)| o["kind"] == kind)
+        .map(|(_, o)| o)
+        .collect()
+}
+
+fn strings(value: &Value) -> BTreeSet<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn terraform_and_manifests_agree() {
+    let all = terraform();
+    for compiled in super::compiled_customers() {
+        let customer = &compiled.customer;
+        let objects = compiled_objects(&compiled);
+        let (_, files) = all
+            .iter()
+            .find(|(c, _)| *c == customer.name)
+            .expect("terraform");
+        let resource = |kind: &str| -> Vec<Value> {
+            files
+                .values()
+                .filter_map(|d| d["resource"][kind].as_object())
+                .flat_map(|m| m.values().cloned())
+                .collect()
+        };
+        let cluster = resource("google_container_cluster");
+        assert_eq!(cluster.len(), 1, "{}", customer.name);
+        let cluster = &cluster[0];
+        // Cloud Armor: named as the BackendConfig says, allowing exactly the external list.
+        for backend in kinds(&objects, "BackendConfig") {
+            let name = &backend["spec"]["securityPolicy"]["name"];
+            let policy = resource("google_compute_security_policy")
+                .into_iter()
+                .find(|p| p["name"] == *name)
+                .unwrap_or_else(|| panic!("{}: no security policy {name}", customer.name));
+            let rules = policy["rule"].as_array().expect("rules");
+            let allowed: BTreeSet<String> = rules
+                .iter()
+                .filter(|r| r["action"] == "allow")
+                .flat_map(|r| strings(&r["match"]["config"]["src_ip_ranges"]))
+                .collect();
+            let expected: BTreeSet<String> = customer
+                .access
+                .external
+                .as_ref()
+                .expect("external")
+                .allowed
+                .strings()
+                .into_iter()
+                .collect();
+            assert_eq!(
+                allowed, expected,
+                "{}: Cloud Armor = the allow-list",
+                customer.name
+            );
+            let last = rules
+                .iter()
+                .max_by_key(|r| r["priority"].as_i64())
+                .expect("rule");
+            assert_eq!(
+                last["action"], "deny(403)",
+                "{}: default deny",
+                customer.name
+            );
+        }
+        // The Ingress's static IP and the FrontendConfig's SSL policy are created.
+        for ingress in kinds(&objects, "Ingress") {
+            if let Some(ip) =
+                ingress["metadata"]["annotations"]["kubernetes.io/ingress.global-static-ip-name"]
+                    .as_str()
+            {
+                assert!(
+                    resource("google_compute_global_address")
+                        .iter()
+                        .any(|a| a["name"] == ip),
+                    "{}: {ip}",
+                    customer.name
+                );
+            }
+        }
+        for frontend in kinds(&objects, "FrontendConfig") {
+            if let Some(policy) = frontend["spec"]["sslPolicy"].as_str() {
+                let created = resource("google_compute_ssl_policy");
+                let policy = created
+                    .iter()
+                    .find(|p| p["name"] == policy)
+                    .expect("ssl policy");
+                assert_eq!(policy["min_tls_version"], "TLS_1_2");
+            }
+        }
+        // The internal Service's ranges are the firewall's.
+        for service in kinds(&objects, "Service") {
+            let ranges = strings(&service["spec"]["loadBalancerSourceRanges"]);
+            if ranges.is_empty() {
+                continue;
+            }
+            let firewall = resource("google_compute_firewall")
+                .into_iter()
+                .find(|f| {
+                    f["name"]
+                        .as_str()
+                        .is_some_and(|n| n.ends_with("-internal-clients"))
+                })
+                .expect("internal firewall");
+            assert_eq!(
+                strings(&firewall["source_ranges"]),
+                ranges,
+                "{}",
+                customer.name
+            );
+        }
+        // Every GSA a ServiceAccount acts as exists and lets exactly that account in.
+        for account in kinds(&objects, "ServiceAccount") {
+            let Some(email) =
+                account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"].as_str()
+            else {
+                continue;
+            };
+            let (id, domain) = email.split_once('@').expect("email");
+            let project = domain.trim_end_matches(".iam.gserviceaccount.com");
+            let gsas = resource("google_service_account");
+            assert!(
+                gsas.iter()
+                    .any(|g| g["account_id"] == id && g["project"] == project),
+                "{}: {email}",
+                customer.name
+            );
+            let member = format!(
+                "serviceAccount:{}.svc.id.goog[{}/{}]",
+                customer.cluster.project_id,
+                account["metadata"]["namespace"]
+                    .as_str()
+                    .expect("namespace"),
+                account["metadata"]["name"].as_str().expect("name")
+            );
+            assert!(
+                resource("google_service_account_iam_member")
+                    .iter()
+                    .any(|b| b["member"] == member.as_str()
+                        && b["role"] == "roles/iam.workloadIdentityUser"),
+                "{}: {member}",
+                customer.name
+            );
+        }
+        // The database's node pool exists with the taints its tolerations expect.
+        for statefulset in kinds(&objects, "StatefulSet") {
+            let spec = &statefulset["spec"]["template"]["spec"];
+            let Some(pool) = spec["nodeSelector"]["cloud.google.com/gke-nodepool"].as_str() else {
+                continue;
+            };
+            let pools = resource("google_container_node_pool");
+            let created = pools
+                .iter()
+                .find(|p| p["name"] == pool)
+                .unwrap_or_else(|| panic!("{}: node pool {pool}", customer.name));
+            for taint in created["node_config"]["taint"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let effect = match taint["effect"].as_str() {
+                    Some("NO_SCHEDULE") => "NoSchedule",
+                    Some("PREFER_NO_SCHEDULE") => "PreferNoSchedule",
+                    _ => "NoExecute",
+                };
+                let tolerated = spec["tolerations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| {
+                        t["key"] == taint["key"]
+                            && t["value"] == taint["value"]
+                            && t["effect"] == effect
+                    });
+                assert!(tolerated, "{}: {pool} taint {taint}", customer.name);
+            }
+        }
+        // The control plane the NetworkPolicies allow is the cluster's.
+        if customer.control_plane.prefix == 28 {
+            assert_eq!(
+                cluster["private_cluster_config"]["master_ipv4_cidr_block"],
+                customer.control_plane.to_string().as_str(),
+                "{}",
+                customer.name
+            );
+            let policies = kinds(&objects, "NetworkPolicy");
+            assert!(
+                policies
+                    .iter()
+                    .any(|p| p.to_string().contains(&customer.control_plane.to_string()))
+            );
+        }
+        // DNS mode and NodeLocal DNSCache as the DNS egress policy assumes.
+        let metadata_server = kinds(&objects, "NetworkPolicy").iter().any(|p| {
+            p["metadata"]["name"] == "allow-dns-egress"
+                && p.to_string().contains("169.254.169.254/32")
+        });
+        assert_eq!(
+            cluster["dns_config"]["cluster_dns"] == "CLOUD_DNS",
+            metadata_server,
+            "{}",
+            customer.name
+        );
+        assert_eq!(
+            cluster["addons_config"]["dns_cache_config"]["enabled"],
+            customer.dns.node_local_cache
+        );
+        // Managed Prometheus exactly when the manifests use its PodMonitoring.
+        let managed = !kinds(&objects, "PodMonitoring").is_empty();
+        assert_eq!(
+            cluster["monitoring_config"]["managed_prometheus"]["enabled"], managed,
+            "{}",
+            customer.name
+        );
+        // The snapshot class's CSI driver is enabled.
+        for class in kinds(&objects, "VolumeSnapshotClass") {
+            assert_eq!(class["driver"], "pd.csi.storage.gke.io");
+            assert_eq!(
+                cluster["addons_config"]["gce_persistent_disk_csi_driver_config"]["enabled"],
+                true
+            );
+        }
+    }
+}
