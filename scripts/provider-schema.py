@@ -40,6 +40,10 @@ TYPES = [
     ("resource", "google_compute_firewall"),
     ("resource", "google_secret_manager_secret"),
     ("resource", "google_secret_manager_secret_iam_member"),
+    ("resource", "google_compute_network"),
+    ("resource", "google_compute_subnetwork"),
+    ("resource", "google_compute_router"),
+    ("resource", "google_compute_router_nat"),
     ("data", "google_compute_network"),
     ("data", "google_compute_subnetwork"),
 ]

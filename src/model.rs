@@ -30,6 +30,7 @@ pub mod defaults {
     pub const ONLINE_SNAPSHOTS: bool = false;
     pub const MONITORING_PROVIDER: MonitoringProvider = MonitoringProvider::PrometheusOperator;
     pub const RELEASE_CHANNEL: ReleaseChannel = ReleaseChannel::Regular;
+    pub const CLOUD_NAT: bool = false;
     pub const APP_PORT: u32 = 8080;
     pub const APP_REPLICAS: u32 = 2;
     pub const MIN_REPLICAS: u32 = 2;

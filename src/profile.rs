@@ -12,8 +12,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 pub use crate::syntax::{
-    Bytes, ControlPlaneRange, Cron, DnsLabel, HostName, HttpPath, Image, ObjectName, PinnedImage,
-    ProjectId, Quantity, RepoUrl, SecretId, ServiceAccount, SourceRange,
+    Bytes, CidrRange, ControlPlaneRange, Cron, DnsLabel, HostName, HttpPath, Image, ObjectName,
+    PinnedImage, ProjectId, Quantity, RepoUrl, SecretId, ServiceAccount, SourceRange,
 };
 
 /// The only profile format this compiler reads.
@@ -87,6 +87,13 @@ pub struct Gcp {
     /// The project that holds `network` when it is a Shared VPC (its host project); the
     /// firewall rules are created there. Default: `projectId`.
     pub network_project_id: Option<ProjectId>,
+    /// Create `network` and `subnetwork` with these ranges instead of reading the
+    /// customer's existing ones.
+    pub create_network: Option<NetworkRanges>,
+    /// Cloud Router and Cloud NAT in `region`, so the private nodes reach the internet
+    /// (image registries outside Google, the app's external APIs).
+    #[schemars(extend("default" = crate::model::defaults::CLOUD_NAT))]
+    pub cloud_nat: Option<bool>,
     /// GCP region of the cluster, e.g. `us-central1`. Required.
     pub region: Option<String>,
     /// VPC network name in the project. Required.
@@ -116,6 +123,20 @@ impl ExternalAccess {
     pub fn tls_source(&self) -> TlsSource {
         self.tls.unwrap_or(crate::model::defaults::TLS_SOURCE)
     }
+}
+
+/// The ranges of a subnetwork gitopsc creates: the nodes' primary range and the secondary
+/// ranges GKE takes pod and Service addresses from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("required" = ["nodes", "pods", "services"]))]
+pub struct NetworkRanges {
+    /// The nodes' (primary) range, e.g. `10.10.0.0/20`.
+    pub nodes: Option<CidrRange>,
+    /// The pods' secondary range, e.g. `10.12.0.0/14`.
+    pub pods: Option<CidrRange>,
+    /// The Services' secondary range, e.g. `10.16.0.0/20`.
+    pub services: Option<CidrRange>,
 }
 
 /// Private Google Access domain the VPC routes Google APIs through.

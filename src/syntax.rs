@@ -106,6 +106,10 @@ syntax_type!(
     SourceRange = "source-range", source_range
 );
 syntax_type!(
+    /// A CIDR range of the VPC (a subnetwork's primary or secondary range).
+    CidrRange = "cidr", cidr_range
+);
+syntax_type!(
     /// The GKE control plane's range: a private IPv4 /28, or a /32 endpoint.
     ControlPlaneRange = "control-plane-range", control_plane_range
 );
@@ -143,6 +147,7 @@ pub const FORMATS: &[(&str, Rule)] = &[
     (HostName::FORMAT, HostName::RULE),
     (SourceRange::FORMAT, SourceRange::RULE),
     (ControlPlaneRange::FORMAT, ControlPlaneRange::RULE),
+    (CidrRange::FORMAT, CidrRange::RULE),
     (Cron::FORMAT, Cron::RULE),
     (ProjectId::FORMAT, ProjectId::RULE),
     (ServiceAccount::FORMAT, ServiceAccount::RULE),
@@ -435,6 +440,16 @@ fn source_range(range: &str) -> Result<(), Problem> {
         )),
         Ok(_) => Ok(()),
     }
+}
+
+fn cidr_range(range: &str) -> Result<(), Problem> {
+    parse_cidr(range).map(|_| ()).map_err(|why| {
+        Problem::new(
+            Code::InvalidCidr,
+            format!("`{range}` is not a CIDR range: {why}"),
+            "write an address and a prefix length, e.g. `10.20.0.0/20`",
+        )
+    })
 }
 
 fn control_plane_range(block: &str) -> Result<(), Problem> {

@@ -24,6 +24,10 @@ const NETWORK: &str = "network";
 const SUBNETWORK: &str = "nodes";
 const CLUSTER: &str = "cluster";
 const NODE_ACCOUNT: &str = "nodes";
+const NAT: &str = "nat";
+/// The secondary ranges of a created subnetwork, which the cluster's pods and Services use.
+const PODS_RANGE: &str = "pods";
+const SERVICES_RANGE: &str = "services";
 /// Cloud Armor takes at most 10 source ranges in one rule's `src_ip_ranges`.
 pub const RANGES_PER_RULE: usize = 10;
 /// The lowest priority Cloud Armor allows: the default rule's.
@@ -66,6 +70,24 @@ struct Gcp<'a> {
     network: String,
     subnetwork: String,
     network_project: String,
+    /// The ranges of a network gitopsc creates; `None`: the existing one is read.
+    create: Option<crate::profile::NetworkRanges>,
+    cloud_nat: bool,
+}
+
+impl Gcp<'_> {
+    /// A reference to the network or the subnetwork, created or read.
+    fn network(&self, which: &str, attribute: &str) -> String {
+        let kind = match which {
+            NETWORK => "google_compute_network",
+            _ => "google_compute_subnetwork",
+        };
+        if self.create.is_some() {
+            reference(kind, which, attribute)
+        } else {
+            reference(&format!("data.{kind}"), which, attribute)
+        }
+    }
 }
 
 fn gcp(customer: &Customer) -> Gcp<'_> {
@@ -80,6 +102,10 @@ fn gcp(customer: &Customer) -> Gcp<'_> {
         network_project: profile
             .and_then(|g| g.network_project_id.as_ref())
             .map_or_else(|| project.to_string(), |p| p.0.clone()),
+        create: profile.and_then(|g| g.create_network.clone()),
+        cloud_nat: profile
+            .and_then(|g| g.cloud_nat)
+            .unwrap_or(crate::model::defaults::CLOUD_NAT),
     }
 }
 
@@ -117,23 +143,108 @@ fn providers(customer: &Customer) -> Value {
     })
 }
 
-/// The customer's existing VPC and subnetwork, read (in the host project for a Shared VPC).
+/// The customer's VPC and subnetwork: read (in the host project for a Shared VPC), or
+/// created with Private Google Access, flow logs and the secondary ranges GKE uses; and,
+/// when asked, Cloud Router and Cloud NAT for the private nodes' egress.
 fn network(customer: &Customer) -> Value {
     let gcp = gcp(customer);
-    json!({
-        "data": {
-            "google_compute_network": {
-                NETWORK: {"name": gcp.network, "project": gcp.network_project}
-            },
-            "google_compute_subnetwork": {
-                SUBNETWORK: {
-                    "name": gcp.subnetwork,
-                    "region": gcp.region,
-                    "project": gcp.network_project
+    let mut document = match &gcp.create {
+        None => json!({
+            "data": {
+                "google_compute_network": {
+                    NETWORK: {"name": gcp.network, "project": gcp.network_project}
+                },
+                "google_compute_subnetwork": {
+                    SUBNETWORK: {
+                        "name": gcp.subnetwork,
+                        "region": gcp.region,
+                        "project": gcp.network_project
+                    }
                 }
             }
+        }),
+        Some(ranges) => {
+            let range = |r: &Option<crate::profile::CidrRange>| r.clone().map(String::from);
+            json!({
+                "resource": {
+                    "google_compute_network": {
+                        NETWORK: {
+                            "name": gcp.network,
+                            "project": gcp.network_project,
+                            "auto_create_subnetworks": false,
+                            "routing_mode": "REGIONAL"
+                        }
+                    },
+                    "google_compute_subnetwork": {
+                        SUBNETWORK: {
+                            "name": gcp.subnetwork,
+                            "project": gcp.network_project,
+                            "region": gcp.region,
+                            "network": gcp.network(NETWORK, "id"),
+                            "ip_cidr_range": range(&ranges.nodes),
+                            "private_ip_google_access": true,
+                            "secondary_ip_range": [
+                                {"range_name": PODS_RANGE, "ip_cidr_range": range(&ranges.pods)},
+                                {"range_name": SERVICES_RANGE, "ip_cidr_range": range(&ranges.services)}
+                            ],
+                            "log_config": {
+                                "aggregation_interval": "INTERVAL_5_SEC",
+                                "flow_sampling": 0.5,
+                                "metadata": "INCLUDE_ALL_METADATA"
+                            }
+                        }
+                    },
+                    // A created network states its baseline: no ingress but what a rule
+                    // of higher priority allows (GKE's own rules, the entry points'), logged.
+                    "google_compute_firewall": {
+                        "deny_ingress": {
+                            "name": format!("{}-deny-ingress", customer.name),
+                            "project": gcp.network_project,
+                            "network": gcp.network(NETWORK, "self_link"),
+                            "direction": "INGRESS",
+                            "priority": 65534,
+                            "source_ranges": ["0.0.0.0/0"],
+                            "deny": [{"protocol": "all"}],
+                            "log_config": {"metadata": "INCLUDE_ALL_METADATA"}
+                        }
+                    }
+                }
+            })
         }
-    })
+    };
+    if gcp.cloud_nat {
+        let resources = document
+            .as_object_mut()
+            .map(|d| d.entry("resource").or_insert_with(|| json!({})));
+        if let Some(Value::Object(resources)) = resources {
+            resources.insert(
+                "google_compute_router".into(),
+                json!({NAT: {
+                    "name": format!("{}-router", customer.name),
+                    "project": gcp.network_project,
+                    "region": gcp.region,
+                    "network": gcp.network(NETWORK, "id")
+                }}),
+            );
+            resources.insert(
+                "google_compute_router_nat".into(),
+                json!({NAT: {
+                    "name": format!("{}-nat", customer.name),
+                    "project": gcp.network_project,
+                    "region": gcp.region,
+                    "router": reference("google_compute_router", NAT, "name"),
+                    "nat_ip_allocate_option": "AUTO_ONLY",
+                    "source_subnetwork_ip_ranges_to_nat": "LIST_OF_SUBNETWORKS",
+                    "subnetwork": [{
+                        "name": gcp.network(SUBNETWORK, "id"),
+                        "source_ip_ranges_to_nat": ["ALL_IP_RANGES"]
+                    }],
+                    "log_config": {"enable": true, "filter": "ERRORS_ONLY"}
+                }}),
+            );
+        }
+    }
+    document
 }
 
 fn release_channel(channel: ReleaseChannel) -> &'static str {
@@ -196,6 +307,15 @@ fn cluster(customer: &Customer) -> Value {
         .release_channel
         .unwrap_or(crate::model::defaults::RELEASE_CHANNEL);
     let account = reference("google_service_account", NODE_ACCOUNT, "email");
+    // GKE makes its own secondary ranges in a subnetwork it reads; in one gitopsc creates
+    // it uses the ones made for it.
+    let ip_allocation = match gcp.create {
+        Some(_) => json!({
+            "cluster_secondary_range_name": PODS_RANGE,
+            "services_secondary_range_name": SERVICES_RANGE
+        }),
+        None => json!({}),
+    };
     // A cluster whose default pool is removed needs at least one pool of its own.
     let listed = infrastructure.node_pools.clone().unwrap_or_default();
     let pools = if listed.is_empty() {
@@ -275,13 +395,13 @@ fn cluster(customer: &Customer) -> Value {
                 "name": customer.cluster.name,
                 "project": gcp.project,
                 "location": gcp.region,
-                "network": reference("data.google_compute_network", NETWORK, "self_link"),
-                "subnetwork": reference("data.google_compute_subnetwork", SUBNETWORK, "self_link"),
+                "network": gcp.network(NETWORK, "self_link"),
+                "subnetwork": gcp.network(SUBNETWORK, "self_link"),
                 "remove_default_node_pool": true,
                 "initial_node_count": 1,
                 "deletion_protection": true,
                 "networking_mode": "VPC_NATIVE",
-                "ip_allocation_policy": {},
+                "ip_allocation_policy": ip_allocation,
                 "datapath_provider": "ADVANCED_DATAPATH",
                 "enable_shielded_nodes": true,
                 "enable_intranode_visibility": true,
@@ -383,7 +503,7 @@ fn edge(customer: &Customer) -> Value {
     }
     if let Some(internal) = &customer.access.internal {
         let nodes = reference("google_service_account", NODE_ACCOUNT, "email");
-        let network = reference("data.google_compute_network", NETWORK, "self_link");
+        let network = gcp.network(NETWORK, "self_link");
         resources.insert(
             "google_compute_firewall".into(),
             json!({

@@ -502,6 +502,30 @@ fn terraform_and_manifests_agree() {
                 customer.name
             );
         }
+        // Firewall rules live with the network: the host project of a Shared VPC.
+        let gcp = customer
+            .profile
+            .spec
+            .as_ref()
+            .and_then(|s| s.gcp.clone())
+            .unwrap_or_default();
+        let network_project = gcp
+            .network_project_id
+            .map_or_else(|| customer.cluster.project_id.clone(), String::from);
+        for firewall in resource("google_compute_firewall") {
+            assert_eq!(
+                firewall["project"],
+                network_project.as_str(),
+                "{}",
+                customer.name
+            );
+        }
+        assert_eq!(
+            !resource("google_compute_router_nat").is_empty(),
+            gcp.cloud_nat == Some(true),
+            "{}: Cloud NAT exactly when asked",
+            customer.name
+        );
         // Every GSA a ServiceAccount acts as exists and lets exactly that account in.
         for account in kinds(&objects, "ServiceAccount") {
             let Some(email) =
