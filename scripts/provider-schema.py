@@ -44,6 +44,9 @@ TYPES = [
     ("resource", "google_compute_subnetwork"),
     ("resource", "google_compute_router"),
     ("resource", "google_compute_router_nat"),
+    ("resource", "google_compute_address"),
+    ("resource", "google_dns_record_set"),
+    ("data", "google_dns_managed_zone"),
     ("data", "google_compute_network"),
     ("data", "google_compute_subnetwork"),
 ]

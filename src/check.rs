@@ -265,7 +265,16 @@ pub fn effective(customer: &crate::model::Customer, root: &Node) -> Vec<Diagnost
 }
 
 fn check_access(c: &mut Checker<'_>, access: &crate::profile::Access) {
+    let dns_zone = &access.dns_zone;
     if let Some(internal) = &access.internal {
+        if internal.hostname.is_some() && dns_zone.is_none() {
+            c.error(
+                Code::MissingField,
+                "/spec/access/dnsZone",
+                "`internal.hostname` needs `dnsZone`, the Cloud DNS zone its record goes in",
+                "name the customer's managed zone, or remove `hostname`",
+            );
+        }
         allow_list(
             c,
             "/spec/access/internal",
@@ -308,6 +317,14 @@ fn check_access(c: &mut Checker<'_>, access: &crate::profile::Access) {
     }
     if !enabled {
         return;
+    }
+    if dns_zone.is_some() && external.static_ip_name.is_none() {
+        c.error(
+            Code::MissingField,
+            "/spec/access/external/staticIpName",
+            "`dnsZone` records the external hosts, which needs `staticIpName`",
+            "name the global address the Ingress takes, so the records point at an address that stays",
+        );
     }
     if external.hosts.as_ref().is_none_or(Vec::is_empty) {
         c.error(

@@ -239,6 +239,8 @@ pub struct Access {
 pub struct InternalEntry {
     pub allowed: AllowList,
     pub global_access: bool,
+    /// The DNS name VPC clients use; the load balancer then takes a reserved address.
+    pub hostname: Option<String>,
 }
 
 /// Public clients through the GKE external HTTP(S) load balancer.
@@ -688,6 +690,7 @@ fn access(access: crate::profile::Access) -> Access {
             Some(InternalEntry {
                 allowed: AllowList::new(i.allowed_source_ranges.as_deref()?)?,
                 global_access: i.global_access.unwrap_or(defaults::GLOBAL_ACCESS),
+                hostname: i.hostname.map(String::from),
             })
         });
     let external = access

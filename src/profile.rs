@@ -333,6 +333,11 @@ pub struct WorkloadIdentity {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Access {
+    /// A Cloud DNS managed zone of the customer's project: gitopsc's Terraform writes A
+    /// records there for the external `hosts` (at `staticIpName`'s address) and the
+    /// internal `hostname` (at a reserved internal address the internal load balancer
+    /// then uses).
+    pub dns_zone: Option<DnsLabel>,
     /// VPC clients, through a GKE internal passthrough load balancer.
     pub internal: Option<InternalAccess>,
     /// Public clients, through the GKE external HTTP(S) load balancer.
@@ -351,6 +356,8 @@ pub struct InternalAccess {
     /// Allow clients from other regions of the VPC.
     #[schemars(extend("default" = crate::model::defaults::GLOBAL_ACCESS))]
     pub global_access: Option<bool>,
+    /// The DNS name VPC clients use, in `access.dnsZone`, e.g. `api.acme.internal.example`.
+    pub hostname: Option<HostName>,
 }
 
 /// Entry for public clients.

@@ -50,6 +50,7 @@ pub fn files(customer: &Customer) -> BTreeMap<String, String> {
         ("network", network(customer)),
         ("cluster", cluster(customer)),
         ("edge", edge(customer)),
+        ("dns", dns(customer)),
         ("identity", identity(customer)),
         ("secrets", secrets(customer)),
     ];
@@ -534,6 +535,67 @@ fn edge(customer: &Customer) -> Value {
         return json!({});
     }
     json!({ "resource": resources })
+}
+
+/// Friendly names in the customer's Cloud DNS zone: the external hosts at the global address
+/// the Ingress takes, the internal name at a reserved internal address the internal load
+/// balancer takes (its Service names it).
+fn dns(customer: &Customer) -> Value {
+    let gcp = gcp(customer);
+    let Some(zone) = customer
+        .profile
+        .spec
+        .as_ref()
+        .and_then(|s| s.access.as_ref())
+        .and_then(|a| a.dns_zone.clone())
+    else {
+        return json!({});
+    };
+    let zone_name = reference("data.google_dns_managed_zone", "zone", "name");
+    let record = |host: &str, address: String| {
+        json!({
+            "project": gcp.project,
+            "managed_zone": zone_name,
+            "name": format!("{host}."),
+            "type": "A",
+            "ttl": 300,
+            "rrdatas": [address]
+        })
+    };
+    let mut records = Map::new();
+    let mut resources = Map::new();
+    if let Some(external) = &customer.access.external {
+        if external.static_ip_name.is_some() {
+            for (i, host) in external.hosts.iter().enumerate() {
+                let address = reference("google_compute_global_address", "ingress", "address");
+                records.insert(format!("external_{i}"), record(host, address));
+            }
+        }
+    }
+    if let Some(host) = customer
+        .access
+        .internal
+        .as_ref()
+        .and_then(|i| i.hostname.as_ref())
+    {
+        resources.insert(
+            "google_compute_address".into(),
+            json!({"internal": {
+                "name": crate::emit::names::internal_address(&customer.name),
+                "project": gcp.project,
+                "region": gcp.region,
+                "subnetwork": gcp.network(SUBNETWORK, "self_link"),
+                "address_type": "INTERNAL"
+            }}),
+        );
+        let address = reference("google_compute_address", "internal", "address");
+        records.insert("internal".into(), record(host, address));
+    }
+    resources.insert("google_dns_record_set".into(), Value::Object(records));
+    json!({
+        "data": {"google_dns_managed_zone": {"zone": {"name": zone.0, "project": gcp.project}}},
+        "resource": resources
+    })
 }
 
 /// The Workload Identity member of a Kubernetes ServiceAccount of the customer.

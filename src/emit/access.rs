@@ -82,6 +82,15 @@ fn internal_service(
             "true".into(),
         );
     }
+    // GKE's L4 controller takes the forwarding rule's address from this annotation (names of
+    // reserved addresses) before the deprecated `spec.loadBalancerIP` (kubernetes/ingress-gce,
+    // pkg/address `IPv4ToUse`).
+    if internal.hostname.is_some() {
+        annotations.insert(
+            "networking.gke.io/load-balancer-ip-addresses".into(),
+            super::names::internal_address(&customer.name),
+        );
+    }
     let service = Service {
         metadata: annotated(customer, INTERNAL_NAME, labels, annotations),
         spec: Some(ServiceSpec {

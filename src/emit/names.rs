@@ -10,6 +10,12 @@ pub mod workload {
     pub const BACKUP: &str = "backup";
 }
 
+/// The reserved internal address the internal load balancer takes when the internal entry
+/// has a DNS name: created by the Terraform, named by the Service.
+pub fn internal_address(customer: &str) -> String {
+    format!("{customer}-internal")
+}
+
 /// Ports the components agree on.
 pub mod port {
     /// The app's named container port (its number is `app.port`).

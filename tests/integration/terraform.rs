@@ -526,6 +526,51 @@ fn terraform_and_manifests_agree() {
             "{}: Cloud NAT exactly when asked",
             customer.name
         );
+        // The internal load balancer takes the address the Terraform reserves, and each DNS
+        // record points at the address its entry point takes.
+        let records = resource("google_dns_record_set");
+        for service in kinds(&objects, "Service") {
+            let Some(address) =
+                service["metadata"]["annotations"]["networking.gke.io/load-balancer-ip-addresses"]
+                    .as_str()
+            else {
+                continue;
+            };
+            assert!(
+                resource("google_compute_address")
+                    .iter()
+                    .any(|a| a["name"] == address && a["address_type"] == "INTERNAL"),
+                "{}: {address}",
+                customer.name
+            );
+            let host = customer
+                .access
+                .internal
+                .as_ref()
+                .and_then(|i| i.hostname.clone())
+                .expect("hostname");
+            assert!(
+                records
+                    .iter()
+                    .any(|r| r["name"] == format!("{host}.").as_str()
+                        && r["rrdatas"][0] == "${google_compute_address.internal.address}"),
+                "{}: {host}",
+                customer.name
+            );
+        }
+        if !records.is_empty() {
+            for host in customer.access.external.iter().flat_map(|e| e.hosts.iter()) {
+                assert!(
+                    records
+                        .iter()
+                        .any(|r| r["name"] == format!("{host}.").as_str()
+                            && r["rrdatas"][0]
+                                == "${google_compute_global_address.ingress.address}"),
+                    "{}: {host}",
+                    customer.name
+                );
+            }
+        }
         // Every GSA a ServiceAccount acts as exists and lets exactly that account in.
         for account in kinds(&objects, "ServiceAccount") {
             let Some(email) =
