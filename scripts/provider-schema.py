@@ -47,6 +47,8 @@ TYPES = [
     ("resource", "google_compute_address"),
     ("resource", "google_dns_record_set"),
     ("data", "google_dns_managed_zone"),
+    ("data", "google_project"),
+    ("resource", "google_kms_crypto_key_iam_member"),
     ("data", "google_compute_network"),
     ("data", "google_compute_subnetwork"),
 ]

@@ -12,8 +12,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 pub use crate::syntax::{
-    Bytes, CidrRange, ControlPlaneRange, Cron, DnsLabel, HostName, HttpPath, Image, ObjectName,
-    PinnedImage, ProjectId, Quantity, RepoUrl, SecretId, ServiceAccount, SourceRange,
+    Bytes, CidrRange, ControlPlaneRange, Cron, DnsLabel, HostName, HttpPath, Image, KmsKey,
+    ObjectName, PinnedImage, ProjectId, Quantity, RepoUrl, SecretId, ServiceAccount, SourceRange,
 };
 
 /// The only profile format this compiler reads.
@@ -775,6 +775,10 @@ pub struct Cluster {
     /// (Cloud DNS for GKE, answered by the node's metadata server).
     #[schemars(extend("default" = crate::model::defaults::DNS_PROVIDER))]
     pub dns_provider: Option<DnsProvider>,
+    /// A Cloud KMS key that encrypts the cluster's Secrets in etcd (application-layer
+    /// secrets encryption); GKE's service agent is given encrypt and decrypt on it.
+    /// Default: Google-managed encryption only.
+    pub secrets_encryption_key: Option<KmsKey>,
     /// NodeLocal DNSCache runs on the nodes (pods ask 169.254.20.10 first). On by default
     /// on GKE Standard 1.33.1 and later.
     #[schemars(extend("default" = crate::model::defaults::NODE_LOCAL_DNS_CACHE))]

@@ -106,6 +106,10 @@ syntax_type!(
     SourceRange = "source-range", source_range
 );
 syntax_type!(
+    /// A Cloud KMS key: `projects/P/locations/L/keyRings/R/cryptoKeys/K`.
+    KmsKey = "kms-key", kms_key
+);
+syntax_type!(
     /// A CIDR range of the VPC (a subnetwork's primary or secondary range).
     CidrRange = "cidr", cidr_range
 );
@@ -148,6 +152,7 @@ pub const FORMATS: &[(&str, Rule)] = &[
     (SourceRange::FORMAT, SourceRange::RULE),
     (ControlPlaneRange::FORMAT, ControlPlaneRange::RULE),
     (CidrRange::FORMAT, CidrRange::RULE),
+    (KmsKey::FORMAT, KmsKey::RULE),
     (Cron::FORMAT, Cron::RULE),
     (ProjectId::FORMAT, ProjectId::RULE),
     (ServiceAccount::FORMAT, ServiceAccount::RULE),
@@ -440,6 +445,39 @@ fn source_range(range: &str) -> Result<(), Problem> {
         )),
         Ok(_) => Ok(()),
     }
+}
+
+fn kms_key(key: &str) -> Result<(), Problem> {
+    let parts: Vec<&str> = key.split('/').collect();
+    let shape = [
+        "projects",
+        "",
+        "locations",
+        "",
+        "keyRings",
+        "",
+        "cryptoKeys",
+        "",
+    ];
+    let ok = parts.len() == shape.len()
+        && parts.iter().zip(shape).all(|(part, fixed)| {
+            if fixed.is_empty() {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            } else {
+                *part == fixed
+            }
+        });
+    if ok {
+        return Ok(());
+    }
+    Err(Problem::new(
+        Code::InvalidField,
+        format!("`{key}` is not a Cloud KMS key"),
+        "projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY",
+    ))
 }
 
 fn cidr_range(range: &str) -> Result<(), Problem> {

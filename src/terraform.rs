@@ -376,7 +376,7 @@ fn cluster(customer: &Customer) -> Value {
             ))
         })
         .collect();
-    let resources = json!({
+    let mut resources = json!({
         "google_service_account": {
             NODE_ACCOUNT: {
                 "project": gcp.project,
@@ -430,7 +430,27 @@ fn cluster(customer: &Customer) -> Value {
         },
         "google_container_node_pool": pools
     });
-    json!({ "resource": resources })
+    let mut document = Map::new();
+    if let Some(key) = &cluster_profile.secrets_encryption_key {
+        resources["google_container_cluster"][CLUSTER]["database_encryption"] =
+            json!({"state": "ENCRYPTED", "key_name": key.0});
+        // GKE's service agent encrypts and decrypts with the key (its email carries the
+        // project number, read from the project).
+        resources["google_kms_crypto_key_iam_member"] = json!({"gke": {
+            "crypto_key_id": key.0,
+            "role": "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            "member": format!(
+                "serviceAccount:service-{}@container-engine-robot.iam.gserviceaccount.com",
+                reference("data.google_project", "project", "number")
+            )
+        }});
+        document.insert(
+            "data".into(),
+            json!({"google_project": {"project": {"project_id": gcp.project}}}),
+        );
+    }
+    document.insert("resource".into(), resources);
+    Value::Object(document)
 }
 
 /// At most `max` characters, not ending in `-` (GCP account IDs are 6–30 characters).

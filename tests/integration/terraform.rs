@@ -674,6 +674,25 @@ fn terraform_and_manifests_agree() {
             "{}",
             customer.name
         );
+        // The customer's key encrypts the cluster's Secrets, and GKE may use it.
+        let key = customer
+            .profile
+            .spec
+            .as_ref()
+            .and_then(|s| s.infrastructure.as_ref())
+            .and_then(|i| i.cluster.as_ref())
+            .and_then(|c| c.secrets_encryption_key.clone());
+        match key {
+            Some(key) => {
+                assert_eq!(cluster["database_encryption"]["key_name"], key.0.as_str());
+                assert!(
+                    resource("google_kms_crypto_key_iam_member")
+                        .iter()
+                        .any(|m| m["crypto_key_id"] == key.0.as_str())
+                );
+            }
+            None => assert!(cluster.get("database_encryption").is_none()),
+        }
         // The snapshot class's CSI driver is enabled.
         for class in kinds(&objects, "VolumeSnapshotClass") {
             assert_eq!(class["driver"], "pd.csi.storage.gke.io");
