@@ -446,6 +446,16 @@ fn terraform_and_manifests_agree() {
                 "{}: Cloud Armor = the allow-list",
                 customer.name
             );
+            for rule in rules.iter().filter(|r| r["action"] == "allow") {
+                let ranges = rule["match"]["config"]["src_ip_ranges"]
+                    .as_array()
+                    .map_or(0, Vec::len);
+                assert!(
+                    (1..=gitopsc::terraform::RANGES_PER_RULE).contains(&ranges),
+                    "{}: {ranges} ranges in one rule",
+                    customer.name
+                );
+            }
             let last = rules
                 .iter()
                 .max_by_key(|r| r["priority"].as_i64())
