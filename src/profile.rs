@@ -775,6 +775,10 @@ pub struct Cluster {
     /// (Cloud DNS for GKE, answered by the node's metadata server).
     #[schemars(extend("default" = crate::model::defaults::DNS_PROVIDER))]
     pub dns_provider: Option<DnsProvider>,
+    /// Binary Authorization with the project's policy: a new project's policy admits every
+    /// image, so this changes nothing until the customer writes one, which is then enforced.
+    #[schemars(extend("default" = crate::model::defaults::BINARY_AUTHORIZATION))]
+    pub binary_authorization: Option<bool>,
     /// A Cloud KMS key that encrypts the cluster's Secrets in etcd (application-layer
     /// secrets encryption); GKE's service agent is given encrypt and decrypt on it.
     /// Default: Google-managed encryption only.

@@ -304,6 +304,14 @@ fn cluster(customer: &Customer) -> Value {
     if cloud_dns {
         dns.insert("cluster_dns_scope".into(), json!("CLUSTER_SCOPE"));
     }
+    let binary_authorization = if cluster_profile
+        .binary_authorization
+        .unwrap_or(crate::model::defaults::BINARY_AUTHORIZATION)
+    {
+        "PROJECT_SINGLETON_POLICY_ENFORCE"
+    } else {
+        "DISABLED"
+    };
     let channel = cluster_profile
         .release_channel
         .unwrap_or(crate::model::defaults::RELEASE_CHANNEL);
@@ -411,7 +419,7 @@ fn cluster(customer: &Customer) -> Value {
                 "master_auth": {"client_certificate_config": {"issue_client_certificate": false}},
                 "workload_identity_config": {"workload_pool": format!("{}.svc.id.goog", gcp.project)},
                 "release_channel": {"channel": release_channel(channel)},
-                "binary_authorization": {"evaluation_mode": "PROJECT_SINGLETON_POLICY_ENFORCE"},
+                "binary_authorization": {"evaluation_mode": binary_authorization},
                 "addons_config": {
                     "http_load_balancing": {"disabled": false},
                     "gce_persistent_disk_csi_driver_config": {"enabled": true},
