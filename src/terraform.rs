@@ -634,73 +634,60 @@ fn workload_member(customer: &Customer, account: &str) -> String {
     )
 }
 
-/// A GSA named by its email in the profile, created in its own project, that the compiled
-/// Kubernetes ServiceAccount `account` may act as.
-fn bound_account(
-    customer: &Customer,
-    key: &str,
-    email: &str,
-    account: &str,
-    resources: &mut Map<String, Value>,
-) {
+/// A GSA named by its email in the profile, created in its own project, and the binding
+/// that lets the compiled Kubernetes ServiceAccount `account` act as it.
+fn bound_account(customer: &Customer, email: &str, key: &str, account: &str) -> (Value, Value) {
     let (id, domain) = email.split_once('@').unwrap_or((email, ""));
     let project = domain
         .strip_suffix(".iam.gserviceaccount.com")
         .unwrap_or(&customer.cluster.project_id);
-    entry(resources, "google_service_account").insert(
-        key.into(),
+    (
         json!({
             "project": project,
             "account_id": id,
             "display_name": format!("{account} of {}", customer.name)
         }),
-    );
-    entry(resources, "google_service_account_iam_member").insert(
-        key.into(),
         json!({
             "service_account_id": reference("google_service_account", key, "name"),
             "role": "roles/iam.workloadIdentityUser",
             "member": workload_member(customer, account)
         }),
-    );
-}
-
-fn entry<'a>(resources: &'a mut Map<String, Value>, kind: &str) -> &'a mut Map<String, Value> {
-    let value = resources
-        .entry(kind.to_string())
-        .or_insert_with(|| Value::Object(Map::new()));
-    if !value.is_object() {
-        *value = Value::Object(Map::new());
-    }
-    match value {
-        Value::Object(map) => map,
-        _ => unreachable!("just made an object"),
-    }
+    )
 }
 
 /// The GSAs the compiled ServiceAccounts act as, each bound to exactly that account.
 fn identity(customer: &Customer) -> Value {
-    let mut resources = Map::new();
-    if let Some(email) = &customer.app.gcp_service_account {
-        bound_account(customer, "app", email, workload::APP, &mut resources);
+    let store_account = match customer.database.credentials.external().map(|s| &s.store) {
+        Some(SecretStore::Compiled {
+            gcp_service_account: Some(email),
+            ..
+        }) => Some(email),
+        _ => None,
+    };
+    let wanted = [
+        (
+            "app",
+            customer.app.gcp_service_account.as_ref(),
+            workload::APP,
+        ),
+        ("secrets", store_account, credentials::STORE_ACCOUNT),
+    ];
+    let mut accounts = Map::new();
+    let mut bindings = Map::new();
+    for (key, email, account) in wanted {
+        if let Some(email) = email {
+            let (gsa, binding) = bound_account(customer, email, key, account);
+            accounts.insert(key.into(), gsa);
+            bindings.insert(key.into(), binding);
+        }
     }
-    if let Some(SecretStore::Compiled {
-        gcp_service_account: Some(email),
-        ..
-    }) = customer.database.credentials.external().map(|s| &s.store)
-    {
-        bound_account(
-            customer,
-            "secrets",
-            email,
-            credentials::STORE_ACCOUNT,
-            &mut resources,
-        );
-    }
-    if resources.is_empty() {
+    if accounts.is_empty() {
         return json!({});
     }
-    json!({ "resource": resources })
+    json!({"resource": {
+        "google_service_account": accounts,
+        "google_service_account_iam_member": bindings
+    }})
 }
 
 /// The Secret Manager secret the credentials ExternalSecret reads (no value, no version),

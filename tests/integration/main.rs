@@ -255,15 +255,18 @@ pub fn compiled_customer(name: &str) -> gitopsc::compiler::Compiled {
         .unwrap_or_else(|| panic!("customer {name} compiles"))
 }
 
+/// The files of a customer compiled in process, by path in `out/<customer>/`.
+pub fn compiled_files(
+    compiled: &gitopsc::compiler::Compiled,
+) -> &std::collections::BTreeMap<String, String> {
+    &compiled.output.as_ref().expect("compiled output").files
+}
+
 /// The objects of a customer compiled in process, as (path in `out/<customer>/`, object).
 pub fn compiled_objects(
     compiled: &gitopsc::compiler::Compiled,
 ) -> Vec<(String, serde_json::Value)> {
-    compiled
-        .output
-        .as_ref()
-        .expect("compiled output")
-        .files
+    compiled_files(compiled)
         .iter()
         .filter(|(path, _)| path.ends_with(".yaml") && *path != "kustomization.yaml")
         .map(|(path, text)| (path.clone(), parse_yaml(text)))
@@ -272,11 +275,7 @@ pub fn compiled_objects(
 
 /// The text of one file of a customer compiled in process, by its path in `out/<customer>/`.
 pub fn compiled_file<'a>(compiled: &'a gitopsc::compiler::Compiled, path: &str) -> Option<&'a str> {
-    compiled
-        .output
-        .as_ref()
-        .expect("compiled output")
-        .files
+    compiled_files(compiled)
         .iter()
         .find(|(p, _)| p.as_str() == path)
         .map(|(_, text)| text.as_str())

@@ -21,11 +21,7 @@ fn terraform() -> Vec<(String, BTreeMap<String, Value>)> {
     super::compiled_customers()
         .into_iter()
         .map(|compiled| {
-            let files = compiled
-                .output
-                .as_ref()
-                .expect("compiled output")
-                .files
+            let files = super::compiled_files(&compiled)
                 .iter()
                 .filter(|(path, _)| path.starts_with("terraform/"))
                 .map(|(path, text)| (path.clone(), serde_json::from_str(text).expect("JSON")))
