@@ -61,6 +61,12 @@ enum DiffFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AuditFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Load, layer and validate profiles; print every problem at once.
@@ -99,6 +105,19 @@ enum Command {
         /// text (coloured on a terminal), markdown (a pull-request comment) or json.
         #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
         format: DiffFormat,
+    },
+    /// Evaluate the SOC 2 control catalogue on the committed output (docs/audit.md); exit 1
+    /// when a control fails or the output is not what the profiles compile to.
+    Audit {
+        /// Profile files or folders of profiles [default: profiles/]
+        paths: Vec<PathBuf>,
+        /// The committed output folder.
+        #[arg(long, value_name = "DIR", default_value = "out")]
+        out: PathBuf,
+        /// text (a customers × controls matrix and every failure) or json (every verdict
+        /// with its evidence).
+        #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+        format: AuditFormat,
     },
     /// Print the profile JSON Schema.
     Schema,
@@ -149,6 +168,7 @@ pub fn main() -> ExitCode {
             OK
         }
         Command::Explain { profile, field } => explain(&printer, &profile, field.as_deref()),
+        Command::Audit { paths, out, format } => audit(&printer, &paths, &out, format),
     })
 }
 
@@ -616,4 +636,162 @@ fn scalar_text(node: &Node) -> String {
     crate::serialize::to_yaml(&node.to_json())
         .trim_end()
         .to_string()
+}
+
+/// `audit`: compile, compare with the committed output (CHG-1), then judge every control
+/// on the committed files of each customer.
+fn audit(printer: &Printer, paths: &[PathBuf], out: &Path, format: AuditFormat) -> u8 {
+    let jobs = default_jobs();
+    let (fleet, whole_fleet) = match compile_each(printer, paths, jobs, &|_, f| Some(f)) {
+        Err(code) => return code,
+        Ok(result) => result,
+    };
+    if fleet.has_errors() {
+        return FAILED;
+    }
+    let names: Vec<String> = fleet
+        .customers
+        .iter()
+        .map(|c| c.customer.name.clone())
+        .collect();
+    let folders = fleet.into_folders(crate::package::Format::Kustomize, whole_fleet);
+    let drift = match write::check(
+        out,
+        &folders,
+        crate::package::Format::Kustomize,
+        whole_fleet,
+        jobs,
+    ) {
+        Ok(findings) => findings,
+        Err(error) => {
+            eprintln!("error: {}: {error}", out.display());
+            return USAGE;
+        }
+    };
+    let drifted = |name: &str| -> Vec<String> {
+        drift
+            .iter()
+            .filter_map(|finding| {
+                let (write::Finding::Drift { path, .. } | write::Finding::HandEdited { path, .. }) =
+                    finding;
+                let inside = path.strip_prefix(out).ok()?;
+                let first = inside.components().next()?;
+                (first.as_os_str() == name).then(|| inside.to_string_lossy().into_owned())
+            })
+            .collect()
+    };
+    let mut results = Vec::new();
+    for name in &names {
+        match crate::audit::read(out, name, drifted(name)) {
+            Ok(output) => results.push((name.clone(), crate::audit::evaluate(&output))),
+            Err(error) => {
+                eprintln!("error: {}: {error}", out.join(name).display());
+                return USAGE;
+            }
+        }
+    }
+    let failed = results
+        .iter()
+        .flat_map(|(_, v)| v)
+        .filter(|v| !v.passed)
+        .count();
+    match format {
+        AuditFormat::Json => println!("{}", audit_json(&results)),
+        AuditFormat::Text => print!("{}", audit_text(out, &results)),
+    }
+    if failed > 0 { FAILED } else { OK }
+}
+
+fn audit_text(out: &Path, results: &[(String, Vec<crate::audit::Verdict>)]) -> String {
+    let width = results
+        .iter()
+        .map(|(n, _)| n.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let mut text = format!(
+        "audit of {}: {} controls, {} customers (evidence for the controls listed, not a certification)\n\n{:<12}",
+        out.display(),
+        crate::audit::CONTROLS.len(),
+        results.len(),
+        "control"
+    );
+    for (name, _) in results {
+        text.push_str(&format!(" {name:<width$}"));
+    }
+    text.push('\n');
+    for (i, control) in crate::audit::CONTROLS.iter().enumerate() {
+        text.push_str(&format!("{:<12}", control.id));
+        for (_, verdicts) in results {
+            let verdict = if verdicts[i].passed { "pass" } else { "FAIL" };
+            text.push_str(&format!(" {verdict:<width$}"));
+        }
+        text.push('\n');
+    }
+    let mut failures = String::new();
+    for (name, verdicts) in results {
+        for verdict in verdicts.iter().filter(|v| !v.passed) {
+            failures.push_str(&format!("{name} {}:\n", verdict.control));
+            if verdict.observations.is_empty() {
+                failures.push_str("  nothing in the output shows it\n");
+            }
+            for o in verdict.observations.iter().filter(|o| !o.holds) {
+                failures.push_str(&format!(
+                    "  {}/{}:{}: {}\n",
+                    out.display(),
+                    o.file,
+                    o.line,
+                    o.what
+                ));
+            }
+        }
+    }
+    let total = results.iter().map(|(_, v)| v.len()).sum::<usize>();
+    let passed = results
+        .iter()
+        .flat_map(|(_, v)| v)
+        .filter(|v| v.passed)
+        .count();
+    if !failures.is_empty() {
+        text.push_str(&format!("\nfailures:\n{failures}"));
+    }
+    text.push_str(&format!("\n{passed} of {total} verdicts pass\n"));
+    text
+}
+
+fn audit_json(results: &[(String, Vec<crate::audit::Verdict>)]) -> String {
+    let controls: Vec<serde_json::Value> = crate::audit::CONTROLS
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "id": c.id,
+                "criteria": c.criteria,
+                "half": format!("{:?}", c.half).to_lowercase(),
+                "statement": c.statement,
+                "rationale": c.rationale,
+                "anchors": c.anchors,
+            })
+        })
+        .collect();
+    let customers: Vec<serde_json::Value> = results
+        .iter()
+        .map(|(name, verdicts)| {
+            serde_json::json!({
+                "name": name,
+                "verdicts": verdicts.iter().map(|v| serde_json::json!({
+                    "control": v.control,
+                    "passed": v.passed,
+                    "evidence": v.observations.iter().map(|o| serde_json::json!({
+                        "file": o.file, "line": o.line, "holds": o.holds, "what": o.what,
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({
+        "version": 1,
+        "controls": controls,
+        "customers": customers,
+    }))
+    .unwrap_or_default()
 }

@@ -3,6 +3,7 @@
 //! One module per pipeline stage (see docs/architecture.md):
 //! load → layer → validate + check → model → emit → package → serialize → write.
 
+pub mod audit;
 pub mod check;
 pub mod cidr;
 pub mod cli;

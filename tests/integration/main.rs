@@ -1,6 +1,7 @@
 //! The one integration test binary: fixtures, CLI contract, output contract, conformance.
 
 mod access;
+mod audit;
 mod backup;
 mod cli;
 mod conformance;

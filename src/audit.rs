@@ -1,0 +1,866 @@
+//! `gitopsc audit`: SOC 2 evidence from the committed output of each customer, both halves
+//! (the manifests Argo CD applies and the Terraform), with the file and line behind every
+//! verdict. The catalogue is `CONTROLS`, one row per control (docs/audit.md); a control's
+//! check reads the committed files, never the profile, so it judges what is deployed.
+//!
+//! The report is evidence for the controls listed, not a certification.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::load::{Node, Value};
+
+/// Which half of the environment a control looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    Kubernetes,
+    Gcp,
+    Change,
+}
+
+/// One control of the catalogue.
+pub struct Control {
+    pub id: &'static str,
+    /// SOC 2 trust-services criteria the control supports.
+    pub criteria: &'static [&'static str],
+    pub half: Half,
+    pub statement: &'static str,
+    pub rationale: &'static str,
+    /// The same idea in Kubescape, the CIS GKE benchmark or checkov.
+    pub anchors: &'static [&'static str],
+    check: fn(&Output) -> Vec<Observation>,
+}
+
+/// What a check saw at one place of the output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub file: String,
+    pub line: usize,
+    pub holds: bool,
+    pub what: String,
+}
+
+/// The committed files of one customer, parsed with their lines.
+pub struct Output {
+    pub customer: String,
+    /// Path inside `out/` (`acme/app/deployment-app.yaml`) and the parsed document.
+    pub documents: Vec<(String, Node)>,
+    /// Files of the folder (paths inside `out/`) that are not what the profiles compile to:
+    /// edited, added or missing (`render --check`'s findings).
+    pub drift: Vec<String>,
+}
+
+/// The verdict of one control for one customer.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub control: &'static str,
+    pub passed: bool,
+    pub observations: Vec<Observation>,
+}
+
+/// Reads `out/<customer>/` into parsed documents; unreadable or unparsable files are
+/// observations of their own (a control that needs them then fails).
+pub fn read(out: &Path, customer: &str, drift: Vec<String>) -> std::io::Result<Output> {
+    let mut documents = Vec::new();
+    let mut paths = Vec::new();
+    collect(&out.join(customer), &mut paths)?;
+    paths.sort();
+    for path in paths {
+        let name = path.to_string_lossy();
+        if !(name.ends_with(".yaml") || name.ends_with(".tf.json")) {
+            continue;
+        }
+        let relative = path
+            .strip_prefix(out)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        let mut diagnostics = Vec::new();
+        let (_, node) = crate::load::load_file(&path, &mut diagnostics);
+        if let Some(node) = node {
+            documents.push((relative, node));
+        }
+    }
+    Ok(Output {
+        customer: customer.to_string(),
+        documents,
+        drift,
+    })
+}
+
+fn collect(dir: &Path, into: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, into)?;
+        } else {
+            into.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Every control of the catalogue on one customer's output.
+pub fn evaluate(output: &Output) -> Vec<Verdict> {
+    CONTROLS
+        .iter()
+        .map(|control| {
+            let observations = (control.check)(output);
+            // A control with nothing to show for it is not met.
+            let passed = !observations.is_empty() && observations.iter().all(|o| o.holds);
+            Verdict {
+                control: control.id,
+                passed,
+                observations,
+            }
+        })
+        .collect()
+}
+
+fn at<'a>(node: &'a Node, path: &[&str]) -> Option<&'a Node> {
+    path.iter().try_fold(node, |node, key| node.get(key))
+}
+
+fn text<'a>(node: &'a Node, path: &[&str]) -> Option<&'a str> {
+    at(node, path).and_then(Node::as_str)
+}
+
+fn items(node: Option<&Node>) -> &[Node] {
+    match node.map(|n| &n.value) {
+        Some(Value::Seq(items)) => items,
+        _ => &[],
+    }
+}
+
+fn is_true(node: Option<&Node>) -> bool {
+    matches!(node.map(|n| &n.value), Some(Value::Bool(true)))
+}
+
+fn observe(file: &str, node: &Node, holds: bool, what: impl Into<String>) -> Observation {
+    Observation {
+        file: file.to_string(),
+        line: node.location.line,
+        holds,
+        what: what.into(),
+    }
+}
+
+/// The Kubernetes objects of the output, with their files.
+fn objects<'a>(output: &'a Output, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Node)> {
+    output
+        .documents
+        .iter()
+        .filter(move |(path, node)| path.ends_with(".yaml") && text(node, &["kind"]) == Some(kind))
+        .map(|(path, node)| (path.as_str(), node))
+}
+
+/// Terraform resources of one type: (file, resource body).
+fn resources<'a>(output: &'a Output, kind: &'a str) -> Vec<(&'a str, &'a Node)> {
+    let mut found = Vec::new();
+    for (path, node) in &output.documents {
+        if !path.ends_with(".tf.json") {
+            continue;
+        }
+        if let Some(Value::Map(entries)) = at(node, &["resource", kind]).map(|n| &n.value) {
+            found.extend(entries.iter().map(|e| (path.as_str(), &e.value)));
+        }
+    }
+    found
+}
+
+fn pod_spec(node: &Node) -> Option<&Node> {
+    match text(node, &["kind"])? {
+        "Deployment" | "StatefulSet" => at(node, &["spec", "template", "spec"]),
+        "CronJob" => at(node, &["spec", "jobTemplate", "spec", "template", "spec"]),
+        _ => None,
+    }
+}
+
+fn workloads(output: &Output) -> Vec<(&str, &Node)> {
+    ["Deployment", "StatefulSet", "CronJob"]
+        .iter()
+        .flat_map(|kind| objects(output, kind))
+        .collect()
+}
+
+fn default_deny(output: &Output) -> Vec<Observation> {
+    let empty = |node: Option<&Node>| match node.map(|n| &n.value) {
+        Some(Value::Map(entries)) => entries.is_empty(),
+        Some(Value::Seq(items)) => items.is_empty(),
+        None => true,
+        _ => false,
+    };
+    objects(output, "NetworkPolicy")
+        .filter(|(_, p)| {
+            let types: Vec<&str> = items(at(p, &["spec", "policyTypes"]))
+                .iter()
+                .filter_map(Node::as_str)
+                .collect();
+            matches!(at(p, &["spec", "podSelector"]).map(|n| &n.value), Some(Value::Map(e)) if e.is_empty())
+                && types.contains(&"Ingress")
+                && types.contains(&"Egress")
+                && empty(at(p, &["spec", "ingress"]))
+                && empty(at(p, &["spec", "egress"]))
+        })
+        .map(|(file, p)| {
+            let selector = at(p, &["spec", "podSelector"]).unwrap_or(p);
+            observe(file, selector, true, "a policy selects every pod and allows nothing: traffic is denied unless another policy names it")
+        })
+        .collect()
+}
+
+fn labels(node: Option<&Node>) -> BTreeMap<String, String> {
+    match node.map(|n| &n.value) {
+        Some(Value::Map(entries)) => entries
+            .iter()
+            .filter_map(|e| Some((e.key.clone(), e.value.as_str()?.to_string())))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+fn workload_policies(output: &Output) -> Vec<Observation> {
+    let selectors: Vec<BTreeMap<String, String>> = objects(output, "NetworkPolicy")
+        .map(|(_, p)| labels(at(p, &["spec", "podSelector", "matchLabels"])))
+        .filter(|s| !s.is_empty())
+        .collect();
+    workloads(output)
+        .into_iter()
+        .map(|(file, w)| {
+            let template = match text(w, &["kind"]) {
+                Some("CronJob") => at(w, &["spec", "jobTemplate", "spec", "template"]),
+                _ => at(w, &["spec", "template"]),
+            };
+            let pod = labels(template.and_then(|t| at(t, &["metadata", "labels"])));
+            let selected = selectors
+                .iter()
+                .any(|s| s.iter().all(|(k, v)| pod.get(k) == Some(v)));
+            observe(
+                file,
+                w,
+                selected,
+                "an allow policy names this workload's pods and flows",
+            )
+        })
+        .collect()
+}
+
+/// Values that carry credentials whatever the name: a URL with a password, a PEM key.
+fn looks_like_secret(value: &str) -> bool {
+    value.contains("-----BEGIN")
+        || value.split_once("://").is_some_and(|(_, rest)| {
+            rest.split('/')
+                .next()
+                .is_some_and(|auth| auth.contains(':') && auth.contains('@'))
+        })
+}
+
+fn no_secret_values(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for (file, node) in &output.documents {
+        if file.ends_with(".yaml") && text(node, &["kind"]) == Some("Secret") {
+            seen.push(observe(
+                file,
+                node,
+                false,
+                "a Secret object carries values in Git",
+            ));
+        }
+    }
+    for (file, w) in workloads(output) {
+        let spec = pod_spec(w);
+        let containers = items(spec.and_then(|s| s.get("containers")));
+        for container in containers {
+            for variable in items(container.get("env")) {
+                let Some(value) = text(variable, &["value"]) else {
+                    continue;
+                };
+                if looks_like_secret(value) {
+                    seen.push(observe(
+                        file,
+                        variable,
+                        false,
+                        "an environment value holds a credential",
+                    ));
+                }
+            }
+        }
+        seen.push(observe(
+            file,
+            w,
+            true,
+            "variables carry no credential; secrets come by reference",
+        ));
+    }
+    seen
+}
+
+fn restricted_pods(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for (file, w) in workloads(output) {
+        let Some(spec) = pod_spec(w) else { continue };
+        let pod_non_root = is_true(at(spec, &["securityContext", "runAsNonRoot"]));
+        let pod_seccomp =
+            text(spec, &["securityContext", "seccompProfile", "type"]) == Some("RuntimeDefault");
+        for container in items(spec.get("initContainers"))
+            .iter()
+            .chain(items(spec.get("containers")))
+        {
+            let context = container.get("securityContext");
+            let non_root = pod_non_root || is_true(context.and_then(|c| c.get("runAsNonRoot")));
+            let no_escalation = matches!(
+                context
+                    .and_then(|c| c.get("allowPrivilegeEscalation"))
+                    .map(|n| &n.value),
+                Some(Value::Bool(false))
+            );
+            let drops_all = items(context.and_then(|c| at(c, &["capabilities", "drop"])))
+                .iter()
+                .any(|d| d.as_str() == Some("ALL"));
+            let seccomp = pod_seccomp
+                || context.and_then(|c| text(c, &["seccompProfile", "type"]))
+                    == Some("RuntimeDefault");
+            let name = text(container, &["name"]).unwrap_or("?");
+            seen.push(observe(
+                file,
+                container,
+                non_root && no_escalation && drops_all && seccomp,
+                format!("container `{name}`: non-root, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp"),
+            ));
+        }
+    }
+    seen
+}
+
+fn least_rbac(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for kind in ["Role", "ClusterRole"] {
+        for (file, role) in objects(output, kind) {
+            for rule in items(role.get("rules")) {
+                let wildcard = ["verbs", "resources", "apiGroups"].iter().any(|field| {
+                    items(rule.get(field))
+                        .iter()
+                        .any(|v| v.as_str() == Some("*"))
+                });
+                seen.push(observe(
+                    file,
+                    rule,
+                    !wildcard,
+                    "the rule names its verbs, resources and groups",
+                ));
+            }
+        }
+    }
+    for kind in ["RoleBinding", "ClusterRoleBinding"] {
+        for (file, binding) in objects(output, kind) {
+            let admin = text(binding, &["roleRef", "name"])
+                .is_some_and(|n| n == "cluster-admin" || n == "admin");
+            seen.push(observe(
+                file,
+                binding,
+                !admin,
+                "the binding grants no administrative role",
+            ));
+        }
+    }
+    seen
+}
+
+fn ingress_tls(output: &Output) -> Vec<Observation> {
+    let ingresses: Vec<Observation> = objects(output, "Ingress")
+        .map(|(file, ingress)| {
+            let managed = text(
+                ingress,
+                &[
+                    "metadata",
+                    "annotations",
+                    "networking.gke.io/managed-certificates",
+                ],
+            )
+            .is_some();
+            let own = !items(at(ingress, &["spec", "tls"])).is_empty();
+            observe(
+                file,
+                ingress,
+                managed || own,
+                "the Ingress serves TLS with a managed or named certificate",
+            )
+        })
+        .collect();
+    let mut seen = ingresses;
+    // The database speaks TLS too: Pgpool's configuration turns SSL on.
+    for (file, config) in objects(output, "ConfigMap") {
+        if text(config, &["metadata", "name"]) != Some("pgpool") {
+            continue;
+        }
+        let on = text(config, &["data", "pgpool.conf"]).is_some_and(|c| c.contains("ssl = on"));
+        seen.push(observe(
+            file,
+            config,
+            on,
+            "Pgpool accepts TLS connections (ssl = on)",
+        ));
+    }
+    seen
+}
+
+fn disruption_budgets(output: &Output) -> Vec<Observation> {
+    let budgets: Vec<BTreeMap<String, String>> = objects(output, "PodDisruptionBudget")
+        .map(|(_, p)| labels(at(p, &["spec", "selector", "matchLabels"])))
+        .collect();
+    ["Deployment", "StatefulSet"]
+        .iter()
+        .flat_map(|kind| objects(output, kind))
+        .filter(|(_, w)| {
+            // Single-replica workloads (an extension's one node) cannot have a budget that
+            // lets a drain through; they are not what this control is about.
+            !matches!(at(w, &["spec", "replicas"]).map(|n| &n.value), Some(Value::Number(n)) if n.as_u64() == Some(1))
+        })
+        .map(|(file, w)| {
+            let pod = labels(at(w, &["spec", "template", "metadata", "labels"]));
+            let covered = budgets.iter().any(|s| !s.is_empty() && s.iter().all(|(k, v)| pod.get(k) == Some(v)));
+            observe(file, w, covered, "a PodDisruptionBudget keeps replicas up through node drains")
+        })
+        .collect()
+}
+
+fn snapshots(output: &Output) -> Vec<Observation> {
+    let mut seen: Vec<Observation> = objects(output, "CronJob")
+        .map(|(file, job)| {
+            observe(
+                file,
+                job,
+                text(job, &["spec", "schedule"]).is_some(),
+                "database snapshots run on a schedule",
+            )
+        })
+        .collect();
+    for kind in ["PrometheusRule", "ClusterRules"] {
+        for (file, rules) in objects(output, kind) {
+            let alerting = items(at(rules, &["spec", "groups"]))
+                .iter()
+                .flat_map(|g| items(g.get("rules")))
+                .any(|r| text(r, &["alert"]) == Some("SnapshotTooOld"));
+            seen.push(observe(
+                file,
+                rules,
+                alerting,
+                "an alert fires when the newest snapshot is too old",
+            ));
+        }
+    }
+    seen
+}
+
+fn monitoring(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for kind in ["PrometheusRule", "ClusterRules"] {
+        for (file, rules) in objects(output, kind) {
+            let count = items(at(rules, &["spec", "groups"]))
+                .iter()
+                .flat_map(|g| items(g.get("rules")))
+                .count();
+            seen.push(observe(
+                file,
+                rules,
+                count > 0,
+                format!("{count} alert rules"),
+            ));
+        }
+    }
+    let monitors = ["PodMonitor", "PodMonitoring"]
+        .iter()
+        .map(|k| objects(output, k).count())
+        .sum::<usize>();
+    if let Some((file, node)) = output
+        .documents
+        .iter()
+        .find(|(p, _)| p.contains("/monitoring/"))
+    {
+        seen.push(observe(
+            file,
+            node,
+            monitors >= 3,
+            format!("{monitors} scrape targets (app, PostgreSQL, Pgpool)"),
+        ));
+    }
+    seen
+}
+
+fn private_cluster(output: &Output) -> Vec<Observation> {
+    resources(output, "google_container_cluster")
+        .into_iter()
+        .flat_map(|(file, cluster)| {
+            let private = is_true(at(
+                cluster,
+                &["private_cluster_config", "enable_private_nodes"],
+            ));
+            let authorized = at(cluster, &["master_authorized_networks_config"]).is_some();
+            vec![
+                observe(file, cluster, private, "nodes have private addresses only"),
+                observe(
+                    file,
+                    cluster,
+                    authorized,
+                    "the control plane admits the authorized networks only",
+                ),
+            ]
+        })
+        .collect()
+}
+
+fn node_hardening(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for (file, cluster) in resources(output, "google_container_cluster") {
+        let identity = at(cluster, &["workload_identity_config", "workload_pool"]).is_some();
+        let shielded = is_true(cluster.get("enable_shielded_nodes"));
+        seen.push(observe(
+            file,
+            cluster,
+            identity && shielded,
+            "Workload Identity and shielded nodes",
+        ));
+    }
+    for (file, pool) in resources(output, "google_container_node_pool") {
+        let metadata = text(pool, &["node_config", "workload_metadata_config", "mode"])
+            == Some("GKE_METADATA");
+        let secure_boot = is_true(at(
+            pool,
+            &[
+                "node_config",
+                "shielded_instance_config",
+                "enable_secure_boot",
+            ],
+        ));
+        seen.push(observe(
+            file,
+            pool,
+            metadata && secure_boot,
+            "GKE metadata server and secure boot on the pool's nodes",
+        ));
+    }
+    seen
+}
+
+fn upgrades(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for (file, cluster) in resources(output, "google_container_cluster") {
+        seen.push(observe(
+            file,
+            cluster,
+            at(cluster, &["release_channel", "channel"]).is_some(),
+            "the cluster follows a release channel",
+        ));
+    }
+    for (file, pool) in resources(output, "google_container_node_pool") {
+        let both = is_true(at(pool, &["management", "auto_upgrade"]))
+            && is_true(at(pool, &["management", "auto_repair"]));
+        seen.push(observe(
+            file,
+            pool,
+            both,
+            "the pool's nodes are upgraded and repaired automatically",
+        ));
+    }
+    seen
+}
+
+fn edge_default_deny(output: &Output) -> Vec<Observation> {
+    let ingresses = objects(output, "Ingress").count();
+    let policies = resources(output, "google_compute_security_policy");
+    let mut seen: Vec<Observation> = policies
+        .iter()
+        .map(|(file, policy)| {
+            let last = items(policy.get("rule")).iter().max_by_key(|r| {
+                match at(r, &["priority"]).map(|n| &n.value) {
+                    Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+                    _ => 0,
+                }
+            });
+            let denies = last
+                .and_then(|r| text(r, &["action"]))
+                .is_some_and(|a| a.starts_with("deny"));
+            observe(
+                file,
+                policy,
+                denies,
+                "Cloud Armor denies what the allow-list does not name",
+            )
+        })
+        .collect();
+    if ingresses == 0 {
+        // No external entry point: nothing public to guard; the absence is the evidence.
+        if let Some((file, node)) = output
+            .documents
+            .iter()
+            .find(|(p, _)| p.ends_with("/cluster.tf.json"))
+        {
+            seen.push(observe(
+                file,
+                node,
+                true,
+                "no external entry point is compiled",
+            ));
+        }
+    }
+    seen
+}
+
+fn closed_firewall(output: &Output) -> Vec<Observation> {
+    let mut seen: Vec<Observation> = resources(output, "google_compute_firewall")
+        .into_iter()
+        .map(|(file, rule)| {
+            let allows = rule.get("allow").is_some();
+            let open = items(rule.get("source_ranges"))
+                .iter()
+                .any(|r| r.as_str() == Some("0.0.0.0/0"));
+            observe(
+                file,
+                rule,
+                !(allows && open),
+                "no rule admits every address",
+            )
+        })
+        .collect();
+    if seen.is_empty() {
+        if let Some((file, node)) = output
+            .documents
+            .iter()
+            .find(|(p, _)| p.ends_with("/cluster.tf.json"))
+        {
+            seen.push(observe(
+                file,
+                node,
+                true,
+                "no firewall rule is compiled (GKE's own rules only)",
+            ));
+        }
+    }
+    seen
+}
+
+fn deletion_protection(output: &Output) -> Vec<Observation> {
+    resources(output, "google_container_cluster")
+        .into_iter()
+        .map(|(file, c)| {
+            observe(
+                file,
+                c,
+                is_true(c.get("deletion_protection")),
+                "the cluster cannot be deleted by accident",
+            )
+        })
+        .collect()
+}
+
+fn node_account(output: &Output) -> Vec<Observation> {
+    resources(output, "google_project_iam_member")
+        .into_iter()
+        .map(|(file, member)| {
+            let role = text(member, &["role"]).unwrap_or_default();
+            observe(
+                file,
+                member,
+                role == crate::terraform::NODE_ROLE,
+                format!("project role `{role}` is the node account's least-privilege role"),
+            )
+        })
+        .collect()
+}
+
+fn compiled_output(output: &Output) -> Vec<Observation> {
+    if output.drift.is_empty() {
+        return vec![Observation {
+            file: format!("{}/{}", output.customer, crate::package::LOCK),
+            // The lock's `compiler:` line names the version that compiled the folder.
+            line: 3,
+            holds: true,
+            what: "every file is what the profiles compile to, by the compiler the lock names"
+                .into(),
+        }];
+    }
+    output
+        .drift
+        .iter()
+        .map(|file| Observation {
+            file: file.clone(),
+            line: 1,
+            holds: false,
+            what: "differs from what the profiles compile to (edited, added or missing)".into(),
+        })
+        .collect()
+}
+
+/// The catalogue. docs/audit.md shows it as a table; a test keeps the two in step.
+pub const CONTROLS: &[Control] = &[
+    Control {
+        id: "K8S-NET-1",
+        criteria: &["CC6.6"],
+        half: Half::Kubernetes,
+        statement: "Every namespace denies all traffic by default.",
+        rationale: "A pod reachable by anything in the cluster is one compromised neighbour away.",
+        anchors: &["Kubescape C-0260"],
+        check: default_deny,
+    },
+    Control {
+        id: "K8S-NET-2",
+        criteria: &["CC6.6"],
+        half: Half::Kubernetes,
+        statement: "Every workload's allowed flows are named by a NetworkPolicy.",
+        rationale: "Flows are reviewed in the pull request that opens them.",
+        anchors: &["Kubescape C-0260"],
+        check: workload_policies,
+    },
+    Control {
+        id: "K8S-SEC-1",
+        criteria: &["CC6.1"],
+        half: Half::Kubernetes,
+        statement: "No credential is in the committed output; secrets come by reference.",
+        rationale: "Git history is forever and widely readable.",
+        anchors: &["Kubescape C-0012"],
+        check: no_secret_values,
+    },
+    Control {
+        id: "K8S-POD-1",
+        criteria: &["CC6.8"],
+        half: Half::Kubernetes,
+        statement: "Every container runs restricted: non-root, no privilege escalation, no capabilities, RuntimeDefault seccomp.",
+        rationale: "A container escape starts from privileges the container did not need.",
+        anchors: &[
+            "checkov CKV_K8S_20",
+            "checkov CKV_K8S_28",
+            "checkov CKV_K8S_37",
+        ],
+        check: restricted_pods,
+    },
+    Control {
+        id: "K8S-RBAC-1",
+        criteria: &["CC6.2", "CC6.3"],
+        half: Half::Kubernetes,
+        statement: "No role grants wildcards and no binding grants an administrative role.",
+        rationale: "Least privilege for every ServiceAccount the output creates.",
+        anchors: &["Kubescape C-0035", "checkov CKV_K8S_49"],
+        check: least_rbac,
+    },
+    Control {
+        id: "K8S-TLS-1",
+        criteria: &["CC6.7"],
+        half: Half::Kubernetes,
+        statement: "Traffic is encrypted at the edge (Ingress TLS) and to the database (Pgpool SSL).",
+        rationale: "Credentials and data never cross a network in clear text.",
+        anchors: &["Kubescape C-0263"],
+        check: ingress_tls,
+    },
+    Control {
+        id: "K8S-AV-1",
+        criteria: &["A1.2"],
+        half: Half::Kubernetes,
+        statement: "Every replicated workload has a PodDisruptionBudget.",
+        rationale: "Node upgrades and drains never take a service below its capacity.",
+        anchors: &[],
+        check: disruption_budgets,
+    },
+    Control {
+        id: "K8S-BAK-1",
+        criteria: &["A1.2"],
+        half: Half::Kubernetes,
+        statement: "Database snapshots run on a schedule and an alert fires when they stop.",
+        rationale: "A backup nobody notices failing is no backup.",
+        anchors: &[],
+        check: snapshots,
+    },
+    Control {
+        id: "K8S-MON-1",
+        criteria: &["CC7.2"],
+        half: Half::Kubernetes,
+        statement: "The stack is scraped and alert rules are in place.",
+        rationale: "Incidents are detected by the system, not by customers.",
+        anchors: &[],
+        check: monitoring,
+    },
+    Control {
+        id: "GCP-GKE-1",
+        criteria: &["CC6.6"],
+        half: Half::Gcp,
+        statement: "The cluster's nodes are private and its control plane admits authorized networks only.",
+        rationale: "Nothing in the cluster is addressable from the internet but what an entry point exposes.",
+        anchors: &[
+            "CIS GKE 5.6.3",
+            "CIS GKE 5.6.5",
+            "checkov CKV_GCP_25",
+            "checkov CKV_GCP_20",
+        ],
+        check: private_cluster,
+    },
+    Control {
+        id: "GCP-GKE-2",
+        criteria: &["CC6.1", "CC6.8"],
+        half: Half::Gcp,
+        statement: "Workloads authenticate with Workload Identity; nodes are shielded with secure boot and the GKE metadata server.",
+        rationale: "No node credentials or long-lived keys reach a pod.",
+        anchors: &[
+            "checkov CKV_GCP_69",
+            "checkov CKV_GCP_71",
+            "checkov CKV_GCP_68",
+        ],
+        check: node_hardening,
+    },
+    Control {
+        id: "GCP-GKE-3",
+        criteria: &["CC7.1"],
+        half: Half::Gcp,
+        statement: "The cluster follows a release channel; nodes upgrade and repair automatically.",
+        rationale: "Security patches arrive without a human remembering them.",
+        anchors: &[
+            "checkov CKV_GCP_70",
+            "checkov CKV_GCP_10",
+            "checkov CKV_GCP_9",
+        ],
+        check: upgrades,
+    },
+    Control {
+        id: "GCP-EDGE-1",
+        criteria: &["CC6.6"],
+        half: Half::Gcp,
+        statement: "Cloud Armor admits the external allow-list and denies everything else.",
+        rationale: "The allow-list is enforced at Google's edge, before the load balancer.",
+        anchors: &[],
+        check: edge_default_deny,
+    },
+    Control {
+        id: "GCP-NET-1",
+        criteria: &["CC6.6"],
+        half: Half::Gcp,
+        statement: "No firewall rule admits every address.",
+        rationale: "Ingress is limited to the customer's ranges and Google's health checkers.",
+        anchors: &["checkov CKV_GCP_2", "checkov CKV_GCP_3"],
+        check: closed_firewall,
+    },
+    Control {
+        id: "GCP-IAM-1",
+        criteria: &["CC6.3"],
+        half: Half::Gcp,
+        statement: "The node service account holds only GKE's least-privilege node role.",
+        rationale: "A node compromise does not reach the rest of the project.",
+        anchors: &["CIS GKE 5.2.1"],
+        check: node_account,
+    },
+    Control {
+        id: "GCP-AV-1",
+        criteria: &["A1.2"],
+        half: Half::Gcp,
+        statement: "The cluster has deletion protection.",
+        rationale: "A mistaken apply or destroy cannot remove the environment.",
+        anchors: &[],
+        check: deletion_protection,
+    },
+    Control {
+        id: "CHG-1",
+        criteria: &["CC8.1"],
+        half: Half::Change,
+        statement: "The committed output is exactly what the reviewed profiles compile to, by a named compiler version.",
+        rationale: "What Argo CD and Terraform apply went through the pull request.",
+        anchors: &[],
+        check: compiled_output,
+    },
+];

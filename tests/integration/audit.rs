@@ -1,0 +1,270 @@
+//! `gitopsc audit`: the shipped profiles pass every control, and each control fails, alone
+//! (besides CHG-1, which any edit breaks), on an output mutated the way it guards against,
+//! with evidence at the mutated file.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{render_ok, run, text, workspace};
+
+fn audit_json(dir: &Path) -> (Option<i32>, Value) {
+    let output = run(dir, &["audit", "--format", "json"]);
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!(
+            "audit JSON:\n{}{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+    });
+    (output.status.code(), report)
+}
+
+/// (control, customer) pairs that failed, with the files of their failing evidence.
+fn failures(report: &Value) -> Vec<(String, String, Vec<String>)> {
+    let mut failed = Vec::new();
+    for customer in report["customers"].as_array().expect("customers") {
+        for verdict in customer["verdicts"].as_array().expect("verdicts") {
+            if verdict["passed"] == false {
+                let files = verdict["evidence"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e["holds"] == false)
+                    .map(|e| format!("{}:{}", e["file"].as_str().unwrap_or(""), e["line"]))
+                    .collect();
+                failed.push((
+                    customer["name"].as_str().unwrap_or("").to_string(),
+                    verdict["control"].as_str().unwrap_or("").to_string(),
+                    files,
+                ));
+            }
+        }
+    }
+    failed
+}
+
+#[test]
+fn the_shipped_profiles_pass_every_control() {
+    let work = workspace("audit-pass");
+    render_ok(work.path(), &["render"]);
+    let (code, report) = audit_json(work.path());
+    assert_eq!(failures(&report), vec![]);
+    assert_eq!(code, Some(0));
+    let verdicts: usize = report["customers"]
+        .as_array()
+        .expect("customers")
+        .iter()
+        .map(|c| c["verdicts"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(
+        verdicts,
+        3 * report["controls"].as_array().expect("controls").len()
+    );
+    // Every verdict shows its evidence: a file and a line.
+    for customer in report["customers"].as_array().expect("customers") {
+        for verdict in customer["verdicts"].as_array().expect("verdicts") {
+            let evidence = verdict["evidence"].as_array().expect("evidence");
+            assert!(!evidence.is_empty(), "{verdict}");
+            assert!(
+                evidence
+                    .iter()
+                    .all(|e| e["line"].as_u64().unwrap_or(0) >= 1)
+            );
+        }
+    }
+    let text_report = text(&run(work.path(), &["audit"]).stdout);
+    assert!(text_report.contains("not a certification"), "{text_report}");
+}
+
+enum Edit {
+    Delete,
+    Replace(&'static str, &'static str),
+}
+
+#[test]
+fn each_control_fails_on_the_output_it_guards_against() {
+    use Edit::{Delete, Replace};
+    let cases: &[(&str, &str, Edit)] = &[
+        (
+            "K8S-NET-1",
+            "acme/network/networkpolicy-default-deny.yaml",
+            Delete,
+        ),
+        (
+            "K8S-NET-2",
+            "acme/network/networkpolicy-allow-app.yaml",
+            Delete,
+        ),
+        (
+            "K8S-SEC-1",
+            "acme/app/deployment-app.yaml",
+            Replace(
+                "            - name: PGHOST\n",
+                "            - name: LEAK\n              value: postgres://app:hunter2@db:5432/app\n            - name: PGHOST\n",
+            ),
+        ),
+        (
+            "K8S-POD-1",
+            "acme/app/deployment-app.yaml",
+            Replace(
+                "allowPrivilegeEscalation: false",
+                "allowPrivilegeEscalation: true",
+            ),
+        ),
+        (
+            "K8S-RBAC-1",
+            "acme/database/role-postgres.yaml",
+            Replace("      - get\n", "      - \"*\"\n"),
+        ),
+        (
+            "K8S-TLS-1",
+            "acme/access/ingress-app.yaml",
+            Replace("    networking.gke.io/managed-certificates: app\n", ""),
+        ),
+        (
+            "K8S-AV-1",
+            "acme/pgpool/poddisruptionbudget-pgpool.yaml",
+            Delete,
+        ),
+        (
+            "K8S-BAK-1",
+            "acme/monitoring/prometheusrule-stack.yaml",
+            Replace("alert: SnapshotTooOld", "alert: SnapshotAged"),
+        ),
+        (
+            "K8S-MON-1",
+            "acme/monitoring/podmonitor-pgpool.yaml",
+            Delete,
+        ),
+        (
+            "GCP-GKE-1",
+            "acme/terraform/cluster.tf.json",
+            Replace(
+                "\"enable_private_nodes\": true",
+                "\"enable_private_nodes\": false",
+            ),
+        ),
+        (
+            "GCP-GKE-2",
+            "acme/terraform/cluster.tf.json",
+            Replace("\"mode\": \"GKE_METADATA\"", "\"mode\": \"GCE_METADATA\""),
+        ),
+        (
+            "GCP-GKE-3",
+            "acme/terraform/cluster.tf.json",
+            Replace("\"auto_upgrade\": true", "\"auto_upgrade\": false"),
+        ),
+        (
+            "GCP-EDGE-1",
+            "acme/terraform/edge.tf.json",
+            Replace("\"deny(403)\"", "\"allow\""),
+        ),
+        (
+            "GCP-NET-1",
+            "acme/terraform/edge.tf.json",
+            Replace("\"10.20.0.0/16\"", "\"0.0.0.0/0\""),
+        ),
+        (
+            "GCP-IAM-1",
+            "acme/terraform/cluster.tf.json",
+            Replace("roles/container.defaultNodeServiceAccount", "roles/editor"),
+        ),
+        (
+            "GCP-AV-1",
+            "acme/terraform/cluster.tf.json",
+            Replace(
+                "\"deletion_protection\": true",
+                "\"deletion_protection\": false",
+            ),
+        ),
+        (
+            "CHG-1",
+            "acme/app/service-app.yaml",
+            Replace("kind: Service\n", "kind: Service\n# edited by hand\n"),
+        ),
+    ];
+    let work = workspace("audit-fail");
+    render_ok(work.path(), &["render"]);
+    let out = work.path().join("out");
+    let pristine = super::tree(&out);
+    let catalogue: Vec<String> = audit_json(work.path()).1["controls"]
+        .as_array()
+        .expect("controls")
+        .iter()
+        .map(|c| c["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    let mut covered: Vec<&str> = Vec::new();
+    for (control, file, edit) in cases {
+        let path = out.join(file);
+        let before = std::fs::read_to_string(&path).expect("file");
+        match edit {
+            Delete => std::fs::remove_file(&path).expect("delete"),
+            Replace(from, to) => {
+                assert!(before.contains(from), "{file} holds {from:?}");
+                std::fs::write(&path, before.replace(from, to)).expect("write");
+            }
+        }
+        let (code, report) = audit_json(work.path());
+        assert_eq!(code, Some(1), "{control}");
+        let failed = failures(&report);
+        let controls: Vec<&str> = failed
+            .iter()
+            .filter(|(customer, _, _)| customer == "acme")
+            .map(|(_, c, _)| c.as_str())
+            .collect();
+        let mut expected = vec![*control];
+        if *control != "CHG-1" {
+            expected.push("CHG-1");
+        }
+        let mut sorted = controls.clone();
+        sorted.sort();
+        expected.sort();
+        assert_eq!(sorted, expected, "{control}: {failed:?}");
+        assert!(
+            failed.iter().all(|(customer, _, _)| customer == "acme"),
+            "{control}: {failed:?}"
+        );
+        if matches!(edit, Replace(..)) {
+            let evidence = &failed
+                .iter()
+                .find(|(_, c, _)| c == control)
+                .expect("the control failed")
+                .2;
+            assert!(
+                evidence.iter().any(|e| e.starts_with(file)),
+                "{control}: evidence {evidence:?}"
+            );
+        }
+        std::fs::write(&path, &before).expect("restore");
+        covered.push(control);
+    }
+    assert_eq!(super::tree(&out), pristine, "every edit was undone");
+    covered.sort();
+    let mut all: Vec<&str> = catalogue.iter().map(String::as_str).collect();
+    all.sort();
+    assert_eq!(covered, all, "every control has a failing case");
+}
+
+/// docs/audit.md's table lists every control with its criteria, as the catalogue has them.
+#[test]
+fn the_documented_catalogue_is_the_code() {
+    let work = workspace("audit-docs");
+    render_ok(work.path(), &["render"]);
+    let docs = std::fs::read_to_string(super::root().join("docs/audit.md")).expect("docs");
+    let (_, report) = audit_json(work.path());
+    for control in report["controls"].as_array().expect("controls") {
+        let criteria: Vec<&str> = control["criteria"]
+            .as_array()
+            .expect("criteria")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let row = format!(
+            "| {} | {} |",
+            control["id"].as_str().expect("id"),
+            criteria.join(", ")
+        );
+        assert!(docs.contains(&row), "docs/audit.md lacks `{row}`");
+    }
+}
