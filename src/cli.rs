@@ -118,6 +118,10 @@ enum Command {
         /// with its evidence).
         #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
         format: AuditFormat,
+        /// Risk acceptances: a YAML file whose `exceptions:` name a control, the customers
+        /// (a glob), a reason, an approver and an expiry date (docs/audit.md).
+        #[arg(long, value_name = "FILE")]
+        exceptions: Option<PathBuf>,
     },
     /// Print the profile JSON Schema.
     Schema,
@@ -168,7 +172,12 @@ pub fn main() -> ExitCode {
             OK
         }
         Command::Explain { profile, field } => explain(&printer, &profile, field.as_deref()),
-        Command::Audit { paths, out, format } => audit(&printer, &paths, &out, format),
+        Command::Audit {
+            paths,
+            out,
+            format,
+            exceptions,
+        } => audit(&printer, &paths, &out, format, exceptions.as_deref()),
     })
 }
 
@@ -640,7 +649,23 @@ fn scalar_text(node: &Node) -> String {
 
 /// `audit`: compile, compare with the committed output (CHG-1), then judge every control
 /// on the committed files of each customer.
-fn audit(printer: &Printer, paths: &[PathBuf], out: &Path, format: AuditFormat) -> u8 {
+fn audit(
+    printer: &Printer,
+    paths: &[PathBuf],
+    out: &Path,
+    format: AuditFormat,
+    exceptions: Option<&Path>,
+) -> u8 {
+    let exceptions = match exceptions.map(crate::audit::read_exceptions) {
+        None => Vec::new(),
+        Some(Ok(exceptions)) => exceptions,
+        Some(Err(problems)) => {
+            for problem in problems {
+                eprintln!("error: {problem}");
+            }
+            return USAGE;
+        }
+    };
     let jobs = default_jobs();
     let (fleet, whole_fleet) = match compile_each(printer, paths, jobs, &|_, f| Some(f)) {
         Err(code) => return code,
@@ -690,19 +715,29 @@ fn audit(printer: &Printer, paths: &[PathBuf], out: &Path, format: AuditFormat) 
             }
         }
     }
+    let problems =
+        crate::audit::apply_exceptions(&mut results, &exceptions, &crate::audit::today());
     let failed = results
         .iter()
         .flat_map(|(_, v)| v)
-        .filter(|v| !v.passed)
+        .filter(|v| !v.passed && v.excepted.is_none())
         .count();
     match format {
-        AuditFormat::Json => println!("{}", audit_json(&results)),
-        AuditFormat::Text => print!("{}", audit_text(out, &results)),
+        AuditFormat::Json => println!("{}", audit_json(&results, &problems)),
+        AuditFormat::Text => print!("{}", audit_text(out, &results, &problems)),
     }
-    if failed > 0 { FAILED } else { OK }
+    if failed > 0 || !problems.is_empty() {
+        FAILED
+    } else {
+        OK
+    }
 }
 
-fn audit_text(out: &Path, results: &[(String, Vec<crate::audit::Verdict>)]) -> String {
+fn audit_text(
+    out: &Path,
+    results: &[(String, Vec<crate::audit::Verdict>)],
+    problems: &[String],
+) -> String {
     let width = results
         .iter()
         .map(|(n, _)| n.len())
@@ -723,14 +758,32 @@ fn audit_text(out: &Path, results: &[(String, Vec<crate::audit::Verdict>)]) -> S
     for (i, control) in crate::audit::CONTROLS.iter().enumerate() {
         text.push_str(&format!("{:<12}", control.id));
         for (_, verdicts) in results {
-            let verdict = if verdicts[i].passed { "pass" } else { "FAIL" };
+            let verdict = match (&verdicts[i].passed, &verdicts[i].excepted) {
+                (true, _) => "pass",
+                (false, Some(_)) => "excepted",
+                (false, None) => "FAIL",
+            };
             text.push_str(&format!(" {verdict:<width$}"));
         }
         text.push('\n');
     }
+    let mut excepted = String::new();
+    for (name, verdicts) in results {
+        for verdict in verdicts {
+            if let Some(e) = &verdict.excepted {
+                excepted.push_str(&format!(
+                    "  {name} {}: {} (approved by {}, until {}; {})\n",
+                    verdict.control, e.reason, e.approver, e.expires, e.at
+                ));
+            }
+        }
+    }
     let mut failures = String::new();
     for (name, verdicts) in results {
-        for verdict in verdicts.iter().filter(|v| !v.passed) {
+        for verdict in verdicts
+            .iter()
+            .filter(|v| !v.passed && v.excepted.is_none())
+        {
             failures.push_str(&format!("{name} {}:\n", verdict.control));
             if verdict.observations.is_empty() {
                 failures.push_str("  nothing in the output shows it\n");
@@ -755,11 +808,19 @@ fn audit_text(out: &Path, results: &[(String, Vec<crate::audit::Verdict>)]) -> S
     if !failures.is_empty() {
         text.push_str(&format!("\nfailures:\n{failures}"));
     }
+    if !excepted.is_empty() {
+        text.push_str(&format!(
+            "\nexcepted (risk accepted, not passed):\n{excepted}"
+        ));
+    }
+    for problem in problems {
+        text.push_str(&format!("\nerror: {problem}\n"));
+    }
     text.push_str(&format!("\n{passed} of {total} verdicts pass\n"));
     text
 }
 
-fn audit_json(results: &[(String, Vec<crate::audit::Verdict>)]) -> String {
+fn audit_json(results: &[(String, Vec<crate::audit::Verdict>)], problems: &[String]) -> String {
     let controls: Vec<serde_json::Value> = crate::audit::CONTROLS
         .iter()
         .map(|c| {
@@ -781,6 +842,9 @@ fn audit_json(results: &[(String, Vec<crate::audit::Verdict>)]) -> String {
                 "verdicts": verdicts.iter().map(|v| serde_json::json!({
                     "control": v.control,
                     "passed": v.passed,
+                    "excepted": v.excepted.as_ref().map(|e| serde_json::json!({
+                        "reason": e.reason, "approver": e.approver, "expires": e.expires, "at": e.at,
+                    })),
                     "evidence": v.observations.iter().map(|o| serde_json::json!({
                         "file": o.file, "line": o.line, "holds": o.holds, "what": o.what,
                     })).collect::<Vec<_>>(),
@@ -792,6 +856,7 @@ fn audit_json(results: &[(String, Vec<crate::audit::Verdict>)]) -> String {
         "version": 1,
         "controls": controls,
         "customers": customers,
+        "exception_problems": problems,
     }))
     .unwrap_or_default()
 }

@@ -268,3 +268,109 @@ fn the_documented_catalogue_is_the_code() {
         assert!(docs.contains(&row), "docs/audit.md lacks `{row}`");
     }
 }
+
+/// A risk acceptance suppresses exactly its control and customers while it is current; an
+/// expired one, one that covers nothing and a malformed file are errors.
+#[test]
+fn exceptions_suppress_exactly_their_control_until_they_expire() {
+    let work = workspace("audit-exceptions");
+    render_ok(work.path(), &["render"]);
+    std::fs::remove_file(
+        work.path()
+            .join("out/acme/pgpool/poddisruptionbudget-pgpool.yaml"),
+    )
+    .expect("delete");
+    let write = |expires: &str, extra: &str| {
+        let text = format!(
+            "exceptions:\n  - control: K8S-AV-1\n    customers: ac*\n    reason: Pgpool runs one pod during the migration\n    approver: jane.doe@vendor.example\n    expires: {expires}\n  - control: CHG-1\n    customers: acme\n    reason: the budget was removed by hand for the migration\n    approver: jane.doe@vendor.example\n    expires: {expires}\n{extra}"
+        );
+        std::fs::write(work.path().join("exceptions.yaml"), text).expect("write");
+    };
+    let audit = || {
+        let output = run(
+            work.path(),
+            &[
+                "audit",
+                "--format",
+                "json",
+                "--exceptions",
+                "exceptions.yaml",
+            ],
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        (output.status.code(), report, text(&output.stderr))
+    };
+    write("2999-12-31", "");
+    let (code, report, stderr) = audit();
+    assert_eq!(code, Some(0), "{stderr}{report}");
+    let excepted: Vec<(String, String)> = report["customers"]
+        .as_array()
+        .expect("customers")
+        .iter()
+        .flat_map(|c| {
+            c["verdicts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|v| !v["excepted"].is_null())
+                .map(move |v| {
+                    (
+                        c["name"].as_str().unwrap_or("").to_string(),
+                        v["control"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+        })
+        .collect();
+    assert_eq!(
+        excepted,
+        vec![
+            ("acme".to_string(), "K8S-AV-1".to_string()),
+            ("acme".to_string(), "CHG-1".to_string())
+        ]
+    );
+    // Listed as excepted in the text report, never hidden.
+    let text_report = text(&run(work.path(), &["audit", "--exceptions", "exceptions.yaml"]).stdout);
+    assert!(
+        text_report.contains("excepted (risk accepted, not passed)"),
+        "{text_report}"
+    );
+    assert!(
+        text_report.contains("jane.doe@vendor.example"),
+        "{text_report}"
+    );
+
+    write("2000-01-01", "");
+    let (code, report, _) = audit();
+    assert_eq!(code, Some(1));
+    assert!(
+        report["exception_problems"]
+            .to_string()
+            .contains("expired on 2000-01-01"),
+        "{report}"
+    );
+
+    write(
+        "2999-12-31",
+        "  - control: GCP-AV-1\n    customers: globex\n    reason: none\n    approver: x@vendor.example\n    expires: 2999-12-31\n",
+    );
+    let (code, report, _) = audit();
+    assert_eq!(code, Some(1));
+    assert!(
+        report["exception_problems"]
+            .to_string()
+            .contains("covers no failing control"),
+        "{report}"
+    );
+
+    std::fs::write(
+        work.path().join("exceptions.yaml"),
+        "exceptions:\n  - control: K8S-AV-1\n    customers: acme\n    reason: r\n    expires: 2999-12-31\n",
+    )
+    .expect("write");
+    let (code, _, stderr) = audit();
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("exceptions.yaml:2") && stderr.contains("approver"),
+        "{stderr}"
+    );
+}
