@@ -64,7 +64,9 @@ enum DiffFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum AuditFormat {
     Text,
+    Markdown,
     Json,
+    Sarif,
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,8 +116,9 @@ enum Command {
         /// The committed output folder.
         #[arg(long, value_name = "DIR", default_value = "out")]
         out: PathBuf,
-        /// text (a customers × controls matrix and every failure) or json (every verdict
-        /// with its evidence).
+        /// text (a customers × controls matrix and every failure), markdown (the same for a
+        /// pull-request job summary), json (every verdict with its evidence) or sarif
+        /// (SARIF 2.1.0 for code scanning: one result per failing or excepted verdict).
         #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
         format: AuditFormat,
         /// Risk acceptances: a YAML file whose `exceptions:` name a control, the customers
@@ -725,6 +728,8 @@ fn audit(
     match format {
         AuditFormat::Json => println!("{}", audit_json(&results, &problems)),
         AuditFormat::Text => print!("{}", audit_text(out, &results, &problems)),
+        AuditFormat::Markdown => print!("{}", audit_markdown(out, &results, &problems)),
+        AuditFormat::Sarif => println!("{}", audit_sarif(out, &results)),
     }
     if failed > 0 || !problems.is_empty() {
         FAILED
@@ -857,6 +862,152 @@ fn audit_json(results: &[(String, Vec<crate::audit::Verdict>)], problems: &[Stri
         "controls": controls,
         "customers": customers,
         "exception_problems": problems,
+    }))
+    .unwrap_or_default()
+}
+
+/// The pull-request job summary: the customers × controls matrix, then the failures and
+/// the exceptions. Failure details stop well inside GitHub's 65,536-character comment limit;
+/// the JSON or SARIF report has them all.
+fn audit_markdown(
+    out: &Path,
+    results: &[(String, Vec<crate::audit::Verdict>)],
+    problems: &[String],
+) -> String {
+    const BUDGET: usize = 60_000;
+    let mut text = format!(
+        "## gitopsc audit of `{}`\n\nEvidence for the controls listed, not a certification.\n\n| control | criteria |",
+        out.display()
+    );
+    for (name, _) in results {
+        text.push_str(&format!(" {name} |"));
+    }
+    text.push_str("\n|---|---|");
+    text.push_str(&"---|".repeat(results.len()));
+    text.push('\n');
+    for (i, control) in crate::audit::CONTROLS.iter().enumerate() {
+        text.push_str(&format!(
+            "| {} | {} |",
+            control.id,
+            control.criteria.join(", ")
+        ));
+        for (_, verdicts) in results {
+            let cell = match (&verdicts[i].passed, &verdicts[i].excepted) {
+                (true, _) => "pass",
+                (false, Some(_)) => "excepted",
+                (false, None) => "**FAIL**",
+            };
+            text.push_str(&format!(" {cell} |"));
+        }
+        text.push('\n');
+    }
+    let mut details = String::new();
+    let mut left_out = 0;
+    for (name, verdicts) in results {
+        for verdict in verdicts.iter().filter(|v| !v.passed) {
+            let line = match &verdict.excepted {
+                Some(e) => format!(
+                    "- {name} {} excepted: {} (approved by {}, until {})\n",
+                    verdict.control, e.reason, e.approver, e.expires
+                ),
+                None => {
+                    let places: Vec<String> = verdict
+                        .observations
+                        .iter()
+                        .filter(|o| !o.holds)
+                        .map(|o| format!("`{}/{}:{}` {}", out.display(), o.file, o.line, o.what))
+                        .collect();
+                    format!("- {name} **{}**: {}\n", verdict.control, places.join("; "))
+                }
+            };
+            if text.len() + details.len() + line.len() > BUDGET {
+                left_out += 1;
+            } else {
+                details.push_str(&line);
+            }
+        }
+    }
+    if !details.is_empty() {
+        text.push_str(&format!("\n### Failing and excepted\n\n{details}"));
+    }
+    if left_out > 0 {
+        text.push_str(&format!(
+            "\n{left_out} more not shown here; `gitopsc audit --format json` lists them all.\n"
+        ));
+    }
+    for problem in problems {
+        text.push_str(&format!("\n- error: {problem}\n"));
+    }
+    text
+}
+
+/// SARIF 2.1.0: one rule per control, one result per failing or excepted verdict at its
+/// first failing piece of evidence (repo-relative), with a fingerprint that stays the same
+/// while the control, the customer and the file do.
+fn audit_sarif(out: &Path, results: &[(String, Vec<crate::audit::Verdict>)]) -> String {
+    let rules: Vec<serde_json::Value> = crate::audit::CONTROLS
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "id": c.id,
+                "name": c.id.replace('-', ""),
+                "shortDescription": {"text": c.statement},
+                "fullDescription": {"text": c.rationale},
+                "help": {"text": format!(
+                    "{} Supports SOC 2 {}. Related: {}. See docs/audit.md.",
+                    c.statement,
+                    c.criteria.join(", "),
+                    if c.anchors.is_empty() { "none".to_string() } else { c.anchors.join(", ") }
+                )},
+                "properties": {"tags": c.criteria},
+            })
+        })
+        .collect();
+    let mut findings = Vec::new();
+    for (name, verdicts) in results {
+        for (index, verdict) in verdicts.iter().enumerate().filter(|(_, v)| !v.passed) {
+            let evidence = verdict.observations.iter().find(|o| !o.holds);
+            let (file, line, what) = match evidence {
+                Some(o) => (o.file.clone(), o.line, o.what.clone()),
+                None => (
+                    format!("{name}/{}", crate::package::LOCK),
+                    1,
+                    "nothing in the output shows it".to_string(),
+                ),
+            };
+            let uri = out.join(&file).to_string_lossy().into_owned();
+            let mut result = serde_json::json!({
+                "ruleId": verdict.control,
+                "ruleIndex": index,
+                "level": "error",
+                "message": {"text": format!("{name}: {what}")},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": uri},
+                    "region": {"startLine": line.max(1)}
+                }}],
+                "partialFingerprints": {"gitopsc/v1": format!("{}/{name}/{file}", verdict.control)},
+            });
+            if let Some(e) = &verdict.excepted {
+                result["suppressions"] = serde_json::json!([{
+                    "kind": "external",
+                    "justification": format!("{} (approved by {}, until {}; {})", e.reason, e.approver, e.expires, e.at),
+                }]);
+            }
+            findings.push(result);
+        }
+    }
+    serde_json::to_string_pretty(&serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "gitopsc",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/vendor/gitopsc/blob/main/docs/audit.md",
+                "rules": rules,
+            }},
+            "results": findings,
+        }],
     }))
     .unwrap_or_default()
 }

@@ -374,3 +374,72 @@ fn exceptions_suppress_exactly_their_control_until_they_expire() {
         "{stderr}"
     );
 }
+
+/// SARIF for code scanning validates against the official SARIF 2.1.0 schema, names each
+/// failing control as a rule with a repo-relative location and a stable fingerprint; the
+/// markdown summary carries the matrix and the failure.
+#[test]
+fn sarif_and_markdown_reports_show_the_failure() {
+    let work = workspace("audit-sarif");
+    render_ok(work.path(), &["render"]);
+    std::fs::remove_file(
+        work.path()
+            .join("out/acme/network/networkpolicy-default-deny.yaml"),
+    )
+    .expect("delete");
+    let sarif = run(work.path(), &["audit", "--format", "sarif"]);
+    assert_eq!(sarif.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&sarif.stdout).expect("SARIF is JSON");
+    let results = report["runs"][0]["results"].as_array().expect("results");
+    let rule_ids: Vec<&str> = results
+        .iter()
+        .filter_map(|r| r["ruleId"].as_str())
+        .collect();
+    assert!(
+        rule_ids.contains(&"K8S-NET-1") && rule_ids.contains(&"CHG-1"),
+        "{rule_ids:?}"
+    );
+    for result in results {
+        let uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            .as_str()
+            .expect("uri");
+        assert!(uri.starts_with("out/acme/"), "{uri}");
+        assert!(result["partialFingerprints"]["gitopsc/v1"].is_string());
+    }
+    let rules = report["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("rules");
+    assert!(rules.iter().all(|r| r["help"]["text"].is_string()));
+    let schema = super::root().join("../shared/schemas/sarif-schema-2.1.0.json");
+    if let Some(python) = super::python_with("jsonschema") {
+        if schema.is_file() {
+            let file = work.path().join("audit.sarif");
+            std::fs::write(&file, &sarif.stdout).expect("write");
+            let check = std::process::Command::new(python)
+                .args([
+                    "-c",
+                    "import json, sys, jsonschema\nschema = json.load(open(sys.argv[1]))\njsonschema.validators.validator_for(schema)(schema).validate(json.load(open(sys.argv[2])))",
+                ])
+                .arg(&schema)
+                .arg(&file)
+                .output()
+                .expect("python runs");
+            assert!(
+                check.status.success(),
+                "SARIF invalid:\n{}",
+                text(&check.stderr)
+            );
+        }
+    }
+    let markdown = text(&run(work.path(), &["audit", "--format", "markdown"]).stdout);
+    assert!(
+        markdown.contains("| control | criteria | acme | globex | initech |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| K8S-NET-1 | CC6.6 | **FAIL** | pass | pass |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("acme **K8S-NET-1**"), "{markdown}");
+    assert!(markdown.len() < 65_536);
+}
