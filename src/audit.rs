@@ -28,6 +28,9 @@ pub struct Control {
     pub rationale: &'static str,
     /// The same idea in Kubescape, the CIS GKE benchmark or checkov.
     pub anchors: &'static [&'static str],
+    /// The profile field (a JSON pointer) whose value decides the control's outcome; the
+    /// report names the line that sets it, in the profile or the layer it comes from.
+    pub source: &'static str,
     check: fn(&Output) -> Vec<Observation>,
 }
 
@@ -58,6 +61,8 @@ pub struct Verdict {
     pub observations: Vec<Observation>,
     /// The risk acceptance under which a failing control is tolerated.
     pub excepted: Option<Exception>,
+    /// `file:line` of the profile (or layer) line behind the control's outcome.
+    pub profile: Option<String>,
 }
 
 /// Reads `out/<customer>/` into parsed documents; unreadable or unparsable files are
@@ -115,6 +120,7 @@ pub fn evaluate(output: &Output) -> Vec<Verdict> {
                 passed,
                 observations,
                 excepted: None,
+                profile: None,
             }
         })
         .collect()
@@ -703,6 +709,7 @@ pub const CONTROLS: &[Control] = &[
         statement: "Every namespace denies all traffic by default.",
         rationale: "A pod reachable by anything in the cluster is one compromised neighbour away.",
         anchors: &["Kubescape C-0260"],
+        source: "/spec/access",
         check: default_deny,
     },
     Control {
@@ -712,6 +719,7 @@ pub const CONTROLS: &[Control] = &[
         statement: "Every workload's allowed flows are named by a NetworkPolicy.",
         rationale: "Flows are reviewed in the pull request that opens them.",
         anchors: &["Kubescape C-0260"],
+        source: "/spec/access",
         check: workload_policies,
     },
     Control {
@@ -721,6 +729,7 @@ pub const CONTROLS: &[Control] = &[
         statement: "No credential is in the committed output; secrets come by reference.",
         rationale: "Git history is forever and widely readable.",
         anchors: &["Kubescape C-0012"],
+        source: "/spec/database/credentials",
         check: no_secret_values,
     },
     Control {
@@ -734,6 +743,7 @@ pub const CONTROLS: &[Control] = &[
             "checkov CKV_K8S_28",
             "checkov CKV_K8S_37",
         ],
+        source: "/spec/app",
         check: restricted_pods,
     },
     Control {
@@ -743,6 +753,7 @@ pub const CONTROLS: &[Control] = &[
         statement: "No role grants wildcards and no binding grants an administrative role.",
         rationale: "Least privilege for every ServiceAccount the output creates.",
         anchors: &["Kubescape C-0035", "checkov CKV_K8S_49"],
+        source: "/spec/database",
         check: least_rbac,
     },
     Control {
@@ -752,6 +763,7 @@ pub const CONTROLS: &[Control] = &[
         statement: "Traffic is encrypted at the edge (Ingress TLS) and to the database (Pgpool SSL).",
         rationale: "Credentials and data never cross a network in clear text.",
         anchors: &["Kubescape C-0263"],
+        source: "/spec/access/external",
         check: ingress_tls,
     },
     Control {
@@ -761,6 +773,7 @@ pub const CONTROLS: &[Control] = &[
         statement: "Every replicated workload has a PodDisruptionBudget.",
         rationale: "Node upgrades and drains never take a service below its capacity.",
         anchors: &[],
+        source: "/spec/database/pgpool/replicas",
         check: disruption_budgets,
     },
     Control {
@@ -770,6 +783,7 @@ pub const CONTROLS: &[Control] = &[
         statement: "Database snapshots run on a schedule and an alert fires when they stop.",
         rationale: "A backup nobody notices failing is no backup.",
         anchors: &[],
+        source: "/spec/backup/snapshots",
         check: snapshots,
     },
     Control {
@@ -779,6 +793,7 @@ pub const CONTROLS: &[Control] = &[
         statement: "The stack is scraped and alert rules are in place.",
         rationale: "Incidents are detected by the system, not by customers.",
         anchors: &[],
+        source: "/spec/monitoring",
         check: monitoring,
     },
     Control {
@@ -793,6 +808,7 @@ pub const CONTROLS: &[Control] = &[
             "checkov CKV_GCP_25",
             "checkov CKV_GCP_20",
         ],
+        source: "/spec/infrastructure/cluster/masterAuthorizedNetworks",
         check: private_cluster,
     },
     Control {
@@ -806,6 +822,7 @@ pub const CONTROLS: &[Control] = &[
             "checkov CKV_GCP_71",
             "checkov CKV_GCP_68",
         ],
+        source: "/spec/infrastructure/cluster",
         check: node_hardening,
     },
     Control {
@@ -819,6 +836,7 @@ pub const CONTROLS: &[Control] = &[
             "checkov CKV_GCP_10",
             "checkov CKV_GCP_9",
         ],
+        source: "/spec/infrastructure/cluster/releaseChannel",
         check: upgrades,
     },
     Control {
@@ -828,6 +846,7 @@ pub const CONTROLS: &[Control] = &[
         statement: "Cloud Armor admits the external allow-list and denies everything else.",
         rationale: "The allow-list is enforced at Google's edge, before the load balancer.",
         anchors: &[],
+        source: "/spec/access/external/allowedSourceRanges",
         check: edge_default_deny,
     },
     Control {
@@ -837,6 +856,7 @@ pub const CONTROLS: &[Control] = &[
         statement: "No firewall rule admits every address.",
         rationale: "Ingress is limited to the customer's ranges and Google's health checkers.",
         anchors: &["checkov CKV_GCP_2", "checkov CKV_GCP_3"],
+        source: "/spec/access/internal/allowedSourceRanges",
         check: closed_firewall,
     },
     Control {
@@ -846,6 +866,7 @@ pub const CONTROLS: &[Control] = &[
         statement: "The node service account holds only GKE's least-privilege node role.",
         rationale: "A node compromise does not reach the rest of the project.",
         anchors: &["CIS GKE 5.2.1"],
+        source: "/spec/infrastructure/nodePools",
         check: node_account,
     },
     Control {
@@ -855,6 +876,7 @@ pub const CONTROLS: &[Control] = &[
         statement: "The cluster has deletion protection.",
         rationale: "A mistaken apply or destroy cannot remove the environment.",
         anchors: &[],
+        source: "/spec/infrastructure/cluster",
         check: deletion_protection,
     },
     Control {
@@ -864,6 +886,7 @@ pub const CONTROLS: &[Control] = &[
         statement: "The committed output is exactly what the reviewed profiles compile to, by a named compiler version.",
         rationale: "What Argo CD and Terraform apply went through the pull request.",
         anchors: &[],
+        source: "/metadata/name",
         check: compiled_output,
     },
 ];
@@ -1041,6 +1064,21 @@ pub fn today() -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Names, on each verdict, the profile line behind it: the line that sets the control's
+/// `source` field in the merged profile (the layer's line when a layer sets it), or the
+/// nearest field above it that is set.
+pub fn attribute(verdicts: &mut [Verdict], profile: &Path) {
+    let cache = crate::layer::LayerCache::default();
+    let mut diagnostics = Vec::new();
+    let Some(root) = crate::compiler::merged(profile, &cache, &mut diagnostics) else {
+        return;
+    };
+    for (verdict, control) in verdicts.iter_mut().zip(CONTROLS) {
+        let at = crate::model::locate(&root, control.source);
+        verdict.profile = Some(format!("{}:{}", at.file.path.display(), at.line));
+    }
 }
 
 #[cfg(test)]

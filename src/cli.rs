@@ -677,10 +677,10 @@ fn audit(
     if fleet.has_errors() {
         return FAILED;
     }
-    let names: Vec<String> = fleet
+    let names: Vec<(String, PathBuf)> = fleet
         .customers
         .iter()
-        .map(|c| c.customer.name.clone())
+        .map(|c| (c.customer.name.clone(), c.name_at.file.path.clone()))
         .collect();
     let folders = fleet.into_folders(crate::package::Format::Kustomize, whole_fleet);
     let drift = match write::check(
@@ -709,9 +709,13 @@ fn audit(
             .collect()
     };
     let mut results = Vec::new();
-    for name in &names {
+    for (name, profile) in &names {
         match crate::audit::read(out, name, drifted(name)) {
-            Ok(output) => results.push((name.clone(), crate::audit::evaluate(&output))),
+            Ok(output) => {
+                let mut verdicts = crate::audit::evaluate(&output);
+                crate::audit::attribute(&mut verdicts, profile);
+                results.push((name.clone(), verdicts));
+            }
             Err(error) => {
                 eprintln!("error: {}: {error}", out.join(name).display());
                 return USAGE;
@@ -789,7 +793,11 @@ fn audit_text(
             .iter()
             .filter(|v| !v.passed && v.excepted.is_none())
         {
-            failures.push_str(&format!("{name} {}:\n", verdict.control));
+            failures.push_str(&format!(
+                "{name} {} (profile: {}):\n",
+                verdict.control,
+                verdict.profile.as_deref().unwrap_or("?")
+            ));
             if verdict.observations.is_empty() {
                 failures.push_str("  nothing in the output shows it\n");
             }
@@ -847,6 +855,7 @@ fn audit_json(results: &[(String, Vec<crate::audit::Verdict>)], problems: &[Stri
                 "verdicts": verdicts.iter().map(|v| serde_json::json!({
                     "control": v.control,
                     "passed": v.passed,
+                    "profile": v.profile,
                     "excepted": v.excepted.as_ref().map(|e| serde_json::json!({
                         "reason": e.reason, "approver": e.approver, "expires": e.expires, "at": e.at,
                     })),

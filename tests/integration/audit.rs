@@ -73,6 +73,32 @@ fn the_shipped_profiles_pass_every_control() {
             );
         }
     }
+    // Every verdict names the profile line behind it, through the layers.
+    let mut places = Vec::new();
+    for customer in report["customers"].as_array().expect("customers") {
+        for verdict in customer["verdicts"].as_array().expect("verdicts") {
+            let place = verdict["profile"]
+                .as_str()
+                .expect("profile line")
+                .to_string();
+            let (file, line) = place.rsplit_once(':').expect("file:line");
+            assert!(
+                file.starts_with("profiles/") && line.parse::<usize>().is_ok_and(|n| n >= 1),
+                "{place}"
+            );
+            places.push(place);
+        }
+    }
+    assert!(
+        places
+            .iter()
+            .any(|p| p.starts_with("profiles/_defaults.yaml:")),
+        "a layer's line"
+    );
+    assert!(
+        places.iter().any(|p| p.starts_with("profiles/acme.yaml:")),
+        "a profile's line"
+    );
     let text_report = text(&run(work.path(), &["audit"]).stdout);
     assert!(text_report.contains("not a certification"), "{text_report}");
 }
