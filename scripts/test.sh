@@ -7,7 +7,8 @@
 #   database tier on real components), prometheus (promtool) and
 #   curl (fetches Debian trixie's postgres_exporter 0.17.1 below: bookworm's 0.11 predates the
 #   built-in collectors the alerts use), shellcheck (scripts),
-#   gunicorn, python3-flask and python3-psycopg2 (the reference app, end to end)
+#   gunicorn, python3-flask and python3-psycopg2 (the reference app, end to end),
+#   chromium (renders the audit's HTML report headless)
 #   PyPI, in the gitignored .venv: scripts/requirements.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,8 @@ command -v haproxy >/dev/null || apt_packages+=(haproxy)
 command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v promtool >/dev/null || apt_packages+=(prometheus)
 command -v curl >/dev/null || apt_packages+=(curl)
+# The audit's HTML evidence report is rendered and screenshotted by headless Chromium.
+command -v chromium >/dev/null || apt_packages+=(chromium)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
 # The reference app (examples/app) in the end-to-end test: Debian's Flask, psycopg2, gunicorn.
 command -v gunicorn >/dev/null || apt_packages+=(gunicorn)

@@ -469,3 +469,114 @@ fn sarif_and_markdown_reports_show_the_failure() {
     assert!(markdown.contains("acme **K8S-NET-1**"), "{markdown}");
     assert!(markdown.len() < 65_536);
 }
+
+/// The HTML evidence report is self-contained and renders in headless Chromium: the DOM has
+/// the fleet matrix, and the screenshot shows it, a failing cell in its colour included.
+#[test]
+fn the_html_report_renders_the_matrix_in_chromium() {
+    let Some(chromium) = super::tool("chromium") else {
+        return;
+    };
+    let Some(python) = super::python_with("zlib") else {
+        return;
+    };
+    let work = workspace("audit-html");
+    render_ok(work.path(), &["render"]);
+    std::fs::remove_file(
+        work.path()
+            .join("out/acme/network/networkpolicy-default-deny.yaml"),
+    )
+    .expect("delete");
+    let report = run(work.path(), &["audit", "--format", "html"]);
+    assert_eq!(report.status.code(), Some(1));
+    let html = text(&report.stdout);
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external assets"
+    );
+    let page = work.path().join("audit.html");
+    std::fs::write(&page, &html).expect("write");
+    let url = format!("file://{}", page.display());
+    let chrome = |args: &[&str]| {
+        std::process::Command::new(&chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+            ])
+            .args(args)
+            .arg(&url)
+            .output()
+            .expect("chromium runs")
+    };
+    let dom = text(&chrome(&["--dump-dom"]).stdout);
+    assert!(
+        dom.contains("id=\"matrix\"") && dom.contains("<th>acme</th>"),
+        "{dom}"
+    );
+    let png = work.path().join("audit.png");
+    let shot = chrome(&[
+        "--window-size=1100,800",
+        &format!("--screenshot={}", png.display()),
+    ]);
+    assert!(png.is_file(), "{}", text(&shot.stderr));
+    // Decode the PNG (8-bit RGB or RGBA, as Chromium writes it) and count the pixels of the
+    // failing cell's colour (#f6d0d0) and of the passing cells' (#d8f0d8).
+    let script = r#"
+import struct, sys, zlib
+data = open(sys.argv[1], 'rb').read()
+assert data[:8] == b'\x89PNG\r\n\x1a\n'
+pos, idat, width, height, kind = 8, b'', 0, 0, 0
+while pos < len(data):
+    length, tag = struct.unpack('>I4s', data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + length]
+    if tag == b'IHDR':
+        width, height, depth, kind = struct.unpack('>IIBB', body[:10])
+    elif tag == b'IDAT':
+        idat += body
+    pos += 12 + length
+channels = {2: 3, 6: 4}[kind]
+raw = zlib.decompress(idat)
+stride = width * channels
+rows, previous, i = [], bytearray(stride), 0
+for _ in range(height):
+    mode, line = raw[i], bytearray(raw[i + 1:i + 1 + stride])
+    i += 1 + stride
+    for x in range(stride):
+        a = line[x - channels] if x >= channels else 0
+        b = previous[x]
+        c = previous[x - channels] if x >= channels else 0
+        if mode == 1: line[x] = (line[x] + a) & 255
+        elif mode == 2: line[x] = (line[x] + b) & 255
+        elif mode == 3: line[x] = (line[x] + (a + b) // 2) & 255
+        elif mode == 4:
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    rows.append(line)
+    previous = line
+def count(rgb):
+    return sum(1 for row in rows for x in range(0, stride, channels) if tuple(row[x:x + 3]) == rgb)
+print(width, height, count((0xf6, 0xd0, 0xd0)), count((0xd8, 0xf0, 0xd8)))
+"#;
+    let measured = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(&png)
+        .output()
+        .expect("python runs");
+    let numbers: Vec<u64> = text(&measured.stdout)
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert_eq!(
+        numbers.len(),
+        4,
+        "{}{}",
+        text(&measured.stdout),
+        text(&measured.stderr)
+    );
+    assert_eq!((numbers[0], numbers[1]), (1100, 800));
+    assert!(numbers[2] > 500, "failing cells visible: {numbers:?}");
+    assert!(numbers[3] > 5_000, "passing cells visible: {numbers:?}");
+}
