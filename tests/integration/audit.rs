@@ -197,6 +197,11 @@ fn each_control_fails_on_the_output_it_guards_against() {
             Replace("roles/container.defaultNodeServiceAccount", "roles/editor"),
         ),
         (
+            "GCP-LOG-1",
+            "acme/terraform/cluster.tf.json",
+            Replace("\"WORKLOADS\"", "\"APISERVER\""),
+        ),
+        (
             "GCP-AV-1",
             "acme/terraform/cluster.tf.json",
             Replace(
@@ -579,4 +584,91 @@ print(width, height, count((0xf6, 0xd0, 0xd0)), count((0xd8, 0xf0, 0xd8)))
     assert_eq!((numbers[0], numbers[1]), (1100, 800));
     assert!(numbers[2] > 500, "failing cells visible: {numbers:?}");
     assert!(numbers[3] > 5_000, "passing cells visible: {numbers:?}");
+}
+
+/// Where a control mirrors a checkov check, the audit and checkov agree: both pass the
+/// pristine file, and both fail the same file once it is mutated.
+#[test]
+fn the_audit_and_checkov_agree_on_mirrored_checks() {
+    let Some(checkov) = super::tool("checkov") else {
+        return;
+    };
+    let cases: &[(&str, &str, &str, &str, &str, &str)] = &[
+        (
+            "K8S-POD-1",
+            "CKV_K8S_20",
+            "kubernetes",
+            "acme/app/deployment-app.yaml",
+            "allowPrivilegeEscalation: false",
+            "allowPrivilegeEscalation: true",
+        ),
+        (
+            "GCP-GKE-3",
+            "CKV_GCP_10",
+            "terraform_json",
+            "acme/terraform/cluster.tf.json",
+            "\"auto_upgrade\": true",
+            "\"auto_upgrade\": false",
+        ),
+        (
+            "GCP-GKE-2",
+            "CKV_GCP_68",
+            "terraform_json",
+            "acme/terraform/cluster.tf.json",
+            "\"enable_secure_boot\": true",
+            "\"enable_secure_boot\": false",
+        ),
+    ];
+    let work = workspace("audit-checkov");
+    render_ok(work.path(), &["render"]);
+    let out = work.path().join("out");
+    let checkov_fails = |check: &str, framework: &str, file: &Path| -> bool {
+        let output = std::process::Command::new(&checkov)
+            .args([
+                "--framework",
+                framework,
+                "--check",
+                check,
+                "--skip-download",
+                "--quiet",
+                "-o",
+                "json",
+                "-f",
+            ])
+            .arg(file)
+            .output()
+            .expect("checkov runs");
+        let report: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|_| panic!("checkov JSON:\n{}", text(&output.stdout)));
+        assert_eq!(report["summary"]["parsing_errors"], 0, "{report}");
+        report["summary"]["failed"].as_u64().unwrap_or(0) > 0
+    };
+    let audit_fails = |control: &str, file: &str| -> bool {
+        let (_, report) = audit_json(work.path());
+        failures(&report).iter().any(|(customer, c, evidence)| {
+            customer == "acme" && c == control && evidence.iter().any(|e| e.starts_with(file))
+        })
+    };
+    for (control, check, framework, file, from, to) in cases {
+        let path = out.join(file);
+        assert!(
+            !checkov_fails(check, framework, &path),
+            "{check} passes the pristine {file}"
+        );
+        assert!(
+            !audit_fails(control, file),
+            "{control} passes the pristine {file}"
+        );
+        let before = std::fs::read_to_string(&path).expect("file");
+        std::fs::write(&path, before.replace(from, to)).expect("mutate");
+        assert!(
+            checkov_fails(check, framework, &path),
+            "{check} fails the mutated {file}"
+        );
+        assert!(
+            audit_fails(control, file),
+            "{control} fails the mutated {file}"
+        );
+        std::fs::write(&path, before).expect("restore");
+    }
 }
