@@ -674,6 +674,59 @@ fn logging(output: &Output) -> Vec<Observation> {
     seen
 }
 
+fn secrets_mounted_least(output: &Output) -> Vec<Observation> {
+    // A Secret a cert-manager Certificate writes holds its certificate and key, all of which
+    // the mounting container uses; any other Secret is mounted key by key.
+    let certificates: Vec<&str> = objects(output, "Certificate")
+        .filter_map(|(_, c)| text(c, &["spec", "secretName"]))
+        .collect();
+    let mut seen = Vec::new();
+    for (file, w) in workloads(output) {
+        for volume in items(pod_spec(w).and_then(|s| s.get("volumes"))) {
+            let Some(secret) = text(volume, &["secret", "secretName"]) else {
+                continue;
+            };
+            let listed = !items(at(volume, &["secret", "items"])).is_empty();
+            seen.push(observe(
+                file,
+                volume,
+                listed || certificates.contains(&secret),
+                format!("Secret `{secret}` is mounted with only the keys the container uses"),
+            ));
+        }
+    }
+    seen
+}
+
+fn workload_accounts(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    let nodes = format!(
+        "serviceAccount:${{google_service_account.{}.email}}",
+        "nodes"
+    );
+    for (file, member) in resources(output, "google_project_iam_member") {
+        let to_nodes = text(member, &["member"]) == Some(nodes.as_str());
+        seen.push(observe(
+            file,
+            member,
+            to_nodes,
+            "project roles go to the node account only, never to a workload's",
+        ));
+    }
+    for (file, member) in resources(output, "google_secret_manager_secret_iam_member") {
+        let one_secret = text(member, &["secret_id"])
+            .is_some_and(|id| id.starts_with("${google_secret_manager_secret."));
+        let reader = text(member, &["role"]) == Some("roles/secretmanager.secretAccessor");
+        seen.push(observe(
+            file,
+            member,
+            one_secret && reader,
+            "the store reads exactly its secret",
+        ));
+    }
+    seen
+}
+
 fn deletion_protection(output: &Output) -> Vec<Observation> {
     resources(output, "google_container_cluster")
         .into_iter()
@@ -757,6 +810,16 @@ pub const CONTROLS: &[Control] = &[
         anchors: &["Kubescape C-0012"],
         source: "/spec/database/credentials",
         check: no_secret_values,
+    },
+    Control {
+        id: "K8S-SEC-2",
+        criteria: &["CC6.1", "CC6.3"],
+        half: Half::Kubernetes,
+        statement: "Every Secret is mounted with only the keys the container uses.",
+        rationale: "A container that reads the app's password cannot read the superuser's.",
+        anchors: &["Kubescape C-0186"],
+        source: "/spec/database/credentials",
+        check: secrets_mounted_least,
     },
     Control {
         id: "K8S-POD-1",
@@ -900,6 +963,16 @@ pub const CONTROLS: &[Control] = &[
         anchors: &["checkov CKV_GCP_1", "checkov CKV_GCP_26"],
         source: "/spec/infrastructure/cluster",
         check: logging,
+    },
+    Control {
+        id: "GCP-IAM-2",
+        criteria: &["CC6.3"],
+        half: Half::Gcp,
+        statement: "Workload service accounts hold no project role; the secret store reads exactly its secret.",
+        rationale: "A compromised pod reaches what its own service needs, nothing else.",
+        anchors: &[],
+        source: "/spec/app/workloadIdentity",
+        check: workload_accounts,
     },
     Control {
         id: "GCP-AV-1",

@@ -131,6 +131,11 @@ fn each_control_fails_on_the_output_it_guards_against() {
             ),
         ),
         (
+            "K8S-SEC-2",
+            "acme/pgpool/deployment-pgpool.yaml",
+            Replace("            items:\n", "            itemz:\n"),
+        ),
+        (
             "K8S-POD-1",
             "acme/app/deployment-app.yaml",
             Replace(
@@ -200,6 +205,14 @@ fn each_control_fails_on_the_output_it_guards_against() {
             "GCP-LOG-1",
             "acme/terraform/cluster.tf.json",
             Replace("\"WORKLOADS\"", "\"APISERVER\""),
+        ),
+        (
+            "GCP-IAM-2",
+            "acme/terraform/cluster.tf.json",
+            Replace(
+                "serviceAccount:${google_service_account.nodes.email}",
+                "serviceAccount:${google_service_account.app.email}",
+            ),
         ),
         (
             "GCP-AV-1",
