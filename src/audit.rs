@@ -65,6 +65,17 @@ pub struct Verdict {
     pub profile: Option<String>,
 }
 
+impl Verdict {
+    /// `pass`, `excepted` or `fail`: what every report shows for the verdict.
+    pub fn outcome(&self) -> &'static str {
+        match (self.passed, &self.excepted) {
+            (true, _) => "pass",
+            (false, Some(_)) => "excepted",
+            (false, None) => "fail",
+        }
+    }
+}
+
 /// Reads `out/<customer>/` into parsed documents; unreadable or unparsable files are
 /// observations of their own (a control that needs them then fails).
 pub fn read(out: &Path, customer: &str, drift: Vec<String>) -> std::io::Result<Output> {
@@ -254,16 +265,6 @@ fn workload_policies(output: &Output) -> Vec<Observation> {
         .collect()
 }
 
-/// Values that carry credentials whatever the name: a URL with a password, a PEM key.
-fn looks_like_secret(value: &str) -> bool {
-    value.contains("-----BEGIN")
-        || value.split_once("://").is_some_and(|(_, rest)| {
-            rest.split('/')
-                .next()
-                .is_some_and(|auth| auth.contains(':') && auth.contains('@'))
-        })
-}
-
 fn no_secret_values(output: &Output) -> Vec<Observation> {
     let mut seen = Vec::new();
     for (file, node) in &output.documents {
@@ -284,7 +285,7 @@ fn no_secret_values(output: &Output) -> Vec<Observation> {
                 let Some(value) = text(variable, &["value"]) else {
                     continue;
                 };
-                if looks_like_secret(value) {
+                if crate::check::looks_like_secret_value(value) {
                     seen.push(observe(
                         file,
                         variable,
@@ -444,39 +445,43 @@ fn snapshots(output: &Output) -> Vec<Observation> {
             )
         })
         .collect();
-    for kind in ["PrometheusRule", "ClusterRules"] {
-        for (file, rules) in objects(output, kind) {
-            let alerting = items(at(rules, &["spec", "groups"]))
-                .iter()
-                .flat_map(|g| items(g.get("rules")))
-                .any(|r| text(r, &["alert"]) == Some("SnapshotTooOld"));
-            seen.push(observe(
-                file,
-                rules,
-                alerting,
-                "an alert fires when the newest snapshot is too old",
-            ));
-        }
+    for (file, object, alerts) in rule_files(output) {
+        let alerting = alerts
+            .iter()
+            .any(|r| text(r, &["alert"]) == Some("SnapshotTooOld"));
+        seen.push(observe(
+            file,
+            object,
+            alerting,
+            "an alert fires when the newest snapshot is too old",
+        ));
     }
     seen
 }
 
-fn monitoring(output: &Output) -> Vec<Observation> {
-    let mut seen = Vec::new();
-    for kind in ["PrometheusRule", "ClusterRules"] {
-        for (file, rules) in objects(output, kind) {
-            let count = items(at(rules, &["spec", "groups"]))
+/// The rule objects of either monitoring provider, each with its alert rules.
+fn rule_files(output: &Output) -> Vec<(&str, &Node, Vec<&Node>)> {
+    ["PrometheusRule", "ClusterRules"]
+        .iter()
+        .flat_map(|kind| objects(output, kind))
+        .map(|(file, rules)| {
+            let alerts = items(at(rules, &["spec", "groups"]))
                 .iter()
                 .flat_map(|g| items(g.get("rules")))
-                .count();
-            seen.push(observe(
-                file,
-                rules,
-                count > 0,
-                format!("{count} alert rules"),
-            ));
-        }
-    }
+                .collect();
+            (file, rules, alerts)
+        })
+        .collect()
+}
+
+fn monitoring(output: &Output) -> Vec<Observation> {
+    let mut seen: Vec<Observation> = rule_files(output)
+        .into_iter()
+        .map(|(file, object, alerts)| {
+            let count = alerts.len();
+            observe(file, object, count > 0, format!("{count} alert rules"))
+        })
+        .collect();
     let monitors = ["PodMonitor", "PodMonitoring"]
         .iter()
         .map(|k| objects(output, k).count())

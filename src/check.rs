@@ -808,7 +808,7 @@ fn looks_like_secret(name: &str) -> bool {
 }
 
 /// Values that carry credentials whatever the name: a URL with a password, a PEM key.
-fn looks_like_secret_value(value: &str) -> bool {
+pub fn looks_like_secret_value(value: &str) -> bool {
     value.contains("-----BEGIN")
         || value.split_once("://").is_some_and(|(_, rest)| {
             rest.split('/')

@@ -770,10 +770,9 @@ fn audit_text(
     for (i, control) in crate::audit::CONTROLS.iter().enumerate() {
         text.push_str(&format!("{:<12}", control.id));
         for (_, verdicts) in results {
-            let verdict = match (&verdicts[i].passed, &verdicts[i].excepted) {
-                (true, _) => "pass",
-                (false, Some(_)) => "excepted",
-                (false, None) => "FAIL",
+            let verdict = match verdicts[i].outcome() {
+                "fail" => "FAIL",
+                other => other,
             };
             text.push_str(&format!(" {verdict:<width$}"));
         }
@@ -904,10 +903,9 @@ fn audit_markdown(
             control.criteria.join(", ")
         ));
         for (_, verdicts) in results {
-            let cell = match (&verdicts[i].passed, &verdicts[i].excepted) {
-                (true, _) => "pass",
-                (false, Some(_)) => "excepted",
-                (false, None) => "**FAIL**",
+            let cell = match verdicts[i].outcome() {
+                "fail" => "**FAIL**",
+                other => other,
             };
             text.push_str(&format!(" {cell} |"));
         }
@@ -1038,10 +1036,9 @@ fn audit_html(
     results: &[(String, Vec<crate::audit::Verdict>)],
     problems: &[String],
 ) -> String {
-    let cell = |v: &crate::audit::Verdict| match (&v.passed, &v.excepted) {
-        (true, _) => ("pass", "pass"),
-        (false, Some(_)) => ("excepted", "excepted"),
-        (false, None) => ("fail", "FAIL"),
+    let cell = |v: &crate::audit::Verdict| {
+        let class = v.outcome();
+        (class, if class == "fail" { "FAIL" } else { class })
     };
     let mut html = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>gitopsc audit</title>\n<style>\n\
