@@ -51,6 +51,8 @@ TYPES = [
     ("resource", "google_kms_crypto_key_iam_member"),
     ("data", "google_compute_network"),
     ("data", "google_compute_subnetwork"),
+    ("resource", "google_storage_bucket"),
+    ("resource", "google_project_iam_audit_config"),
 ]
 
 

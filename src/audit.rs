@@ -761,6 +761,159 @@ fn node_account(output: &Output) -> Vec<Observation> {
         .collect()
 }
 
+/// GKE's own StorageClasses, all of the Persistent Disk CSI driver; a claim that names none
+/// gets the cluster's default, `standard-rwo`. A class the customer created is not in the
+/// output, so the audit cannot show how it encrypts.
+const GKE_STORAGE_CLASSES: &[&str] = &["standard-rwo", "premium-rwo", "standard"];
+
+fn encrypted_volumes(output: &Output) -> Vec<Observation> {
+    let mut claims: Vec<(&str, &Node)> = objects(output, "PersistentVolumeClaim").collect();
+    for (file, set) in objects(output, "StatefulSet") {
+        claims.extend(
+            items(at(set, &["spec", "volumeClaimTemplates"]))
+                .iter()
+                .map(|claim| (file, claim)),
+        );
+    }
+    claims
+        .into_iter()
+        .map(|(file, claim)| {
+            let spec = claim.get("spec").unwrap_or(claim);
+            match text(spec, &["storageClassName"]) {
+                Some(class) => observe(
+                    file,
+                    spec.get("storageClassName").unwrap_or(spec),
+                    GKE_STORAGE_CLASSES.contains(&class),
+                    format!("StorageClass `{class}` is GKE's, provisioned by pd.csi.storage.gke.io and encrypted at rest"),
+                ),
+                None => observe(
+                    file,
+                    spec,
+                    true,
+                    "the cluster's default StorageClass (`standard-rwo`, pd.csi.storage.gke.io) encrypts at rest",
+                ),
+            }
+        })
+        .collect()
+}
+
+fn secrets_encryption(output: &Output) -> Vec<Observation> {
+    let granted: Vec<&str> = resources(output, "google_kms_crypto_key_iam_member")
+        .into_iter()
+        .filter(|(_, m)| {
+            text(m, &["role"]) == Some("roles/cloudkms.cryptoKeyEncrypterDecrypter")
+                && text(m, &["member"]).is_some_and(|m| m.contains("@container-engine-robot."))
+        })
+        .filter_map(|(_, m)| text(m, &["crypto_key_id"]))
+        .collect();
+    resources(output, "google_container_cluster")
+        .into_iter()
+        .map(|(file, cluster)| {
+            let encryption = cluster.get("database_encryption");
+            let key = encryption.and_then(|e| text(e, &["key_name"]));
+            let holds = encryption.is_some_and(|e| text(e, &["state"]) == Some("ENCRYPTED"))
+                && key.is_some_and(|k| granted.contains(&k));
+            let what = match key {
+                Some(key) => format!(
+                    "Secrets in etcd are encrypted with `{key}`, which GKE's service agent may use"
+                ),
+                None => "Secrets in etcd are encrypted with the customer's Cloud KMS key".into(),
+            };
+            observe(file, encryption.unwrap_or(cluster), holds, what)
+        })
+        .collect()
+}
+
+fn data_access_logs(output: &Output) -> Vec<Observation> {
+    let configs = resources(output, "google_project_iam_audit_config");
+    let mut seen = Vec::new();
+    for service in crate::terraform::DATA_ACCESS_LOGGED {
+        let found = configs
+            .iter()
+            .find(|(_, c)| text(c, &["service"]) == Some(service));
+        let Some((file, config)) = found else {
+            seen.push(Observation {
+                file: format!("{}/terraform", output.customer),
+                line: 1,
+                holds: false,
+                what: format!("no Data Access audit logs are configured for `{service}`"),
+            });
+            continue;
+        };
+        let logged = items(config.get("audit_log_config"));
+        let types: Vec<&str> = logged
+            .iter()
+            .filter_map(|l| text(l, &["log_type"]))
+            .collect();
+        let exempted = logged
+            .iter()
+            .any(|l| !items(l.get("exempted_members")).is_empty());
+        seen.push(observe(
+            file,
+            config,
+            ["ADMIN_READ", "DATA_READ", "DATA_WRITE"]
+                .iter()
+                .all(|t| types.contains(t))
+                && !exempted,
+            format!("`{service}` records admin reads, data reads and data writes, nobody exempted"),
+        ));
+    }
+    seen
+}
+
+fn state_bucket(output: &Output) -> Vec<Observation> {
+    let terraform = || {
+        output
+            .documents
+            .iter()
+            .filter(|(path, _)| path.ends_with(".tf.json"))
+    };
+    let adopted: Vec<&str> = terraform()
+        .flat_map(|(_, d)| items(d.get("import")))
+        .filter_map(|i| text(i, &["to"]))
+        .collect();
+    // (file, resource label, body) of every bucket the Terraform manages.
+    let mut buckets = Vec::new();
+    for (file, document) in terraform() {
+        if let Some(Value::Map(entries)) =
+            at(document, &["resource", "google_storage_bucket"]).map(|n| &n.value)
+        {
+            buckets.extend(entries.iter().map(|e| (file.as_str(), &e.key, &e.value)));
+        }
+    }
+    let mut seen = Vec::new();
+    for (file, document) in terraform() {
+        let Some(backend) = at(document, &["terraform", "backend", "gcs", "bucket"]) else {
+            continue;
+        };
+        let name = backend.as_str().unwrap_or_default();
+        let managed = buckets
+            .iter()
+            .find(|(_, _, b)| text(b, &["name"]) == Some(name));
+        let Some((bucket_file, label, bucket)) = managed else {
+            seen.push(observe(
+                file,
+                backend,
+                false,
+                format!("the state bucket `{name}` is not managed here: its versioning is not in evidence"),
+            ));
+            continue;
+        };
+        let holds = is_true(at(bucket, &["versioning", "enabled"]))
+            && is_true(bucket.get("uniform_bucket_level_access"))
+            && text(bucket, &["public_access_prevention"]) == Some("enforced")
+            && is_true(at(bucket, &["lifecycle", "prevent_destroy"]))
+            && adopted.contains(&format!("google_storage_bucket.{label}").as_str());
+        seen.push(observe(
+            bucket_file,
+            bucket,
+            holds,
+            format!("the state bucket `{name}` is adopted, versioned, uniformly accessed, private and kept from destruction"),
+        ));
+    }
+    seen
+}
+
 fn compiled_output(output: &Output) -> Vec<Observation> {
     if output.drift.is_empty() {
         return vec![Observation {
@@ -825,6 +978,16 @@ pub const CONTROLS: &[Control] = &[
         anchors: &["Kubescape C-0186"],
         source: "/spec/database/credentials",
         check: secrets_mounted_least,
+    },
+    Control {
+        id: "K8S-ENC-1",
+        criteria: &["CC6.1"],
+        half: Half::Kubernetes,
+        statement: "Every persistent volume is provisioned by GKE's Persistent Disk CSI driver, which encrypts it at rest.",
+        rationale: "Data on a disk that leaves Google's custody is unreadable.",
+        anchors: &["Kubescape C-0264"],
+        source: "/spec/database/storage",
+        check: encrypted_volumes,
     },
     Control {
         id: "K8S-POD-1",
@@ -916,6 +1079,16 @@ pub const CONTROLS: &[Control] = &[
         check: node_hardening,
     },
     Control {
+        id: "GCP-ENC-1",
+        criteria: &["CC6.1"],
+        half: Half::Gcp,
+        statement: "Kubernetes Secrets are encrypted in etcd with the customer's Cloud KMS key, which GKE's service agent may use.",
+        rationale: "Revoking the key makes every Secret of the cluster unreadable, the customer's choice to make.",
+        anchors: &["CIS GKE 5.3.1"],
+        source: "/spec/infrastructure/cluster/secretsEncryptionKey",
+        check: secrets_encryption,
+    },
+    Control {
         id: "GCP-GKE-3",
         criteria: &["CC7.1"],
         half: Half::Gcp,
@@ -960,16 +1133,6 @@ pub const CONTROLS: &[Control] = &[
         check: node_account,
     },
     Control {
-        id: "GCP-LOG-1",
-        criteria: &["CC7.2"],
-        half: Half::Gcp,
-        statement: "The cluster sends system and workload logs to Cloud Logging; a subnetwork gitopsc creates records flow logs.",
-        rationale: "Investigations have the events and the traffic to work from.",
-        anchors: &["checkov CKV_GCP_1", "checkov CKV_GCP_26"],
-        source: "/spec/infrastructure/cluster",
-        check: logging,
-    },
-    Control {
         id: "GCP-IAM-2",
         criteria: &["CC6.3"],
         half: Half::Gcp,
@@ -980,6 +1143,26 @@ pub const CONTROLS: &[Control] = &[
         check: workload_accounts,
     },
     Control {
+        id: "GCP-LOG-1",
+        criteria: &["CC7.2"],
+        half: Half::Gcp,
+        statement: "The cluster sends system and workload logs to Cloud Logging; a subnetwork gitopsc creates records flow logs.",
+        rationale: "Investigations have the events and the traffic to work from.",
+        anchors: &["checkov CKV_GCP_1", "checkov CKV_GCP_26"],
+        source: "/spec/infrastructure/cluster",
+        check: logging,
+    },
+    Control {
+        id: "GCP-LOG-2",
+        criteria: &["CC7.2", "CC6.8"],
+        half: Half::Gcp,
+        statement: "Cloud Audit Logs record every read and write of secrets, keys and storage (Data Access logs), for every user.",
+        rationale: "Who read a credential or the Terraform state is answerable after the fact.",
+        anchors: &["Kubescape C-0067"],
+        source: "/spec/gcp/projectId",
+        check: data_access_logs,
+    },
+    Control {
         id: "GCP-AV-1",
         criteria: &["A1.2"],
         half: Half::Gcp,
@@ -988,6 +1171,20 @@ pub const CONTROLS: &[Control] = &[
         anchors: &[],
         source: "/spec/infrastructure/cluster",
         check: deletion_protection,
+    },
+    Control {
+        id: "GCP-STATE-1",
+        criteria: &["CC8.1", "A1.2"],
+        half: Half::Gcp,
+        statement: "The Terraform state bucket is managed: versioned, uniform access, public access prevented, never destroyed.",
+        rationale: "An earlier state can be restored after a bad apply, and nobody outside the project reads it.",
+        anchors: &[
+            "checkov CKV_GCP_78",
+            "checkov CKV_GCP_29",
+            "checkov CKV_GCP_114",
+        ],
+        source: "/spec/infrastructure/state",
+        check: state_bucket,
     },
     Control {
         id: "CHG-1",

@@ -32,6 +32,7 @@ pub mod defaults {
     pub const RELEASE_CHANNEL: ReleaseChannel = ReleaseChannel::Regular;
     pub const CLOUD_NAT: bool = false;
     pub const BINARY_AUTHORIZATION: bool = true;
+    pub const MANAGE_STATE_BUCKET: bool = true;
     pub const APP_PORT: u32 = 8080;
     pub const APP_REPLICAS: u32 = 2;
     pub const MIN_REPLICAS: u32 = 2;

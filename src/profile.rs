@@ -753,6 +753,17 @@ pub struct TerraformState {
     pub bucket: Option<ObjectName>,
     /// Folder of this customer's state in the bucket. Default: `gitopsc/<customer>`.
     pub prefix: Option<String>,
+    /// The Terraform adopts the bucket (an `import` block) and keeps it versioned, with
+    /// uniform access, public access prevented and `prevent_destroy`. The bucket must then
+    /// be in `gcp.projectId` and hold only this customer's state; turn this off for a
+    /// bucket managed elsewhere, and record an exception for GCP-STATE-1
+    /// (docs/infrastructure.md).
+    #[schemars(extend("default" = crate::model::defaults::MANAGE_STATE_BUCKET))]
+    pub manage_bucket: Option<bool>,
+    /// The bucket's location as it exists (a region such as `us-central1`, a dual- or
+    /// multi-region such as `US`): a different value would plan the bucket's replacement,
+    /// which `prevent_destroy` stops. Default: `gcp.region`.
+    pub location: Option<String>,
 }
 
 /// The GKE cluster.

@@ -25,6 +25,7 @@ const SUBNETWORK: &str = "nodes";
 const CLUSTER: &str = "cluster";
 const NODE_ACCOUNT: &str = "nodes";
 const NAT: &str = "nat";
+const STATE_BUCKET: &str = "state";
 /// The secondary ranges of a created subnetwork, which the cluster's pods and Services use.
 const PODS_RANGE: &str = "pods";
 const SERVICES_RANGE: &str = "services";
@@ -53,6 +54,9 @@ pub fn files(customer: &Customer) -> BTreeMap<String, String> {
         ("dns", dns(customer)),
         ("identity", identity(customer)),
         ("secrets", secrets(customer)),
+        ("state", state(customer)),
+        ("imports", imports(customer)),
+        ("logging", logging(customer)),
     ];
     for (name, document) in parts {
         if document.as_object().is_some_and(|o| !o.is_empty()) {
@@ -114,7 +118,17 @@ fn reference(kind: &str, name: &str, attribute: &str) -> String {
     format!("${{{kind}.{name}.{attribute}}}")
 }
 
-fn providers(customer: &Customer) -> Value {
+/// Where the customer's Terraform state lives, every default applied.
+struct State {
+    /// The customer's project, where a managed bucket must be.
+    project: String,
+    bucket: String,
+    prefix: String,
+    manage_bucket: bool,
+    location: String,
+}
+
+fn state_settings(customer: &Customer) -> State {
     let gcp = gcp(customer);
     let state = customer
         .profile
@@ -123,25 +137,108 @@ fn providers(customer: &Customer) -> Value {
         .and_then(|s| s.infrastructure.as_ref())
         .and_then(|i| i.state.clone())
         .unwrap_or_default();
+    State {
+        project: gcp.project.to_string(),
+        bucket: state
+            .bucket
+            .map_or_else(|| format!("{}-tfstate", gcp.project), String::from),
+        prefix: state
+            .prefix
+            .unwrap_or_else(|| format!("gitopsc/{}", customer.name)),
+        manage_bucket: state
+            .manage_bucket
+            .unwrap_or(crate::model::defaults::MANAGE_STATE_BUCKET),
+        location: state.location.unwrap_or_else(|| gcp.region.to_string()),
+    }
+}
+
+fn providers(customer: &Customer) -> Value {
+    let gcp = gcp(customer);
+    let state = state_settings(customer);
     // No `required_version`: checkov's .tf.json parser fails on it (bridgecrewio/checkov#7454).
     json!({
         "terraform": {
             "required_providers": {
                 "google": {"source": "hashicorp/google", "version": PROVIDER_VERSION}
             },
-            "backend": {
-                "gcs": {
-                    "bucket": state
-                        .bucket
-                        .map_or_else(|| format!("{}-tfstate", gcp.project), String::from),
-                    "prefix": state
-                        .prefix
-                        .unwrap_or_else(|| format!("gitopsc/{}", customer.name)),
-                }
-            }
+            "backend": {"gcs": {"bucket": state.bucket, "prefix": state.prefix}}
         },
         "provider": {"google": {"project": gcp.project, "region": gcp.region}}
     })
+}
+
+/// The state bucket, adopted rather than created (it exists before the first `init`, and
+/// `imports` brings it under this configuration), which keeps its history (versioning: a
+/// bad apply's state can be restored), its access uniform and private, and refuses to
+/// destroy it.
+fn state(customer: &Customer) -> Value {
+    let state = state_settings(customer);
+    if !state.manage_bucket {
+        return json!({});
+    }
+    json!({
+        "resource": {"google_storage_bucket": {STATE_BUCKET: {
+            "name": state.bucket,
+            "project": state.project,
+            "location": state.location,
+            "force_destroy": false,
+            "versioning": {"enabled": true},
+            "uniform_bucket_level_access": true,
+            "public_access_prevention": "enforced",
+            "lifecycle": {"prevent_destroy": true}
+        }}}
+    })
+}
+
+/// Terraform 1.5's `import` blocks: the existing objects this configuration adopts. Their
+/// own file, as Terraform's docs suggest (`imports.tf`), which also keeps checkov's JSON
+/// parser, which reads labelled blocks only, off it.
+fn imports(customer: &Customer) -> Value {
+    let state = state_settings(customer);
+    if !state.manage_bucket {
+        return json!({});
+    }
+    json!({
+        "import": [{
+            "to": format!("google_storage_bucket.{STATE_BUCKET}"),
+            "id": format!("{}/{}", state.project, state.bucket)
+        }]
+    })
+}
+
+/// Services whose Data Access audit logs are on: who read a secret, used a key or read the
+/// Terraform state. Admin Activity logs are always on and cannot be turned off; the
+/// Kubernetes API's reads (`container.googleapis.com`) stay off, their volume is that of
+/// every controller's watch.
+pub const DATA_ACCESS_LOGGED: &[&str] = &[
+    "cloudkms.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+];
+
+/// Cloud Audit Logs' Data Access configuration of the project, one resource per service
+/// (each is authoritative for its service only).
+fn logging(customer: &Customer) -> Value {
+    let gcp = gcp(customer);
+    let configs: Map<String, Value> = DATA_ACCESS_LOGGED
+        .iter()
+        .map(|service| {
+            let name = service.split('.').next().unwrap_or(service);
+            (
+                name.to_string(),
+                json!({
+                    "project": gcp.project,
+                    "service": service,
+                    "audit_log_config": [
+                        {"log_type": "ADMIN_READ"},
+                        {"log_type": "DATA_READ"},
+                        {"log_type": "DATA_WRITE"}
+                    ]
+                }),
+            )
+        })
+        .collect();
+    json!({"resource": {"google_project_iam_audit_config": configs}})
 }
 
 /// The customer's VPC and subnetwork: read (in the host project for a Shared VPC), or

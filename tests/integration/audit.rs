@@ -223,6 +223,35 @@ fn each_control_fails_on_the_output_it_guards_against() {
             ),
         ),
         (
+            "K8S-ENC-1",
+            "acme/database/statefulset-postgres.yaml",
+            Replace(
+                "storageClassName: premium-rwo",
+                "storageClassName: local-nvme",
+            ),
+        ),
+        (
+            "GCP-ENC-1",
+            "acme/terraform/cluster.tf.json",
+            Replace("\"state\": \"ENCRYPTED\"", "\"state\": \"DECRYPTED\""),
+        ),
+        (
+            "GCP-LOG-2",
+            "acme/terraform/logging.tf.json",
+            Replace(
+                "\"log_type\": \"DATA_READ\"",
+                "\"log_type\": \"ADMIN_READ\"",
+            ),
+        ),
+        (
+            "GCP-STATE-1",
+            "acme/terraform/state.tf.json",
+            Replace(
+                "\"public_access_prevention\": \"enforced\"",
+                "\"public_access_prevention\": \"inherited\"",
+            ),
+        ),
+        (
             "CHG-1",
             "acme/app/service-app.yaml",
             Replace("kind: Service\n", "kind: Service\n# edited by hand\n"),
@@ -624,6 +653,14 @@ fn the_audit_and_checkov_agree_on_mirrored_checks() {
             "\"auto_upgrade\": false",
         ),
         (
+            "GCP-STATE-1",
+            "CKV_GCP_78",
+            "terraform_json",
+            "acme/terraform/state.tf.json",
+            "\"enabled\": true",
+            "\"enabled\": false",
+        ),
+        (
             "GCP-GKE-2",
             "CKV_GCP_68",
             "terraform_json",
@@ -684,4 +721,61 @@ fn the_audit_and_checkov_agree_on_mirrored_checks() {
         );
         std::fs::write(&path, before).expect("restore");
     }
+}
+
+/// The profile choices behind GCP-STATE-1 and GCP-ENC-1: a bucket managed elsewhere and a
+/// cluster without the customer's key leave no evidence, so both fail at the line that
+/// shows it; and a bucket that is managed but never adopted fails too.
+#[test]
+fn the_state_and_key_controls_follow_the_profile() {
+    let work = workspace("audit-profile-choices");
+    let profile = work.path().join("profiles/acme.yaml");
+    let original = std::fs::read_to_string(&profile).expect("profile");
+    render_ok(work.path(), &["render"]);
+    let imports = work.path().join("out/acme/terraform/imports.tf.json");
+    let adopted = std::fs::read_to_string(&imports).expect("imports");
+    std::fs::write(
+        &imports,
+        adopted.replace("google_storage_bucket.state", "google_storage_bucket.other"),
+    )
+    .expect("mutate");
+    let failed = failures(&audit_json(work.path()).1);
+    assert!(
+        failed
+            .iter()
+            .any(|(customer, control, evidence)| customer == "acme"
+                && control == "GCP-STATE-1"
+                && evidence
+                    .iter()
+                    .any(|e| e.starts_with("acme/terraform/state.tf.json"))),
+        "{failed:?}"
+    );
+    std::fs::write(&imports, adopted).expect("restore");
+
+    let key = original
+        .lines()
+        .find(|l| l.trim_start().starts_with("secretsEncryptionKey:"))
+        .expect("the shipped profile names a key");
+    let edited = original.replace(&format!("{key}\n"), "").replace(
+        "  infrastructure:\n",
+        "  infrastructure:\n    state:\n      manageBucket: false\n",
+    );
+    assert_ne!(edited, original);
+    std::fs::write(&profile, edited).expect("edit profile");
+    render_ok(work.path(), &["render"]);
+    assert!(!imports.exists(), "no adoption without manageBucket");
+    let (code, report) = audit_json(work.path());
+    assert_eq!(code, Some(1));
+    let mut failed: Vec<(String, Vec<String>)> = failures(&report)
+        .into_iter()
+        .map(|(customer, control, evidence)| {
+            assert_eq!(customer, "acme");
+            (control, evidence)
+        })
+        .collect();
+    failed.sort();
+    let controls: Vec<&str> = failed.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(controls, ["GCP-ENC-1", "GCP-STATE-1"], "{failed:?}");
+    assert!(failed[0].1[0].starts_with("acme/terraform/cluster.tf.json:"));
+    assert!(failed[1].1[0].starts_with("acme/terraform/providers.tf.json:"));
 }
