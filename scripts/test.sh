@@ -78,3 +78,9 @@ cargo clippy --locked --all-targets --quiet -- -D warnings
 
 step "cargo test (GITOPSC_REQUIRE_TOOLS=1)"
 GITOPSC_REQUIRE_TOOLS=1 cargo test --locked
+
+# The committed out/ is what the profiles compile to: the reusing path (what users run)
+# and the full comparison of every file (which also catches a lock edited to match).
+step "gitopsc render --check, with and without reuse"
+cargo run --locked --quiet -- render --check
+cargo run --locked --quiet -- render --check --no-cache

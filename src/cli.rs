@@ -97,6 +97,10 @@ enum Command {
         /// objects), or one Helm chart per customer. Write charts to their own folder.
         #[arg(long, value_enum, default_value_t = OutputFormat::Kustomize)]
         format: OutputFormat,
+        /// Compile every customer, even those whose folder is current (its lock names this
+        /// compiler and the profile's digest, and every file hashes to it).
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Show what `render` would change, per folder, object and field (writes nothing).
     Diff {
@@ -108,6 +112,9 @@ enum Command {
         /// text (coloured on a terminal), markdown (a pull-request comment) or json.
         #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
         format: DiffFormat,
+        /// Compile every customer, even those whose folder is current.
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Evaluate the SOC 2 control catalogue on the committed output (docs/audit.md); exit 1
     /// when a control fails or the output is not what the profiles compile to.
@@ -170,8 +177,23 @@ pub fn main() -> ExitCode {
             jobs,
             force,
             format,
-        } => render(&printer, &paths, &out, check, jobs, force, format.into()),
-        Command::Diff { paths, out, format } => diff(&printer, &paths, &out, format),
+            no_cache,
+        } => {
+            let options = RenderOptions {
+                check,
+                jobs: jobs.unwrap_or_else(default_jobs).max(1),
+                force,
+                format: format.into(),
+                cache: !no_cache,
+            };
+            render(&printer, &paths, &out, &options)
+        }
+        Command::Diff {
+            paths,
+            out,
+            format,
+            no_cache,
+        } => diff(&printer, &paths, &out, format, !no_cache),
         Command::Schema => {
             print!("{}", crate::validate::schema_text());
             OK
@@ -253,14 +275,31 @@ fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Discovers and compiles, or prints a usage/IO error (exit 2).
-fn compile(printer: &Printer, paths: &[PathBuf], jobs: usize) -> Result<(Fleet, bool), u8> {
-    compile_each(printer, paths, jobs, &|_, folder| Some(folder))
+/// How `render` runs.
+struct RenderOptions {
+    check: bool,
+    jobs: usize,
+    force: bool,
+    format: crate::package::Format,
+    /// Reuse current folders instead of compiling them (Kustomize only).
+    cache: bool,
+}
+
+/// When `enabled`, customer folders of `out` that are current are reused, not compiled
+/// (`write::vouched`).
+fn reuse_in(out: &Path, enabled: bool) -> Option<Box<compiler::Reuse<'_>>> {
+    enabled.then(|| {
+        Box::new(move |name: &str, head: &str| {
+            crate::package::objects_on_disk(&write::vouched(out, name, head)?)
+        }) as Box<compiler::Reuse<'_>>
+    })
 }
 
 fn compile_each(
     printer: &Printer,
     paths: &[PathBuf],
     jobs: usize,
+    reuse: Option<&compiler::Reuse>,
     finish: &(
          dyn Fn(&crate::model::Customer, crate::package::Folder) -> Option<crate::package::Folder>
              + Sync
@@ -274,7 +313,7 @@ fn compile_each(
         printer.message("error: no profiles found (profiles are *.yaml files whose names do not start with `_`)");
         return Err(USAGE);
     }
-    let fleet = compiler::compile_each(&inputs.files, jobs, finish);
+    let fleet = compiler::compile_each(&inputs.files, jobs, reuse, finish);
     printer.diagnostics(&fleet.diagnostics);
     printer.summary(&fleet);
     Ok((fleet, inputs.whole_fleet))
@@ -282,25 +321,15 @@ fn compile_each(
 
 /// `render --check`: each customer's folder is compared on the thread that compiled it and
 /// then dropped, so memory holds a few customers' output at a time.
-fn render_check(
-    printer: &Printer,
-    paths: &[PathBuf],
-    out: &Path,
-    jobs: usize,
-    format: crate::package::Format,
-) -> u8 {
+fn render_check(printer: &Printer, paths: &[PathBuf], out: &Path, options: &RenderOptions) -> u8 {
+    let (jobs, format) = (options.jobs, options.format);
     // Long on purpose: compile, compare on the worker threads, then report in a fixed order;
     // the three steps share the collected findings.
     use crate::package::{Folder, Format};
     type Compared = Vec<(String, std::io::Result<Vec<write::Finding>>)>;
     let compared: std::sync::Mutex<Compared> = std::sync::Mutex::new(Vec::new());
     let finish = |customer: &crate::model::Customer, folder: Folder| {
-        let folder = match format {
-            Format::Kustomize => folder,
-            Format::Helm => {
-                crate::package::helm::chart(&folder, &crate::package::input_digest(customer))
-            }
-        };
+        let folder = crate::package::in_format(customer, folder, format);
         let result = write::check_folder(out, &folder);
         compared
             .lock()
@@ -308,10 +337,12 @@ fn render_check(
             .push((folder.name, result));
         None
     };
-    let (fleet, whole_fleet) = match compile_for_output(printer, paths, out, jobs, &finish) {
-        Err(code) => return code,
-        Ok(result) => result,
-    };
+    let reuse = reuse_in(out, options.cache && format == Format::Kustomize);
+    let (fleet, whole_fleet) =
+        match compile_for_output(printer, paths, out, jobs, reuse.as_deref(), &finish) {
+            Err(code) => return code,
+            Ok(result) => result,
+        };
     let mut compared = compared
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -382,12 +413,13 @@ fn compile_for_output(
     paths: &[PathBuf],
     out: &Path,
     jobs: usize,
+    reuse: Option<&compiler::Reuse>,
     finish: &(
          dyn Fn(&crate::model::Customer, crate::package::Folder) -> Option<crate::package::Folder>
              + Sync
      ),
 ) -> Result<(Fleet, bool), u8> {
-    let (fleet, whole_fleet) = compile_each(printer, paths, jobs, finish)?;
+    let (fleet, whole_fleet) = compile_each(printer, paths, jobs, reuse, finish)?;
     if fleet.has_errors() {
         printer.message(&format!(
             "nothing written to {}: fix the errors above",
@@ -405,7 +437,7 @@ fn default_jobs() -> usize {
 fn validate(printer: &Printer, paths: &[PathBuf]) -> u8 {
     // The output is not needed: drop each customer's as soon as it is compiled.
     let drop_output = |_: &crate::model::Customer, _: crate::package::Folder| None;
-    match compile_each(printer, paths, default_jobs(), &drop_output) {
+    match compile_each(printer, paths, default_jobs(), None, &drop_output) {
         Err(code) => code,
         Ok((fleet, _)) if fleet.has_errors() => FAILED,
         Ok((fleet, _)) => {
@@ -415,34 +447,96 @@ fn validate(printer: &Printer, paths: &[PathBuf]) -> u8 {
     }
 }
 
-fn render(
-    printer: &Printer,
-    paths: &[PathBuf],
-    out: &Path,
-    check: bool,
-    jobs: Option<usize>,
-    force: bool,
-    format: crate::package::Format,
-) -> u8 {
-    let jobs = jobs.unwrap_or_else(default_jobs).max(1);
-    if check {
-        return render_check(printer, paths, out, jobs, format);
+/// A writing render streams: each customer's folder is compared on the thread that
+/// compiled it and, when it must change, written into its staging folder and dropped; only
+/// when no folder was refused are the staged folders swapped in.
+fn render(printer: &Printer, paths: &[PathBuf], out: &Path, options: &RenderOptions) -> u8 {
+    use crate::package::{Folder, Format};
+    if options.check {
+        return render_check(printer, paths, out, options);
     }
-    let (fleet, whole_fleet) = match compile_for_output(printer, paths, out, jobs, &|_, f| Some(f))
-    {
-        Err(code) => return code,
+    let (jobs, format, force) = (options.jobs, options.format, options.force);
+    // `out` is made when the first folder is staged: a render with errors leaves no trace.
+    let existed = out.exists();
+    if existed && let Err(error) = write::prepare(out) {
+        return write_failed(error, format);
+    }
+    let prepared: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let staged: std::sync::Mutex<Vec<(String, Result<write::Staged, WriteError>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let finish = |customer: &crate::model::Customer, folder: Folder| {
+        let folder = crate::package::in_format(customer, folder, format);
+        let ready =
+            prepared.get_or_init(|| std::fs::create_dir_all(out).map_err(|e| e.to_string()));
+        let result = match ready {
+            Ok(()) => write::stage(out, &folder, format, force),
+            Err(why) => Err(WriteError::Io(
+                out.to_path_buf(),
+                std::io::Error::other(why.clone()),
+            )),
+        };
+        staged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((folder.name, result));
+        None
+    };
+    let reuse = reuse_in(out, options.cache && format == Format::Kustomize);
+    let compiled = compile_for_output(printer, paths, out, jobs, reuse.as_deref(), &finish);
+    let mut staged = staged
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (fleet, whole_fleet) = match compiled {
+        Err(code) => {
+            let names: Vec<String> = staged
+                .into_iter()
+                .filter_map(|(_, s)| match s {
+                    Ok(write::Staged::Ready(name)) => Some(name),
+                    _ => None,
+                })
+                .collect();
+            write::abandon(out, &names);
+            if !existed {
+                // Only ever empty here: nothing but staging folders was made in it.
+                let _ = std::fs::remove_dir(out);
+            }
+            return code;
+        }
         Ok(result) => result,
     };
-    let customers = fleet.customers.len();
-    let outputs = fleet.into_folders(format, whole_fleet);
-    match write::write(out, &outputs, format, whole_fleet, force, jobs) {
+    // Every folder may have been current: `out` exists all the same (staging folders made
+    // above must survive, so no `prepare` here).
+    if let Err(error) = std::fs::create_dir_all(out) {
+        return write_failed(WriteError::Io(out.to_path_buf(), error), format);
+    }
+    let reused = fleet.customers.iter().filter(|c| c.reused).count();
+    let mut names: Vec<&str> = fleet
+        .customers
+        .iter()
+        .map(|c| c.customer.name.as_str())
+        .collect();
+    if let Some(argocd) = fleet.argocd(format, whole_fleet) {
+        staged.push((
+            argocd.name.clone(),
+            write::stage(out, &argocd, format, force),
+        ));
+        names.push(crate::package::argocd::FOLDER);
+    }
+    let stale = match write::stale_folders(out, &names, format, whole_fleet) {
+        Ok(stale) => stale,
+        Err(error) => return write_failed(WriteError::Io(out.to_path_buf(), error), format),
+    };
+    // Threads finish in any order; refusals are reported in the folders' order.
+    staged.sort_by(|a, b| a.0.cmp(&b.0));
+    let staged = staged.into_iter().map(|(_, s)| s).collect();
+    match write::finish(out, staged, stale, force, jobs) {
         Ok(report) => {
             printer.message(&format!(
                 "rendered {} into {}: {} written, {} unchanged{}",
-                plural(customers, "customer"),
+                plural(fleet.customers.len(), "customer"),
                 out.display(),
                 report.written.len(),
-                report.unchanged,
+                report.unchanged + reused,
                 if report.removed.is_empty() {
                     String::new()
                 } else {
@@ -451,7 +545,13 @@ fn render(
             ));
             OK
         }
-        Err(WriteError::HandEdits(findings)) => {
+        Err(error) => write_failed(error, format),
+    }
+}
+
+fn write_failed(error: WriteError, format: crate::package::Format) -> u8 {
+    match error {
+        WriteError::HandEdits(findings) => {
             for finding in &findings {
                 eprintln!("hand edit: {finding}");
             }
@@ -461,11 +561,11 @@ fn render(
             );
             USAGE
         }
-        Err(WriteError::Io(path, error)) => {
+        WriteError::Io(path, error) => {
             eprintln!("error: cannot write {}: {error}", path.display());
             USAGE
         }
-        Err(WriteError::WrongFormat { folder, found }) => {
+        WriteError::WrongFormat { folder, found } => {
             eprintln!(
                 "error: {} holds gitopsc's {found} output; refusing to write {} output there\n  \
                  help: give charts their own folder, e.g. `--format helm --out charts`",
@@ -477,19 +577,44 @@ fn render(
     }
 }
 
-fn diff(printer: &Printer, paths: &[PathBuf], out: &Path, format: DiffFormat) -> u8 {
+/// Each customer's folder is compared on the thread that compiled it, and only its changes
+/// are kept; a current folder is not compiled at all (unless `cache` is off).
+fn diff(printer: &Printer, paths: &[PathBuf], out: &Path, format: DiffFormat, cache: bool) -> u8 {
+    use crate::package::Format;
     let jobs = default_jobs();
-    let (fleet, whole_fleet) = match compile(printer, paths, jobs) {
+    type Compared = Vec<std::io::Result<crate::diff::FolderDiff>>;
+    let compared: std::sync::Mutex<Compared> = std::sync::Mutex::new(Vec::new());
+    let finish = |_: &crate::model::Customer, folder: crate::package::Folder| {
+        let result = crate::diff::folder(out, &folder);
+        compared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(result);
+        None
+    };
+    let reuse = reuse_in(out, cache);
+    let (fleet, whole_fleet) = match compile_each(printer, paths, jobs, reuse.as_deref(), &finish) {
         Err(code) => return code,
         Ok(result) => result,
     };
     if fleet.has_errors() {
         return USAGE;
     }
-    let folders = fleet.into_folders(crate::package::Format::Kustomize, whole_fleet);
-    let names: Vec<&str> = folders.iter().map(|f| f.name.as_str()).collect();
-    let report = write::stale_folders(out, &names, crate::package::Format::Kustomize, whole_fleet)
-        .and_then(|stale| crate::diff::diff(out, &folders, &stale, jobs));
+    let mut compared = compared
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut names: Vec<&str> = fleet
+        .customers
+        .iter()
+        .map(|c| c.customer.name.as_str())
+        .collect();
+    let argocd = fleet.argocd(Format::Kustomize, whole_fleet);
+    if let Some(argocd) = &argocd {
+        compared.push(crate::diff::folder(out, argocd));
+        names.push(&argocd.name);
+    }
+    let report = write::stale_folders(out, &names, Format::Kustomize, whole_fleet)
+        .and_then(|stale| crate::diff::report(out, compared, &stale));
     let report = match report {
         Ok(report) => report,
         Err(error) => {
@@ -672,7 +797,8 @@ fn audit(
         }
     };
     let jobs = default_jobs();
-    let (fleet, whole_fleet) = match compile_each(printer, paths, jobs, &|_, f| Some(f)) {
+    // No reuse: the audit's CHG-1 is the full comparison of every file.
+    let (fleet, whole_fleet) = match compile_each(printer, paths, jobs, None, &|_, f| Some(f)) {
         Err(code) => return code,
         Ok(result) => result,
     };

@@ -69,9 +69,17 @@ pub struct Compiled {
     /// Kind and name of each cluster-scoped object, with the profile line that names it:
     /// two customers in one cluster must not both own one.
     pub cluster_objects: Vec<(String, String, crate::diag::Location)>,
-    /// `out/<customer>/`, unless the caller of `compile_each` kept none.
+    /// `out/<customer>/`, unless the caller of `compile_each` kept none or the folder on
+    /// disk was reused.
     pub output: Option<Folder>,
+    /// The folder on disk is current (`Reuse`), so it was not compiled.
+    pub reused: bool,
 }
+
+/// For a customer's name and the lock head its folder would have (compiler, format, input
+/// digest), the kind and name of each object of its folder on disk when that folder is
+/// current (`write::vouched`), read from the files; `None` compiles the customer.
+pub type Reuse<'a> = dyn Fn(&str, &str) -> Option<Vec<(ObjectKind, String)>> + Sync + 'a;
 
 /// The outcome of compiling a set of profiles: outputs sorted by customer name, and every
 /// diagnostic, sorted and deduplicated. Outputs are only meaningful when no diagnostic is an
@@ -109,15 +117,7 @@ impl Fleet {
         let mut folders: Vec<Folder> = self
             .customers
             .into_iter()
-            .filter_map(|c| {
-                let output = c.output?;
-                Some(match format {
-                    package::Format::Kustomize => output,
-                    package::Format::Helm => {
-                        package::helm::chart(&output, &package::input_digest(&c.customer))
-                    }
-                })
-            })
+            .filter_map(|c| Some(package::in_format(&c.customer, c.output?, format)))
             .collect();
         folders.extend(argocd);
         folders
@@ -126,22 +126,24 @@ impl Fleet {
 
 /// Compiles every profile, `jobs` at a time. The result does not depend on `jobs`.
 pub fn compile(files: &[PathBuf], jobs: usize) -> Fleet {
-    compile_each(files, jobs, &|_, folder| Some(folder))
+    compile_each(files, jobs, None, &|_, folder| Some(folder))
 }
 
 /// Like `compile`, but hands each customer's output folder to `finish` on the thread that
 /// compiled it, and keeps what `finish` returns instead: a caller that only compares the
 /// output (`render --check`, `validate`) keeps none, so memory holds a few customers'
-/// output at a time, not the fleet's.
+/// output at a time, not the fleet's. With `reuse`, a customer whose folder is current is
+/// not compiled (and `finish` is not called for it).
 pub fn compile_each(
     files: &[PathBuf],
     jobs: usize,
+    reuse: Option<&Reuse>,
     finish: &(dyn Fn(&Customer, Folder) -> Option<Folder> + Sync),
 ) -> Fleet {
     let cache = LayerCache::default();
     let results = crate::parallel_map(files, jobs, |path| {
         let mut diagnostics = Vec::new();
-        let compiled = compile_one(path, &cache, &mut diagnostics).map(|mut compiled| {
+        let compiled = compile_one(path, &cache, reuse, &mut diagnostics).map(|mut compiled| {
             compiled.output = compiled
                 .output
                 .take()
@@ -262,13 +264,78 @@ pub fn merged(path: &Path, cache: &LayerCache, diagnostics: &mut Vec<Diagnostic>
     crate::layer::resolve(&root?, path, cache, diagnostics)
 }
 
+/// Where a profile names a cluster-scoped object of `kind`.
+fn cluster_object_pointer(kind: &str) -> &'static str {
+    match kind {
+        "Namespace" => "/spec/namespace",
+        "VolumeSnapshotClass" => "/spec/backup/snapshots/volumeSnapshotClassName",
+        _ => "/metadata/name",
+    }
+}
+
+/// The customer with what the fleet needs of its objects, none of the output.
+fn compiled(root: &Node, customer: Customer, objects: Vec<(ObjectKind, String)>) -> Compiled {
+    let cluster_objects = objects
+        .iter()
+        .filter(|(kind, _)| !kind.namespaced)
+        .map(|(kind, name)| {
+            (
+                kind.kind.clone(),
+                name.clone(),
+                model::locate(root, cluster_object_pointer(&kind.kind)),
+            )
+        })
+        .collect();
+    Compiled {
+        customer,
+        name_at: model::locate(root, "/metadata/name"),
+        project_at: model::locate(root, "/spec/argocd/project"),
+        kinds: objects.into_iter().map(|(kind, _)| kind).collect(),
+        cluster_objects,
+        output: None,
+        reused: false,
+    }
+}
+
+/// The customer of an unchanged profile whose folder is current: the merged profile is the
+/// one the lock records (same digest) and this compiler compiled it without an error, so
+/// the schema, emitting and packaging would give the same bytes again. The checks between
+/// fields still run, so their warnings are the same either way.
+fn reuse_current(
+    root: &Node,
+    document: &serde_json::Value,
+    reuse: &Reuse,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Compiled> {
+    let profile: Profile = serde_json::from_value(document.clone()).ok()?;
+    let name = profile.metadata.as_ref()?.name.as_ref()?.0.clone();
+    let head = package::lock_head(package::Format::Kustomize, &package::input_digest(&profile));
+    let objects = reuse(&name, &head)?;
+    let mut found = check::check(&profile, root);
+    let customer = model::build(profile, root, &mut found)?;
+    found.extend(check::effective(&customer, root));
+    if found.iter().any(Diagnostic::is_error) || customer.name != name {
+        return None;
+    }
+    diagnostics.extend(found);
+    let mut compiled = compiled(root, customer, objects);
+    compiled.reused = true;
+    Some(compiled)
+}
+
 fn compile_one(
     path: &Path,
     cache: &LayerCache,
+    reuse: Option<&Reuse>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Compiled> {
     let root = merged(path, cache, diagnostics)?;
     let document = root.to_json();
+    if let Some(compiled) =
+        reuse.and_then(|reuse| reuse_current(&root, &document, reuse, diagnostics))
+    {
+        return Some(compiled);
+    }
     let schema = validate::check_schema(&root, &document);
     let malformed = !schema.diagnostics.is_empty();
     diagnostics.extend(schema.diagnostics);
@@ -314,30 +381,11 @@ fn compile_one(
         return None;
     }
     let output = package::kustomize(&customer, &objects, &prerequisites);
-    let kinds: Vec<ObjectKind> = objects.iter().map(ObjectKind::of).collect();
-    let cluster_objects = objects
+    let heads = objects
         .iter()
-        .zip(&kinds)
-        .filter(|(_, kind)| !kind.namespaced)
-        .map(|(object, _)| {
-            let pointer = match object.kind.as_str() {
-                "Namespace" => "/spec/namespace",
-                "VolumeSnapshotClass" => "/spec/backup/snapshots/volumeSnapshotClassName",
-                _ => "/metadata/name",
-            };
-            (
-                object.kind.clone(),
-                object.name.clone(),
-                model::locate(&root, pointer),
-            )
-        })
+        .map(|object| (ObjectKind::of(object), object.name.clone()))
         .collect();
-    Some(Compiled {
-        customer,
-        name_at: model::locate(&root, "/metadata/name"),
-        project_at: model::locate(&root, "/spec/argocd/project"),
-        kinds,
-        cluster_objects,
-        output: Some(output),
-    })
+    let mut compiled = compiled(&root, customer, heads);
+    compiled.output = Some(output);
+    Some(compiled)
 }

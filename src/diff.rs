@@ -93,10 +93,22 @@ fn parse(path: &str, bytes: &[u8]) -> Value {
 /// Compares the compiled folders with `out`. `stale` are folders on disk that no profile
 /// produces any more (every object removed).
 pub fn diff(out: &Path, folders: &[Folder], stale: &[String], jobs: usize) -> io::Result<Report> {
-    let compared = crate::parallel_map(folders, jobs, |folder| {
-        let on_disk = crate::write::current(out, &folder.name)?;
-        Ok::<_, io::Error>(folder_diff(&folder.name, &on_disk, &folder.files))
-    });
+    let compared = crate::parallel_map(folders, jobs, |folder| self::folder(out, folder));
+    report(out, compared, stale)
+}
+
+/// How one compiled folder differs from its copy under `out`.
+pub fn folder(out: &Path, folder: &Folder) -> io::Result<FolderDiff> {
+    let on_disk = crate::write::current(out, &folder.name)?;
+    Ok(folder_diff(&folder.name, &on_disk, &folder.files))
+}
+
+/// The report of the compared folders and the `stale` ones, in name order.
+pub fn report(
+    out: &Path,
+    compared: Vec<io::Result<FolderDiff>>,
+    stale: &[String],
+) -> io::Result<Report> {
     let mut report = Report::default();
     for folder in compared {
         report.folders.push(folder?);
@@ -126,6 +138,12 @@ fn folder_diff(
     paths.dedup();
     let mut objects = Vec::new();
     for path in paths {
+        // Identical bytes are an identical object: no need to parse either side.
+        if let (Some(old), Some(new)) = (on_disk.get(path), compiled.get(path))
+            && old.as_slice() == new.as_bytes()
+        {
+            continue;
+        }
         let old = on_disk.get(path).map(|bytes| parse(path, bytes));
         let new = compiled.get(path).map(|text| parse(path, text.as_bytes()));
         let (change, fields) = match (&old, &new) {

@@ -140,6 +140,25 @@ pub fn current(out: &Path, name: &str) -> io::Result<BTreeMap<String, Vec<u8>>> 
     }
 }
 
+/// The files of `out/<name>/` when the folder is current without compiling it: its lock
+/// starts with `head` (this compiler, this format, this input digest), lists exactly the
+/// files on disk, and every file hashes to its entry, so a hand edit is still seen. `None`
+/// when anything differs or cannot be read: the caller then compiles and compares.
+pub fn vouched(out: &Path, name: &str, head: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+    let folder = out.join(name);
+    let text = std::fs::read_to_string(folder.join(LOCK)).ok()?;
+    if !text.starts_with(head) {
+        return None;
+    }
+    let lock = parse_lock(&text)?;
+    let files = files_below(&folder).ok()?;
+    let listed = files.len() == lock.len() + 1
+        && files.iter().all(|(relative, bytes)| {
+            relative == LOCK || lock.get(relative).is_some_and(|d| *d == digest(bytes))
+        });
+    listed.then_some(files)
+}
+
 /// `render --check`: every file that differs between the compiled folders and `out`.
 pub fn check(
     out: &Path,
@@ -212,8 +231,104 @@ fn names(folders: &[Folder]) -> Vec<&str> {
     folders.iter().map(|f| f.name.as_str()).collect()
 }
 
-/// Writes the compiled folders. Refuses, before changing anything, when a folder to be
-/// replaced or removed holds hand edits (unless `force`) or the other format's output.
+/// What `stage` found for one compiled folder.
+#[derive(Debug)]
+pub enum Staged {
+    /// `out/<name>/` already holds exactly these files.
+    Unchanged,
+    /// The new folder is written beside the old one, for `commit` to swap in.
+    Ready(String),
+    /// The folder on disk holds files its lock does not vouch for; nothing was staged.
+    Refused(Vec<Finding>),
+}
+
+/// Makes `out` and clears the staging folders a killed render left behind.
+pub fn prepare(out: &Path) -> Result<(), WriteError> {
+    let io_error = |e| WriteError::Io(out.to_path_buf(), e);
+    std::fs::create_dir_all(out).map_err(io_error)?;
+    recover(out).map_err(io_error)
+}
+
+/// Compares a compiled folder with `out/<name>/` and, when they differ and the folder on
+/// disk may be replaced (no hand edits unless `force`, never the other format), writes the
+/// new folder into its hidden staging folder. Nothing visible in `out` changes, so a
+/// refusal elsewhere can still leave `out` exactly as it was (`abandon`).
+pub fn stage(
+    out: &Path,
+    folder: &Folder,
+    format: Format,
+    force: bool,
+) -> Result<Staged, WriteError> {
+    let path = out.join(&folder.name);
+    let io_error = |e| WriteError::Io(path.clone(), e);
+    let on_disk = current(out, &folder.name).map_err(io_error)?;
+    let same = on_disk.len() == folder.files.len()
+        && folder
+            .files
+            .iter()
+            .all(|(p, c)| on_disk.get(p).is_some_and(|b| b == c.as_bytes()));
+    if same {
+        return Ok(Staged::Unchanged);
+    }
+    if !on_disk.is_empty() {
+        refuse_wrong_format(&path, &on_disk, format)?;
+        if !force {
+            let refusals = hand_edits(&path, &on_disk);
+            if !refusals.is_empty() {
+                return Ok(Staged::Refused(refusals));
+            }
+        }
+    }
+    drop(on_disk);
+    write_staging(out, folder).map_err(|e| WriteError::Io(staging(out, &folder.name), e))?;
+    Ok(Staged::Ready(folder.name.clone()))
+}
+
+/// Hand edits in folders that would be removed (unless `force`).
+pub fn refuse_stale(out: &Path, stale: &[String], force: bool) -> Result<Vec<Finding>, WriteError> {
+    let mut refusals = Vec::new();
+    if !force {
+        for name in stale {
+            let folder = out.join(name);
+            let on_disk = files_below(&folder).map_err(|e| WriteError::Io(folder.clone(), e))?;
+            refusals.extend(hand_edits(&folder, &on_disk));
+        }
+    }
+    Ok(refusals)
+}
+
+/// Removes the staging folders of a render that refused to write.
+pub fn abandon(out: &Path, staged: &[String]) {
+    for name in staged {
+        let _ = std::fs::remove_dir_all(staging(out, name));
+    }
+}
+
+/// Swaps every staged folder in (one atomic rename each) and removes `stale`.
+pub fn commit(
+    out: &Path,
+    staged: &[String],
+    stale: &[String],
+    jobs: usize,
+) -> Result<(), WriteError> {
+    for (name, result) in staged
+        .iter()
+        .zip(crate::parallel_map(staged, jobs, |name| swap_in(out, name)))
+    {
+        result.map_err(|e| WriteError::Io(out.join(name), e))?;
+    }
+    for name in stale {
+        let folder = out.join(name);
+        let doomed = staging(out, name);
+        // Rename first, so a kill mid-removal leaves only a hidden folder that `recover` clears.
+        std::fs::rename(&folder, &doomed).map_err(|e| WriteError::Io(folder.clone(), e))?;
+        std::fs::remove_dir_all(&doomed).map_err(|e| WriteError::Io(doomed.clone(), e))?;
+    }
+    Ok(())
+}
+
+/// Writes the compiled folders held in memory: `stage` each, then `commit` unless anything
+/// was refused, in which case `out` is left exactly as it was.
 pub fn write(
     out: &Path,
     folders: &[Folder],
@@ -222,75 +337,52 @@ pub fn write(
     force: bool,
     jobs: usize,
 ) -> Result<Report, WriteError> {
-    let io_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e| WriteError::Io(path, e)
-    };
-    std::fs::create_dir_all(out).map_err(io_error(out))?;
-    recover(out).map_err(io_error(out))?;
-    let stale = stale_folders(out, &names(folders), format, whole_fleet).map_err(io_error(out))?;
-    // First every check, then every change: a refusal leaves `out` exactly as it was.
-    let mut refusals = Vec::new();
-    let mut pending = Vec::new();
+    prepare(out)?;
+    let stale = stale_folders(out, &names(folders), format, whole_fleet)
+        .map_err(|e| WriteError::Io(out.to_path_buf(), e))?;
+    let staged = crate::parallel_map(folders, jobs, |folder| stage(out, folder, format, force));
+    finish(out, staged, stale, force, jobs)
+}
+
+/// The end of every writing render: refuse (and clear the staging folders) if any folder
+/// was refused or failed, else swap the staged folders in and remove the stale ones.
+pub fn finish(
+    out: &Path,
+    staged: Vec<Result<Staged, WriteError>>,
+    stale: Vec<String>,
+    force: bool,
+    jobs: usize,
+) -> Result<Report, WriteError> {
     let mut report = Report::default();
-    // Each folder is compared where it is read, so only one folder's files per thread are
-    // in memory at a time. `None`: unchanged; `Some(refusals)`: to be replaced.
-    let plans = crate::parallel_map(folders, jobs, |folder| {
-        let path = out.join(&folder.name);
-        let on_disk = current(out, &folder.name).map_err(io_error(&path))?;
-        let same = on_disk.len() == folder.files.len()
-            && folder
-                .files
-                .iter()
-                .all(|(p, c)| on_disk.get(p).is_some_and(|b| b == c.as_bytes()));
-        if same {
-            return Ok(None);
-        }
-        let mut refusals = Vec::new();
-        if !on_disk.is_empty() {
-            refuse_wrong_format(&path, &on_disk, format)?;
-            if !force {
-                refusals.extend(hand_edits(&path, &on_disk));
-            }
-        }
-        Ok(Some(refusals))
-    });
-    for (folder, plan) in folders.iter().zip(plans) {
-        match plan? {
-            None => report.unchanged += 1,
-            Some(found) => {
-                refusals.extend(found);
-                pending.push(folder);
-            }
+    let mut refusals = Vec::new();
+    let mut failure = None;
+    for result in staged {
+        match result {
+            Ok(Staged::Unchanged) => report.unchanged += 1,
+            Ok(Staged::Ready(name)) => report.written.push(name),
+            Ok(Staged::Refused(found)) => refusals.extend(found),
+            Err(error) => failure = failure.or(Some(error)),
         }
     }
-    if !force {
-        for name in &stale {
-            let folder = out.join(name);
-            let on_disk = files_below(&folder).map_err(io_error(&folder))?;
-            refusals.extend(hand_edits(&folder, &on_disk));
+    report.written.sort();
+    let outcome = match failure {
+        Some(error) => Err(error),
+        None => refuse_stale(out, &stale, force),
+    };
+    match outcome {
+        Ok(found) if refusals.is_empty() && found.is_empty() => {}
+        Ok(found) => {
+            abandon(out, &report.written);
+            refusals.extend(found);
+            return Err(WriteError::HandEdits(refusals));
+        }
+        Err(error) => {
+            abandon(out, &report.written);
+            return Err(error);
         }
     }
-    if !refusals.is_empty() {
-        return Err(WriteError::HandEdits(refusals));
-    }
-    // Folders are independent, and creating files is mostly time in the kernel: write
-    // several at once.
-    for (folder, result) in pending
-        .iter()
-        .zip(crate::parallel_map(&pending, jobs, |f| replace(out, f)))
-    {
-        result.map_err(io_error(&out.join(&folder.name)))?;
-        report.written.push(folder.name.clone());
-    }
-    for name in stale {
-        let folder = out.join(&name);
-        let doomed = out.join(format!(".{name}{STAGING_SUFFIX}"));
-        // Rename first, so a kill mid-removal leaves only a hidden folder that `recover` clears.
-        std::fs::rename(&folder, &doomed).map_err(io_error(&folder))?;
-        std::fs::remove_dir_all(&doomed).map_err(io_error(&doomed))?;
-        report.removed.push(name);
-    }
+    commit(out, &report.written, &stale, jobs)?;
+    report.removed = stale;
     Ok(report)
 }
 
@@ -324,9 +416,12 @@ fn recover(out: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn replace(out: &Path, customer: &Folder) -> io::Result<()> {
-    let folder = out.join(&customer.name);
-    let staging = out.join(format!(".{}{STAGING_SUFFIX}", customer.name));
+fn staging(out: &Path, name: &str) -> PathBuf {
+    out.join(format!(".{name}{STAGING_SUFFIX}"))
+}
+
+fn write_staging(out: &Path, customer: &Folder) -> io::Result<()> {
+    let staging = staging(out, &customer.name);
     if staging.exists() {
         std::fs::remove_dir_all(&staging)?;
     }
@@ -343,6 +438,12 @@ fn replace(out: &Path, customer: &Folder) -> io::Result<()> {
     for (relative, content) in &customer.files {
         std::fs::write(staging.join(relative), content)?;
     }
+    Ok(())
+}
+
+fn swap_in(out: &Path, name: &str) -> io::Result<()> {
+    let folder = out.join(name);
+    let staging = staging(out, name);
     if folder.exists() {
         exchange(&staging, &folder)?;
         // `staging` now holds the old tree.

@@ -211,6 +211,55 @@ impl ObjectKind {
     }
 }
 
+impl ObjectKind {
+    /// The kind and name of an object file gitopsc wrote (`apiVersion:` and `kind:` at the
+    /// top level, `name:` and `namespace:` under `metadata:`): for a folder reused without
+    /// compiling it, the same facts `of` takes from the compiled object.
+    pub fn read(text: &str) -> Option<(ObjectKind, String)> {
+        let (mut api_version, mut kind, mut name, mut namespaced) = (None, None, None, false);
+        let mut in_metadata = false;
+        for line in text.lines() {
+            if let Some(value) = line.strip_prefix("apiVersion: ") {
+                api_version = Some(unquote(value));
+            } else if let Some(value) = line.strip_prefix("kind: ") {
+                kind = Some(unquote(value));
+            } else if line == "metadata:" {
+                in_metadata = true;
+            } else if !line.starts_with(' ') {
+                // The serializer writes `apiVersion`, `kind` and `metadata` first: the rest
+                // of the file (most of it) says nothing more.
+                if in_metadata && kind.is_some() && api_version.is_some() {
+                    break;
+                }
+                in_metadata = false;
+            } else if in_metadata {
+                if let Some(value) = line.strip_prefix("  name: ") {
+                    name = Some(unquote(value));
+                } else if line.starts_with("  namespace: ") {
+                    namespaced = true;
+                }
+            }
+        }
+        let api_version = api_version?;
+        Some((
+            ObjectKind {
+                group: api_version
+                    .rsplit_once('/')
+                    .map_or("", |(group, _)| group)
+                    .to_string(),
+                kind: kind?,
+                namespaced,
+            },
+            name?,
+        ))
+    }
+}
+
+/// A scalar as the serializer may have quoted it (names and kinds never need escapes).
+fn unquote(value: &str) -> String {
+    value.trim_matches(|c| c == '"' || c == '\'').to_string()
+}
+
 /// The kinds, split into cluster-scoped and namespaced, each sorted and distinct.
 fn kinds(objects: &[ObjectKind]) -> (Vec<GroupKind>, Vec<GroupKind>) {
     let mut cluster = BTreeSet::new();
@@ -387,7 +436,7 @@ pub fn fleet(customers: &[(&Customer, &[ObjectKind])]) -> Folder {
     files.insert(super::KUSTOMIZATION.to_string(), to_yaml(&kustomization));
     let inputs: Vec<String> = customers
         .iter()
-        .map(|(c, _)| super::input_digest(c))
+        .map(|(c, _)| super::input_digest(&c.profile))
         .collect();
     let input = digest(inputs.join("\n").as_bytes());
     locked(FOLDER.to_string(), Format::Kustomize, &input, files)

@@ -70,16 +70,24 @@ pub fn kustomize(
     locked(
         customer.name.clone(),
         Format::Kustomize,
-        &input_digest(customer),
+        &input_digest(&customer.profile),
         files,
     )
+}
+
+/// A customer's compiled folder as `format` writes it: as it is, or as a Helm chart.
+pub fn in_format(customer: &Customer, folder: Folder, format: Format) -> Folder {
+    match format {
+        Format::Kustomize => folder,
+        Format::Helm => helm::chart(&folder, &input_digest(&customer.profile)),
+    }
 }
 
 /// sha256 of the effective (merged, typed) profile, as the fields it sets: an unset field
 /// counts as absent, not as `null`, so a new optional field in a compiler release leaves
 /// every lock as it was.
-pub fn input_digest(customer: &Customer) -> String {
-    let mut profile = serde_json::to_value(&customer.profile).unwrap_or_default();
+pub fn input_digest(profile: &crate::profile::Profile) -> String {
+    let mut profile = serde_json::to_value(profile).unwrap_or_default();
     drop_nulls(&mut profile);
     digest(&serde_json::to_vec(&profile).unwrap_or_default())
 }
@@ -108,21 +116,38 @@ pub fn locked(
 
 /// The lock: compiler version, format, input digest, digest of every file.
 fn lock(format: Format, input: &str, files: &BTreeMap<String, String>) -> String {
-    let mut text = String::from(
-        "# Written by gitopsc; do not edit. `gitopsc render` refuses to replace this folder\n\
-         # while it holds files that are missing here or differ from their digest.\n",
-    );
-    text.push_str(&format!(
-        "compiler: gitopsc {}\n",
-        env!("CARGO_PKG_VERSION")
-    ));
-    text.push_str(&format!("format: {}\n", format.as_str()));
-    text.push_str(&format!("input: {input}\n"));
+    let mut text = lock_head(format, input);
     text.push_str("files:\n");
     for (path, content) in files {
         text.push_str(&format!("  {path}: {}\n", digest(content.as_bytes())));
     }
     text
+}
+
+/// The lock up to its file list: what a folder was compiled from and by. A folder whose
+/// lock starts with the head of this compiler, format and input was compiled from exactly
+/// this profile by exactly this compiler.
+pub fn lock_head(format: Format, input: &str) -> String {
+    format!(
+        "# Written by gitopsc; do not edit. `gitopsc render` refuses to replace this folder\n\
+         # while it holds files that are missing here or differ from their digest.\n\
+         compiler: gitopsc {}\nformat: {}\ninput: {input}\n",
+        env!("CARGO_PKG_VERSION"),
+        format.as_str()
+    )
+}
+
+/// The kind and name of every object of a Kustomize folder on disk, in its
+/// kustomization's order; `None` when a listed file is missing or not an object.
+pub fn objects_on_disk(
+    files: &BTreeMap<String, Vec<u8>>,
+) -> Option<Vec<(argocd::ObjectKind, String)>> {
+    let kustomization = std::str::from_utf8(files.get(KUSTOMIZATION)?).ok()?;
+    kustomization
+        .lines()
+        .filter_map(|line| line.strip_prefix("  - "))
+        .map(|path| argocd::ObjectKind::read(std::str::from_utf8(files.get(path)?).ok()?))
+        .collect()
 }
 
 /// The format a lock records.

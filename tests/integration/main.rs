@@ -3,6 +3,7 @@
 mod access;
 mod audit;
 mod backup;
+mod cache;
 mod cli;
 mod conformance;
 mod contract;
