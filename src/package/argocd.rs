@@ -390,11 +390,12 @@ fn value<T: Serialize>(object: &T) -> serde_json::Value {
 }
 
 /// `out/_argocd/` for the whole fleet, from each customer and its objects.
-pub fn fleet(customers: &[(&Customer, &[ObjectKind])]) -> Folder {
+/// Each customer comes with its objects' kinds and its input digest (`input_digest`).
+pub fn fleet(customers: &[(&Customer, &[ObjectKind], &str)]) -> Folder {
     let mut files = BTreeMap::new();
     let mut resources = Vec::new();
     let mut repos: BTreeMap<(String, String), Vec<&Customer>> = BTreeMap::new();
-    for (customer, objects) in customers {
+    for (customer, objects, _) in customers {
         let settings = settings(customer);
         repos
             .entry((settings.repo_url.clone(), settings.target_revision.clone()))
@@ -436,7 +437,7 @@ pub fn fleet(customers: &[(&Customer, &[ObjectKind])]) -> Folder {
     files.insert(super::KUSTOMIZATION.to_string(), to_yaml(&kustomization));
     let inputs: Vec<String> = customers
         .iter()
-        .map(|(c, _)| super::input_digest(&c.profile))
+        .map(|(_, _, input)| input.to_string())
         .collect();
     let input = digest(inputs.join("\n").as_bytes());
     locked(FOLDER.to_string(), Format::Kustomize, &input, files)
