@@ -461,20 +461,13 @@ fn render(printer: &Printer, paths: &[PathBuf], out: &Path, options: &RenderOpti
     if existed && let Err(error) = write::prepare(out) {
         return write_failed(error, format);
     }
-    let prepared: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     let staged: std::sync::Mutex<Vec<(String, Result<write::Staged, WriteError>)>> =
         std::sync::Mutex::new(Vec::new());
     let finish = |customer: &crate::model::Customer, folder: Folder| {
         let folder = crate::package::in_format(customer, folder, format);
-        let ready =
-            prepared.get_or_init(|| std::fs::create_dir_all(out).map_err(|e| e.to_string()));
-        let result = match ready {
-            Ok(()) => write::stage(out, &folder, format, force),
-            Err(why) => Err(WriteError::Io(
-                out.to_path_buf(),
-                std::io::Error::other(why.clone()),
-            )),
-        };
+        let result = std::fs::create_dir_all(out)
+            .map_err(|error| WriteError::Io(out.to_path_buf(), error))
+            .and_then(|()| write::stage(out, &folder, format, force));
         staged
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

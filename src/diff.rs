@@ -90,20 +90,14 @@ fn parse(path: &str, bytes: &[u8]) -> Value {
     node.map_or(Value::Null, |n| n.to_json())
 }
 
-/// Compares the compiled folders with `out`. `stale` are folders on disk that no profile
-/// produces any more (every object removed).
-pub fn diff(out: &Path, folders: &[Folder], stale: &[String], jobs: usize) -> io::Result<Report> {
-    let compared = crate::parallel_map(folders, jobs, |folder| self::folder(out, folder));
-    report(out, compared, stale)
-}
-
 /// How one compiled folder differs from its copy under `out`.
 pub fn folder(out: &Path, folder: &Folder) -> io::Result<FolderDiff> {
     let on_disk = crate::write::current(out, &folder.name)?;
     Ok(folder_diff(&folder.name, &on_disk, &folder.files))
 }
 
-/// The report of the compared folders and the `stale` ones, in name order.
+/// The report of the compared folders and the `stale` ones (on disk, produced by no profile
+/// any more: every object removed), in name order.
 pub fn report(
     out: &Path,
     compared: Vec<io::Result<FolderDiff>>,
