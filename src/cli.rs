@@ -300,10 +300,7 @@ fn compile_each(
     paths: &[PathBuf],
     jobs: usize,
     reuse: Option<&compiler::Reuse>,
-    finish: &(
-         dyn Fn(&crate::model::Customer, crate::package::Folder) -> Option<crate::package::Folder>
-             + Sync
-     ),
+    finish: &compiler::Finish,
 ) -> Result<(Fleet, bool), u8> {
     let inputs = compiler::discover(&default_paths(paths)).map_err(|error| {
         printer.diagnostics(&[*error]);
@@ -328,8 +325,8 @@ fn render_check(printer: &Printer, paths: &[PathBuf], out: &Path, options: &Rend
     use crate::package::{Folder, Format};
     type Compared = Vec<(String, std::io::Result<Vec<write::Finding>>)>;
     let compared: std::sync::Mutex<Compared> = std::sync::Mutex::new(Vec::new());
-    let finish = |customer: &crate::model::Customer, folder: Folder| {
-        let folder = crate::package::in_format(customer, folder, format);
+    let finish = |input: &str, folder: Folder| {
+        let folder = crate::package::in_format(input, folder, format);
         let result = write::check_folder(out, &folder);
         compared
             .lock()
@@ -351,7 +348,7 @@ fn render_check(printer: &Printer, paths: &[PathBuf], out: &Path, options: &Rend
     let mut names: Vec<&str> = fleet
         .customers
         .iter()
-        .map(|c| c.customer.name.as_str())
+        .map(|c| c.member.name.as_str())
         .collect();
     let argocd = fleet.argocd(format, whole_fleet);
     if let Some(argocd) = &argocd {
@@ -414,10 +411,7 @@ fn compile_for_output(
     out: &Path,
     jobs: usize,
     reuse: Option<&compiler::Reuse>,
-    finish: &(
-         dyn Fn(&crate::model::Customer, crate::package::Folder) -> Option<crate::package::Folder>
-             + Sync
-     ),
+    finish: &compiler::Finish,
 ) -> Result<(Fleet, bool), u8> {
     let (fleet, whole_fleet) = compile_each(printer, paths, jobs, reuse, finish)?;
     if fleet.has_errors() {
@@ -436,7 +430,7 @@ fn default_jobs() -> usize {
 
 fn validate(printer: &Printer, paths: &[PathBuf]) -> u8 {
     // The output is not needed: drop each customer's as soon as it is compiled.
-    let drop_output = |_: &crate::model::Customer, _: crate::package::Folder| None;
+    let drop_output = |_: &str, _: crate::package::Folder| None;
     match compile_each(printer, paths, default_jobs(), None, &drop_output) {
         Err(code) => code,
         Ok((fleet, _)) if fleet.has_errors() => FAILED,
@@ -463,8 +457,8 @@ fn render(printer: &Printer, paths: &[PathBuf], out: &Path, options: &RenderOpti
     }
     let staged: std::sync::Mutex<Vec<(String, Result<write::Staged, WriteError>)>> =
         std::sync::Mutex::new(Vec::new());
-    let finish = |customer: &crate::model::Customer, folder: Folder| {
-        let folder = crate::package::in_format(customer, folder, format);
+    let finish = |input: &str, folder: Folder| {
+        let folder = crate::package::in_format(input, folder, format);
         let result = std::fs::create_dir_all(out)
             .map_err(|error| WriteError::Io(out.to_path_buf(), error))
             .and_then(|()| write::stage(out, &folder, format, force));
@@ -506,7 +500,7 @@ fn render(printer: &Printer, paths: &[PathBuf], out: &Path, options: &RenderOpti
     let mut names: Vec<&str> = fleet
         .customers
         .iter()
-        .map(|c| c.customer.name.as_str())
+        .map(|c| c.member.name.as_str())
         .collect();
     if let Some(argocd) = fleet.argocd(format, whole_fleet) {
         staged.push((
@@ -577,7 +571,7 @@ fn diff(printer: &Printer, paths: &[PathBuf], out: &Path, format: DiffFormat, ca
     let jobs = default_jobs();
     type Compared = Vec<std::io::Result<crate::diff::FolderDiff>>;
     let compared: std::sync::Mutex<Compared> = std::sync::Mutex::new(Vec::new());
-    let finish = |_: &crate::model::Customer, folder: crate::package::Folder| {
+    let finish = |_: &str, folder: crate::package::Folder| {
         let result = crate::diff::folder(out, &folder);
         compared
             .lock()
@@ -599,7 +593,7 @@ fn diff(printer: &Printer, paths: &[PathBuf], out: &Path, format: DiffFormat, ca
     let mut names: Vec<&str> = fleet
         .customers
         .iter()
-        .map(|c| c.customer.name.as_str())
+        .map(|c| c.member.name.as_str())
         .collect();
     let argocd = fleet.argocd(Format::Kustomize, whole_fleet);
     if let Some(argocd) = &argocd {
@@ -801,7 +795,7 @@ fn audit(
     let names: Vec<(String, PathBuf)> = fleet
         .customers
         .iter()
-        .map(|c| (c.customer.name.clone(), c.name_at.file.path.clone()))
+        .map(|c| (c.member.name.clone(), c.name_at.file.path.clone()))
         .collect();
     let folders = fleet.into_folders(crate::package::Format::Kustomize, whole_fleet);
     let drift = match write::check(

@@ -7,7 +7,7 @@ use crate::diag::{Code, Diagnostic, normalize};
 use crate::layer::{LayerCache, normalize as normalize_path};
 use crate::load::{self, Node};
 use crate::model::{self, Customer};
-use crate::package::argocd::ObjectKind;
+use crate::package::argocd::{Member, ObjectKind};
 use crate::package::{self, Folder};
 use crate::profile::Profile;
 use crate::{check, emit, link, validate};
@@ -58,7 +58,11 @@ pub fn discover(paths: &[PathBuf]) -> Result<Inputs, Box<Diagnostic>> {
 
 /// A profile that went through every stage.
 pub struct Compiled {
-    pub customer: Customer,
+    /// The customer's model, kept with its output only (`compile_each`): at 10,000
+    /// customers it was most of the memory left.
+    pub customer: Option<Box<Customer>>,
+    /// What the Argo CD folder needs of the customer.
+    pub member: Member,
     /// Where the profile names the customer and its Argo CD project, for diagnostics that
     /// compare customers. (Kept instead of the whole YAML tree, which is most of a
     /// customer's memory.)
@@ -84,6 +88,10 @@ pub struct Compiled {
 /// current (`write::vouched`), read from the files; `None` compiles the customer.
 pub type Reuse<'a> = dyn Fn(&str, &str) -> Option<Vec<(ObjectKind, String)>> + Sync + 'a;
 
+/// What `compile_each` does with a customer's output folder, given its input digest
+/// (`package::input_digest`): the folder to keep, if any.
+pub type Finish<'a> = dyn Fn(&str, Folder) -> Option<Folder> + Sync + 'a;
+
 /// The outcome of compiling a set of profiles: outputs sorted by customer name, and every
 /// diagnostic, sorted and deduplicated. Outputs are only meaningful when no diagnostic is an
 /// error.
@@ -102,10 +110,10 @@ impl Fleet {
     pub fn argocd(&self, format: package::Format, whole_fleet: bool) -> Option<Folder> {
         (format == package::Format::Kustomize && whole_fleet && !self.customers.is_empty()).then(
             || {
-                let all: Vec<(&Customer, &[ObjectKind], &str)> = self
+                let all: Vec<(&Member, &[ObjectKind], &str)> = self
                     .customers
                     .iter()
-                    .map(|c| (&c.customer, c.kinds.as_slice(), c.input.as_str()))
+                    .map(|c| (&c.member, c.kinds.as_slice(), c.input.as_str()))
                     .collect();
                 package::argocd::fleet(&all)
             },
@@ -120,7 +128,7 @@ impl Fleet {
         let mut folders: Vec<Folder> = self
             .customers
             .into_iter()
-            .filter_map(|c| Some(package::in_format(&c.customer, c.output?, format)))
+            .filter_map(|c| Some(package::in_format(&c.input, c.output?, format)))
             .collect();
         folders.extend(argocd);
         folders
@@ -132,16 +140,17 @@ pub fn compile(files: &[PathBuf], jobs: usize) -> Fleet {
     compile_each(files, jobs, None, &|_, folder| Some(folder))
 }
 
-/// Like `compile`, but hands each customer's output folder to `finish` on the thread that
-/// compiled it, and keeps what `finish` returns instead: a caller that only compares the
-/// output (`render --check`, `validate`) keeps none, so memory holds a few customers'
-/// output at a time, not the fleet's. With `reuse`, a customer whose folder is current is
-/// not compiled (and `finish` is not called for it).
+/// Like `compile`, but hands each customer's output folder and input digest
+/// (`package::input_digest`) to `finish` on the thread that compiled it, and keeps what
+/// `finish` returns instead: a caller that only compares the output (`render --check`,
+/// `validate`) keeps none, so memory holds a few customers' output at a time, not the
+/// fleet's; nor does it keep the customer's model then. With `reuse`, a customer whose
+/// folder is current is not compiled (and `finish` is not called for it).
 pub fn compile_each(
     files: &[PathBuf],
     jobs: usize,
     reuse: Option<&Reuse>,
-    finish: &(dyn Fn(&Customer, Folder) -> Option<Folder> + Sync),
+    finish: &Finish,
 ) -> Fleet {
     let cache = LayerCache::default();
     let results = crate::parallel_map(files, jobs, |path| {
@@ -150,12 +159,9 @@ pub fn compile_each(
             compiled.output = compiled
                 .output
                 .take()
-                .and_then(|output| finish(&compiled.customer, output));
+                .and_then(|output| finish(&compiled.input, output));
             if compiled.output.is_none() {
-                // Kept until the fleet is done, for the Argo CD folder and the checks
-                // between customers, none of which reads the typed profile: at 10,000
-                // customers it was most of the memory left.
-                compiled.customer.profile = Profile::default();
+                compiled.customer = None;
             }
             compiled
         });
@@ -167,7 +173,7 @@ pub fn compile_each(
         diagnostics.extend(found);
         customers.extend(compiled);
     }
-    customers.sort_by(|a, b| a.customer.name.cmp(&b.customer.name));
+    customers.sort_by(|a, b| a.member.name.cmp(&b.member.name));
     diagnostics.extend(duplicate_customers(&customers));
     diagnostics.extend(shared_projects(&customers));
     diagnostics.extend(shared_cluster_objects(&customers));
@@ -183,8 +189,8 @@ pub fn compile_each(
 fn duplicate_customers(customers: &[Compiled]) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     for pair in customers.windows(2) {
-        if pair[0].customer.name == pair[1].customer.name {
-            let name = &pair[0].customer.name;
+        if pair[0].member.name == pair[1].member.name {
+            let name = &pair[0].member.name;
             diagnostics.push(
                 Diagnostic::error(
                     Code::DuplicateCustomer,
@@ -206,13 +212,13 @@ fn shared_projects(customers: &[Compiled]) -> Vec<Diagnostic> {
     let mut projects: std::collections::BTreeMap<String, &Compiled> =
         std::collections::BTreeMap::new();
     for compiled in customers {
-        let project = compiled.customer.delivery.project.clone();
+        let project = compiled.member.delivery.project.clone();
         if let Some(first) = projects.get(&project) {
-            if first.customer.name != compiled.customer.name {
+            if first.member.name != compiled.member.name {
                 diagnostics.push(
                     Diagnostic::error(
                         Code::DuplicateProject,
-                        format!("Argo CD project `{project}` is also the project of customer `{}`", first.customer.name),
+                        format!("Argo CD project `{project}` is also the project of customer `{}`", first.member.name),
                     )
                     .at(compiled.project_at.clone())
                     .field("spec.argocd.project")
@@ -238,18 +244,18 @@ fn shared_cluster_objects(customers: &[Compiled]) -> Vec<Diagnostic> {
     for compiled in customers {
         for (kind, name, at) in &compiled.cluster_objects {
             let key = (
-                &compiled.customer.delivery.destination,
+                &compiled.member.delivery.destination,
                 kind.as_str(),
                 name.as_str(),
             );
             match owners.get(&key) {
-                Some((first, first_at)) if first.customer.name != compiled.customer.name => {
+                Some((first, first_at)) if first.member.name != compiled.member.name => {
                     diagnostics.push(
                         Diagnostic::error(
                             Code::SharedClusterObject,
                             format!(
                                 "{kind} `{name}` is cluster-scoped and customer `{}` in the same cluster also emits it",
-                                first.customer.name
+                                first.member.name
                             ),
                         )
                         .at(at.clone())
@@ -301,15 +307,26 @@ fn compiled(
         })
         .collect();
     Compiled {
-        customer,
+        member: Member::of(&customer),
+        customer: Some(Box::new(customer)),
         name_at: model::locate(root, "/metadata/name"),
         project_at: model::locate(root, "/spec/argocd/project"),
-        kinds: objects.into_iter().map(|(kind, _)| kind).collect(),
+        kinds: distinct_kinds(objects),
         cluster_objects,
         output: None,
         reused: false,
         input,
     }
+}
+
+/// Each kind once: the AppProject lists kinds, not objects, and a fleet keeps these to
+/// the end (from the objects' own vector they cost 3 KB per customer).
+fn distinct_kinds(objects: Vec<(ObjectKind, String)>) -> Vec<ObjectKind> {
+    let mut kinds: Vec<ObjectKind> = objects.into_iter().map(|(kind, _)| kind).collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds.shrink_to_fit();
+    kinds
 }
 
 /// The customer of an unchanged profile whose folder is current: the merged profile is the

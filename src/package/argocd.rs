@@ -20,8 +20,33 @@ const ARGOCD_NAMESPACE: &str = "argocd";
 const API_VERSION: &str = "argoproj.io/v1alpha1";
 
 /// The repository path Argo CD syncs for a customer: the committed output (DESIGN §3).
-pub fn source_path(customer: &Customer) -> String {
+pub fn source_path(customer: &Member) -> String {
     format!("out/{}", customer.name)
+}
+
+/// What `_argocd/` needs of a customer. A fleet keeps this to the end instead of the
+/// customer, whose model is most of its memory (docs/performance.md).
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub name: String,
+    pub namespace: String,
+    pub delivery: crate::model::Delivery,
+    /// The HPA owns the Deployment's replicas.
+    pub auto_scaled: bool,
+    /// The ConfigMaps Patroni creates itself.
+    pub patroni_config_maps: Vec<String>,
+}
+
+impl Member {
+    pub fn of(customer: &Customer) -> Member {
+        Member {
+            name: customer.name.clone(),
+            namespace: customer.namespace.clone(),
+            delivery: customer.delivery.clone(),
+            auto_scaled: matches!(customer.app.scaling, Scaling::Auto { .. }),
+            patroni_config_maps: crate::emit::database::patroni_config_maps(&customer.database),
+        }
+    }
 }
 
 fn meta(name: &str) -> ObjectMeta {
@@ -168,7 +193,7 @@ struct Settings {
     destination: Destination,
 }
 
-fn settings(customer: &Customer) -> Settings {
+fn settings(customer: &Member) -> Settings {
     let delivery = &customer.delivery;
     Settings {
         project: delivery.project.clone(),
@@ -180,7 +205,7 @@ fn settings(customer: &Customer) -> Settings {
 
 /// The customer's destination as Argo CD spells it: the Application and the AppProject
 /// carry the same one, so the project's match (name or server, and namespace) holds.
-fn destination(customer: &Customer) -> Destination {
+fn destination(customer: &Member) -> Destination {
     let destination = &customer.delivery.destination;
     Destination {
         name: destination.name().map(str::to_string),
@@ -281,7 +306,7 @@ fn kinds(objects: &[ObjectKind]) -> (Vec<GroupKind>, Vec<GroupKind>) {
     )
 }
 
-fn project(customer: &Customer, settings: &Settings, objects: &[ObjectKind]) -> String {
+fn project(customer: &Member, settings: &Settings, objects: &[ObjectKind]) -> String {
     let (cluster, namespaced) = kinds(objects);
     to_yaml(&value(&Resource {
         api_version: API_VERSION,
@@ -298,12 +323,13 @@ fn project(customer: &Customer, settings: &Settings, objects: &[ObjectKind]) -> 
             // orphans, so they raise no warning.
             orphaned_resources: OrphanedResources {
                 warn: true,
-                ignore: crate::emit::database::patroni_config_maps(&customer.database)
-                    .into_iter()
+                ignore: customer
+                    .patroni_config_maps
+                    .iter()
                     .map(|name| OrphanedKey {
                         group: "",
                         kind: "ConfigMap",
-                        name,
+                        name: name.clone(),
                     })
                     .collect(),
             },
@@ -311,16 +337,17 @@ fn project(customer: &Customer, settings: &Settings, objects: &[ObjectKind]) -> 
     }))
 }
 
-fn application(customer: &Customer, settings: &Settings) -> String {
+fn application(customer: &Member, settings: &Settings) -> String {
     // With the HPA in charge the Deployment omits `replicas`; should anything else ever set
     // it, Argo CD must not take it back.
-    let ignore_differences = match customer.app.scaling {
-        Scaling::Auto { .. } => vec![IgnoreDifference {
+    let ignore_differences = if customer.auto_scaled {
+        vec![IgnoreDifference {
             group: "apps".into(),
             json_pointers: vec!["/spec/replicas".into()],
             kind: "Deployment".into(),
-        }],
-        Scaling::Fixed(_) => Vec::new(),
+        }]
+    } else {
+        Vec::new()
     };
     let respect = !ignore_differences.is_empty();
     to_yaml(&value(&Resource {
@@ -346,7 +373,7 @@ fn application(customer: &Customer, settings: &Settings) -> String {
 /// project, path, destination), so a generated Application equals the compiled one in what
 /// its AppProject checks. Exactly one of `server` and `name` is set per element; Argo CD
 /// treats the empty one as unset.
-fn application_set(repo_url: &str, target_revision: &str, customers: &[&Customer]) -> String {
+fn application_set(repo_url: &str, target_revision: &str, customers: &[&Member]) -> String {
     let elements: Vec<serde_json::Value> = customers
         .iter()
         .map(|customer| {
@@ -391,10 +418,10 @@ fn value<T: Serialize>(object: &T) -> serde_json::Value {
 
 /// `out/_argocd/` for the whole fleet, from each customer and its objects.
 /// Each customer comes with its objects' kinds and its input digest (`input_digest`).
-pub fn fleet(customers: &[(&Customer, &[ObjectKind], &str)]) -> Folder {
+pub fn fleet(customers: &[(&Member, &[ObjectKind], &str)]) -> Folder {
     let mut files = BTreeMap::new();
     let mut resources = Vec::new();
-    let mut repos: BTreeMap<(String, String), Vec<&Customer>> = BTreeMap::new();
+    let mut repos: BTreeMap<(String, String), Vec<&Member>> = BTreeMap::new();
     for (customer, objects, _) in customers {
         let settings = settings(customer);
         repos

@@ -76,10 +76,11 @@ pub fn kustomize(
 }
 
 /// A customer's compiled folder as `format` writes it: as it is, or as a Helm chart.
-pub fn in_format(customer: &Customer, folder: Folder, format: Format) -> Folder {
+/// `input` is the digest of the customer's profile (`input_digest`).
+pub fn in_format(input: &str, folder: Folder, format: Format) -> Folder {
     match format {
         Format::Kustomize => folder,
-        Format::Helm => helm::chart(&folder, &input_digest(&customer.profile)),
+        Format::Helm => helm::chart(&folder, input),
     }
 }
 

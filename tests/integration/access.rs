@@ -71,7 +71,7 @@ fn entry_points_follow_the_profile() {
         let compiled = customer(name);
         let all = objects(&compiled);
         let service = find(&all, "Service", "app");
-        let external = compiled.customer.access.external.is_some();
+        let external = crate::model(&compiled).access.external.is_some();
         assert_eq!(
             service["metadata"]["annotations"]["cloud.google.com/neg"].as_str(),
             external.then_some(r#"{"ingress": true}"#),
@@ -162,7 +162,7 @@ struct Matrix {
 
 /// Pods of every component of the stack and addresses around it, for one customer.
 fn matrix(compiled: &Compiled) -> Matrix {
-    let customer = &compiled.customer;
+    let customer = crate::model(compiled);
     let ns = customer.namespace.as_str();
     let pod = |name: &str| Pod::labelled(ns, selector(customer, name));
     // The app pod carries exactly the labels of the compiled Deployment's template.
@@ -278,7 +278,7 @@ fn matrix(compiled: &Compiled) -> Matrix {
 
 /// DESIGN §5 "Network", as (source, destination, port) cells; everything else is denied.
 fn expected(compiled: &Compiled, source: &str, destination: &str, port_number: i64) -> bool {
-    let customer = &compiled.customer;
+    let customer = crate::model(compiled);
     let app_port = i64::from(customer.app.port);
     let in_namespace = ["app", "pgpool", "postgres", "backup", "debug-pod"];
     let backup = customer.backup.is_some();
@@ -329,7 +329,7 @@ fn evaluate(cluster: &Cluster, compiled: &Compiled) -> Vec<(String, bool)> {
     let mut cells = Vec::new();
     for (source_name, source) in &matrix.sources {
         for (destination_name, destination) in &matrix.destinations {
-            if !governed(source, destination, &compiled.customer.namespace) {
+            if !governed(source, destination, &crate::model(compiled).namespace) {
                 continue;
             }
             for (number, protocol) in &matrix.ports {
@@ -352,7 +352,7 @@ fn connectivity_matrix_matches_the_design() {
         let mut allowed = 0;
         for (source_name, source) in &matrix.sources {
             for (destination_name, destination) in &matrix.destinations {
-                if !governed(source, destination, &compiled.customer.namespace) {
+                if !governed(source, destination, &crate::model(&compiled).namespace) {
                     continue;
                 }
                 for (number, protocol) in &matrix.ports {
@@ -372,13 +372,13 @@ fn connectivity_matrix_matches_the_design() {
         assert!(
             wrong.is_empty(),
             "{}: connectivity differs from the design:\n{}",
-            compiled.customer.name,
+            compiled.member.name,
             wrong.join("\n")
         );
         assert!(
             allowed >= 10,
             "{}: the matrix allows some flows",
-            compiled.customer.name
+            compiled.member.name
         );
     }
 }

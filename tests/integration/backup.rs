@@ -417,7 +417,7 @@ fn restore_runbook_keeps_the_old_disks_until_the_restore_is_verified() {
 fn snapshot_job_deadline_covers_the_wait_for_ready() {
     let mut checked = 0;
     for compiled in super::compiled_customers() {
-        let Some(backup) = &compiled.customer.backup else {
+        let Some(backup) = &crate::model(&compiled).backup else {
             continue;
         };
         let cron = super::parse_yaml(
@@ -431,7 +431,7 @@ fn snapshot_job_deadline_covers_the_wait_for_ready() {
         assert!(
             deadline > wait,
             "{}: deadline {deadline} s, wait {wait} s",
-            compiled.customer.name
+            compiled.member.name
         );
         let script = super::parse_yaml(
             super::compiled_file(&compiled, "backup/configmap-postgres-snapshot.yaml")
@@ -443,7 +443,7 @@ fn snapshot_job_deadline_covers_the_wait_for_ready() {
         assert!(
             script.contains(&format!("timeout_seconds={wait}\n")),
             "{}: the script waits {wait} s",
-            compiled.customer.name
+            compiled.member.name
         );
         checked += 1;
     }

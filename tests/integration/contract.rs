@@ -405,7 +405,7 @@ fn computed_max_connections_leaves_every_reserved_slot_free() {
     let fleet = gitopsc::compiler::compile(&files, 2);
     assert!(!fleet.has_errors(), "{:?}", fleet.diagnostics);
     for compiled in &fleet.customers {
-        let database = &compiled.customer.database;
+        let database = &crate::model(compiled).database;
         let max: u64 = database.parameters["max_connections"]
             .parse()
             .expect("number");
@@ -415,7 +415,7 @@ fn computed_max_connections_leaves_every_reserved_slot_free() {
         assert!(
             max >= demand + 3 + 20,
             "{}: max_connections {max} leaves Pgpool's {demand} inside the 23 reserved slots",
-            compiled.customer.name
+            compiled.member.name
         );
     }
 }

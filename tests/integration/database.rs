@@ -1510,6 +1510,8 @@ fn compiled_model(customer: &str) -> gitopsc::model::Customer {
         .next()
         .expect("one customer")
         .customer
+        .map(|customer| *customer)
+        .expect("compiled model")
 }
 
 /// A new database image changes the members' containers and nothing else of the

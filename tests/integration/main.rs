@@ -253,8 +253,13 @@ pub fn can_run_as_postgres(test: &str) -> bool {
 pub fn compiled_customer(name: &str) -> gitopsc::compiler::Compiled {
     compiled_customers()
         .into_iter()
-        .find(|c| c.customer.name == name)
+        .find(|c| c.member.name == name)
         .unwrap_or_else(|| panic!("customer {name} compiles"))
+}
+
+/// The model of a customer compiled in process (`compile` keeps it with the output).
+pub fn model(compiled: &gitopsc::compiler::Compiled) -> &gitopsc::model::Customer {
+    compiled.customer.as_deref().expect("compiled model")
 }
 
 /// The files of a customer compiled in process, by path in `out/<customer>/`.

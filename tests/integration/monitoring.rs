@@ -433,7 +433,7 @@ fn every_compiled_rule_passes_promtool_with_a_firing_and_a_silent_case() {
     let mut providers = BTreeSet::new();
     let mut alerts_tested = 0;
     for compiled in super::compiled_customers() {
-        let customer = &compiled.customer;
+        let customer = crate::model(&compiled);
         providers.insert(format!("{:?}", customer.monitoring.provider));
         let dir = work.path().join(&customer.name);
         std::fs::create_dir_all(&dir).expect("dir");
@@ -854,14 +854,14 @@ fn dashboard_covers_the_stack() {
             "pg_replication_lag_seconds",
             "pgpool2_pool_nodes_status",
         ];
-        if compiled.customer.backup.is_some() {
+        if crate::model(&compiled).backup.is_some() {
             wanted.push("kube_cronjob_status_last_successful_time");
         }
         for metric in wanted {
             assert!(
                 exprs.iter().any(|e| e.contains(metric)),
                 "{}: no panel uses {metric}",
-                compiled.customer.name
+                compiled.member.name
             );
         }
     }
@@ -875,7 +875,7 @@ fn dashboard_covers_the_stack() {
 fn the_monitoring_stack_selects_and_reaches_what_is_compiled() {
     let mut seen = BTreeSet::new();
     for compiled in super::compiled_customers() {
-        let customer = &compiled.customer;
+        let customer = crate::model(&compiled);
         for (path, text) in &compiled.output.as_ref().expect("compiled output").files {
             if !path.ends_with(".yaml") {
                 continue;

@@ -26,11 +26,11 @@ fn find<'a>(objects: &'a [(String, Value)], path: &str) -> &'a Value {
 fn the_app_reaches_the_queue_and_nothing_else_does() {
     let compiled = wonka();
     let objects = objects(&compiled);
-    let ns = compiled.customer.namespace.as_str();
+    let ns = crate::model(&compiled).namespace.as_str();
     let app = Pod::of_workload(ns, find(&objects, "app/deployment-app.yaml"));
     let queue = Pod::of_workload(ns, find(&objects, "queue/statefulset-queue.yaml"));
     let monitoring = Pod::new(
-        gitopsc::emit::network::monitoring_namespace(compiled.customer.monitoring.provider),
+        gitopsc::emit::network::monitoring_namespace(crate::model(&compiled).monitoring.provider),
         &[("app.kubernetes.io/name", "prometheus")],
     );
     let stranger = Pod::new(ns, &[("run", "debug")]);
@@ -145,10 +145,10 @@ fn customers_without_the_queue_get_nothing_of_it() {
             .any(|text| text.contains("QUEUE_HOST") || text.contains("QueueUnavailable"));
         assert_eq!(
             has_queue,
-            compiled.customer.name == "wonka",
+            compiled.member.name == "wonka",
             "{}",
-            compiled.customer.name
+            compiled.member.name
         );
-        assert_eq!(mentions, has_queue, "{}", compiled.customer.name);
+        assert_eq!(mentions, has_queue, "{}", compiled.member.name);
     }
 }

@@ -52,7 +52,7 @@ fn every_container_sees_only_the_passwords_it_uses() {
     let mut checked = BTreeSet::new();
     for compiled in super::compiled_customers() {
         let secret =
-            gitopsc::emit::credentials::secret_name(&compiled.customer.database).to_string();
+            gitopsc::emit::credentials::secret_name(&crate::model(&compiled).database).to_string();
         for (path, text) in &compiled.output.as_ref().expect("compiled output").files {
             if !path.ends_with(".yaml") {
                 continue;
@@ -73,7 +73,7 @@ fn every_container_sees_only_the_passwords_it_uses() {
                     assert!(
                         keys.is_empty(),
                         "{}/{path}: {container} sees {keys:?}",
-                        compiled.customer.name
+                        compiled.member.name
                     );
                     continue;
                 };
@@ -81,7 +81,7 @@ fn every_container_sees_only_the_passwords_it_uses() {
                 assert_eq!(
                     keys, wanted,
                     "{}/{path}: the keys {container} can read",
-                    compiled.customer.name
+                    compiled.member.name
                 );
                 if name != "postgres" {
                     assert!(!keys.contains(secret_key::SUPERUSER));

@@ -26,7 +26,7 @@ fn terraform() -> Vec<(String, BTreeMap<String, Value>)> {
                 .filter(|(path, _)| path.starts_with("terraform/"))
                 .map(|(path, text)| (path.clone(), serde_json::from_str(text).expect("JSON")))
                 .collect();
-            (compiled.customer.name.clone(), files)
+            (compiled.member.name.clone(), files)
         })
         .collect()
 }
@@ -433,7 +433,7 @@ fn strings(value: &Value) -> BTreeSet<String> {
 fn terraform_and_manifests_agree() {
     let all = terraform();
     for compiled in super::compiled_customers() {
-        let customer = &compiled.customer;
+        let customer = crate::model(&compiled);
         let objects = compiled_objects(&compiled);
         let (_, files) = all
             .iter()

@@ -42,7 +42,7 @@ fn every_customer_rolls_and_shuts_down_without_dropping_requests() {
     assert!(customers.len() >= 6, "{} customers", customers.len());
     let mut with_load_balancer = 0;
     for compiled in &customers {
-        let customer = &compiled.customer;
+        let customer = crate::model(compiled);
         let name = &customer.name;
         let app = object(compiled, "app/deployment-app.yaml").expect("the app Deployment");
         let (pre_stop, grace, unavailable, ready) = shutdown_of(&app, "app");
