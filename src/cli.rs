@@ -334,6 +334,10 @@ fn render_check(printer: &Printer, paths: &[PathBuf], out: &Path, options: &Rend
             .push((folder.name, result));
         None
     };
+    let _lock = match write::lock(out, false, &|| waiting(printer, out)) {
+        Ok(lock) => lock,
+        Err(error) => return write_failed(error, format),
+    };
     let reuse = reuse_in(out, options.cache && format == Format::Kustomize);
     let (fleet, whole_fleet) =
         match compile_for_output(printer, paths, out, jobs, reuse.as_deref(), &finish) {
@@ -450,9 +454,13 @@ fn render(printer: &Printer, paths: &[PathBuf], out: &Path, options: &RenderOpti
         return render_check(printer, paths, out, options);
     }
     let (jobs, format, force) = (options.jobs, options.format, options.force);
-    // `out` is made when the first folder is staged: a render with errors leaves no trace.
+    // The lock makes `out` if it is missing; a render with errors removes it again.
     let existed = out.exists();
-    if existed && let Err(error) = write::prepare(out) {
+    let _lock = match write::lock(out, true, &|| waiting(printer, out)) {
+        Ok(lock) => lock,
+        Err(error) => return write_failed(error, format),
+    };
+    if let Err(error) = write::prepare(out) {
         return write_failed(error, format);
     }
     let staged: std::sync::Mutex<Vec<(String, Result<write::Staged, WriteError>)>> =
@@ -536,6 +544,13 @@ fn render(printer: &Printer, paths: &[PathBuf], out: &Path, options: &RenderOpti
     }
 }
 
+fn waiting(printer: &Printer, out: &Path) {
+    printer.message(&format!(
+        "waiting for another gitopsc to finish with {} ...",
+        out.display()
+    ));
+}
+
 fn write_failed(error: WriteError, format: crate::package::Format) -> u8 {
     match error {
         WriteError::HandEdits(findings) => {
@@ -549,7 +564,28 @@ fn write_failed(error: WriteError, format: crate::package::Format) -> u8 {
             USAGE
         }
         WriteError::Io(path, error) => {
-            eprintln!("error: cannot write {}: {error}", path.display());
+            eprintln!(
+                "error: cannot write {}: {error}\n  \
+                 note: nothing was changed: every folder of the output is as it was",
+                path.display()
+            );
+            USAGE
+        }
+        WriteError::NotAFolder(out) => {
+            eprintln!(
+                "error: {} is not a folder; gitopsc writes its output into a folder there\n  \
+                 help: remove or rename it, or pass another folder with --out",
+                out.display()
+            );
+            USAGE
+        }
+        WriteError::OldTree(folder, old, error) => {
+            eprintln!(
+                "error: {} was replaced, but its old files at {} cannot be removed: {error}\n  \
+                 note: the output is complete and new; the next render removes the old files",
+                folder.display(),
+                old.display()
+            );
             USAGE
         }
         WriteError::WrongFormat { folder, found } => {
@@ -578,6 +614,10 @@ fn diff(printer: &Printer, paths: &[PathBuf], out: &Path, format: DiffFormat, ca
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(result);
         None
+    };
+    let _lock = match write::lock(out, false, &|| waiting(printer, out)) {
+        Ok(lock) => lock,
+        Err(error) => return write_failed(error, Format::Kustomize),
     };
     let reuse = reuse_in(out, cache);
     let (fleet, whole_fleet) = match compile_each(printer, paths, jobs, reuse.as_deref(), &finish) {

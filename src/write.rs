@@ -15,10 +15,15 @@ use crate::serialize::digest;
 
 const STAGING_SUFFIX: &str = ".gitopsc-staging";
 
+/// What a symbolic link reads as among a folder's files: never the bytes of a file gitopsc
+/// writes (its output holds no NUL), so a link is always a difference and never vouched.
+const SYMLINK: &[u8] = b"\0gitopsc: a symbolic link";
+
 /// Why a render cannot proceed, or a difference `--check` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finding {
-    /// A file in `out/<c>/` that the lock does not list, or whose bytes differ from it.
+    /// A file in `out/<c>/` that the lock does not list, or whose bytes differ from it;
+    /// or `out/<c>` itself when it is not a folder gitopsc wrote (a link, a file).
     HandEdited { path: PathBuf, why: &'static str },
     /// `--check`: a file that would be written differently, added or removed.
     Drift { path: PathBuf, why: &'static str },
@@ -51,6 +56,11 @@ pub enum WriteError {
         folder: PathBuf,
         found: String,
     },
+    /// `out` exists and is not a folder.
+    NotAFolder(PathBuf),
+    /// Everything was swapped in, but an old tree (the folder, its staging name) could not
+    /// be removed; the next render tries again.
+    OldTree(PathBuf, PathBuf, io::Error),
 }
 
 /// Every file below `folder`, as `/`-separated relative paths, sorted.
@@ -61,7 +71,8 @@ fn files_below(folder: &Path) -> io::Result<BTreeMap<String, Vec<u8>>> {
         for entry in std::fs::read_dir(&dir)? {
             let entry = entry?;
             let path = entry.path();
-            if entry.file_type()?.is_dir() {
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
                 pending.push(path);
             } else {
                 let relative = path
@@ -73,7 +84,13 @@ fn files_below(folder: &Path) -> io::Result<BTreeMap<String, Vec<u8>>> {
                             .join("/")
                     })
                     .unwrap_or_default();
-                found.insert(relative, std::fs::read(&path)?);
+                // A link is never followed: it may lead anywhere, and it is not gitopsc's.
+                let bytes = if kind.is_symlink() {
+                    SYMLINK.to_vec()
+                } else {
+                    std::fs::read(&path)?
+                };
+                found.insert(relative, bytes);
             }
         }
     }
@@ -98,6 +115,7 @@ fn hand_edits(folder: &Path, files: &BTreeMap<String, Vec<u8>>) -> Vec<Finding> 
             continue;
         }
         let why = match lock.get(relative) {
+            _ if bytes == SYMLINK => "a symbolic link, which gitopsc never writes",
             None => "not listed in gitopsc.lock",
             Some(expected) if *expected != digest(bytes) => "changed since gitopsc wrote it",
             Some(_) => continue,
@@ -117,6 +135,9 @@ fn owned_folders(out: &Path, format: Format) -> io::Result<BTreeSet<String>> {
         Ok(entries) => {
             for entry in entries {
                 let entry = entry?;
+                if !entry.file_type()?.is_dir() {
+                    continue;
+                }
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let lock = std::fs::read_to_string(entry.path().join(LOCK)).unwrap_or_default();
                 if !name.starts_with('.') && lock_format(&lock) == Some(format.as_str()) {
@@ -133,11 +154,27 @@ fn owned_folders(out: &Path, format: Format) -> io::Result<BTreeSet<String>> {
 /// The files of `out/<name>/` now, empty when the folder does not exist.
 pub fn current(out: &Path, name: &str) -> io::Result<BTreeMap<String, Vec<u8>>> {
     let folder = out.join(name);
-    if folder.is_dir() {
-        files_below(&folder)
-    } else {
-        Ok(BTreeMap::new())
+    match std::fs::symlink_metadata(&folder) {
+        Ok(meta) if meta.is_dir() => files_below(&folder),
+        Ok(_) => Ok(BTreeMap::from([(String::new(), SYMLINK.to_vec())])),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(error) => Err(error),
     }
+}
+
+/// `out/<name>` when it exists and is not a folder (a link, a file): gitopsc did not write
+/// it and replaces it only with `--force`.
+fn foreign(out: &Path, name: &str) -> Option<Finding> {
+    let path = out.join(name);
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    let why = if meta.file_type().is_symlink() {
+        "a symbolic link, which gitopsc never writes; it is not followed"
+    } else if meta.is_dir() {
+        return None;
+    } else {
+        "a file where gitopsc writes a folder"
+    };
+    Some(Finding::HandEdited { path, why })
 }
 
 /// The files of `out/<name>/` when the folder is current without compiling it: its lock
@@ -146,6 +183,9 @@ pub fn current(out: &Path, name: &str) -> io::Result<BTreeMap<String, Vec<u8>>> 
 /// when anything differs or cannot be read: the caller then compiles and compares.
 pub fn vouched(out: &Path, name: &str, head: &str) -> Option<BTreeMap<String, Vec<u8>>> {
     let folder = out.join(name);
+    if !std::fs::symlink_metadata(&folder).ok()?.is_dir() {
+        return None;
+    }
     let text = std::fs::read_to_string(folder.join(LOCK)).ok()?;
     if !text.starts_with(head) {
         return None;
@@ -242,6 +282,99 @@ pub enum Staged {
     Refused(Vec<Finding>),
 }
 
+/// An advisory lock on `out`, held until dropped: exclusive for a writing render, shared
+/// for `render --check` and `diff`, so renders started together on one `out` (a developer
+/// and a pre-commit hook, two CI jobs in one workspace) take turns and a reader never sees
+/// a render half-committed. It is `flock` on the folder itself, so nothing is written into
+/// `out` for it, and the kernel releases it when the process dies.
+pub struct OutLock {
+    _folder: std::fs::File,
+}
+
+/// Takes the lock on `out`, calling `waiting` once if another gitopsc holds it. A writer
+/// makes `out` when it is missing (the caller removes it again if nothing was written); a
+/// reader of a missing `out` needs no lock (`None`).
+pub fn lock(
+    out: &Path,
+    exclusive: bool,
+    waiting: &dyn Fn(),
+) -> Result<Option<OutLock>, WriteError> {
+    let io_error = |e| WriteError::Io(out.to_path_buf(), e);
+    let mut waited = false;
+    loop {
+        match std::fs::metadata(out) {
+            Ok(meta) if !meta.is_dir() => return Err(WriteError::NotAFolder(out.to_path_buf())),
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound && !exclusive => return Ok(None),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(out).map_err(io_error)?;
+            }
+            Err(error) => return Err(io_error(error)),
+        }
+        let folder = match std::fs::File::open(out) {
+            Ok(folder) => folder,
+            // Removed between the two calls by a render that wrote nothing: look again.
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(io_error(error)),
+        };
+        if !flock(&folder, exclusive, false).map_err(io_error)? {
+            if !waited {
+                waiting();
+                waited = true;
+            }
+            flock(&folder, exclusive, true).map_err(io_error)?;
+        }
+        // The holder we waited for may have removed `out` (it wrote nothing into a folder
+        // it had made), and another render made it again: the lock must be on that one.
+        if same_file(&folder, out) {
+            return Ok(Some(OutLock { _folder: folder }));
+        }
+    }
+}
+
+#[cfg(unix)]
+fn flock(folder: &std::fs::File, exclusive: bool, wait: bool) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mode = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
+    let mode = if wait { mode } else { mode | libc::LOCK_NB };
+    loop {
+        // SAFETY: the descriptor is open for as long as `folder` lives.
+        if unsafe { libc::flock(folder.as_raw_fd(), mode) } == 0 {
+            return Ok(true);
+        }
+        let error = io::Error::last_os_error();
+        match error.kind() {
+            io::ErrorKind::Interrupted => {}
+            io::ErrorKind::WouldBlock => return Ok(false),
+            _ => return Err(error),
+        }
+    }
+}
+
+/// Without `flock`, renders on one `out` are not serialised.
+#[cfg(not(unix))]
+fn flock(_: &std::fs::File, _: bool, _: bool) -> io::Result<bool> {
+    Ok(true)
+}
+
+#[cfg(unix)]
+fn same_file(open: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (open.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::File, path: &Path) -> bool {
+    path.is_dir()
+}
+
 /// Makes `out` and clears the staging folders a killed render left behind.
 pub fn prepare(out: &Path) -> Result<(), WriteError> {
     let io_error = |e| WriteError::Io(out.to_path_buf(), e);
@@ -261,6 +394,9 @@ pub fn stage(
 ) -> Result<Staged, WriteError> {
     let path = out.join(&folder.name);
     let io_error = |e| WriteError::Io(path.clone(), e);
+    if let Some(finding) = foreign(out, &folder.name).filter(|_| !force) {
+        return Ok(Staged::Refused(vec![finding]));
+    }
     let on_disk = current(out, &folder.name).map_err(io_error)?;
     let same = on_disk.len() == folder.files.len()
         && folder
@@ -270,7 +406,7 @@ pub fn stage(
     if same {
         return Ok(Staged::Unchanged);
     }
-    if !on_disk.is_empty() {
+    if !on_disk.is_empty() && !on_disk.contains_key("") {
         refuse_wrong_format(&path, &on_disk, format)?;
         if !force {
             let refusals = hand_edits(&path, &on_disk);
@@ -280,7 +416,11 @@ pub fn stage(
         }
     }
     drop(on_disk);
-    write_staging(out, folder).map_err(|e| WriteError::Io(staging(out, &folder.name), e))?;
+    if let Err(error) = write_staging(out, folder) {
+        // A full disk midway: nothing half-written stays behind.
+        let _ = remove_entry(&staging(out, &folder.name));
+        return Err(WriteError::Io(staging(out, &folder.name), error));
+    }
     Ok(Staged::Ready(folder.name.clone()))
 }
 
@@ -300,31 +440,86 @@ pub fn refuse_stale(out: &Path, stale: &[String], force: bool) -> Result<Vec<Fin
 /// Removes the staging folders of a render that refused to write.
 pub fn abandon(out: &Path, staged: &[String]) {
     for name in staged {
-        let _ = std::fs::remove_dir_all(staging(out, name));
+        let _ = remove_entry(&staging(out, name));
     }
 }
 
-/// Swaps every staged folder in (one atomic rename each) and removes `stale`.
+/// Swaps every staged folder in and removes `stale`, all or nothing: each folder is swapped
+/// in with one atomic rename that keeps its old tree under the staging name, and only when
+/// every rename succeeded are the old trees removed. When one fails (a folder that cannot
+/// be moved), the renames done are undone and the staging folders removed, so every
+/// folder, `_argocd/` included, stays as it was. The Argo CD folder is swapped last: a
+/// render killed midway leaves it naming the customers as they were.
 pub fn commit(
     out: &Path,
     staged: &[String],
     stale: &[String],
     jobs: usize,
 ) -> Result<(), WriteError> {
-    for (name, result) in staged
-        .iter()
-        .zip(crate::parallel_map(staged, jobs, |name| swap_in(out, name)))
-    {
-        result.map_err(|e| WriteError::Io(out.join(name), e))?;
+    let mut order: Vec<&String> = staged.iter().collect();
+    order.sort_by_key(|name| name.as_str() == crate::package::argocd::FOLDER);
+    let mut done: Vec<Move> = Vec::new();
+    let moves = order
+        .into_iter()
+        .map(|name| (name, false))
+        .chain(stale.iter().map(|name| (name, true)));
+    for (name, removal) in moves {
+        let moved = if removal {
+            std::fs::rename(out.join(name), staging(out, name)).map(|()| Move::Removed(name))
+        } else {
+            swap_in(out, name)
+        };
+        match moved {
+            Ok(moved) => done.push(moved),
+            Err(error) => {
+                for moved in done.iter().rev() {
+                    // Best effort: these renames just succeeded the other way.
+                    let _ = moved.undo(out);
+                }
+                abandon(out, staged);
+                return Err(WriteError::Io(out.join(name), error));
+            }
+        }
     }
-    for name in stale {
-        let folder = out.join(name);
-        let doomed = staging(out, name);
-        // Rename first, so a kill mid-removal leaves only a hidden folder that `recover` clears.
-        std::fs::rename(&folder, &doomed).map_err(|e| WriteError::Io(folder.clone(), e))?;
-        std::fs::remove_dir_all(&doomed).map_err(|e| WriteError::Io(doomed.clone(), e))?;
+    // Every folder is in place; the old trees wait under the staging names.
+    let old: Vec<String> = done
+        .iter()
+        .filter(|moved| !matches!(moved, Move::Added(_)))
+        .map(|moved| moved.name().to_string())
+        .collect();
+    for (name, result) in old.iter().zip(crate::parallel_map(&old, jobs, |name| {
+        remove_entry(&staging(out, name))
+    })) {
+        result.map_err(|e| WriteError::OldTree(out.join(name), staging(out, name), e))?;
     }
     Ok(())
+}
+
+/// One rename of `commit`, and how to take it back.
+enum Move<'a> {
+    /// `out/<name>` is new: the staging folder was renamed to it.
+    Added(&'a str),
+    /// `out/<name>` and its staging folder were exchanged.
+    Replaced(&'a str),
+    /// `out/<name>` was renamed to its staging name, to be removed.
+    Removed(&'a str),
+}
+
+impl Move<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Move::Added(name) | Move::Replaced(name) | Move::Removed(name) => name,
+        }
+    }
+
+    fn undo(&self, out: &Path) -> io::Result<()> {
+        let (folder, staging) = (out.join(self.name()), staging(out, self.name()));
+        match self {
+            Move::Added(_) => std::fs::rename(folder, staging),
+            Move::Replaced(_) => exchange(&staging, &folder),
+            Move::Removed(_) => std::fs::rename(staging, folder),
+        }
+    }
 }
 
 /// Writes the compiled folders held in memory: `stage` each, then `commit` unless anything
@@ -410,7 +605,7 @@ fn recover(out: &Path) -> io::Result<()> {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') && name.ends_with(STAGING_SUFFIX) {
-            std::fs::remove_dir_all(entry.path())?;
+            remove_entry(&entry.path())?;
         }
     }
     Ok(())
@@ -422,9 +617,7 @@ fn staging(out: &Path, name: &str) -> PathBuf {
 
 fn write_staging(out: &Path, customer: &Folder) -> io::Result<()> {
     let staging = staging(out, &customer.name);
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging)?;
-    }
+    remove_entry(&staging)?;
     let folders: BTreeSet<&str> = customer
         .files
         .keys()
@@ -441,15 +634,24 @@ fn write_staging(out: &Path, customer: &Folder) -> io::Result<()> {
     Ok(())
 }
 
-fn swap_in(out: &Path, name: &str) -> io::Result<()> {
+fn swap_in<'a>(out: &Path, name: &'a str) -> io::Result<Move<'a>> {
     let folder = out.join(name);
     let staging = staging(out, name);
-    if folder.exists() {
-        exchange(&staging, &folder)?;
-        // `staging` now holds the old tree.
-        std::fs::remove_dir_all(&staging)
+    if std::fs::symlink_metadata(&folder).is_ok() {
+        // `staging` now holds the old tree (or the link or file `--force` replaces).
+        exchange(&staging, &folder).map(|()| Move::Replaced(name))
     } else {
-        std::fs::rename(&staging, &folder)
+        std::fs::rename(&staging, &folder).map(|()| Move::Added(name))
+    }
+}
+
+/// Removes a folder, or the link or file in its place (a link is not followed).
+fn remove_entry(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
     }
 }
 

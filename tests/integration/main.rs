@@ -17,6 +17,7 @@ mod monitoring;
 mod netpol;
 mod pg_settings;
 mod queue;
+mod robustness;
 mod secrets;
 mod serialize;
 mod terraform;
