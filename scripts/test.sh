@@ -84,3 +84,8 @@ GITOPSC_REQUIRE_TOOLS=1 cargo test --locked
 step "gitopsc render --check, with and without reuse"
 cargo run --locked --quiet -- render --check
 cargo run --locked --quiet -- render --check --no-cache
+
+# Coverage-guided fuzzing of the loader, layer merging and the whole validate pipeline, a
+# bounded while each (docs/testing.md); skipped with a reason without a nightly toolchain.
+step "fuzz: 60 s per target"
+scripts/fuzz.sh 60

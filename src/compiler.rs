@@ -21,6 +21,10 @@ pub struct Inputs {
     pub whole_fleet: bool,
 }
 
+/// Profiles one run compiles: a run keeps a few KB per customer to the end
+/// (docs/performance.md), so this bounds its memory well under a GB.
+pub const MAX_PROFILES: usize = 100_000;
+
 /// Expands `PATH...` into profile files: folders yield their `*.yaml` files whose names do
 /// not start with `_` (those are layers). Errors are usage/IO problems (exit 2).
 pub fn discover(paths: &[PathBuf]) -> Result<Inputs, Box<Diagnostic>> {
@@ -53,6 +57,18 @@ pub fn discover(paths: &[PathBuf]) -> Result<Inputs, Box<Diagnostic>> {
     // Input order never matters: customers are sorted by file, later by name.
     files.sort();
     files.dedup();
+    if files.len() > MAX_PROFILES {
+        return Err(Box::new(
+            Diagnostic::error(
+                Code::TooManyProfiles,
+                format!(
+                    "{} profiles; one run compiles at most {MAX_PROFILES}",
+                    files.len()
+                ),
+            )
+            .help("render the fleet in parts, one folder of profiles per run and --out"),
+        ));
+    }
     Ok(Inputs { files, whole_fleet })
 }
 

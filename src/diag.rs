@@ -37,6 +37,19 @@ impl Location {
     }
 
     /// The start of a file, for problems with the file as a whole.
+    /// A position another tool reported (the YAML parser's error mark), kept inside the
+    /// text: at the end of input the parser can point at a line after the last one.
+    pub fn within(file: &Arc<SourceFile>, line: usize, column: usize, width: usize) -> Self {
+        let lines: Vec<&str> = file.text.split('\n').collect();
+        let end_of = |line: usize| lines[line - 1].trim_end_matches('\r').chars().count() + 1;
+        if line > lines.len() {
+            // Past the last line: the end of the input.
+            return Location::new(file, lines.len(), end_of(lines.len()), width);
+        }
+        let line = line.max(1);
+        Location::new(file, line, column.clamp(1, end_of(line)), width)
+    }
+
     pub fn file_start(file: &Arc<SourceFile>) -> Self {
         Location::new(file, 1, 1, 1)
     }
@@ -282,6 +295,7 @@ codes! {
     NumberRange = "E0009": "a number cannot be represented exactly",
     UnsupportedYaml = "E0010": "a YAML feature profiles do not use (complex keys, custom tags)",
     FileTooLarge = "E0011": "a file is larger than a profile can be",
+    TooManyProfiles = "E0012": "more profiles than one run compiles",
     UnknownField = "E0100": "a field that the schema does not define",
     WrongType = "E0101": "a value of the wrong type",
     InvalidValue = "E0102": "a value outside the allowed set or range",

@@ -235,8 +235,14 @@ fn check_header(root: &Node, diagnostics: &mut Vec<Diagnostic>) {
 pub fn merge(base: Node, over: Node) -> Node {
     match (base.value, over.value) {
         (Value::Map(mut entries), Value::Map(over_entries)) => {
+            // By key, not by scanning: layers of many keys merge in linear time.
+            let mut index: std::collections::BTreeMap<String, usize> = entries
+                .iter()
+                .enumerate()
+                .map(|(at, entry)| (entry.key.clone(), at))
+                .collect();
             for entry in over_entries {
-                match entries.iter_mut().find(|e| e.key == entry.key) {
+                match index.get(&entry.key).map(|&at| &mut entries[at]) {
                     Some(existing) => {
                         let base_value = std::mem::replace(
                             &mut existing.value,
@@ -248,7 +254,10 @@ pub fn merge(base: Node, over: Node) -> Node {
                         existing.value = merge(base_value, entry.value);
                         existing.key_location = entry.key_location;
                     }
-                    None => entries.push(entry),
+                    None => {
+                        index.insert(entry.key.clone(), entries.len());
+                        entries.push(entry);
+                    }
                 }
             }
             Node {

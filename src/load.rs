@@ -135,7 +135,7 @@ pub fn load_file(
     path: &std::path::Path,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> (Arc<SourceFile>, Option<Node>) {
-    match std::fs::read(path) {
+    match read_bounded(path) {
         Ok(bytes) => parse_bytes(path.to_path_buf(), bytes, diagnostics),
         Err(error) => {
             let file = Arc::new(SourceFile {
@@ -149,6 +149,25 @@ pub fn load_file(
             (file, None)
         }
     }
+}
+
+/// A regular file's bytes, at most one byte past `MAX_FILE_BYTES` (enough for
+/// `parse_bytes` to refuse it): an `extends` naming `/dev/zero` or a FIFO must neither
+/// fill the memory nor wait forever.
+fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    // Asked before opening: opening a FIFO waits for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Parses file contents that are already in memory.
@@ -166,8 +185,7 @@ pub fn parse_bytes(
             Diagnostic::error(
                 Code::FileTooLarge,
                 format!(
-                    "file is {} bytes; profiles and layers may be at most {MAX_FILE_BYTES}",
-                    bytes.len()
+                    "file is larger than {MAX_FILE_BYTES} bytes, the most a profile or layer may be"
                 ),
             )
             .at(Location::file_start(&file)),
@@ -194,9 +212,30 @@ pub fn parse_bytes(
             return (file, None);
         }
     };
-    let file = Arc::new(SourceFile { path, text });
+    let file = Arc::new(SourceFile {
+        path,
+        text: lone_carriage_returns_as_newlines(text),
+    });
     let node = Builder::new(&file).parse(diagnostics);
     (file, node)
+}
+
+/// YAML, like old Mac editors, ends a line at a lone `\r`; diagnostics count and show lines
+/// by `\n`. Made one, so a position points at the line it names (found by fuzzing).
+fn lone_carriage_returns_as_newlines(text: String) -> String {
+    if !text.contains('\r') {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' && chars.peek() != Some(&'\n') {
+            out.push('\n');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 enum Frame {
@@ -207,6 +246,9 @@ enum Frame {
     },
     Map {
         entries: Vec<Entry>,
+        /// Where each key is in `entries`: a duplicate is found without a scan, so a
+        /// mapping of many keys loads in linear time.
+        index: std::collections::BTreeMap<String, usize>,
         location: Location,
         anchor: usize,
         key: Option<(String, Location)>,
@@ -259,7 +301,7 @@ impl<'f> Builder<'f> {
                             Code::YamlSyntax,
                             format!("YAML syntax error: {}", error.info()),
                         )
-                        .at(Location::new(
+                        .at(Location::within(
                             self.file,
                             marker.line(),
                             marker.col() + 1,
@@ -343,6 +385,7 @@ impl<'f> Builder<'f> {
                 let location = self.location(&span, 1);
                 self.stack.push(Frame::Map {
                     entries: Vec::new(),
+                    index: std::collections::BTreeMap::new(),
                     location,
                     anchor,
                     key: None,
@@ -451,7 +494,12 @@ impl<'f> Builder<'f> {
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
+            Some(Frame::Map {
+                entries,
+                index,
+                key,
+                ..
+            }) => match key.take() {
                 None => {
                     let Value::String(name) = node.value else {
                         let text = match &node.value {
@@ -476,7 +524,7 @@ impl<'f> Builder<'f> {
                     *key = Some((name, node.location));
                 }
                 Some((name, key_location)) => {
-                    if let Some(first) = entries.iter().find(|entry| entry.key == name) {
+                    if let Some(first) = index.get(&name).map(|&at| &entries[at]) {
                         diagnostics.push(
                             Diagnostic::error(
                                 Code::DuplicateKey,
@@ -488,6 +536,7 @@ impl<'f> Builder<'f> {
                         );
                         return Ok(());
                     }
+                    index.insert(name.clone(), entries.len());
                     entries.push(Entry {
                         key: name,
                         key_location,

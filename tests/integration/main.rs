@@ -16,6 +16,7 @@ mod link;
 mod monitoring;
 mod netpol;
 mod pg_settings;
+mod properties;
 mod queue;
 mod robustness;
 mod secrets;

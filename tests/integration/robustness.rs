@@ -374,3 +374,101 @@ fn a_full_disk_midway_leaves_every_folder_as_it_was() {
     disk.resize(16 * 1024);
     assert_rendered(work.path());
 }
+
+/// Runs gitopsc, killing it after `seconds`: a hang is a failure, not a stuck suite.
+fn run_bounded(dir: &Path, args: &[&str], seconds: u64) -> std::process::Output {
+    let mut child = gitopsc(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("gitopsc {args:?} still running after {seconds} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn inputs_that_are_not_files_are_refused_without_reading_them() {
+    let work = TempDir::new("not-files");
+    let fifo = work.path().join("waiting.yaml");
+    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(status.success());
+    // Reading /dev/zero never ends, opening a FIFO waits for a writer.
+    let output = run_bounded(work.path(), &["validate", "/dev/zero", "waiting.yaml"], 60);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("cannot read /dev/zero: not a regular file"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cannot read waiting.yaml: not a regular file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_mapping_of_many_keys_loads_and_merges_with_its_duplicates_found() {
+    let work = TempDir::new("wide");
+    let keys = 20_000;
+    let mut layer = String::from(
+        "apiVersion: gitopsc/v1alpha1\nkind: CustomerProfile\nspec:\n  app:\n    env:\n",
+    );
+    let mut profile = String::from(
+        "apiVersion: gitopsc/v1alpha1\nkind: CustomerProfile\nextends: [_wide.yaml]\nmetadata: {name: wide}\nspec:\n  app:\n    env:\n",
+    );
+    for i in 0..keys {
+        layer.push_str(&format!("      L{i}: a\n"));
+        profile.push_str(&format!("      P{i}: b\n"));
+    }
+    // The profile's last key repeats its first: the index must still see it.
+    profile.push_str("      P0: c\n");
+    std::fs::write(work.path().join("_wide.yaml"), layer).expect("write");
+    std::fs::write(work.path().join("wide.yaml"), profile).expect("write");
+    // A scan per key made this 4.5 s of CPU with 24,000 keys each (docs/testing.md).
+    let output = run_bounded(
+        work.path(),
+        &["--color", "never", "validate", "wide.yaml"],
+        60,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    let line = 8 + keys;
+    assert!(
+        stderr.contains(&format!(
+            "wide.yaml:{line}:7: error[E0006]: duplicate key `P0`"
+        )),
+        "{}",
+        &stderr[..stderr.len().min(2000)]
+    );
+    assert!(
+        stderr.contains("note: wide.yaml:8:7: first defined here"),
+        "{}",
+        &stderr[..stderr.len().min(2000)]
+    );
+}
+
+#[test]
+fn more_profiles_than_one_run_compiles_is_a_clear_error() {
+    let work = TempDir::new("many");
+    let profiles = work.path().join("profiles");
+    std::fs::create_dir_all(&profiles).expect("mkdir");
+    for i in 0..=gitopsc::compiler::MAX_PROFILES {
+        std::fs::write(profiles.join(format!("c{i:06}.yaml")), "").expect("write");
+    }
+    let output = run_bounded(work.path(), &["validate", "profiles"], 120);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("error[E0012]: 100001 profiles; one run compiles at most 100000"),
+        "{stderr}"
+    );
+}
