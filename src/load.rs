@@ -262,6 +262,9 @@ struct Builder<'f> {
     nodes: usize,
     root: Option<Node>,
     documents: usize,
+    /// Lines of the text: the parser places an implicit value at the very end of the
+    /// input on a line after the last one (found by fuzzing).
+    lines: usize,
 }
 
 /// A failure that ends parsing of the file.
@@ -282,10 +285,14 @@ impl<'f> Builder<'f> {
             nodes: 0,
             root: None,
             documents: 0,
+            lines: file.text.matches('\n').count() + 1,
         }
     }
 
     fn location(&self, span: &Span, width: usize) -> Location {
+        if span.start.line() > self.lines {
+            return Location::within(self.file, span.start.line(), span.start.col() + 1, width);
+        }
         Location::new(self.file, span.start.line(), span.start.col() + 1, width)
     }
 
