@@ -12,9 +12,13 @@ use crate::layer::LayerCache;
 use crate::load::{Node, Value};
 use crate::write::{self, WriteError};
 
+/// The release and the commit it was built from (build.rs). The lock names the release
+/// only: a lock naming the commit could never match the commit that holds it.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GITOPSC_COMMIT"), ")");
+
 /// gitopsc compiles customer profiles into deterministic Kubernetes manifests.
 #[derive(Debug, Parser)]
-#[command(name = "gitopsc", version, about, max_term_width = 100)]
+#[command(name = "gitopsc", version = VERSION, about, max_term_width = 100)]
 pub struct Cli {
     /// When to colour diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
@@ -22,6 +26,16 @@ pub struct Cli {
     /// How to print diagnostics: for people, or one JSON object per line for tools.
     #[arg(long, global = true, value_enum, default_value_t = MessageFormat::Human)]
     message_format: MessageFormat,
+    /// Print only errors: no warnings, no progress.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Name every place a repeated diagnostic occurs (by default: the first in full, then
+    /// how many more and a few of them).
+    #[arg(long, short, global = true, conflicts_with = "quiet")]
+    verbose: bool,
+    /// Treat warnings as errors: they fail the command and stop render from writing (for CI).
+    #[arg(long, global = true)]
+    deny_warnings: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -135,8 +149,24 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         exceptions: Option<PathBuf>,
     },
+    /// Start a customer: write profiles/<CUSTOMER>.yaml with the fields its layer leaves
+    /// unset, each `~` under its description, and list them (never overwrites).
+    New {
+        /// The customer's name (a DNS label: it names the namespace and the Argo CD project).
+        customer: String,
+        /// The layer in profiles/ to extend [default: _defaults.yaml when it exists].
+        #[arg(long, value_name = "LAYER")]
+        from: Option<String>,
+    },
     /// Print the profile JSON Schema.
     Schema,
+    /// Print a completion script: `gitopsc completions bash > /etc/bash_completion.d/gitopsc`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `gitopsc man > gitopsc.1; man ./gitopsc.1`.
+    Man,
     /// Show the effective value of a field and which file and line set it.
     Explain {
         /// The profile.
@@ -152,6 +182,14 @@ const FAILED: u8 = 1;
 const USAGE: u8 = 2;
 
 pub fn main() -> ExitCode {
+    // Output piped into `head` ends the process quietly, as with other Unix tools, instead
+    // of a panic at the next print (Rust ignores SIGPIPE). A render cut short this way is
+    // a killed render: every folder stays wholly old or new (docs/output.md).
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of a signal has no memory preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -167,6 +205,9 @@ pub fn main() -> ExitCode {
     let printer = Printer {
         color,
         json: cli.message_format == MessageFormat::Json,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        deny_warnings: cli.deny_warnings,
     };
     ExitCode::from(match cli.command {
         Command::Validate { paths } => validate(&printer, &paths),
@@ -198,6 +239,27 @@ pub fn main() -> ExitCode {
             print!("{}", crate::validate::schema_text());
             OK
         }
+        Command::New { customer, from } => new_profile(&printer, &customer, from.as_deref()),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "gitopsc",
+                &mut std::io::stdout(),
+            );
+            OK
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => OK,
+                Err(error) => {
+                    eprintln!("error: cannot write the manual page: {error}");
+                    USAGE
+                }
+            }
+        }
         Command::Explain { profile, field } => explain(&printer, &profile, field.as_deref()),
         Command::Audit {
             paths,
@@ -211,18 +273,90 @@ pub fn main() -> ExitCode {
 struct Printer {
     color: bool,
     json: bool,
+    quiet: bool,
+    verbose: bool,
+    deny_warnings: bool,
 }
 
+/// Places named after a repeated diagnostic unless `--verbose`.
+const PLACES_SHOWN: usize = 3;
+
 impl Printer {
+    /// JSON: one record per diagnostic. For people: diagnostics that say the same thing
+    /// (severity, code, message, field) are printed once, in full, followed by how many more
+    /// places have it; a fleet's shared layer would otherwise repeat one warning per
+    /// customer. Then one line per code.
     fn diagnostics(&self, diagnostics: &[Diagnostic]) {
-        let mut stderr = std::io::stderr().lock();
-        for diagnostic in diagnostics {
-            let text = if self.json {
-                format!("{}\n", diagnostic.to_json())
-            } else {
-                format!("{}\n", diagnostic.render(self.color))
-            };
-            let _ = stderr.write_all(text.as_bytes());
+        let shown = diagnostics.iter().filter(|d| !self.quiet || d.is_error());
+        let mut out = String::new();
+        if self.json {
+            for diagnostic in shown {
+                out.push_str(&format!("{}\n", diagnostic.to_json()));
+            }
+        } else {
+            let groups = crate::diag::group(shown);
+            for group in &groups {
+                out.push_str(&group[0].render(self.color));
+                out.push_str(&self.more_places(group));
+                out.push('\n');
+            }
+            if groups.len() > 1 || groups.first().is_some_and(|g| g.len() > 1) {
+                for (code, severity, count) in crate::diag::count_by_code(&groups) {
+                    out.push_str(&format!(
+                        "{}: {}: {}\n",
+                        code.as_str(),
+                        plural(count, severity),
+                        code.summary()
+                    ));
+                }
+            }
+        }
+        let _ = std::io::stderr().lock().write_all(out.as_bytes());
+    }
+
+    /// "and in 999 more profiles: a.yaml:3:5, ..." after the first of a group.
+    fn more_places(&self, group: &[&Diagnostic]) -> String {
+        let others = &group[1..];
+        if others.is_empty() {
+            return String::new();
+        }
+        let place = |d: &&Diagnostic| {
+            d.location.as_ref().map_or_else(
+                || "(no file)".to_string(),
+                |l| format!("{}:{}:{}", l.file.path.display(), l.line, l.column),
+            )
+        };
+        let files: std::collections::BTreeSet<_> = group
+            .iter()
+            .filter_map(|d| d.location.as_ref().map(|l| &l.file.path))
+            .collect();
+        let what = if files.len() == group.len() {
+            format!("in {}", plural(others.len(), "more profile"))
+        } else {
+            plural(others.len(), "more place")
+        };
+        if self.verbose {
+            let mut text = format!("  and {what}:\n");
+            for d in others {
+                text.push_str(&format!("    {}\n", place(d)));
+            }
+            return text;
+        }
+        let named: Vec<String> = others.iter().take(PLACES_SHOWN).map(place).collect();
+        let rest = if others.len() > PLACES_SHOWN {
+            ", ... (--verbose names all)"
+        } else {
+            ""
+        };
+        format!("  and {what}: {}{rest}\n", named.join(", "))
+    }
+
+    /// With `--deny-warnings`, warnings count as errors: validate fails, render writes nothing.
+    fn deny(&self, diagnostics: &mut [Diagnostic]) {
+        if self.deny_warnings {
+            for diagnostic in diagnostics {
+                diagnostic.severity = Severity::Error;
+            }
         }
     }
 
@@ -243,20 +377,25 @@ impl Printer {
                 .filter(|d| d.is_error())
                 .filter_map(|d| d.location.as_ref().map(|l| l.file.path.clone()))
                 .collect();
+            let denied = if self.deny_warnings {
+                ", warnings denied by --deny-warnings".to_string()
+            } else {
+                String::new()
+            };
             eprintln!(
-                "error: {} ({}) in {} file{}",
+                "error: {} ({}{denied}) in {} file{}",
                 plural(errors, "error"),
                 plural(warnings, "warning"),
                 failed.len(),
                 if failed.len() == 1 { "" } else { "s" }
             );
-        } else if warnings > 0 {
+        } else if warnings > 0 && !self.quiet {
             eprintln!("{}", plural(warnings, "warning"));
         }
     }
 
     fn message(&self, message: &str) {
-        if !self.json {
+        if !self.json && !self.quiet {
             eprintln!("{message}");
         }
     }
@@ -310,7 +449,8 @@ fn compile_each(
         printer.message("error: no profiles found (profiles are *.yaml files whose names do not start with `_`)");
         return Err(USAGE);
     }
-    let fleet = compiler::compile_each(&inputs.files, jobs, reuse, finish);
+    let mut fleet = compiler::compile_each(&inputs.files, jobs, reuse, finish);
+    printer.deny(&mut fleet.diagnostics);
     printer.diagnostics(&fleet.diagnostics);
     printer.summary(&fleet);
     Ok((fleet, inputs.whole_fleet))
@@ -555,11 +695,11 @@ fn write_failed(error: WriteError, format: crate::package::Format) -> u8 {
     match error {
         WriteError::HandEdits(findings) => {
             for finding in &findings {
-                eprintln!("hand edit: {finding}");
+                eprintln!("not written by gitopsc: {finding}");
             }
             eprintln!(
-                "error: refusing to replace folders with hand edits; nothing was written\n  \
-                 help: move your changes into the profile (or a Kustomize overlay), or pass --force to discard them"
+                "error: refusing to replace what gitopsc did not write; nothing was written\n  \
+                 help: move hand edits into the profile (or a Kustomize overlay), or pass --force to replace them"
             );
             USAGE
         }
@@ -658,6 +798,105 @@ fn diff(printer: &Printer, paths: &[PathBuf], out: &Path, format: DiffFormat, ca
     };
     print!("{text}");
     if report.is_empty() { OK } else { FAILED }
+}
+
+/// `gitopsc new`: the profile is written bare first (metadata and `extends`), compiled to
+/// learn which required fields the layer leaves unset (E0103), then written again with a
+/// `~` for each. A `~` is a type error until it is replaced, so no placeholder can reach a
+/// cluster.
+fn new_profile(printer: &Printer, customer: &str, from: Option<&str>) -> u8 {
+    use crate::diag::Code;
+    if let Err(why) = crate::syntax::dns_label_rule(customer) {
+        eprintln!(
+            "error: `{customer}` cannot name a customer: {why}\n  \
+             help: lowercase letters, digits and `-`, starting with a letter, at most 63 characters"
+        );
+        return USAGE;
+    }
+    let folder = Path::new("profiles");
+    if !folder.is_dir() {
+        eprintln!(
+            "error: no profiles/ folder here\n  help: run gitopsc new in the fleet repository's root"
+        );
+        return USAGE;
+    }
+    let layer = match from {
+        Some(layer) if !layer.starts_with('_') || layer.contains('/') => {
+            eprintln!(
+                "error: `{layer}` is not a layer of profiles/\n  \
+                 help: a layer is a file in profiles/ whose name starts with `_`, e.g. `--from _defaults.yaml`"
+            );
+            return USAGE;
+        }
+        Some(layer) if !folder.join(layer).is_file() => {
+            eprintln!("error: profiles/{layer} does not exist");
+            return USAGE;
+        }
+        Some(layer) => Some(layer.to_string()),
+        None => folder
+            .join("_defaults.yaml")
+            .is_file()
+            .then(|| "_defaults.yaml".to_string()),
+    };
+    let path = folder.join(format!("{customer}.yaml"));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut file| {
+            file.write_all(
+                crate::scaffold::profile(customer, layer.as_deref(), &[])
+                    .text
+                    .as_bytes(),
+            )
+        });
+    if let Err(error) = created {
+        if error.kind() == std::io::ErrorKind::AlreadyExists {
+            eprintln!(
+                "error: {} exists; gitopsc new never overwrites a profile\n  \
+                 help: choose another name, or edit the profile",
+                path.display()
+            );
+        } else {
+            eprintln!("error: cannot write {}: {error}", path.display());
+        }
+        return USAGE;
+    }
+    let drop_output = |_: &str, _: crate::package::Folder| None;
+    let bare = compiler::compile_each(std::slice::from_ref(&path), 1, None, &drop_output);
+    let missing: Vec<String> = bare
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == Code::MissingField)
+        .filter_map(|d| d.field.clone())
+        .collect();
+    let scaffold = crate::scaffold::profile(customer, layer.as_deref(), &missing);
+    if let Err(error) = std::fs::write(&path, &scaffold.text) {
+        eprintln!("error: cannot write {}: {error}", path.display());
+        return USAGE;
+    }
+    // Anything else wrong (a broken layer) is shown as validate would show it.
+    let others: Vec<Diagnostic> = bare
+        .diagnostics
+        .into_iter()
+        .filter(|d| d.code != Code::MissingField)
+        .collect();
+    printer.diagnostics(&others);
+    println!("wrote {}", path.display());
+    if scaffold.placeholders.is_empty() {
+        println!(
+            "the layer sets every required field: adjust what this customer needs, then run `gitopsc validate`"
+        );
+    } else {
+        println!(
+            "fill in these {} fields (each `~`), then run `gitopsc validate`:",
+            scaffold.placeholders.len()
+        );
+        for (field, line) in &scaffold.placeholders {
+            println!("  {}:{line}  {field}", path.display());
+        }
+    }
+    OK
 }
 
 fn explain(printer: &Printer, profile: &Path, field: Option<&str>) -> u8 {

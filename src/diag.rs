@@ -263,6 +263,45 @@ pub fn normalize(diagnostics: &mut Vec<Diagnostic>) {
     });
 }
 
+/// Diagnostics that say the same thing (severity, code, message, field) in different
+/// places, in the order of their first occurrence; `diagnostics` come sorted by place.
+pub fn group<'a>(diagnostics: impl Iterator<Item = &'a Diagnostic>) -> Vec<Vec<&'a Diagnostic>> {
+    type Key<'a> = (Severity, Code, &'a str, Option<&'a str>);
+    let mut index: std::collections::BTreeMap<Key<'a>, usize> = std::collections::BTreeMap::new();
+    let mut groups: Vec<Vec<&Diagnostic>> = Vec::new();
+    for diagnostic in diagnostics {
+        let key = (
+            diagnostic.severity,
+            diagnostic.code,
+            diagnostic.message.as_str(),
+            diagnostic.field.as_deref(),
+        );
+        match index.get(&key) {
+            Some(&at) => groups[at].push(diagnostic),
+            None => {
+                index.insert(key, groups.len());
+                groups.push(vec![diagnostic]);
+            }
+        }
+    }
+    groups
+}
+
+/// How many diagnostics of each code and severity ("error"/"warning"), in code order.
+pub fn count_by_code(groups: &[Vec<&Diagnostic>]) -> Vec<(Code, &'static str, usize)> {
+    let mut counts: std::collections::BTreeMap<(Code, Severity), usize> =
+        std::collections::BTreeMap::new();
+    for group in groups {
+        *counts
+            .entry((group[0].code, group[0].severity))
+            .or_default() += group.len();
+    }
+    counts
+        .into_iter()
+        .map(|((code, severity), count)| (code, severity.as_str(), count))
+        .collect()
+}
+
 macro_rules! codes {
     ($($name:ident = $code:literal: $summary:literal,)*) => {
         /// Every diagnostic code, with a one-line summary (listed in `docs/diagnostics.md`).

@@ -92,7 +92,7 @@ fn parse(path: &str, bytes: &[u8]) -> Value {
 
 /// How one compiled folder differs from its copy under `out`.
 pub fn folder(out: &Path, folder: &Folder) -> io::Result<FolderDiff> {
-    let on_disk = crate::write::current(out, &folder.name)?;
+    let on_disk = crate::write::current(out, &folder.name)?.into_files();
     Ok(folder_diff(&folder.name, &on_disk, &folder.files))
 }
 
@@ -108,7 +108,7 @@ pub fn report(
         report.folders.push(folder?);
     }
     for name in stale {
-        let on_disk = crate::write::current(out, name)?;
+        let on_disk = crate::write::current(out, name)?.into_files();
         report
             .folders
             .push(folder_diff(name, &on_disk, &BTreeMap::new()));
@@ -271,7 +271,8 @@ fn walk(path: &str, old: &Value, new: &Value, out: &mut Vec<FieldChange>) {
     }
 }
 
-/// A value in one line: scalars as YAML would show them, collections summarised.
+/// A value in one line: scalars as YAML would show them, collections and multi-line
+/// strings summarised.
 fn short(value: Option<&Value>) -> String {
     match value {
         None => "(absent)".into(),
@@ -284,8 +285,101 @@ fn short(value: Option<&Value>) -> String {
         }
         Some(Value::Array(items)) if items.len() == 1 => "[1 item]".into(),
         Some(Value::Array(items)) => format!("[{} items]", items.len()),
+        Some(Value::String(text)) if text.contains('\n') => {
+            format!("({} lines)", text.lines().count())
+        }
+        // A checksum annotation: the start names it, the rest is noise in a review.
+        Some(Value::String(text))
+            if text.len() == DIGEST.len() + 64
+                && text.starts_with(DIGEST)
+                && text[DIGEST.len()..].bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            format!(
+                "{DIGEST}{}…",
+                &text[DIGEST.len()..DIGEST.len() + DIGEST_SHOWN]
+            )
+        }
         Some(scalar) => crate::serialize::to_yaml(scalar).trim_end().to_string(),
     }
+}
+
+const DIGEST: &str = "sha256:";
+/// Hex digits of a digest shown (as `git` shortens commits).
+const DIGEST_SHOWN: usize = 12;
+
+/// Lines of context around each change inside a multi-line string.
+const CONTEXT: usize = 2;
+/// Beyond this many line pairs a text is not compared line by line.
+const MAX_LINE_PAIRS: usize = 4_000_000;
+
+/// A changed multi-line string (a script, a configuration file) as unified-diff lines
+/// (`@@`, ` `, `-`, `+`) with a little context; `None` when either side is not one.
+fn line_diff(field: &FieldChange) -> Option<Vec<String>> {
+    let (Some(Value::String(old)), Some(Value::String(new))) = (&field.old, &field.new) else {
+        return None;
+    };
+    if !old.contains('\n') && !new.contains('\n') {
+        return None;
+    }
+    let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    if a.len().saturating_mul(b.len()) > MAX_LINE_PAIRS {
+        return Some(vec![format!(
+            "({} lines → {} lines, too long to compare line by line)",
+            a.len(),
+            b.len()
+        )]);
+    }
+    // The longest common subsequence of lines, built from the end and walked from the start.
+    let mut common = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            common[i][j] = if a[i] == b[j] {
+                common[i + 1][j + 1] + 1
+            } else {
+                common[i + 1][j].max(common[i][j + 1])
+            };
+        }
+    }
+    // (old line, new line, sign) for every line of the edit script.
+    let mut script: Vec<(usize, usize, char)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            script.push((i, j, ' '));
+            (i, j) = (i + 1, j + 1);
+        } else if i < a.len() && (j == b.len() || common[i + 1][j] >= common[i][j + 1]) {
+            script.push((i, j, '-'));
+            i += 1;
+        } else {
+            script.push((i, j, '+'));
+            j += 1;
+        }
+    }
+    let changed: Vec<usize> = (0..script.len()).filter(|&k| script[k].2 != ' ').collect();
+    let mut lines = Vec::new();
+    let mut k = 0;
+    while k < changed.len() {
+        let start = changed[k].saturating_sub(CONTEXT);
+        let mut last = changed[k];
+        // Changes closer than twice the context share one hunk.
+        while k < changed.len() && changed[k] <= last + 2 * CONTEXT + 1 {
+            last = changed[k];
+            k += 1;
+        }
+        let hunk = &script[start..(last + CONTEXT + 1).min(script.len())];
+        let old_lines = hunk.iter().filter(|l| l.2 != '+').count();
+        let new_lines = hunk.iter().filter(|l| l.2 != '-').count();
+        lines.push(format!(
+            "@@ -{},{old_lines} +{},{new_lines} @@",
+            hunk[0].0 + 1,
+            hunk[0].1 + 1
+        ));
+        for &(i, j, sign) in hunk {
+            let line = if sign == '+' { b[j] } else { a[i] };
+            lines.push(format!("{sign}{line}"));
+        }
+    }
+    Some(lines)
 }
 
 fn summary(folder: &FolderDiff) -> String {
@@ -297,7 +391,164 @@ fn summary(folder: &FolderDiff) -> String {
     parts.join(", ")
 }
 
-/// For a terminal or a log: one block per folder, colour on request.
+/// What stands for a folder's own name where many folders share one set of changes.
+const CUSTOMER: &str = "<customer>";
+
+/// `text` with `name` as a whole word (not inside a longer name) replaced by `<customer>`,
+/// and shortened digests (`short`) by `sha256:…`: a checksum of a customer's configuration
+/// differs per customer even when the change to it is the same.
+fn generic(text: &str, name: &str) -> String {
+    let named = customer_generic(text, name);
+    let mut out = String::with_capacity(named.len());
+    let mut rest = named.as_str();
+    while let Some(at) = rest.find(DIGEST) {
+        let after = &rest[at + DIGEST.len()..];
+        let hex = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        out.push_str(&rest[..at + DIGEST.len()]);
+        rest = if hex == DIGEST_SHOWN && after[hex..].starts_with('…') {
+            &after[hex..]
+        } else {
+            after
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+fn customer_generic(text: &str, name: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(name) {
+        let before = rest[..at]
+            .chars()
+            .next_back()
+            .or_else(|| out.chars().next_back());
+        let after = rest[at + name.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        out.push_str(if word(before) || word(after) {
+            name
+        } else {
+            CUSTOMER
+        });
+        rest = &rest[at + name.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Folders whose changes read the same once each folder's own name is set aside (a shared
+/// layer changed under many customers), in the order of their first folder.
+struct Group<'a> {
+    names: Vec<&'a str>,
+    folder: &'a FolderDiff,
+}
+
+/// Names listed in a group's title; the rest are counted.
+const NAMES_SHOWN: usize = 6;
+
+impl Group<'_> {
+    /// The group's changes rendered by `body`, with `<customer>` for the names when many.
+    fn body(&self, body: &dyn Fn(&FolderDiff) -> String) -> String {
+        let text = body(self.folder);
+        if self.names.len() == 1 {
+            text
+        } else {
+            generic(&text, &self.folder.name)
+        }
+    }
+
+    /// "acme", or "1000 customers: c0000, c0001, c0002, c0003, …, c0999".
+    fn title(&self, quote: &dyn Fn(&str) -> String) -> String {
+        match self.names.as_slice() {
+            [one] => quote(one),
+            names => {
+                let listed: Vec<String> = if names.len() <= NAMES_SHOWN {
+                    names.iter().map(|n| quote(n)).collect()
+                } else {
+                    let mut first: Vec<String> =
+                        names[..NAMES_SHOWN - 1].iter().map(|n| quote(n)).collect();
+                    first.push(format!("…, {}", quote(names[names.len() - 1])));
+                    first
+                };
+                format!("{} customers: {}", names.len(), listed.join(", "))
+            }
+        }
+    }
+
+    fn summary(&self) -> String {
+        let each = if self.names.len() > 1 { " in each" } else { "" };
+        format!("{}{each}", summary(self.folder))
+    }
+}
+
+fn groups(report: &Report) -> Vec<Group<'_>> {
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut groups: Vec<Group> = Vec::new();
+    for folder in &report.folders {
+        let key = generic(
+            &text_body(folder, &|_, text| text.to_string()),
+            &folder.name,
+        );
+        match index.get(&key) {
+            Some(&at) => groups[at].names.push(&folder.name),
+            None => {
+                index.insert(key, groups.len());
+                groups.push(Group {
+                    names: vec![&folder.name],
+                    folder,
+                });
+            }
+        }
+    }
+    groups
+}
+
+/// One folder's changes as text lines under its heading.
+fn text_body(folder: &FolderDiff, paint: &dyn Fn(&str, &str) -> String) -> String {
+    let mut out = String::new();
+    for object in &folder.objects {
+        let color_code = match object.change {
+            Change::Added => "32",
+            Change::Removed => "31",
+            Change::Changed => "33",
+        };
+        let _ = writeln!(
+            out,
+            "  {} {}/{}  ({})",
+            paint(color_code, object.change.sign()),
+            object.kind,
+            object.name,
+            object.file
+        );
+        for field in &object.fields {
+            let Some(lines) = line_diff(field) else {
+                let _ = writeln!(
+                    out,
+                    "      {}: {} → {}",
+                    field.path,
+                    short(field.old.as_ref()),
+                    short(field.new.as_ref())
+                );
+                continue;
+            };
+            let _ = writeln!(out, "      {}:", field.path);
+            for line in lines {
+                let line = match line.chars().next() {
+                    Some('+') => paint("32", &line),
+                    Some('-') => paint("31", &line),
+                    Some('@') => paint("36", &line),
+                    _ => line,
+                };
+                let _ = writeln!(out, "        {line}");
+            }
+        }
+    }
+    out
+}
+
+/// For a terminal or a log: one block per folder, or per group of folders with the same
+/// changes; colour on request.
 pub fn text(report: &Report, color: bool) -> String {
     let paint = |code: &str, text: &str| {
         if color {
@@ -311,71 +562,31 @@ pub fn text(report: &Report, color: bool) -> String {
         out.push_str("no changes\n");
         return out;
     }
-    for folder in &report.folders {
-        let _ = writeln!(out, "{}: {}", paint("1", &folder.name), summary(folder));
-        for object in &folder.objects {
-            let color_code = match object.change {
-                Change::Added => "32",
-                Change::Removed => "31",
-                Change::Changed => "33",
-            };
-            let _ = writeln!(
-                out,
-                "  {} {}/{}  ({})",
-                paint(color_code, object.change.sign()),
-                object.kind,
-                object.name,
-                object.file
-            );
-            for field in &object.fields {
-                let _ = writeln!(
-                    out,
-                    "      {}: {} → {}",
-                    field.path,
-                    short(field.old.as_ref()),
-                    short(field.new.as_ref())
-                );
-            }
-        }
+    for group in groups(report) {
+        let title = group.title(&|name| name.to_string());
+        let _ = writeln!(out, "{}: {}", paint("1", &title), group.summary());
+        out.push_str(&group.body(&|folder| text_body(folder, &paint)));
     }
     out
 }
 
-/// For a pull-request comment: a summary table, then collapsible details per folder.
-pub fn markdown(report: &Report) -> String {
-    let mut out = String::from("### gitopsc diff\n\n");
-    if report.is_empty() {
-        out.push_str("No changes: the profiles compile to what `out/` holds.\n");
-        return out;
-    }
-    out.push_str("| folder | changed | added | removed |\n|---|---:|---:|---:|\n");
-    for folder in &report.folders {
+/// GitHub refuses a pull-request comment longer than this (a job summary may hold 1 MiB).
+pub const COMMENT_LIMIT: usize = 65_536;
+
+/// One folder's changes as a markdown list.
+fn markdown_body(folder: &FolderDiff) -> String {
+    let mut out = String::new();
+    for object in &folder.objects {
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} |",
-            folder.name,
-            folder.count(Change::Changed),
-            folder.count(Change::Added),
-            folder.count(Change::Removed)
+            "- **{}** `{}/{}` (`{}`)",
+            object.change.as_str(),
+            object.kind,
+            object.name,
+            object.file
         );
-    }
-    for folder in &report.folders {
-        let _ = write!(
-            out,
-            "\n<details>\n<summary><b>{}</b>: {}</summary>\n\n",
-            folder.name,
-            summary(folder)
-        );
-        for object in &folder.objects {
-            let _ = writeln!(
-                out,
-                "- **{}** `{}/{}` (`{}`)",
-                object.change.as_str(),
-                object.kind,
-                object.name,
-                object.file
-            );
-            for field in &object.fields {
+        for field in &object.fields {
+            let Some(lines) = line_diff(field) else {
                 let _ = writeln!(
                     out,
                     "  - `{}`: `{}` → `{}`",
@@ -383,11 +594,99 @@ pub fn markdown(report: &Report) -> String {
                     short(field.old.as_ref()).replace('`', "'"),
                     short(field.new.as_ref()).replace('`', "'")
                 );
+                continue;
+            };
+            let _ = writeln!(out, "  - `{}`:\n    ```diff", field.path);
+            for line in lines {
+                // A fence inside the script would end the block early.
+                let _ = writeln!(out, "    {}", line.replace("```", "'''"));
             }
+            out.push_str("    ```\n");
         }
-        out.push_str("\n</details>\n");
     }
     out
+}
+
+/// For a pull-request comment: a table of the folders (grouped where their changes are the
+/// same), then collapsible details per group. Never longer than `COMMENT_LIMIT` bytes (so
+/// characters): what would pass it is left out, and the comment says where the rest is.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::from("### gitopsc diff\n\n");
+    if report.is_empty() {
+        out.push_str("No changes: the profiles compile to what `out/` holds.\n");
+        return out;
+    }
+    let groups = groups(report);
+    let code = |name: &str| format!("`{name}`");
+    let mut rows = Vec::new();
+    let mut sections = Vec::new();
+    for group in &groups {
+        let each = if group.names.len() > 1 { " each" } else { "" };
+        let count = |change| format!("{}{each}", group.folder.count(change));
+        rows.push(format!(
+            "| {} | {} | {} | {} |\n",
+            group.title(&code),
+            count(Change::Changed),
+            count(Change::Added),
+            count(Change::Removed)
+        ));
+        sections.push(format!(
+            "\n<details>\n<summary><b>{}</b>: {}</summary>\n\n{}\n</details>\n",
+            group.title(&|name| name.to_string()),
+            group.summary(),
+            group.body(&markdown_body)
+        ));
+    }
+    let folders: usize = groups.iter().map(|g| g.names.len()).sum();
+    let distinct = if groups.len() < folders {
+        format!(", with {} of changes", plural(groups.len(), "distinct set"))
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "{} would change{distinct}.\n",
+        plural(folders, "folder")
+    );
+    out.push_str("| folders | changed | added | removed |\n|---|---:|---:|---:|\n");
+    let footer = |shown: usize| {
+        format!(
+            "\n_{shown} of {} shown: the rest would pass GitHub's limit of {COMMENT_LIMIT} \
+             characters for a comment. `gitopsc diff --format json` has every change (the \
+             gitopsc action keeps it as the workflow artifact `gitopsc-diff`)._\n",
+            plural(groups.len(), "set")
+        )
+    };
+    let budget = COMMENT_LIMIT - footer(groups.len()).len() - 64;
+    let rows_shown = rows
+        .iter()
+        .scan(out.len(), |length, row| {
+            *length += row.len();
+            (*length <= budget / 2).then_some(row)
+        })
+        .count();
+    for row in &rows[..rows_shown] {
+        out.push_str(row);
+    }
+    if rows_shown < rows.len() {
+        let _ = writeln!(out, "| … {} more | | | |", rows.len() - rows_shown);
+    }
+    let mut shown = 0;
+    for section in &sections {
+        if out.len() + section.len() > budget {
+            break;
+        }
+        out.push_str(section);
+        shown += 1;
+    }
+    if shown < sections.len() {
+        out.push_str(&footer(shown));
+    }
+    out
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 /// For tools: everything, with full old and new values.

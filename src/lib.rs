@@ -19,6 +19,7 @@ pub mod package;
 pub mod patroni;
 pub mod pgsettings;
 pub mod profile;
+pub mod scaffold;
 pub mod serialize;
 pub mod syntax;
 pub mod terraform;

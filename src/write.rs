@@ -151,13 +151,34 @@ fn owned_folders(out: &Path, format: Format) -> io::Result<BTreeSet<String>> {
     Ok(names)
 }
 
-/// The files of `out/<name>/` now, empty when the folder does not exist.
-pub fn current(out: &Path, name: &str) -> io::Result<BTreeMap<String, Vec<u8>>> {
+/// What stands at `out/<name>` now.
+#[derive(Debug)]
+pub enum OnDisk {
+    /// A folder and its files (none when nothing is there).
+    Folder(BTreeMap<String, Vec<u8>>),
+    /// A link or a file, which gitopsc never writes there (`foreign`).
+    NotAFolder,
+}
+
+impl OnDisk {
+    /// The folder's files; none for what is not a folder.
+    pub fn into_files(self) -> BTreeMap<String, Vec<u8>> {
+        match self {
+            OnDisk::Folder(files) => files,
+            OnDisk::NotAFolder => BTreeMap::new(),
+        }
+    }
+}
+
+/// What is at `out/<name>` now, read without following links.
+pub fn current(out: &Path, name: &str) -> io::Result<OnDisk> {
     let folder = out.join(name);
     match std::fs::symlink_metadata(&folder) {
-        Ok(meta) if meta.is_dir() => files_below(&folder),
-        Ok(_) => Ok(BTreeMap::from([(String::new(), SYMLINK.to_vec())])),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Ok(meta) if meta.is_dir() => files_below(&folder).map(OnDisk::Folder),
+        Ok(_) => Ok(OnDisk::NotAFolder),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            Ok(OnDisk::Folder(BTreeMap::new()))
+        }
         Err(error) => Err(error),
     }
 }
@@ -225,8 +246,13 @@ pub fn check(
 
 /// How one compiled folder differs from its copy under `out`.
 pub fn check_folder(out: &Path, folder: &Folder) -> io::Result<Vec<Finding>> {
-    let on_disk = current(out, &folder.name)?;
     let base = out.join(&folder.name);
+    let OnDisk::Folder(on_disk) = current(out, &folder.name)? else {
+        return Ok(vec![Finding::Drift {
+            path: base,
+            why: "not a folder but a link or a file: render would refuse it without --force",
+        }]);
+    };
     let mut findings = Vec::new();
     for (relative, content) in &folder.files {
         let why = match on_disk.get(relative) {
@@ -397,7 +423,8 @@ pub fn stage(
     if let Some(finding) = foreign(out, &folder.name).filter(|_| !force) {
         return Ok(Staged::Refused(vec![finding]));
     }
-    let on_disk = current(out, &folder.name).map_err(io_error)?;
+    // With `--force`, a link or a file at `path` is replaced like an empty folder.
+    let on_disk = current(out, &folder.name).map_err(io_error)?.into_files();
     let same = on_disk.len() == folder.files.len()
         && folder
             .files
@@ -406,7 +433,7 @@ pub fn stage(
     if same {
         return Ok(Staged::Unchanged);
     }
-    if !on_disk.is_empty() && !on_disk.contains_key("") {
+    if !on_disk.is_empty() {
         refuse_wrong_format(&path, &on_disk, format)?;
         if !force {
             let refusals = hand_edits(&path, &on_disk);

@@ -88,13 +88,92 @@ impl Member {
     }
 
     /// Kills the member like a lost node: Patroni and PostgreSQL (its own session) at once.
+    /// A killed postmaster cannot remove its shared memory, so the test does.
     fn kill(&mut self) {
         if let Some(mut child) = self.process.take() {
             kill_group(child.id() as i32);
             let _ = child.wait();
         }
-        if let Some(pid) = postmaster_pid(&self.data_dir()) {
-            kill_group(pid);
+        if let Some(postmaster) = Postmaster::running(&self.data_dir()) {
+            kill_group(postmaster.pid);
+            postmaster.remove_shared_memory();
+        }
+    }
+
+    /// Stops the member for good: Patroni first, so that it cannot start PostgreSQL again,
+    /// then a fast shutdown, which removes PostgreSQL's shared memory itself; a member
+    /// still up after 10 s is killed.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            kill_group(child.id() as i32);
+            let _ = child.wait();
+        }
+        let data = self.data_dir();
+        if let Some(postmaster) = Postmaster::running(&data) {
+            // SAFETY: kill has no memory preconditions; `running` checked the process.
+            unsafe {
+                libc::kill(postmaster.pid, libc::SIGINT);
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Postmaster::running(&data).is_some() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        self.kill();
+    }
+}
+
+/// A running postmaster and the shared memory it would remove on a clean shutdown: its
+/// System V segment (`shared_buffers`, tens of MB) and the POSIX segments it maps from
+/// /dev/shm. Left behind by every killed member, they filled the machine's memory after
+/// a few hundred test runs.
+struct Postmaster {
+    pid: i32,
+    system_v_segment: Option<i32>,
+    posix_segments: Vec<PathBuf>,
+}
+
+impl Postmaster {
+    /// The postmaster of `data`, when its pid file names a live PostgreSQL of that folder
+    /// (a stale file's pid may by now be any other process).
+    fn running(data: &Path) -> Option<Postmaster> {
+        let pid_file = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
+        let mut lines = pid_file.lines();
+        let pid: i32 = lines.next()?.trim().parse().ok()?;
+        let command = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let data_text = data.display().to_string();
+        if !String::from_utf8_lossy(&command).contains(&data_text) {
+            return None;
+        }
+        // Line 7 is "<key> <shmid>" (PostgreSQL's pidfile.h).
+        let system_v_segment = lines
+            .nth(5)
+            .and_then(|line| line.split_whitespace().nth(1)?.parse().ok());
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        let mut posix_segments: Vec<PathBuf> = maps
+            .lines()
+            .filter_map(|line| line.split_whitespace().nth(5))
+            .filter(|path| path.starts_with("/dev/shm/PostgreSQL."))
+            .map(PathBuf::from)
+            .collect();
+        posix_segments.dedup();
+        Some(Postmaster {
+            pid,
+            system_v_segment,
+            posix_segments,
+        })
+    }
+
+    fn remove_shared_memory(&self) {
+        if let Some(id) = self.system_v_segment {
+            // SAFETY: IPC_RMID takes no buffer; the kernel removes the segment once the
+            // killed processes have detached.
+            unsafe {
+                libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut());
+            }
+        }
+        for path in &self.posix_segments {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -110,7 +189,7 @@ impl Member {
             .process
             .iter()
             .map(|c| c.id() as i32)
-            .chain(postmaster_pid(&self.data_dir()))
+            .chain(Postmaster::running(&self.data_dir()).map(|postmaster| postmaster.pid))
             .collect();
         for pid in &groups {
             // SAFETY: kill has no memory preconditions; the groups are this test's.
@@ -137,14 +216,19 @@ impl Frozen {
 /// (docs/database.md states the bound and the measured figure).
 const FROZEN_PRIMARY_RECOVERY: Duration = Duration::from_secs(15);
 
-fn postmaster_pid(data: &Path) -> Option<i32> {
-    std::fs::read_to_string(data.join("postmaster.pid"))
-        .ok()?
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()
+/// A fast shutdown (SIGINT), after which Pgpool removes its shared memory (private System V
+/// segments of over 100 MB each, which a SIGKILL leaves behind); killed if still up after 10 s.
+fn stop_pgpool(mut child: Child) {
+    // SAFETY: kill has no memory preconditions; the group is this test's.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGINT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill_group(child.id() as i32);
+    let _ = child.wait();
 }
 
 fn kill_group(pid: i32) {
@@ -182,16 +266,15 @@ impl Drop for Stack {
             kill_group(child.id() as i32);
             let _ = child.wait();
         }
-        for mut child in self.pgpools.iter_mut().filter_map(Option::take) {
-            kill_group(child.id() as i32);
-            let _ = child.wait();
+        for child in self.pgpools.iter_mut().filter_map(Option::take) {
+            stop_pgpool(child);
         }
         if let Some(mut child) = self.haproxy.take() {
             kill_group(child.id() as i32);
             let _ = child.wait();
         }
         for member in &mut self.members {
-            member.kill();
+            member.stop();
         }
         if let Some(mut child) = self.etcd.take() {
             kill_group(child.id() as i32);

@@ -9,6 +9,7 @@ mod conformance;
 mod contract;
 mod database;
 mod delivery;
+mod everyday;
 mod fixtures;
 #[path = "../support/fleet.rs"]
 mod fleet;

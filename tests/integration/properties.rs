@@ -243,14 +243,22 @@ fn any_value() -> impl Strategy<Value = Value> {
     ]
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
-
-    /// The JSON Schema and the typed model agree: a document the schema finds well shaped
-    /// (at most a value breaking its format) deserialises into the typed profile, and one
-    /// the typed profile refuses, the schema refuses too, with a located diagnostic.
-    #[test]
-    fn the_schema_and_the_typed_model_agree(index in any::<prop::sample::Index>(), value in any_value()) {
+/// The JSON Schema and the typed model agree: a document the schema finds well shaped
+/// (at most a value breaking its format) deserialises into the typed profile, and one the
+/// typed profile refuses, the schema refuses too, with a located diagnostic. Both
+/// directions must actually be exercised, so the cases of each are counted.
+#[test]
+fn the_schema_and_the_typed_model_agree() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (accepted, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let config = ProptestConfig {
+        cases: 512,
+        source_file: Some(file!()),
+        ..ProptestConfig::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let cases = (any::<prop::sample::Index>(), any_value());
+    let result = runner.run(&cases, |(index, value)| {
         let mut document = acme();
         let mut all = Vec::new();
         pointers(&document, String::new(), &mut all);
@@ -262,7 +270,8 @@ proptest! {
         }
         let text = serde_json::to_string_pretty(&document).expect("json");
         let mut diagnostics = Vec::new();
-        let (_, root) = gitopsc::load::parse_bytes("mutated.yaml".into(), text.into_bytes(), &mut diagnostics);
+        let (_, root) =
+            gitopsc::load::parse_bytes("mutated.yaml".into(), text.into_bytes(), &mut diagnostics);
         let Some(root) = root else {
             // A document that is not a mapping (the whole profile replaced by a scalar).
             prop_assert!(!diagnostics.is_empty(), "{pointer}: refused without a word");
@@ -272,13 +281,36 @@ proptest! {
         let report = gitopsc::validate::check_schema(&root, &document);
         let typed = serde_json::from_value::<gitopsc::profile::Profile>(document);
         if report.well_shaped {
-            prop_assert!(typed.is_ok(), "{pointer}: the schema accepts the shape, the type refuses: {:?}", typed.err());
+            prop_assert!(
+                typed.is_ok(),
+                "{pointer}: the schema accepts the shape, the type refuses: {:?}",
+                typed.err()
+            );
+            accepted.fetch_add(1, Ordering::Relaxed);
         }
         if typed.is_err() {
-            prop_assert!(!report.diagnostics.is_empty(), "{pointer}: only the type refuses");
+            prop_assert!(
+                !report.diagnostics.is_empty(),
+                "{pointer}: only the type refuses"
+            );
             for diagnostic in &report.diagnostics {
-                prop_assert!(diagnostic.location.is_some(), "{}", diagnostic.render(false));
+                prop_assert!(
+                    diagnostic.location.is_some(),
+                    "{}",
+                    diagnostic.render(false)
+                );
             }
+            refused.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
     }
+    let (accepted, refused) = (accepted.into_inner(), refused.into_inner());
+    eprintln!("{accepted} cases both accepted, {refused} both refused, of 512");
+    assert!(
+        accepted >= 20 && refused >= 20,
+        "too few cases in one direction: {accepted} accepted, {refused} refused"
+    );
 }

@@ -44,7 +44,11 @@ fn assert_every_folder_whole(out: &Path) {
         if name.starts_with('.') {
             continue;
         }
-        let files = gitopsc::write::current(out, &name).expect("read folder");
+        let gitopsc::write::OnDisk::Folder(files) =
+            gitopsc::write::current(out, &name).expect("read folder")
+        else {
+            panic!("{name}: not a folder");
+        };
         let lock = files
             .get(gitopsc::package::LOCK)
             .and_then(|bytes| std::str::from_utf8(bytes).ok())
