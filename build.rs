@@ -5,14 +5,16 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=GITOPSC_COMMIT");
-    // A new commit moves the branch HEAD names (or packed-refs), not HEAD itself.
-    for path in [".git/HEAD", ".git/packed-refs"] {
-        println!("cargo:rerun-if-changed={path}");
-    }
+    // A new commit moves the branch HEAD names (or packed-refs), not HEAD itself. Only
+    // files that exist are named: cargo reruns the script on every build for a missing one.
+    let mut watched = vec![".git/HEAD".to_string(), ".git/packed-refs".to_string()];
     if let Ok(head) = std::fs::read_to_string(".git/HEAD")
         && let Some(branch) = head.trim().strip_prefix("ref: ")
     {
-        println!("cargo:rerun-if-changed=.git/{branch}");
+        watched.push(format!(".git/{branch}"));
+    }
+    for path in watched.iter().filter(|p| std::path::Path::new(p).exists()) {
+        println!("cargo:rerun-if-changed={path}");
     }
     let commit = std::env::var("GITOPSC_COMMIT").ok().or_else(|| {
         let output = Command::new("git")
