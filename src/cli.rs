@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::compiler::{self, Fleet};
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{Diagnostic, Severity, plural};
 use crate::layer::LayerCache;
 use crate::load::{Node, Value};
 use crate::write::{self, WriteError};
@@ -399,10 +399,6 @@ impl Printer {
             eprintln!("{message}");
         }
     }
-}
-
-fn plural(n: usize, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {

@@ -263,6 +263,11 @@ pub fn normalize(diagnostics: &mut Vec<Diagnostic>) {
     });
 }
 
+/// "1 error", "3 errors": `n` and `word`, in the plural unless `n` is 1.
+pub fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Diagnostics that say the same thing (severity, code, message, field) in different
 /// places, in the order of their first occurrence; `diagnostics` come sorted by place.
 pub fn group<'a>(diagnostics: impl Iterator<Item = &'a Diagnostic>) -> Vec<Vec<&'a Diagnostic>> {

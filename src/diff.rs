@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::diag::plural;
 use crate::package::{Folder, KUSTOMIZATION, LOCK, PREREQUISITES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -683,10 +684,6 @@ pub fn markdown(report: &Report) -> String {
         out.push_str(&footer(shown));
     }
     out
-}
-
-fn plural(n: usize, word: &str) -> String {
-    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 /// For tools: everything, with full old and new values.
