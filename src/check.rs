@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use crate::cidr::{Cidr, parse_cidr};
 use crate::diag::{Code, Diagnostic};
 use crate::load::Node;
-use crate::model::{defaults, locate};
+use crate::load::locate;
 use crate::pgsettings;
 use crate::profile::Profile;
+use crate::profile::defaults;
 use crate::syntax::{Image, dns_label_rule, is_hostname, is_pinned, quantity_value};
 
 struct Checker<'a> {
@@ -42,7 +43,7 @@ impl Checker<'_> {
     fn report(&mut self, diagnostic: Diagnostic, pointer: &str, help: String) {
         let mut diagnostic = diagnostic
             .at(locate(self.root, pointer))
-            .field(crate::validate::dotted(pointer));
+            .field(crate::load::dotted(pointer));
         if !help.is_empty() {
             diagnostic = diagnostic.help(help);
         }
@@ -176,14 +177,22 @@ fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
 /// model): a rollout that can progress without taking capacity away, and a shutdown that
 /// fits its grace period. Reported at the profile's lines like every other check.
 pub fn effective(customer: &crate::model::Customer, root: &Node) -> Vec<Diagnostic> {
-    // Long on purpose: one block per rule between effective values, in the order of the
-    // profile; each block is a rule, splitting them would only move the list.
     let mut c = Checker {
         root,
         diagnostics: Vec::new(),
     };
     let c = &mut c;
-    let app = &customer.app;
+    check_scaling_and_rollout(c, &customer.app);
+    check_shutdown(c, &customer.app);
+    check_parameters(c, &customer.database);
+    check_pgpool_budget(c, &customer.database);
+    check_synchronous_members(c, &customer.database);
+    std::mem::take(&mut c.diagnostics)
+}
+
+/// Autoscaling bounds in order, and a rollout that progresses without taking serving pods
+/// away.
+fn check_scaling_and_rollout(c: &mut Checker<'_>, app: &crate::model::App) {
     if let crate::model::Scaling::Auto { min, max, .. } = app.scaling {
         if min > max {
             c.error(
@@ -210,9 +219,12 @@ pub fn effective(customer: &crate::model::Customer, root: &Node) -> Vec<Diagnost
             "set maxUnavailable to 0 (and maxSurge to 1 or more): a new pod must be ready before an old one goes",
         );
     }
-    // Zero-downtime shutdown (docs/access.md): keep serving until the load balancer has
-    // stopped sending, then finish in-flight requests, all inside the grace period, which
-    // also bounds the BackendConfig's connection draining.
+}
+
+/// Zero-downtime shutdown (docs/access.md): keep serving until the load balancer has
+/// stopped sending, then finish in-flight requests, all inside the grace period, which
+/// also bounds the BackendConfig's connection draining.
+fn check_shutdown(c: &mut Checker<'_>, app: &crate::model::App) {
     let (grace, delay, shutdown) = (
         app.termination_grace_seconds,
         app.pre_stop_delay_seconds,
@@ -245,11 +257,12 @@ pub fn effective(customer: &crate::model::Customer, root: &Node) -> Vec<Diagnost
             ),
         );
     }
-    check_parameters(c, &customer.database);
-    check_pgpool_budget(c, &customer.database);
-    // Synchronous replication that a single lost member turns off.
-    let replicas = customer.database.replicas;
-    if customer.database.synchronous && replicas < 3 {
+}
+
+/// Synchronous replication that a single lost member turns off.
+fn check_synchronous_members(c: &mut Checker<'_>, database: &crate::model::Database) {
+    let replicas = database.replicas;
+    if database.synchronous && replicas < 3 {
         c.warning(
             Code::FewSyncReplicas,
             "/spec/database/replicas",
@@ -261,7 +274,6 @@ pub fn effective(customer: &crate::model::Customer, root: &Node) -> Vec<Diagnost
             "run 3 members so one standby can fail while commits stay synchronous",
         );
     }
-    std::mem::take(&mut c.diagnostics)
 }
 
 fn check_access(c: &mut Checker<'_>, access: &crate::profile::Access) {
@@ -282,9 +294,14 @@ fn check_access(c: &mut Checker<'_>, access: &crate::profile::Access) {
             internal.allowed_source_ranges.as_deref(),
         );
     }
-    let Some(external) = &access.external else {
-        return;
-    };
+    if let Some(external) = &access.external {
+        check_external(c, external, dns_zone.is_some());
+    }
+}
+
+/// The external entry: its allow-list, hosts, certificate source, address, SSL policy and
+/// Cloud Armor policy.
+fn check_external(c: &mut Checker<'_>, external: &crate::profile::ExternalAccess, dns_zone: bool) {
     let enabled = external.enabled();
     allow_list(
         c,
@@ -318,7 +335,7 @@ fn check_access(c: &mut Checker<'_>, access: &crate::profile::Access) {
     if !enabled {
         return;
     }
-    if dns_zone.is_some() && external.static_ip_name.is_none() {
+    if dns_zone && external.static_ip_name.is_none() {
         c.error(
             Code::MissingField,
             "/spec/access/external/staticIpName",
@@ -407,8 +424,22 @@ fn allow_list(
 }
 
 fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pools: &[String]) {
-    // Long on purpose: one block per database rule (images, resources, storage, restore, node
-    // pool, credentials, TLS sources), read top to bottom like the profile section.
+    check_database_images(c, database);
+    if let Some(resources) = &database.resources {
+        check_resources(c, "/spec/database/resources", resources);
+    }
+    check_storage_and_restore(c, database);
+    if let Some(pool) = &database.node_pool {
+        check_node_pool(c, pool, pools);
+    }
+    if let Some(credentials) = &database.credentials {
+        check_credentials(c, credentials);
+    }
+    check_database_tls(c, database);
+}
+
+/// The database's and Pgpool's images are pinned unless the profile opts out.
+fn check_database_images(c: &mut Checker<'_>, database: &crate::profile::Database) {
     if let Some(image) = &database.image {
         pinned(
             c,
@@ -427,9 +458,10 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
             );
         }
     }
-    if let Some(resources) = &database.resources {
-        check_resources(c, "/spec/database/resources", resources);
-    }
+}
+
+/// A volume large enough for WAL, and a restore that only a single PostgreSQL cluster can do.
+fn check_storage_and_restore(c: &mut Checker<'_>, database: &crate::profile::Database) {
     if let Some(size) = database.storage.as_ref().and_then(|s| s.size.as_ref()) {
         // initdb, a few WAL segments kept for standbys and a checkpoint's worth of WAL do
         // not fit below this; a smaller volume fills up on the first busy hour.
@@ -461,26 +493,30 @@ fn check_database(c: &mut Checker<'_>, database: &crate::profile::Database, pool
             );
         }
     }
-    if let Some(pool) = &database.node_pool {
-        if !pools.is_empty() && !pools.contains(pool) {
-            let help = match crate::validate::closest(pool, pools) {
-                Some(best) => format!(
-                    "did you mean `{best}`? The listed pools: {}",
-                    pools.join(", ")
-                ),
-                None => format!("the listed pools: {}", pools.join(", ")),
-            };
-            c.error(
-                Code::UnknownNodePool,
-                "/spec/database/nodePool",
-                format!("node pool `{pool}` is not in infrastructure.nodePools"),
-                help,
-            );
-        }
+}
+
+/// The database's node pool is one the profile lists.
+fn check_node_pool(c: &mut Checker<'_>, pool: &str, pools: &[String]) {
+    if pools.is_empty() || pools.iter().any(|p| p == pool) {
+        return;
     }
-    if let Some(credentials) = &database.credentials {
-        check_credentials(c, credentials);
-    }
+    let help = match crate::diag::closest(pool, pools) {
+        Some(best) => format!(
+            "did you mean `{best}`? The listed pools: {}",
+            pools.join(", ")
+        ),
+        None => format!("the listed pools: {}", pools.join(", ")),
+    };
+    c.error(
+        Code::UnknownNodePool,
+        "/spec/database/nodePool",
+        format!("node pool `{pool}` is not in infrastructure.nodePools"),
+        help,
+    );
+}
+
+/// One source for the database certificate, and none when TLS is off.
+fn check_database_tls(c: &mut Checker<'_>, database: &crate::profile::Database) {
     if database.tls == Some(false)
         && (database.tls_secret_name.is_some() || database.tls_cluster_issuer.is_some())
     {
@@ -561,7 +597,7 @@ fn check_parameters(c: &mut Checker<'_>, database: &crate::model::Database) {
                     format!("`{name}` is set by gitopsc and Patroni, not by the profile"),
                 )
                 .at(location)
-                .field(crate::validate::dotted(&pointer))
+                .field(crate::load::dotted(&pointer))
                 .help(managed_parameter_help(name)),
             );
             continue;
@@ -580,7 +616,7 @@ fn check_parameters(c: &mut Checker<'_>, database: &crate::model::Database) {
                         format!("PostgreSQL {version} has no parameter `{name}`"),
                     )
                     .at(location)
-                    .field(crate::validate::dotted(&pointer))
+                    .field(crate::load::dotted(&pointer))
                     .help(help),
                 );
             }
@@ -716,7 +752,7 @@ fn pinned(c: &mut Checker<'_>, pointer: &str, image: &Image, opt_out: Option<boo
         format!("image `{}` is not pinned by digest", image.0),
         format!(
             "append `@sha256:<digest>` so the reviewed output is what runs, or set `{}.allowUnpinnedImage: true`",
-            crate::validate::dotted(field)
+            crate::load::dotted(field)
         ),
     );
 }

@@ -318,15 +318,15 @@ fn compiled(
             (
                 kind.kind.clone(),
                 name.clone(),
-                model::locate(root, cluster_object_pointer(&kind.kind)),
+                load::locate(root, cluster_object_pointer(&kind.kind)),
             )
         })
         .collect();
     Compiled {
         member: Member::of(&customer),
         customer: Some(Box::new(customer)),
-        name_at: model::locate(root, "/metadata/name"),
-        project_at: model::locate(root, "/spec/argocd/project"),
+        name_at: load::locate(root, "/metadata/name"),
+        project_at: load::locate(root, "/spec/argocd/project"),
         kinds: distinct_kinds(objects),
         cluster_objects,
         output: None,
@@ -423,7 +423,7 @@ fn compile_one(
         for problem in unresolved {
             diagnostics.push(
                 Diagnostic::error(Code::UnresolvedReference, problem.to_string())
-                    .at(model::locate(&root, "/metadata/name"))
+                    .at(load::locate(&root, "/metadata/name"))
                     .help("a gitopsc bug unless the profile names the object: report it with this profile"),
             );
         }

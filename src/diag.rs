@@ -380,3 +380,32 @@ codes! {
     DefaultSslPolicy = "W0103": "the external entry uses GCP's default SSL policy, which accepts TLS 1.0",
     RestoreInProgress = "W0104": "the database is being restored from a snapshot and runs one member",
 }
+
+/// The candidate nearest to `name` by edit distance, if it is near enough to be a typo.
+pub fn closest(name: &str, candidates: &[String]) -> Option<String> {
+    let lowered = name.to_lowercase();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&lowered, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.chars().count() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.clone())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            current.push(
+                (previous[j] + cost)
+                    .min(previous[j + 1] + 1)
+                    .min(current[j] + 1),
+            );
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}

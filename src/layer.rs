@@ -69,86 +69,18 @@ fn resolve_extends(
     chain: &mut Vec<PathBuf>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<Option<Node>> {
-    // Long on purpose: the walk of an extends chain with its cycle, missing-file and kind
-    // checks, each reported at the line that names the layer.
     let Some(extends) = node.get("extends") else {
         return Some(None);
     };
-    let names: Vec<(&str, &Location)> = match &extends.value {
-        Value::Null => Vec::new(),
-        Value::Seq(items) => {
-            let mut names = Vec::new();
-            for item in items {
-                match item.as_str() {
-                    Some(name) if !name.is_empty() && !Path::new(name).is_absolute() => {
-                        names.push((name, &item.location))
-                    }
-                    _ => {
-                        diagnostics.push(
-                            Diagnostic::error(
-                                Code::ExtendsInvalid,
-                                "each `extends` entry is a relative layer file name",
-                            )
-                            .at(item.location.clone())
-                            .field("extends")
-                            .help("e.g. `extends: [_defaults.yaml]`"),
-                        );
-                        return None;
-                    }
-                }
-            }
-            names
-        }
-        _ => {
-            diagnostics.push(
-                Diagnostic::error(
-                    Code::ExtendsInvalid,
-                    format!("`extends` must be a list, found {}", extends.type_name()),
-                )
-                .at(extends.location.clone())
-                .field("extends")
-                .help("e.g. `extends: [_defaults.yaml]`"),
-            );
-            return None;
-        }
-    };
+    let names = layer_names(extends, diagnostics)?;
     let folder = path.parent().unwrap_or(Path::new(""));
     let mut merged: Option<Node> = None;
     let mut sound = true;
     for (name, location) in names {
         let layer_path = normalize(&folder.join(name));
         let id = identity(&layer_path);
-        if let Some(start) = chain.iter().position(|p| *p == id) {
-            let cycle: Vec<String> = chain[start..]
-                .iter()
-                .chain(std::iter::once(&id))
-                .map(|p| {
-                    p.file_name()
-                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-                })
-                .collect();
-            diagnostics.push(
-                Diagnostic::error(
-                    Code::ExtendsCycle,
-                    format!("layers extend each other in a cycle: {}", cycle.join(" → ")),
-                )
-                .at(location.clone())
-                .field("extends")
-                .help("remove one of the `extends` entries in the cycle"),
-            );
-            sound = false;
-            continue;
-        }
-        if !layer_path.is_file() {
-            diagnostics.push(
-                Diagnostic::error(
-                    Code::LayerMissing,
-                    format!("layer `{}` does not exist", layer_path.display()),
-                )
-                .at(location.clone())
-                .field("extends")
-                .help("layer paths are relative to the file that names them"),
-            );
+        if let Some(problem) = refused(&layer_path, &id, chain, location) {
+            diagnostics.push(problem);
             sound = false;
             continue;
         }
@@ -186,6 +118,90 @@ fn resolve_extends(
         });
     }
     sound.then_some(merged)
+}
+
+/// Why a layer named at `location` cannot be read: it is already in the chain (a cycle) or
+/// it does not exist.
+fn refused(
+    layer_path: &Path,
+    id: &Path,
+    chain: &[PathBuf],
+    location: &Location,
+) -> Option<Diagnostic> {
+    if let Some(start) = chain.iter().position(|p| *p == id) {
+        let cycle: Vec<String> = chain[start..]
+            .iter()
+            .map(PathBuf::as_path)
+            .chain(std::iter::once(id))
+            .map(|p| {
+                p.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+            })
+            .collect();
+        return Some(
+            Diagnostic::error(
+                Code::ExtendsCycle,
+                format!("layers extend each other in a cycle: {}", cycle.join(" → ")),
+            )
+            .at(location.clone())
+            .field("extends")
+            .help("remove one of the `extends` entries in the cycle"),
+        );
+    }
+    (!layer_path.is_file()).then(|| {
+        Diagnostic::error(
+            Code::LayerMissing,
+            format!("layer `{}` does not exist", layer_path.display()),
+        )
+        .at(location.clone())
+        .field("extends")
+        .help("layer paths are relative to the file that names them")
+    })
+}
+
+/// The layer file names of `extends`, each with where it is written.
+fn layer_names<'a>(
+    extends: &'a Node,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Vec<(&'a str, &'a Location)>> {
+    match &extends.value {
+        Value::Null => Some(Vec::new()),
+        Value::Seq(items) => {
+            let mut names = Vec::new();
+            for item in items {
+                match item.as_str() {
+                    Some(name) if !name.is_empty() && !Path::new(name).is_absolute() => {
+                        names.push((name, &item.location))
+                    }
+                    _ => {
+                        diagnostics.push(
+                            Diagnostic::error(
+                                Code::ExtendsInvalid,
+                                "each `extends` entry is a relative layer file name",
+                            )
+                            .at(item.location.clone())
+                            .field("extends")
+                            .help("e.g. `extends: [_defaults.yaml]`"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Some(names)
+        }
+        _ => {
+            diagnostics.push(
+                Diagnostic::error(
+                    Code::ExtendsInvalid,
+                    format!("`extends` must be a list, found {}", extends.type_name()),
+                )
+                .at(extends.location.clone())
+                .field("extends")
+                .help("e.g. `extends: [_defaults.yaml]`"),
+            );
+            None
+        }
+    }
 }
 
 /// Every file, profile or layer, declares the format it is written in.

@@ -1,30 +1,34 @@
 //! gitopsc: customer profiles in, deterministic Kubernetes manifests out.
 //!
 //! One module per pipeline stage (see docs/architecture.md):
-//! load → layer → validate + check → model → emit → package → serialize → write.
+//! load → layer → validate → model → check → emit → link → terraform → package → write.
 
-pub mod audit;
-pub mod check;
-pub mod cidr;
-pub mod cli;
-pub mod compiler;
+// The modules in stage order: each may use only the modules above it (a test reads this
+// list and every `crate::` path in src/). Shared leaves first, then the stages as a profile
+// goes through them, then what reads their results, then the command line.
 pub mod diag;
-pub mod diff;
-pub mod emit;
-pub mod layer;
-pub mod link;
-pub mod load;
-pub mod model;
-pub mod package;
-pub mod patroni;
-pub mod pgsettings;
-pub mod profile;
-pub mod scaffold;
+pub mod cidr;
 pub mod serialize;
 pub mod syntax;
-pub mod terraform;
+pub mod load;
+pub mod profile;
+pub mod prerequisite;
+pub mod pgsettings;
+pub mod patroni;
+pub mod layer;
 pub mod validate;
+pub mod model;
+pub mod check;
+pub mod emit;
+pub mod link;
+pub mod terraform;
+pub mod package;
 pub mod write;
+pub mod compiler;
+pub mod diff;
+pub mod audit;
+pub mod scaffold;
+pub mod cli;
 
 /// `f` over `items` on `jobs` threads; results in the order of `items`, whatever `jobs`.
 pub fn parallel_map<T: Sync, R: Send>(

@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::emit::names::label;
 use crate::emit::{credentials, workload};
 use crate::model::{Customer, SecretStore, TlsSource};
+use crate::prerequisite::{Prerequisite, Section, prerequisite};
 
 /// Labels a controller puts on pods at run time: (the pods' `app.kubernetes.io/name`, key,
 /// values). Patroni labels the leader and the standbys.
@@ -30,46 +31,6 @@ pub const ENV_REFERENCES: &[(&str, &str)] = &[(
     crate::emit::backup::SNAPSHOT_CLASS_ENV,
     "VolumeSnapshotClass",
 )];
-
-/// What must exist before a customer's output is synced.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Prerequisite {
-    pub section: Section,
-    /// `Kind` for Kubernetes objects, a short name for add-ons and GCP resources.
-    pub kind: String,
-    pub name: String,
-    /// Why it is needed, for the operator who brings the customer up.
-    pub why: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Section {
-    /// Controllers and CRDs installed in the cluster.
-    AddOn,
-    /// Kubernetes objects the profile names.
-    Object,
-    /// GCP resources and IAM bindings the output relies on.
-    Gcp,
-}
-
-impl Section {
-    fn title(self) -> &'static str {
-        match self {
-            Section::AddOn => "Cluster add-ons",
-            Section::Object => "Objects the profile names",
-            Section::Gcp => "GCP resources and IAM",
-        }
-    }
-}
-
-pub fn prerequisite(section: Section, kind: &str, name: &str, why: String) -> Prerequisite {
-    Prerequisite {
-        section,
-        kind: kind.into(),
-        name: name.into(),
-        why,
-    }
-}
 
 /// The add-on behind each API group the output uses.
 const ADD_ONS: &[(&str, &str, &str)] = &[
@@ -139,6 +100,52 @@ pub fn prerequisites(customer: &Customer, objects: &[(String, &Value)]) -> Vec<P
 /// The database's credentials, certificate, volumes and restore source.
 fn database_prerequisites(customer: &Customer, out: &mut BTreeSet<Prerequisite>) {
     let database = &customer.database;
+    credentials_prerequisites(customer, out);
+    match (&database.tls_source, &database.tls_secret) {
+        (Some(TlsSource::Existing), Some(secret)) => {
+            out.insert(prerequisite(
+                Section::Object,
+                "Secret",
+                secret,
+                "the database's `kubernetes.io/tls` certificate (`spec.database.tlsSecretName`), with `ca.crt` for the app to verify it".into(),
+            ));
+        }
+        (Some(TlsSource::ClusterIssuer(issuer)), _) => {
+            out.insert(prerequisite(
+                Section::Object,
+                "ClusterIssuer",
+                issuer,
+                "signs the database certificate (`spec.database.tlsClusterIssuer`) and puts `ca.crt` in its Secret".into(),
+            ));
+        }
+        _ => {}
+    }
+    let storage_why =
+        "the database volumes' StorageClass (`spec.database.storage.storageClassName`)";
+    out.insert(match &database.storage_class {
+        Some(class) => prerequisite(Section::Object, "StorageClass", class, storage_why.into()),
+        None => prerequisite(
+            Section::Object,
+            "StorageClass",
+            "(the cluster's default)",
+            format!("{storage_why}; none is named, so the default class is used"),
+        ),
+    });
+    if let Some(snapshot) = &database.restore_from_snapshot {
+        out.insert(prerequisite(
+            Section::Object,
+            "VolumeSnapshot",
+            snapshot,
+            "the snapshot the first member is restored from (`spec.database.restoreFromSnapshot`)"
+                .into(),
+        ));
+    }
+}
+
+/// Where the passwords come from: an existing Secret, or a Secret Manager secret with the
+/// store that reads it.
+fn credentials_prerequisites(customer: &Customer, out: &mut BTreeSet<Prerequisite>) {
+    let database = &customer.database;
     if let crate::model::Credentials::Existing(secret) = &database.credentials {
         out.insert(prerequisite(
             Section::Object,
@@ -190,45 +197,6 @@ fn database_prerequisites(customer: &Customer, out: &mut BTreeSet<Prerequisite>)
                 credentials::secret_key::ALL.join(", "),
                 customer.cluster.project_id
             ),
-        ));
-    }
-    match (&database.tls_source, &database.tls_secret) {
-        (Some(TlsSource::Existing), Some(secret)) => {
-            out.insert(prerequisite(
-                Section::Object,
-                "Secret",
-                secret,
-                "the database's `kubernetes.io/tls` certificate (`spec.database.tlsSecretName`), with `ca.crt` for the app to verify it".into(),
-            ));
-        }
-        (Some(TlsSource::ClusterIssuer(issuer)), _) => {
-            out.insert(prerequisite(
-                Section::Object,
-                "ClusterIssuer",
-                issuer,
-                "signs the database certificate (`spec.database.tlsClusterIssuer`) and puts `ca.crt` in its Secret".into(),
-            ));
-        }
-        _ => {}
-    }
-    let storage_why =
-        "the database volumes' StorageClass (`spec.database.storage.storageClassName`)";
-    out.insert(match &database.storage_class {
-        Some(class) => prerequisite(Section::Object, "StorageClass", class, storage_why.into()),
-        None => prerequisite(
-            Section::Object,
-            "StorageClass",
-            "(the cluster's default)",
-            format!("{storage_why}; none is named, so the default class is used"),
-        ),
-    });
-    if let Some(snapshot) = &database.restore_from_snapshot {
-        out.insert(prerequisite(
-            Section::Object,
-            "VolumeSnapshot",
-            snapshot,
-            "the snapshot the first member is restored from (`spec.database.restoreFromSnapshot`)"
-                .into(),
         ));
     }
 }
@@ -496,8 +464,6 @@ fn existing(
 /// The references a workload's pod template makes (its account, volumes, variables,
 /// probes), and its pods for the selectors.
 fn workload<'a>(links: &mut Links, from: &'a str, o: &Value) -> Option<Pods<'a>> {
-    // Long on purpose: one reference rule per place a pod template names another object
-    // (account, volumes, claims, ports, variables, probes).
     let template = pod_template(o)?;
     let spec = &template["spec"];
     links.need(
@@ -506,6 +472,31 @@ fn workload<'a>(links: &mut Links, from: &'a str, o: &Value) -> Option<Pods<'a>>
         spec["serviceAccountName"].as_str(),
         "runs as",
     );
+    let volumes = volume_references(links, from, spec, o);
+    let (ports, numbers) = container_references(links, from, spec, &volumes);
+    // A probe on a named port needs that port on the pod.
+    for container in items(&spec["containers"]) {
+        for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+            for action in ["httpGet", "tcpSocket"] {
+                if let Some(port) = container[probe][action]["port"].as_str() {
+                    if !ports.contains(port) {
+                        links.need(from, "container port", Some(port), "probes");
+                    }
+                }
+            }
+        }
+    }
+    Some(Pods {
+        from,
+        labels: strings(&template["metadata"]["labels"]),
+        ports,
+        numbers,
+    })
+}
+
+/// The volumes a pod template mounts and the claims a StatefulSet makes, each of which must
+/// exist; returns the volume names its containers may mount.
+fn volume_references(links: &mut Links, from: &str, spec: &Value, o: &Value) -> BTreeSet<String> {
     let mut volumes = BTreeSet::new();
     for volume in items(&spec["volumes"]) {
         volumes.insert(volume["name"].as_str().unwrap_or_default().to_string());
@@ -555,6 +546,17 @@ fn workload<'a>(links: &mut Links, from: &'a str, o: &Value) -> Option<Pods<'a>>
             "is governed by",
         );
     }
+    volumes
+}
+
+/// What the containers name: mounted volumes, variables from Secrets, ConfigMaps and
+/// objects; returns the pod's port names and numbers.
+fn container_references(
+    links: &mut Links,
+    from: &str,
+    spec: &Value,
+    volumes: &BTreeSet<String>,
+) -> (BTreeSet<String>, BTreeSet<i64>) {
     let mut ports = BTreeSet::new();
     let mut numbers = BTreeSet::new();
     let containers = items(&spec["initContainers"]).chain(items(&spec["containers"]));
@@ -592,24 +594,7 @@ fn workload<'a>(links: &mut Links, from: &'a str, o: &Value) -> Option<Pods<'a>>
             }
         }
     }
-    // A probe on a named port needs that port on the pod.
-    for container in items(&spec["containers"]) {
-        for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
-            for action in ["httpGet", "tcpSocket"] {
-                if let Some(port) = container[probe][action]["port"].as_str() {
-                    if !ports.contains(port) {
-                        links.need(from, "container port", Some(port), "probes");
-                    }
-                }
-            }
-        }
-    }
-    Some(Pods {
-        from,
-        labels: strings(&template["metadata"]["labels"]),
-        ports,
-        numbers,
-    })
+    (ports, numbers)
 }
 
 /// The pods a Service, PDB, NetworkPolicy or monitor selects, with the ports it names.
@@ -685,7 +670,6 @@ fn selections(links: &mut Links, workloads: &[Pods<'_>], from: &str, o: &Value) 
 
 /// The objects an object names by kind and name.
 fn references(links: &mut Links, objects: &[(String, &Value)], from: &str, o: &Value) {
-    // Long on purpose: one match arm per kind that names other objects; the arms are the rules.
     let kind = o["kind"].as_str().unwrap_or_default();
     let spec = &o["spec"];
     let annotations = &o["metadata"]["annotations"];
@@ -745,63 +729,7 @@ fn references(links: &mut Links, objects: &[(String, &Value)], from: &str, o: &V
                 "is restored from",
             );
         }
-        "Ingress" => {
-            let backends = std::iter::once(&spec["defaultBackend"]).chain(
-                items(&spec["rules"])
-                    .flat_map(|r| items(&r["http"]["paths"]))
-                    .map(|p| &p["backend"]),
-            );
-            for backend in backends {
-                let service = &backend["service"];
-                let Some(name) = service["name"].as_str() else {
-                    continue;
-                };
-                links.need(from, "Service", Some(name), "routes to");
-                let port = &service["port"];
-                let has_port = objects.iter().any(|(_, s)| {
-                    s["kind"] == "Service"
-                        && s["metadata"]["name"] == name
-                        && items(&s["spec"]["ports"]).any(|p| {
-                            (port["number"].is_number() && p["port"] == port["number"])
-                                || (port["name"].is_string() && p["name"] == port["name"])
-                        })
-                });
-                if !has_port {
-                    links.problem(
-                        from,
-                        format!(
-                            "routes to port {port} of Service `{name}`, which it does not have"
-                        ),
-                    );
-                }
-            }
-            for tls in items(&spec["tls"]) {
-                links.need(
-                    from,
-                    "Secret",
-                    tls["secretName"].as_str(),
-                    "serves the certificate of",
-                );
-            }
-            links.need(
-                from,
-                "FrontendConfig",
-                annotations["networking.gke.io/v1beta1.FrontendConfig"].as_str(),
-                "is configured by",
-            );
-            for certificate in annotations["networking.gke.io/managed-certificates"]
-                .as_str()
-                .into_iter()
-                .flat_map(|s| s.split(','))
-            {
-                links.need(
-                    from,
-                    "ManagedCertificate",
-                    Some(certificate.trim()),
-                    "serves",
-                );
-            }
-        }
+        "Ingress" => ingress_references(links, objects, from, o),
         _ => {}
     }
     if let Some(text) = annotations["cloud.google.com/backend-config"].as_str() {
@@ -816,5 +744,65 @@ fn references(links: &mut Links, objects: &[(String, &Value)], from: &str, o: &V
         for name in names {
             links.need(from, "BackendConfig", Some(name), "is configured by");
         }
+    }
+}
+
+/// An Ingress names its backends' Services and ports, its certificates and its
+/// FrontendConfig.
+fn ingress_references(links: &mut Links, objects: &[(String, &Value)], from: &str, o: &Value) {
+    let spec = &o["spec"];
+    let annotations = &o["metadata"]["annotations"];
+    let backends = std::iter::once(&spec["defaultBackend"]).chain(
+        items(&spec["rules"])
+            .flat_map(|r| items(&r["http"]["paths"]))
+            .map(|p| &p["backend"]),
+    );
+    for backend in backends {
+        let service = &backend["service"];
+        let Some(name) = service["name"].as_str() else {
+            continue;
+        };
+        links.need(from, "Service", Some(name), "routes to");
+        let port = &service["port"];
+        let has_port = objects.iter().any(|(_, s)| {
+            s["kind"] == "Service"
+                && s["metadata"]["name"] == name
+                && items(&s["spec"]["ports"]).any(|p| {
+                    (port["number"].is_number() && p["port"] == port["number"])
+                        || (port["name"].is_string() && p["name"] == port["name"])
+                })
+        });
+        if !has_port {
+            links.problem(
+                from,
+                format!("routes to port {port} of Service `{name}`, which it does not have"),
+            );
+        }
+    }
+    for tls in items(&spec["tls"]) {
+        links.need(
+            from,
+            "Secret",
+            tls["secretName"].as_str(),
+            "serves the certificate of",
+        );
+    }
+    links.need(
+        from,
+        "FrontendConfig",
+        annotations["networking.gke.io/v1beta1.FrontendConfig"].as_str(),
+        "is configured by",
+    );
+    for certificate in annotations["networking.gke.io/managed-certificates"]
+        .as_str()
+        .into_iter()
+        .flat_map(|s| s.split(','))
+    {
+        links.need(
+            from,
+            "ManagedCertificate",
+            Some(certificate.trim()),
+            "serves",
+        );
     }
 }

@@ -344,7 +344,6 @@ impl<'f> Builder<'f> {
         span: Span,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Result<(), Stop> {
-        // Long on purpose: the YAML event state machine: one arm per parser event.
         match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;
@@ -365,17 +364,7 @@ impl<'f> Builder<'f> {
                 let value = self.resolve(&text, style, tag.as_deref(), &location)?;
                 self.complete(Node { value, location }, anchor, (1, 1), diagnostics)?;
             }
-            Event::Alias(id) => {
-                let location = self.location(&span, 1);
-                let Some((node, size)) = self.anchors.get(&id) else {
-                    return Err(Stop::new(
-                        Diagnostic::error(Code::YamlSyntax, "alias to an unknown anchor")
-                            .at(location),
-                    ));
-                };
-                let (node, size) = (node.clone(), *size);
-                self.complete(node, 0, (size, size), diagnostics)?;
-            }
+            Event::Alias(id) => self.alias(id, &span, diagnostics)?,
             Event::SequenceStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), &span, "seq")?;
                 self.enter(&span)?;
@@ -398,40 +387,60 @@ impl<'f> Builder<'f> {
                     key: None,
                 });
             }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq {
-                        items,
-                        location,
-                        anchor,
-                    }) => (
-                        Node {
-                            value: Value::Seq(items),
-                            location,
-                        },
-                        anchor,
-                    ),
-                    Some(Frame::Map {
-                        entries,
-                        location,
-                        anchor,
-                        ..
-                    }) => (
-                        Node {
-                            value: Value::Map(entries),
-                            location,
-                        },
-                        anchor,
-                    ),
-                    None => return Ok(()),
-                };
-                let size = count(&node);
-                // Its children were counted as they arrived.
-                self.complete(node, anchor, (1, size), diagnostics)?;
-            }
+            Event::SequenceEnd | Event::MappingEnd => self.close(diagnostics)?,
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
         }
         Ok(())
+    }
+
+    /// An alias repeats its anchor's node, counted at its full size.
+    fn alias(
+        &mut self,
+        id: usize,
+        span: &Span,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Result<(), Stop> {
+        let location = self.location(span, 1);
+        let Some((node, size)) = self.anchors.get(&id) else {
+            return Err(Stop::new(
+                Diagnostic::error(Code::YamlSyntax, "alias to an unknown anchor").at(location),
+            ));
+        };
+        let (node, size) = (node.clone(), *size);
+        self.complete(node, 0, (size, size), diagnostics)
+    }
+
+    /// The end of a sequence or mapping: the collection becomes a node of its parent.
+    fn close(&mut self, diagnostics: &mut Vec<Diagnostic>) -> Result<(), Stop> {
+        let (node, anchor) = match self.stack.pop() {
+            Some(Frame::Seq {
+                items,
+                location,
+                anchor,
+            }) => (
+                Node {
+                    value: Value::Seq(items),
+                    location,
+                },
+                anchor,
+            ),
+            Some(Frame::Map {
+                entries,
+                location,
+                anchor,
+                ..
+            }) => (
+                Node {
+                    value: Value::Map(entries),
+                    location,
+                },
+                anchor,
+            ),
+            None => return Ok(()),
+        };
+        let size = count(&node);
+        // Its children were counted as they arrived.
+        self.complete(node, anchor, (1, size), diagnostics)
     }
 
     fn enter(&mut self, span: &Span) -> Result<(), Stop> {
@@ -710,4 +719,39 @@ fn is_float(text: &str) -> bool {
         && fraction.is_none_or(digits)
         && exponent_ok
         && (fraction.is_some() || exponent.is_some())
+}
+
+/// The location of the value at `pointer`, or of the nearest enclosing field that exists.
+pub fn locate(root: &Node, pointer: &str) -> Location {
+    let mut path = pointer;
+    loop {
+        if let Some((node, key)) = root.pointer(path) {
+            // A scalar is shown itself; a mapping or list by the key that names it.
+            let scalar = !matches!(node.value, Value::Map(_) | Value::Seq(_));
+            return match key {
+                Some(key) if path != pointer || !scalar => key.clone(),
+                _ => node.location.clone(),
+            };
+        }
+        match path.rfind('/') {
+            Some(cut) => path = &path[..cut],
+            None => return root.location.clone(),
+        }
+    }
+}
+
+/// `/spec/access/internal/allowedSourceRanges/1` → `spec.access.internal.allowedSourceRanges[1]`.
+pub fn dotted(pointer: &str) -> String {
+    let mut out = String::new();
+    for segment in pointer_segments(pointer) {
+        if segment.bytes().all(|b| b.is_ascii_digit()) && !segment.is_empty() {
+            out.push_str(&format!("[{segment}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&segment);
+        }
+    }
+    out
 }

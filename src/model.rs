@@ -7,112 +7,11 @@ use std::collections::BTreeMap;
 
 use crate::cidr::{Cidr, parse_cidr};
 use crate::diag::{Code, Diagnostic, Location};
-use crate::load::Node;
+use crate::load::{Node, locate};
+use crate::profile::defaults;
+pub use crate::profile::defaults::DatabaseEnv;
 use crate::profile::{Profile, SourceRange};
 use crate::syntax::is_pinned;
-
-/// Defaults of optional fields, in one place so checks and emitters agree.
-pub mod defaults {
-    use crate::profile::{Engine, MonitoringProvider, ReleaseChannel, TlsSource};
-
-    /// An image by tag is refused unless its field opts out.
-    pub const ALLOW_UNPINNED_IMAGE: bool = false;
-    pub const AUTOSCALING: bool = false;
-    pub const INTERNAL_ACCESS: bool = false;
-    pub const GLOBAL_ACCESS: bool = false;
-    pub const EXTERNAL_ACCESS: bool = false;
-    pub const TLS_SOURCE: TlsSource = TlsSource::Managed;
-    pub const HTTP_REDIRECT: bool = false;
-    pub const ENGINE: Engine = Engine::Postgresql;
-    pub const DATABASE_TLS: bool = true;
-    pub const LOAD_BALANCE_READS: bool = true;
-    pub const SNAPSHOTS: bool = true;
-    pub const ONLINE_SNAPSHOTS: bool = false;
-    pub const MONITORING_PROVIDER: MonitoringProvider = MonitoringProvider::PrometheusOperator;
-    pub const RELEASE_CHANNEL: ReleaseChannel = ReleaseChannel::Regular;
-    pub const CLOUD_NAT: bool = false;
-    pub const BINARY_AUTHORIZATION: bool = true;
-    pub const MANAGE_STATE_BUCKET: bool = true;
-    pub const APP_PORT: u32 = 8080;
-    pub const APP_REPLICAS: u32 = 2;
-    pub const MIN_REPLICAS: u32 = 2;
-    pub const MAX_REPLICAS: u32 = 10;
-    pub const TARGET_CPU_PERCENT: u32 = 70;
-    pub const SCALE_DOWN_STABILIZATION_SECONDS: u32 = 300;
-    pub const READINESS_PATH: &str = "/readyz";
-    pub const LIVENESS_PATH: &str = "/healthz";
-    pub const STARTUP_TIMEOUT_SECONDS: u32 = 120;
-    pub const MAX_SURGE: u32 = 1;
-    pub const MAX_UNAVAILABLE: u32 = 0;
-    pub const TERMINATION_GRACE_SECONDS: u32 = 30;
-    pub const PRE_STOP_DELAY_SECONDS: u32 = 10;
-    /// The shortest preStop delay that covers a pod's removal from the load balancer: the
-    /// endpoint leaves the EndpointSlice, then the NEG controller detaches it from the
-    /// network endpoint group with a Compute Engine API call (docs/access.md).
-    pub const MIN_PRE_STOP_DELAY_SECONDS: u32 = 10;
-    pub const SHUTDOWN_SECONDS: u32 = 15;
-    pub const CPU_REQUEST: &str = "250m";
-    pub const MEMORY_REQUEST: &str = "256Mi";
-    pub const CPU_LIMIT: &str = "1";
-    pub const MEMORY_LIMIT: &str = "512Mi";
-    pub const POSTGRES_VERSION: u32 = 16;
-    pub const PGPOOL_REPLICAS: u32 = 2;
-    pub const NUM_INIT_CHILDREN: u32 = 32;
-    pub const MAX_POOL: u32 = 4;
-    /// A session reads its own writes: the promise an app written for one database expects.
-    pub const READ_AFTER_WRITE: crate::profile::ReadAfterWrite =
-        crate::profile::ReadAfterWrite::Session;
-    pub const DATABASE_REPLICAS: u32 = 3;
-    pub const SYNCHRONOUS_MODE: bool = true;
-    pub const STORAGE_SIZE: &str = "20Gi";
-    pub const DATABASE_CPU_REQUEST: &str = "1";
-    pub const DATABASE_MEMORY_REQUEST: &str = "2Gi";
-    pub const DATABASE_CPU_LIMIT: &str = "2";
-    pub const DATABASE_MEMORY_LIMIT: &str = "2Gi";
-    pub const CITUS_WORKER_GROUPS: u32 = 2;
-    /// The node pool the database runs on when the profile names none but lists it.
-    pub const DATABASE_NODE_POOL: &str = "db";
-    /// PostgreSQL's own default of `superuser_reserved_connections`.
-    pub const SUPERUSER_RESERVED_CONNECTIONS: u64 = 3;
-    /// `max_connections` when the profile leaves it unset: what Pgpool can open plus the
-    /// reserved slots plus room for replication, monitoring and backups, and never below
-    /// PostgreSQL's own default of 100.
-    pub fn max_connections(pgpool_demand: u64, reserved: u64) -> u64 {
-        (pgpool_demand + reserved + 10).max(100)
-    }
-    /// The app's user and group: above 10000 so they never map to a host account.
-    pub const APP_UID: i64 = 10001;
-    /// GKE Standard's default DNS provider.
-    pub const DNS_PROVIDER: crate::profile::DnsProvider = crate::profile::DnsProvider::KubeDns;
-    /// NodeLocal DNSCache is on by default on GKE Standard 1.33.1 and later (docs/network.md).
-    pub const NODE_LOCAL_DNS_CACHE: bool = true;
-    pub const GOOGLE_APIS: crate::profile::GoogleApis = crate::profile::GoogleApis::Private;
-    /// libpq's names for the connection the app is given (docs/database.md).
-    pub const DATABASE_ENV: super::DatabaseEnv<&str> = super::DatabaseEnv {
-        host: "PGHOST",
-        port: "PGPORT",
-        database: "PGDATABASE",
-        user: "PGUSER",
-        password: "PGPASSWORD",
-        ssl_mode: "PGSSLMODE",
-        ssl_root_cert: "PGSSLROOTCERT",
-    };
-    /// kube-prometheus-stack selects PodMonitors and PrometheusRules by its release label
-    /// (`podMonitorSelectorNilUsesHelmValues`, `ruleSelectorNilUsesHelmValues`: true).
-    pub const SELECTOR_LABEL: (&str, &str) = ("release", "kube-prometheus-stack");
-    pub const TARGET_REVISION: &str = "main";
-    pub const SNAPSHOT_SCHEDULE: &str = "0 */6 * * *";
-    pub const SNAPSHOT_RETAIN: u32 = 28;
-    pub const SNAPSHOT_READY_TIMEOUT_MINUTES: u32 = 20;
-    pub const RUNBOOK_BASE_URL: &str = "https://github.com/vendor/gitopsc/blob/main/docs/runbooks";
-    pub const REPLICATION_LAG_SECONDS: u32 = 30;
-    pub const SNAPSHOT_MAX_AGE_HOURS: u32 = 12;
-    pub const ERROR_RATIO_PERCENT: u32 = 5;
-    pub const LATENCY_P99_MILLISECONDS: u32 = 1000;
-    pub const CONNECTIONS_PERCENT: u32 = 80;
-    pub const VOLUME_FULL_PERCENT: u32 = 85;
-    pub const AUTOSCALER_AT_MAX_MINUTES: u32 = 30;
-}
 
 /// One customer, ready for the emitters.
 #[derive(Debug, Clone)]
@@ -184,49 +83,6 @@ pub struct ClusterIdentity {
     pub project_id: String,
     pub location: String,
     pub name: String,
-}
-
-/// Names of the environment variables that carry the app's database connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatabaseEnv<S = String> {
-    pub host: S,
-    pub port: S,
-    pub database: S,
-    pub user: S,
-    pub password: S,
-    pub ssl_mode: S,
-    pub ssl_root_cert: S,
-}
-
-impl DatabaseEnv {
-    /// The profile's names over libpq's defaults (`defaults::DATABASE_ENV`).
-    pub fn from_profile(names: Option<&crate::profile::DatabaseEnv>) -> DatabaseEnv {
-        let names = names.cloned().unwrap_or_default();
-        let d = defaults::DATABASE_ENV;
-        let pick = |name: Option<String>, default: &str| name.unwrap_or_else(|| default.into());
-        DatabaseEnv {
-            host: pick(names.host, d.host),
-            port: pick(names.port, d.port),
-            database: pick(names.database, d.database),
-            user: pick(names.user, d.user),
-            password: pick(names.password, d.password),
-            ssl_mode: pick(names.ssl_mode, d.ssl_mode),
-            ssl_root_cert: pick(names.ssl_root_cert, d.ssl_root_cert),
-        }
-    }
-
-    /// (profile field under `app.databaseEnv`, variable name) of every variable.
-    pub fn fields(&self) -> [(&'static str, &str); 7] {
-        [
-            ("host", &self.host),
-            ("port", &self.port),
-            ("database", &self.database),
-            ("user", &self.user),
-            ("password", &self.password),
-            ("sslMode", &self.ssl_mode),
-            ("sslRootCert", &self.ssl_root_cert),
-        ]
-    }
 }
 
 /// The entry points that are enabled; a disabled one is `None`, never "open".
@@ -499,28 +355,6 @@ fn required_help(pointer: &str) -> &'static str {
     }
 }
 
-/// The location of the value at `pointer`, or of the nearest enclosing field that exists.
-pub fn locate(root: &Node, pointer: &str) -> Location {
-    let mut path = pointer;
-    loop {
-        if let Some((node, key)) = root.pointer(path) {
-            // A scalar is shown itself; a mapping or list by the key that names it.
-            let scalar = !matches!(
-                node.value,
-                crate::load::Value::Map(_) | crate::load::Value::Seq(_)
-            );
-            return match key {
-                Some(key) if path != pointer || !scalar => key.clone(),
-                _ => node.location.clone(),
-            };
-        }
-        match path.rfind('/') {
-            Some(cut) => path = &path[..cut],
-            None => return root.location.clone(),
-        }
-    }
-}
-
 /// Like `locate`, but only places in the profile file itself: a field the profile must set
 /// is reported in the profile, even when a layer holds the enclosing mapping.
 fn locate_in_profile(root: &Node, pointer: &str) -> Location {
@@ -537,10 +371,18 @@ fn locate_in_profile(root: &Node, pointer: &str) -> Location {
 }
 
 /// Builds the customer, or reports every required field that is missing.
+///
+/// A missing required field is reported here and given a stand-in value, so the customer
+/// is still built and the rules between its other fields (`check::effective`) report in the
+/// same run: every problem at once. A customer with a stand-in is never emitted, since its
+/// missing field is an error.
 pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -> Option<Customer> {
-    if !required_fields_set(root, diagnostics) {
-        return None;
-    }
+    let missing = missing_required(root, diagnostics);
+    let profile = if missing.is_empty() {
+        profile
+    } else {
+        with_stand_ins(profile, &missing)?
+    };
     let name: String = profile.metadata.as_ref()?.name.clone()?.into();
     let spec = profile.spec.clone().unwrap_or_default();
     let app_model = app(spec.app.clone().unwrap_or_default())?;
@@ -553,7 +395,7 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
     let control_plane = cluster.master_ipv4_cidr_block.as_deref()?;
     let gcp = spec.gcp.clone().unwrap_or_default();
     let database = database(&name, &spec)?;
-    let Ok(backup) = backup(&name, &spec) else {
+    let backup = backup(&name, &spec).unwrap_or_else(|()| {
         diagnostics.push(
             Diagnostic::error(
                 Code::MissingField,
@@ -563,8 +405,9 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
             .field("spec.backup.snapshots.image")
             .help("set the snapshot job's image, or `enabled: false`"),
         );
-        return None;
-    };
+        // Reported; the rest of the customer is still checked.
+        None
+    });
     Some(Customer {
         database,
         backup,
@@ -599,16 +442,16 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
     })
 }
 
-/// Every field in `REQUIRED` is set by the profile or a layer; each one missing is reported.
-fn required_fields_set(root: &Node, diagnostics: &mut Vec<Diagnostic>) -> bool {
-    let mut missing = false;
+/// The fields of `REQUIRED` that neither the profile nor a layer sets, each reported.
+fn missing_required(root: &Node, diagnostics: &mut Vec<Diagnostic>) -> Vec<&'static str> {
+    let mut missing = Vec::new();
     for pointer in REQUIRED {
         let present = root
             .pointer(pointer)
             .is_some_and(|(node, _)| !matches!(node.value, crate::load::Value::Null));
         if !present {
-            missing = true;
-            let field = crate::validate::dotted(pointer);
+            missing.push(*pointer);
+            let field = crate::load::dotted(pointer);
             diagnostics.push(
                 Diagnostic::error(
                     Code::MissingField,
@@ -620,7 +463,39 @@ fn required_fields_set(root: &Node, diagnostics: &mut Vec<Diagnostic>) -> bool {
             );
         }
     }
-    !missing
+    missing
+}
+
+/// The value a missing required field stands in with while the other rules run: valid for
+/// its type, never emitted.
+fn stand_in(pointer: &str) -> serde_json::Value {
+    const IMAGE: &str = "missing.invalid/image@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    match pointer {
+        "/spec/database/credentials" => serde_json::json!({"existingSecret": "missing"}),
+        "/spec/infrastructure/cluster/masterIpv4CidrBlock" => "172.16.0.0/28".into(),
+        "/spec/argocd/repoURL" => "https://missing.invalid/fleet.git".into(),
+        _ if pointer.ends_with("image") || pointer.ends_with("Image") => IMAGE.into(),
+        _ => "missing".into(),
+    }
+}
+
+/// `profile` with a stand-in at each of `missing`.
+fn with_stand_ins(profile: Profile, missing: &[&str]) -> Option<Profile> {
+    let mut document = serde_json::to_value(profile).ok()?;
+    for pointer in missing {
+        let mut here = &mut document;
+        for segment in crate::load::pointer_segments(pointer) {
+            if !here.is_object() {
+                *here = serde_json::json!({});
+            }
+            here = here
+                .as_object_mut()?
+                .entry(segment)
+                .or_insert(serde_json::Value::Null);
+        }
+        *here = stand_in(pointer);
+    }
+    serde_json::from_value(document).ok()
 }
 
 /// The app's effective settings; `None` only when a required field is missing (reported).
@@ -722,86 +597,15 @@ fn access(access: crate::profile::Access) -> Access {
 
 /// The database tier; `None` only when a required field is missing (already reported).
 fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
-    // Long on purpose: one line per effective database setting, defaults applied; the sub-parts
-    // (Pgpool, credentials, placement) are computed first.
     let db = spec.database.clone()?;
-    let pgpool = db.pgpool.clone().unwrap_or_default();
     let resources = db.resources.clone().unwrap_or_default();
     let requests = resources.requests.unwrap_or_default();
     let limits = resources.limits.unwrap_or_default();
     let storage = db.storage.clone().unwrap_or_default();
-    let pgpool_model = Pgpool {
-        image_by_tag: !is_pinned(pgpool.image.as_deref()?),
-        image: pgpool.image.clone()?.into(),
-        replicas: pgpool.replicas.unwrap_or(defaults::PGPOOL_REPLICAS),
-        num_init_children: pgpool
-            .num_init_children
-            .unwrap_or(defaults::NUM_INIT_CHILDREN),
-        max_pool: pgpool.max_pool.unwrap_or(defaults::MAX_POOL),
-        load_balance_reads: pgpool
-            .load_balance_reads
-            .unwrap_or(defaults::LOAD_BALANCE_READS),
-        read_after_write: pgpool
-            .read_after_write
-            .unwrap_or(defaults::READ_AFTER_WRITE),
-    };
-    let mut parameters: BTreeMap<String, String> = db
-        .parameters
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    if !parameters.contains_key("max_connections") {
-        let reserved = reserved_connections(&parameters);
-        let demand = pgpool_model.demand();
-        parameters.insert(
-            "max_connections".into(),
-            defaults::max_connections(demand, reserved).to_string(),
-        );
-    }
-    let credentials = db.credentials.clone()?;
-    let external_secret = credentials.external_secret.and_then(|e| {
-        let store = match (e.secret_store, e.cluster_secret_store) {
-            (Some(name), None) => SecretStore::Compiled {
-                name: name.into(),
-                gcp_service_account: e.gcp_service_account.map(String::from),
-            },
-            (None, Some(name)) => SecretStore::Cluster(name.into()),
-            _ => return None,
-        };
-        Some(ExternalSecretSource {
-            store,
-            key: e.key?.into(),
-        })
-    });
-    let credentials = match (credentials.existing_secret, external_secret) {
-        (Some(existing), _) => Credentials::Existing(existing.into()),
-        (None, Some(source)) => Credentials::External(source),
-        (None, None) => return None,
-    };
-    let pools = spec
-        .infrastructure
-        .as_ref()
-        .and_then(|i| i.node_pools.clone())
-        .unwrap_or_default();
-    let node_pool = match &db.node_pool {
-        Some(wanted) => Some(NodePlacement {
-            name: wanted.clone(),
-            taints: pools
-                .iter()
-                .find(|p| p.name.as_deref() == Some(wanted.as_str()))
-                .and_then(|p| p.taints.clone())
-                .unwrap_or_default(),
-        }),
-        None => pools
-            .iter()
-            .find(|p| p.name.as_deref() == Some(defaults::DATABASE_NODE_POOL))
-            .map(|p| NodePlacement {
-                name: defaults::DATABASE_NODE_POOL.into(),
-                taints: p.taints.clone().unwrap_or_default(),
-            }),
-    };
+    let pgpool_model = pgpool(db.pgpool.clone().unwrap_or_default())?;
+    let parameters = parameters(&db, &pgpool_model);
+    let credentials = credentials(db.credentials.clone()?)?;
+    let node_pool = placement(&db, spec);
     Some(Database {
         version: db.postgres_version.unwrap_or(defaults::POSTGRES_VERSION),
         image_by_tag: !is_pinned(db.image.as_deref()?),
@@ -843,6 +647,96 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
         node_pool,
         restore_from_snapshot: db.restore_from_snapshot.clone().map(String::from),
     })
+}
+
+/// Pgpool's effective settings; `None` only when its image is missing (reported).
+fn pgpool(pgpool: crate::profile::Pgpool) -> Option<Pgpool> {
+    Some(Pgpool {
+        image_by_tag: !is_pinned(pgpool.image.as_deref()?),
+        image: pgpool.image.clone()?.into(),
+        replicas: pgpool.replicas.unwrap_or(defaults::PGPOOL_REPLICAS),
+        num_init_children: pgpool
+            .num_init_children
+            .unwrap_or(defaults::NUM_INIT_CHILDREN),
+        max_pool: pgpool.max_pool.unwrap_or(defaults::MAX_POOL),
+        load_balance_reads: pgpool
+            .load_balance_reads
+            .unwrap_or(defaults::LOAD_BALANCE_READS),
+        read_after_write: pgpool
+            .read_after_write
+            .unwrap_or(defaults::READ_AFTER_WRITE),
+    })
+}
+
+/// The profile's PostgreSQL parameters, with `max_connections` sized for Pgpool when the
+/// profile leaves it unset.
+fn parameters(db: &crate::profile::Database, pgpool: &Pgpool) -> BTreeMap<String, String> {
+    let mut parameters: BTreeMap<String, String> = db
+        .parameters
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    if !parameters.contains_key("max_connections") {
+        let reserved = reserved_connections(&parameters);
+        let demand = pgpool.demand();
+        parameters.insert(
+            "max_connections".into(),
+            defaults::max_connections(demand, reserved).to_string(),
+        );
+    }
+    parameters
+}
+
+/// Where the passwords come from; `None` when neither source is complete (reported).
+fn credentials(credentials: crate::profile::Credentials) -> Option<Credentials> {
+    let external_secret = credentials.external_secret.and_then(|e| {
+        let store = match (e.secret_store, e.cluster_secret_store) {
+            (Some(name), None) => SecretStore::Compiled {
+                name: name.into(),
+                gcp_service_account: e.gcp_service_account.map(String::from),
+            },
+            (None, Some(name)) => SecretStore::Cluster(name.into()),
+            _ => return None,
+        };
+        Some(ExternalSecretSource {
+            store,
+            key: e.key?.into(),
+        })
+    });
+    match (credentials.existing_secret, external_secret) {
+        (Some(existing), _) => Some(Credentials::Existing(existing.into())),
+        (None, Some(source)) => Some(Credentials::External(source)),
+        (None, None) => None,
+    }
+}
+
+/// The node pool the database runs on, with its taints: the one the profile names, else
+/// the `db` pool when the profile lists one.
+fn placement(db: &crate::profile::Database, spec: &crate::profile::Spec) -> Option<NodePlacement> {
+    let pools = spec
+        .infrastructure
+        .as_ref()
+        .and_then(|i| i.node_pools.clone())
+        .unwrap_or_default();
+    match &db.node_pool {
+        Some(wanted) => Some(NodePlacement {
+            name: wanted.clone(),
+            taints: pools
+                .iter()
+                .find(|p| p.name.as_deref() == Some(wanted.as_str()))
+                .and_then(|p| p.taints.clone())
+                .unwrap_or_default(),
+        }),
+        None => pools
+            .iter()
+            .find(|p| p.name.as_deref() == Some(defaults::DATABASE_NODE_POOL))
+            .map(|p| NodePlacement {
+                name: defaults::DATABASE_NODE_POOL.into(),
+                taints: p.taints.clone().unwrap_or_default(),
+            }),
+    }
 }
 
 fn backup(name: &str, spec: &crate::profile::Spec) -> Result<Option<Backup>, ()> {

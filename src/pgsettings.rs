@@ -70,7 +70,7 @@ pub fn check(version: u32, name: &str, value: &str) -> Result<(), Problem> {
             .map(|s| s.name.clone())
             .collect();
         return Err(Problem::UnknownName {
-            suggestion: crate::validate::closest(name, &names),
+            suggestion: crate::diag::closest(name, &names),
         });
     };
     let value = value.trim();

@@ -11,9 +11,12 @@ use std::collections::BTreeMap;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
+pub mod defaults;
+
 pub use crate::syntax::{
     Bytes, CidrRange, ControlPlaneRange, Cron, DnsLabel, HostName, HttpPath, Image, KmsKey,
-    ObjectName, PinnedImage, ProjectId, Quantity, RepoUrl, SecretId, ServiceAccount, SourceRange,
+    ObjectName, PinnedImage, ProjectId, Quantity, RepoUrl, ScalarText, SecretId, ServiceAccount,
+    SourceRange,
 };
 
 /// The only profile format this compiler reads.
@@ -92,7 +95,7 @@ pub struct Gcp {
     pub create_network: Option<NetworkRanges>,
     /// Cloud Router and Cloud NAT in `region`, so the private nodes reach the internet
     /// (image registries outside Google, the app's external APIs).
-    #[schemars(extend("default" = crate::model::defaults::CLOUD_NAT))]
+    #[schemars(extend("default" = crate::profile::defaults::CLOUD_NAT))]
     pub cloud_nat: Option<bool>,
     /// GCP region of the cluster, e.g. `us-central1`. Required.
     pub region: Option<String>,
@@ -103,25 +106,25 @@ pub struct Gcp {
     /// The Private Google Access addresses pods with Workload Identity reach Google APIs
     /// at (the VPC resolves `*.googleapis.com` to them): `private` (199.36.153.8/30) or
     /// `restricted` (199.36.153.4/30, VPC Service Controls).
-    #[schemars(extend("default" = crate::model::defaults::GOOGLE_APIS))]
+    #[schemars(extend("default" = crate::profile::defaults::GOOGLE_APIS))]
     pub google_apis: Option<GoogleApis>,
 }
 
 impl InternalAccess {
     pub fn enabled(&self) -> bool {
         self.enabled
-            .unwrap_or(crate::model::defaults::INTERNAL_ACCESS)
+            .unwrap_or(crate::profile::defaults::INTERNAL_ACCESS)
     }
 }
 
 impl ExternalAccess {
     pub fn enabled(&self) -> bool {
         self.enabled
-            .unwrap_or(crate::model::defaults::EXTERNAL_ACCESS)
+            .unwrap_or(crate::profile::defaults::EXTERNAL_ACCESS)
     }
 
     pub fn tls_source(&self) -> TlsSource {
-        self.tls.unwrap_or(crate::model::defaults::TLS_SOURCE)
+        self.tls.unwrap_or(crate::profile::defaults::TLS_SOURCE)
     }
 }
 
@@ -158,15 +161,15 @@ pub struct App {
     pub image: Option<Image>,
     /// Accept an image reference by tag. A tag can be moved under a running cluster, so the
     /// reviewed output would no longer say what runs.
-    #[schemars(extend("default" = crate::model::defaults::ALLOW_UNPINNED_IMAGE))]
+    #[schemars(extend("default" = crate::profile::defaults::ALLOW_UNPINNED_IMAGE))]
     pub allow_unpinned_image: Option<bool>,
     /// Port the app listens on (HTTP).
     #[schemars(range(min = 1, max = 65535))]
-    #[schemars(extend("default" = crate::model::defaults::APP_PORT))]
+    #[schemars(extend("default" = crate::profile::defaults::APP_PORT))]
     pub port: Option<u32>,
     /// Fixed replica count when autoscaling is off; ignored when it is on.
     #[schemars(range(min = 1, max = 1000))]
-    #[schemars(extend("default" = crate::model::defaults::APP_REPLICAS))]
+    #[schemars(extend("default" = crate::profile::defaults::APP_REPLICAS))]
     pub replicas: Option<u32>,
     /// Horizontal Pod Autoscaler. When enabled the HPA owns the replica count.
     pub autoscaling: Option<Autoscaling>,
@@ -189,18 +192,18 @@ pub struct App {
     /// Seconds Kubernetes waits between SIGTERM and SIGKILL. Must exceed the preStop
     /// delay.
     #[schemars(range(min = 1, max = 3600))]
-    #[schemars(extend("default" = crate::model::defaults::TERMINATION_GRACE_SECONDS))]
+    #[schemars(extend("default" = crate::profile::defaults::TERMINATION_GRACE_SECONDS))]
     pub termination_grace_period_seconds: Option<u32>,
     /// Seconds a terminating pod keeps serving before SIGTERM, so load balancers stop
     /// sending it traffic first.
     #[schemars(range(min = 0, max = 600))]
-    #[schemars(extend("default" = crate::model::defaults::PRE_STOP_DELAY_SECONDS))]
+    #[schemars(extend("default" = crate::profile::defaults::PRE_STOP_DELAY_SECONDS))]
     pub pre_stop_delay_seconds: Option<u32>,
     /// Seconds the app needs after SIGTERM to finish its in-flight requests and exit (the
     /// reference app's gunicorn `graceful_timeout`). `terminationGracePeriodSeconds` must
     /// cover `preStopDelaySeconds` plus this.
     #[schemars(range(min = 0, max = 3600))]
-    #[schemars(extend("default" = crate::model::defaults::SHUTDOWN_SECONDS))]
+    #[schemars(extend("default" = crate::profile::defaults::SHUTDOWN_SECONDS))]
     pub shutdown_seconds: Option<u32>,
 }
 
@@ -209,24 +212,24 @@ pub struct App {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Autoscaling {
     /// Scale the app on CPU utilisation.
-    #[schemars(extend("default" = crate::model::defaults::AUTOSCALING))]
+    #[schemars(extend("default" = crate::profile::defaults::AUTOSCALING))]
     pub enabled: Option<bool>,
     /// Lowest replica count.
     #[schemars(range(min = 1, max = 1000))]
-    #[schemars(extend("default" = crate::model::defaults::MIN_REPLICAS))]
+    #[schemars(extend("default" = crate::profile::defaults::MIN_REPLICAS))]
     pub min_replicas: Option<u32>,
     /// Highest replica count; at least `minReplicas`.
     #[schemars(range(min = 1, max = 1000))]
-    #[schemars(extend("default" = crate::model::defaults::MAX_REPLICAS))]
+    #[schemars(extend("default" = crate::profile::defaults::MAX_REPLICAS))]
     pub max_replicas: Option<u32>,
     /// Target average CPU utilisation, in percent of the CPU request.
     #[serde(rename = "targetCPUUtilizationPercentage")]
     #[schemars(range(min = 1, max = 100))]
-    #[schemars(extend("default" = crate::model::defaults::TARGET_CPU_PERCENT))]
+    #[schemars(extend("default" = crate::profile::defaults::TARGET_CPU_PERCENT))]
     pub target_cpu_utilization_percentage: Option<u32>,
     /// Seconds of lower load before the HPA removes replicas.
     #[schemars(range(min = 0, max = 3600))]
-    #[schemars(extend("default" = crate::model::defaults::SCALE_DOWN_STABILIZATION_SECONDS))]
+    #[schemars(extend("default" = crate::profile::defaults::SCALE_DOWN_STABILIZATION_SECONDS))]
     pub scale_down_stabilization_seconds: Option<u32>,
 }
 
@@ -255,16 +258,16 @@ pub struct ResourceAmounts {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Probes {
     /// Path that answers 2xx when the app can take traffic.
-    #[schemars(extend("default" = crate::model::defaults::READINESS_PATH))]
+    #[schemars(extend("default" = crate::profile::defaults::READINESS_PATH))]
     pub readiness_path: Option<HttpPath>,
     /// Path that answers 2xx while the app is alive.
-    #[schemars(extend("default" = crate::model::defaults::LIVENESS_PATH))]
+    #[schemars(extend("default" = crate::profile::defaults::LIVENESS_PATH))]
     pub liveness_path: Option<HttpPath>,
     /// Path checked until the app has started. Default: the liveness path.
     pub startup_path: Option<HttpPath>,
     /// Seconds the app may take to start before it is restarted.
     #[schemars(range(min = 5, max = 3600))]
-    #[schemars(extend("default" = crate::model::defaults::STARTUP_TIMEOUT_SECONDS))]
+    #[schemars(extend("default" = crate::profile::defaults::STARTUP_TIMEOUT_SECONDS))]
     pub startup_timeout_seconds: Option<u32>,
 }
 
@@ -274,12 +277,12 @@ pub struct Probes {
 pub struct Rollout {
     /// Extra pods created during a rollout.
     #[schemars(range(min = 0, max = 100))]
-    #[schemars(extend("default" = crate::model::defaults::MAX_SURGE))]
+    #[schemars(extend("default" = crate::profile::defaults::MAX_SURGE))]
     pub max_surge: Option<u32>,
     /// Pods that may be unavailable during a rollout. 0 keeps full capacity (zero
     /// downtime); anything else is a warning.
     #[schemars(range(min = 0, max = 100))]
-    #[schemars(extend("default" = crate::model::defaults::MAX_UNAVAILABLE))]
+    #[schemars(extend("default" = crate::profile::defaults::MAX_UNAVAILABLE))]
     pub max_unavailable: Option<u32>,
 }
 
@@ -290,32 +293,32 @@ pub struct Rollout {
 pub struct DatabaseEnv {
     /// Pgpool's Service DNS name.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
-    #[schemars(extend("default" = crate::model::defaults::DATABASE_ENV.host))]
+    #[schemars(extend("default" = crate::profile::defaults::DATABASE_ENV.host))]
     pub host: Option<String>,
     /// Pgpool's port.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
-    #[schemars(extend("default" = crate::model::defaults::DATABASE_ENV.port))]
+    #[schemars(extend("default" = crate::profile::defaults::DATABASE_ENV.port))]
     pub port: Option<String>,
     /// The app's database.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
-    #[schemars(extend("default" = crate::model::defaults::DATABASE_ENV.database))]
+    #[schemars(extend("default" = crate::profile::defaults::DATABASE_ENV.database))]
     pub database: Option<String>,
     /// The app's database user.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
-    #[schemars(extend("default" = crate::model::defaults::DATABASE_ENV.user))]
+    #[schemars(extend("default" = crate::profile::defaults::DATABASE_ENV.user))]
     pub user: Option<String>,
     /// The password, as a reference to the credentials Secret's `app-password` key (never a
     /// value in the output).
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
-    #[schemars(extend("default" = crate::model::defaults::DATABASE_ENV.password))]
+    #[schemars(extend("default" = crate::profile::defaults::DATABASE_ENV.password))]
     pub password: Option<String>,
     /// libpq's TLS mode: `verify-full` when the database serves TLS, else `disable`.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
-    #[schemars(extend("default" = crate::model::defaults::DATABASE_ENV.ssl_mode))]
+    #[schemars(extend("default" = crate::profile::defaults::DATABASE_ENV.ssl_mode))]
     pub ssl_mode: Option<String>,
     /// Path of the CA certificate that signed Pgpool's certificate.
     #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
-    #[schemars(extend("default" = crate::model::defaults::DATABASE_ENV.ssl_root_cert))]
+    #[schemars(extend("default" = crate::profile::defaults::DATABASE_ENV.ssl_root_cert))]
     pub ssl_root_cert: Option<String>,
 }
 
@@ -349,12 +352,12 @@ pub struct Access {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InternalAccess {
     /// Emit the internal load balancer.
-    #[schemars(extend("default" = crate::model::defaults::INTERNAL_ACCESS))]
+    #[schemars(extend("default" = crate::profile::defaults::INTERNAL_ACCESS))]
     pub enabled: Option<bool>,
     /// CIDR ranges allowed to connect (IPv4 or IPv6).
     pub allowed_source_ranges: Option<Vec<SourceRange>>,
     /// Allow clients from other regions of the VPC.
-    #[schemars(extend("default" = crate::model::defaults::GLOBAL_ACCESS))]
+    #[schemars(extend("default" = crate::profile::defaults::GLOBAL_ACCESS))]
     pub global_access: Option<bool>,
     /// The DNS name VPC clients use, in `access.dnsZone`, e.g. `api.acme.internal.example`.
     pub hostname: Option<HostName>,
@@ -365,14 +368,14 @@ pub struct InternalAccess {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExternalAccess {
     /// Emit the external HTTP(S) load balancer.
-    #[schemars(extend("default" = crate::model::defaults::EXTERNAL_ACCESS))]
+    #[schemars(extend("default" = crate::profile::defaults::EXTERNAL_ACCESS))]
     pub enabled: Option<bool>,
     /// DNS names the app answers on; one certificate covers them.
     pub hosts: Option<Vec<HostName>>,
     /// CIDR ranges allowed through the Cloud Armor policy (IPv4 or IPv6).
     pub allowed_source_ranges: Option<Vec<SourceRange>>,
     /// Where the TLS certificate comes from.
-    #[schemars(extend("default" = crate::model::defaults::TLS_SOURCE))]
+    #[schemars(extend("default" = crate::profile::defaults::TLS_SOURCE))]
     pub tls: Option<TlsSource>,
     /// Name of an existing `kubernetes.io/tls` Secret, when `tls: secret`.
     pub tls_secret_name: Option<ObjectName>,
@@ -385,7 +388,7 @@ pub struct ExternalAccess {
     pub ssl_policy: Option<String>,
     /// Answer plain-HTTP requests with a redirect to HTTPS instead of serving no HTTP at
     /// all. Off, the load balancer has no port-80 frontend.
-    #[schemars(extend("default" = crate::model::defaults::HTTP_REDIRECT))]
+    #[schemars(extend("default" = crate::profile::defaults::HTTP_REDIRECT))]
     pub http_redirect: Option<bool>,
 }
 
@@ -404,24 +407,24 @@ pub enum TlsSource {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Database {
     /// Database engine.
-    #[schemars(extend("default" = crate::model::defaults::ENGINE))]
+    #[schemars(extend("default" = crate::profile::defaults::ENGINE))]
     pub engine: Option<Engine>,
     /// PostgreSQL major version: 15, 16 or 17. Selects the parameter table that
     /// `parameters` are validated against.
     #[schemars(range(min = 15, max = 17))]
-    #[schemars(extend("default" = crate::model::defaults::POSTGRES_VERSION))]
+    #[schemars(extend("default" = crate::profile::defaults::POSTGRES_VERSION))]
     pub postgres_version: Option<u32>,
     /// PostgreSQL + Patroni image, pinned by digest unless `allowUnpinnedImage`. Required.
     pub image: Option<Image>,
     /// Accept `image` by tag.
-    #[schemars(extend("default" = crate::model::defaults::ALLOW_UNPINNED_IMAGE))]
+    #[schemars(extend("default" = crate::profile::defaults::ALLOW_UNPINNED_IMAGE))]
     pub allow_unpinned_image: Option<bool>,
     /// Cluster members: one primary, the rest streaming standbys.
     #[schemars(range(min = 1, max = 9))]
-    #[schemars(extend("default" = crate::model::defaults::DATABASE_REPLICAS))]
+    #[schemars(extend("default" = crate::profile::defaults::DATABASE_REPLICAS))]
     pub replicas: Option<u32>,
     /// A commit waits until one standby has it (RPO 0).
-    #[schemars(extend("default" = crate::model::defaults::SYNCHRONOUS_MODE))]
+    #[schemars(extend("default" = crate::profile::defaults::SYNCHRONOUS_MODE))]
     pub synchronous_mode: Option<bool>,
     /// Persistent volume of each member.
     pub storage: Option<Storage>,
@@ -431,7 +434,7 @@ pub struct Database {
     /// version and values must carry valid units.
     pub parameters: Option<BTreeMap<String, ParameterValue>>,
     /// Serve TLS (`ssl = on`, `hostssl` rules) with certificates from a Secret.
-    #[schemars(extend("default" = crate::model::defaults::DATABASE_TLS))]
+    #[schemars(extend("default" = crate::profile::defaults::DATABASE_TLS))]
     pub tls: Option<bool>,
     /// Name of an existing `kubernetes.io/tls` Secret with the server certificate and the
     /// `ca.crt` that signed it, when `tls`. It must exist before the sync (PREREQUISITES.md).
@@ -486,7 +489,7 @@ pub struct Extensions {
 ))]
 pub struct Queue {
     /// Run the queue.
-    #[schemars(extend("default" = crate::emit::queue::ENABLED))]
+    #[schemars(extend("default" = crate::profile::defaults::QUEUE_ENABLED))]
     pub enabled: Option<bool>,
     /// The RabbitMQ image (the official `rabbitmq` image or one built on it), pinned by
     /// digest.
@@ -495,7 +498,7 @@ pub struct Queue {
     /// this user at its first start, and the app connects as it.
     pub credentials_secret: Option<ObjectName>,
     /// Size of the queue's volume.
-    #[schemars(extend("default" = crate::emit::queue::STORAGE_SIZE))]
+    #[schemars(extend("default" = crate::profile::defaults::QUEUE_STORAGE_SIZE))]
     pub storage_size: Option<Bytes>,
     /// StorageClass of the volume. Default: the cluster's default class.
     pub storage_class_name: Option<ObjectName>,
@@ -506,7 +509,7 @@ pub struct Queue {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Storage {
     /// Volume size as a Kubernetes quantity, e.g. `100Gi`.
-    #[schemars(extend("default" = crate::model::defaults::STORAGE_SIZE))]
+    #[schemars(extend("default" = crate::profile::defaults::STORAGE_SIZE))]
     pub size: Option<Bytes>,
     /// StorageClass of the volumes. Default: the cluster's default class.
     pub storage_class_name: Option<ObjectName>,
@@ -550,25 +553,25 @@ pub struct Pgpool {
     /// Pgpool-II image, pinned by digest unless `allowUnpinnedImage`. Required.
     pub image: Option<Image>,
     /// Accept `image` by tag.
-    #[schemars(extend("default" = crate::model::defaults::ALLOW_UNPINNED_IMAGE))]
+    #[schemars(extend("default" = crate::profile::defaults::ALLOW_UNPINNED_IMAGE))]
     pub allow_unpinned_image: Option<bool>,
     /// Pgpool pods; at least 2.
     #[schemars(range(min = 2, max = 20))]
-    #[schemars(extend("default" = crate::model::defaults::PGPOOL_REPLICAS))]
+    #[schemars(extend("default" = crate::profile::defaults::PGPOOL_REPLICAS))]
     pub replicas: Option<u32>,
     /// Pgpool child processes per pod (concurrent client sessions).
     #[schemars(range(min = 1, max = 10000))]
-    #[schemars(extend("default" = crate::model::defaults::NUM_INIT_CHILDREN))]
+    #[schemars(extend("default" = crate::profile::defaults::NUM_INIT_CHILDREN))]
     pub num_init_children: Option<u32>,
     /// Cached backend connections per child.
     #[schemars(range(min = 1, max = 100))]
-    #[schemars(extend("default" = crate::model::defaults::MAX_POOL))]
+    #[schemars(extend("default" = crate::profile::defaults::MAX_POOL))]
     pub max_pool: Option<u32>,
     /// Send read-only queries to standbys too.
-    #[schemars(extend("default" = crate::model::defaults::LOAD_BALANCE_READS))]
+    #[schemars(extend("default" = crate::profile::defaults::LOAD_BALANCE_READS))]
     pub load_balance_reads: Option<bool>,
     /// Which reads after a write go to the primary, so they see the write.
-    #[schemars(extend("default" = crate::model::defaults::READ_AFTER_WRITE))]
+    #[schemars(extend("default" = crate::profile::defaults::READ_AFTER_WRITE))]
     pub read_after_write: Option<ReadAfterWrite>,
 }
 
@@ -590,7 +593,7 @@ pub enum ReadAfterWrite {
 pub struct Citus {
     /// Worker groups, each a Patroni cluster of `database.replicas` members.
     #[schemars(range(min = 1, max = 64))]
-    #[schemars(extend("default" = crate::model::defaults::CITUS_WORKER_GROUPS))]
+    #[schemars(extend("default" = crate::profile::defaults::CITUS_WORKER_GROUPS))]
     pub worker_groups: Option<u32>,
 }
 
@@ -607,14 +610,14 @@ pub struct Backup {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Snapshots {
     /// Take snapshots.
-    #[schemars(extend("default" = crate::model::defaults::SNAPSHOTS))]
+    #[schemars(extend("default" = crate::profile::defaults::SNAPSHOTS))]
     pub enabled: Option<bool>,
     /// Five-field cron expression (UTC).
-    #[schemars(extend("default" = crate::model::defaults::SNAPSHOT_SCHEDULE))]
+    #[schemars(extend("default" = crate::profile::defaults::SNAPSHOT_SCHEDULE))]
     pub schedule: Option<Cron>,
     /// Snapshots kept; older ones are deleted.
     #[schemars(range(min = 1, max = 1000))]
-    #[schemars(extend("default" = crate::model::defaults::SNAPSHOT_RETAIN))]
+    #[schemars(extend("default" = crate::profile::defaults::SNAPSHOT_RETAIN))]
     pub retain: Option<u32>,
     /// VolumeSnapshotClass for `pd.csi.storage.gke.io`. Default: `<customer>-snapshots`.
     pub volume_snapshot_class_name: Option<ObjectName>,
@@ -625,12 +628,12 @@ pub struct Snapshots {
     /// finish) before it fails. Size it for the disk: the first snapshot of a large disk
     /// copies all of it.
     #[schemars(range(min = 1, max = 1440))]
-    #[schemars(extend("default" = crate::model::defaults::SNAPSHOT_READY_TIMEOUT_MINUTES))]
+    #[schemars(extend("default" = crate::profile::defaults::SNAPSHOT_READY_TIMEOUT_MINUTES))]
     pub ready_timeout_minutes: Option<u32>,
     /// Take the snapshot between `pg_backup_start` and `pg_backup_stop` and keep the backup
     /// label on the VolumeSnapshot; restoring such a snapshot needs the WAL archive. Off,
     /// the snapshot is crash-consistent, taken after a `CHECKPOINT`.
-    #[schemars(extend("default" = crate::model::defaults::ONLINE_SNAPSHOTS))]
+    #[schemars(extend("default" = crate::profile::defaults::ONLINE_SNAPSHOTS))]
     pub online: Option<bool>,
 }
 
@@ -639,7 +642,7 @@ pub struct Snapshots {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Monitoring {
     /// Which monitoring stack scrapes the customer's cluster.
-    #[schemars(extend("default" = crate::model::defaults::MONITORING_PROVIDER))]
+    #[schemars(extend("default" = crate::profile::defaults::MONITORING_PROVIDER))]
     pub provider: Option<MonitoringProvider>,
     /// Labels put on the PodMonitors and the PrometheusRule so the Prometheus Operator
     /// selects them (`podMonitorSelector`, `ruleSelector`). Default: `release:
@@ -655,7 +658,7 @@ pub struct Monitoring {
     /// Required.
     pub pgpool_exporter_image: Option<PinnedImage>,
     /// Where the alerts' `runbook_url` points: the folder that holds `<Alert>.md`.
-    #[schemars(extend("default" = crate::model::defaults::RUNBOOK_BASE_URL))]
+    #[schemars(extend("default" = crate::profile::defaults::RUNBOOK_BASE_URL))]
     pub runbook_base_url: Option<String>,
 }
 
@@ -675,34 +678,34 @@ pub enum MonitoringProvider {
 pub struct Alerts {
     /// Replication lag that raises an alert, in seconds.
     #[schemars(range(min = 1, max = 86400))]
-    #[schemars(extend("default" = crate::model::defaults::REPLICATION_LAG_SECONDS))]
+    #[schemars(extend("default" = crate::profile::defaults::REPLICATION_LAG_SECONDS))]
     pub replication_lag_seconds: Option<u32>,
     /// Age of the newest snapshot that raises an alert, in hours.
     #[schemars(range(min = 1, max = 8760))]
-    #[schemars(extend("default" = crate::model::defaults::SNAPSHOT_MAX_AGE_HOURS))]
+    #[schemars(extend("default" = crate::profile::defaults::SNAPSHOT_MAX_AGE_HOURS))]
     pub snapshot_max_age_hours: Option<u32>,
     /// Share of the app's requests answered 5xx that raises an alert, in percent.
     #[schemars(range(min = 1, max = 100))]
-    #[schemars(extend("default" = crate::model::defaults::ERROR_RATIO_PERCENT))]
+    #[schemars(extend("default" = crate::profile::defaults::ERROR_RATIO_PERCENT))]
     pub error_ratio_percent: Option<u32>,
     /// 99th percentile of the app's request latency that raises an alert, in
     /// milliseconds.
     #[schemars(range(min = 10, max = 600000))]
-    #[schemars(extend("default" = crate::model::defaults::LATENCY_P99_MILLISECONDS))]
+    #[schemars(extend("default" = crate::profile::defaults::LATENCY_P99_MILLISECONDS))]
     pub latency_p99_milliseconds: Option<u32>,
     /// PostgreSQL connections in use, as a percentage of `max_connections`, that raise an
     /// alert.
     #[schemars(range(min = 10, max = 100))]
-    #[schemars(extend("default" = crate::model::defaults::CONNECTIONS_PERCENT))]
+    #[schemars(extend("default" = crate::profile::defaults::CONNECTIONS_PERCENT))]
     pub connections_percent: Option<u32>,
     /// Used share of a persistent volume that raises an alert, in percent.
     #[schemars(range(min = 10, max = 100))]
-    #[schemars(extend("default" = crate::model::defaults::VOLUME_FULL_PERCENT))]
+    #[schemars(extend("default" = crate::profile::defaults::VOLUME_FULL_PERCENT))]
     pub volume_full_percent: Option<u32>,
     /// How long the app's autoscaler may sit at `maxReplicas` before an alert, in
     /// minutes.
     #[schemars(range(min = 1, max = 1440))]
-    #[schemars(extend("default" = crate::model::defaults::AUTOSCALER_AT_MAX_MINUTES))]
+    #[schemars(extend("default" = crate::profile::defaults::AUTOSCALER_AT_MAX_MINUTES))]
     pub autoscaler_at_max_minutes: Option<u32>,
 }
 
@@ -716,7 +719,7 @@ pub struct ArgoCd {
     #[serde(rename = "repoURL")]
     pub repo_url: Option<RepoUrl>,
     /// Branch, tag or commit Argo CD follows.
-    #[schemars(extend("default" = crate::model::defaults::TARGET_REVISION))]
+    #[schemars(extend("default" = crate::profile::defaults::TARGET_REVISION))]
     pub target_revision: Option<String>,
     /// The customer's cluster.
     pub destination: Option<ArgoDestination>,
@@ -758,7 +761,7 @@ pub struct TerraformState {
     /// be in `gcp.projectId` and hold only this customer's state; turn this off for a
     /// bucket managed elsewhere, and record an exception for GCP-STATE-1
     /// (docs/infrastructure.md).
-    #[schemars(extend("default" = crate::model::defaults::MANAGE_STATE_BUCKET))]
+    #[schemars(extend("default" = crate::profile::defaults::MANAGE_STATE_BUCKET))]
     pub manage_bucket: Option<bool>,
     /// The bucket's location as it exists (a region such as `us-central1`, a dual- or
     /// multi-region such as `US`): a different value would plan the bucket's replacement,
@@ -773,7 +776,7 @@ pub struct Cluster {
     /// Cluster name. Default: `<customer>-gke`.
     pub name: Option<DnsLabel>,
     /// GKE release channel.
-    #[schemars(extend("default" = crate::model::defaults::RELEASE_CHANNEL))]
+    #[schemars(extend("default" = crate::profile::defaults::RELEASE_CHANNEL))]
     pub release_channel: Option<ReleaseChannel>,
     /// CIDR ranges allowed to reach the control plane.
     pub master_authorized_networks: Option<Vec<SourceRange>>,
@@ -784,11 +787,11 @@ pub struct Cluster {
     pub master_ipv4_cidr_block: Option<ControlPlaneRange>,
     /// The cluster's DNS provider: `kube-dns` (GKE Standard's default) or `cloud-dns`
     /// (Cloud DNS for GKE, answered by the node's metadata server).
-    #[schemars(extend("default" = crate::model::defaults::DNS_PROVIDER))]
+    #[schemars(extend("default" = crate::profile::defaults::DNS_PROVIDER))]
     pub dns_provider: Option<DnsProvider>,
     /// Binary Authorization with the project's policy: a new project's policy admits every
     /// image, so this changes nothing until the customer writes one, which is then enforced.
-    #[schemars(extend("default" = crate::model::defaults::BINARY_AUTHORIZATION))]
+    #[schemars(extend("default" = crate::profile::defaults::BINARY_AUTHORIZATION))]
     pub binary_authorization: Option<bool>,
     /// A Cloud KMS key that encrypts the cluster's Secrets in etcd (application-layer
     /// secrets encryption); GKE's service agent is given encrypt and decrypt on it.
@@ -796,7 +799,7 @@ pub struct Cluster {
     pub secrets_encryption_key: Option<KmsKey>,
     /// NodeLocal DNSCache runs on the nodes (pods ask 169.254.20.10 first). On by default
     /// on GKE Standard 1.33.1 and later.
-    #[schemars(extend("default" = crate::model::defaults::NODE_LOCAL_DNS_CACHE))]
+    #[schemars(extend("default" = crate::profile::defaults::NODE_LOCAL_DNS_CACHE))]
     pub node_local_dns_cache: Option<bool>,
 }
 
@@ -891,32 +894,5 @@ impl JsonSchema for ParameterValue {
             "description": "A postgresql.conf value: text such as `16MB` or `on`, a number, or a boolean.",
             "type": ["string", "number", "boolean"]
         })
-    }
-}
-
-/// The text of a scalar, whatever its YAML type, so `cpu: 1` and `cpu: "1"` mean the same.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum ScalarTextRepr {
-    Text(String),
-    Int(i64),
-    Uint(u64),
-    Float(f64),
-    Bool(bool),
-}
-
-pub struct ScalarText(pub String);
-
-impl<'de> Deserialize<'de> for ScalarText {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(ScalarText(
-            match ScalarTextRepr::deserialize(deserializer)? {
-                ScalarTextRepr::Text(text) => text,
-                ScalarTextRepr::Int(n) => n.to_string(),
-                ScalarTextRepr::Uint(n) => n.to_string(),
-                ScalarTextRepr::Float(n) => n.to_string(),
-                ScalarTextRepr::Bool(b) => if b { "on" } else { "off" }.to_string(),
-            },
-        ))
     }
 }

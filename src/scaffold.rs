@@ -62,7 +62,7 @@ fn write_field(scaffold: &mut Scaffold, name: &str, tree: &Tree, pointer: &str, 
         let line = text.lines().count();
         scaffold
             .placeholders
-            .push((crate::validate::dotted(pointer), line));
+            .push((crate::load::dotted(pointer), line));
         return;
     }
     text.push_str(&format!("{indent}{name}:\n"));

@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value as Json;
 
-use crate::diag::{Code, Diagnostic};
-use crate::load::Node;
+use crate::diag::{Code, Diagnostic, closest};
+use crate::load::{Node, dotted};
 use crate::profile::Profile;
 
 /// The profile schema, as committed in `schema/profile.schema.json`.
@@ -63,7 +63,7 @@ fn strip_null(schema: &mut Json) {
     }
 }
 
-/// Each field's default is declared once, in `model::defaults`, and reaches the schema as
+/// Each field's default is declared once, in `profile::defaults`, and reaches the schema as
 /// `default`; the description says it too, for readers of `explain` and of editor hovers.
 fn describe_defaults(schema: &mut Json) {
     match schema {
@@ -117,8 +117,6 @@ pub struct SchemaReport {
 
 /// Schema problems of a merged document. None means it deserialises into `Profile`.
 pub fn check_schema(root: &Node, document: &Json) -> SchemaReport {
-    // Long on purpose: one arm per kind of schema error, each turning it into a located
-    // diagnostic with a hint.
     let Some(validator) = validator() else {
         return SchemaReport {
             diagnostics: vec![Diagnostic::error(
@@ -133,104 +131,15 @@ pub fn check_schema(root: &Node, document: &Json) -> SchemaReport {
     for error in validator.iter_errors(document) {
         let pointer = error.instance_path().as_str().to_string();
         let (node, _) = root.pointer(&pointer).unwrap_or((root, None));
-        let field = dotted(&pointer);
-        if let ValidationErrorKind::Format { format } = error.kind() {
-            let problem = error
-                .instance()
-                .as_str()
-                .and_then(|text| crate::syntax::problem(format, text));
-            if let Some(problem) = problem {
-                let mut diagnostic = Diagnostic::error(problem.code, problem.message)
-                    .at(node.location.clone())
-                    .field(field);
-                if !problem.help.is_empty() {
-                    diagnostic = diagnostic.help(problem.help);
-                }
-                diagnostics.push(diagnostic);
-                continue;
-            }
+        if let Some(diagnostic) = format_problem(&error, node, &pointer) {
+            diagnostics.push(diagnostic);
+            continue;
         }
         well_shaped = false;
         let diagnostic = match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let known = properties_at(&pointer);
-                for name in unexpected {
-                    let child = format!("{pointer}/{}", crate::load::escape_segment(name));
-                    let location = root
-                        .pointer(&child)
-                        .and_then(|(_, key)| key.cloned())
-                        .unwrap_or_else(|| node.location.clone());
-                    let mut diagnostic =
-                        Diagnostic::error(Code::UnknownField, format!("unknown field `{name}`"))
-                            .at(location)
-                            .field(dotted(&child));
-                    diagnostic = match closest(name, &known) {
-                        Some(best) => diagnostic.help(format!("did you mean `{best}`?")),
-                        None if !known.is_empty() => {
-                            diagnostic.help(format!("fields here: {}", known.join(", ")))
-                        }
-                        None => diagnostic,
-                    };
-                    diagnostics.push(diagnostic);
-                }
+                diagnostics.extend(unknown_fields(root, node, &pointer, unexpected));
                 continue;
-            }
-            ValidationErrorKind::Type { kind } => {
-                let expected = match kind {
-                    TypeKind::Single(t) => type_name(&t.to_string()),
-                    TypeKind::Multiple(ts) => {
-                        let names: Vec<String> =
-                            ts.into_iter().map(|t| type_name(&t.to_string())).collect();
-                        names.join(" or ")
-                    }
-                };
-                let mut diagnostic = Diagnostic::error(
-                    Code::WrongType,
-                    format!("expected {expected}, found {}", node.type_name()),
-                );
-                if expected.contains("boolean")
-                    && matches!(
-                        node.as_str(),
-                        Some("yes" | "no" | "on" | "off" | "y" | "n" | "Yes" | "No" | "On" | "Off")
-                    )
-                {
-                    diagnostic =
-                        diagnostic.help("YAML 1.2 reads only `true` and `false` as booleans");
-                } else if expected.contains("number") || expected.contains("integer") {
-                    if let Some(text) = node.as_str() {
-                        diagnostic = diagnostic
-                            .help(format!("write the number without quotes, not `\"{text}\"`"));
-                    }
-                }
-                diagnostic
-            }
-            ValidationErrorKind::Enum { options } => {
-                let choices: Vec<String> = options
-                    .as_array()
-                    .map(|values| {
-                        values
-                            .iter()
-                            .map(|v| format!("`{}`", v.as_str().unwrap_or_default()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let found = node
-                    .as_str()
-                    .map_or_else(|| node.type_name().to_string(), |s| format!("`{s}`"));
-                let mut diagnostic = Diagnostic::error(
-                    Code::InvalidValue,
-                    format!("{found} is not one of {}", choices.join(", ")),
-                );
-                if let Some(text) = node.as_str() {
-                    let names: Vec<String> = choices
-                        .iter()
-                        .map(|c| c.trim_matches('`').to_string())
-                        .collect();
-                    if let Some(best) = closest(text, &names) {
-                        diagnostic = diagnostic.help(format!("did you mean `{best}`?"));
-                    }
-                }
-                diagnostic
             }
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default();
@@ -245,6 +154,8 @@ pub fn check_schema(root: &Node, document: &Json) -> SchemaReport {
                 );
                 continue;
             }
+            ValidationErrorKind::Type { kind } => wrong_type(kind, node),
+            ValidationErrorKind::Enum { options } => not_one_of(options, node),
             ValidationErrorKind::Minimum { limit } => Diagnostic::error(
                 Code::InvalidValue,
                 format!("must be at least {limit}, found {}", error.instance()),
@@ -258,27 +169,125 @@ pub fn check_schema(root: &Node, document: &Json) -> SchemaReport {
                 format!("must be at most {limit}, found {}", error.instance()),
             ),
             ValidationErrorKind::OneOfNotValid { .. } if !choices_at(&pointer).is_empty() => {
-                let choices = choices_at(&pointer);
-                let found = node
-                    .as_str()
-                    .map_or_else(|| node.type_name().to_string(), |s| format!("`{s}`"));
-                let listed: Vec<String> = choices.iter().map(|c| format!("`{c}`")).collect();
-                let mut diagnostic = Diagnostic::error(
-                    Code::InvalidValue,
-                    format!("{found} is not one of {}", listed.join(", ")),
-                );
-                if let Some(best) = node.as_str().and_then(|text| closest(text, &choices)) {
-                    diagnostic = diagnostic.help(format!("did you mean `{best}`?"));
-                }
-                diagnostic
+                not_a_choice(&choices_at(&pointer), node)
             }
             _ => Diagnostic::error(Code::InvalidValue, error.to_string()),
         };
-        diagnostics.push(diagnostic.at(node.location.clone()).field(field));
+        diagnostics.push(diagnostic.at(node.location.clone()).field(dotted(&pointer)));
     }
     SchemaReport {
         diagnostics,
         well_shaped,
+    }
+}
+
+/// A value that breaks its syntax type's rule: the type's own diagnostic. Such errors do
+/// not stop the profile, so the rules between fields still run and report.
+fn format_problem(
+    error: &jsonschema::ValidationError<'_>,
+    node: &Node,
+    pointer: &str,
+) -> Option<Diagnostic> {
+    let ValidationErrorKind::Format { format } = error.kind() else {
+        return None;
+    };
+    let problem = crate::syntax::problem(format, error.instance().as_str()?)?;
+    let mut diagnostic = Diagnostic::error(problem.code, problem.message)
+        .at(node.location.clone())
+        .field(dotted(pointer));
+    if !problem.help.is_empty() {
+        diagnostic = diagnostic.help(problem.help);
+    }
+    Some(diagnostic)
+}
+
+/// Each unknown field at its key, with the nearest known name or the fields allowed there.
+fn unknown_fields(
+    root: &Node,
+    node: &Node,
+    pointer: &str,
+    unexpected: &[String],
+) -> Vec<Diagnostic> {
+    let known = properties_at(pointer);
+    unexpected
+        .iter()
+        .map(|name| {
+            let child = format!("{pointer}/{}", crate::load::escape_segment(name));
+            let location = root
+                .pointer(&child)
+                .and_then(|(_, key)| key.cloned())
+                .unwrap_or_else(|| node.location.clone());
+            let diagnostic =
+                Diagnostic::error(Code::UnknownField, format!("unknown field `{name}`"))
+                    .at(location)
+                    .field(dotted(&child));
+            match closest(name, &known) {
+                Some(best) => diagnostic.help(format!("did you mean `{best}`?")),
+                None if !known.is_empty() => {
+                    diagnostic.help(format!("fields here: {}", known.join(", ")))
+                }
+                None => diagnostic,
+            }
+        })
+        .collect()
+}
+
+/// A value of the wrong type, with a hint for YAML 1.1 booleans and quoted numbers.
+fn wrong_type(kind: &TypeKind, node: &Node) -> Diagnostic {
+    let expected = match kind {
+        TypeKind::Single(t) => type_name(&t.to_string()),
+        TypeKind::Multiple(ts) => {
+            let names: Vec<String> = ts.into_iter().map(|t| type_name(&t.to_string())).collect();
+            names.join(" or ")
+        }
+    };
+    let diagnostic = Diagnostic::error(
+        Code::WrongType,
+        format!("expected {expected}, found {}", node.type_name()),
+    );
+    if expected.contains("boolean")
+        && matches!(
+            node.as_str(),
+            Some("yes" | "no" | "on" | "off" | "y" | "n" | "Yes" | "No" | "On" | "Off")
+        )
+    {
+        return diagnostic.help("YAML 1.2 reads only `true` and `false` as booleans");
+    }
+    match node.as_str() {
+        Some(text) if expected.contains("number") || expected.contains("integer") => {
+            diagnostic.help(format!("write the number without quotes, not `\"{text}\"`"))
+        }
+        _ => diagnostic,
+    }
+}
+
+/// A value outside an enum's values, with the nearest one.
+fn not_one_of(options: &Json, node: &Node) -> Diagnostic {
+    let choices: Vec<String> = options
+        .as_array()
+        .map(|values| {
+            values
+                .iter()
+                .map(|v| v.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    not_a_choice(&choices, node)
+}
+
+/// A value that is none of `choices`, with the nearest one.
+fn not_a_choice(choices: &[String], node: &Node) -> Diagnostic {
+    let found = node
+        .as_str()
+        .map_or_else(|| node.type_name().to_string(), |s| format!("`{s}`"));
+    let listed: Vec<String> = choices.iter().map(|c| format!("`{c}`")).collect();
+    let diagnostic = Diagnostic::error(
+        Code::InvalidValue,
+        format!("{found} is not one of {}", listed.join(", ")),
+    );
+    match node.as_str().and_then(|text| closest(text, choices)) {
+        Some(best) => diagnostic.help(format!("did you mean `{best}`?")),
+        None => diagnostic,
     }
 }
 
@@ -293,22 +302,6 @@ fn type_name(json_type: &str) -> String {
         "null" => "null".into(),
         other => other.into(),
     }
-}
-
-/// `/spec/access/internal/allowedSourceRanges/1` → `spec.access.internal.allowedSourceRanges[1]`.
-pub fn dotted(pointer: &str) -> String {
-    let mut out = String::new();
-    for segment in crate::load::pointer_segments(pointer) {
-        if segment.bytes().all(|b| b.is_ascii_digit()) && !segment.is_empty() {
-            out.push_str(&format!("[{segment}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(&segment);
-        }
-    }
-    out
 }
 
 /// The allowed values of the enum at `pointer` (schemars writes documented enums as a
@@ -391,35 +384,6 @@ fn resolve_ref<'a>(root: &'a Json, mut node: &'a Json) -> &'a Json {
     node
 }
 
-/// The candidate nearest to `name` by edit distance, if it is near enough to be a typo.
-pub fn closest(name: &str, candidates: &[String]) -> Option<String> {
-    let lowered = name.to_lowercase();
-    candidates
-        .iter()
-        .map(|c| (edit_distance(&lowered, &c.to_lowercase()), c))
-        .filter(|(d, c)| *d <= (c.chars().count() / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c.clone())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            current.push(
-                (previous[j] + cost)
-                    .min(previous[j + 1] + 1)
-                    .min(current[j] + 1),
-            );
-        }
-        previous = current;
-    }
-    previous[b.len()]
-}
-
 /// The schema description of the field at `pointer`, or `None` if the schema has no such field.
 pub fn describe(pointer: &str) -> Option<String> {
     let root = schema();
@@ -449,4 +413,58 @@ pub fn describe(pointer: &str) -> Option<String> {
         }
     }
     Some(description)
+}
+
+#[cfg(test)]
+mod formats {
+    use crate::syntax::*;
+
+    fn formats_in(schema: &serde_json::Value, found: &mut Vec<String>) {
+        match schema {
+            serde_json::Value::Object(object) => {
+                if let Some(format) = object.get("format").and_then(|f| f.as_str()) {
+                    found.push(format.to_string());
+                }
+                object.values().for_each(|v| formats_in(v, found));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| formats_in(v, found)),
+            _ => {}
+        }
+    }
+
+    /// A string format in the schema with no rule here would be checked by nobody; a rule
+    /// no field uses is dead.
+    #[test]
+    fn every_schema_format_has_a_rule_and_every_rule_a_field() {
+        let mut found = Vec::new();
+        formats_in(super::schema(), &mut found);
+        found.retain(|f| !f.starts_with("int") && !f.starts_with("uint"));
+        found.sort();
+        found.dedup();
+        let mut registered: Vec<String> = FORMATS.iter().map(|(f, _)| f.to_string()).collect();
+        registered.sort();
+        assert_eq!(found, registered);
+    }
+
+    #[test]
+    fn rules_accept_and_refuse() {
+        let cases: [(&str, &str, &str); 8] = [
+            (
+                Image::FORMAT,
+                "ghcr.io/acme/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+                "ghcr.io/acme/app@sha256:xyz",
+            ),
+            (DnsLabel::FORMAT, "acme-1", "Acme"),
+            (SourceRange::FORMAT, "10.0.0.0/8", "0.0.0.0/0"),
+            (ControlPlaneRange::FORMAT, "172.16.0.0/28", "172.16.0.0/24"),
+            (Cron::FORMAT, "0 */6 * * *", "0 */6 * *"),
+            (Bytes::FORMAT, "512Mi", "512m"),
+            (Quantity::FORMAT, "250m", "0"),
+            (ObjectName::FORMAT, "db.tls", "db_tls"),
+        ];
+        for (format, good, bad) in cases {
+            assert_eq!(problem(format, good), None, "{format}: {good}");
+            assert!(problem(format, bad).is_some(), "{format}: {bad}");
+        }
+    }
 }

@@ -20,7 +20,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Component, Object, labels, metadata, selector};
-use crate::model::{Customer, Scaling, defaults};
+use crate::model::{Customer, Scaling};
+use crate::profile::defaults;
 
 /// Name of the app's Deployment, Service, ServiceAccount, HPA and PDB.
 pub const NAME: &str = super::workload::APP;

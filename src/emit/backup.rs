@@ -151,14 +151,13 @@ fn config_map(customer: &Customer, backup: &Backup, labels: &BTreeMap<String, St
 /// stage resolves).
 pub const SNAPSHOT_CLASS_ENV: &str = "VOLUME_SNAPSHOT_CLASS";
 
-fn cron_job(
+/// The job's pod: the snapshot script with the backup user's password and the API token.
+fn snapshot_pod(
     customer: &Customer,
     backup: &Backup,
     labels: &BTreeMap<String, String>,
     checksum: &str,
-) -> Object {
-    // Long on purpose: the CronJob is one typed literal; its parts (pod, container, volumes)
-    // are named fields of it.
+) -> PodTemplateSpec {
     let container = Container {
         name: "snapshot".into(),
         image: Some(backup.image.clone()),
@@ -195,7 +194,7 @@ fn cron_job(
         ]),
         ..Container::default()
     };
-    let pod = PodTemplateSpec {
+    PodTemplateSpec {
         metadata: Some(super::pod_metadata(labels, checksum)),
         spec: Some(PodSpec {
             service_account_name: Some(NAME.into()),
@@ -215,7 +214,16 @@ fn cron_job(
             ]),
             ..PodSpec::default()
         }),
-    };
+    }
+}
+
+fn cron_job(
+    customer: &Customer,
+    backup: &Backup,
+    labels: &BTreeMap<String, String>,
+    checksum: &str,
+) -> Object {
+    let pod = snapshot_pod(customer, backup, labels, checksum);
     let mut meta = metadata(customer, NAME, labels.clone());
     meta.annotations = super::checkov_skips(
         &[(

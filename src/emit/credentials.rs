@@ -79,8 +79,6 @@ pub fn secret_name(database: &Database) -> &str {
 }
 
 pub fn emit(customer: &Customer, services: &[String]) -> Vec<Object> {
-    // Long on purpose: one arm per credentials source (an existing Secret, an ExternalSecret
-    // with a compiled or a cluster store), each a few objects.
     let labels = labels(customer, COMPONENT, COMPONENT);
     let database = &customer.database;
     let mut objects = Vec::new();
@@ -111,41 +109,7 @@ pub fn emit(customer: &Customer, services: &[String]) -> Vec<Object> {
                 group: "cert-manager.io",
             }),
             TlsSource::PrivateCa => {
-                objects.push(issuer(
-                    customer,
-                    &labels,
-                    ROOT_ISSUER,
-                    IssuerSpec {
-                        self_signed: Some(Empty {}),
-                        ca: None,
-                    },
-                ));
-                objects.push(certificate(
-                    customer,
-                    &labels,
-                    CA,
-                    CertificateSpec {
-                        secret_name: CA.into(),
-                        common_name: Some(format!("{} database CA", customer.name)),
-                        dns_names: None,
-                        is_ca: Some(true),
-                        duration: "87600h",
-                        renew_before: "720h",
-                        usages: None,
-                        ..certificate_spec(ROOT_ISSUER)
-                    },
-                ));
-                objects.push(issuer(
-                    customer,
-                    &labels,
-                    CA,
-                    IssuerSpec {
-                        self_signed: None,
-                        ca: Some(CaIssuer {
-                            secret_name: CA.into(),
-                        }),
-                    },
-                ));
+                objects.extend(private_ca(customer, &labels));
                 Some(issuer_ref(CA))
             }
         };
@@ -163,6 +127,48 @@ pub fn emit(customer: &Customer, services: &[String]) -> Vec<Object> {
         }
     }
     objects
+}
+
+/// A CA of the customer's own: a self-signed root issuer, the CA certificate it signs, and
+/// the issuer that signs the database's certificate with it.
+fn private_ca(customer: &Customer, labels: &BTreeMap<String, String>) -> [Object; 3] {
+    [
+        issuer(
+            customer,
+            labels,
+            ROOT_ISSUER,
+            IssuerSpec {
+                self_signed: Some(Empty {}),
+                ca: None,
+            },
+        ),
+        certificate(
+            customer,
+            labels,
+            CA,
+            CertificateSpec {
+                secret_name: CA.into(),
+                common_name: Some(format!("{} database CA", customer.name)),
+                dns_names: None,
+                is_ca: Some(true),
+                duration: "87600h",
+                renew_before: "720h",
+                usages: None,
+                ..certificate_spec(ROOT_ISSUER)
+            },
+        ),
+        issuer(
+            customer,
+            labels,
+            CA,
+            IssuerSpec {
+                self_signed: None,
+                ca: Some(CaIssuer {
+                    secret_name: CA.into(),
+                }),
+            },
+        ),
+    ]
 }
 
 /// Every name a client may use for a database or Pgpool Service, so `verify-full` holds

@@ -438,21 +438,20 @@ fn patroni_probe(path: &str, period: i32, failures: i32) -> Probe {
     }
 }
 
-fn statefulset(
+/// A member's pod: PostgreSQL under Patroni, the config sidecar and the exporter, spread
+/// and placed so members do not share a node.
+fn member_pod(
     customer: &Customer,
     labels: &BTreeMap<String, String>,
     group: &Group,
+    match_labels: &BTreeMap<String, String>,
     checksum: &str,
-) -> Object {
-    // Long on purpose: the StatefulSet literal; its containers, volumes and placement are built
-    // by the functions it calls.
+) -> PodTemplateSpec {
     let database = &customer.database;
     let mut pod_labels = labels.clone();
     pod_labels.insert("cluster-name".into(), NAME.into());
-    let mut match_labels = selector(customer, NAME);
     if let Some(g) = group.citus {
         pod_labels.insert(label::CITUS_GROUP.into(), g.to_string());
-        match_labels.insert(label::CITUS_GROUP.into(), g.to_string());
     }
     let (env, sidecar_env) = member_env(group);
     let (mounts, volumes) = member_volumes(database);
@@ -466,8 +465,8 @@ fn statefulset(
         spread,
         node_selector,
         tolerations,
-    } = placement(database, &match_labels);
-    let pod = PodTemplateSpec {
+    } = placement(database, match_labels);
+    PodTemplateSpec {
         metadata: Some(super::pod_metadata(&pod_labels, checksum)),
         spec: Some(PodSpec {
             service_account_name: Some(NAME.into()),
@@ -486,7 +485,21 @@ fn statefulset(
             volumes: Some(volumes),
             ..PodSpec::default()
         }),
-    };
+    }
+}
+
+fn statefulset(
+    customer: &Customer,
+    labels: &BTreeMap<String, String>,
+    group: &Group,
+    checksum: &str,
+) -> Object {
+    let database = &customer.database;
+    let mut match_labels = selector(customer, NAME);
+    if let Some(g) = group.citus {
+        match_labels.insert(label::CITUS_GROUP.into(), g.to_string());
+    }
+    let pod = member_pod(customer, labels, group, &match_labels, checksum);
     let claim = PersistentVolumeClaim {
         metadata: ObjectMeta {
             name: Some("data".into()),

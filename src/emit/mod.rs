@@ -42,7 +42,7 @@ pub struct Extension {
     pub emit: fn(&Customer) -> Vec<Object>,
     pub alerts: fn(&Customer) -> Vec<monitoring::Alert>,
     pub app_env: fn(&Customer) -> Vec<k8s_openapi::api::core::v1::EnvVar>,
-    pub prerequisites: fn(&Customer) -> Vec<crate::link::Prerequisite>,
+    pub prerequisites: fn(&Customer) -> Vec<crate::prerequisite::Prerequisite>,
 }
 
 /// Every extension, in output order.

@@ -22,8 +22,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Component, Extension, Object, labels, metadata, selector, workload};
-use crate::link::{Prerequisite, Section, prerequisite};
 use crate::model::Customer;
+use crate::prerequisite::{Prerequisite, Section, prerequisite};
+use crate::profile::defaults;
 
 pub const EXTENSION: Extension = Extension {
     emit,
@@ -48,8 +49,6 @@ const UID: i64 = 10002;
 pub const USERNAME_KEY: &str = "username";
 pub const PASSWORD_KEY: &str = "password";
 
-pub const ENABLED: bool = false;
-pub const STORAGE_SIZE: &str = "8Gi";
 const CPU_REQUEST: &str = "250m";
 const MEMORY_REQUEST: &str = "512Mi";
 const CPU_LIMIT: &str = "1";
@@ -74,7 +73,7 @@ fn queue(customer: &Customer) -> Option<Queue> {
         .as_ref()?
         .queue
         .clone()?;
-    if !queue.enabled.unwrap_or(ENABLED) {
+    if !queue.enabled.unwrap_or(defaults::QUEUE_ENABLED) {
         return None;
     }
     Some(Queue {
@@ -82,7 +81,7 @@ fn queue(customer: &Customer) -> Option<Queue> {
         credentials_secret: queue.credentials_secret?.into(),
         storage_size: queue
             .storage_size
-            .map_or_else(|| STORAGE_SIZE.to_string(), String::from),
+            .map_or_else(|| defaults::QUEUE_STORAGE_SIZE.to_string(), String::from),
         storage_class: queue.storage_class_name.map(String::from),
     })
 }

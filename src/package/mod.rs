@@ -47,7 +47,7 @@ impl Format {
 pub fn kustomize(
     customer: &Customer,
     objects: &[Object],
-    prerequisites: &[crate::link::Prerequisite],
+    prerequisites: &[crate::prerequisite::Prerequisite],
 ) -> Folder {
     let mut files = BTreeMap::new();
     let mut resources = Vec::with_capacity(objects.len());

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use gitopsc::link::{Prerequisite, Section};
+use gitopsc::prerequisite::{Prerequisite, Section};
 use serde_json::Value;
 
 use super::netpol::selector_matches;

@@ -22,6 +22,7 @@ mod queue;
 mod robustness;
 mod secrets;
 mod serialize;
+mod structure;
 mod terraform;
 mod zero_downtime;
 

@@ -743,3 +743,60 @@ fn terraform_and_manifests_agree() {
         }
     }
 }
+
+/// The dependency graph of every customer's module is data (`terraform::Module::graph`):
+/// each reference names a block of the module, and the orders the module relies on are
+/// edges of it. The same reader gives the same graph from the compiled files.
+#[test]
+fn the_module_graph_orders_what_refers_to_what() {
+    use gitopsc::terraform::{Address, CLUSTER, Graph, NODE_ACCOUNT, module};
+    for compiled in super::compiled_customers() {
+        let customer = super::model(&compiled);
+        let name = &customer.name;
+        let module = module(customer);
+        let graph = module.graph();
+        assert_eq!(graph.dangling(), Vec::new(), "{name}");
+        let files: Vec<Value> = super::compiled_files(&compiled)
+            .iter()
+            .filter(|(path, _)| path.starts_with("terraform/"))
+            .map(|(_, text)| serde_json::from_str(text).expect("JSON"))
+            .collect();
+        assert_eq!(Graph::of(&files), graph, "{name}: the files' graph");
+        let blocks = |prefix: &str| -> Vec<String> {
+            graph
+                .edges
+                .keys()
+                .filter(|b| b.starts_with(prefix))
+                .cloned()
+                .collect()
+        };
+        let pools = blocks("google_container_node_pool.");
+        assert!(!pools.is_empty(), "{name}");
+        for pool in pools {
+            let needs = &graph.edges[&pool];
+            assert!(
+                needs.contains(&CLUSTER.to_string()),
+                "{name}: {pool} waits for the cluster"
+            );
+            assert!(
+                needs.contains(&NODE_ACCOUNT.to_string()),
+                "{name}: {pool} runs as the node account"
+            );
+        }
+        let network = graph.edges[&CLUSTER.to_string()]
+            .iter()
+            .filter(|b| {
+                b.contains("google_compute_network.") || b.contains("google_compute_subnetwork.")
+            })
+            .count();
+        assert_eq!(
+            network, 2,
+            "{name}: the cluster waits for its network and subnetwork"
+        );
+        // A question a test can ask of any pair: the node pools' account grant does not
+        // need the cluster, the cluster does not need a pool.
+        let grant = Address::resource("google_project_iam_member", "nodes");
+        assert!(graph.waits_for(&grant, &NODE_ACCOUNT), "{name}");
+        assert!(!graph.waits_for(&CLUSTER, &grant), "{name}");
+    }
+}

@@ -47,7 +47,7 @@ fn every_customer_rolls_and_shuts_down_without_dropping_requests() {
         let app = object(compiled, "app/deployment-app.yaml").expect("the app Deployment");
         let (pre_stop, grace, unavailable, ready) = shutdown_of(&app, "app");
         assert!(
-            pre_stop >= u64::from(gitopsc::model::defaults::MIN_PRE_STOP_DELAY_SECONDS),
+            pre_stop >= u64::from(gitopsc::profile::defaults::MIN_PRE_STOP_DELAY_SECONDS),
             "{name}: preStop {pre_stop} s ends before the load balancer lets go"
         );
         let shutdown = u64::from(customer.app.shutdown_seconds);

@@ -1,0 +1,357 @@
+//! Controls on the GCP half: the customer's Terraform.
+
+use super::output::{Observation, Output, at, is_true, items, objects, observe, resources, text};
+use crate::load::{Node, Value};
+
+pub(super) fn private_cluster(output: &Output) -> Vec<Observation> {
+    resources(output, "google_container_cluster")
+        .into_iter()
+        .flat_map(|(file, cluster)| {
+            let private = is_true(at(
+                cluster,
+                &["private_cluster_config", "enable_private_nodes"],
+            ));
+            let authorized = at(cluster, &["master_authorized_networks_config"]).is_some();
+            vec![
+                observe(file, cluster, private, "nodes have private addresses only"),
+                observe(
+                    file,
+                    cluster,
+                    authorized,
+                    "the control plane admits the authorized networks only",
+                ),
+            ]
+        })
+        .collect()
+}
+
+pub(super) fn node_hardening(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for (file, cluster) in resources(output, "google_container_cluster") {
+        let identity = at(cluster, &["workload_identity_config", "workload_pool"]).is_some();
+        let shielded = is_true(cluster.get("enable_shielded_nodes"));
+        seen.push(observe(
+            file,
+            cluster,
+            identity && shielded,
+            "Workload Identity and shielded nodes",
+        ));
+    }
+    for (file, pool) in resources(output, "google_container_node_pool") {
+        let metadata = text(pool, &["node_config", "workload_metadata_config", "mode"])
+            == Some("GKE_METADATA");
+        let secure_boot = is_true(at(
+            pool,
+            &[
+                "node_config",
+                "shielded_instance_config",
+                "enable_secure_boot",
+            ],
+        ));
+        seen.push(observe(
+            file,
+            pool,
+            metadata && secure_boot,
+            "GKE metadata server and secure boot on the pool's nodes",
+        ));
+    }
+    seen
+}
+
+pub(super) fn upgrades(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for (file, cluster) in resources(output, "google_container_cluster") {
+        seen.push(observe(
+            file,
+            cluster,
+            at(cluster, &["release_channel", "channel"]).is_some(),
+            "the cluster follows a release channel",
+        ));
+    }
+    for (file, pool) in resources(output, "google_container_node_pool") {
+        let both = is_true(at(pool, &["management", "auto_upgrade"]))
+            && is_true(at(pool, &["management", "auto_repair"]));
+        seen.push(observe(
+            file,
+            pool,
+            both,
+            "the pool's nodes are upgraded and repaired automatically",
+        ));
+    }
+    seen
+}
+
+pub(super) fn edge_default_deny(output: &Output) -> Vec<Observation> {
+    let ingresses = objects(output, "Ingress").count();
+    let policies = resources(output, "google_compute_security_policy");
+    let mut seen: Vec<Observation> = policies
+        .iter()
+        .map(|(file, policy)| {
+            let last = items(policy.get("rule")).iter().max_by_key(|r| {
+                match at(r, &["priority"]).map(|n| &n.value) {
+                    Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+                    _ => 0,
+                }
+            });
+            let denies = last
+                .and_then(|r| text(r, &["action"]))
+                .is_some_and(|a| a.starts_with("deny"));
+            observe(
+                file,
+                policy,
+                denies,
+                "Cloud Armor denies what the allow-list does not name",
+            )
+        })
+        .collect();
+    if ingresses == 0 {
+        // No external entry point: nothing public to guard; the absence is the evidence.
+        if let Some((file, node)) = output
+            .documents
+            .iter()
+            .find(|(p, _)| p.ends_with("/cluster.tf.json"))
+        {
+            seen.push(observe(
+                file,
+                node,
+                true,
+                "no external entry point is compiled",
+            ));
+        }
+    }
+    seen
+}
+
+pub(super) fn closed_firewall(output: &Output) -> Vec<Observation> {
+    let mut seen: Vec<Observation> = resources(output, "google_compute_firewall")
+        .into_iter()
+        .map(|(file, rule)| {
+            let allows = rule.get("allow").is_some();
+            let open = items(rule.get("source_ranges"))
+                .iter()
+                .any(|r| r.as_str() == Some("0.0.0.0/0"));
+            observe(
+                file,
+                rule,
+                !(allows && open),
+                "no rule admits every address",
+            )
+        })
+        .collect();
+    if seen.is_empty() {
+        if let Some((file, node)) = output
+            .documents
+            .iter()
+            .find(|(p, _)| p.ends_with("/cluster.tf.json"))
+        {
+            seen.push(observe(
+                file,
+                node,
+                true,
+                "no firewall rule is compiled (GKE's own rules only)",
+            ));
+        }
+    }
+    seen
+}
+
+pub(super) fn logging(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for (file, cluster) in resources(output, "google_container_cluster") {
+        let components: Vec<&str> = items(at(cluster, &["logging_config", "enable_components"]))
+            .iter()
+            .filter_map(Node::as_str)
+            .collect();
+        seen.push(observe(
+            file,
+            cluster,
+            components.contains(&"SYSTEM_COMPONENTS") && components.contains(&"WORKLOADS"),
+            "system and workload logs go to Cloud Logging",
+        ));
+    }
+    // A subnetwork the Terraform creates records flow logs; one it reads is the customer's.
+    for (file, subnetwork) in resources(output, "google_compute_subnetwork") {
+        seen.push(observe(
+            file,
+            subnetwork,
+            subnetwork.get("log_config").is_some(),
+            "the subnetwork records VPC flow logs",
+        ));
+    }
+    seen
+}
+
+pub(super) fn workload_accounts(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    let nodes = format!(
+        "serviceAccount:{}",
+        crate::terraform::NODE_ACCOUNT.attr("email")
+    );
+    for (file, member) in resources(output, "google_project_iam_member") {
+        let to_nodes = text(member, &["member"]) == Some(nodes.as_str());
+        seen.push(observe(
+            file,
+            member,
+            to_nodes,
+            "project roles go to the node account only, never to a workload's",
+        ));
+    }
+    for (file, member) in resources(output, "google_secret_manager_secret_iam_member") {
+        let one_secret = text(member, &["secret_id"])
+            .is_some_and(|id| id.starts_with("${google_secret_manager_secret."));
+        let reader = text(member, &["role"]) == Some("roles/secretmanager.secretAccessor");
+        seen.push(observe(
+            file,
+            member,
+            one_secret && reader,
+            "the store reads exactly its secret",
+        ));
+    }
+    seen
+}
+
+pub(super) fn deletion_protection(output: &Output) -> Vec<Observation> {
+    resources(output, "google_container_cluster")
+        .into_iter()
+        .map(|(file, c)| {
+            observe(
+                file,
+                c,
+                is_true(c.get("deletion_protection")),
+                "the cluster cannot be deleted by accident",
+            )
+        })
+        .collect()
+}
+
+pub(super) fn node_account(output: &Output) -> Vec<Observation> {
+    resources(output, "google_project_iam_member")
+        .into_iter()
+        .map(|(file, member)| {
+            let role = text(member, &["role"]).unwrap_or_default();
+            observe(
+                file,
+                member,
+                role == crate::terraform::NODE_ROLE,
+                format!("project role `{role}` is the node account's least-privilege role"),
+            )
+        })
+        .collect()
+}
+
+pub(super) fn secrets_encryption(output: &Output) -> Vec<Observation> {
+    let granted: Vec<&str> = resources(output, "google_kms_crypto_key_iam_member")
+        .into_iter()
+        .filter(|(_, m)| {
+            text(m, &["role"]) == Some("roles/cloudkms.cryptoKeyEncrypterDecrypter")
+                && text(m, &["member"]).is_some_and(|m| m.contains("@container-engine-robot."))
+        })
+        .filter_map(|(_, m)| text(m, &["crypto_key_id"]))
+        .collect();
+    resources(output, "google_container_cluster")
+        .into_iter()
+        .map(|(file, cluster)| {
+            let encryption = cluster.get("database_encryption");
+            let key = encryption.and_then(|e| text(e, &["key_name"]));
+            let holds = encryption.is_some_and(|e| text(e, &["state"]) == Some("ENCRYPTED"))
+                && key.is_some_and(|k| granted.contains(&k));
+            let what = match key {
+                Some(key) => format!(
+                    "Secrets in etcd are encrypted with `{key}`, which GKE's service agent may use"
+                ),
+                None => "Secrets in etcd are encrypted with the customer's Cloud KMS key".into(),
+            };
+            observe(file, encryption.unwrap_or(cluster), holds, what)
+        })
+        .collect()
+}
+
+pub(super) fn data_access_logs(output: &Output) -> Vec<Observation> {
+    let configs = resources(output, "google_project_iam_audit_config");
+    let mut seen = Vec::new();
+    for service in crate::terraform::DATA_ACCESS_LOGGED {
+        let found = configs
+            .iter()
+            .find(|(_, c)| text(c, &["service"]) == Some(service));
+        let Some((file, config)) = found else {
+            seen.push(Observation {
+                file: format!("{}/terraform", output.customer),
+                line: 1,
+                holds: false,
+                what: format!("no Data Access audit logs are configured for `{service}`"),
+            });
+            continue;
+        };
+        let logged = items(config.get("audit_log_config"));
+        let types: Vec<&str> = logged
+            .iter()
+            .filter_map(|l| text(l, &["log_type"]))
+            .collect();
+        let exempted = logged
+            .iter()
+            .any(|l| !items(l.get("exempted_members")).is_empty());
+        seen.push(observe(
+            file,
+            config,
+            ["ADMIN_READ", "DATA_READ", "DATA_WRITE"]
+                .iter()
+                .all(|t| types.contains(t))
+                && !exempted,
+            format!("`{service}` records admin reads, data reads and data writes, nobody exempted"),
+        ));
+    }
+    seen
+}
+
+pub(super) fn state_bucket(output: &Output) -> Vec<Observation> {
+    let terraform = || {
+        output
+            .documents
+            .iter()
+            .filter(|(path, _)| path.ends_with(".tf.json"))
+    };
+    let adopted: Vec<&str> = terraform()
+        .flat_map(|(_, d)| items(d.get("import")))
+        .filter_map(|i| text(i, &["to"]))
+        .collect();
+    // (file, resource label, body) of every bucket the Terraform manages.
+    let mut buckets = Vec::new();
+    for (file, document) in terraform() {
+        if let Some(Value::Map(entries)) =
+            at(document, &["resource", "google_storage_bucket"]).map(|n| &n.value)
+        {
+            buckets.extend(entries.iter().map(|e| (file.as_str(), &e.key, &e.value)));
+        }
+    }
+    let mut seen = Vec::new();
+    for (file, document) in terraform() {
+        let Some(backend) = at(document, &["terraform", "backend", "gcs", "bucket"]) else {
+            continue;
+        };
+        let name = backend.as_str().unwrap_or_default();
+        let managed = buckets
+            .iter()
+            .find(|(_, _, b)| text(b, &["name"]) == Some(name));
+        let Some((bucket_file, label, bucket)) = managed else {
+            seen.push(observe(
+                file,
+                backend,
+                false,
+                format!("the state bucket `{name}` is not managed here: its versioning is not in evidence"),
+            ));
+            continue;
+        };
+        let holds = is_true(at(bucket, &["versioning", "enabled"]))
+            && is_true(bucket.get("uniform_bucket_level_access"))
+            && text(bucket, &["public_access_prevention"]) == Some("enforced")
+            && is_true(at(bucket, &["lifecycle", "prevent_destroy"]))
+            && adopted.contains(&format!("google_storage_bucket.{label}").as_str());
+        seen.push(observe(
+            bucket_file,
+            bucket,
+            holds,
+            format!("the state bucket `{name}` is adopted, versioned, uniformly accessed, private and kept from destruction"),
+        ));
+    }
+    seen
+}

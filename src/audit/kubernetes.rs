@@ -1,0 +1,366 @@
+//! Controls on the Kubernetes half: the manifests Argo CD applies.
+
+use std::collections::BTreeMap;
+
+use super::output::{
+    Observation, Output, at, is_true, items, objects, observe, pod_spec, text, workloads,
+};
+use crate::load::{Node, Value};
+
+pub(super) fn default_deny(output: &Output) -> Vec<Observation> {
+    let empty = |node: Option<&Node>| match node.map(|n| &n.value) {
+        Some(Value::Map(entries)) => entries.is_empty(),
+        Some(Value::Seq(items)) => items.is_empty(),
+        None => true,
+        _ => false,
+    };
+    objects(output, "NetworkPolicy")
+        .filter(|(_, p)| {
+            let types: Vec<&str> = items(at(p, &["spec", "policyTypes"]))
+                .iter()
+                .filter_map(Node::as_str)
+                .collect();
+            matches!(at(p, &["spec", "podSelector"]).map(|n| &n.value), Some(Value::Map(e)) if e.is_empty())
+                && types.contains(&"Ingress")
+                && types.contains(&"Egress")
+                && empty(at(p, &["spec", "ingress"]))
+                && empty(at(p, &["spec", "egress"]))
+        })
+        .map(|(file, p)| {
+            let selector = at(p, &["spec", "podSelector"]).unwrap_or(p);
+            observe(file, selector, true, "a policy selects every pod and allows nothing: traffic is denied unless another policy names it")
+        })
+        .collect()
+}
+
+fn labels(node: Option<&Node>) -> BTreeMap<String, String> {
+    match node.map(|n| &n.value) {
+        Some(Value::Map(entries)) => entries
+            .iter()
+            .filter_map(|e| Some((e.key.clone(), e.value.as_str()?.to_string())))
+            .collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
+pub(super) fn workload_policies(output: &Output) -> Vec<Observation> {
+    let selectors: Vec<BTreeMap<String, String>> = objects(output, "NetworkPolicy")
+        .map(|(_, p)| labels(at(p, &["spec", "podSelector", "matchLabels"])))
+        .filter(|s| !s.is_empty())
+        .collect();
+    workloads(output)
+        .into_iter()
+        .map(|(file, w)| {
+            let template = match text(w, &["kind"]) {
+                Some("CronJob") => at(w, &["spec", "jobTemplate", "spec", "template"]),
+                _ => at(w, &["spec", "template"]),
+            };
+            let pod = labels(template.and_then(|t| at(t, &["metadata", "labels"])));
+            let selected = selectors
+                .iter()
+                .any(|s| s.iter().all(|(k, v)| pod.get(k) == Some(v)));
+            observe(
+                file,
+                w,
+                selected,
+                "an allow policy names this workload's pods and flows",
+            )
+        })
+        .collect()
+}
+
+pub(super) fn no_secret_values(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for (file, node) in &output.documents {
+        if file.ends_with(".yaml") && text(node, &["kind"]) == Some("Secret") {
+            seen.push(observe(
+                file,
+                node,
+                false,
+                "a Secret object carries values in Git",
+            ));
+        }
+    }
+    for (file, w) in workloads(output) {
+        let spec = pod_spec(w);
+        let containers = items(spec.and_then(|s| s.get("containers")));
+        for container in containers {
+            for variable in items(container.get("env")) {
+                let Some(value) = text(variable, &["value"]) else {
+                    continue;
+                };
+                if crate::check::looks_like_secret_value(value) {
+                    seen.push(observe(
+                        file,
+                        variable,
+                        false,
+                        "an environment value holds a credential",
+                    ));
+                }
+            }
+        }
+        seen.push(observe(
+            file,
+            w,
+            true,
+            "variables carry no credential; secrets come by reference",
+        ));
+    }
+    seen
+}
+
+pub(super) fn restricted_pods(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for (file, w) in workloads(output) {
+        let Some(spec) = pod_spec(w) else { continue };
+        let pod_non_root = is_true(at(spec, &["securityContext", "runAsNonRoot"]));
+        let pod_seccomp =
+            text(spec, &["securityContext", "seccompProfile", "type"]) == Some("RuntimeDefault");
+        for container in items(spec.get("initContainers"))
+            .iter()
+            .chain(items(spec.get("containers")))
+        {
+            let context = container.get("securityContext");
+            let non_root = pod_non_root || is_true(context.and_then(|c| c.get("runAsNonRoot")));
+            let no_escalation = matches!(
+                context
+                    .and_then(|c| c.get("allowPrivilegeEscalation"))
+                    .map(|n| &n.value),
+                Some(Value::Bool(false))
+            );
+            let drops_all = items(context.and_then(|c| at(c, &["capabilities", "drop"])))
+                .iter()
+                .any(|d| d.as_str() == Some("ALL"));
+            let seccomp = pod_seccomp
+                || context.and_then(|c| text(c, &["seccompProfile", "type"]))
+                    == Some("RuntimeDefault");
+            let name = text(container, &["name"]).unwrap_or("?");
+            seen.push(observe(
+                file,
+                container,
+                non_root && no_escalation && drops_all && seccomp,
+                format!("container `{name}`: non-root, no privilege escalation, all capabilities dropped, RuntimeDefault seccomp"),
+            ));
+        }
+    }
+    seen
+}
+
+pub(super) fn least_rbac(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for kind in ["Role", "ClusterRole"] {
+        for (file, role) in objects(output, kind) {
+            for rule in items(role.get("rules")) {
+                let wildcard = ["verbs", "resources", "apiGroups"].iter().any(|field| {
+                    items(rule.get(field))
+                        .iter()
+                        .any(|v| v.as_str() == Some("*"))
+                });
+                seen.push(observe(
+                    file,
+                    rule,
+                    !wildcard,
+                    "the rule names its verbs, resources and groups",
+                ));
+            }
+        }
+    }
+    for kind in ["RoleBinding", "ClusterRoleBinding"] {
+        for (file, binding) in objects(output, kind) {
+            let admin = text(binding, &["roleRef", "name"])
+                .is_some_and(|n| n == "cluster-admin" || n == "admin");
+            seen.push(observe(
+                file,
+                binding,
+                !admin,
+                "the binding grants no administrative role",
+            ));
+        }
+    }
+    seen
+}
+
+pub(super) fn ingress_tls(output: &Output) -> Vec<Observation> {
+    let ingresses: Vec<Observation> = objects(output, "Ingress")
+        .map(|(file, ingress)| {
+            let managed = text(
+                ingress,
+                &[
+                    "metadata",
+                    "annotations",
+                    "networking.gke.io/managed-certificates",
+                ],
+            )
+            .is_some();
+            let own = !items(at(ingress, &["spec", "tls"])).is_empty();
+            observe(
+                file,
+                ingress,
+                managed || own,
+                "the Ingress serves TLS with a managed or named certificate",
+            )
+        })
+        .collect();
+    let mut seen = ingresses;
+    // The database speaks TLS too: Pgpool's configuration turns SSL on.
+    for (file, config) in objects(output, "ConfigMap") {
+        if text(config, &["metadata", "name"]) != Some("pgpool") {
+            continue;
+        }
+        let on = text(config, &["data", "pgpool.conf"]).is_some_and(|c| c.contains("ssl = on"));
+        seen.push(observe(
+            file,
+            config,
+            on,
+            "Pgpool accepts TLS connections (ssl = on)",
+        ));
+    }
+    seen
+}
+
+pub(super) fn disruption_budgets(output: &Output) -> Vec<Observation> {
+    let budgets: Vec<BTreeMap<String, String>> = objects(output, "PodDisruptionBudget")
+        .map(|(_, p)| labels(at(p, &["spec", "selector", "matchLabels"])))
+        .collect();
+    ["Deployment", "StatefulSet"]
+        .iter()
+        .flat_map(|kind| objects(output, kind))
+        .filter(|(_, w)| {
+            // Single-replica workloads (an extension's one node) cannot have a budget that
+            // lets a drain through; they are not what this control is about.
+            !matches!(at(w, &["spec", "replicas"]).map(|n| &n.value), Some(Value::Number(n)) if n.as_u64() == Some(1))
+        })
+        .map(|(file, w)| {
+            let pod = labels(at(w, &["spec", "template", "metadata", "labels"]));
+            let covered = budgets.iter().any(|s| !s.is_empty() && s.iter().all(|(k, v)| pod.get(k) == Some(v)));
+            observe(file, w, covered, "a PodDisruptionBudget keeps replicas up through node drains")
+        })
+        .collect()
+}
+
+pub(super) fn snapshots(output: &Output) -> Vec<Observation> {
+    let mut seen: Vec<Observation> = objects(output, "CronJob")
+        .map(|(file, job)| {
+            observe(
+                file,
+                job,
+                text(job, &["spec", "schedule"]).is_some(),
+                "database snapshots run on a schedule",
+            )
+        })
+        .collect();
+    for (file, object, alerts) in rule_files(output) {
+        let alerting = alerts
+            .iter()
+            .any(|r| text(r, &["alert"]) == Some("SnapshotTooOld"));
+        seen.push(observe(
+            file,
+            object,
+            alerting,
+            "an alert fires when the newest snapshot is too old",
+        ));
+    }
+    seen
+}
+
+/// The rule objects of either monitoring provider, each with its alert rules.
+fn rule_files(output: &Output) -> Vec<(&str, &Node, Vec<&Node>)> {
+    ["PrometheusRule", "ClusterRules"]
+        .iter()
+        .flat_map(|kind| objects(output, kind))
+        .map(|(file, rules)| {
+            let alerts = items(at(rules, &["spec", "groups"]))
+                .iter()
+                .flat_map(|g| items(g.get("rules")))
+                .collect();
+            (file, rules, alerts)
+        })
+        .collect()
+}
+
+pub(super) fn monitoring(output: &Output) -> Vec<Observation> {
+    let mut seen: Vec<Observation> = rule_files(output)
+        .into_iter()
+        .map(|(file, object, alerts)| {
+            let count = alerts.len();
+            observe(file, object, count > 0, format!("{count} alert rules"))
+        })
+        .collect();
+    let monitors = ["PodMonitor", "PodMonitoring"]
+        .iter()
+        .map(|k| objects(output, k).count())
+        .sum::<usize>();
+    if let Some((file, node)) = output
+        .documents
+        .iter()
+        .find(|(p, _)| p.contains("/monitoring/"))
+    {
+        seen.push(observe(
+            file,
+            node,
+            monitors >= 3,
+            format!("{monitors} scrape targets (app, PostgreSQL, Pgpool)"),
+        ));
+    }
+    seen
+}
+
+pub(super) fn secrets_mounted_least(output: &Output) -> Vec<Observation> {
+    // A Secret a cert-manager Certificate writes holds its certificate and key, all of which
+    // the mounting container uses; any other Secret is mounted key by key.
+    let certificates: Vec<&str> = objects(output, "Certificate")
+        .filter_map(|(_, c)| text(c, &["spec", "secretName"]))
+        .collect();
+    let mut seen = Vec::new();
+    for (file, w) in workloads(output) {
+        for volume in items(pod_spec(w).and_then(|s| s.get("volumes"))) {
+            let Some(secret) = text(volume, &["secret", "secretName"]) else {
+                continue;
+            };
+            let listed = !items(at(volume, &["secret", "items"])).is_empty();
+            seen.push(observe(
+                file,
+                volume,
+                listed || certificates.contains(&secret),
+                format!("Secret `{secret}` is mounted with only the keys the container uses"),
+            ));
+        }
+    }
+    seen
+}
+
+/// GKE's own StorageClasses, all of the Persistent Disk CSI driver; a claim that names none
+/// gets the cluster's default, `standard-rwo`. A class the customer created is not in the
+/// output, so the audit cannot show how it encrypts.
+const GKE_STORAGE_CLASSES: &[&str] = &["standard-rwo", "premium-rwo", "standard"];
+
+pub(super) fn encrypted_volumes(output: &Output) -> Vec<Observation> {
+    let mut claims: Vec<(&str, &Node)> = objects(output, "PersistentVolumeClaim").collect();
+    for (file, set) in objects(output, "StatefulSet") {
+        claims.extend(
+            items(at(set, &["spec", "volumeClaimTemplates"]))
+                .iter()
+                .map(|claim| (file, claim)),
+        );
+    }
+    claims
+        .into_iter()
+        .map(|(file, claim)| {
+            let spec = claim.get("spec").unwrap_or(claim);
+            match text(spec, &["storageClassName"]) {
+                Some(class) => observe(
+                    file,
+                    spec.get("storageClassName").unwrap_or(spec),
+                    GKE_STORAGE_CLASSES.contains(&class),
+                    format!("StorageClass `{class}` is GKE's, provisioned by pd.csi.storage.gke.io and encrypted at rest"),
+                ),
+                None => observe(
+                    file,
+                    spec,
+                    true,
+                    "the cluster's default StorageClass (`standard-rwo`, pd.csi.storage.gke.io) encrypts at rest",
+                ),
+            }
+        })
+        .collect()
+}

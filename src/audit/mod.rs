@@ -1,0 +1,81 @@
+//! `gitopsc audit`: SOC 2 evidence from the committed output of each customer, both halves
+//! (the manifests Argo CD applies and the Terraform), with the file and line behind every
+//! verdict. The catalogue is `CONTROLS`, one row per control (docs/audit.md); a control's
+//! check reads the committed files, never the profile, so it judges what is deployed.
+//!
+//! The report is evidence for the controls listed, not a certification.
+//!
+//! `output.rs` reads a customer's folder; `catalogue.rs` lists the controls, whose checks
+//! live by half in `kubernetes.rs`, `gcp.rs` and `change.rs`; `exceptions.rs` applies the
+//! risk acceptances; `report/` writes one file per format.
+
+use std::path::Path;
+
+mod catalogue;
+mod change;
+mod exceptions;
+mod gcp;
+mod kubernetes;
+mod output;
+pub mod report;
+
+pub use catalogue::{CONTROLS, Control, Half};
+pub use exceptions::{Exception, apply_exceptions, read_exceptions, today};
+pub use output::{Observation, Output, read};
+
+/// The verdict of one control for one customer.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub control: &'static str,
+    pub passed: bool,
+    pub observations: Vec<Observation>,
+    /// The risk acceptance under which a failing control is tolerated.
+    pub excepted: Option<Exception>,
+    /// `file:line` of the profile (or layer) line behind the control's outcome.
+    pub profile: Option<String>,
+}
+
+impl Verdict {
+    /// `pass`, `excepted` or `fail`: what every report shows for the verdict.
+    pub fn outcome(&self) -> &'static str {
+        match (self.passed, &self.excepted) {
+            (true, _) => "pass",
+            (false, Some(_)) => "excepted",
+            (false, None) => "fail",
+        }
+    }
+}
+
+/// Every control of the catalogue on one customer's output.
+pub fn evaluate(output: &Output) -> Vec<Verdict> {
+    CONTROLS
+        .iter()
+        .map(|control| {
+            let observations = (control.check)(output);
+            // A control with nothing to show for it is not met.
+            let passed = !observations.is_empty() && observations.iter().all(|o| o.holds);
+            Verdict {
+                control: control.id,
+                passed,
+                observations,
+                excepted: None,
+                profile: None,
+            }
+        })
+        .collect()
+}
+
+/// Names, on each verdict, the profile line behind it: the line that sets the control's
+/// `source` field in the merged profile (the layer's line when a layer sets it), or the
+/// nearest field above it that is set.
+pub fn attribute(verdicts: &mut [Verdict], profile: &Path) {
+    let cache = crate::layer::LayerCache::default();
+    let mut diagnostics = Vec::new();
+    let Some(root) = crate::compiler::merged(profile, &cache, &mut diagnostics) else {
+        return;
+    };
+    for (verdict, control) in verdicts.iter_mut().zip(CONTROLS) {
+        let at = crate::load::locate(&root, control.source);
+        verdict.profile = Some(format!("{}:{}", at.file.path.display(), at.line));
+    }
+}

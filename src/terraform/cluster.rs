@@ -1,0 +1,272 @@
+//! `cluster.tf.json`: the private GKE Standard cluster, its node pools and their service
+//! account, and (with the customer's key) application-layer secrets encryption.
+
+use serde_json::{Map, Value, json};
+
+use super::{Address, Block, File, Gcp, network};
+use crate::model::Customer;
+use crate::profile::{
+    Cluster as ClusterSettings, DnsProvider, MonitoringProvider, NodePool, ReleaseChannel,
+    TaintEffect, defaults,
+};
+
+pub const CLUSTER: Address = Address::resource("google_container_cluster", "cluster");
+/// The nodes' service account, which firewall rules also target.
+pub const NODE_ACCOUNT: Address = Address::resource("google_service_account", "nodes");
+const NODE_ACCOUNT_ROLE: Address = Address::resource("google_project_iam_member", "nodes");
+/// GKE's service agent's grant on the etcd key.
+pub const KEY_GRANT: Address = Address::resource("google_kms_crypto_key_iam_member", "gke");
+const PROJECT: Address = Address::data("google_project", "project");
+/// The pool a profile without `infrastructure.nodePools` gets, and a pool's defaults.
+pub const GENERAL_POOL: &str = "general";
+const MACHINE_TYPE: &str = "e2-standard-4";
+const MIN_NODES: u32 = 1;
+const MAX_NODES: u32 = 3;
+/// The least-privilege role of a node's service account (GKE hardening guide).
+pub const NODE_ROLE: &str = "roles/container.defaultNodeServiceAccount";
+
+pub(super) fn file(customer: &Customer, gcp: &Gcp) -> File {
+    let infrastructure = customer
+        .profile
+        .spec
+        .as_ref()
+        .and_then(|s| s.infrastructure.clone())
+        .unwrap_or_default();
+    let settings = infrastructure.cluster.unwrap_or_default();
+    let mut cluster = cluster(customer, gcp, &settings);
+    let mut blocks = vec![
+        Block::new(
+            NODE_ACCOUNT,
+            json!({
+                "project": gcp.project,
+                "account_id": format!("{}-nodes", short(&customer.name, 24)),
+                "display_name": format!("GKE nodes of {}", customer.name)
+            }),
+        ),
+        Block::new(
+            NODE_ACCOUNT_ROLE,
+            json!({
+                "project": gcp.project,
+                "role": NODE_ROLE,
+                "member": format!("serviceAccount:{}", NODE_ACCOUNT.attr("email"))
+            }),
+        ),
+    ];
+    let mut encryption = Vec::new();
+    if let Some(key) = &settings.secrets_encryption_key {
+        cluster["database_encryption"] = json!({"state": "ENCRYPTED", "key_name": key.0});
+        encryption = encrypted_with(&key.0, gcp);
+    }
+    blocks.push(Block::new(CLUSTER, cluster));
+    blocks.extend(node_pools(customer, gcp, infrastructure.node_pools));
+    blocks.extend(encryption);
+    File::of(blocks)
+}
+
+/// The cluster's arguments.
+fn cluster(customer: &Customer, gcp: &Gcp, settings: &ClusterSettings) -> Value {
+    let authorized: Vec<Value> = settings
+        .master_authorized_networks
+        .iter()
+        .flatten()
+        .map(|range| json!({"cidr_block": range.0, "display_name": range.0}))
+        .collect();
+    let binary_authorization = if settings
+        .binary_authorization
+        .unwrap_or(defaults::BINARY_AUTHORIZATION)
+    {
+        "PROJECT_SINGLETON_POLICY_ENFORCE"
+    } else {
+        "DISABLED"
+    };
+    let channel = settings
+        .release_channel
+        .unwrap_or(defaults::RELEASE_CHANNEL);
+    // GKE makes its own secondary ranges in a subnetwork it reads; in one gitopsc creates
+    // it uses the ones made for it.
+    let ip_allocation = match gcp.create {
+        Some(_) => json!({
+            "cluster_secondary_range_name": network::PODS_RANGE,
+            "services_secondary_range_name": network::SERVICES_RANGE
+        }),
+        None => json!({}),
+    };
+    json!({
+        "name": customer.cluster.name,
+        "project": gcp.project,
+        "location": gcp.region,
+        "network": network::network(gcp).attr("self_link"),
+        "subnetwork": network::subnetwork(gcp).attr("self_link"),
+        "remove_default_node_pool": true,
+        "initial_node_count": 1,
+        "deletion_protection": true,
+        "networking_mode": "VPC_NATIVE",
+        "ip_allocation_policy": ip_allocation,
+        "datapath_provider": "ADVANCED_DATAPATH",
+        "enable_shielded_nodes": true,
+        "enable_intranode_visibility": true,
+        "private_cluster_config": private_cluster(customer),
+        "master_authorized_networks_config": {"cidr_blocks": authorized},
+        "master_auth": {"client_certificate_config": {"issue_client_certificate": false}},
+        "workload_identity_config": {"workload_pool": format!("{}.svc.id.goog", gcp.project)},
+        "release_channel": {"channel": release_channel(channel)},
+        "binary_authorization": {"evaluation_mode": binary_authorization},
+        "addons_config": {
+            "http_load_balancing": {"disabled": false},
+            "gce_persistent_disk_csi_driver_config": {"enabled": true},
+            "dns_cache_config": {"enabled": customer.dns.node_local_cache}
+        },
+        "dns_config": dns_config(customer),
+        "logging_config": {"enable_components": ["SYSTEM_COMPONENTS", "WORKLOADS"]},
+        "monitoring_config": {
+            "enable_components": ["SYSTEM_COMPONENTS"],
+            "managed_prometheus": {
+                "enabled": customer.monitoring.provider == MonitoringProvider::GkeManagedPrometheus
+            }
+        },
+        "resource_labels": {"customer": customer.name, "managed-by": "gitopsc"}
+    })
+}
+
+/// Private nodes. A /28 is the private control plane's range; a /32 is a Private Service
+/// Connect cluster's endpoint, which GKE places itself.
+fn private_cluster(customer: &Customer) -> Map<String, Value> {
+    let mut private = Map::new();
+    private.insert("enable_private_nodes".into(), json!(true));
+    private.insert("enable_private_endpoint".into(), json!(false));
+    if customer.control_plane.prefix == 28 {
+        private.insert(
+            "master_ipv4_cidr_block".into(),
+            json!(customer.control_plane.to_string()),
+        );
+    }
+    private
+}
+
+/// The DNS the manifests' egress rules expect (docs/network.md).
+fn dns_config(customer: &Customer) -> Map<String, Value> {
+    let cloud_dns = customer.dns.provider == DnsProvider::CloudDns;
+    let mut dns = Map::new();
+    dns.insert(
+        "cluster_dns".into(),
+        json!(if cloud_dns {
+            "CLOUD_DNS"
+        } else {
+            "PLATFORM_DEFAULT"
+        }),
+    );
+    if cloud_dns {
+        dns.insert("cluster_dns_scope".into(), json!("CLUSTER_SCOPE"));
+    }
+    dns
+}
+
+/// The profile's node pools; a cluster whose default pool is removed needs at least one
+/// pool of its own.
+fn node_pools(customer: &Customer, gcp: &Gcp, listed: Option<Vec<NodePool>>) -> Vec<Block> {
+    let listed = listed.unwrap_or_default();
+    let pools = if listed.is_empty() {
+        vec![NodePool {
+            name: Some(crate::profile::DnsLabel(GENERAL_POOL.into())),
+            ..Default::default()
+        }]
+    } else {
+        listed
+    };
+    pools
+        .iter()
+        .filter_map(|pool| {
+            let name = pool.name.clone()?.0;
+            Some(Block::new(
+                Address::named("google_container_node_pool", name.clone()),
+                json!({
+                    "name": name,
+                    "project": gcp.project,
+                    "location": gcp.region,
+                    "cluster": CLUSTER.attr("id"),
+                    "autoscaling": {
+                        "min_node_count": pool.min_nodes.unwrap_or(MIN_NODES),
+                        "max_node_count": pool.max_nodes.unwrap_or(MAX_NODES)
+                    },
+                    "management": {"auto_repair": true, "auto_upgrade": true},
+                    "node_config": node_config(customer, pool)
+                }),
+            ))
+        })
+        .collect()
+}
+
+/// Hardened nodes: COS, the nodes' own account, GKE's metadata server, Shielded VMs, and
+/// the pool's taints, which the compiled tolerations match.
+fn node_config(customer: &Customer, pool: &NodePool) -> Value {
+    let taints: Vec<Value> = pool
+        .taints
+        .iter()
+        .flatten()
+        .map(|t| {
+            json!({
+                "key": t.key.clone().unwrap_or_default(),
+                "value": t.value.clone().unwrap_or_default(),
+                "effect": taint_effect(t.effect.unwrap_or(TaintEffect::NoSchedule))
+            })
+        })
+        .collect();
+    let mut node_config = json!({
+        "machine_type": pool.machine_type.clone().unwrap_or_else(|| MACHINE_TYPE.into()),
+        "image_type": "COS_CONTAINERD",
+        "service_account": NODE_ACCOUNT.attr("email"),
+        "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+        "metadata": {"disable-legacy-endpoints": "true"},
+        "workload_metadata_config": {"mode": "GKE_METADATA"},
+        "shielded_instance_config": {
+            "enable_secure_boot": true,
+            "enable_integrity_monitoring": true
+        },
+        "labels": {"gitopsc.io/customer": customer.name}
+    });
+    if !taints.is_empty() {
+        node_config["taint"] = Value::Array(taints);
+    }
+    node_config
+}
+
+/// GKE's service agent encrypts and decrypts with the key (its email carries the project
+/// number, read from the project).
+fn encrypted_with(key: &str, gcp: &Gcp) -> Vec<Block> {
+    vec![
+        Block::new(PROJECT, json!({"project_id": gcp.project})),
+        Block::new(
+            KEY_GRANT,
+            json!({
+                "crypto_key_id": key,
+                "role": "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+                "member": format!(
+                    "serviceAccount:service-{}@container-engine-robot.iam.gserviceaccount.com",
+                    PROJECT.attr("number")
+                )
+            }),
+        ),
+    ]
+}
+
+fn release_channel(channel: ReleaseChannel) -> &'static str {
+    match channel {
+        ReleaseChannel::Rapid => "RAPID",
+        ReleaseChannel::Regular => "REGULAR",
+        ReleaseChannel::Stable => "STABLE",
+    }
+}
+
+fn taint_effect(effect: TaintEffect) -> &'static str {
+    match effect {
+        TaintEffect::NoSchedule => "NO_SCHEDULE",
+        TaintEffect::PreferNoSchedule => "PREFER_NO_SCHEDULE",
+        TaintEffect::NoExecute => "NO_EXECUTE",
+    }
+}
+
+/// At most `max` characters, not ending in `-` (GCP account IDs are 6–30 characters).
+fn short(name: &str, max: usize) -> String {
+    let cut: String = name.chars().take(max).collect();
+    cut.trim_end_matches('-').to_string()
+}

@@ -1,0 +1,159 @@
+//! The customer's GCP infrastructure as Terraform JSON (`out/<customer>/terraform/`): the
+//! same effective model the manifests come from, so the two halves cannot disagree (the
+//! control-plane range, the DNS mode, managed Prometheus, the node pools' names and taints,
+//! the Cloud Armor allow-list, the GSAs behind Workload Identity).
+//!
+//! One module per concern, each a file of the customer's root module, as in
+//! terraform-google-modules: `providers`, `network`, `cluster`, `edge`, `dns`, `identity`,
+//! `secrets`, `state`, `imports`, `logging`. Blocks refer to each other through `Address`
+//! values (`block.rs`), never hand-built strings, so the order Terraform applies them in is
+//! data (`Module::graph`) a test can read.
+//!
+//! Values are typed JSON, never templated HCL. Every resource and attribute is checked
+//! against the hashicorp/google schema in `schema/google-provider.json` by the tests
+//! (docs/infrastructure.md says where that schema comes from).
+
+use std::collections::BTreeMap;
+
+use crate::model::Customer;
+use crate::profile::defaults;
+
+pub mod block;
+mod cluster;
+mod dns;
+mod edge;
+mod identity;
+mod imports;
+mod logging;
+mod network;
+mod providers;
+mod secrets;
+mod state;
+
+pub use block::{Address, Block, File, Graph, Ref};
+pub use cluster::{CLUSTER, GENERAL_POOL, KEY_GRANT, NODE_ACCOUNT, NODE_ROLE};
+pub use edge::{HEALTH_CHECK_RANGES, RANGES_PER_RULE};
+pub use logging::DATA_ACCESS_LOGGED;
+
+/// The provider range whose schema the tests check (`schema/google-provider.json`: 6.50.0).
+pub const PROVIDER_VERSION: &str = "~> 6.50";
+/// The folder inside `out/<customer>/`.
+pub const FOLDER: &str = "terraform";
+
+/// The customer's root module: its files by name (`cluster` for `cluster.tf.json`), in the
+/// order they are written; a concern with nothing to create has no file.
+pub struct Module {
+    pub files: Vec<(&'static str, File)>,
+}
+
+impl Module {
+    /// Which blocks wait for which, as Terraform will order them.
+    pub fn graph(&self) -> Graph {
+        let documents: Vec<serde_json::Value> =
+            self.files.iter().map(|(_, file)| file.to_json()).collect();
+        Graph::of(&documents)
+    }
+}
+
+/// The customer's root module.
+pub fn module(customer: &Customer) -> Module {
+    let gcp = Gcp::of(customer);
+    let state = State::of(customer, &gcp);
+    let files = [
+        ("providers", providers::file(&gcp, &state)),
+        ("network", network::file(customer, &gcp)),
+        ("cluster", cluster::file(customer, &gcp)),
+        ("edge", edge::file(customer, &gcp)),
+        ("dns", dns::file(customer, &gcp)),
+        ("identity", identity::file(customer)),
+        ("secrets", secrets::file(customer)),
+        ("state", state::file(&state)),
+        ("imports", imports::file(&state)),
+        ("logging", logging::file(&gcp)),
+    ];
+    Module {
+        files: files
+            .into_iter()
+            .filter(|(_, file)| !file.is_empty())
+            .collect(),
+    }
+}
+
+/// Every Terraform file of the customer, by path inside `out/<customer>/`.
+pub fn files(customer: &Customer) -> BTreeMap<String, String> {
+    module(customer)
+        .files
+        .iter()
+        .map(|(name, file)| {
+            let mut text = serde_json::to_string_pretty(&file.to_json()).unwrap_or_default();
+            text.push('\n');
+            (format!("{FOLDER}/{name}.tf.json"), text)
+        })
+        .collect()
+}
+
+/// The GCP-side settings the profile gives, every default applied.
+struct Gcp<'a> {
+    project: &'a str,
+    region: &'a str,
+    network: String,
+    subnetwork: String,
+    network_project: String,
+    /// The ranges of a network gitopsc creates; `None`: the existing one is read.
+    create: Option<crate::profile::NetworkRanges>,
+    cloud_nat: bool,
+}
+
+impl Gcp<'_> {
+    fn of(customer: &Customer) -> Gcp<'_> {
+        let profile = customer.profile.spec.as_ref().and_then(|s| s.gcp.as_ref());
+        let project = customer.cluster.project_id.as_str();
+        let text = |value: Option<&String>| value.cloned().unwrap_or_default();
+        Gcp {
+            project,
+            region: customer.cluster.location.as_str(),
+            network: text(profile.and_then(|g| g.network.as_ref())),
+            subnetwork: text(profile.and_then(|g| g.subnetwork.as_ref())),
+            network_project: profile
+                .and_then(|g| g.network_project_id.as_ref())
+                .map_or_else(|| project.to_string(), |p| p.0.clone()),
+            create: profile.and_then(|g| g.create_network.clone()),
+            cloud_nat: profile
+                .and_then(|g| g.cloud_nat)
+                .unwrap_or(defaults::CLOUD_NAT),
+        }
+    }
+}
+
+/// Where the customer's Terraform state lives, every default applied.
+struct State {
+    /// The customer's project, where a managed bucket must be.
+    project: String,
+    bucket: String,
+    prefix: String,
+    manage_bucket: bool,
+    location: String,
+}
+
+impl State {
+    fn of(customer: &Customer, gcp: &Gcp) -> State {
+        let state = customer
+            .profile
+            .spec
+            .as_ref()
+            .and_then(|s| s.infrastructure.as_ref())
+            .and_then(|i| i.state.clone())
+            .unwrap_or_default();
+        State {
+            project: gcp.project.to_string(),
+            bucket: state
+                .bucket
+                .map_or_else(|| format!("{}-tfstate", gcp.project), String::from),
+            prefix: state
+                .prefix
+                .unwrap_or_else(|| format!("gitopsc/{}", customer.name)),
+            manage_bucket: state.manage_bucket.unwrap_or(defaults::MANAGE_STATE_BUCKET),
+            location: state.location.unwrap_or_else(|| gcp.region.to_string()),
+        }
+    }
+}

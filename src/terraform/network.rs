@@ -1,0 +1,141 @@
+//! `network.tf.json`: the customer's VPC and subnetwork, read (in the host project for a
+//! Shared VPC) or created with Private Google Access, flow logs and the secondary ranges
+//! GKE uses; and, when asked, Cloud Router and Cloud NAT for the private nodes' egress.
+
+use serde_json::json;
+
+use super::{Address, Block, File, Gcp};
+use crate::model::Customer;
+
+/// The secondary ranges of a created subnetwork, which the cluster's pods and Services use.
+pub const PODS_RANGE: &str = "pods";
+pub const SERVICES_RANGE: &str = "services";
+const NETWORK: &str = "network";
+const SUBNETWORK: &str = "nodes";
+const ROUTER: Address = Address::resource("google_compute_router", "nat");
+const NAT: Address = Address::resource("google_compute_router_nat", "nat");
+const DENY_INGRESS: Address = Address::resource("google_compute_firewall", "deny_ingress");
+
+/// The VPC: the block that creates it, or the one that reads it.
+pub fn network(gcp: &Gcp) -> Address {
+    match gcp.create {
+        Some(_) => Address::resource("google_compute_network", NETWORK),
+        None => Address::data("google_compute_network", NETWORK),
+    }
+}
+
+/// The nodes' subnetwork: the block that creates it, or the one that reads it.
+pub fn subnetwork(gcp: &Gcp) -> Address {
+    match gcp.create {
+        Some(_) => Address::resource("google_compute_subnetwork", SUBNETWORK),
+        None => Address::data("google_compute_subnetwork", SUBNETWORK),
+    }
+}
+
+pub(super) fn file(customer: &Customer, gcp: &Gcp) -> File {
+    let mut blocks = match &gcp.create {
+        None => read(gcp),
+        Some(ranges) => create(customer, gcp, ranges),
+    };
+    if gcp.cloud_nat {
+        blocks.extend(nat(customer, gcp));
+    }
+    File::of(blocks)
+}
+
+fn read(gcp: &Gcp) -> Vec<Block> {
+    vec![
+        Block::new(
+            network(gcp),
+            json!({"name": gcp.network, "project": gcp.network_project}),
+        ),
+        Block::new(
+            subnetwork(gcp),
+            json!({
+                "name": gcp.subnetwork,
+                "region": gcp.region,
+                "project": gcp.network_project
+            }),
+        ),
+    ]
+}
+
+fn create(customer: &Customer, gcp: &Gcp, ranges: &crate::profile::NetworkRanges) -> Vec<Block> {
+    let range = |r: &Option<crate::profile::CidrRange>| r.clone().map(String::from);
+    vec![
+        Block::new(
+            network(gcp),
+            json!({
+                "name": gcp.network,
+                "project": gcp.network_project,
+                "auto_create_subnetworks": false,
+                "routing_mode": "REGIONAL"
+            }),
+        ),
+        Block::new(
+            subnetwork(gcp),
+            json!({
+                "name": gcp.subnetwork,
+                "project": gcp.network_project,
+                "region": gcp.region,
+                "network": network(gcp).attr("id"),
+                "ip_cidr_range": range(&ranges.nodes),
+                "private_ip_google_access": true,
+                "secondary_ip_range": [
+                    {"range_name": PODS_RANGE, "ip_cidr_range": range(&ranges.pods)},
+                    {"range_name": SERVICES_RANGE, "ip_cidr_range": range(&ranges.services)}
+                ],
+                "log_config": {
+                    "aggregation_interval": "INTERVAL_5_SEC",
+                    "flow_sampling": 0.5,
+                    "metadata": "INCLUDE_ALL_METADATA"
+                }
+            }),
+        ),
+        // A created network states its baseline: no ingress but what a rule of higher
+        // priority allows (GKE's own rules, the entry points'), logged.
+        Block::new(
+            DENY_INGRESS,
+            json!({
+                "name": format!("{}-deny-ingress", customer.name),
+                "project": gcp.network_project,
+                "network": network(gcp).attr("self_link"),
+                "direction": "INGRESS",
+                "priority": 65534,
+                "source_ranges": ["0.0.0.0/0"],
+                "deny": [{"protocol": "all"}],
+                "log_config": {"metadata": "INCLUDE_ALL_METADATA"}
+            }),
+        ),
+    ]
+}
+
+fn nat(customer: &Customer, gcp: &Gcp) -> [Block; 2] {
+    [
+        Block::new(
+            ROUTER,
+            json!({
+                "name": format!("{}-router", customer.name),
+                "project": gcp.network_project,
+                "region": gcp.region,
+                "network": network(gcp).attr("id")
+            }),
+        ),
+        Block::new(
+            NAT,
+            json!({
+                "name": format!("{}-nat", customer.name),
+                "project": gcp.network_project,
+                "region": gcp.region,
+                "router": ROUTER.attr("name"),
+                "nat_ip_allocate_option": "AUTO_ONLY",
+                "source_subnetwork_ip_ranges_to_nat": "LIST_OF_SUBNETWORKS",
+                "subnetwork": [{
+                    "name": subnetwork(gcp).attr("id"),
+                    "source_ip_ranges_to_nat": ["ALL_IP_RANGES"]
+                }],
+                "log_config": {"enable": true, "filter": "ERRORS_ONLY"}
+            }),
+        ),
+    ]
+}
