@@ -94,8 +94,8 @@ pub struct Compiled {
     pub output: Option<Folder>,
     /// The folder on disk is current (`Reuse`), so it was not compiled.
     pub reused: bool,
-    /// The digest of the merged profile (`package::input_digest`), which the Argo CD
-    /// folder's lock records.
+    /// The digest of the merged profile (`package::input_digest`), which the customer's
+    /// lock records.
     pub input: String,
 }
 
@@ -126,10 +126,10 @@ impl Fleet {
     pub fn argocd(&self, format: package::Format, whole_fleet: bool) -> Option<Folder> {
         (format == package::Format::Kustomize && whole_fleet && !self.customers.is_empty()).then(
             || {
-                let all: Vec<(&Member, &[ObjectKind], &str)> = self
+                let all: Vec<(&Member, &[ObjectKind])> = self
                     .customers
                     .iter()
-                    .map(|c| (&c.member, c.kinds.as_slice(), c.input.as_str()))
+                    .map(|c| (&c.member, c.kinds.as_slice()))
                     .collect();
                 package::argocd::fleet(&all)
             },

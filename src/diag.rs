@@ -379,6 +379,7 @@ codes! {
     OverlappingRanges = "W0102": "an allow-list repeats a range or holds one inside another",
     DefaultSslPolicy = "W0103": "the external entry uses GCP's default SSL policy, which accepts TLS 1.0",
     RestoreInProgress = "W0104": "the database is being restored from a snapshot and runs one member",
+    AuditControl = "W0105": "the compiled output would fail a control of `gitopsc audit`",
 }
 
 /// The candidate nearest to `name` by edit distance, if it is near enough to be a typo.

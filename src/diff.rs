@@ -44,13 +44,58 @@ pub struct FieldChange {
     pub new: Option<Value>,
 }
 
+/// Which half of the output an object belongs to: what Argo CD applies, or what Terraform
+/// applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    Manifests,
+    Terraform,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectDiff {
     pub change: Change,
+    pub half: Half,
     pub file: String,
+    /// A Kubernetes kind, or a Terraform block type (`google_container_cluster`,
+    /// `data.google_compute_network`, or `terraform`/`provider`/`import` settings).
     pub kind: String,
     pub name: String,
     pub fields: Vec<FieldChange>,
+}
+
+impl ObjectDiff {
+    /// `Deployment/app`, or a Terraform address such as `google_container_cluster.cluster`.
+    pub fn label(&self) -> String {
+        match self.half {
+            Half::Manifests => format!("{}/{}", self.kind, self.name),
+            Half::Terraform => format!("{}.{}", self.kind, self.name),
+        }
+    }
+
+    /// What a reviewer must look at first in a Terraform change: IAM, firewalls, the cluster,
+    /// keys, secrets, and buckets that hold data.
+    pub fn sensitive(&self) -> Option<&'static str> {
+        if self.half != Half::Terraform {
+            return None;
+        }
+        let kind = self.kind.trim_start_matches("data.");
+        if kind.contains("_iam_") || kind == "google_service_account" {
+            Some("IAM")
+        } else if kind == "google_compute_firewall" || kind == "google_compute_security_policy" {
+            Some("firewall")
+        } else if kind.starts_with("google_container_") {
+            Some("cluster")
+        } else if kind.starts_with("google_kms_") {
+            Some("encryption key")
+        } else if kind.starts_with("google_secret_manager_") {
+            Some("secrets")
+        } else if kind == "google_storage_bucket" {
+            Some("data bucket")
+        } else {
+            None
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,7 +106,33 @@ pub struct FolderDiff {
 
 impl FolderDiff {
     fn count(&self, change: Change) -> usize {
-        self.objects.iter().filter(|o| o.change == change).count()
+        self.count_in(Half::Manifests, change)
+    }
+
+    fn count_in(&self, half: Half, change: Change) -> usize {
+        self.objects
+            .iter()
+            .filter(|o| o.half == half && o.change == change)
+            .count()
+    }
+
+    fn terraform(&self) -> usize {
+        self.objects
+            .iter()
+            .filter(|o| o.half == Half::Terraform)
+            .count()
+    }
+
+    /// The sensitive kinds of Terraform change, each once, in a fixed order.
+    fn sensitive(&self) -> Vec<&'static str> {
+        let mut found: Vec<&'static str> = self
+            .objects
+            .iter()
+            .filter_map(ObjectDiff::sensitive)
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
     }
 }
 
@@ -157,6 +228,7 @@ fn folder_diff(
         let shown = new.as_ref().or(old.as_ref()).unwrap_or(&Value::Null);
         objects.push(ObjectDiff {
             change,
+            half: Half::Manifests,
             file: path.clone(),
             kind: shown["kind"].as_str().unwrap_or("?").to_string(),
             name: shown["metadata"]["name"]
@@ -172,10 +244,98 @@ fn folder_diff(
     if let Some(prerequisites) = prerequisites_diff(old.as_deref(), compiled.get(PREREQUISITES)) {
         objects.push(prerequisites);
     }
+    objects.extend(terraform_diff(on_disk, compiled));
     FolderDiff {
         name: name.to_string(),
         objects,
     }
+}
+
+/// Terraform files of a folder.
+fn is_terraform(path: &str) -> bool {
+    path.starts_with(crate::terraform::FOLDER) && path.ends_with(".tf.json")
+}
+
+/// The blocks of a Terraform JSON file by (type, name): `data.` before a data source's
+/// type; the file's top-level settings (`terraform`, `provider`, `import`) by their key
+/// and the file's name.
+fn blocks(path: &str, bytes: &[u8]) -> BTreeMap<(String, String), Value> {
+    let document: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    let file = path
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
+        .trim_end_matches(".tf.json");
+    let mut found = BTreeMap::new();
+    for (key, value) in document.as_object().into_iter().flatten() {
+        let prefix = match key.as_str() {
+            "resource" => "",
+            "data" => "data.",
+            _ => {
+                found.insert((key.clone(), file.to_string()), value.clone());
+                continue;
+            }
+        };
+        for (kind, named) in value.as_object().into_iter().flatten() {
+            for (name, body) in named.as_object().into_iter().flatten() {
+                found.insert((format!("{prefix}{kind}"), name.clone()), body.clone());
+            }
+        }
+    }
+    found
+}
+
+/// Each Terraform block added, removed or changed (with its arguments), file by file; a
+/// removed file removes each of its blocks.
+fn terraform_diff(
+    on_disk: &BTreeMap<String, Vec<u8>>,
+    compiled: &BTreeMap<String, String>,
+) -> Vec<ObjectDiff> {
+    let mut paths: Vec<&String> = on_disk
+        .keys()
+        .chain(compiled.keys())
+        .filter(|p| is_terraform(p))
+        .collect();
+    paths.sort();
+    paths.dedup();
+    let mut objects = Vec::new();
+    for path in paths {
+        let (old, new) = (on_disk.get(path), compiled.get(path));
+        if let (Some(old), Some(new)) = (old, new)
+            && old.as_slice() == new.as_bytes()
+        {
+            continue;
+        }
+        let before = old.map_or_else(BTreeMap::new, |bytes| blocks(path, bytes));
+        let after = new.map_or_else(BTreeMap::new, |text| blocks(path, text.as_bytes()));
+        let mut keys: Vec<&(String, String)> = before.keys().chain(after.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            let (change, fields) = match (before.get(key), after.get(key)) {
+                (None, Some(_)) => (Change::Added, Vec::new()),
+                (Some(_), None) => (Change::Removed, Vec::new()),
+                (Some(old), Some(new)) => {
+                    let mut fields = Vec::new();
+                    walk("", old, new, &mut fields);
+                    if fields.is_empty() {
+                        continue;
+                    }
+                    (Change::Changed, fields)
+                }
+                (None, None) => continue,
+            };
+            objects.push(ObjectDiff {
+                change,
+                half: Half::Terraform,
+                file: path.clone(),
+                kind: key.0.clone(),
+                name: key.1.clone(),
+                fields,
+            });
+        }
+    }
+    objects
 }
 
 /// The checklist's rows as `kind name` → why, so a reviewer sees a prerequisite appear or
@@ -216,6 +376,7 @@ fn prerequisites_diff(old: Option<&str>, new: Option<&String>) -> Option<ObjectD
         .collect();
     Some(ObjectDiff {
         change,
+        half: Half::Manifests,
         file: PREREQUISITES.into(),
         kind: "Prerequisites".into(),
         name: "checklist".into(),
@@ -384,12 +545,60 @@ fn line_diff(field: &FieldChange) -> Option<Vec<String>> {
 }
 
 fn summary(folder: &FolderDiff) -> String {
-    let parts: Vec<String> = [Change::Changed, Change::Added, Change::Removed]
-        .iter()
-        .filter(|c| folder.count(**c) > 0)
-        .map(|c| format!("{} {}", folder.count(*c), c.as_str()))
-        .collect();
-    parts.join(", ")
+    let counts = |half| {
+        let parts: Vec<String> = [Change::Changed, Change::Added, Change::Removed]
+            .iter()
+            .filter(|c| folder.count_in(half, **c) > 0)
+            .map(|c| format!("{} {}", folder.count_in(half, *c), c.as_str()))
+            .collect();
+        parts.join(", ")
+    };
+    let manifests = counts(Half::Manifests);
+    let terraform = counts(Half::Terraform);
+    if terraform.is_empty() {
+        return manifests;
+    }
+    let sensitive = folder.sensitive();
+    let touches = if sensitive.is_empty() {
+        String::new()
+    } else {
+        format!(" (touches {})", sensitive.join(", "))
+    };
+    let terraform = format!("Terraform: {terraform}{touches}");
+    if manifests.is_empty() {
+        terraform
+    } else {
+        format!("{manifests}; {terraform}")
+    }
+}
+
+/// The folder's objects by half, in the order a reviewer reads them: Terraform first when
+/// it touches something sensitive, else the manifests first; empty halves left out.
+fn sections(folder: &FolderDiff) -> Vec<(Half, Vec<&ObjectDiff>)> {
+    let of =
+        |half| -> Vec<&ObjectDiff> { folder.objects.iter().filter(|o| o.half == half).collect() };
+    let mut order = [Half::Manifests, Half::Terraform];
+    if !folder.sensitive().is_empty() {
+        order.reverse();
+    }
+    order
+        .into_iter()
+        .map(|half| (half, of(half)))
+        .filter(|(_, objects)| !objects.is_empty())
+        .collect()
+}
+
+/// Whether a folder's changes are shown under a heading per half: when Terraform has any.
+fn titled(sections: &[(Half, Vec<&ObjectDiff>)]) -> bool {
+    sections.iter().any(|(half, _)| *half == Half::Terraform)
+}
+
+/// A section's heading: what applies it.
+fn heading(half: Half) -> &'static str {
+    match half {
+        Half::Manifests => "Manifests (Argo CD applies them)",
+        Half::Terraform => "Terraform (applied by Terraform, not Argo CD)",
+    }
 }
 
 /// What stands for a folder's own name where many folders share one set of changes.
@@ -508,44 +717,57 @@ fn groups(report: &Report) -> Vec<Group<'_>> {
 /// One folder's changes as text lines under its heading.
 fn text_body(folder: &FolderDiff, paint: &dyn Fn(&str, &str) -> String) -> String {
     let mut out = String::new();
-    for object in &folder.objects {
-        let color_code = match object.change {
-            Change::Added => "32",
-            Change::Removed => "31",
-            Change::Changed => "33",
-        };
-        let _ = writeln!(
-            out,
-            "  {} {}/{}  ({})",
-            paint(color_code, object.change.sign()),
-            object.kind,
-            object.name,
-            object.file
-        );
-        for field in &object.fields {
-            let Some(lines) = line_diff(field) else {
-                let _ = writeln!(
-                    out,
-                    "      {}: {} → {}",
-                    field.path,
-                    short(field.old.as_ref()),
-                    short(field.new.as_ref())
-                );
-                continue;
-            };
-            let _ = writeln!(out, "      {}:", field.path);
-            for line in lines {
-                let line = match line.chars().next() {
-                    Some('+') => paint("32", &line),
-                    Some('-') => paint("31", &line),
-                    Some('@') => paint("36", &line),
-                    _ => line,
-                };
-                let _ = writeln!(out, "        {line}");
-            }
+    let sections = sections(folder);
+    let titled = titled(&sections);
+    for (half, objects) in sections {
+        if titled {
+            let _ = writeln!(out, "  {}:", heading(half));
+        }
+        for object in objects {
+            text_object(&mut out, object, paint);
         }
     }
     out
+}
+
+fn text_object(out: &mut String, object: &ObjectDiff, paint: &dyn Fn(&str, &str) -> String) {
+    let color_code = match object.change {
+        Change::Added => "32",
+        Change::Removed => "31",
+        Change::Changed => "33",
+    };
+    let flag = object
+        .sensitive()
+        .map_or_else(String::new, |what| format!("  [{what}]"));
+    let _ = writeln!(
+        out,
+        "  {} {}  ({}){flag}",
+        paint(color_code, object.change.sign()),
+        object.label(),
+        object.file
+    );
+    for field in &object.fields {
+        let Some(lines) = line_diff(field) else {
+            let _ = writeln!(
+                out,
+                "      {}: {} → {}",
+                field.path,
+                short(field.old.as_ref()),
+                short(field.new.as_ref())
+            );
+            continue;
+        };
+        let _ = writeln!(out, "      {}:", field.path);
+        for line in lines {
+            let line = match line.chars().next() {
+                Some('+') => paint("32", &line),
+                Some('-') => paint("31", &line),
+                Some('@') => paint("36", &line),
+                _ => line,
+            };
+            let _ = writeln!(out, "        {line}");
+        }
+    }
 }
 
 /// For a terminal or a log: one block per folder, or per group of folders with the same
@@ -574,38 +796,54 @@ pub fn text(report: &Report, color: bool) -> String {
 /// GitHub refuses a pull-request comment longer than this (a job summary may hold 1 MiB).
 pub const COMMENT_LIMIT: usize = 65_536;
 
-/// One folder's changes as a markdown list.
+/// One folder's changes as a markdown list, Terraform under its own heading.
 fn markdown_body(folder: &FolderDiff) -> String {
     let mut out = String::new();
-    for object in &folder.objects {
-        let _ = writeln!(
-            out,
-            "- **{}** `{}/{}` (`{}`)",
-            object.change.as_str(),
-            object.kind,
-            object.name,
-            object.file
-        );
-        for field in &object.fields {
-            let Some(lines) = line_diff(field) else {
-                let _ = writeln!(
-                    out,
-                    "  - `{}`: `{}` → `{}`",
-                    field.path,
-                    short(field.old.as_ref()).replace('`', "'"),
-                    short(field.new.as_ref()).replace('`', "'")
-                );
-                continue;
-            };
-            let _ = writeln!(out, "  - `{}`:\n    ```diff", field.path);
-            for line in lines {
-                // A fence inside the script would end the block early.
-                let _ = writeln!(out, "    {}", line.replace("```", "'''"));
-            }
-            out.push_str("    ```\n");
+    let sections = sections(folder);
+    let titled = titled(&sections);
+    for (half, objects) in sections {
+        if titled {
+            let _ = writeln!(out, "**{}**\n", heading(half));
+        }
+        for object in objects {
+            markdown_object(&mut out, object);
+        }
+        if titled {
+            out.push('\n');
         }
     }
     out
+}
+
+fn markdown_object(out: &mut String, object: &ObjectDiff) {
+    let flag = object
+        .sensitive()
+        .map_or_else(String::new, |what| format!(" ⚠ {what}"));
+    let _ = writeln!(
+        out,
+        "- **{}** `{}` (`{}`){flag}",
+        object.change.as_str(),
+        object.label(),
+        object.file
+    );
+    for field in &object.fields {
+        let Some(lines) = line_diff(field) else {
+            let _ = writeln!(
+                out,
+                "  - `{}`: `{}` → `{}`",
+                field.path,
+                short(field.old.as_ref()).replace('`', "'"),
+                short(field.new.as_ref()).replace('`', "'")
+            );
+            continue;
+        };
+        let _ = writeln!(out, "  - `{}`:\n    ```diff", field.path);
+        for line in lines {
+            // A fence inside the script would end the block early.
+            let _ = writeln!(out, "    {}", line.replace("```", "'''"));
+        }
+        out.push_str("    ```\n");
+    }
 }
 
 /// For a pull-request comment: a table of the folders (grouped where their changes are the
@@ -618,19 +856,9 @@ pub fn markdown(report: &Report) -> String {
         return out;
     }
     let groups = groups(report);
-    let code = |name: &str| format!("`{name}`");
-    let mut rows = Vec::new();
+    let rows: Vec<String> = groups.iter().map(table_row).collect();
     let mut sections = Vec::new();
     for group in &groups {
-        let each = if group.names.len() > 1 { " each" } else { "" };
-        let count = |change| format!("{}{each}", group.folder.count(change));
-        rows.push(format!(
-            "| {} | {} | {} | {} |\n",
-            group.title(&code),
-            count(Change::Changed),
-            count(Change::Added),
-            count(Change::Removed)
-        ));
         sections.push(format!(
             "\n<details>\n<summary><b>{}</b>: {}</summary>\n\n{}\n</details>\n",
             group.title(&|name| name.to_string()),
@@ -649,7 +877,8 @@ pub fn markdown(report: &Report) -> String {
         "{} would change{distinct}.\n",
         plural(folders, "folder")
     );
-    out.push_str("| folders | changed | added | removed |\n|---|---:|---:|---:|\n");
+    out.push_str(&sensitive_warning(&groups));
+    out.push_str("| folders | changed | added | removed | Terraform |\n|---|---:|---:|---:|---|\n");
     let footer = |shown: usize| {
         format!(
             "\n_{shown} of {} shown: the rest would pass GitHub's limit of {COMMENT_LIMIT} \
@@ -686,6 +915,57 @@ pub fn markdown(report: &Report) -> String {
     out
 }
 
+/// A group's row of the markdown table: changed, added and removed manifests, and the
+/// Terraform blocks with what they touch.
+fn table_row(group: &Group<'_>) -> String {
+    let each = if group.names.len() > 1 { " each" } else { "" };
+    let count = |change| format!("{}{each}", group.folder.count(change));
+    let sensitive = group.folder.sensitive();
+    let terraform = match group.folder.terraform() {
+        0 => "0".to_string(),
+        n if sensitive.is_empty() => format!("{n}{each}"),
+        n => format!("{n}{each} ⚠ {}", sensitive.join(", ")),
+    };
+    format!(
+        "| {} | {} | {} | {} | {terraform} |\n",
+        group.title(&|name| format!("`{name}`")),
+        count(Change::Changed),
+        count(Change::Added),
+        count(Change::Removed)
+    )
+}
+
+/// The line a reviewer reads first when Terraform changes IAM, firewalls, the cluster,
+/// keys, secrets or data buckets of some customers; empty otherwise.
+fn sensitive_warning(groups: &[Group<'_>]) -> String {
+    let mut kinds: Vec<&str> = groups.iter().flat_map(|g| g.folder.sensitive()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    if kinds.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = groups
+        .iter()
+        .filter(|g| !g.folder.sensitive().is_empty())
+        .flat_map(|g| g.names.iter().copied())
+        .collect();
+    let shown: Vec<String> = names
+        .iter()
+        .take(NAMES_SHOWN)
+        .map(|n| format!("`{n}`"))
+        .collect();
+    let more = if names.len() > NAMES_SHOWN {
+        format!(" and {} more", names.len() - NAMES_SHOWN)
+    } else {
+        String::new()
+    };
+    format!(
+        "**⚠ Terraform changes touch {}** in {}{more}: review them first; Terraform applies them, Argo CD does not.\n\n",
+        kinds.join(", "),
+        shown.join(", ")
+    )
+}
+
 /// For tools: everything, with full old and new values.
 pub fn json(report: &Report) -> String {
     let folders: Vec<Value> = report
@@ -697,8 +977,12 @@ pub fn json(report: &Report) -> String {
                 "changed": folder.count(Change::Changed),
                 "added": folder.count(Change::Added),
                 "removed": folder.count(Change::Removed),
+                "terraform": folder.terraform(),
+                "sensitive": folder.sensitive(),
                 "objects": folder.objects.iter().map(|o| serde_json::json!({
                     "change": o.change.as_str(),
+                    "half": match o.half { Half::Manifests => "manifests", Half::Terraform => "terraform" },
+                    "sensitive": o.sensitive(),
                     "kind": o.kind,
                     "name": o.name,
                     "file": o.file,

@@ -146,58 +146,47 @@ fn database_prerequisites(customer: &Customer, out: &mut BTreeSet<Prerequisite>)
 /// store that reads it.
 fn credentials_prerequisites(customer: &Customer, out: &mut BTreeSet<Prerequisite>) {
     let database = &customer.database;
+    let keys = credentials::secret_key::ALL.join(", ");
     if let crate::model::Credentials::Existing(secret) = &database.credentials {
         out.insert(prerequisite(
             Section::Object,
             "Secret",
             secret,
             format!(
-                "the database credentials (`spec.database.credentials.existingSecret`), with keys {}",
-                credentials::secret_key::ALL.join(", ")
+                "the database credentials (`spec.database.credentials.existingSecret`), with keys {keys}"
             ),
         ));
     }
-    if let Some(source) = database.credentials.external() {
-        match &source.store {
-            SecretStore::Cluster(name) => {
-                out.insert(prerequisite(
-                    Section::Object,
-                    "ClusterSecretStore",
-                    name,
-                    "GCP Secret Manager store the credentials ExternalSecret reads".into(),
-                ));
-            }
-            SecretStore::Compiled {
-                gcp_service_account,
-                ..
-            } => {
-                let member = format!(
-                    "serviceAccount:{}.svc.id.goog[{}/{}]",
-                    customer.cluster.project_id,
-                    customer.namespace,
-                    crate::emit::credentials::STORE_ACCOUNT
-                );
-                let why = match gcp_service_account {
-                    Some(gsa) => format!(
-                        "`{member}` has roles/iam.workloadIdentityUser on `{gsa}`, which has roles/secretmanager.secretAccessor on the secret"
-                    ),
-                    None => format!(
-                        "the Workload Identity principal of `{member}` has roles/secretmanager.secretAccessor on the secret"
-                    ),
-                };
-                out.insert(prerequisite(Section::Gcp, "IAM binding", &source.key, why));
-            }
+    let Some(source) = database.credentials.external() else {
+        return;
+    };
+    match &source.store {
+        SecretStore::Cluster(name) => {
+            out.insert(prerequisite(
+                Section::Object,
+                "ClusterSecretStore",
+                name,
+                "GCP Secret Manager store the credentials ExternalSecret reads".into(),
+            ));
+            out.insert(prerequisite(
+                Section::Gcp,
+                "Secret Manager secret",
+                &source.key,
+                format!("in the store's project, a JSON object with the keys {keys}"),
+            ));
         }
-        out.insert(prerequisite(
-            Section::Gcp,
-            "Secret Manager secret",
-            &source.key,
-            format!(
-                "a JSON object with the keys {} in project `{}`",
-                credentials::secret_key::ALL.join(", "),
-                customer.cluster.project_id
-            ),
-        ));
+        // The Terraform creates the secret, without a value, and who may read it.
+        SecretStore::Compiled { .. } => {
+            out.insert(prerequisite(
+                Section::Gcp,
+                "Secret Manager secret value",
+                &source.key,
+                format!(
+                    "a version of the secret `terraform/secrets.tf.json` creates in project `{}`: a JSON object with the keys {keys}",
+                    customer.cluster.project_id
+                ),
+            ));
+        }
     }
 }
 
@@ -213,41 +202,12 @@ fn entry_and_identity_prerequisites(customer: &Customer, out: &mut BTreeSet<Prer
                     .into(),
             ));
         }
-        out.insert(prerequisite(
-            Section::Gcp,
-            "Cloud Armor policy",
-            &external.cloud_armor_policy,
-            "holds the external allow-list; the BackendConfig attaches it".into(),
-        ));
-        if let Some(ip) = &external.static_ip_name {
-            out.insert(prerequisite(
-                Section::Gcp,
-                "global static IP",
-                ip,
-                "the external load balancer's address (Ingress annotation)".into(),
-            ));
-        }
-        if let Some(policy) = &external.ssl_policy {
-            out.insert(prerequisite(
-                Section::Gcp,
-                "SSL policy",
-                policy,
-                "TLS versions and ciphers of the external load balancer (FrontendConfig)".into(),
-            ));
-        }
+        // The Cloud Armor policy, the global address and the SSL policy are created by
+        // `terraform/edge.tf.json`.
     }
-    if let Some(gsa) = &customer.app.gcp_service_account {
-        out.insert(prerequisite(
-            Section::Gcp,
-            "IAM binding",
-            gsa,
-            format!(
-                "`serviceAccount:{}.svc.id.goog[{}/{}]` has roles/iam.workloadIdentityUser on it",
-                customer.cluster.project_id,
-                customer.namespace,
-                workload::APP
-            ),
-        ));
+    // The app's GSA and its Workload Identity binding are created by
+    // `terraform/identity.tf.json`; the DNS that takes its calls to Google APIs is the VPC's.
+    if customer.app.gcp_service_account.is_some() {
         out.insert(prerequisite(
             Section::Gcp,
             "Private Google Access DNS",
@@ -266,7 +226,8 @@ pub fn prerequisites_markdown(customer: &Customer, prerequisites: &[Prerequisite
         "# Prerequisites of `{}`\n\n\
          Written by gitopsc; do not edit. Everything below must exist before Argo CD syncs\n\
          this folder into namespace `{}`: the output references it but does not create it.\n\
-         Everything else it references, it creates.\n",
+         Everything else it references, it creates, the GCP resources in `terraform/`\n\
+         included. docs/bring-up.md is the order to bring the customer up in.\n",
         customer.name, customer.namespace
     );
     let mut section = None;

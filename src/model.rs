@@ -393,6 +393,10 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         .and_then(|i| i.cluster.clone())
         .unwrap_or_default();
     let control_plane = cluster.master_ipv4_cidr_block.as_deref()?;
+    let cluster_name = cluster
+        .name
+        .clone()
+        .map_or_else(|| format!("{name}-gke"), String::from);
     let gcp = spec.gcp.clone().unwrap_or_default();
     let database = database(&name, &spec)?;
     let backup = backup(&name, &spec).unwrap_or_else(|()| {
@@ -420,14 +424,11 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
                 .unwrap_or(defaults::NODE_LOCAL_DNS_CACHE),
         },
         google_apis: gcp.google_apis.unwrap_or(defaults::GOOGLE_APIS),
-        delivery: delivery(&name, &spec),
+        delivery: delivery(&name, &spec, &cluster_name),
         cluster: ClusterIdentity {
             project_id: gcp.project_id.clone()?.into(),
             location: gcp.region.clone()?,
-            name: cluster
-                .name
-                .clone()
-                .map_or_else(|| format!("{name}-gke"), String::from),
+            name: cluster_name,
         },
         monitoring: monitoring(&spec)?,
         namespace: or(spec.namespace.clone(), &name),
@@ -796,7 +797,7 @@ pub struct Delivery {
     pub destination: Destination,
 }
 
-fn delivery(name: &str, spec: &crate::profile::Spec) -> Delivery {
+fn delivery(name: &str, spec: &crate::profile::Spec, cluster: &str) -> Delivery {
     let argocd = spec.argocd.clone().unwrap_or_default();
     Delivery {
         project: argocd.project.unwrap_or_else(|| name.to_string()),
@@ -804,20 +805,21 @@ fn delivery(name: &str, spec: &crate::profile::Spec) -> Delivery {
         target_revision: argocd
             .target_revision
             .unwrap_or_else(|| defaults::TARGET_REVISION.into()),
-        destination: destination(argocd.destination.unwrap_or_default()),
+        destination: destination(argocd.destination.unwrap_or_default(), cluster),
     }
 }
 
-/// `argocd.destination`: a server URL, a registered cluster name, or (neither) the cluster
-/// Argo CD runs in. Both at once is refused by the checks (E0323).
-fn destination(destination: crate::profile::ArgoDestination) -> Destination {
+/// `argocd.destination`: a server URL, a registered cluster name, or (neither) the
+/// customer's own GKE cluster by the name it is registered under. The cluster Argo CD runs
+/// in only when the profile names its server. Both at once is refused by the checks (E0323).
+fn destination(destination: crate::profile::ArgoDestination, cluster: &str) -> Destination {
     match (destination.server, destination.name) {
         (Some(server), _) if server != Destination::IN_CLUSTER_SERVER => {
             Destination::Server(server)
         }
         (Some(_), _) => Destination::InCluster,
         (None, Some(name)) => Destination::Name(name),
-        (None, None) => Destination::InCluster,
+        (None, None) => Destination::Name(cluster.to_string()),
     }
 }
 

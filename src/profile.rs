@@ -725,13 +725,17 @@ pub struct ArgoCd {
     pub destination: Option<ArgoDestination>,
 }
 
-/// The cluster Argo CD deploys to.
+/// The cluster Argo CD deploys to. Default: the customer's own GKE cluster (the one its
+/// Terraform creates, `infrastructure.cluster.name`), registered in Argo CD under that name
+/// (docs/bring-up.md). Set `server: https://kubernetes.default.svc` only to deploy into the
+/// cluster Argo CD itself runs in.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ArgoDestination {
-    /// API server URL. Default: `https://kubernetes.default.svc`.
+    /// API server URL (instead of `name`).
     pub server: Option<String>,
-    /// Cluster name registered in Argo CD (instead of `server`).
+    /// Cluster name registered in Argo CD (instead of `server`). Default: the customer's
+    /// GKE cluster name.
     pub name: Option<String>,
 }
 

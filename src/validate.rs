@@ -221,7 +221,12 @@ fn unknown_fields(
                 Diagnostic::error(Code::UnknownField, format!("unknown field `{name}`"))
                     .at(location)
                     .field(dotted(&child));
+            let parameter = pointer == "/spec/database"
+                && crate::pgsettings::table().iter().any(|s| s.name == *name);
             match closest(name, &known) {
+                _ if parameter => diagnostic.help(format!(
+                    "`{name}` is a PostgreSQL parameter: set it under `database.parameters`"
+                )),
                 Some(best) => diagnostic.help(format!("did you mean `{best}`?")),
                 None if !known.is_empty() => {
                     diagnostic.help(format!("fields here: {}", known.join(", ")))
@@ -253,10 +258,12 @@ fn wrong_type(kind: &TypeKind, node: &Node) -> Diagnostic {
     {
         return diagnostic.help("YAML 1.2 reads only `true` and `false` as booleans");
     }
+    let numeric = expected.contains("number") || expected.contains("integer");
     match node.as_str() {
-        Some(text) if expected.contains("number") || expected.contains("integer") => {
+        Some(text) if numeric && text.trim().parse::<f64>().is_ok() => {
             diagnostic.help(format!("write the number without quotes, not `\"{text}\"`"))
         }
+        Some(_) if numeric => diagnostic.help("write the number in digits"),
         _ => diagnostic,
     }
 }
@@ -361,7 +368,7 @@ fn schema_at(pointer: &str) -> Option<&'static Json> {
 }
 
 /// Field names the schema allows in the object at `pointer`.
-fn properties_at(pointer: &str) -> Vec<String> {
+pub fn properties_at(pointer: &str) -> Vec<String> {
     schema_at(pointer)
         .and_then(|here| here.get("properties"))
         .and_then(Json::as_object)

@@ -25,6 +25,11 @@ pub struct Control {
     /// The profile field (a JSON pointer) whose value decides the control's outcome; the
     /// report names the line that sets it, in the profile or the layer it comes from.
     pub source: &'static str,
+    /// What to change in the profile when the control fails.
+    pub fix: &'static str,
+    /// A profile field (a JSON pointer) the control needs set, with no default that would
+    /// pass it: `gitopsc new` leaves a placeholder for it.
+    pub needs: Option<&'static str>,
     pub(super) check: fn(&Output) -> Vec<Observation>,
 }
 
@@ -39,6 +44,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "A pod reachable by anything in the cluster is one compromised neighbour away.",
         anchors: &["Kubescape C-0260"],
         source: "/spec/access",
+        fix: "the compiler emits this for every profile: a failure means the committed output was edited or is stale; run `gitopsc render`",
+        needs: None,
         check: kubernetes::default_deny,
     },
     Control {
@@ -49,6 +56,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "Flows are reviewed in the pull request that opens them.",
         anchors: &["Kubescape C-0260"],
         source: "/spec/access",
+        fix: "the compiler emits this for every profile: a failure means the committed output was edited or is stale; run `gitopsc render`",
+        needs: None,
         check: kubernetes::workload_policies,
     },
     Control {
@@ -59,6 +68,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "Git history is forever and widely readable.",
         anchors: &["Kubescape C-0012"],
         source: "/spec/database/credentials",
+        fix: "name credentials by reference only (`spec.database.credentials`); move any credential out of the profile's values (`app.env`) into Secret Manager or a Secret",
+        needs: None,
         check: kubernetes::no_secret_values,
     },
     Control {
@@ -69,6 +80,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "A container that reads the app's password cannot read the superuser's.",
         anchors: &["Kubescape C-0186"],
         source: "/spec/database/credentials",
+        fix: "the compiler emits this for every profile: a failure means the committed output was edited or is stale; run `gitopsc render`",
+        needs: None,
         check: kubernetes::secrets_mounted_least,
     },
     Control {
@@ -79,6 +92,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "Data on a disk that leaves Google's custody is unreadable.",
         anchors: &["Kubescape C-0264"],
         source: "/spec/database/storage",
+        fix: "use one of GKE's StorageClasses (`standard-rwo`, `premium-rwo`) in `spec.database.storage.storageClassName`, or leave it unset",
+        needs: None,
         check: kubernetes::encrypted_volumes,
     },
     Control {
@@ -93,6 +108,8 @@ pub const CONTROLS: &[Control] = &[
             "checkov CKV_K8S_37",
         ],
         source: "/spec/app",
+        fix: "the compiler emits this for every profile: a failure means the committed output was edited or is stale; run `gitopsc render`",
+        needs: None,
         check: kubernetes::restricted_pods,
     },
     Control {
@@ -103,6 +120,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "Least privilege for every ServiceAccount the output creates.",
         anchors: &["Kubescape C-0035", "checkov CKV_K8S_49"],
         source: "/spec/database",
+        fix: "the compiler emits this for every profile: a failure means the committed output was edited or is stale; run `gitopsc render`",
+        needs: None,
         check: kubernetes::least_rbac,
     },
     Control {
@@ -113,6 +132,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "Credentials and data never cross a network in clear text.",
         anchors: &["Kubescape C-0263"],
         source: "/spec/access/external",
+        fix: "keep `spec.database.tls` on, and give the external entry a managed certificate or `tlsSecretName`",
+        needs: None,
         check: kubernetes::ingress_tls,
     },
     Control {
@@ -123,6 +144,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "Node upgrades and drains never take a service below its capacity.",
         anchors: &[],
         source: "/spec/database/pgpool/replicas",
+        fix: "run at least 2 Pgpool replicas (`spec.database.pgpool.replicas`); the compiler gives every replicated workload a budget",
+        needs: None,
         check: kubernetes::disruption_budgets,
     },
     Control {
@@ -133,6 +156,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "A backup nobody notices failing is no backup.",
         anchors: &[],
         source: "/spec/backup/snapshots",
+        fix: "turn snapshots on (`spec.backup.snapshots.enabled`, with `image` and `schedule`)",
+        needs: None,
         check: kubernetes::snapshots,
     },
     Control {
@@ -143,6 +168,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "Incidents are detected by the system, not by customers.",
         anchors: &[],
         source: "/spec/monitoring",
+        fix: "the compiler emits this for every profile: a failure means the committed output was edited or is stale; run `gitopsc render`",
+        needs: None,
         check: kubernetes::monitoring,
     },
     Control {
@@ -154,6 +181,8 @@ pub const CONTROLS: &[Control] = &[
         // Not checkov's CKV_GCP_25: it passes a cluster whose nodes are public.
         anchors: &["CIS GKE 5.6.3", "CIS GKE 5.6.5", "checkov CKV_GCP_20"],
         source: "/spec/infrastructure/cluster/masterAuthorizedNetworks",
+        fix: "keep the cluster private and list the networks that may reach its control plane in `spec.infrastructure.cluster.masterAuthorizedNetworks`",
+        needs: None,
         check: gcp::private_cluster,
     },
     Control {
@@ -168,6 +197,8 @@ pub const CONTROLS: &[Control] = &[
             "checkov CKV_GCP_68",
         ],
         source: "/spec/infrastructure/cluster",
+        fix: "the compiler emits this for every profile: a failure means the committed output was edited or is stale; run `gitopsc render`",
+        needs: None,
         check: gcp::node_hardening,
     },
     Control {
@@ -178,6 +209,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "Revoking the key makes every Secret of the cluster unreadable, the customer's choice to make.",
         anchors: &["CIS GKE 5.3.1"],
         source: "/spec/infrastructure/cluster/secretsEncryptionKey",
+        fix: "set `spec.infrastructure.cluster.secretsEncryptionKey` to a Cloud KMS key in the cluster's region (projects/P/locations/R/keyRings/K/cryptoKeys/C)",
+        needs: Some("/spec/infrastructure/cluster/secretsEncryptionKey"),
         check: gcp::secrets_encryption,
     },
     Control {
@@ -192,6 +225,8 @@ pub const CONTROLS: &[Control] = &[
             "checkov CKV_GCP_9",
         ],
         source: "/spec/infrastructure/cluster/releaseChannel",
+        fix: "keep a release channel (`spec.infrastructure.cluster.releaseChannel`)",
+        needs: None,
         check: gcp::upgrades,
     },
     Control {
@@ -202,6 +237,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "The allow-list is enforced at Google's edge, before the load balancer.",
         anchors: &[],
         source: "/spec/access/external/allowedSourceRanges",
+        fix: "give the external entry its Cloud Armor policy and allow-list (`spec.access.external`)",
+        needs: None,
         check: gcp::edge_default_deny,
     },
     Control {
@@ -212,6 +249,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "Ingress is limited to the customer's ranges and Google's health checkers.",
         anchors: &["checkov CKV_GCP_2", "checkov CKV_GCP_3"],
         source: "/spec/access/internal/allowedSourceRanges",
+        fix: "list only the client ranges that need access in `spec.access.internal.allowedSourceRanges`",
+        needs: None,
         check: gcp::closed_firewall,
     },
     Control {
@@ -222,6 +261,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "A node compromise does not reach the rest of the project.",
         anchors: &["CIS GKE 5.2.1"],
         source: "/spec/infrastructure/nodePools",
+        fix: "the compiler emits this for every profile: a failure means the committed output was edited or is stale; run `gitopsc render`",
+        needs: None,
         check: gcp::node_account,
     },
     Control {
@@ -232,6 +273,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "A compromised pod reaches what its own service needs, nothing else.",
         anchors: &[],
         source: "/spec/app/workloadIdentity",
+        fix: "the compiler emits this for every profile: a failure means the committed output was edited or is stale; run `gitopsc render`",
+        needs: None,
         check: gcp::workload_accounts,
     },
     Control {
@@ -242,6 +285,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "Investigations have the events and the traffic to work from.",
         anchors: &["checkov CKV_GCP_1", "checkov CKV_GCP_26"],
         source: "/spec/infrastructure/cluster",
+        fix: "the compiler emits this for every profile: a failure means the committed output was edited or is stale; run `gitopsc render`",
+        needs: None,
         check: gcp::logging,
     },
     Control {
@@ -252,6 +297,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "Who read a credential or the Terraform state is answerable after the fact.",
         anchors: &["Kubescape C-0067"],
         source: "/spec/gcp/projectId",
+        fix: "the compiler emits this for every profile: a failure means the committed output was edited or is stale; run `gitopsc render`",
+        needs: None,
         check: gcp::data_access_logs,
     },
     Control {
@@ -262,6 +309,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "A mistaken apply or destroy cannot remove the environment.",
         anchors: &[],
         source: "/spec/infrastructure/cluster",
+        fix: "the compiler emits this for every profile: a failure means the committed output was edited or is stale; run `gitopsc render`",
+        needs: None,
         check: gcp::deletion_protection,
     },
     Control {
@@ -276,6 +325,8 @@ pub const CONTROLS: &[Control] = &[
             "checkov CKV_GCP_114",
         ],
         source: "/spec/infrastructure/state",
+        fix: "let gitopsc manage the state bucket (`spec.infrastructure.state.manageBucket: true`)",
+        needs: None,
         check: gcp::state_bucket,
     },
     Control {
@@ -286,6 +337,8 @@ pub const CONTROLS: &[Control] = &[
         rationale: "What Argo CD and Terraform apply went through the pull request.",
         anchors: &[],
         source: "/metadata/name",
+        fix: "run `gitopsc render` and commit the result; never edit `out/` by hand",
+        needs: None,
         check: change::compiled_output,
     },
 ];

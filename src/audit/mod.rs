@@ -21,7 +21,7 @@ pub mod report;
 
 pub use catalogue::{CONTROLS, Control, Half};
 pub use exceptions::{Exception, apply_exceptions, read_exceptions, today};
-pub use output::{Observation, Output, read};
+pub use output::{Observation, Output, of_folder, read};
 
 /// The verdict of one control for one customer.
 #[derive(Debug, Clone)]
@@ -78,4 +78,18 @@ pub fn attribute(verdicts: &mut [Verdict], profile: &Path) {
         let at = crate::load::locate(&root, control.source);
         verdict.profile = Some(format!("{}:{}", at.file.path.display(), at.line));
     }
+}
+
+/// The controls a customer's output fails, each with its first failing piece of evidence
+/// (`None`: nothing in the output shows the property).
+pub fn failures(output: &Output) -> Vec<(&'static Control, Option<Observation>)> {
+    evaluate(output)
+        .into_iter()
+        .zip(CONTROLS)
+        .filter(|(verdict, _)| !verdict.passed)
+        .map(|(verdict, control)| {
+            let failing = verdict.observations.into_iter().find(|o| !o.holds);
+            (control, failing)
+        })
+        .collect()
 }

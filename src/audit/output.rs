@@ -54,6 +54,32 @@ pub fn read(out: &Path, customer: &str, drift: Vec<String>) -> std::io::Result<O
     })
 }
 
+/// A compiled folder, not yet written, parsed as `read` parses the committed one (for
+/// `validate`'s warnings: what the audit would say of this output).
+pub fn of_folder(folder: &crate::package::Folder) -> Output {
+    let mut documents = Vec::new();
+    for (path, text) in &folder.files {
+        if !(path.ends_with(".yaml") || path.ends_with(".tf.json")) {
+            continue;
+        }
+        let relative = format!("{}/{path}", folder.name);
+        let mut diagnostics = Vec::new();
+        let (_, node) = crate::load::parse_bytes(
+            relative.clone().into(),
+            text.as_bytes().to_vec(),
+            &mut diagnostics,
+        );
+        if let Some(node) = node {
+            documents.push((relative, node));
+        }
+    }
+    Output {
+        customer: folder.name.clone(),
+        documents,
+        drift: Vec::new(),
+    }
+}
+
 fn collect(dir: &Path, into: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();

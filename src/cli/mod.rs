@@ -107,9 +107,9 @@ enum Command {
     Render {
         /// Profile files or folders of profiles [default: profiles/]
         paths: Vec<PathBuf>,
-        /// Output folder.
-        #[arg(long, value_name = "DIR", default_value = "out")]
-        out: PathBuf,
+        /// Output folder [default: out, or charts with --format helm].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
         /// Write nothing; exit 1 and name every file that differs from the compiled output.
         #[arg(long)]
         check: bool,
@@ -239,6 +239,13 @@ pub fn main() -> ExitCode {
                 format: format.into(),
                 cache: !no_cache,
             };
+            // Charts have their own folder: `out/` holds the manifests Argo CD syncs.
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from(match format {
+                    OutputFormat::Kustomize => "out",
+                    OutputFormat::Helm => "charts",
+                })
+            });
             render::render(&printer, &paths, &out, &options)
         }
         Command::Diff {
@@ -278,6 +285,19 @@ fn compile_each(
     reuse: Option<&compiler::Reuse>,
     finish: &compiler::Finish,
 ) -> Result<(Fleet, bool), u8> {
+    compile_and(printer, paths, jobs, reuse, finish, |_| Vec::new())
+}
+
+/// `compile_each`, with the diagnostics `more` finds in the compiled fleet reported beside
+/// the compiler's own.
+fn compile_and(
+    printer: &Printer,
+    paths: &[PathBuf],
+    jobs: usize,
+    reuse: Option<&compiler::Reuse>,
+    finish: &compiler::Finish,
+    more: impl FnOnce(&Fleet) -> Vec<crate::diag::Diagnostic>,
+) -> Result<(Fleet, bool), u8> {
     let inputs = compiler::discover(&default_paths(paths)).map_err(|error| {
         printer.diagnostics(&[*error]);
         USAGE
@@ -287,6 +307,11 @@ fn compile_each(
         return Err(USAGE);
     }
     let mut fleet = compiler::compile_each(&inputs.files, jobs, reuse, finish);
+    let found = more(&fleet);
+    if !found.is_empty() {
+        fleet.diagnostics.extend(found);
+        crate::diag::normalize(&mut fleet.diagnostics);
+    }
     printer.deny(&mut fleet.diagnostics);
     printer.diagnostics(&fleet.diagnostics);
     printer.summary(&fleet);

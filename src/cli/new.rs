@@ -6,6 +6,7 @@ use std::path::Path;
 use super::{OK, Printer, USAGE};
 use crate::compiler;
 use crate::diag::Diagnostic;
+use crate::scaffold::Placeholder;
 
 /// `gitopsc new`: the profile is written bare first (metadata and `extends`), compiled to
 /// learn which required fields the layer leaves unset (E0103), then written again with a
@@ -37,13 +38,17 @@ pub(super) fn new_profile(printer: &Printer, customer: &str, from: Option<&str>)
     }
     let drop_output = |_: &str, _: crate::package::Folder| None;
     let bare = compiler::compile_each(std::slice::from_ref(&path), 1, None, &drop_output);
-    let missing: Vec<String> = bare
+    let mut fields: Vec<Placeholder> = bare
         .diagnostics
         .iter()
         .filter(|d| d.code == Code::MissingField)
         .filter_map(|d| d.field.clone())
+        .map(|field| Placeholder { field, why: None })
         .collect();
-    let scaffold = crate::scaffold::profile(customer, layer.as_deref(), &missing);
+    fields.extend(audit_needs(&path));
+    fields.sort();
+    fields.dedup_by(|a, b| a.field == b.field);
+    let scaffold = crate::scaffold::profile(customer, layer.as_deref(), &fields);
     if let Err(error) = std::fs::write(&path, &scaffold.text) {
         eprintln!("error: cannot write {}: {error}", path.display());
         return USAGE;
@@ -120,4 +125,28 @@ fn create_bare(path: &Path, customer: &str, layer: Option<&str>) -> Result<(), u
         return Err(USAGE);
     }
     Ok(())
+}
+
+/// The fields an audit control needs that neither the bare profile at `path` nor its
+/// layers set (no default passes them): without them a new customer fails its audit.
+fn audit_needs(path: &Path) -> Vec<Placeholder> {
+    let cache = crate::layer::LayerCache::default();
+    let mut ignored = Vec::new();
+    let Some(root) = compiler::merged(path, &cache, &mut ignored) else {
+        return Vec::new();
+    };
+    crate::audit::CONTROLS
+        .iter()
+        .filter_map(|control| {
+            let needs = control.needs?;
+            root.pointer(needs).is_none().then(|| Placeholder {
+                field: crate::load::dotted(needs),
+                why: Some(format!(
+                    "Needed by audit control {} ({}).",
+                    control.id,
+                    control.statement.trim_end_matches('.')
+                )),
+            })
+        })
+        .collect()
 }

@@ -72,6 +72,8 @@ pub(super) fn render_check(
     if let Some(argocd) = &argocd {
         compared.push((argocd.name.clone(), write::check_folder(out, argocd)));
         names.push(&argocd.name);
+    } else if format == Format::Kustomize {
+        partial_note(printer, out, "was not checked");
     }
     let mut findings = Vec::new();
     let mut failure = None;
@@ -180,18 +182,9 @@ pub(super) fn render(
     let staged = staged.into_iter().map(|(_, s)| s).collect();
     match write::finish(out, staged, stale, force, jobs) {
         Ok(report) => {
-            printer.message(&format!(
-                "rendered {} into {}: {} written, {} unchanged{}",
-                plural(fleet.customers.len(), "customer"),
-                out.display(),
-                report.written.len(),
-                report.unchanged + reused,
-                if report.removed.is_empty() {
-                    String::new()
-                } else {
-                    format!(", removed {}", report.removed.join(", "))
-                }
-            ));
+            let manifests = format == Format::Kustomize;
+            let argocd = (manifests && whole_fleet, manifests && !whole_fleet);
+            report_render(printer, out, fleet.customers.len(), argocd, &report, reused);
             OK
         }
         Err(error) => write_failed(error, format),
@@ -272,4 +265,48 @@ fn stage_argocd(
         names.push(crate::package::argocd::FOLDER);
     }
     write::stale_folders(out, &names, format, whole_fleet)
+}
+
+/// What a render changed: the customers (and the Argo CD folder, when the whole fleet of
+/// manifests was compiled), then how many folders were written, left as they were, or
+/// removed.
+fn report_render(
+    printer: &Printer,
+    out: &Path,
+    customers: usize,
+    (argocd, partial): (bool, bool),
+    report: &write::Report,
+    reused: usize,
+) {
+    let removed = if report.removed.is_empty() {
+        String::new()
+    } else {
+        format!(", removed {}", report.removed.join(", "))
+    };
+    printer.message(&format!(
+        "rendered {}{} into {}: {} written, {} unchanged{removed}",
+        plural(customers, "customer"),
+        if argocd {
+            " and the Argo CD folder"
+        } else {
+            ""
+        },
+        out.display(),
+        plural(report.written.len(), "folder"),
+        report.unchanged + reused,
+    ));
+    if partial {
+        partial_note(printer, out, "was left as it was");
+    }
+}
+
+/// A render or check of some profiles, not the whole folder, leaves `_argocd/` alone: it
+/// lists every customer, and only these were compiled. Said, so a customer rendered alone
+/// is not silently missing from Argo CD.
+fn partial_note(printer: &Printer, out: &Path, what: &str) {
+    printer.message(&format!(
+        "note: {} {what}: it lists the whole fleet and only these profiles were compiled; \
+         run `gitopsc render` on the profiles folder to add or update customers in Argo CD",
+        out.join(crate::package::argocd::FOLDER).display(),
+    ));
 }

@@ -416,13 +416,12 @@ fn value<T: Serialize>(object: &T) -> serde_json::Value {
     serde_json::to_value(object).unwrap_or(serde_json::Value::Null)
 }
 
-/// `out/_argocd/` for the whole fleet, from each customer and its objects.
-/// Each customer comes with its objects' kinds and its input digest (`input_digest`).
-pub fn fleet(customers: &[(&Member, &[ObjectKind], &str)]) -> Folder {
+/// `out/_argocd/` for the whole fleet, from each customer and its objects' kinds.
+pub fn fleet(customers: &[(&Member, &[ObjectKind])]) -> Folder {
     let mut files = BTreeMap::new();
     let mut resources = Vec::new();
     let mut repos: BTreeMap<(String, String), Vec<&Member>> = BTreeMap::new();
-    for (customer, objects, _) in customers {
+    for (customer, objects) in customers {
         let settings = settings(customer);
         repos
             .entry((settings.repo_url.clone(), settings.target_revision.clone()))
@@ -462,10 +461,13 @@ pub fn fleet(customers: &[(&Member, &[ObjectKind], &str)]) -> Folder {
         "resources": resources,
     });
     files.insert(super::KUSTOMIZATION.to_string(), to_yaml(&kustomization));
-    let inputs: Vec<String> = customers
+    // The folder is made of the Argo CD objects alone, so its input is their text: a profile
+    // change that leaves every Application and project as it was leaves this folder, lock
+    // included, as it was.
+    let objects: Vec<String> = files
         .iter()
-        .map(|(_, _, input)| input.to_string())
+        .map(|(path, text)| format!("{path} {}", digest(text.as_bytes())))
         .collect();
-    let input = digest(inputs.join("\n").as_bytes());
+    let input = digest(objects.join("\n").as_bytes());
     locked(FOLDER.to_string(), Format::Kustomize, &input, files)
 }

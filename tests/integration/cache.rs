@@ -34,14 +34,10 @@ fn noticed(dir: &Path) -> BTreeSet<String> {
     cached
 }
 
-/// The customers whose folders changed; the Argo CD folder's lock, which records every
-/// customer's input digest, changes with any of them.
+/// The folders that changed. The Argo CD folder is one of them only when one of its
+/// objects changes: its lock records them, not the profiles.
 fn customers(files: &BTreeSet<String>) -> BTreeSet<&str> {
-    files
-        .iter()
-        .filter(|f| *f != "_argocd/gitopsc.lock")
-        .filter_map(|f| f.split('/').next())
-        .collect()
+    files.iter().filter_map(|f| f.split('/').next()).collect()
 }
 
 fn edit(path: &Path, from: &str, to: &str) -> String {
@@ -58,11 +54,29 @@ fn every_change_is_noticed_with_and_without_the_cache() {
     render_ok(dir, &["render"]);
     assert_eq!(noticed(dir), BTreeSet::new());
 
-    // A profile: exactly its customer (and the Argo CD folder only if it lists it).
+    // A profile: exactly its customer, both halves (the Argo CD folder only if one of its
+    // objects changes).
     let acme = dir.join("profiles/acme.yaml");
-    let before = edit(&acme, "      name: acme-gke\n", "      name: acme-gke2\n");
+    let before = edit(
+        &acme,
+        "        machineType: e2-standard-4\n",
+        "        machineType: e2-standard-8\n",
+    );
     let found = noticed(dir);
     assert_eq!(customers(&found), BTreeSet::from(["acme"]), "{found:?}");
+    assert!(
+        found.contains("acme/terraform/cluster.tf.json"),
+        "{found:?}"
+    );
+    std::fs::write(&acme, &before).expect("restore");
+    // The cluster's name is also the Argo CD destination: both folders.
+    edit(&acme, "      name: acme-gke\n", "      name: acme-gke2\n");
+    let found = noticed(dir);
+    assert_eq!(
+        customers(&found),
+        BTreeSet::from(["_argocd", "acme"]),
+        "{found:?}"
+    );
     let diff = text(&run(dir, &["diff"]).stdout);
     assert!(diff.contains("acme") && !diff.contains("globex"), "{diff}");
     std::fs::write(&acme, before).expect("restore");

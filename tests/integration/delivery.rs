@@ -560,3 +560,115 @@ fn workflows_pass_actionlint() {
         text(&output.stderr)
     );
 }
+
+/// A Terraform-only change is in every format of the diff, named by block and argument,
+/// with sensitive changes flagged and shown first; a file that goes is each of its blocks
+/// removed.
+#[test]
+fn diff_shows_terraform_changes_per_block_and_argument() {
+    let work = workspace("diff-terraform");
+    let path = |name: &str| work.path().join(format!("profiles/{name}.yaml"));
+    let read = |name: &str| std::fs::read_to_string(path(name)).expect("read");
+    // Before: initech without its etcd key.
+    let initech = read("initech");
+    let key = initech
+        .lines()
+        .find(|l| l.trim_start().starts_with("secretsEncryptionKey:"))
+        .expect("initech's key")
+        .to_string();
+    std::fs::write(path("initech"), initech.replace(&format!("{key}\n"), "")).expect("write");
+    render_ok(work.path(), &["render"]);
+    let diff = |format: &str| {
+        let output = run(
+            work.path(),
+            &["--color", "never", "diff", "--format", format],
+        );
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    let expect = |cases: &[(&str, &[&str])]| {
+        for (format, wanted) in cases {
+            let shown = diff(format);
+            for text in *wanted {
+                assert!(shown.contains(text), "{format} lacks `{text}`:\n{shown}");
+            }
+        }
+    };
+
+    // Adding the key: the cluster's encryption, the service agent's grant, the project read.
+    std::fs::write(path("initech"), &initech).expect("write");
+    expect(&[
+        (
+            "text",
+            &[
+                "initech: Terraform: 1 changed, 2 added (touches IAM, cluster)",
+                "  Terraform (applied by Terraform, not Argo CD):",
+                "  ~ google_container_cluster.cluster  (terraform/cluster.tf.json)  [cluster]",
+                "      database_encryption: (absent) → {2 fields}",
+                "  + google_kms_crypto_key_iam_member.gke  (terraform/cluster.tf.json)  [IAM]",
+                "  + data.google_project.project  (terraform/cluster.tf.json)",
+            ],
+        ),
+        (
+            "markdown",
+            &[
+                "**⚠ Terraform changes touch IAM, cluster** in `initech`",
+                "| `initech` | 0 | 0 | 0 | 3 ⚠ IAM, cluster |",
+                "- **added** `google_kms_crypto_key_iam_member.gke` (`terraform/cluster.tf.json`) ⚠ IAM",
+            ],
+        ),
+        (
+            "json",
+            &[
+                "\"half\": \"terraform\"",
+                "\"sensitive\": \"IAM\"",
+                "\"terraform\": 3",
+            ],
+        ),
+    ]);
+    render_ok(work.path(), &["render"]);
+
+    // A node pool's machine type.
+    let acme = read("acme");
+    std::fs::write(
+        path("acme"),
+        acme.replace("machineType: n2-highmem-4", "machineType: n2-highmem-8"),
+    )
+    .expect("write");
+    expect(&[
+        (
+            "text",
+            &[
+                "acme: Terraform: 1 changed (touches cluster)",
+                "  ~ google_container_node_pool.db  (terraform/cluster.tf.json)  [cluster]",
+                "      node_config.machine_type: n2-highmem-4 → n2-highmem-8",
+            ],
+        ),
+        (
+            "markdown",
+            &["  - `node_config.machine_type`: `n2-highmem-4` → `n2-highmem-8`"],
+        ),
+        ("json", &["\"path\": \"node_config.machine_type\""]),
+    ]);
+    std::fs::write(path("acme"), &acme).expect("write");
+
+    // Credentials from an existing Secret: secrets.tf.json goes, each block removed; the
+    // manifests' ExternalSecret goes too, under its own heading, after the Terraform.
+    let existing = acme.replace(
+        "      externalSecret:\n        secretStore: gcp-secret-manager\n        key: acme-db\n",
+        "      existingSecret: acme-db-credentials\n",
+    );
+    assert_ne!(existing, acme, "acme names an external secret");
+    std::fs::write(path("acme"), existing).expect("write");
+    let text = diff("text");
+    let terraform = text.find("  Terraform (applied by").expect(&text);
+    let manifests = text.find("  Manifests (Argo CD applies").expect(&text);
+    assert!(terraform < manifests, "sensitive Terraform first:\n{text}");
+    for removed in [
+        "  - google_secret_manager_secret.credentials  (terraform/secrets.tf.json)  [secrets]",
+        "  - google_secret_manager_secret_iam_member.credentials  (terraform/secrets.tf.json)  [IAM]",
+        "  - ExternalSecret/postgres-credentials",
+    ] {
+        assert!(text.contains(removed), "lacks `{removed}`:\n{text}");
+    }
+}

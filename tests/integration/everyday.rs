@@ -450,10 +450,36 @@ fn new_writes_the_fields_the_layer_leaves_unset_and_validates_once_they_are_fill
             "masterIpv4CidrBlock: ~",
             "masterIpv4CidrBlock: 172.16.9.0/28",
         );
-    assert!(!filled.contains(": ~"), "{filled}");
-    std::fs::write(&path, filled).expect("fill in");
+    // Without the etcd key the customer would fail its audit, and validate says which
+    // control, at the field's line.
+    let keyless = filled.replace("secretsEncryptionKey: ~", "");
+    std::fs::write(&path, &keyless).expect("fill in");
     let (code, _, stderr) = stderr_of(work.path(), &["validate", "profiles/hooli.yaml"]);
     assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning[W0105]: `gitopsc audit` would fail GCP-ENC-1"),
+        "{stderr}"
+    );
+    let filled = filled.replace(
+        "secretsEncryptionKey: ~",
+        "secretsEncryptionKey: projects/hooli-prod/locations/europe-west1/keyRings/gke/cryptoKeys/etcd",
+    );
+    assert!(!filled.contains(": ~"), "{filled}");
+    std::fs::write(&path, filled).expect("fill in");
+    // Filled in, the customer validates without a warning, renders, lands in its own
+    // cluster and passes every control of the audit.
+    let (code, _, stderr) = stderr_of(work.path(), &["--deny-warnings", "validate"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, stderr) = stderr_of(work.path(), &["render"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let application =
+        std::fs::read_to_string(work.path().join("out/_argocd/applications/hooli.yaml"))
+            .expect("the Application");
+    let application = super::parse_yaml(&application);
+    assert_eq!(application["spec"]["destination"]["name"], "hooli-gke");
+    assert!(application["spec"]["destination"]["server"].is_null());
+    let (code, audit, stderr) = stderr_of(work.path(), &["audit"]);
+    assert_eq!(code, Some(0), "{audit}{stderr}");
 
     // Never overwrites; refuses a name that cannot be a customer and a missing layer.
     let before = std::fs::read(&path).expect("profile");
@@ -474,4 +500,90 @@ fn new_writes_the_fields_the_layer_leaves_unset_and_validates_once_they_are_fill
         "{stderr}"
     );
     assert!(!work.path().join("profiles/pied-piper.yaml").exists());
+}
+
+/// The README's five-minute tour, replayed on a copy of the repository: each command runs
+/// and prints what the README says (the `#` text after it), with the exit code it names.
+#[test]
+fn the_readme_tour_replays_as_written() {
+    let Some(git) = super::tool("git") else {
+        return;
+    };
+    let readme = std::fs::read_to_string(super::root().join("README.md")).expect("README");
+    let tour = readme
+        .split("## Five-minute tour")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the tour's sh block");
+    let work = super::workspace("tour");
+    super::copy_tree(&super::root().join("out"), &work.path().join("out"));
+    let bin_dir = TempDir::new("tour-bin");
+    let bin = bin_dir.path();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_gitopsc"), bin.join("gitopsc")).expect("link");
+    let sh = |command: &str| {
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let output = std::process::Command::new("sh")
+            .args(["-c", command])
+            .current_dir(work.path())
+            .env("PATH", path)
+            .env("NO_COLOR", "1")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("sh runs");
+        let printed = format!("{}{}", text(&output.stdout), text(&output.stderr));
+        (output.status.code(), printed)
+    };
+    let (code, printed) = sh(&format!(
+        "{} init -q && {0} add -A && {0} commit -qm tour",
+        git.display()
+    ));
+    assert_eq!(code, Some(0), "{printed}");
+    let mut steps: Vec<(String, Vec<String>)> = Vec::new();
+    for line in tour.lines() {
+        let (code_part, comment) = match line.split_once('#') {
+            Some((code_part, comment)) => (code_part.trim(), Some(comment.trim())),
+            None => (line.trim(), None),
+        };
+        if code_part.is_empty() {
+            // An indented `#` continues the command above; one at the start is prose.
+            if let (Some(comment), true, Some(step)) =
+                (comment, line.starts_with(' '), steps.last_mut())
+            {
+                step.1.push(comment.to_string());
+            }
+            continue;
+        }
+        steps.push((
+            code_part.to_string(),
+            comment.map(str::to_string).into_iter().collect(),
+        ));
+    }
+    assert!(steps.len() >= 8, "{steps:?}");
+    for (command, expected) in steps {
+        if command.starts_with("cargo build") {
+            continue;
+        }
+        let (code, printed) = sh(&command);
+        let exit = expected
+            .iter()
+            .find_map(|e| e.strip_prefix("exit ").and_then(|n| n.parse().ok()))
+            .unwrap_or(0);
+        assert_eq!(code, Some(exit), "`{command}` exited {code:?}:\n{printed}");
+        for text in expected.iter().filter(|e| !e.starts_with("exit ")) {
+            assert!(
+                printed.contains(text.as_str()),
+                "`{command}` does not print `{text}`:\n{printed}"
+            );
+        }
+    }
+    let (_, status) = sh(&format!("{} status --porcelain", git.display()));
+    assert_eq!(status, "", "the tour's last command restores the checkout");
 }

@@ -25,7 +25,8 @@ pub fn generate(count: usize) -> Vec<(String, String)> {
                  network: {name}-vpc\n    subnetwork: {name}-gke\n  app:\n{scaling}    env:\n      CUSTOMER_ID: \"{i}\"\n      \
                  LOG_LEVEL: {level}\n  access:\n    internal:\n      enabled: true\n      allowedSourceRanges: [10.{octet}.0.0/16]\n  \
                  database:\n    credentials:\n      existingSecret: {name}-db\n  infrastructure:\n    cluster:\n      \
-                 masterIpv4CidrBlock: 172.16.{octet}.0/28\n",
+                 masterIpv4CidrBlock: 172.16.{octet}.0/28\n      \
+                 secretsEncryptionKey: projects/{name}-prod/locations/us-central1/keyRings/gke/cryptoKeys/etcd\n",
                 tier = ["standard", "enterprise"][i % 2],
                 level = ["info", "warn", "debug"][i % 3],
                 octet = i % 250,

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::audit::{CONTROLS, Verdict};
+use crate::diag::plural;
 
 pub fn text(out: &Path, results: &[(String, Vec<Verdict>)], problems: &[String]) -> String {
     let width = results
@@ -12,10 +13,10 @@ pub fn text(out: &Path, results: &[(String, Vec<Verdict>)], problems: &[String])
         .unwrap_or(0)
         .max(4);
     let mut text = format!(
-        "audit of {}: {} controls, {} customers (evidence for the controls listed, not a certification)\n\n{:<12}",
+        "audit of {}: {}, {} (evidence for the controls listed, not a certification)\n\n{:<12}",
         out.display(),
-        CONTROLS.len(),
-        results.len(),
+        plural(CONTROLS.len(), "control"),
+        plural(results.len(), "customer"),
         "control"
     );
     for (name, _) in results {
@@ -96,6 +97,9 @@ fn failures(out: &Path, results: &[(String, Vec<Verdict>)]) -> String {
                     o.line,
                     o.what
                 ));
+            }
+            if let Some(control) = CONTROLS.iter().find(|c| c.id == verdict.control) {
+                failures.push_str(&format!("  fix: {}\n", control.fix));
             }
         }
     }
