@@ -458,7 +458,15 @@ fn charts_never_land_in_the_manifest_folders() {
     let work = workspace("helm-into-out");
     render_ok(work.path(), &["render"]);
     let before = tree(&work.path().join("out"));
-    let output = run(work.path(), &["render", "--format", "helm", "--force"]);
+    // Charts go to their own folder by default.
+    render_ok(work.path(), &["render", "--format", "helm"]);
+    assert!(work.path().join("charts/acme/Chart.yaml").is_file());
+    assert_eq!(tree(&work.path().join("out")), before, "out/ untouched");
+    // Named explicitly, the manifests' folder is refused, even with --force.
+    let output = run(
+        work.path(),
+        &["render", "--format", "helm", "--out", "out", "--force"],
+    );
     assert_eq!(output.status.code(), Some(2));
     assert!(
         text(&output.stderr).contains("holds gitopsc's kustomize output"),

@@ -196,7 +196,7 @@ proptest! {
         let second = run(work.path(), &["render", "--no-cache"]);
         prop_assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
         prop_assert!(
-            text(&second.stderr).contains(": 0 written, 2 unchanged"),
+            text(&second.stderr).contains(": 0 folders written, 2 unchanged"),
             "{}", text(&second.stderr)
         );
         let check = run(work.path(), &["render", "--check"]);
