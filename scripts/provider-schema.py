@@ -53,6 +53,7 @@ TYPES = [
     ("data", "google_compute_subnetwork"),
     ("resource", "google_storage_bucket"),
     ("resource", "google_project_iam_audit_config"),
+    ("resource", "google_storage_bucket_iam_member"),
 ]
 
 

@@ -4,7 +4,8 @@
 #
 #   Debian packages: postgresql (pg_settings comparison, database tier), patroni, etcd-server,
 #   pgpool2, haproxy (standing in for the primary and standbys Services) and openssl (the
-#   database tier on real components), prometheus (promtool) and
+#   database tier on real components), pgbackrest (the WAL archive and point-in-time
+#   recovery, against gcp-storage-emulator from PyPI), prometheus (promtool) and
 #   curl (fetches Debian trixie's postgres_exporter 0.17.1 below: bookworm's 0.11 predates the
 #   built-in collectors the alerts use), shellcheck (scripts),
 #   gunicorn, python3-flask and python3-psycopg2 (the reference app, end to end),
@@ -25,6 +26,7 @@ command -v etcd >/dev/null || apt_packages+=(etcd-server)
 command -v pgpool >/dev/null || apt_packages+=(pgpool2)
 command -v haproxy >/dev/null || apt_packages+=(haproxy)
 command -v openssl >/dev/null || apt_packages+=(openssl)
+command -v pgbackrest >/dev/null || apt_packages+=(pgbackrest)
 command -v promtool >/dev/null || apt_packages+=(prometheus)
 command -v curl >/dev/null || apt_packages+=(curl)
 # The audit's HTML evidence report is rendered and screenshotted by headless Chromium.

@@ -40,10 +40,18 @@ impl Checker<'_> {
         self.report(Diagnostic::warning(code, message), pointer, help.into());
     }
 
+    /// A problem at the line that sets `pointer`; when a layer sets it, a note names the
+    /// profile whose values broke the rule (the layer may be fine for every other one).
     fn report(&mut self, diagnostic: Diagnostic, pointer: &str, help: String) {
-        let mut diagnostic = diagnostic
-            .at(locate(self.root, pointer))
-            .field(crate::load::dotted(pointer));
+        let at = locate(self.root, pointer);
+        let in_layer = !std::sync::Arc::ptr_eq(&at.file, &self.root.location.file);
+        let mut diagnostic = diagnostic.at(at).field(crate::load::dotted(pointer));
+        if in_layer {
+            diagnostic = diagnostic.note(
+                locate(self.root, "/metadata/name"),
+                "checked for this profile",
+            );
+        }
         if !help.is_empty() {
             diagnostic = diagnostic.help(help);
         }
@@ -187,7 +195,167 @@ pub fn effective(customer: &crate::model::Customer, root: &Node) -> Vec<Diagnost
     check_parameters(c, &customer.database);
     check_pgpool_budget(c, &customer.database);
     check_synchronous_members(c, &customer.database);
+    check_recovery_point(c, customer);
+    check_memory_budget(c, &customer.database);
+    check_app_connections(c, customer);
     std::mem::take(&mut c.diagnostics)
+}
+
+/// What the backups can give against what the profile promises: with the archive, a WAL
+/// segment at least every `archive_timeout` (half the recovery point, at least 60 s); without
+/// it, the longest gap of the snapshot schedule. Online snapshots and a point-in-time
+/// restore need the archive.
+fn check_recovery_point(c: &mut Checker<'_>, customer: &crate::model::Customer) {
+    let promised = customer.recovery_point_seconds;
+    let pointer = "/spec/backup/recoveryPointSeconds";
+    if customer.archive.is_some() {
+        if promised < 120 {
+            c.error(
+                Code::RecoveryPoint,
+                pointer,
+                format!("a recovery point of {promised} s needs an `archive_timeout` of {} s, below the 60 s that keeps the archive from filling with empty segments", promised / 2),
+                "state 120 seconds or more",
+            );
+        }
+    } else {
+        let snapshots = customer
+            .backup
+            .as_ref()
+            .and_then(|b| crate::syntax::cron_max_gap_minutes(&b.schedule));
+        match snapshots {
+            None => c.error(
+                Code::RecoveryPoint,
+                "/spec/backup",
+                "neither the archive nor snapshots are on: a lost cluster loses everything",
+                "turn on `backup.archive` (the default) or `backup.snapshots`",
+            ),
+            Some(gap) if gap * 60 > u64::from(promised) => c.error(
+                Code::RecoveryPoint,
+                pointer,
+                format!(
+                    "without the archive the snapshots are the recovery point, up to {} min apart, more than the {promised} s promised",
+                    gap
+                ),
+                "turn on `backup.archive` (the default), or state a recovery point the schedule gives",
+            ),
+            Some(_) => {}
+        }
+    }
+    let backup = customer.backup.as_ref();
+    if customer.archive.is_none() && backup.is_some_and(|b| b.online) {
+        c.error(
+            Code::InvalidField,
+            "/spec/backup/snapshots/online",
+            "an online snapshot restores only with the WAL written while it was taken, which only the archive keeps",
+            "turn on `backup.archive`, or take crash-consistent snapshots (`online: false`)",
+        );
+    }
+    let database = &customer.database;
+    if database.restore_to_time.is_some() {
+        if customer.archive.is_none() {
+            c.error(
+                Code::InvalidField,
+                "/spec/database/restoreToTime",
+                "a point-in-time restore replays the archive, which is off",
+                "turn on `backup.archive` with the bucket that holds the backups",
+            );
+        }
+        if database.restore_from_snapshot.is_some() {
+            c.error(
+                Code::InvalidField,
+                "/spec/database/restoreToTime",
+                "`restoreToTime` and `restoreFromSnapshot` both say where the data comes from",
+                "keep one",
+            );
+        }
+    }
+}
+
+/// PostgreSQL's memory at full use against the member's limit: shared buffers, `work_mem`
+/// for every connection, the autovacuum workers' and one manual maintenance's
+/// `maintenance_work_mem`, and what the server and Patroni need besides. A member past its
+/// limit is killed by the kernel mid-transaction.
+fn check_memory_budget(c: &mut Checker<'_>, database: &crate::model::Database) {
+    const OVERHEAD_MIB: f64 = 256.0;
+    const MIB: f64 = 1_048_576.0;
+    let parameter = |name: &str, default: &str| -> f64 {
+        let value = database
+            .parameters
+            .get(name)
+            .map_or(default, String::as_str);
+        crate::pgsettings::bytes(name, value).unwrap_or(0.0)
+    };
+    let count = |name: &str, default: f64| -> f64 {
+        database
+            .parameters
+            .get(name)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(default)
+    };
+    let shared = parameter("shared_buffers", "128MB");
+    let work = parameter("work_mem", "4MB");
+    let maintenance = parameter("maintenance_work_mem", "64MB");
+    let autovacuum = match parameter("autovacuum_work_mem", "-1") {
+        v if v > 0.0 => v,
+        _ => maintenance,
+    };
+    let connections = count("max_connections", 100.0);
+    let workers = count("autovacuum_max_workers", 3.0);
+    let Some(limit) = crate::syntax::quantity_value(&database.limits.memory) else {
+        return;
+    };
+    let total =
+        shared + connections * work + workers * autovacuum + maintenance + OVERHEAD_MIB * MIB;
+    if total > limit {
+        let mib = |bytes: f64| (bytes / MIB).round();
+        c.error(
+            Code::MemoryBudget,
+            "/spec/database/resources/limits/memory",
+            format!(
+                "PostgreSQL may use {} MiB: shared_buffers {} + {connections} connections × work_mem {} + {} autovacuum workers × {} + maintenance {} + {OVERHEAD_MIB} for the server and Patroni; the limit is {} MiB",
+                mib(total),
+                mib(shared),
+                mib(work),
+                workers,
+                mib(autovacuum),
+                mib(maintenance),
+                mib(limit)
+            ),
+            format!(
+                "raise the memory limit to at least {} MiB, or lower work_mem, max_connections or shared_buffers",
+                mib(total).ceil()
+            ),
+        );
+    }
+}
+
+/// The app at its largest (the autoscaling maximum or its fixed size, plus the rollout's
+/// surge) against the sessions Pgpool serves at once; past them clients wait in Pgpool's
+/// listen queue.
+fn check_app_connections(c: &mut Checker<'_>, customer: &crate::model::Customer) {
+    let app = &customer.app;
+    let pods = match app.scaling {
+        crate::model::Scaling::Auto { max, .. } => max,
+        crate::model::Scaling::Fixed(n) => n,
+    } + app.max_surge;
+    let per_pod = app.database_connections_per_pod;
+    let demand = u64::from(pods) * u64::from(per_pod);
+    let pgpool = &customer.database.pgpool;
+    let capacity = u64::from(pgpool.replicas) * u64::from(pgpool.num_init_children);
+    if demand > capacity {
+        c.error(
+            Code::AppConnections,
+            "/spec/database/pgpool/numInitChildren",
+            format!(
+                "the app can hold {pods} pods × {per_pod} = {demand} connections, but {} Pgpool pods × {} children serve {capacity}",
+                pgpool.replicas, pgpool.num_init_children
+            ),
+            format!(
+                "raise pgpool.numInitChildren to {} (and check the Pgpool budget), add Pgpool replicas, or lower app.databaseConnectionsPerPod",
+                demand.div_ceil(u64::from(pgpool.replicas.max(1)))
+            ),
+        );
+    }
 }
 
 /// Autoscaling bounds in order, and a rollout that progresses without taking serving pods

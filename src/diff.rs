@@ -102,6 +102,9 @@ impl ObjectDiff {
 pub struct FolderDiff {
     pub name: String,
     pub objects: Vec<ObjectDiff>,
+    /// What the change would delete or replace of the customer's data (`guard.rs`):
+    /// `render` refuses it without `--allow-destroy`.
+    pub losses: Vec<crate::guard::Loss>,
 }
 
 impl FolderDiff {
@@ -145,6 +148,11 @@ pub struct Report {
 impl Report {
     pub fn is_empty(&self) -> bool {
         self.folders.is_empty()
+    }
+
+    /// Every loss of data the change brings, in folder order.
+    pub fn losses(&self) -> Vec<&crate::guard::Loss> {
+        self.folders.iter().flat_map(|f| &f.losses).collect()
     }
 }
 
@@ -245,9 +253,14 @@ fn folder_diff(
         objects.push(prerequisites);
     }
     objects.extend(terraform_diff(on_disk, compiled));
+    let compiled_bytes: BTreeMap<String, Vec<u8>> = compiled
+        .iter()
+        .map(|(path, text)| (path.clone(), text.clone().into_bytes()))
+        .collect();
     FolderDiff {
         name: name.to_string(),
         objects,
+        losses: crate::guard::compare(name, on_disk, &compiled_bytes),
     }
 }
 
@@ -785,6 +798,25 @@ pub fn text(report: &Report, color: bool) -> String {
         out.push_str("no changes\n");
         return out;
     }
+    let losses = report.losses();
+    if !losses.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            paint(
+                "1;31",
+                "DATA AT RISK: render refuses these without --allow-destroy"
+            )
+        );
+        for loss in &losses {
+            let _ = writeln!(
+                out,
+                "  ! {}/{} ({}): {}",
+                loss.customer, loss.object, loss.file, loss.why
+            );
+        }
+        out.push('\n');
+    }
     for group in groups(report) {
         let title = group.title(&|name| name.to_string());
         let _ = writeln!(out, "{}: {}", paint("1", &title), group.summary());
@@ -877,6 +909,7 @@ pub fn markdown(report: &Report) -> String {
         "{} would change{distinct}.\n",
         plural(folders, "folder")
     );
+    out.push_str(&losses_warning(report));
     out.push_str(&sensitive_warning(&groups));
     out.push_str("| folders | changed | added | removed | Terraform |\n|---|---:|---:|---:|---|\n");
     let footer = |shown: usize| {
@@ -933,6 +966,27 @@ fn table_row(group: &Group<'_>) -> String {
         count(Change::Added),
         count(Change::Removed)
     )
+}
+
+/// First of all in the comment: what the change would delete or replace of a customer's
+/// data, which `render` refuses without `--allow-destroy`.
+fn losses_warning(report: &Report) -> String {
+    let losses = report.losses();
+    if losses.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from(
+        "> [!CAUTION]\n> **Data at risk**: `gitopsc render` refuses this change without `--allow-destroy`.\n>\n",
+    );
+    for loss in losses {
+        let _ = writeln!(
+            text,
+            "> - `{}`: `{}` (`{}`): {}",
+            loss.customer, loss.object, loss.file, loss.why
+        );
+    }
+    text.push('\n');
+    text
 }
 
 /// The line a reviewer reads first when Terraform changes IAM, firewalls, the cluster,
@@ -995,8 +1049,14 @@ pub fn json(report: &Report) -> String {
             })
         })
         .collect();
+    let losses: Vec<Value> = report
+        .losses()
+        .into_iter()
+        .map(|l| serde_json::json!({"customer": l.customer, "object": l.object, "file": l.file, "why": l.why}))
+        .collect();
     let mut text = serde_json::to_string_pretty(&serde_json::json!({
         "changes": !report.is_empty(),
+        "data_at_risk": losses,
         "folders": folders,
     }))
     .unwrap_or_default();

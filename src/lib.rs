@@ -24,6 +24,7 @@ pub mod link;
 pub mod terraform;
 pub mod package;
 pub mod write;
+pub mod guard;
 pub mod compiler;
 pub mod diff;
 pub mod audit;

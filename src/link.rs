@@ -205,15 +205,15 @@ fn entry_and_identity_prerequisites(customer: &Customer, out: &mut BTreeSet<Prer
         // The Cloud Armor policy, the global address and the SSL policy are created by
         // `terraform/edge.tf.json`.
     }
-    // The app's GSA and its Workload Identity binding are created by
-    // `terraform/identity.tf.json`; the DNS that takes its calls to Google APIs is the VPC's.
-    if customer.app.gcp_service_account.is_some() {
+    // The app's and the archive's GSAs and their Workload Identity bindings are created by
+    // `terraform/`; the DNS that takes their calls to Google APIs is the VPC's.
+    if customer.app.gcp_service_account.is_some() || customer.archive.is_some() {
         out.insert(prerequisite(
             Section::Gcp,
             "Private Google Access DNS",
             "*.googleapis.com",
             format!(
-                "resolves to {} in the VPC, the only Google API range the app's egress allows",
+                "resolves to {} in the VPC, the only Google API range the egress of pods with Workload Identity allows",
                 crate::emit::network::google_apis_range(customer.google_apis)
             ),
         ));
@@ -641,8 +641,9 @@ fn references(links: &mut Links, objects: &[(String, &Value)], from: &str, o: &V
             spec["scaleTargetRef"]["name"].as_str(),
             "scales",
         ),
-        "RoleBinding" => {
-            links.need(from, "Role", o["roleRef"]["name"].as_str(), "grants");
+        "RoleBinding" | "ClusterRoleBinding" => {
+            let role = o["roleRef"]["kind"].as_str().unwrap_or("Role");
+            links.need(from, role, o["roleRef"]["name"].as_str(), "grants");
             for subject in items(&o["subjects"]) {
                 if subject["kind"] == "ServiceAccount" {
                     links.need(from, "ServiceAccount", subject["name"].as_str(), "binds");

@@ -36,6 +36,10 @@ pub struct Customer {
     pub delivery: Delivery,
     pub database: Database,
     pub backup: Option<Backup>,
+    pub archive: Option<Archive>,
+    /// The recovery point the profile promises, in seconds (checked against the archive or
+    /// the snapshot schedule).
+    pub recovery_point_seconds: u32,
     /// The whole typed profile, for the lock's input digest and later components.
     pub profile: Profile,
 }
@@ -206,6 +210,34 @@ pub struct Database {
     pub node_pool: Option<NodePlacement>,
     /// The VolumeSnapshot the first member's volume is restored from.
     pub restore_from_snapshot: Option<String>,
+    /// Point-in-time recovery from the archive to this moment (RFC 3339, UTC).
+    pub restore_to_time: Option<String>,
+}
+
+impl Database {
+    /// The cluster is being restored and runs its first member only: the standbys come
+    /// back, cloned from it, once the restore field is removed.
+    pub fn restoring(&self) -> bool {
+        self.restore_from_snapshot.is_some() || self.restore_to_time.is_some()
+    }
+}
+
+/// Continuous WAL archiving and scheduled full backups with pgBackRest to a GCS bucket the
+/// Terraform creates; `None` in `Customer` when disabled.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    pub bucket: String,
+    pub location: String,
+    pub retention_full: u32,
+    pub full_interval_hours: u32,
+    pub differential_interval_hours: u32,
+    /// Days a deleted or replaced object stays recoverable (GCS soft delete).
+    pub soft_delete_days: u32,
+    /// The GSA the database pods act as (Workload Identity): the Terraform creates it and
+    /// lets it write the bucket's objects, nothing else.
+    pub gcp_service_account: String,
+    /// `archive_timeout`: a WAL segment is switched, and archived, at least this often.
+    pub archive_timeout_seconds: u32,
 }
 
 /// Scheduled snapshots of the primary's volume; `None` in `Customer` when disabled.
@@ -314,6 +346,7 @@ pub struct App {
     pub max_unavailable: u32,
     pub gcp_service_account: Option<String>,
     pub database_env: DatabaseEnv,
+    pub database_connections_per_pod: u32,
     pub termination_grace_seconds: u32,
     pub pre_stop_delay_seconds: u32,
     pub shutdown_seconds: u32,
@@ -412,7 +445,12 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         // Reported; the rest of the customer is still checked.
         None
     });
+    let backup_spec = spec.backup.clone().unwrap_or_default();
     Some(Customer {
+        archive: archive(&name, &spec, &backup_spec),
+        recovery_point_seconds: backup_spec
+            .recovery_point_seconds
+            .unwrap_or(defaults::RECOVERY_POINT_SECONDS),
         database,
         backup,
         access,
@@ -549,6 +587,9 @@ fn app(app: crate::profile::App) -> Option<App> {
             .and_then(|w| w.gcp_service_account)
             .map(String::from),
         database_env: DatabaseEnv::from_profile(app.database_env.as_ref()),
+        database_connections_per_pod: app
+            .database_connections_per_pod
+            .unwrap_or(defaults::APP_DATABASE_CONNECTIONS),
         termination_grace_seconds: app
             .termination_grace_period_seconds
             .unwrap_or(defaults::TERMINATION_GRACE_SECONDS),
@@ -647,6 +688,7 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
             }),
         node_pool,
         restore_from_snapshot: db.restore_from_snapshot.clone().map(String::from),
+        restore_to_time: db.restore_to_time.clone().map(String::from),
     })
 }
 
@@ -738,6 +780,63 @@ fn placement(db: &crate::profile::Database, spec: &crate::profile::Spec) -> Opti
                 taints: p.taints.clone().unwrap_or_default(),
             }),
     }
+}
+
+/// The archive, every default applied; `None` when it is off.
+fn archive(
+    name: &str,
+    spec: &crate::profile::Spec,
+    backup: &crate::profile::Backup,
+) -> Option<Archive> {
+    let archive = backup.archive.clone().unwrap_or_default();
+    if !archive.enabled.unwrap_or(defaults::ARCHIVE) {
+        return None;
+    }
+    let gcp = spec.gcp.clone().unwrap_or_default();
+    let project = gcp.project_id.map(String::from).unwrap_or_default();
+    let region = gcp.region.unwrap_or_default();
+    let recovery_point = backup
+        .recovery_point_seconds
+        .unwrap_or(defaults::RECOVERY_POINT_SECONDS);
+    Some(Archive {
+        bucket: archive
+            .bucket
+            .map_or_else(|| default_bucket(&project, name), String::from),
+        location: archive.location.unwrap_or(region),
+        retention_full: archive
+            .retention_full
+            .unwrap_or(defaults::ARCHIVE_RETENTION_FULL),
+        full_interval_hours: archive
+            .full_backup_interval_hours
+            .unwrap_or(defaults::FULL_BACKUP_INTERVAL_HOURS),
+        differential_interval_hours: archive
+            .differential_backup_interval_hours
+            .unwrap_or(defaults::DIFFERENTIAL_BACKUP_INTERVAL_HOURS),
+        soft_delete_days: archive
+            .soft_delete_days
+            .unwrap_or(defaults::ARCHIVE_SOFT_DELETE_DAYS),
+        gcp_service_account: format!(
+            "{}@{project}.iam.gserviceaccount.com",
+            archive_account_id(name)
+        ),
+        archive_timeout_seconds: recovery_point / 2,
+    })
+}
+
+/// `<project>-<customer>-archive`, the customer cut so the name fits GCS's 63 characters.
+fn default_bucket(project: &str, customer: &str) -> String {
+    const SUFFIX: &str = "-archive";
+    let room = 63usize.saturating_sub(project.len() + 1 + SUFFIX.len());
+    let cut: String = customer.chars().take(room).collect();
+    format!("{project}-{}{SUFFIX}", cut.trim_end_matches('-'))
+}
+
+/// The archive's GSA: `<customer>-pgbackrest`, the customer cut so the ID fits the
+/// provider's 30 characters.
+pub fn archive_account_id(customer: &str) -> String {
+    const SUFFIX: &str = "-pgbackrest";
+    let cut: String = customer.chars().take(30 - SUFFIX.len()).collect();
+    format!("{}{SUFFIX}", cut.trim_end_matches('-'))
 }
 
 fn backup(name: &str, spec: &crate::profile::Spec) -> Result<Option<Backup>, ()> {

@@ -193,6 +193,28 @@ fn numeric(setting: &Setting, value: &str) -> Result<(), Problem> {
     Ok(())
 }
 
+/// A memory parameter's value in bytes: `16MB`, or a bare number in the parameter's own
+/// unit (`8kB` blocks for `shared_buffers`); `None` for a value PostgreSQL would refuse, or
+/// a parameter that is not a memory size.
+pub fn bytes(name: &str, value: &str) -> Option<f64> {
+    let setting = table().iter().find(|s| s.name == name)?;
+    let (base, family) = base_unit(&setting.unit)?;
+    if family != MEMORY_UNITS {
+        return None;
+    }
+    let value = value.trim();
+    let split = value
+        .find(|ch: char| !(ch.is_ascii_digit() || ch == '-'))
+        .unwrap_or(value.len());
+    let number: f64 = value[..split].trim().parse().ok()?;
+    let unit = value[split..].trim();
+    if unit.is_empty() {
+        return Some(number * base);
+    }
+    let (_, size) = MEMORY_UNITS.iter().find(|(n, _)| *n == unit)?;
+    Some(number * size)
+}
+
 fn example(setting: &Setting) -> String {
     match base_unit(&setting.unit) {
         Some((_, family)) if family == MEMORY_UNITS => "e.g. `16MB` or `1GB`".into(),
@@ -204,6 +226,17 @@ fn example(setting: &Setting) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_sizes_in_bytes() {
+        assert_eq!(bytes("shared_buffers", "1GB"), Some(1073741824.0));
+        // A bare number is in the parameter's own unit: 8 kB blocks, kB.
+        assert_eq!(bytes("shared_buffers", "16384"), Some(16384.0 * 8192.0));
+        assert_eq!(bytes("work_mem", "4096"), Some(4096.0 * 1024.0));
+        assert_eq!(bytes("work_mem", "16MB"), Some(16.0 * 1048576.0));
+        assert_eq!(bytes("work_mem", "16mb"), None);
+        assert_eq!(bytes("max_connections", "100"), None);
+    }
 
     #[test]
     fn units_and_ranges() {

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 pub mod defaults;
 
 pub use crate::syntax::{
-    Bytes, CidrRange, ControlPlaneRange, Cron, DnsLabel, HostName, HttpPath, Image, KmsKey,
-    ObjectName, PinnedImage, ProjectId, Quantity, RepoUrl, ScalarText, SecretId, ServiceAccount,
-    SourceRange,
+    BucketName, Bytes, CidrRange, ControlPlaneRange, Cron, DnsLabel, HostName, HttpPath, Image,
+    KmsKey, ObjectName, PinnedImage, ProjectId, Quantity, RepoUrl, ScalarText, SecretId,
+    ServiceAccount, SourceRange, Timestamp,
 };
 
 /// The only profile format this compiler reads.
@@ -189,6 +189,12 @@ pub struct App {
     /// file and the password (by reference to the credentials Secret). Default: libpq's
     /// own `PG*` names, so a libpq-based client needs no code to connect.
     pub database_env: Option<DatabaseEnv>,
+    /// Database connections one app pod may hold at once (its connection pool, or its
+    /// workers × threads). Checked against what Pgpool serves at the app's largest size.
+    /// Default: the reference app's gunicorn, 2 workers × 4 threads.
+    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(extend("default" = crate::profile::defaults::APP_DATABASE_CONNECTIONS))]
+    pub database_connections_per_pod: Option<u32>,
     /// Seconds Kubernetes waits between SIGTERM and SIGKILL. Must exceed the preStop
     /// delay.
     #[schemars(range(min = 1, max = 3600))]
@@ -458,6 +464,11 @@ pub struct Database {
     /// the cluster runs that one member; remove it to bring the standbys back, which
     /// clone from it (docs/restore.md).
     pub restore_from_snapshot: Option<DnsLabel>,
+    /// Point-in-time recovery: a new cluster is bootstrapped from the archive's backups and
+    /// WAL up to this moment (RFC 3339, UTC, e.g. `2026-12-04T20:00:00Z`), then promoted.
+    /// While set the cluster runs one member; the old cluster's state must be removed first
+    /// (docs/restore.md).
+    pub restore_to_time: Option<Timestamp>,
 }
 
 /// Database engine.
@@ -603,6 +614,50 @@ pub struct Citus {
 pub struct Backup {
     /// Scheduled CHECKPOINT + VolumeSnapshot of the primary's volume.
     pub snapshots: Option<Snapshots>,
+    /// Continuous WAL archiving and scheduled full backups to a GCS bucket with pgBackRest
+    /// (docs/backup.md): point-in-time recovery, and a copy of the data outside the
+    /// cluster.
+    pub archive: Option<Archive>,
+    /// The recovery point the customer is promised, in seconds: the most committed work a
+    /// lost cluster may lose. Checked against what the archive (its `archive_timeout`) or,
+    /// without one, the snapshot schedule can give.
+    #[schemars(range(min = 60, max = 604800))]
+    #[schemars(extend("default" = crate::profile::defaults::RECOVERY_POINT_SECONDS))]
+    pub recovery_point_seconds: Option<u32>,
+}
+
+/// The WAL archive and full backups (pgBackRest, repository type `gcs`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Archive {
+    /// Archive WAL and take full backups. The database image must carry pgBackRest.
+    #[schemars(extend("default" = crate::profile::defaults::ARCHIVE))]
+    pub enabled: Option<bool>,
+    /// The GCS bucket the Terraform creates for the archive. Default:
+    /// `<projectId>-<customer>-archive`.
+    pub bucket: Option<BucketName>,
+    /// The bucket's location (a region, dual-region or multi-region). Default: the
+    /// cluster's region.
+    pub location: Option<String>,
+    /// Full backups kept; older ones, and the WAL only they need, are expired.
+    #[schemars(range(min = 1, max = 100))]
+    #[schemars(extend("default" = crate::profile::defaults::ARCHIVE_RETENTION_FULL))]
+    pub retention_full: Option<u32>,
+    /// Hours between full backups.
+    #[schemars(range(min = 1, max = 2160))]
+    #[schemars(extend("default" = crate::profile::defaults::FULL_BACKUP_INTERVAL_HOURS))]
+    pub full_backup_interval_hours: Option<u32>,
+    /// Hours between differential backups (the changes since the last full one).
+    #[schemars(range(min = 1, max = 2160))]
+    #[schemars(extend("default" = crate::profile::defaults::DIFFERENTIAL_BACKUP_INTERVAL_HOURS))]
+    pub differential_backup_interval_hours: Option<u32>,
+    /// Days a deleted or replaced object of the bucket stays recoverable (GCS soft
+    /// delete): a compromised database or cluster cannot erase recent backups for good.
+    /// The bucket also keeps replaced versions (object versioning) for 30 days. A
+    /// retention lock is not used: pgBackRest rewrites its `backup.info` after every backup.
+    #[schemars(range(min = 7, max = 90))]
+    #[schemars(extend("default" = crate::profile::defaults::ARCHIVE_SOFT_DELETE_DAYS))]
+    pub soft_delete_days: Option<u32>,
 }
 
 /// Snapshot schedule and retention.

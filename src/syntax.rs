@@ -134,6 +134,14 @@ syntax_type!(
     SecretId = "secret-manager-id", secret_id
 );
 syntax_type!(
+    /// A GCS bucket name without dots (those need a verified domain).
+    BucketName = "gcs-bucket", bucket_name
+);
+syntax_type!(
+    /// A moment in UTC, RFC 3339 to the second: `2026-12-04T20:00:00Z`.
+    Timestamp = "utc-timestamp", utc_timestamp
+);
+syntax_type!(
     /// A Git repository URL Argo CD clones.
     RepoUrl = "git-url", repo_url
 );
@@ -159,6 +167,8 @@ pub const FORMATS: &[(&str, Rule)] = &[
     (SecretId::FORMAT, SecretId::RULE),
     (RepoUrl::FORMAT, RepoUrl::RULE),
     (HttpPath::FORMAT, HttpPath::RULE),
+    (BucketName::FORMAT, BucketName::RULE),
+    (Timestamp::FORMAT, Timestamp::RULE),
     (Quantity::FORMAT, Quantity::RULE),
     (Bytes::FORMAT, Bytes::RULE),
 ];
@@ -576,6 +586,74 @@ fn secret_id(key: &str) -> Result<(), Problem> {
     ))
 }
 
+/// GCS's naming rules for a bucket without dots: 3–63 lowercase letters, digits, `-` and
+/// `_`, starting and ending with a letter or digit, not starting with `goog` and not
+/// containing `google` (cloud.google.com/storage/docs/buckets#naming).
+pub fn bucket_name(name: &str) -> Result<(), Problem> {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let ok = (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && edge(name.chars().next())
+        && edge(name.chars().last())
+        && !name.starts_with("goog")
+        && !name.contains("google");
+    if ok {
+        return Ok(());
+    }
+    Err(Problem::new(
+        Code::InvalidName,
+        format!("`{name}` is not a GCS bucket name"),
+        "3–63 lowercase letters, digits, `-` and `_`, starting and ending with a letter or digit; not starting with `goog`, not containing `google`",
+    ))
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, a real date and time.
+fn utc_timestamp(text: &str) -> Result<(), Problem> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        text.get(range)
+            .filter(|d| d.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|d| d.parse().ok())
+    };
+    let shape = b.len() == 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'Z';
+    let fields = (
+        digits(0..4),
+        digits(5..7),
+        digits(8..10),
+        digits(11..13),
+        digits(14..16),
+        digits(17..19),
+    );
+    if let (true, (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second))) =
+        (shape, fields)
+    {
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let days = match month {
+            2 if leap => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            1..=12 => 31,
+            _ => 0,
+        };
+        if (1..=days).contains(&day) && hour < 24 && minute < 60 && second < 60 {
+            return Ok(());
+        }
+    }
+    Err(Problem::new(
+        Code::InvalidField,
+        format!("`{text}` is not a UTC timestamp"),
+        "write it as RFC 3339 in UTC to the second, e.g. `2026-12-04T20:00:00Z`",
+    ))
+}
+
 fn repo_url(url: &str) -> Result<(), Problem> {
     let ok = url.starts_with("https://") || url.starts_with("ssh://") || url.starts_with("git@");
     if ok && !url.contains(char::is_whitespace) {
@@ -672,6 +750,116 @@ pub fn cron(expression: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The longest time, in minutes, between two runs of a valid cron schedule (UTC): what a
+/// schedule promises as a recovery point. Minute by minute over two weeks when the schedule
+/// repeats weekly, over four years (a leap day included) when it names days of the month
+/// or months.
+pub fn cron_max_gap_minutes(expression: &str) -> Option<u64> {
+    let expanded = match expression {
+        "@yearly" | "@annually" => "0 0 1 1 *",
+        "@monthly" => "0 0 1 * *",
+        "@weekly" => "0 0 * * 0",
+        "@daily" | "@midnight" => "0 0 * * *",
+        "@hourly" => "0 * * * *",
+        other => other,
+    };
+    let fields: Vec<&str> = expanded.split_whitespace().collect();
+    let [minute, hour, dom, month, dow] = fields.as_slice() else {
+        return None;
+    };
+    let minutes = cron_set(minute, 0, 59, &[])?;
+    let hours = cron_set(hour, 0, 23, &[])?;
+    let doms = cron_set(dom, 1, 31, &[])?;
+    const MONTHS: &[&str] = &[
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let months = cron_set(month, 1, 12, MONTHS)?;
+    let mut dows = cron_set(
+        dow,
+        0,
+        7,
+        &["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
+    )?;
+    if dows[7] {
+        dows[0] = true;
+    }
+    let (dom_any, dow_any) = (*dom == "*" || *dom == "?", *dow == "*" || *dow == "?");
+    let weekly = dom_any && *month == "*";
+    let days: i64 = if weekly { 14 } else { 4 * 366 };
+    let mut last: Option<i64> = None;
+    let mut first: Option<i64> = None;
+    let mut gap = 0i64;
+    // Day 0 is 2024-01-01, a Monday.
+    for day in 0..days {
+        let (_, m, d) = civil_from_days(19_723 + day);
+        let weekday = ((day + 1) % 7) as usize;
+        let day_ok = match (dom_any, dow_any) {
+            (true, true) => true,
+            (true, false) => dows[weekday],
+            (false, true) => doms[d as usize],
+            (false, false) => doms[d as usize] || dows[weekday],
+        };
+        if !(day_ok && months[m as usize]) {
+            continue;
+        }
+        for h in (0..24).filter(|h| hours[*h]) {
+            for min in (0..60).filter(|min| minutes[*min]) {
+                let at = day * 1440 + (h as i64) * 60 + min as i64;
+                if let Some(previous) = last {
+                    gap = gap.max(at - previous);
+                }
+                first.get_or_insert(at);
+                last = Some(at);
+            }
+        }
+    }
+    // The wrap from the last run of the horizon to the first of the next.
+    gap = gap.max(first? + days * 1440 - last?);
+    u64::try_from(gap).ok()
+}
+
+/// The values a cron field selects, as flags indexed by value.
+fn cron_set(field: &str, low: u32, high: u32, names: &[&str]) -> Option<Vec<bool>> {
+    let mut set = vec![false; high as usize + 1];
+    let value = |text: &str| -> Option<u32> {
+        match names.iter().position(|n| n.eq_ignore_ascii_case(text)) {
+            Some(i) => Some(i as u32 + if low == 1 { 1 } else { 0 }),
+            None => text.parse().ok(),
+        }
+    };
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((range, step)) => (range, step.parse().ok()?),
+            None => (part, 1),
+        };
+        let (from, to) = match range {
+            "*" | "?" => (low, high),
+            _ => match range.split_once('-') {
+                Some((from, to)) => (value(from)?, value(to)?),
+                None if step > 1 => (value(range)?, high),
+                None => (value(range)?, value(range)?),
+            },
+        };
+        for v in (from..=to).step_by(step as usize) {
+            *set.get_mut(v as usize)? = true;
+        }
+    }
+    Some(set)
+}
+
+/// Days since 1970-01-01 to (year, month, day) (Howard Hinnant's civil_from_days).
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
 /// The text of a scalar, whatever its YAML type, so `cpu: 1` and `cpu: "1"` mean the same.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -702,6 +890,19 @@ impl<'de> Deserialize<'de> for ScalarText {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cron_gaps() {
+        assert_eq!(cron_max_gap_minutes("0 */6 * * *"), Some(360));
+        assert_eq!(cron_max_gap_minutes("*/15 * * * *"), Some(15));
+        assert_eq!(cron_max_gap_minutes("0 1 * * *"), Some(1440));
+        assert_eq!(cron_max_gap_minutes("0 1 * * mon-fri"), Some(3 * 1440));
+        assert_eq!(cron_max_gap_minutes("@weekly"), Some(7 * 1440));
+        assert_eq!(cron_max_gap_minutes("0 0,6 * * *"), Some(18 * 60));
+        // Monthly: the longest gap runs over a 31-day month.
+        assert_eq!(cron_max_gap_minutes("0 0 1 * *"), Some(31 * 1440));
+        assert_eq!(cron_max_gap_minutes("@yearly"), Some(366 * 1440));
+    }
 
     #[test]
     fn cron_rules() {

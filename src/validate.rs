@@ -455,7 +455,7 @@ mod formats {
 
     #[test]
     fn rules_accept_and_refuse() {
-        let cases: [(&str, &str, &str); 8] = [
+        let cases: [(&str, &str, &str); 13] = [
             (
                 Image::FORMAT,
                 "ghcr.io/acme/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
@@ -468,6 +468,23 @@ mod formats {
             (Bytes::FORMAT, "512Mi", "512m"),
             (Quantity::FORMAT, "250m", "0"),
             (ObjectName::FORMAT, "db.tls", "db_tls"),
+            (BucketName::FORMAT, "acme-prod-archive", "Acme-archive"),
+            (BucketName::FORMAT, "a_b-1", "google-archive"),
+            (
+                Timestamp::FORMAT,
+                "2024-02-29T23:59:59Z",
+                "2023-02-29T12:00:00Z",
+            ),
+            (
+                Timestamp::FORMAT,
+                "2026-12-04T20:00:00Z",
+                "2026-12-04 20:00:00",
+            ),
+            (
+                Timestamp::FORMAT,
+                "2026-01-31T00:00:00Z",
+                "2026-04-31T00:00:00Z",
+            ),
         ];
         for (format, good, bad) in cases {
             assert_eq!(problem(format, good), None, "{format}: {good}");

@@ -127,6 +127,11 @@ enum Command {
         /// compiler and the profile's digest, and every file hashes to it).
         #[arg(long)]
         no_cache: bool,
+        /// Let the change delete or replace what holds this customer's data (its
+        /// namespace, database StatefulSet, snapshot class, archive bucket or cluster);
+        /// without it such a change is refused (E0328). Repeat for several customers.
+        #[arg(long, value_name = "CUSTOMER")]
+        allow_destroy: Vec<String>,
     },
     /// Show what `render` would change, per folder, object and field (writes nothing).
     Diff {
@@ -231,6 +236,7 @@ pub fn main() -> ExitCode {
             force,
             format,
             no_cache,
+            allow_destroy,
         } => {
             let options = render::RenderOptions {
                 check,
@@ -238,6 +244,7 @@ pub fn main() -> ExitCode {
                 force,
                 format: format.into(),
                 cache: !no_cache,
+                allow_destroy,
             };
             // Charts have their own folder: `out/` holds the manifests Argo CD syncs.
             let out = out.unwrap_or_else(|| {

@@ -15,6 +15,8 @@ pub(super) struct RenderOptions {
     pub format: crate::package::Format,
     /// Reuse current folders instead of compiling them (Kustomize only).
     pub cache: bool,
+    /// Customers whose data a change may delete or replace (`--allow-destroy`).
+    pub allow_destroy: Vec<String>,
 }
 
 /// When `enabled`, customer folders of `out` that are current are reused, not compiled
@@ -144,7 +146,11 @@ pub(super) fn render(
     }
     let staged: std::sync::Mutex<Vec<(String, Result<write::Staged, WriteError>)>> =
         std::sync::Mutex::new(Vec::new());
+    let losses: std::sync::Mutex<Vec<crate::guard::Loss>> = std::sync::Mutex::new(Vec::new());
     let finish = |input: &str, folder: Folder| {
+        if format == Format::Kustomize {
+            guard_folder(out, &folder, &losses);
+        }
         let folder = crate::package::in_format(input, folder, format);
         let result = std::fs::create_dir_all(out)
             .map_err(|error| WriteError::Io(out.to_path_buf(), error))
@@ -177,8 +183,16 @@ pub(super) fn render(
         Ok(stale) => stale,
         Err(error) => return write_failed(WriteError::Io(out.to_path_buf(), error), format),
     };
-    // Threads finish in any order; refusals are reported in the folders' order.
-    staged.sort_by(|a, b| a.0.cmp(&b.0));
+    let losses = losses
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let refused = refused_losses(out, losses, &stale, options);
+    if !refused.is_empty() {
+        report_losses(out, &refused);
+        abandon(out, staged, existed);
+        return FAILED;
+    }
+    staged.sort_by(|a, b| a.0.cmp(&b.0)); // threads finish in any order; report in order
     let staged = staged.into_iter().map(|(_, s)| s).collect();
     match write::finish(out, staged, stale, force, jobs) {
         Ok(report) => {
@@ -189,6 +203,22 @@ pub(super) fn render(
         }
         Err(error) => write_failed(error, format),
     }
+}
+
+/// The losses the render may not cause: the changed folders' and, in the manifests, the
+/// removed customers', less those `--allow-destroy` allows.
+fn refused_losses(
+    out: &Path,
+    mut losses: Vec<crate::guard::Loss>,
+    stale: &[String],
+    options: &RenderOptions,
+) -> Vec<crate::guard::Loss> {
+    if options.format == crate::package::Format::Kustomize {
+        for name in stale {
+            losses.extend(crate::guard::removed(out, name).unwrap_or_default());
+        }
+    }
+    crate::guard::refused(losses, &options.allow_destroy)
 }
 
 /// What `render --check` prints and its exit code: the files that differ, or that all is
@@ -309,4 +339,49 @@ fn partial_note(printer: &Printer, out: &Path, what: &str) {
          run `gitopsc render` on the profiles folder to add or update customers in Argo CD",
         out.join(crate::package::argocd::FOLDER).display(),
     ));
+}
+
+/// What replacing this compiled folder's committed copy would lose, kept for the refusal
+/// (an unreadable copy is the writer's error to report, not the guard's).
+fn guard_folder(
+    out: &Path,
+    folder: &crate::package::Folder,
+    losses: &std::sync::Mutex<Vec<crate::guard::Loss>>,
+) {
+    let found = crate::guard::folder(out, folder).unwrap_or_default();
+    if !found.is_empty() {
+        losses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(found);
+    }
+}
+
+/// The refusal: each object that would be lost and why, then the way to do it on purpose.
+fn report_losses(out: &Path, losses: &[crate::guard::Loss]) {
+    let mut sorted = losses.to_vec();
+    sorted.sort();
+    for loss in &sorted {
+        eprintln!(
+            "error[E0328]: {}/{}/{}: {} would be lost: {}",
+            out.display(),
+            loss.customer,
+            loss.file,
+            loss.object,
+            loss.why
+        );
+    }
+    let mut customers: Vec<&str> = sorted.iter().map(|l| l.customer.as_str()).collect();
+    customers.dedup();
+    eprintln!(
+        "error: nothing written: the change deletes or replaces data of {}\n  \
+         help: to move or remove the data on purpose, follow docs/backup.md (\"Changes that lose data\"), \
+         then render with {}",
+        customers.join(", "),
+        customers
+            .iter()
+            .map(|c| format!("--allow-destroy {c}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
 }

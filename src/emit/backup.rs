@@ -9,7 +9,9 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Container, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec, PodTemplateSpec,
     ResourceRequirements,
 };
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleRef, Subject,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
@@ -51,10 +53,63 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
         super::service_account(customer, Component::BACKUP, NAME, &labels, false, None),
         role(customer, &labels),
         super::role_binding(customer, Component::BACKUP, NAME, &labels),
+        contents_role(customer, &labels),
+        contents_binding(customer, &labels),
         config_map,
         cron_job(customer, backup, &labels, &checksum),
         snapshot_class(backup, &labels),
     ]
+}
+
+/// The cluster-scoped role and binding that let the job release a snapshot it prunes: the
+/// class keeps disk snapshots (`Retain`), so pruning first sets the bound
+/// VolumeSnapshotContent to `Delete`. Named after the customer: cluster-scoped objects of
+/// two customers in one cluster must not collide.
+pub fn contents_role_name(customer: &Customer) -> String {
+    format!("{}-{NAME}-contents", customer.name)
+}
+
+/// Read and patch VolumeSnapshotContents, nothing else.
+fn contents_role(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let name = contents_role_name(customer);
+    let role = ClusterRole {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some(labels.clone()),
+            ..ObjectMeta::default()
+        },
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["snapshot.storage.k8s.io".into()]),
+            resources: Some(vec!["volumesnapshotcontents".into()]),
+            verbs: vec!["get".into(), "patch".into()],
+            ..PolicyRule::default()
+        }]),
+        ..ClusterRole::default()
+    };
+    Object::new(Component::BACKUP, &name, &role)
+}
+
+fn contents_binding(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let name = contents_role_name(customer);
+    let binding = ClusterRoleBinding {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some(labels.clone()),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: name.clone(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: NAME.into(),
+            namespace: Some(customer.namespace.clone()),
+            ..Subject::default()
+        }]),
+    };
+    Object::new(Component::BACKUP, &name, &binding)
 }
 
 /// What snapshot.sh calls: list pods (to find the primary by label); create, read,
@@ -269,8 +324,9 @@ struct VolumeSnapshotClass {
     deletion_policy: &'static str,
 }
 
-/// Cluster-scoped: one per customer cluster. `Delete`, so pruning a VolumeSnapshot also
-/// deletes the disk snapshot behind it.
+/// Cluster-scoped: one per customer cluster. `Retain`: a disk snapshot outlives its
+/// VolumeSnapshot, so deleting the namespace (which deletes every VolumeSnapshot in it)
+/// deletes no backup; only the job's pruning releases one, on purpose (docs/backup.md).
 fn snapshot_class(backup: &Backup, labels: &BTreeMap<String, String>) -> Object {
     const KIND: &str = "VolumeSnapshotClass";
     let class = VolumeSnapshotClass {
@@ -282,7 +338,7 @@ fn snapshot_class(backup: &Backup, labels: &BTreeMap<String, String>) -> Object 
             ..ObjectMeta::default()
         },
         driver: DRIVER,
-        deletion_policy: "Delete",
+        deletion_policy: "Retain",
     };
     Object::custom(Component::BACKUP, KIND, &backup.class_name, &class)
 }

@@ -91,7 +91,17 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     let mut objects = vec![
         exporter_config,
         // Patroni keeps the cluster state in the Kubernetes API, so it needs its token.
-        super::service_account(customer, Component::DATABASE, NAME, &labels, true, None),
+        super::service_account(
+            customer,
+            Component::DATABASE,
+            NAME,
+            &labels,
+            true,
+            customer
+                .archive
+                .as_ref()
+                .map(|a| a.gcp_service_account.as_str()),
+        ),
         role(customer, &labels),
         super::role_binding(customer, Component::DATABASE, NAME, &labels),
         config_map,
@@ -207,6 +217,10 @@ pub fn dynamic_config(customer: &Customer) -> Value {
         // Keep accepting writes when no standby is left: availability over RPO 0 for the
         // time the cluster runs on one member (docs/database.md).
         "synchronous_mode_strict": false,
+        // The Kubernetes API is Patroni's store: while it is out of reach the primary stays
+        // primary if every member confirms it, instead of demoting itself after the TTL
+        // (Patroni's `dcs_failsafe_mode`).
+        "failsafe_mode": true,
         "postgresql": {
             "use_pg_rewind": true,
             "use_slots": true,
@@ -215,9 +229,8 @@ pub fn dynamic_config(customer: &Customer) -> Value {
     })
 }
 
-/// `patroni.yml`: everything but the values only a running pod knows (its name and IP come
-/// from `PATRONI_*` environment variables, passwords from the Secret).
-pub fn patroni_config(customer: &Customer) -> Value {
+/// PostgreSQL's local parameters (patroni.yml) and its pg_hba rules.
+fn local_parameters(customer: &Customer) -> (BTreeMap<String, String>, Vec<String>) {
     let database = &customer.database;
     let mut local: BTreeMap<String, String> = database
         .parameters
@@ -227,6 +240,13 @@ pub fn patroni_config(customer: &Customer) -> Value {
         .collect();
     local.insert("password_encryption".into(), "scram-sha-256".into());
     local.insert("unix_socket_directories".into(), SOCKET_DIR.into());
+    local.extend(super::archive::parameters(customer));
+    // A standby that stops consuming its slot may hold back at most this much WAL; past it
+    // the slot is lost (the standby catches up from the archive) instead of the disk
+    // filling up under the primary.
+    local
+        .entry("max_slot_wal_keep_size".into())
+        .or_insert_with(|| format!("{}MB", slot_wal_limit_mb(database)));
     let host = if database.tls_secret.is_some() {
         local.insert("ssl".into(), "on".into());
         local.insert("ssl_cert_file".into(), format!("{TLS_DIR}/tls.crt"));
@@ -246,6 +266,14 @@ pub fn patroni_config(customer: &Customer) -> Value {
     if database.tls_secret.is_some() {
         pg_hba.push("hostnossl all all all reject".into());
     }
+    (local, pg_hba)
+}
+
+/// `patroni.yml`: everything but the values only a running pod knows (its name and IP come
+/// from `PATRONI_*` environment variables, passwords from the Secret).
+pub fn patroni_config(customer: &Customer) -> Value {
+    let database = &customer.database;
+    let (local, pg_hba) = local_parameters(customer);
     let mut config = json!({
         "scope": NAME,
         "kubernetes": {
@@ -285,6 +313,13 @@ pub fn patroni_config(customer: &Customer) -> Value {
         },
         "watchdog": {"mode": "off"},
     });
+    if let Some(recovery) = super::archive::recovery_conf(customer) {
+        config["postgresql"]["recovery_conf"] = recovery;
+    }
+    if let Some(method) = super::archive::bootstrap(customer) {
+        config["bootstrap"]["method"] = json!("pgbackrest");
+        config["bootstrap"]["pgbackrest"] = method;
+    }
     if database.citus_worker_groups.is_some() {
         // The group number comes from PATRONI_CITUS_GROUP, set per StatefulSet.
         config["citus"] = json!({"database": user::APP_DATABASE});
@@ -293,40 +328,49 @@ pub fn patroni_config(customer: &Customer) -> Value {
 }
 
 fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
+    let mut data = BTreeMap::from([
+        (
+            "patroni.yml".to_string(),
+            crate::serialize::to_yaml(&patroni_config(customer)),
+        ),
+        (
+            "dynamic.yml".to_string(),
+            crate::serialize::to_yaml(&dynamic_config(customer)),
+        ),
+        ("post-bootstrap.sh".to_string(), POST_BOOTSTRAP.to_string()),
+        (
+            "apply-config.sh".to_string(),
+            super::render_template(
+                "apply-config.sh",
+                minijinja::context! { marker => APPLIED_MARKER },
+            ),
+        ),
+        (
+            "start.sh".to_string(),
+            super::render_template(
+                "start-patroni.sh",
+                minijinja::context! {
+                    credentials_dir => CREDENTIALS_DIR,
+                    config_dir => CONFIG_DIR,
+                    keys => secret_keys(),
+                },
+            ),
+        ),
+    ]);
+    data.extend(super::archive::files(customer));
     let config_map = ConfigMap {
         metadata: metadata(customer, CONFIG, labels.clone()),
-        data: Some(BTreeMap::from([
-            (
-                "patroni.yml".to_string(),
-                crate::serialize::to_yaml(&patroni_config(customer)),
-            ),
-            (
-                "dynamic.yml".to_string(),
-                crate::serialize::to_yaml(&dynamic_config(customer)),
-            ),
-            ("post-bootstrap.sh".to_string(), POST_BOOTSTRAP.to_string()),
-            (
-                "apply-config.sh".to_string(),
-                super::render_template(
-                    "apply-config.sh",
-                    minijinja::context! { marker => APPLIED_MARKER },
-                ),
-            ),
-            (
-                "start.sh".to_string(),
-                super::render_template(
-                    "start-patroni.sh",
-                    minijinja::context! {
-                        credentials_dir => CREDENTIALS_DIR,
-                        config_dir => CONFIG_DIR,
-                        keys => secret_keys(),
-                    },
-                ),
-            ),
-        ])),
+        data: Some(data),
         ..ConfigMap::default()
     };
     Object::new(Component::DATABASE, CONFIG, &config_map)
+}
+
+/// `max_slot_wal_keep_size`, in MB: a fifth of a member's volume (the rest holds the data
+/// and the WAL PostgreSQL keeps anyway).
+pub fn slot_wal_limit_mb(database: &Database) -> u64 {
+    let bytes = crate::syntax::quantity_value(&database.storage_size).unwrap_or(0.0);
+    (bytes / 5.0 / 1024.0 / 1024.0) as u64
 }
 
 /// postgres_exporter's extra queries (`emit::monitoring::exporter_queries`).
@@ -454,12 +498,20 @@ fn member_pod(
         pod_labels.insert(label::CITUS_GROUP.into(), g.to_string());
     }
     let (env, sidecar_env) = member_env(group);
-    let (mounts, volumes) = member_volumes(database);
-    let containers = vec![
+    let (mounts, mut volumes) = member_volumes(database);
+    if customer.archive.is_some() {
+        volumes.push(super::credentials::volume(
+            super::archive::PASSWORD_VOLUME,
+            database,
+            &[secret_key::SUPERUSER],
+        ));
+    }
+    let mut containers = vec![
         postgres_container(database, env, mounts),
         config_sidecar(database, sidecar_env),
         exporter_sidecar(customer),
     ];
+    containers.extend(super::archive::sidecar(customer));
     let Placement {
         anti_affinity,
         spread,
@@ -510,7 +562,7 @@ fn statefulset(
         ..PersistentVolumeClaim::default()
     };
     let mut meta = metadata(customer, &group.statefulset, labels.clone());
-    let skips = [
+    let mut skips = vec![
         (
             "CKV_K8S_38",
             "Patroni keeps the cluster state in the Kubernetes API and needs its token",
@@ -521,16 +573,22 @@ fn statefulset(
         ),
         (
             "CKV_K8S_8",
-            "the patroni-config sidecar exits on failure and has a readiness check; postgres has both probes",
+            "the patroni-config sidecar exits on failure and has a readiness check, the pgbackrest sidecar only waits and backs up; postgres has both probes",
         ),
     ];
+    if customer.archive.is_some() {
+        skips.push((
+            "CKV_K8S_9",
+            "a failing readiness probe on the pgbackrest sidecar would take the member out of its Services; the BackupTooOld and PostgresArchiveFailing alerts watch it",
+        ));
+    }
     meta.annotations = super::checkov_skips(&skips, database.image_by_tag.then_some("database"));
     let statefulset = StatefulSet {
         metadata: meta,
         spec: Some(StatefulSetSpec {
             // While restoring, only the member with the restored volume runs, so no empty
             // member can initialise a new cluster first (docs/restore.md).
-            replicas: Some(if database.restore_from_snapshot.is_some() {
+            replicas: Some(if database.restoring() {
                 1
             } else {
                 database.replicas as i32

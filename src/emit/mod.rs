@@ -14,12 +14,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use crate::model::Customer;
 
 pub use names::{port, workload};
-pub use object::{Component, CustomResource, Object, SYNC_WAVE};
+pub use object::{Component, CustomResource, HOLDS_DATA, KEEP, Object, SYNC_OPTIONS, SYNC_WAVE};
 pub use pod::*;
 pub use template::render_template;
 
 pub mod access;
 pub mod app;
+pub mod archive;
 pub mod backup;
 pub mod credentials;
 pub mod database;

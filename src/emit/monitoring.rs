@@ -357,6 +357,67 @@ const RULES_TABLE: &[Rule] = &[
             )
         },
     },
+    // postgres_exporter's built-in `replication_slot` collector:
+    // pg_replication_slot_safe_wal_size_bytes, the WAL a slot may still fall behind by
+    // before `max_slot_wal_keep_size` invalidates it.
+    Rule {
+        name: "PostgresSlotNearWalLimit",
+        severity: "warning",
+        for_: |_| "10m".into(),
+        applies: always,
+        expr: |s, c| {
+            format!(
+                "min by (pod, slot_name) (pg_replication_slot_safe_wal_size_bytes{{{}}}) < {}",
+                s.pg,
+                slot_alert_bytes(c)
+            )
+        },
+        summary: |_| {
+            "Slot {{ $labels.slot_name }} on {{ $labels.pod }} is close to max_slot_wal_keep_size; its standby will have to catch up from the archive".into()
+        },
+    },
+    // The `postgres-exporter` ConfigMap's query over pg_stat_archiver:
+    // gitopsc_archiver_failing, 1 while the newest archiving attempt failed.
+    Rule {
+        name: "PostgresArchiveFailing",
+        severity: "critical",
+        for_: |_| "10m".into(),
+        applies: |c| c.archive.is_some(),
+        expr: |s, _| {
+            format!(
+                "max({CUSTOM_METRIC_PREFIX}archiver_failing{{{}}}) > 0",
+                s.pg
+            )
+        },
+        summary: |c| {
+            format!(
+                "WAL of {} is not reaching the archive: the recovery point grows and the primary's disk fills",
+                c.name
+            )
+        },
+    },
+    // The same ConfigMap's query over the settings the backup sidecar records after each
+    // success (gitopsc.last_full_backup): gitopsc_backup_age_seconds{kind="full"}.
+    Rule {
+        name: "BackupTooOld",
+        severity: "critical",
+        for_: |_| "30m".into(),
+        applies: |c| c.archive.is_some(),
+        expr: |s, c| {
+            format!(
+                r#"min({CUSTOM_METRIC_PREFIX}backup_age_seconds{{{},kind="full"}}) > {}"#,
+                s.pg,
+                full_backup_alert_seconds(c)
+            )
+        },
+        summary: |c| {
+            format!(
+                "The newest full backup of {} in the archive is older than {} hours",
+                c.name,
+                full_backup_alert_seconds(c) / 3600
+            )
+        },
+    },
     // kubelet: kubelet_volume_stats_available_bytes, kubelet_volume_stats_capacity_bytes.
     Rule {
         name: "VolumeAlmostFull",
@@ -378,6 +439,20 @@ const RULES_TABLE: &[Rule] = &[
         },
     },
 ];
+
+/// PostgresSlotNearWalLimit fires when a slot may fall behind by less than a fifth of
+/// `max_slot_wal_keep_size` more.
+pub fn slot_alert_bytes(customer: &Customer) -> u64 {
+    super::database::slot_wal_limit_mb(&customer.database) * 1024 * 1024 / 5
+}
+
+/// BackupTooOld fires when the newest full backup is half an interval late.
+pub fn full_backup_alert_seconds(customer: &Customer) -> u64 {
+    customer
+        .archive
+        .as_ref()
+        .map_or(0, |a| u64::from(a.full_interval_hours) * 3600 * 3 / 2)
+}
 
 fn standbys(customer: &Customer) -> u32 {
     customer.database.replicas.saturating_sub(1)
@@ -441,6 +516,25 @@ pub fn exporter_queries() -> Value {
             "master": true,
             "metrics": [
                 {"streaming": {"usage": "GAUGE", "description": "Standbys streaming from this member"}},
+            ],
+        },
+        format!("{CUSTOM_METRIC_PREFIX}archiver"): {
+            "query": "SELECT (last_failed_time IS NOT NULL AND (last_archived_time IS NULL OR last_failed_time > last_archived_time))::int AS failing FROM pg_stat_archiver",
+            "master": true,
+            "metrics": [
+                {"failing": {"usage": "GAUGE", "description": "1 while the newest attempt to archive a WAL segment failed"}},
+            ],
+        },
+        // The backup sidecar records each successful backup as a database setting
+        // (`ALTER DATABASE postgres SET gitopsc.last_<type>_backup`): a catalog row that
+        // replicates and needs no table. A kind never recorded reads as a billion seconds,
+        // so a cluster that never backed up alerts instead of exporting nothing.
+        format!("{CUSTOM_METRIC_PREFIX}backup"): {
+            "query": "SELECT kind, coalesce(extract(epoch FROM now() - recorded.at), 1e9) AS age_seconds FROM (VALUES ('full'), ('diff')) AS kinds (kind) LEFT JOIN (SELECT substring(setting FROM '^gitopsc[.]last_([a-z]+)_backup=') AS kind, max(substring(setting FROM '=(.*)$')::timestamptz) AS at FROM pg_db_role_setting AS s CROSS JOIN LATERAL unnest(s.setconfig) AS setting WHERE s.setrole = 0 AND s.setdatabase = (SELECT oid FROM pg_database WHERE datname = 'postgres') AND setting ~ '^gitopsc[.]last_[a-z]+_backup=' GROUP BY 1) AS recorded USING (kind)",
+            "master": true,
+            "metrics": [
+                {"kind": {"usage": "LABEL", "description": "full or diff"}},
+                {"age_seconds": {"usage": "GAUGE", "description": "Seconds since the newest backup of this kind finished"}},
             ],
         },
     })

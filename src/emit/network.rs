@@ -345,9 +345,20 @@ fn pgpool_policy(customer: &Customer) -> Object {
 
 /// PostgreSQL members: Pgpool, the backup job and each other in (replication and the
 /// Patroni API), the monitoring namespace to the exporter; each other and the Kubernetes
-/// API (Patroni keeps its leader lock there) out.
+/// API (Patroni keeps its leader lock there) out, and with the archive, the metadata server
+/// and Google APIs (pgBackRest's Workload Identity and the bucket).
 fn postgres_policy(customer: &Customer) -> Object {
     let members = || vec![pods(customer, workload::POSTGRES)];
+    let mut out = vec![
+        egress(members(), tcp_ports(&[port::POSTGRES, port::PATRONI])),
+        egress(
+            vec![ip_block(&customer.control_plane.to_string())],
+            tcp_ports(&[port::KUBERNETES_API]),
+        ),
+    ];
+    if customer.archive.is_some() {
+        out.extend(workload_identity_egress(customer));
+    }
     workload_policy(
         customer,
         workload::POSTGRES,
@@ -371,13 +382,7 @@ fn postgres_policy(customer: &Customer) -> Object {
                 tcp_ports(&[port::POSTGRES_EXPORTER]),
             ),
         ],
-        vec![
-            egress(members(), tcp_ports(&[port::POSTGRES, port::PATRONI])),
-            egress(
-                vec![ip_block(&customer.control_plane.to_string())],
-                tcp_ports(&[port::KUBERNETES_API]),
-            ),
-        ],
+        out,
     )
 }
 

@@ -86,6 +86,8 @@ impl Object {
             "Certificate",
             "Role",
             "RoleBinding",
+            "ClusterRole",
+            "ClusterRoleBinding",
             "ConfigMap",
             "NetworkPolicy",
             "Service",
@@ -129,18 +131,39 @@ pub const SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
 fn sync_wave(component: Component, kind: &str) -> i32 {
     match kind {
         "Namespace" => -1,
-        "ServiceAccount" | "Role" | "RoleBinding" | "ConfigMap" | "Secret" | "ExternalSecret"
-        | "SecretStore" | "Issuer" | "Certificate" | "NetworkPolicy" => 0,
+        "ServiceAccount" | "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding"
+        | "ConfigMap" | "Secret" | "ExternalSecret" | "SecretStore" | "Issuer" | "Certificate"
+        | "NetworkPolicy" => 0,
         _ => component.wave,
     }
 }
 
+/// Argo CD's per-object sync options (docs/delivery.md).
+pub const SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
+/// Never pruned when it leaves the output, never deleted with its Application (Argo CD
+/// sync options "No Prune Resources" and "No Resource Deletion").
+pub const KEEP: &str = "Prune=false,Delete=false";
+/// Kinds whose objects hold or locate a customer's data: deleting one deletes the data
+/// (a Namespace cascades to everything in it, a StatefulSet's claims follow their pods'
+/// volumes, a snapshot class decides whether its snapshots outlive their objects).
+pub const HOLDS_DATA: &[&str] = &[
+    "Namespace",
+    "StatefulSet",
+    "PersistentVolumeClaim",
+    "VolumeSnapshotClass",
+    "VolumeSnapshot",
+];
+
 /// What applies to every object alike, run over the whole set as kustomize runs its
-/// transformers: the Argo CD sync wave, from the object's component and kind.
+/// transformers: the Argo CD sync wave, from the object's component and kind; and for what
+/// holds data, the sync options that keep Argo CD from ever deleting it.
 pub fn transform(objects: &mut [Object]) {
     for object in objects {
         let wave = sync_wave(object.component, &object.kind).to_string();
         annotate(&mut object.value, SYNC_WAVE, &wave);
+        if HOLDS_DATA.contains(&object.kind.as_str()) {
+            annotate(&mut object.value, SYNC_OPTIONS, KEEP);
+        }
     }
 }
 

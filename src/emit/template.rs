@@ -7,6 +7,18 @@ const TEMPLATES: &[(&str, &str)] = &[
         "apply-config.sh",
         include_str!("templates/apply-config.sh.j2"),
     ),
+    (
+        "pgbackrest.conf",
+        include_str!("templates/pgbackrest.conf.j2"),
+    ),
+    (
+        "pgbackrest-backup.sh",
+        include_str!("templates/pgbackrest-backup.sh.j2"),
+    ),
+    (
+        "pgbackrest-restore.sh",
+        include_str!("templates/pgbackrest-restore.sh.j2"),
+    ),
     ("pgpool.conf", include_str!("templates/pgpool.conf.j2")),
     (
         "pgpool-ready.sh",

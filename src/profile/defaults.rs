@@ -17,12 +17,23 @@ pub const DATABASE_TLS: bool = true;
 pub const LOAD_BALANCE_READS: bool = true;
 pub const SNAPSHOTS: bool = true;
 pub const ONLINE_SNAPSHOTS: bool = false;
+/// WAL archiving and full backups to GCS are on: the recovery point is minutes, not the
+/// snapshot interval.
+pub const ARCHIVE: bool = true;
+pub const ARCHIVE_RETENTION_FULL: u32 = 4;
+pub const FULL_BACKUP_INTERVAL_HOURS: u32 = 168;
+pub const DIFFERENTIAL_BACKUP_INTERVAL_HOURS: u32 = 24;
+pub const ARCHIVE_SOFT_DELETE_DAYS: u32 = 14;
+pub const RECOVERY_POINT_SECONDS: u32 = 300;
 pub const MONITORING_PROVIDER: MonitoringProvider = MonitoringProvider::PrometheusOperator;
 pub const RELEASE_CHANNEL: ReleaseChannel = ReleaseChannel::Regular;
 pub const CLOUD_NAT: bool = false;
 pub const BINARY_AUTHORIZATION: bool = true;
 pub const MANAGE_STATE_BUCKET: bool = true;
 pub const APP_PORT: u32 = 8080;
+/// The reference app's gunicorn holds a connection per thread: 2 workers × 4 threads
+/// (`examples/app/gunicorn.conf.py`).
+pub const APP_DATABASE_CONNECTIONS: u32 = 8;
 pub const APP_REPLICAS: u32 = 2;
 pub const MIN_REPLICAS: u32 = 2;
 pub const MAX_REPLICAS: u32 = 10;

@@ -5,7 +5,7 @@
 //!
 //! One module per concern, each a file of the customer's root module, as in
 //! terraform-google-modules: `providers`, `network`, `cluster`, `edge`, `dns`, `identity`,
-//! `secrets`, `state`, `imports`, `logging`. Blocks refer to each other through `Address`
+//! `secrets`, `archive`, `state`, `imports`, `logging`. Blocks refer to each other through `Address`
 //! values (`block.rs`), never hand-built strings, so the order Terraform applies them in is
 //! data (`Module::graph`) a test can read.
 //!
@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use crate::model::Customer;
 use crate::profile::defaults;
 
+mod archive;
 pub mod block;
 mod cluster;
 mod dns;
@@ -30,6 +31,7 @@ mod providers;
 mod secrets;
 mod state;
 
+pub use archive::BUCKET as ARCHIVE_BUCKET;
 pub use block::{Address, Block, File, Graph, Ref};
 pub use cluster::{CLUSTER, GENERAL_POOL, KEY_GRANT, NODE_ACCOUNT, NODE_ROLE};
 pub use edge::{HEALTH_CHECK_RANGES, RANGES_PER_RULE};
@@ -67,6 +69,7 @@ pub fn module(customer: &Customer) -> Module {
         ("dns", dns::file(customer, &gcp)),
         ("identity", identity::file(customer)),
         ("secrets", secrets::file(customer)),
+        ("archive", archive::file(customer, &gcp)),
         ("state", state::file(&state)),
         ("imports", imports::file(&state)),
         ("logging", logging::file(&gcp)),

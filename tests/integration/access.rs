@@ -282,7 +282,13 @@ fn expected(compiled: &Compiled, source: &str, destination: &str, port_number: i
     let app_port = i64::from(customer.app.port);
     let in_namespace = ["app", "pgpool", "postgres", "backup", "debug-pod"];
     let backup = customer.backup.is_some();
-    let workload_identity = customer.app.gcp_service_account.is_some();
+    // Workload Identity: the app when it has a GSA; the database members when they
+    // archive to the bucket (pgBackRest's tokens and GCS).
+    let workload_identity = match source {
+        "app" => customer.app.gcp_service_account.is_some(),
+        "postgres" => customer.archive.is_some(),
+        _ => false,
+    };
     match (source, destination) {
         ("internal-client", "app") => customer.access.internal.is_some() && port_number == app_port,
         ("google-front-end", "app") => {
@@ -308,11 +314,10 @@ fn expected(compiled: &Compiled, source: &str, destination: &str, port_number: i
         }
         (source, "metadata-server") if in_namespace.contains(&source) => {
             (port_number == 53 && customer.dns.provider == DnsProvider::CloudDns)
-                || (source == "app" && workload_identity && [80, 8080].contains(&port_number))
+                || (workload_identity && [80, 8080].contains(&port_number))
         }
-        // Workload Identity: tokens and Google APIs for the app when it has a GSA, only.
-        ("app", "metadata-server-calico") => workload_identity && [987, 988].contains(&port_number),
-        ("app", "google-apis") => workload_identity && port_number == 443,
+        (_, "metadata-server-calico") => workload_identity && [987, 988].contains(&port_number),
+        (_, "google-apis") => workload_identity && port_number == 443,
         _ => false,
     }
 }

@@ -139,21 +139,16 @@ fn write_load(
     })
 }
 
-#[test]
-fn snapshot_script_checkpoints_and_its_online_copy_restores_every_committed_row() {
-    let Some(bin) = tools() else {
-        return;
-    };
-    let work = TempDir::new("backup");
-    let base = work.path();
+/// A PostgreSQL in `base` with the roles exactly as Patroni's post_bootstrap creates them,
+/// and the credentials "Secret" beside it.
+fn bootstrapped_server(bin: &Path, base: &Path) -> LocalServer {
     for (key, value) in PASSWORDS {
         let path = base.join("credentials").join(key);
         std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
         std::fs::write(&path, value).expect("password file");
     }
     chown_to_postgres(base);
-    let server = LocalServer::init_and_start(&bin, base);
-    let data = server.data.clone();
+    let server = LocalServer::init_and_start(bin, base);
 
     // The roles exactly as Patroni's post_bootstrap creates them in the cluster.
     let post_bootstrap = base.join("post-bootstrap.sh");
@@ -179,6 +174,18 @@ fn snapshot_script_checkpoints_and_its_online_copy_restores_every_committed_row(
         "post-bootstrap.sh: {}",
         text(&bootstrap.stderr)
     );
+    server
+}
+
+#[test]
+fn snapshot_script_checkpoints_and_its_online_copy_restores_every_committed_row() {
+    let Some(bin) = tools() else {
+        return;
+    };
+    let work = TempDir::new("backup");
+    let base = work.path();
+    let server = bootstrapped_server(&bin, base);
+    let data = server.data.clone();
     server
         .sql("app", "CREATE TABLE acknowledged (id bigint PRIMARY KEY, pad text); ALTER TABLE acknowledged OWNER TO app")
         .expect("table");
@@ -448,4 +455,177 @@ fn snapshot_job_deadline_covers_the_wait_for_ready() {
         checked += 1;
     }
     assert!(checked >= 3);
+}
+
+/// The Kubernetes API as the snapshot job sees it, for the part the dry run skips: a
+/// `kubectl` that keeps the customer's VolumeSnapshots in a JSON file (oldest first), makes
+/// each new one ready or failed as the file `outcome` says, and records what is released
+/// and deleted.
+const KUBECTL_STANDIN: &str = r#"#!/usr/bin/env python3
+import json, os, sys
+state_file = os.path.join(os.environ["KUBE_STATE"], "state.json")
+state = json.load(open(state_file))
+args = sys.argv[1:]
+def save():
+    json.dump(state, open(state_file, "w"))
+def value(flag):
+    return args[args.index(flag) + 1] if flag in args else ""
+if args[:1] == ["-n"]:
+    args = args[2:]
+verb = args[0]
+if verb == "get" and args[1] == "pods":
+    print("postgres-0")
+elif verb == "create":
+    name = next(l.split(":", 1)[1].strip() for l in sys.stdin.read().splitlines()
+                if l.startswith("  name:"))
+    outcome = open(os.path.join(os.environ["KUBE_STATE"], "outcome")).read().strip()
+    state["snapshots"].append({"name": name, "ready": outcome == "ready",
+        "content": "content-" + name if outcome == "ready" else "",
+        "error": "" if outcome == "ready" else "the disk snapshot failed"})
+    save()
+elif verb == "get" and args[1] == "volumesnapshot" and "-l" in args:
+    for s in state["snapshots"]:
+        print("%s|%s|%s" % (s["name"], "true" if s["ready"] else "", s["content"]))
+elif verb == "get" and args[1] == "volumesnapshot":
+    snap = next(s for s in state["snapshots"] if s["name"] == args[2])
+    field = value("-o")
+    if field.endswith("readyToUse}"):
+        sys.stdout.write("true" if snap["ready"] else "")
+    elif field.endswith("error.message}"):
+        sys.stdout.write(snap["error"])
+elif verb == "patch" and args[1] == "volumesnapshotcontent":
+    assert json.loads(value("-p")) == {"spec": {"deletionPolicy": "Delete"}}
+    state["released"].append(args[2])
+    save()
+elif verb == "delete" and args[1] == "volumesnapshot":
+    snap = next(s for s in state["snapshots"] if s["name"] == args[2])
+    assert not snap["content"] or snap["content"] in state["released"], "deleted before released"
+    state["snapshots"].remove(snap)
+    state["deleted"].append(args[2])
+    save()
+else:
+    sys.exit("kubectl stand-in: unexpected " + " ".join(sys.argv[1:]))
+"#;
+
+/// Three failed runs and then a good one: pruning counts only ready snapshots against
+/// `retain`, deletes the failed ones, and releases each disk snapshot before its object
+/// goes (the class retains them).
+#[test]
+fn pruning_keeps_every_good_snapshot_through_a_streak_of_failures() {
+    let Some(bin) = tools() else {
+        return;
+    };
+    let work = TempDir::new("backup-prune");
+    let base = work.path();
+    let server = bootstrapped_server(&bin, base);
+    let retain = compiled_script("initech")
+        .lines()
+        .find_map(|l| l.strip_prefix("retain="))
+        .and_then(|n| n.parse::<usize>().ok())
+        .expect("retain");
+    let kube = base.join("kube");
+    std::fs::create_dir_all(&kube).expect("kube dir");
+    std::fs::write(kube.join("kubectl"), KUBECTL_STANDIN).expect("stand-in");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(kube.join("kubectl"), std::fs::Permissions::from_mode(0o755))
+        .expect("executable");
+    let good: Vec<String> = (0..retain)
+        .map(|i| format!("initech-postgres-20260101t{i:06}z"))
+        .collect();
+    let snapshots: Vec<serde_json::Value> = good
+        .iter()
+        .map(|name| serde_json::json!({"name": name, "ready": true, "content": format!("content-{name}"), "error": ""}))
+        .collect();
+    let state = serde_json::json!({"snapshots": snapshots, "released": [], "deleted": []});
+    std::fs::write(kube.join("state.json"), state.to_string()).expect("state");
+    let script = base.join("snapshot.sh");
+    std::fs::write(
+        &script,
+        compiled_script("initech").replace(
+            "/etc/snapshot/credentials",
+            base.join("credentials").to_str().expect("utf-8"),
+        ),
+    )
+    .expect("script");
+    chown_to_postgres(base);
+    let std_path = format!("{}:{}:/usr/bin:/bin", kube.display(), server.bin.display());
+    let run = |outcome: &str| {
+        std::fs::write(kube.join("outcome"), outcome).expect("outcome");
+        chown_to_postgres(&kube);
+        // Runs are seconds apart, as scheduled ones are (the run id is the time).
+        std::thread::sleep(Duration::from_millis(1100));
+        as_db_user(Path::new("/usr/bin/env"))
+            .arg(format!("KUBE_STATE={}", kube.display()))
+            .arg("NAMESPACE=initech")
+            .arg(format!(
+                "VOLUME_SNAPSHOT_CLASS={}",
+                compiled_class("initech")
+            ))
+            .arg("PGHOST=127.0.0.1")
+            .arg(format!("PGPORT={}", server.port))
+            .arg("PGSSLMODE=disable")
+            .arg(format!("PATH={std_path}"))
+            .arg("timeout")
+            .arg("120")
+            .arg("/bin/sh")
+            .arg(&script)
+            .output()
+            .expect("snapshot.sh runs")
+    };
+    for _ in 0..3 {
+        let output = run("error");
+        assert!(!output.status.success(), "a failed snapshot fails the job");
+        assert!(
+            text(&output.stderr).contains("failed: the disk snapshot failed"),
+            "{}",
+            text(&output.stderr)
+        );
+    }
+    let output = run("ready");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(kube.join("state.json")).expect("state"))
+            .expect("json");
+    let left: Vec<&str> = state["snapshots"]
+        .as_array()
+        .expect("snapshots")
+        .iter()
+        .map(|s| s["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(left.len(), retain, "{left:?}");
+    assert!(
+        state["snapshots"]
+            .as_array()
+            .expect("snapshots")
+            .iter()
+            .all(|s| s["ready"] == true),
+        "only ready snapshots are kept: {left:?}"
+    );
+    // Of the good ones only the oldest went (the new one is the newest of `retain`).
+    assert_eq!(
+        left[..retain - 1],
+        good[1..].iter().map(String::as_str).collect::<Vec<_>>()[..]
+    );
+    let deleted: Vec<&str> = state["deleted"]
+        .as_array()
+        .expect("deleted")
+        .iter()
+        .map(|d| d.as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        deleted.len(),
+        4,
+        "the oldest good one and the three failed: {deleted:?}"
+    );
+    assert!(deleted.contains(&good[0].as_str()), "{deleted:?}");
+    assert_eq!(
+        state["released"],
+        serde_json::json!([format!("content-{}", good[0])]),
+        "the pruned good snapshot's disk snapshot was released first"
+    );
 }

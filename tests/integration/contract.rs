@@ -224,7 +224,11 @@ fn removed_profiles_and_objects_are_pruned() {
         "{}",
         text(&check.stderr)
     );
-    render_ok(work.path(), &["render"]);
+    // Removing a customer removes its database: the guard asks for it by name.
+    let refused = run(work.path(), &["render"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert!(work.path().join("out/initech").is_dir(), "nothing written");
+    render_ok(work.path(), &["render", "--allow-destroy", "initech"]);
     assert!(
         !work.path().join("out/initech").exists(),
         "a customer without a profile is removed"

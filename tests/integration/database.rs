@@ -240,7 +240,7 @@ fn kill_group(pid: i32) {
 }
 
 /// Everything the test started; dropping it stops all of it.
-struct Stack {
+pub(super) struct Stack {
     customer: String,
     work: TempDir,
     translation: Translation,
@@ -258,6 +258,56 @@ struct Stack {
     app: Option<Child>,
     app_port: u16,
     bin: PathBuf,
+    /// The data of the compiled Patroni ConfigMap the members run with: `out/`'s, until a
+    /// test compiles another (`restore`).
+    patroni_files: Value,
+    /// The archive bucket, when the profile archives: gcp-storage-emulator behind HAProxy
+    /// with TLS, as pgBackRest only speaks HTTPS (see `start_archive`).
+    archive: Vec<Child>,
+    archive_port: u16,
+}
+
+/// A sidecar script the test started; dropping it stops the script and what it runs.
+pub(super) struct Sidecar(Child);
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        kill_group(self.0.id() as i32);
+        let _ = self.0.wait();
+    }
+}
+
+/// pgBackRest's configuration as this machine needs it: the bucket at the emulator
+/// (`repo1-gcs-endpoint`, the certificate the test's own), a fixed token instead of the
+/// metadata server's, and the member's port.
+fn archive_translation(conf: &str, archive_port: u16, pg_port: u16) -> String {
+    let mut conf = conf.to_string();
+    for (from, to) in [
+        (
+            "repo1-gcs-key-type=auto\n".to_string(),
+            format!(
+                "repo1-gcs-key-type=token\nrepo1-gcs-key=test-token\nrepo1-gcs-endpoint=localhost:{archive_port}\nrepo1-storage-verify-tls=n\n"
+            ),
+        ),
+        (
+            "pg1-port=5432\n".to_string(),
+            format!("pg1-port={pg_port}\n"),
+        ),
+    ] {
+        assert!(conf.contains(&from), "pgbackrest.conf has {from:?}");
+        conf = conf.replace(&from, &to);
+    }
+    conf
+}
+
+/// The data of the compiled Patroni ConfigMap in `out/<customer>/`.
+fn compiled_patroni_files(customer: &str) -> Value {
+    let path = root()
+        .join("out")
+        .join(customer)
+        .join("database/configmap-postgres-patroni.yaml");
+    let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    parse_yaml(&yaml)["data"].clone()
 }
 
 impl Drop for Stack {
@@ -276,7 +326,7 @@ impl Drop for Stack {
         for member in &mut self.members {
             member.stop();
         }
-        if let Some(mut child) = self.etcd.take() {
+        for mut child in self.archive.drain(..).chain(self.etcd.take()) {
             kill_group(child.id() as i32);
             let _ = child.wait();
         }
@@ -297,7 +347,7 @@ fn log_file(dir: &Path, name: &str) -> std::fs::File {
 }
 
 impl Stack {
-    fn start(customer: &str, bin: PathBuf) -> Stack {
+    pub(super) fn start(customer: &str, bin: PathBuf) -> Stack {
         let work = TempDir::new(&format!("database-{customer}"));
         let base = work.path().to_path_buf();
         let members: Vec<Member> = (0..3)
@@ -345,8 +395,14 @@ impl Stack {
             app: None,
             app_port: free_port(),
             bin,
+            patroni_files: compiled_patroni_files(customer),
+            archive: Vec::new(),
+            archive_port: free_port(),
         };
         stack.write_secrets();
+        if stack.patroni_files.get("pgbackrest.conf").is_some() {
+            stack.start_archive();
+        }
         stack.start_etcd();
         for i in 0..stack.members.len() {
             stack.write_member_config(i);
@@ -463,6 +519,104 @@ impl Stack {
         });
     }
 
+    /// The archive bucket. pgBackRest reaches GCS over HTTPS only and the emulator speaks
+    /// plain HTTP/1.0, so HAProxy terminates TLS in front of it (with the test's server
+    /// certificate, which `archive_translation` tells pgBackRest not to verify) and closes
+    /// each connection after its answer, as HTTP/1.0 does.
+    fn start_archive(&mut self) {
+        let conf = self.patroni_files["pgbackrest.conf"]
+            .as_str()
+            .expect("pgbackrest.conf");
+        let bucket = conf
+            .lines()
+            .find_map(|l| l.strip_prefix("repo1-gcs-bucket="))
+            .expect("the compiled bucket");
+        let emulator_port = free_port();
+        let emulator = Command::new(tool("gcp-storage-emulator").expect("checked"))
+            .args(["start", "--host", "127.0.0.1", "--port"])
+            .arg(emulator_port.to_string())
+            .args(["--in-memory", "--quiet", "--default-bucket", bucket])
+            .current_dir(self.base())
+            .stdout(log_file(self.base(), "gcs"))
+            .stderr(Stdio::from(log_file(self.base(), "gcs-stderr")))
+            .process_group(0)
+            .spawn()
+            .expect("gcp-storage-emulator starts");
+        self.archive.push(emulator);
+        let tls = self.base().join("tls");
+        let pem = [tls.join("tls.crt"), tls.join("tls.key")]
+            .iter()
+            .map(|f| std::fs::read_to_string(f).expect("test certificate"))
+            .collect::<String>();
+        let pem_path = self.base().join("archive.pem");
+        write(&pem_path, &pem, 0o600);
+        let config = format!(
+            "global\n  maxconn 200\ndefaults\n  mode http\n  option httpclose\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\nfrontend gcs\n  bind 127.0.0.1:{} ssl crt {}\n  default_backend emulator\nbackend emulator\n  server emulator 127.0.0.1:{emulator_port}\n",
+            self.archive_port,
+            pem_path.display()
+        );
+        let path = self.base().join("haproxy-archive.cfg");
+        write(&path, &config, 0o644);
+        let proxy = Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(&path)
+            .stdout(log_file(self.base(), "haproxy-archive"))
+            .stderr(Stdio::from(log_file(self.base(), "haproxy-archive-stderr")))
+            .process_group(0)
+            .spawn()
+            .expect("haproxy starts");
+        self.archive.push(proxy);
+        for port in [emulator_port, self.archive_port] {
+            wait_for(Duration::from_secs(30), "the archive bucket", || {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+        }
+    }
+
+    /// Loses everything but the archive bucket: every member stopped and its volume
+    /// deleted, and Patroni's store emptied, as when the cluster and its disks are gone.
+    pub(super) fn destroy(&mut self) {
+        for member in &mut self.members {
+            member.stop();
+            std::fs::remove_dir_all(member.dir.join("data")).expect("delete the volume");
+        }
+        if let Some(mut child) = self.etcd.take() {
+            kill_group(child.id() as i32);
+            let _ = child.wait();
+        }
+        std::fs::remove_dir_all(self.base().join("etcd")).expect("empty the store");
+        self.start_etcd();
+    }
+
+    /// Starts member `i` from another compilation of the customer: its Patroni
+    /// ConfigMap's data.
+    pub(super) fn start_member_from(&mut self, i: usize, patroni_files: Value) {
+        self.patroni_files = patroni_files;
+        self.write_member_config(i);
+        chown_to_postgres(&self.members[i].dir);
+        self.start_member(i);
+    }
+
+    /// Runs one of the member's compiled scripts as its sidecar would, until dropped.
+    pub(super) fn run_sidecar(&self, i: usize, script: &str) -> Sidecar {
+        let member = &self.members[i];
+        let child = as_db_user(Path::new("/bin/sh"))
+            .arg(member.dir.join("config").join(script))
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.bin.display()),
+            )
+            .stdout(log_file(&member.dir, script))
+            .stderr(Stdio::from(log_file(
+                &member.dir,
+                &format!("{script}-stderr"),
+            )))
+            .process_group(0)
+            .spawn()
+            .expect("the sidecar starts");
+        Sidecar(child)
+    }
+
     /// The member's "ConfigMap mount": every compiled file, translated.
     fn write_member_config(&mut self, i: usize) {
         let member = &self.members[i];
@@ -482,18 +636,23 @@ impl Stack {
         for dir in ["run", "tmp", "data"] {
             std::fs::create_dir_all(member.dir.join(dir)).expect("member dir");
         }
-        let file = "database/configmap-postgres-patroni.yaml";
-        for (key, mode) in [
-            ("post-bootstrap.sh", 0o755),
-            ("apply-config.sh", 0o755),
-            ("start.sh", 0o755),
-            ("dynamic.yml", 0o644),
-        ] {
-            let content = member_paths.apply(&config_map_file(&self.customer, file, key));
+        let files = self.patroni_files.as_object().expect("ConfigMap data");
+        for (key, content) in files.iter().filter(|(key, _)| *key != "patroni.yml") {
+            let mut content = member_paths.apply(content.as_str().expect("text"));
+            if key == "pgbackrest.conf" {
+                content = archive_translation(&content, self.archive_port, member.pg_port);
+            }
+            if key == "pgbackrest-backup.sh" {
+                assert!(content.contains("PGPORT=5432\n"), "the sidecar's port");
+                content = content.replace("PGPORT=5432\n", &format!("PGPORT={}\n", member.pg_port));
+            }
+            let mode = if key.ends_with(".sh") { 0o755 } else { 0o644 };
             write(&config_dir.join(key), &content, mode);
         }
-        let mut patroni =
-            parse_yaml(&member_paths.apply(&config_map_file(&self.customer, file, "patroni.yml")));
+        let patroni_yml = self.patroni_files["patroni.yml"]
+            .as_str()
+            .expect("patroni.yml");
+        let mut patroni = parse_yaml(&member_paths.apply(patroni_yml));
         let installed = self.bin.display().to_string();
         let object = patroni.as_object_mut().expect("patroni.yml is a mapping");
         assert!(object.remove("kubernetes").is_some(), "Kubernetes store");
@@ -746,7 +905,7 @@ impl Stack {
 
     /// SQL on member `i` as the superuser, over its local socket: the only way pg_hba
     /// lets the superuser in.
-    fn member_sql(&self, i: usize, sql: &str) -> Result<String, String> {
+    pub(super) fn member_sql(&self, i: usize, sql: &str) -> Result<String, String> {
         let member = &self.members[i];
         let socket = member.dir.join("run").display().to_string();
         self.psql_at(&socket, member.pg_port, "postgres", "postgres", sql)
@@ -757,7 +916,7 @@ impl Stack {
     }
 
     /// The index of the member that is primary, if exactly one is.
-    fn primary(&self) -> Option<usize> {
+    pub(super) fn primary(&self) -> Option<usize> {
         let primaries: Vec<usize> = (0..self.members.len())
             .filter(|&i| {
                 self.members[i].process.is_some()
@@ -847,7 +1006,7 @@ fn wait_for(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) -> Dur
 }
 
 /// Like `wait_for`, but shows every log of the stack when it times out.
-fn wait_on(
+pub(super) fn wait_on(
     stack: &Stack,
     limit: Duration,
     what: &str,
@@ -866,7 +1025,7 @@ fn wait_on(
     );
 }
 
-fn tools_present() -> Option<PathBuf> {
+pub(super) fn tools_present() -> Option<PathBuf> {
     let bin = server_bin();
     let mut missing: Vec<&str> = [
         "patroni",
@@ -876,6 +1035,8 @@ fn tools_present() -> Option<PathBuf> {
         "haproxy",
         "openssl",
         "gunicorn",
+        "pgbackrest",
+        "gcp-storage-emulator",
     ]
     .into_iter()
     .filter(|t| tool(t).is_none())
@@ -907,7 +1068,7 @@ fn tools_present() -> Option<PathBuf> {
     if bin.is_none() || !missing.is_empty() {
         assert!(
             !tools_required(),
-            "PostgreSQL, Patroni, etcd, Pgpool-II, HAProxy, openssl and the reference app's packages are required (missing: {missing:?})"
+            "PostgreSQL, Patroni, etcd, Pgpool-II, HAProxy, openssl, pgBackRest, gcp-storage-emulator and the reference app's packages are required (missing: {missing:?})"
         );
         if !missing.is_empty() {
             eprintln!("skipped: {} not installed", missing.join(", "));

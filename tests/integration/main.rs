@@ -11,6 +11,7 @@ mod database;
 mod delivery;
 mod everyday;
 mod fixtures;
+mod guard;
 #[path = "../support/fleet.rs"]
 mod fleet;
 mod link;
@@ -19,6 +20,7 @@ mod netpol;
 mod pg_settings;
 mod properties;
 mod queue;
+mod restore;
 mod robustness;
 mod secrets;
 mod serialize;

@@ -337,6 +337,69 @@ fn case(alert: &str, customer: &Customer) -> Case {
                 labels: vec![],
             }
         }
+        "PostgresSlotNearWalLimit" => {
+            // A slot that may still fall behind by half the threshold, or by twice it.
+            let threshold = gitopsc::emit::monitoring::slot_alert_bytes(customer);
+            let slot = |bytes: u64| {
+                vec![series(
+                    "pg_replication_slot_safe_wal_size_bytes",
+                    &[
+                        pg("postgres-0")[0],
+                        pg("postgres-0")[1],
+                        pg("postgres-0")[2],
+                        ("slot_name", "postgres_1"),
+                    ],
+                    &format!("{bytes}x20"),
+                )]
+            };
+            Case {
+                firing: slot(threshold / 2),
+                silent: slot(threshold * 2),
+                eval_minutes: 15,
+                labels: own(&[("pod", "postgres-0"), ("slot_name", "postgres_1")]),
+            }
+        }
+        "PostgresArchiveFailing" => Case {
+            firing: vec![
+                series("gitopsc_archiver_failing", &pg("postgres-0"), "1x20"),
+                series("gitopsc_archiver_failing", &pg("postgres-1"), "0x20"),
+            ],
+            silent: vec![
+                // A failure that the next attempt cleared within minutes.
+                series("gitopsc_archiver_failing", &pg("postgres-0"), "0 1 1 0x17"),
+                series("gitopsc_archiver_failing", &pg("postgres-1"), "0x20"),
+            ],
+            eval_minutes: 15,
+            labels: vec![],
+        },
+        "BackupTooOld" => {
+            // Ages that grow a minute a minute from just past, or well within, the limit;
+            // the differential backups are fresh either way.
+            let limit = gitopsc::emit::monitoring::full_backup_alert_seconds(customer);
+            let ages = |start: u64| {
+                let full = [
+                    pg("postgres-0")[0],
+                    pg("postgres-0")[1],
+                    pg("postgres-0")[2],
+                    ("kind", "full"),
+                ];
+                let diff = [full[0], full[1], full[2], ("kind", "diff")];
+                vec![
+                    series(
+                        "gitopsc_backup_age_seconds",
+                        &full,
+                        &format!("{start}+60x45"),
+                    ),
+                    series("gitopsc_backup_age_seconds", &diff, "600x45"),
+                ]
+            };
+            Case {
+                firing: ages(limit + 60),
+                silent: ages(limit / 2),
+                eval_minutes: 40,
+                labels: vec![],
+            }
+        }
         other => panic!("no promtool case for alert {other}: add one"),
     }
 }
@@ -732,6 +795,22 @@ fn postgres_exporter_exports_every_metric_the_rules_use() {
     let work = TempDir::new("exporter");
     let server = LocalServer::init_and_start(&bin, work.path());
     let pg_port = server.port;
+    // A full backup an hour ago, as the backup sidecar records it; no differential yet.
+    server
+        .sql(
+            "postgres",
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE postgres SET gitopsc.last_full_backup = %L', \
+             to_char((now() - interval '1 hour') AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')); END $$",
+        )
+        .expect("record a backup");
+    // A standby's slot, as Patroni creates it, with the WAL limit gitopsc sets.
+    for sql in [
+        "ALTER SYSTEM SET max_slot_wal_keep_size = '1GB'",
+        "SELECT pg_reload_conf()",
+        "SELECT pg_create_physical_replication_slot('postgres_1', true)",
+    ] {
+        server.sql("postgres", sql).expect(sql);
+    }
 
     // The queries exactly as compiled into the `postgres-exporter` ConfigMap.
     let config =
@@ -783,6 +862,18 @@ fn postgres_exporter_exports_every_metric_the_rules_use() {
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split(['{', ' ']).next())
         .collect();
+    // The recorded backup's age, and a kind never recorded as a billion seconds.
+    let backup_age = |kind: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("gitopsc_backup_age_seconds{"))
+            .filter(|l| l.contains(&format!("kind=\"{kind}\"")))
+            .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no backup age of kind {kind}:\n{metrics}"))
+    };
+    let full = backup_age("full");
+    assert!((3600.0..3700.0).contains(&full), "full backup age {full}");
+    assert_eq!(backup_age("diff"), 1e9, "never recorded");
     let compiled = super::compiled_customers();
     let mut used = BTreeSet::new();
     for c in &compiled {

@@ -70,6 +70,8 @@ impl Variant {
         autoscaling["minReplicas"] = json!(self.min_replicas);
         autoscaling["maxReplicas"] = json!(self.min_replicas + self.extra_replicas);
         spec["app"]["replicas"] = json!(self.min_replicas);
+        // Up to 25 pods × 4 within the 104 sessions acme's Pgpool serves (E0327).
+        spec["app"]["databaseConnectionsPerPod"] = json!(4);
         spec["backup"]["snapshots"]["retain"] = json!(self.retain);
         profile
     }

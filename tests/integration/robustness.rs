@@ -125,7 +125,7 @@ fn a_killed_render_leaves_whole_folders_and_the_next_render_completes() {
     crate::fleet::write(&work.path().join("profiles"), 60).expect("fleet");
     render_ok(work.path(), &["render"]);
     for (round, delay_ms) in [15u64, 40, 80, 120, 200].into_iter().enumerate() {
-        set_in_layer(work.path(), "max_connections: ", 300 + round);
+        set_in_layer(work.path(), "max_connections: ", 200 + round);
         let mut child = gitopsc(work.path())
             .arg("render")
             .stdout(Stdio::null())
@@ -301,11 +301,12 @@ fn a_folder_that_cannot_be_replaced_leaves_every_folder_as_it_was() {
     drop(guard);
     std::fs::remove_file(work.path().join("profiles/initech.yaml")).expect("rm");
     let _guard = Immutable::set(&out.join("initech")).expect("chattr worked above");
-    let output = run(work.path(), &["render"]);
+    let output = run(work.path(), &["render", "--allow-destroy", "initech"]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     assert_eq!(tree(&out), before, "_argocd must still name initech");
     assert_eq!(staging_folders(&out), Vec::<String>::new());
     drop(_guard);
+    render_ok(work.path(), &["render", "--allow-destroy", "initech"]);
     assert_rendered(work.path());
     assert!(!out.join("initech").exists());
 }

@@ -49,12 +49,16 @@ spec:
       limits: { cpu: \"1\", memory: 512Mi }
     workloadIdentity:
       gcpServiceAccount: api@vendor-fleet.iam.gserviceaccount.com
+    # Up to 12 pods × 4 within the 64 sessions two default Pgpool pods serve (E0327).
+    databaseConnectionsPerPod: 4
   database:
     image: us-docker.pkg.dev/vendor-artifacts/db/postgres-patroni@sha256:2b4d6f8a0c1e3b5d7f9a1c3e5b7d9f1a3c5e7b9d1f3a5c7e9b1d3f5a7c9e1b3d
+    # Within the default 2Gi limit at full use (E0326).
     parameters:
-      max_connections: 300
-      shared_buffers: 1GB
+      max_connections: 200
+      shared_buffers: 512MB
     pgpool:
+      maxPool: 2
       image: us-docker.pkg.dev/vendor-artifacts/db/pgpool@sha256:4d6f8a0c2e4b6d8f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8c0e2b4d6f
   backup:
     snapshots:

@@ -1,0 +1,203 @@
+//! Continuous WAL archiving and scheduled backups with pgBackRest to the GCS bucket the
+//! Terraform creates (docs/backup.md): what the database members need of it. The
+//! configuration and scripts go into the Patroni ConfigMap (so a change rolls the
+//! members), PostgreSQL archives with `archive_command` and a standby that lost its slot
+//! catches up with `restore_command`, a sidecar takes the full and differential backups on
+//! the primary, and `restoreToTime` bootstraps a new cluster from the archive.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, ResourceRequirements, VolumeMount};
+use serde_json::{Value, json};
+
+use super::credentials::secret_key;
+use super::database::{CONFIG_DIR, CREDENTIALS_DIR, DATA_DIR, NAME, SOCKET_DIR, UID};
+use super::names::user;
+use super::port;
+use crate::model::{Archive, Customer};
+
+/// pgBackRest's stanza: the cluster, named as Patroni's scope.
+pub const STANZA: &str = NAME;
+/// The files it adds to the Patroni ConfigMap, mounted at `CONFIG_DIR`.
+pub const CONFIG_FILE: &str = "pgbackrest.conf";
+const BACKUP_SCRIPT: &str = "pgbackrest-backup.sh";
+const RESTORE_SCRIPT: &str = "pgbackrest-restore.sh";
+/// The volume with only the superuser's password, which the backup sidecar logs in with.
+pub const PASSWORD_VOLUME: &str = "credentials-superuser";
+/// The repository's folder in the bucket.
+const REPO_PATH: &str = "/pgbackrest";
+/// How often the sidecar checks whether a backup is due.
+const CHECK_SECONDS: u32 = 300;
+
+fn config_path() -> String {
+    format!("{CONFIG_DIR}/{CONFIG_FILE}")
+}
+
+/// pgBackRest as PostgreSQL and the scripts run it.
+fn pgbackrest(command: &str) -> String {
+    format!(
+        "pgbackrest --config={} --stanza={STANZA} {command}",
+        config_path()
+    )
+}
+
+/// The archive's files in the Patroni ConfigMap: the configuration, the backup loop, and
+/// the point-in-time restore while one is asked for.
+pub fn files(customer: &Customer) -> Vec<(String, String)> {
+    let Some(archive) = &customer.archive else {
+        return Vec::new();
+    };
+    let mut files = vec![
+        (CONFIG_FILE.to_string(), config(customer, archive)),
+        (BACKUP_SCRIPT.to_string(), backup_script(customer, archive)),
+    ];
+    if let Some(target) = &customer.database.restore_to_time {
+        files.push((RESTORE_SCRIPT.to_string(), restore_script(customer, target)));
+    }
+    files
+}
+
+fn config(customer: &Customer, archive: &Archive) -> String {
+    super::render_template(
+        CONFIG_FILE,
+        minijinja::context! {
+            customer => customer.name,
+            bucket => archive.bucket,
+            account => archive.gcp_service_account,
+            repo_path => REPO_PATH,
+            retention_full => archive.retention_full,
+            lock_path => "/tmp/pgbackrest",
+            stanza => STANZA,
+            data_dir => DATA_DIR,
+            port => port::POSTGRES,
+            socket_dir => SOCKET_DIR,
+            superuser => user::SUPERUSER,
+        },
+    )
+}
+
+fn backup_script(customer: &Customer, archive: &Archive) -> String {
+    super::render_template(
+        BACKUP_SCRIPT,
+        minijinja::context! {
+            customer => customer.name,
+            config => config_path(),
+            stanza => STANZA,
+            password_file => format!("{CREDENTIALS_DIR}/{}", secret_key::SUPERUSER),
+            socket_dir => SOCKET_DIR,
+            port => port::POSTGRES,
+            superuser => user::SUPERUSER,
+            check_seconds => CHECK_SECONDS,
+            full_hours => archive.full_interval_hours,
+            diff_hours => archive.differential_interval_hours,
+        },
+    )
+}
+
+/// pgBackRest reads `--target` as `YYYY-MM-DD HH:MM:SS+00`; the profile writes RFC 3339.
+fn recovery_target(rfc3339: &str) -> String {
+    format!("{}+00", rfc3339.replacen('T', " ", 1).trim_end_matches('Z'))
+}
+
+fn restore_script(customer: &Customer, target: &str) -> String {
+    super::render_template(
+        RESTORE_SCRIPT,
+        minijinja::context! {
+            customer => customer.name,
+            config => config_path(),
+            stanza => STANZA,
+            target => recovery_target(target),
+        },
+    )
+}
+
+/// PostgreSQL's own settings for the archive: every completed WAL segment is pushed, and a
+/// segment is completed at least every `archive_timeout` (half the recovery point).
+pub fn parameters(customer: &Customer) -> BTreeMap<String, String> {
+    let Some(archive) = &customer.archive else {
+        return BTreeMap::new();
+    };
+    BTreeMap::from([
+        ("archive_mode".into(), "on".into()),
+        ("archive_command".into(), pgbackrest("archive-push \"%p\"")),
+        (
+            "archive_timeout".into(),
+            format!("{}s", archive.archive_timeout_seconds),
+        ),
+    ])
+}
+
+/// Patroni's `postgresql.recovery_conf`: a standby that fell behind what its primary keeps
+/// (a lost slot) fetches the missing WAL from the archive.
+pub fn recovery_conf(customer: &Customer) -> Option<Value> {
+    customer
+        .archive
+        .as_ref()
+        .map(|_| json!({"restore_command": pgbackrest("archive-get %f \"%p\"")}))
+}
+
+/// Patroni's custom bootstrap while `restoreToTime` is set: the restore script instead of
+/// initdb, its recovery settings kept, promoted at the target.
+pub fn bootstrap(customer: &Customer) -> Option<Value> {
+    customer.archive.as_ref()?;
+    let target = customer.database.restore_to_time.as_ref()?;
+    Some(json!({
+        "command": format!("{CONFIG_DIR}/{RESTORE_SCRIPT}"),
+        "no_params": true,
+        "keep_existing_recovery_conf": true,
+        "recovery_conf": {
+            "restore_command": pgbackrest("archive-get %f \"%p\""),
+            "recovery_target_time": recovery_target(target),
+            "recovery_target_action": "promote",
+        },
+    }))
+}
+
+/// The sidecar that takes the backups; on a standby it only waits.
+pub fn sidecar(customer: &Customer) -> Option<Container> {
+    customer.archive.as_ref()?;
+    let database = &customer.database;
+    Some(Container {
+        name: "pgbackrest".into(),
+        image: Some(database.image.clone()),
+        image_pull_policy: super::pull_policy(database.image_by_tag),
+        command: Some(vec![
+            "/bin/sh".into(),
+            format!("{CONFIG_DIR}/{BACKUP_SCRIPT}"),
+        ]),
+        resources: Some(ResourceRequirements {
+            requests: Some(super::quantities("50m", "128Mi")),
+            limits: Some(super::quantities("1", "512Mi")),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(super::restricted_container(UID)),
+        volume_mounts: Some(sidecar_mounts()),
+        ..Container::default()
+    })
+}
+
+/// The data directory read-only (a backup reads it, it never writes it), the socket to
+/// PostgreSQL, the configuration, the superuser's password, and `/tmp` for pgBackRest's
+/// lock.
+fn sidecar_mounts() -> Vec<VolumeMount> {
+    vec![
+        super::mount("data", "/var/lib/postgresql/data", true),
+        super::mount("config", CONFIG_DIR, true),
+        super::mount(PASSWORD_VOLUME, CREDENTIALS_DIR, true),
+        super::mount("run", SOCKET_DIR, false),
+        super::mount("tmp", "/tmp", false),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recovery_target;
+
+    #[test]
+    fn the_target_is_written_as_pgbackrest_reads_it() {
+        assert_eq!(
+            recovery_target("2026-12-04T20:00:00Z"),
+            "2026-12-04 20:00:00+00"
+        );
+    }
+}
