@@ -7,9 +7,10 @@
 //! VolumeSnapshot that leaves the output (a renamed namespace or class is one that leaves
 //! and one that comes: the new one starts empty); a StatefulSet change Kubernetes refuses in
 //! place (`selector`, `serviceName`, `volumeClaimTemplates`, `podManagementPolicy`: it would
-//! have to be deleted and re-created); and in the Terraform a bucket or the cluster that
-//! leaves, or whose name, location or project changes (Terraform replaces it). A customer
-//! whose profile is gone loses all of it.
+//! have to be deleted and re-created); and in the Terraform a bucket, the cluster or the
+//! Secret Manager secret with the database's passwords that leaves, or whose name,
+//! location or project changes (Terraform replaces it). A customer whose profile is gone
+//! loses all of it.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -58,6 +59,11 @@ const TERRAFORM_DATA: &[(&str, &[&str])] = &[
     (
         "google_container_cluster",
         &["name", "location", "project", "network", "subnetwork"],
+    ),
+    // The database's passwords: destroying the secret destroys every version of them.
+    (
+        "google_secret_manager_secret",
+        &["secret_id", "project", "replication"],
     ),
 ];
 

@@ -270,6 +270,13 @@ pub(super) struct Stack {
 /// A sidecar script the test started; dropping it stops the script and what it runs.
 pub(super) struct Sidecar(Child);
 
+impl Sidecar {
+    /// Waits until it ends by itself; whether it succeeded.
+    pub(super) fn finished(&mut self) -> bool {
+        self.0.wait().is_ok_and(|status| status.success())
+    }
+}
+
 impl Drop for Sidecar {
     fn drop(&mut self) {
         kill_group(self.0.id() as i32);
@@ -595,6 +602,27 @@ impl Stack {
         self.write_member_config(i);
         chown_to_postgres(&self.members[i].dir);
         self.start_member(i);
+    }
+
+    /// Runs the SQL script `path` on member `i` as the superuser, statement by statement
+    /// (each its own transaction), in the background.
+    pub(super) fn member_script(&self, i: usize, path: &Path) -> Sidecar {
+        let member = &self.members[i];
+        let child = Command::new(self.bin.join("psql"))
+            .arg(format!(
+                "host={} port={} user=postgres dbname=postgres sslmode=disable",
+                member.dir.join("run").display(),
+                member.pg_port
+            ))
+            .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-f"])
+            .arg(path)
+            .env("PGPASSWORD", password("superuser-password"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log_file(self.base(), "load")))
+            .process_group(0)
+            .spawn()
+            .expect("psql starts");
+        Sidecar(child)
     }
 
     /// Runs one of the member's compiled scripts as its sidecar would, until dropped.

@@ -71,6 +71,21 @@ fn a_namespace_rename_is_refused_with_what_it_loses() {
 }
 
 #[test]
+fn a_renamed_credentials_secret_is_refused_as_a_replacement() {
+    refused_then_allowed(
+        |dir| {
+            edit(
+                &dir.join("profiles/acme.yaml"),
+                "        key: acme-db\n",
+                "        key: acme-database\n",
+            )
+        },
+        "acme",
+        &["google_secret_manager_secret.credentials"],
+    );
+}
+
+#[test]
 fn a_storage_class_change_is_refused_as_a_statefulset_replacement() {
     refused_then_allowed(
         |dir| {

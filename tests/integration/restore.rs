@@ -1,8 +1,9 @@
 //! Point-in-time recovery on real components. The compiled archive (pgBackRest to the
 //! customer's GCS bucket, here gcp-storage-emulator) archives the WAL of a running cluster
-//! and the compiled sidecar script takes its full backup; the cluster is then lost with
-//! its volumes and Patroni's store, and the profile with `database.restoreToTime` brings it
-//! back with exactly the rows committed before that moment.
+//! and the compiled sidecar script takes its full backup under a stream of commits; the
+//! cluster is then lost with its volumes and Patroni's store, and the profile with
+//! `database.restoreToTime` brings it back with exactly the rows committed before that
+//! moment.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -36,14 +37,24 @@ fn the_archive_restores_a_lost_cluster_to_a_point_in_time() {
     let Some(bin) = tools_present() else {
         return;
     };
+    let work = workspace("restore");
     let mut stack = Stack::start("acme", bin);
     let mut primary = 0;
     wait_on(&stack, Duration::from_secs(120), "a primary", || {
         stack.primary().map(|p| primary = p).is_some()
     });
 
-    // 1. The sidecar creates the stanza and takes the first full backup, and records it
-    //    where the exporter reads it.
+    // 1. Under a stream of single-row commits, the sidecar creates the stanza, takes the
+    //    first full backup, and records it where the exporter reads it.
+    stack
+        .member_sql(primary, "CREATE TABLE load (id int PRIMARY KEY)")
+        .expect("create table");
+    let script = work.path().join("load.sql");
+    let statements: String = (1..=4000)
+        .map(|n| format!("INSERT INTO load VALUES ({n});\nSELECT pg_sleep(0.003);\n"))
+        .collect();
+    std::fs::write(&script, statements).expect("write the load");
+    let mut load = stack.member_script(primary, &script);
     let sidecar = stack.run_sidecar(primary, "pgbackrest-backup.sh");
     let recorded = "SELECT count(*) FROM pg_db_role_setting, unnest(setconfig) AS c \
                     WHERE c LIKE 'gitopsc.last_full_backup=%'";
@@ -51,6 +62,11 @@ fn the_archive_restores_a_lost_cluster_to_a_point_in_time() {
         stack.member_sql(primary, recorded).as_deref() == Ok("1")
     });
     drop(sidecar);
+    assert!(load.finished(), "the load ran to its end");
+    let loaded = stack
+        .member_sql(primary, "SELECT count(*) FROM load")
+        .expect("count");
+    assert_eq!(loaded, "4000");
 
     // 2. Orders 1..=100 before the target, 101..=200 after it, each side over a second
     //    away (the target has a second's resolution).
@@ -79,7 +95,6 @@ fn the_archive_restores_a_lost_cluster_to_a_point_in_time() {
 
     // 4. Everything but the bucket is lost, and the profile asks for the target.
     stack.destroy();
-    let work = workspace("restore");
     let config = restoring_config(work.path(), &target);
     assert!(
         config.get("pgbackrest-restore.sh").is_some(),
@@ -103,6 +118,11 @@ fn the_archive_restores_a_lost_cluster_to_a_point_in_time() {
             .as_deref(),
         Ok("100|1|100"),
         "rows committed before {target}"
+    );
+    assert_eq!(
+        stack.member_sql(0, "SELECT count(*) FROM load").as_deref(),
+        Ok("4000"),
+        "every row committed under load during the backup"
     );
     assert_ne!(
         stack
