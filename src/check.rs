@@ -108,6 +108,7 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
             );
         }
     }
+    check_zones(&mut c, spec);
     for (i, pool) in spec
         .infrastructure
         .iter()
@@ -195,6 +196,7 @@ pub fn effective(customer: &crate::model::Customer, root: &Node) -> Vec<Diagnost
     check_parameters(c, &customer.database);
     check_pgpool_budget(c, &customer.database);
     check_synchronous_members(c, &customer.database);
+    check_zone_spread(c, &customer.database);
     check_recovery_point(c, customer);
     check_memory_budget(c, &customer.database);
     check_app_connections(c, customer);
@@ -441,6 +443,83 @@ fn check_synchronous_members(c: &mut Checker<'_>, database: &crate::model::Datab
             },
             "run 3 members so one standby can fail while commits stay synchronous",
         );
+    }
+}
+
+/// The members spread over the zones as a hard rule, one per node: a zone must have a
+/// node for each member it gets (more members than zones put two in some zone).
+fn check_zone_spread(c: &mut Checker<'_>, database: &crate::model::Database) {
+    let (members, zones) = (database.replicas, database.zones.max(1));
+    let per_zone = members.div_ceil(zones);
+    let pool = database.node_pool.as_ref().map_or_else(
+        || "the cluster's pools".to_string(),
+        |p| format!("pool `{}`", p.name),
+    );
+    if per_zone > database.nodes_per_zone {
+        c.error(
+            Code::ZoneSpread,
+            "/spec/database/replicas",
+            format!(
+                "{members} members over {zones} zones need {per_zone} nodes in a zone, one per member; {pool} has at most {} per zone",
+                database.nodes_per_zone
+            ),
+            format!(
+                "raise `maxNodes` of {pool} to {per_zone}, add zones (`infrastructure.cluster.zones`), or run fewer members"
+            ),
+        );
+    } else if members > zones && members > 1 {
+        let consequence = if database.synchronous {
+            "the synchronous standby may share the primary's zone and be lost with it"
+        } else {
+            "one zone's loss takes two members"
+        };
+        c.warning(
+            Code::SharedZone,
+            "/spec/database/replicas",
+            format!("{members} members over {zones} zones put two in one zone: {consequence}"),
+            "run no more members than zones, or list more zones in `infrastructure.cluster.zones`",
+        );
+    }
+}
+
+/// The profile's zones are zones of its region, each once.
+fn check_zones(c: &mut Checker<'_>, spec: &crate::profile::Spec) {
+    let region = spec.gcp.as_ref().and_then(|g| g.region.as_deref());
+    let zones = spec
+        .infrastructure
+        .as_ref()
+        .and_then(|i| i.cluster.as_ref())
+        .and_then(|c| c.zones.as_ref());
+    let (Some(region), Some(zones)) = (region, zones) else {
+        return;
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, zone) in zones.iter().enumerate() {
+        let pointer = format!("/spec/infrastructure/cluster/zones/{i}");
+        if crate::syntax::gcp_zone(zone).is_err() {
+            continue; // reported by the zone's own syntax
+        }
+        if zone
+            .strip_prefix(region)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_none()
+        {
+            c.error(
+                Code::InvalidField,
+                &pointer,
+                format!("zone `{zone}` is not in the cluster's region `{region}`"),
+                format!(
+                    "a regional cluster's nodes are in its own region's zones, e.g. `{region}-a`"
+                ),
+            );
+        } else if !seen.insert(zone.0.as_str()) {
+            c.error(
+                Code::InvalidField,
+                &pointer,
+                format!("zone `{zone}` is listed twice"),
+                "list each zone once",
+            );
+        }
     }
 }
 

@@ -378,12 +378,14 @@ codes! {
     MemoryBudget = "E0326": "PostgreSQL's memory at full use does not fit the member's memory limit",
     AppConnections = "E0327": "the app can hold more database connections than Pgpool serves",
     DestroysData = "E0328": "the change would delete or replace data of an existing customer",
+    ZoneSpread = "E0329": "the database's members cannot spread over the zones with the nodes the pool has",
     UnresolvedReference = "E0400": "a compiled object references something neither compiled nor a prerequisite",
     FewSyncReplicas = "W0101": "synchronous mode with fewer than 3 members",
     OverlappingRanges = "W0102": "an allow-list repeats a range or holds one inside another",
     DefaultSslPolicy = "W0103": "the external entry uses GCP's default SSL policy, which accepts TLS 1.0",
     RestoreInProgress = "W0104": "the database is being restored from a snapshot and runs one member",
     AuditControl = "W0105": "the compiled output would fail a control of `gitopsc audit`",
+    SharedZone = "W0106": "two database members share a zone, so one zone's loss can take the primary and its synchronous standby",
 }
 
 /// The candidate nearest to `name` by edit distance, if it is near enough to be a typo.

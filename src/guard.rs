@@ -45,12 +45,9 @@ impl std::fmt::Display for Loss {
 /// StatefulSet fields Kubernetes refuses to change in place (apps/v1 validation: only
 /// `replicas`, `ordinals`, `template`, `updateStrategy`,
 /// `persistentVolumeClaimRetentionPolicy` and `minReadySeconds` may change).
-const STATEFULSET_IMMUTABLE: &[&str] = &[
-    "selector",
-    "serviceName",
-    "volumeClaimTemplates",
-    "podManagementPolicy",
-];
+/// `volumeClaimTemplates` is left out: Argo CD keeps the live template (the compiled
+/// Application ignores it) and the members' claims are objects of their own, checked below.
+const STATEFULSET_IMMUTABLE: &[&str] = &["selector", "serviceName", "podManagementPolicy"];
 
 /// Terraform resources that hold or locate data, and the arguments that make Terraform
 /// replace them.
@@ -102,7 +99,13 @@ pub fn compare(
     for ((kind, name), (file, before)) in &old {
         let object = format!("{kind}/{name}");
         match new.get(&(kind.clone(), name.clone())) {
+            // A member's claim that a scale-down or the end of a restore drops stays in the
+            // cluster (Argo CD never prunes it) while its StatefulSet runs on.
+            None if kind == "PersistentVolumeClaim" && claim_of_running(name, &new) => {}
             None => losses.push(loss(object, file, gone_why(kind))),
+            Some((_, after)) if kind == "PersistentVolumeClaim" => {
+                losses.extend(claim_change(before, after).map(|why| loss(object, file, why)));
+            }
             Some((_, after)) if kind == "StatefulSet" => {
                 for field in STATEFULSET_IMMUTABLE {
                     if before["spec"][field] != after["spec"][field] {
@@ -117,6 +120,49 @@ pub fn compare(
     }
     losses.extend(terraform_losses(customer, committed, compiled));
     losses
+}
+
+/// Whether `claim` is a member's claim (`data-<statefulset>-<ordinal>`) of a StatefulSet
+/// that stays in the output.
+fn claim_of_running(claim: &str, new: &BTreeMap<(String, String), (String, Value)>) -> bool {
+    new.keys()
+        .filter(|(kind, _)| kind == "StatefulSet")
+        .any(|(_, statefulset)| {
+            claim
+                .strip_prefix("data-")
+                .and_then(|rest| rest.strip_prefix(statefulset.as_str()))
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|ordinal| ordinal.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
+/// What a claim's change would cost: Kubernetes lets a bound claim only grow (the CSI
+/// driver expands the disk in place); a new class or a smaller size needs a new disk.
+fn claim_change(before: &Value, after: &Value) -> Option<String> {
+    let class = |claim: &Value| claim["spec"]["storageClassName"].clone();
+    if class(before) != class(after) {
+        return Some(format!(
+            "the claim's storage class changes from {} to {}, which Kubernetes refuses in place: the data would have to move to a new disk",
+            class(before),
+            class(after)
+        ));
+    }
+    let size = |claim: &Value| {
+        claim["spec"]["resources"]["requests"]["storage"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    let (old_size, new_size) = (size(before), size(after));
+    match (
+        crate::syntax::quantity_value(&old_size),
+        crate::syntax::quantity_value(&new_size),
+    ) {
+        (Some(old_bytes), Some(new_bytes)) if new_bytes < old_bytes => Some(format!(
+            "the claim would shrink from {old_size} to {new_size}: a disk only grows, so the data would have to move to a new, smaller disk; keep `storage.size` at {old_size} or more"
+        )),
+        _ => None,
+    }
 }
 
 fn gone_why(kind: &str) -> String {

@@ -208,6 +208,11 @@ pub struct Database {
     pub citus_worker_groups: Option<u32>,
     /// The node pool, and the taints of it that the members tolerate.
     pub node_pool: Option<NodePlacement>,
+    /// The zones the nodes run in (the profile's, or GKE's default of three) and the most
+    /// nodes the members may use in each: the members spread over zones as a hard rule,
+    /// one per node.
+    pub zones: u32,
+    pub nodes_per_zone: u32,
     /// The VolumeSnapshot the first member's volume is restored from.
     pub restore_from_snapshot: Option<String>,
     /// Point-in-time recovery from the archive to this moment (RFC 3339, UTC).
@@ -219,6 +224,12 @@ impl Database {
     /// back, cloned from it, once the restore field is removed.
     pub fn restoring(&self) -> bool {
         self.restore_from_snapshot.is_some() || self.restore_to_time.is_some()
+    }
+
+    /// Members that run per group: only the first while restoring, so no empty member can
+    /// initialise a new cluster first (docs/restore.md).
+    pub fn running_members(&self) -> u32 {
+        if self.restoring() { 1 } else { self.replicas }
     }
 }
 
@@ -648,6 +659,7 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
     let parameters = parameters(&db, &pgpool_model);
     let credentials = credentials(db.credentials.clone()?)?;
     let node_pool = placement(&db, spec);
+    let nodes_per_zone = nodes_per_zone(node_pool.as_ref(), spec);
     Some(Database {
         version: db.postgres_version.unwrap_or(defaults::POSTGRES_VERSION),
         image_by_tag: !is_pinned(db.image.as_deref()?),
@@ -687,6 +699,8 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
                     .unwrap_or(defaults::CITUS_WORKER_GROUPS)
             }),
         node_pool,
+        zones: zones(spec),
+        nodes_per_zone,
         restore_from_snapshot: db.restore_from_snapshot.clone().map(String::from),
         restore_to_time: db.restore_to_time.clone().map(String::from),
     })
@@ -779,6 +793,39 @@ fn placement(db: &crate::profile::Database, spec: &crate::profile::Spec) -> Opti
                 name: defaults::DATABASE_NODE_POOL.into(),
                 taints: p.taints.clone().unwrap_or_default(),
             }),
+    }
+}
+
+/// How many zones the cluster's nodes run in.
+fn zones(spec: &crate::profile::Spec) -> u32 {
+    spec.infrastructure
+        .as_ref()
+        .and_then(|i| i.cluster.as_ref())
+        .and_then(|c| c.zones.as_ref())
+        .map_or(defaults::GKE_DEFAULT_ZONES, |zones| {
+            let distinct: std::collections::BTreeSet<&str> =
+                zones.iter().map(|z| z.0.as_str()).collect();
+            u32::try_from(distinct.len()).unwrap_or(u32::MAX)
+        })
+}
+
+/// The most nodes per zone the members can run on: their pool's maximum, or, with no
+/// pool of their own, every pool's (the default pool's when none is listed).
+fn nodes_per_zone(placement: Option<&NodePlacement>, spec: &crate::profile::Spec) -> u32 {
+    let pools = spec
+        .infrastructure
+        .as_ref()
+        .and_then(|i| i.node_pools.clone())
+        .unwrap_or_default();
+    let max =
+        |pool: &crate::profile::NodePool| pool.max_nodes.unwrap_or(defaults::NODE_POOL_MAX_NODES);
+    match placement {
+        Some(placement) => pools
+            .iter()
+            .find(|p| p.name.as_deref() == Some(placement.name.as_str()))
+            .map_or(defaults::NODE_POOL_MAX_NODES, max),
+        None if pools.is_empty() => defaults::NODE_POOL_MAX_NODES,
+        None => pools.iter().map(max).fold(0, u32::saturating_add),
     }
 }
 

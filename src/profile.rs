@@ -16,7 +16,7 @@ pub mod defaults;
 pub use crate::syntax::{
     BucketName, Bytes, CidrRange, ControlPlaneRange, Cron, DnsLabel, HostName, HttpPath, Image,
     KmsKey, ObjectName, PinnedImage, ProjectId, Quantity, RepoUrl, ScalarText, SecretId,
-    ServiceAccount, SourceRange, Timestamp,
+    ServiceAccount, SourceRange, Timestamp, Zone,
 };
 
 /// The only profile format this compiler reads.
@@ -860,6 +860,11 @@ pub struct Cluster {
     /// on GKE Standard 1.33.1 and later.
     #[schemars(extend("default" = crate::profile::defaults::NODE_LOCAL_DNS_CACHE))]
     pub node_local_dns_cache: Option<bool>,
+    /// The zones of `gcp.region` the nodes run in (GKE's `node_locations`); every node
+    /// pool has `minNodes`..`maxNodes` nodes in each. The database's members spread over
+    /// them, one zone's loss taking at most its share. Default: GKE's choice, three zones
+    /// of the region.
+    pub zones: Option<Vec<Zone>>,
 }
 
 /// How the cluster resolves names; DNS egress follows it.

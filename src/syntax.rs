@@ -110,6 +110,10 @@ syntax_type!(
     KmsKey = "kms-key", kms_key
 );
 syntax_type!(
+    /// A Compute Engine zone: `<region>-<letter>`, e.g. `us-central1-a`.
+    Zone = "gcp-zone", gcp_zone
+);
+syntax_type!(
     /// A CIDR range of the VPC (a subnetwork's primary or secondary range).
     CidrRange = "cidr", cidr_range
 );
@@ -161,6 +165,7 @@ pub const FORMATS: &[(&str, Rule)] = &[
     (ControlPlaneRange::FORMAT, ControlPlaneRange::RULE),
     (CidrRange::FORMAT, CidrRange::RULE),
     (KmsKey::FORMAT, KmsKey::RULE),
+    (Zone::FORMAT, Zone::RULE),
     (Cron::FORMAT, Cron::RULE),
     (ProjectId::FORMAT, ProjectId::RULE),
     (ServiceAccount::FORMAT, ServiceAccount::RULE),
@@ -570,6 +575,32 @@ fn service_account(email: &str) -> Result<(), Problem> {
 }
 
 /// Secret Manager secret IDs: letters, digits, `-` and `_`, at most 255.
+/// A zone is its region (`<geography>-<area><number>`, e.g. `europe-west1`) and a letter.
+pub fn gcp_zone(zone: &str) -> Result<(), Problem> {
+    let word = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase());
+    let parts: Vec<&str> = zone.split('-').collect();
+    let valid = match parts.as_slice() {
+        [geography, area, letter] => {
+            let digits = area.trim_start_matches(|c: char| c.is_ascii_lowercase());
+            word(geography)
+                && digits.len() < area.len()
+                && !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && letter.len() == 1
+                && word(letter)
+        }
+        _ => false,
+    };
+    if valid {
+        return Ok(());
+    }
+    Err(Problem::new(
+        Code::InvalidField,
+        format!("`{zone}` is not a Compute Engine zone"),
+        "a zone is the region and a letter, e.g. `us-central1-a`",
+    ))
+}
+
 fn secret_id(key: &str) -> Result<(), Problem> {
     let valid = !key.is_empty()
         && key.len() <= 255

@@ -44,6 +44,10 @@ pub const TLS_DIR: &str = "/etc/postgresql/tls";
 const APPLIED_MARKER: &str = "/tmp/dynamic-config-applied";
 pub const CREDENTIALS_DIR: &str = "/etc/postgresql/credentials";
 /// Patroni timing: a dead leader's lock expires after `TTL` seconds (the RTO's main term).
+/// How far (bytes of WAL) a standby may be behind the primary and still be promoted
+/// (`maximum_lag_on_failover`) or serve reads (its readiness, so the standbys Service and
+/// Pgpool's balanced reads hold only standbys within it).
+pub const MAX_STANDBY_LAG_BYTES: u64 = 1_048_576;
 const TTL: u32 = 30;
 const LOOP_WAIT: u32 = 10;
 const RETRY_TIMEOUT: u32 = 10;
@@ -115,10 +119,16 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     for group in groups(database) {
         objects.push(statefulset(customer, &labels, &group, &checksum));
     }
-    if let Some(snapshot) = &database.restore_from_snapshot {
-        objects.push(restored_claim(customer, snapshot));
-    }
+    objects.extend(member_claims(customer));
     objects
+}
+
+/// The StatefulSets of the cluster (one per Citus group).
+pub fn statefulset_names(database: &Database) -> Vec<String> {
+    groups(database)
+        .into_iter()
+        .map(|g| g.statefulset)
+        .collect()
 }
 
 /// Patroni's names for its ConfigMaps: `<scope>[-<group>]-{config,leader,failover,sync}`.
@@ -159,17 +169,29 @@ fn role(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
     let database = &customer.database;
     let role = Role {
         metadata: metadata(customer, NAME, labels.clone()),
-        rules: Some(vec![
-            // `create` and `list`/`watch` cannot be limited by name in RBAC.
-            rule("configmaps", &["create", "list", "watch"], None),
-            rule(
-                "configmaps",
-                &["get", "patch"],
-                Some(patroni_config_maps(database)),
-            ),
-            rule("pods", &["list", "watch"], None),
-            rule("pods", &["get", "patch"], Some(all_members(database))),
-        ]),
+        rules: Some(
+            vec![
+                // `create` and `list`/`watch` cannot be limited by name in RBAC.
+                rule("configmaps", &["create", "list", "watch"], None),
+                rule(
+                    "configmaps",
+                    &["get", "patch"],
+                    Some(patroni_config_maps(database)),
+                ),
+                rule("pods", &["list", "watch"], None),
+                rule("pods", &["get", "patch"], Some(all_members(database))),
+            ]
+            .into_iter()
+            // certificates.py rolls Pgpool's pods when they serve an older certificate.
+            .chain(database.tls_secret.is_some().then(|| PolicyRule {
+                api_groups: Some(vec!["apps".into()]),
+                resources: Some(vec!["deployments".into()]),
+                verbs: vec!["patch".into()],
+                resource_names: Some(vec![super::names::workload::PGPOOL.into()]),
+                ..PolicyRule::default()
+            }))
+            .collect(),
+        ),
     };
     Object::new(Component::DATABASE, NAME, &role)
 }
@@ -211,8 +233,8 @@ pub fn dynamic_config(customer: &Customer) -> Value {
         "ttl": TTL,
         "loop_wait": LOOP_WAIT,
         "retry_timeout": RETRY_TIMEOUT,
-        // A standby more than 1 MiB behind may not be promoted (asynchronous mode).
-        "maximum_lag_on_failover": 1_048_576,
+        // A standby further behind may not be promoted (asynchronous mode).
+        "maximum_lag_on_failover": MAX_STANDBY_LAG_BYTES,
         "synchronous_mode": database.synchronous,
         // Keep accepting writes when no standby is left: availability over RPO 0 for the
         // time the cluster runs on one member (docs/database.md).
@@ -227,6 +249,20 @@ pub fn dynamic_config(customer: &Customer) -> Value {
             "parameters": parameters,
         },
     })
+}
+
+/// What `apply-config.sh` patches into a running cluster's dynamic configuration: the keys
+/// gitopsc owns, with a null (Patroni's `patch_config` removes the key) for each DCS-only
+/// parameter the profile does not set, so a parameter dropped from the profile leaves the
+/// cluster too. Every other key (`pause`, `slots`, an operator's own setting) is left alone.
+fn dynamic_patch(customer: &Customer) -> Value {
+    let mut patch = dynamic_config(customer);
+    if let Some(parameters) = patch["postgresql"]["parameters"].as_object_mut() {
+        for name in crate::patroni::DCS_ONLY {
+            parameters.entry(*name).or_insert(Value::Null);
+        }
+    }
+    patch
 }
 
 /// PostgreSQL's local parameters (patroni.yml) and its pg_hba rules.
@@ -335,14 +371,17 @@ fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object 
         ),
         (
             "dynamic.yml".to_string(),
-            crate::serialize::to_yaml(&dynamic_config(customer)),
+            crate::serialize::to_yaml(&dynamic_patch(customer)),
         ),
         ("post-bootstrap.sh".to_string(), POST_BOOTSTRAP.to_string()),
         (
             "apply-config.sh".to_string(),
             super::render_template(
                 "apply-config.sh",
-                minijinja::context! { marker => APPLIED_MARKER },
+                minijinja::context! {
+                    marker => APPLIED_MARKER,
+                    certificates => customer.database.tls_secret.is_some(),
+                },
             ),
         ),
         (
@@ -357,6 +396,9 @@ fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object 
             ),
         ),
     ]);
+    if customer.database.tls_secret.is_some() {
+        data.insert("certificates.py".into(), certificates_script());
+    }
     data.extend(super::archive::files(customer));
     let config_map = ConfigMap {
         metadata: metadata(customer, CONFIG, labels.clone()),
@@ -364,6 +406,32 @@ fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object 
         ..ConfigMap::default()
     };
     Object::new(Component::DATABASE, CONFIG, &config_map)
+}
+
+/// How often the sidecar compares the certificates served with the TLS Secret's, and
+/// after how long it asks again for a reload or a rollout that changed nothing.
+const CERTIFICATE_CHECK_SECONDS: u32 = 30;
+const CERTIFICATE_RETRY_SECONDS: u32 = 600;
+
+/// The `patroni-config` sidecar's second job, once the dynamic configuration is written:
+/// serve what the TLS Secret holds (templates/certificates.py.j2).
+fn certificates_script() -> String {
+    super::render_template(
+        "certificates.py",
+        minijinja::context! {
+            tls_dir => TLS_DIR,
+            postgres_port => port::POSTGRES,
+            pgpool_host => super::names::workload::PGPOOL,
+            pgpool_port => port::PGPOOL,
+            patroni_port => port::PATRONI,
+            pgpool_deployment => super::names::workload::PGPOOL,
+            annotation => super::names::TLS_ROLL_ANNOTATION,
+            metrics_port => port::CERTIFICATES,
+            metric => super::monitoring::SERVED_CERTIFICATE_METRIC,
+            period => CERTIFICATE_CHECK_SECONDS,
+            retry => CERTIFICATE_RETRY_SECONDS,
+        },
+    )
 }
 
 /// `max_slot_wal_keep_size`, in MB: a fifth of a member's volume (the rest holds the data
@@ -586,13 +654,7 @@ fn statefulset(
     let statefulset = StatefulSet {
         metadata: meta,
         spec: Some(StatefulSetSpec {
-            // While restoring, only the member with the restored volume runs, so no empty
-            // member can initialise a new cluster first (docs/restore.md).
-            replicas: Some(if database.restoring() {
-                1
-            } else {
-                database.replicas as i32
-            }),
+            replicas: Some(i32::try_from(database.running_members()).unwrap_or(i32::MAX)),
             service_name: Some(service::HEADLESS.into()),
             // Members coordinate through Patroni, not through start order.
             pod_management_policy: Some("Parallel".into()),
@@ -724,8 +786,15 @@ fn postgres_container(
             )),
             ..ResourceRequirements::default()
         }),
-        // Ready: PostgreSQL runs and Patroni is in the HA loop (leader or streaming standby).
-        readiness_probe: Some(patroni_probe("/readiness", 5, 3)),
+        // Ready: the leader, or a running standby within the lag bound (Patroni's
+        // `/read-only?lag=`, the same answer in Patroni 3 and 4; `/readiness` applies a lag
+        // only from 4.1), so a standby that fell behind leaves the standbys Service and
+        // serves no balanced reads until it catches up.
+        readiness_probe: Some(patroni_probe(
+            &format!("/read-only?lag={MAX_STANDBY_LAG_BYTES}"),
+            5,
+            3,
+        )),
         // Alive: Patroni's HA loop has run recently; a slow clone or crash recovery of
         // PostgreSQL does not fail it, so a long recovery is not killed.
         liveness_probe: Some(patroni_probe("/liveness", 10, 6)),
@@ -735,8 +804,17 @@ fn postgres_container(
     }
 }
 
-/// Writes the dynamic configuration into the cluster state (apply-config.sh).
+/// Writes the dynamic configuration into the cluster state (apply-config.sh), then keeps
+/// the served certificates equal to the TLS Secret's (certificates.py).
 fn config_sidecar(database: &Database, sidecar_env: Vec<EnvVar>) -> Container {
+    let tls = database.tls_secret.is_some();
+    let mut mounts = vec![
+        super::mount("config", CONFIG_DIR, true),
+        super::mount("tmp", "/tmp", false),
+    ];
+    if tls {
+        mounts.push(super::mount("tls", TLS_DIR, true));
+    }
     Container {
         name: "patroni-config".into(),
         image: Some(database.image.clone()),
@@ -760,10 +838,15 @@ fn config_sidecar(database: &Database, sidecar_env: Vec<EnvVar>) -> Container {
             ..Probe::default()
         }),
         security_context: Some(super::restricted_container(UID)),
-        volume_mounts: Some(vec![
-            super::mount("config", CONFIG_DIR, true),
-            super::mount("tmp", "/tmp", false),
-        ]),
+        volume_mounts: Some(mounts),
+        ports: tls.then(|| {
+            vec![ContainerPort {
+                name: Some(port::CERTIFICATES_NAME.into()),
+                container_port: port::CERTIFICATES,
+                protocol: Some("TCP".into()),
+                ..ContainerPort::default()
+            }]
+        }),
         ..Container::default()
     }
 }
@@ -808,7 +891,7 @@ fn exporter_sidecar(customer: &Customer) -> Container {
     }
 }
 
-/// Where the members run: spread over zones, never two of one group on a node, on the
+/// Where the members run: spread over zones (a hard rule), never two of one group on a node, on the
 /// database node pool when there is one.
 struct Placement {
     anti_affinity: Affinity,
@@ -818,10 +901,17 @@ struct Placement {
 }
 
 fn placement(database: &Database, match_labels: &BTreeMap<String, String>) -> Placement {
+    // A hard rule: the disks are zonal, so members that crowd into one zone are lost with
+    // it, and with no more members than zones each member has a zone of its own, which
+    // keeps the synchronous standby out of the primary's zone. The compile-time check
+    // (E0329) makes sure the pool has the nodes for it.
     let spread = TopologySpreadConstraint {
         max_skew: 1,
         topology_key: "topology.kubernetes.io/zone".into(),
-        when_unsatisfiable: "ScheduleAnyway".into(),
+        when_unsatisfiable: "DoNotSchedule".into(),
+        // Counted as zones even while one has no node (scaled down, or lost): members never
+        // crowd into the zones that are left, where their zonal disks could not follow.
+        min_domains: Some(i32::try_from(database.replicas.min(database.zones)).unwrap_or(i32::MAX)),
         label_selector: Some(LabelSelector {
             match_labels: Some(match_labels.clone()),
             ..LabelSelector::default()
@@ -896,33 +986,48 @@ fn claim_spec(database: &Database) -> PersistentVolumeClaimSpec {
     }
 }
 
-/// The first member's volume, created from a VolumeSnapshot. The StatefulSet adopts a
-/// claim that already has its name (`data-postgres-0`). Argo CD must never prune or
-/// delete it, also not after `restoreFromSnapshot` is removed from the profile.
-fn restored_claim(customer: &Customer, snapshot: &str) -> Object {
+/// Every member's volume as a claim of its own, named as the StatefulSet names the claims
+/// it makes (`data-<statefulset>-<ordinal>`), which it then adopts. A claim's size may grow
+/// in place (the CSI driver expands the disk) while a StatefulSet's `volumeClaimTemplates`
+/// may never change; Argo CD ignores the template once the StatefulSet exists
+/// (`package::argocd`), so a larger `storage.size` reaches the disks through these claims.
+/// The first member's claim is made from the VolumeSnapshot while restoring. Only the
+/// members that run get a claim: with `WaitForFirstConsumer` a claim stays Pending (Argo CD
+/// health Progressing, `pkg/health/health_pvc.go`) until a pod uses it, and would hold
+/// the sync wave. Argo CD never prunes or deletes a claim (the object transformer's sync
+/// options), also not when a scale-down or the end of a restore drops it from the output.
+fn member_claims(customer: &Customer) -> Vec<Object> {
     let database = &customer.database;
-    let first = &groups(database)[0];
-    let name = format!("data-{}-0", first.statefulset);
-    let claim = PersistentVolumeClaim {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: Some(customer.namespace.clone()),
-            labels: Some(selector(customer, NAME)),
-            annotations: Some(BTreeMap::from([(
-                "argocd.argoproj.io/sync-options".to_string(),
-                "Prune=false,Delete=false".to_string(),
-            )])),
-            ..ObjectMeta::default()
-        },
-        spec: Some(PersistentVolumeClaimSpec {
-            data_source: Some(k8s_openapi::api::core::v1::TypedLocalObjectReference {
-                api_group: Some("snapshot.storage.k8s.io".into()),
-                kind: "VolumeSnapshot".into(),
-                name: snapshot.into(),
-            }),
-            ..claim_spec(database)
-        }),
-        ..PersistentVolumeClaim::default()
-    };
-    Object::new(Component::DATABASE, &name, &claim)
+    let members = database.running_members();
+    let mut claims = Vec::new();
+    for (g, group) in groups(database).iter().enumerate() {
+        for ordinal in 0..members {
+            let name = format!("data-{}-{ordinal}", group.statefulset);
+            let data_source = database
+                .restore_from_snapshot
+                .as_ref()
+                .filter(|_| g == 0 && ordinal == 0)
+                .map(
+                    |snapshot| k8s_openapi::api::core::v1::TypedLocalObjectReference {
+                        api_group: Some("snapshot.storage.k8s.io".into()),
+                        kind: "VolumeSnapshot".into(),
+                        name: snapshot.clone(),
+                    },
+                );
+            let claim = PersistentVolumeClaim {
+                metadata: metadata(
+                    customer,
+                    &name,
+                    labels(customer, NAME, Component::DATABASE.as_str()),
+                ),
+                spec: Some(PersistentVolumeClaimSpec {
+                    data_source,
+                    ..claim_spec(database)
+                }),
+                ..PersistentVolumeClaim::default()
+            };
+            claims.push(Object::new(Component::DATABASE, &name, &claim));
+        }
+    }
+    claims
 }

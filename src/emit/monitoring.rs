@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Component, Object, labels, metadata, selector, workload};
+use super::{Component, Object, labels, metadata, port, selector, workload};
 use crate::model::{Customer, Scaling};
 use crate::profile::MonitoringProvider;
 
@@ -418,6 +418,29 @@ const RULES_TABLE: &[Rule] = &[
             )
         },
     },
+    // The database sidecar's certificates.py: the notAfter of the certificate each of
+    // PostgreSQL and Pgpool actually serves. cert-manager renews 30 days ahead
+    // (`credentials::certificate_spec`) and the sidecar has the new one served within
+    // minutes, so fewer days left means a renewal that failed or is not served.
+    Rule {
+        name: "ServedCertificateExpiring",
+        severity: "critical",
+        for_: |_| "1h".into(),
+        applies: |c| c.database.tls_secret.is_some(),
+        expr: |s, _| {
+            format!(
+                "min by (endpoint) ({SERVED_CERTIFICATE_METRIC}{{{}}}) - time() < {}",
+                s.namespace,
+                SERVED_CERTIFICATE_DAYS_LEFT * 86_400
+            )
+        },
+        summary: |c| {
+            format!(
+                "The certificate {} serves on {{{{ $labels.endpoint }}}} expires in less than {} days",
+                c.name, SERVED_CERTIFICATE_DAYS_LEFT
+            )
+        },
+    },
     // kubelet: kubelet_volume_stats_available_bytes, kubelet_volume_stats_capacity_bytes.
     Rule {
         name: "VolumeAlmostFull",
@@ -439,6 +462,14 @@ const RULES_TABLE: &[Rule] = &[
         },
     },
 ];
+
+/// The notAfter of the certificate an endpoint serves, from the database sidecar's
+/// certificates.py (not postgres_exporter).
+pub const SERVED_CERTIFICATE_METRIC: &str = "gitopsc_served_certificate_expiry_timestamp_seconds";
+
+/// ServedCertificateExpiring fires with fewer days left than this: nine days after a
+/// renewal that should have been served.
+pub const SERVED_CERTIFICATE_DAYS_LEFT: u64 = 21;
 
 /// PostgresSlotNearWalLimit fires when a slot may fall behind by less than a fifth of
 /// `max_slot_wal_keep_size` more.
@@ -580,14 +611,18 @@ fn selected_labels(customer: &Customer) -> BTreeMap<String, String> {
 pub fn emit(customer: &Customer) -> Vec<Object> {
     let labels = labels(customer, "monitoring", Component::MONITORING.as_str());
     let selected = selected_labels(customer);
+    let mut postgres_ports = vec![EXPORTER_PORT];
+    if customer.database.tls_secret.is_some() {
+        postgres_ports.push(port::CERTIFICATES_NAME);
+    }
     let targets = [
-        (workload::APP, APP_PORT),
-        (workload::POSTGRES, EXPORTER_PORT),
-        (workload::PGPOOL, EXPORTER_PORT),
+        (workload::APP, vec![APP_PORT]),
+        (workload::POSTGRES, postgres_ports),
+        (workload::PGPOOL, vec![EXPORTER_PORT]),
     ];
     let mut objects: Vec<Object> = targets
         .iter()
-        .map(|(name, port_name)| scrape_target(customer, name, port_name))
+        .map(|(name, port_names)| scrape_target(customer, name, port_names))
         .collect();
     let groups = json!({ "groups": rule_groups(customer) });
     objects.push(match customer.monitoring.provider {
@@ -617,8 +652,8 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     objects
 }
 
-/// The scrape target of one workload's pods on a named port, for the customer's provider.
-pub fn scrape_target(customer: &Customer, name: &str, port_name: &str) -> Object {
+/// The scrape target of one workload's pods on named ports, for the customer's provider.
+pub fn scrape_target(customer: &Customer, name: &str, port_names: &[&str]) -> Object {
     let selector = LabelSelector {
         match_labels: Some(selector(customer, name)),
         ..LabelSelector::default()
@@ -631,11 +666,14 @@ pub fn scrape_target(customer: &Customer, name: &str, port_name: &str) -> Object
             metadata: meta,
             spec: PodMonitorSpec {
                 selector,
-                pod_metrics_endpoints: vec![PodMetricsEndpoint {
-                    port: port_name.into(),
-                    path: "/metrics",
-                    interval: INTERVAL,
-                }],
+                pod_metrics_endpoints: port_names
+                    .iter()
+                    .map(|port_name| PodMetricsEndpoint {
+                        port: (*port_name).into(),
+                        path: "/metrics",
+                        interval: INTERVAL,
+                    })
+                    .collect(),
             },
         }
         .into_object(Component::MONITORING),
@@ -645,11 +683,14 @@ pub fn scrape_target(customer: &Customer, name: &str, port_name: &str) -> Object
             metadata: meta,
             spec: PodMonitoringSpec {
                 selector,
-                endpoints: vec![PodMonitoringEndpoint {
-                    port: port_name.into(),
-                    path: "/metrics",
-                    interval: INTERVAL,
-                }],
+                endpoints: port_names
+                    .iter()
+                    .map(|port_name| PodMonitoringEndpoint {
+                        port: (*port_name).into(),
+                        path: "/metrics",
+                        interval: INTERVAL,
+                    })
+                    .collect(),
             },
         }
         .into_object(Component::MONITORING),

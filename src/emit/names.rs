@@ -28,9 +28,18 @@ pub mod port {
     pub const POSTGRES_EXPORTER: i32 = 9187;
     /// pgpool2_exporter's default listen port.
     pub const PGPOOL_EXPORTER: i32 = 9719;
+    /// The expiry of the certificates served, from the database's `patroni-config`
+    /// sidecar (`certificates.py`).
+    pub const CERTIFICATES: i32 = 9188;
+    pub const CERTIFICATES_NAME: &str = "certificates";
     /// The Kubernetes API on GKE's private control-plane endpoint.
     pub const KUBERNETES_API: i32 = 443;
 }
+
+/// The Pgpool pod template's annotation that the database's `patroni-config` sidecar sets
+/// to the TLS Secret's certificate fingerprint when Pgpool serves an older one: a new value
+/// rolls Pgpool's pods, which read the certificate only at start.
+pub const TLS_ROLL_ANNOTATION: &str = "gitopsc.io/tls-certificate";
 
 /// Services of the database tier: every member by DNS, the leader, the streaming standbys.
 pub mod service {

@@ -319,14 +319,19 @@ fn app_policy(customer: &Customer) -> Object {
     workload_policy(customer, workload::APP, vec![ingress(clients, http)], out)
 }
 
-/// Pgpool: the app and the monitoring namespace in; PostgreSQL out.
+/// Pgpool: the app (and with TLS the database's certificate check) and the monitoring
+/// namespace in; PostgreSQL out.
 fn pgpool_policy(customer: &Customer) -> Object {
+    let tls = customer.database.tls_secret.is_some();
     workload_policy(
         customer,
         workload::PGPOOL,
         vec![
+            // The database's sidecar reads the certificate Pgpool serves (certificates.py).
             ingress(
-                vec![pods(customer, workload::APP)],
+                std::iter::once(pods(customer, workload::APP))
+                    .chain(tls.then(|| pods(customer, workload::POSTGRES)))
+                    .collect(),
                 tcp_ports(&[port::PGPOOL]),
             ),
             ingress(
@@ -344,9 +349,10 @@ fn pgpool_policy(customer: &Customer) -> Object {
 }
 
 /// PostgreSQL members: Pgpool, the backup job and each other in (replication and the
-/// Patroni API), the monitoring namespace to the exporter; each other and the Kubernetes
-/// API (Patroni keeps its leader lock there) out, and with the archive, the metadata server
-/// and Google APIs (pgBackRest's Workload Identity and the bucket).
+/// Patroni API), the monitoring namespace to the exporter (and with TLS the served
+/// certificates' expiry); each other and the Kubernetes API (Patroni keeps its leader lock
+/// there) out, with TLS Pgpool (its served certificate), and with the archive, the metadata
+/// server and Google APIs (pgBackRest's Workload Identity and the bucket).
 fn postgres_policy(customer: &Customer) -> Object {
     let members = || vec![pods(customer, workload::POSTGRES)];
     let mut out = vec![
@@ -359,6 +365,18 @@ fn postgres_policy(customer: &Customer) -> Object {
     if customer.archive.is_some() {
         out.extend(workload_identity_egress(customer));
     }
+    let tls = customer.database.tls_secret.is_some();
+    if tls {
+        out.push(egress(
+            vec![pods(customer, workload::PGPOOL)],
+            tcp_ports(&[port::PGPOOL]),
+        ));
+    }
+    let scraped: &[i32] = if tls {
+        &[port::POSTGRES_EXPORTER, port::CERTIFICATES]
+    } else {
+        &[port::POSTGRES_EXPORTER]
+    };
     workload_policy(
         customer,
         workload::POSTGRES,
@@ -379,7 +397,7 @@ fn postgres_policy(customer: &Customer) -> Object {
                 vec![namespace(monitoring_namespace(
                     customer.monitoring.provider,
                 ))],
-                tcp_ports(&[port::POSTGRES_EXPORTER]),
+                tcp_ports(scraped),
             ),
         ],
         out,

@@ -31,8 +31,8 @@ pub const TLS_DIR: &str = "/etc/pgpool/tls";
 /// Pgpool reads only mounted files and writes only its memory volume, so it runs as an
 /// unprivileged uid that maps to no account on the node.
 const UID: i64 = 10001;
-/// The readiness script (in the ConfigMap) and how long it waits for a session through
-/// Pgpool, which needs the primary: a Pgpool that cannot reach one takes no clients.
+/// The readiness script (in the ConfigMap) and how long it waits for the primary to
+/// answer: a Pgpool that cannot reach one takes no clients.
 pub const READY_SCRIPT: &str = "ready.sh";
 const READY_TIMEOUT_SECONDS: i32 = 3;
 /// After SIGTERM Pgpool waits for its clients to leave (smart shutdown); before it, the
@@ -58,6 +58,9 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     ]
 }
 
+/// How often start.sh compares the credentials Secret's files with pool_passwd.
+const PASSWORD_CHECK_SECONDS: u32 = 5;
+
 /// The files of the ConfigMap, by name.
 pub fn files(customer: &Customer) -> BTreeMap<String, String> {
     let database = &customer.database;
@@ -81,6 +84,8 @@ pub fn files(customer: &Customer) -> BTreeMap<String, String> {
         keys => credentials::secret_keys(),
         exporter_port => port::PGPOOL_EXPORTER,
         ready_timeout => READY_TIMEOUT_SECONDS,
+        primary_host => service::PRIMARY,
+        period => PASSWORD_CHECK_SECONDS,
     };
     BTreeMap::from([
         (
@@ -286,8 +291,9 @@ fn container(pgpool: &crate::model::Pgpool, mounts: Vec<VolumeMount>) -> Contain
             limits: Some(super::quantities(CPU_LIMIT, MEMORY_LIMIT)),
             ..ResourceRequirements::default()
         }),
-        // Ready only while a session through Pgpool reaches the primary; alive while it
-        // accepts connections at all, so a missing primary never restarts it.
+        // Ready only while Pgpool listens and the primary answers (no session, so neither
+        // saturation nor a rotated password fails it); alive while it accepts connections
+        // at all, so a missing primary never restarts it.
         readiness_probe: Some(Probe {
             exec: Some(ExecAction {
                 command: Some(vec![

@@ -95,7 +95,7 @@ fn emit(customer: &Customer) -> Vec<Object> {
         super::service_account(customer, COMPONENT, NAME, &labels, false, None),
         service(customer, &labels),
         statefulset(customer, &queue, &labels),
-        super::monitoring::scrape_target(customer, NAME, METRICS_PORT_NAME),
+        super::monitoring::scrape_target(customer, NAME, &[METRICS_PORT_NAME]),
     ];
     objects.extend(super::network::service_flows(
         customer,

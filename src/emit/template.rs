@@ -8,6 +8,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/apply-config.sh.j2"),
     ),
     (
+        "certificates.py",
+        include_str!("templates/certificates.py.j2"),
+    ),
+    (
         "pgbackrest.conf",
         include_str!("templates/pgbackrest.conf.j2"),
     ),

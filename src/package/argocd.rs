@@ -35,6 +35,8 @@ pub struct Member {
     pub auto_scaled: bool,
     /// The ConfigMaps Patroni creates itself.
     pub patroni_config_maps: Vec<String>,
+    /// The database's StatefulSets, whose claim templates Argo CD leaves as created.
+    pub statefulsets: Vec<String>,
 }
 
 impl Member {
@@ -45,6 +47,7 @@ impl Member {
             delivery: customer.delivery.clone(),
             auto_scaled: matches!(customer.app.scaling, Scaling::Auto { .. }),
             patroni_config_maps: crate::emit::database::patroni_config_maps(&customer.database),
+            statefulsets: crate::emit::database::statefulset_names(&customer.database),
         }
     }
 }
@@ -127,6 +130,8 @@ struct IgnoreDifference {
     group: String,
     json_pointers: Vec<String>,
     kind: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    name: String,
 }
 
 #[derive(Serialize)]
@@ -160,15 +165,18 @@ struct Backoff {
 }
 
 /// Settings of every customer's sync: automated with prune and self-heal, server-side
-/// apply, prune after everything else is healthy, retries that back off.
-fn sync_policy(respect_ignored: bool) -> SyncPolicy {
-    let mut options = vec![
+/// apply, prune after everything else is healthy, retries that back off. Only what is out
+/// of sync is applied (`ApplyOutOfSyncOnly`): gitops-engine waits for every object it
+/// applies in a wave to be healthy before the next wave, so re-applying an unchanged
+/// StatefulSet with a Pending member (Progressing while `readyReplicas < replicas`) would
+/// hold back every later wave, the app's hotfix included (docs/delivery.md).
+fn sync_policy() -> SyncPolicy {
+    let options = vec![
         "PruneLast=true".to_string(),
         "ServerSideApply=true".to_string(),
+        "ApplyOutOfSyncOnly=true".to_string(),
+        "RespectIgnoreDifferences=true".to_string(),
     ];
-    if respect_ignored {
-        options.push("RespectIgnoreDifferences=true".into());
-    }
     SyncPolicy {
         automated: Automated {
             prune: true,
@@ -337,19 +345,55 @@ fn project(customer: &Member, settings: &Settings, objects: &[ObjectKind]) -> St
     }))
 }
 
+/// Fields Argo CD neither compares nor applies (`RespectIgnoreDifferences`: on sync it
+/// keeps their live values). An entry with a name matches only that object (argo-cd
+/// `util/argo/normalizers/diff_normalizer.go`).
+fn ignore_differences(customer: &Member) -> Vec<IgnoreDifference> {
+    let mut ignored = Vec::new();
+    // With the HPA in charge the app's Deployment omits `replicas`; should anything else
+    // ever set it, Argo CD must not take it back. Only that Deployment: Pgpool's replicas
+    // come from the profile and must reach the cluster.
+    if customer.auto_scaled {
+        ignored.push(ignore(
+            "apps",
+            "Deployment",
+            crate::emit::names::workload::APP,
+            &["/spec/replicas"],
+        ));
+    }
+    ignored.extend(data_ignores(&customer.statefulsets));
+    ignored
+}
+
+fn ignore(group: &str, kind: &str, name: &str, pointers: &[&str]) -> IgnoreDifference {
+    IgnoreDifference {
+        group: group.into(),
+        json_pointers: pointers.iter().map(|p| p.to_string()).collect(),
+        kind: kind.into(),
+        name: name.into(),
+    }
+}
+
+/// Kubernetes refuses any change of a StatefulSet's claim templates; the members' claims
+/// are compiled objects of their own, which grow in place, so the template stays as it was
+/// created. A claim restored from a snapshot keeps its (immutable) data source after the
+/// profile stops naming the snapshot.
+fn data_ignores(statefulsets: &[String]) -> Vec<IgnoreDifference> {
+    let mut ignored: Vec<IgnoreDifference> = statefulsets
+        .iter()
+        .map(|name| ignore("apps", "StatefulSet", name, &["/spec/volumeClaimTemplates"]))
+        .collect();
+    ignored.push(ignore(
+        "",
+        "PersistentVolumeClaim",
+        "",
+        &["/spec/dataSource", "/spec/dataSourceRef"],
+    ));
+    ignored
+}
+
 fn application(customer: &Member, settings: &Settings) -> String {
-    // With the HPA in charge the Deployment omits `replicas`; should anything else ever set
-    // it, Argo CD must not take it back.
-    let ignore_differences = if customer.auto_scaled {
-        vec![IgnoreDifference {
-            group: "apps".into(),
-            json_pointers: vec!["/spec/replicas".into()],
-            kind: "Deployment".into(),
-        }]
-    } else {
-        Vec::new()
-    };
-    let respect = !ignore_differences.is_empty();
+    let ignore_differences = ignore_differences(customer);
     to_yaml(&value(&Resource {
         api_version: API_VERSION,
         kind: "Application",
@@ -363,7 +407,7 @@ fn application(customer: &Member, settings: &Settings) -> String {
                 repo_url: settings.repo_url.clone(),
                 target_revision: settings.target_revision.clone(),
             },
-            sync_policy: sync_policy(respect),
+            sync_policy: sync_policy(),
         },
     }))
 }
@@ -396,9 +440,12 @@ fn application_set(repo_url: &str, target_revision: &str, customers: &[&Member])
                 "namespace": "{{namespace}}",
                 "server": "{{server}}",
             },
+            // What every customer's Application ignores, for any StatefulSet (only the
+            // database's exist); the app's replicas stay in the per-customer Applications.
+            "ignoreDifferences": value(&data_ignores(&[String::new()])),
             "project": "{{project}}",
             "source": { "path": "{{path}}", "repoURL": repo_url, "targetRevision": target_revision },
-            "syncPolicy": value(&sync_policy(false)),
+            "syncPolicy": value(&sync_policy()),
         }
     });
     to_yaml(&serde_json::json!({

@@ -20,8 +20,6 @@ const PROJECT: Address = Address::data("google_project", "project");
 /// The pool a profile without `infrastructure.nodePools` gets, and a pool's defaults.
 pub const GENERAL_POOL: &str = "general";
 const MACHINE_TYPE: &str = "e2-standard-4";
-const MIN_NODES: u32 = 1;
-const MAX_NODES: u32 = 3;
 /// The least-privilege role of a node's service account (GKE hardening guide).
 pub const NODE_ROLE: &str = "roles/container.defaultNodeServiceAccount";
 
@@ -56,6 +54,11 @@ pub(super) fn file(customer: &Customer, gcp: &Gcp) -> File {
     if let Some(key) = &settings.secrets_encryption_key {
         cluster["database_encryption"] = json!({"state": "ENCRYPTED", "key_name": key.0});
         encryption = encrypted_with(&key.0, gcp);
+    }
+    if let Some(zones) = &settings.zones {
+        // Every node pool inherits the cluster's zones; a set, so sorted.
+        let zones: std::collections::BTreeSet<&str> = zones.iter().map(|z| z.0.as_str()).collect();
+        cluster["node_locations"] = json!(zones);
     }
     blocks.push(Block::new(CLUSTER, cluster));
     blocks.extend(node_pools(customer, gcp, infrastructure.node_pools));
@@ -185,8 +188,8 @@ fn node_pools(customer: &Customer, gcp: &Gcp, listed: Option<Vec<NodePool>>) -> 
                     "location": gcp.region,
                     "cluster": CLUSTER.attr("id"),
                     "autoscaling": {
-                        "min_node_count": pool.min_nodes.unwrap_or(MIN_NODES),
-                        "max_node_count": pool.max_nodes.unwrap_or(MAX_NODES)
+                        "min_node_count": pool.min_nodes.unwrap_or(defaults::NODE_POOL_MIN_NODES),
+                        "max_node_count": pool.max_nodes.unwrap_or(defaults::NODE_POOL_MAX_NODES)
                     },
                     "management": {"auto_repair": true, "auto_upgrade": true},
                     "node_config": node_config(customer, pool)

@@ -282,6 +282,7 @@ fn expected(compiled: &Compiled, source: &str, destination: &str, port_number: i
     let app_port = i64::from(customer.app.port);
     let in_namespace = ["app", "pgpool", "postgres", "backup", "debug-pod"];
     let backup = customer.backup.is_some();
+    let tls = customer.database.tls_secret.is_some();
     // Workload Identity: the app when it has a GSA; the database members when they
     // archive to the bucket (pgBackRest's tokens and GCS).
     let workload_identity = match source {
@@ -302,7 +303,12 @@ fn expected(compiled: &Compiled, source: &str, destination: &str, port_number: i
         ("postgres", "postgres") => [port::POSTGRES, port::PATRONI]
             .map(i64::from)
             .contains(&port_number),
-        ("prometheus", "postgres") => port_number == i64::from(port::POSTGRES_EXPORTER),
+        ("prometheus", "postgres") => {
+            port_number == i64::from(port::POSTGRES_EXPORTER)
+                || (tls && port_number == i64::from(port::CERTIFICATES))
+        }
+        // The database sidecar reads the certificate Pgpool serves (certificates.py).
+        ("postgres", "pgpool") => tls && port_number == i64::from(port::PGPOOL),
         ("postgres", "control-plane") => port_number == i64::from(port::KUBERNETES_API),
         ("backup", "control-plane") => backup && port_number == i64::from(port::KUBERNETES_API),
         // DNS goes where the cluster answers it, from every pod of the namespace.

@@ -25,7 +25,7 @@ const PASSWORDS: [(&str, &str); 6] = [
     ("backup-password", "test-backup-secret"),
 ];
 
-fn password(key: &str) -> &'static str {
+pub(super) fn password(key: &str) -> &'static str {
     PASSWORDS
         .iter()
         .find(|(k, _)| *k == key)
@@ -249,11 +249,11 @@ pub(super) struct Stack {
     members: Vec<Member>,
     /// Stands in for the primary and standbys Services (see `start_services`).
     haproxy: Option<Child>,
-    primary_service_port: u16,
+    pub(super) primary_service_port: u16,
     replicas_service_port: u16,
     /// Two Pgpool pods; clients use the first unless a test says otherwise.
     pgpools: Vec<Option<Child>>,
-    pgpool_ports: Vec<u16>,
+    pub(super) pgpool_ports: Vec<u16>,
     pgpool_port: u16,
     app: Option<Child>,
     app_port: u16,
@@ -339,6 +339,35 @@ impl Drop for Stack {
         }
         let _ = &self.work;
     }
+}
+
+fn openssl_in(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+/// `openssl x509 -fingerprint -sha256` of the certificate `source` (a shell pipeline)
+/// prints, as lowercase hex.
+fn fingerprint_of(source: &str) -> Option<String> {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{source} | openssl x509 -noout -fingerprint -sha256"
+        ))
+        .output()
+        .expect("sh runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let (_, hex) = text.trim().split_once('=')?;
+    output
+        .status
+        .success()
+        .then(|| hex.replace(':', "").to_lowercase())
 }
 
 fn write(path: &Path, content: &str, mode: u32) {
@@ -431,76 +460,121 @@ impl Stack {
             write(&self.base().join("credentials").join(key), value, 0o600);
         }
         // As cert-manager would issue it: a CA, and a server certificate for every name the
-        // compiled Certificate lists, with the CA beside it as `ca.crt`.
+        // compiled Certificate lists, with the CA beside it as `ca.crt`. The CA's key stays
+        // outside the "volume", for renewals.
+        let ca = self.base().join("ca");
+        std::fs::create_dir_all(&ca).expect("ca dir");
+        openssl_in(
+            &ca,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=test database CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ],
+        );
+        self.issue_certificate("..2026_01_01");
+    }
+
+    /// Issues a server certificate into a new version folder of the TLS "volume" and
+    /// switches the volume to it at once, as the kubelet updates a Secret's volume (its
+    /// AtomicWriter: the files are links through `..data`, which is swapped by a rename).
+    fn issue_certificate(&self, version: &str) {
         let tls = self.base().join("tls");
-        std::fs::create_dir_all(&tls).expect("tls dir");
+        let dir = tls.join(version);
+        std::fs::create_dir_all(&dir).expect("tls version dir");
+        let ca = self.base().join("ca");
+        openssl_in(
+            &dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=pgpool",
+                "-keyout",
+                "tls.key",
+                "-out",
+                "tls.csr",
+            ],
+        );
         let names = certificate_names(&self.customer);
-        let openssl = |args: &[&str]| {
-            let status = Command::new("openssl")
-                .args(args)
-                .current_dir(&tls)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("openssl runs");
-            assert!(status.success(), "openssl {args:?}");
-        };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=test database CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=pgpool",
-            "-keyout",
-            "tls.key",
-            "-out",
-            "tls.csr",
-        ]);
         let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
         write(
-            &tls.join("san.cnf"),
+            &dir.join("san.cnf"),
             &format!(
                 "subjectAltName={}\nextendedKeyUsage=serverAuth\n",
                 san.join(",")
             ),
             0o644,
         );
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "tls.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.cnf",
-            "-out",
-            "tls.crt",
-        ]);
-        for file in ["ca.key", "tls.csr", "san.cnf", "ca.srl"] {
-            let _ = std::fs::remove_file(tls.join(file));
+        let (ca_crt, ca_key, serial) = (ca.join("ca.crt"), ca.join("ca.key"), ca.join("ca.srl"));
+        openssl_in(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "tls.csr",
+                "-CA",
+                &ca_crt.display().to_string(),
+                "-CAkey",
+                &ca_key.display().to_string(),
+                "-CAserial",
+                &serial.display().to_string(),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.cnf",
+                "-out",
+                "tls.crt",
+            ],
+        );
+        std::fs::copy(&ca_crt, dir.join("ca.crt")).expect("ca.crt");
+        for file in ["tls.csr", "san.cnf"] {
+            let _ = std::fs::remove_file(dir.join(file));
         }
+        chown_to_postgres(&dir);
+        let next = tls.join("..data_tmp");
+        let _ = std::fs::remove_file(&next);
+        std::os::unix::fs::symlink(version, &next).expect("..data_tmp");
+        std::fs::rename(&next, tls.join("..data")).expect("swap ..data");
+        for file in ["tls.crt", "tls.key", "ca.crt"] {
+            let link = tls.join(file);
+            if std::fs::symlink_metadata(&link).is_err() {
+                std::os::unix::fs::symlink(format!("..data/{file}"), &link).expect("link");
+            }
+        }
+    }
+
+    /// cert-manager's renewal: a new key and certificate from the same CA, swapped in.
+    pub(super) fn renew_certificate(&self, version: &str) {
+        self.issue_certificate(version);
+    }
+
+    /// The SHA-256 fingerprint (hex of the DER) of the certificate in the TLS "volume".
+    pub(super) fn certificate_fingerprint(&self) -> String {
+        let path = self.base().join("tls/tls.crt");
+        fingerprint_of(&format!("openssl x509 -in '{}'", path.display()))
+            .expect("the certificate's fingerprint")
+    }
+
+    /// The fingerprint of the certificate served on `port` (PostgreSQL's SSLRequest).
+    pub(super) fn served_fingerprint(&self, port: u16) -> Option<String> {
+        fingerprint_of(&format!(
+            "openssl s_client -starttls postgres -connect 127.0.0.1:{port} </dev/null 2>/dev/null"
+        ))
     }
 
     fn start_etcd(&mut self) {
@@ -625,6 +699,81 @@ impl Stack {
         Sidecar(child)
     }
 
+    /// Replaces one file of member `i`'s "ConfigMap mount", as a ConfigMap change does.
+    pub(super) fn update_member_file(&self, i: usize, key: &str, content: &str) {
+        let path = self.members[i].dir.join("config").join(key);
+        write(&path, content, 0o644);
+        chown_to_postgres(&path);
+    }
+
+    /// Waits for a primary with both standbys streaming from it; the primary's index.
+    pub(super) fn wait_for_streaming_primary(&self) -> usize {
+        let mut primary = 0;
+        wait_on(
+            self,
+            Duration::from_secs(120),
+            "a primary with 2 streaming standbys",
+            || match self.primary() {
+                Some(p) => {
+                    primary = p;
+                    let standbys = self.streaming(p);
+                    standbys.len() == 2 && standbys.iter().all(|(_, state, _)| state == "streaming")
+                }
+                None => false,
+            },
+        );
+        primary
+    }
+
+    /// The primary and standbys Services, then `count` Pgpool pods, until each is ready
+    /// (its readiness reaches the primary).
+    pub(super) fn start_services_and_pgpools(&mut self, count: usize) {
+        self.start_services();
+        for _ in 0..count {
+            self.start_pgpool();
+        }
+        wait_on(self, Duration::from_secs(60), "every Pgpool ready", || {
+            (0..count).all(|k| self.pgpool_ready(k))
+        });
+    }
+
+    /// Member `i`'s PostgreSQL port on this machine.
+    pub(super) fn member_port(&self, i: usize) -> u16 {
+        self.members[i].pg_port
+    }
+
+    /// The folder that stands for the pods' volumes.
+    pub(super) fn base_path(&self) -> &Path {
+        self.base()
+    }
+
+    /// The file member `i`'s `/tmp/<name>` is on this machine.
+    pub(super) fn member_tmp(&self, i: usize, name: &str) -> PathBuf {
+        self.members[i].dir.join("tmp").join(name)
+    }
+
+    /// Member `i`'s readiness as the kubelet sees it: the HTTP status of the compiled
+    /// probe's path on its Patroni REST API.
+    pub(super) fn member_ready(&self, i: usize) -> bool {
+        let path = member_readiness_path(&self.customer);
+        http(self.members[i].rest_port, "GET", &path, "").is_some_and(|(status, _)| status == 200)
+    }
+
+    /// patronictl with member `i`'s configuration, as an operator runs it in the pod.
+    pub(super) fn patronictl(&self, i: usize, args: &[&str]) -> Result<String, String> {
+        let output = Command::new("patronictl")
+            .arg("-c")
+            .arg(self.members[i].dir.join("config/patroni.yml"))
+            .args(args)
+            .output()
+            .expect("patronictl runs");
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
     /// Runs one of the member's compiled scripts as its sidecar would, until dropped.
     pub(super) fn run_sidecar(&self, i: usize, script: &str) -> Sidecar {
         let member = &self.members[i];
@@ -736,13 +885,24 @@ impl Stack {
     /// to the ready pods its selector picks, and Patroni labels the leader `role=master`
     /// and the streaming standbys `role=replica`; HAProxy picks the same members by asking
     /// each member's Patroni (`/primary`, `/replica`), once a second.
-    fn start_services(&mut self) {
+    pub(super) fn start_services(&mut self) {
         let mut config = String::from(
             "global\n  maxconn 4000\ndefaults\n  mode tcp\n  timeout connect 2s\n  timeout client 1h\n  timeout server 1h\n  default-server inter 1s fall 2 rise 1\n",
         );
+        // The standbys Service holds the pods labelled `replica` that are ready: Patroni's
+        // `/replica` with the compiled readiness's lag bound.
+        let readiness = member_readiness_path(&self.customer);
+        let lag = readiness
+            .split_once('?')
+            .map_or(String::new(), |(_, query)| format!("?{query}"));
+        let replica_check = format!("/replica{lag}");
         for (name, port, check) in [
             ("primary", self.primary_service_port, "/primary"),
-            ("replicas", self.replicas_service_port, "/replica"),
+            (
+                "replicas",
+                self.replicas_service_port,
+                replica_check.as_str(),
+            ),
         ] {
             config.push_str(&format!(
                 "listen {name}\n  bind 127.0.0.1:{port}\n  balance roundrobin\n  option httpchk GET {check}\n  http-check expect status 200\n"
@@ -765,11 +925,31 @@ impl Stack {
             .spawn()
             .expect("haproxy starts");
         self.haproxy = Some(child);
+        // HAProxy counts a server up until its checks have failed `fall` times, as the
+        // primary Service is only once Patroni has labelled the leader: until then a new
+        // session may reach a standby. Wait until sessions land on the primary only.
+        if self.primary().is_some() {
+            let mut in_a_row = 0;
+            wait_for(Duration::from_secs(30), "the primary Service", || {
+                let primary = self.psql(
+                    self.primary_service_port,
+                    "monitor",
+                    "postgres",
+                    "SELECT pg_is_in_recovery()",
+                );
+                in_a_row = if primary.as_deref() == Ok("f") {
+                    in_a_row + 1
+                } else {
+                    0
+                };
+                in_a_row >= 6
+            });
+        }
     }
 
     /// One Pgpool pod: its ConfigMap's files in its own folders, the Services' names
     /// translated to HAProxy's addresses.
-    fn start_pgpool(&mut self) {
+    pub(super) fn start_pgpool(&mut self) {
         let k = self.pgpools.len();
         let pgpool_dir = self.base().join(format!("pgpool-{k}"));
         let config_dir = pgpool_dir.join("config");
@@ -817,7 +997,12 @@ impl Stack {
         for key in ["pool_hba.conf", "pcp.conf", "start.sh", "ready.sh"] {
             let content = translation
                 .apply(&config_map_file(&self.customer, file, key))
-                .replace("port=9999", &format!("port={port}"));
+                .replace("port=9999", &format!("port={port}"))
+                .replace(".s.PGSQL.9999", &format!(".s.PGSQL.{port}"))
+                .replace(
+                    "-h postgres-primary -p 5432",
+                    &format!("-h 127.0.0.1 -p {}", self.primary_service_port),
+                );
             write(&config_dir.join(key), &content, 0o644);
         }
         chown_to_postgres(&pgpool_dir);
@@ -835,6 +1020,82 @@ impl Stack {
         }
     }
 
+    /// Pgpool `k`'s pod replaced by a new one (a rollout): the same files, read afresh.
+    pub(super) fn restart_pgpool(&mut self, k: usize) {
+        if let Some(child) = self.pgpools[k].take() {
+            stop_pgpool(child);
+        }
+        let pgpool_dir = self.base().join(format!("pgpool-{k}"));
+        let child = as_db_user(Path::new("/bin/sh"))
+            .arg(pgpool_dir.join("config/start.sh"))
+            .stdout(log_file(&pgpool_dir, "pgpool-restarted"))
+            .stderr(Stdio::from(log_file(
+                &pgpool_dir,
+                "pgpool-restarted-stderr",
+            )))
+            .process_group(0)
+            .spawn()
+            .expect("pgpool starts");
+        self.pgpools[k] = Some(child);
+    }
+
+    /// `certificates.py` as member `i`'s sidecar runs it, its addresses translated to this
+    /// machine's: the member's PostgreSQL and Patroni, Pgpool `k` for the Service, the
+    /// Kubernetes API at `api`, its `/metrics` on `metrics`.
+    pub(super) fn run_certificates(&self, i: usize, k: usize, api: u16, metrics: u16) -> Sidecar {
+        let member = &self.members[i];
+        let text = std::fs::read_to_string(member.dir.join("config/certificates.py"))
+            .expect("certificates.py");
+        let translations = [
+            (
+                "POSTGRES = (\"127.0.0.1\", 5432)".to_string(),
+                format!("POSTGRES = (\"127.0.0.1\", {})", member.pg_port),
+            ),
+            (
+                "PGPOOL = (\"pgpool\", 9999)".to_string(),
+                format!("PGPOOL = (\"127.0.0.1\", {})", self.pgpool_ports[k]),
+            ),
+            (
+                "PATRONI = \"http://127.0.0.1:8008\"".to_string(),
+                format!("PATRONI = \"http://127.0.0.1:{}\"", member.rest_port),
+            ),
+            (
+                "KUBERNETES = \"https://kubernetes.default.svc\"".to_string(),
+                format!("KUBERNETES = \"http://127.0.0.1:{api}\""),
+            ),
+            (
+                "METRICS_PORT = 9188".to_string(),
+                format!("METRICS_PORT = {metrics}"),
+            ),
+        ];
+        let translated = translations.iter().fold(text, |text, (from, to)| {
+            assert!(text.contains(from.as_str()), "certificates.py has {from}");
+            text.replace(from.as_str(), to)
+        });
+        let path = member.dir.join("certificates-here.py");
+        write(&path, &translated, 0o644);
+        chown_to_postgres(&path);
+        let child = as_db_user(Path::new("python3"))
+            .arg(&path)
+            .env(
+                "PATRONI_KUBERNETES_NAMESPACE",
+                compiled_model(&self.customer).namespace,
+            )
+            .stdout(log_file(&member.dir, "certificates"))
+            .stderr(Stdio::from(log_file(&member.dir, "certificates-stderr")))
+            .process_group(0)
+            .spawn()
+            .expect("certificates.py starts");
+        Sidecar(child)
+    }
+
+    /// Whether Pgpool `k` is still the process that was started.
+    pub(super) fn pgpool_running(&mut self, k: usize) -> bool {
+        self.pgpools[k]
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     /// Whether every Pgpool started is still the same running process.
     fn pgpools_running(&mut self) -> bool {
         self.pgpools
@@ -843,7 +1104,7 @@ impl Stack {
     }
 
     /// Runs Pgpool `k`'s compiled readiness script, bounded as the kubelet bounds it.
-    fn pgpool_ready(&self, k: usize) -> bool {
+    pub(super) fn pgpool_ready(&self, k: usize) -> bool {
         let script = self.base().join(format!("pgpool-{k}/config/ready.sh"));
         Command::new("timeout")
             .arg("5")
@@ -889,6 +1150,22 @@ impl Stack {
 
     fn app_request(&self, method: &str, path: &str, body: &str) -> Option<(u16, Value)> {
         http(self.app_port, method, path, body)
+    }
+
+    /// A client session through Pgpool `k` as `app` running `sql`, in the background; it
+    /// waits up to `connect_timeout` seconds for Pgpool to take it.
+    pub(super) fn pgpool_client(&self, k: usize, sql: &str, connect_timeout: u32) -> Child {
+        Command::new(self.bin.join("psql"))
+            .arg(format!(
+                "host=127.0.0.1 port={} user=app dbname=app sslmode=require connect_timeout={connect_timeout}",
+                self.pgpool_ports[k]
+            ))
+            .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .env("PGPASSWORD", password("app-password"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("psql starts")
     }
 
     fn psql(&self, port: u16, user: &str, database: &str, sql: &str) -> Result<String, String> {
@@ -955,7 +1232,7 @@ impl Stack {
     }
 
     /// `(application_name, state, sync_state)` of the standbys streaming from `primary`.
-    fn streaming(&self, primary: usize) -> Vec<(String, String, String)> {
+    pub(super) fn streaming(&self, primary: usize) -> Vec<(String, String, String)> {
         self.member_sql(
             primary,
             "SELECT application_name, state, sync_state FROM pg_stat_replication ORDER BY 1",
@@ -1129,20 +1406,7 @@ fn cluster_replicates_routes_and_fails_over(customer: &str) {
     let mut stack = Stack::start(customer, bin);
 
     // 1. A leader, and every standby streaming from it (one synchronously).
-    let mut primary = 0;
-    wait_on(
-        &stack,
-        Duration::from_secs(120),
-        "a primary with 2 streaming standbys",
-        || match stack.primary() {
-            Some(p) => {
-                primary = p;
-                let standbys = stack.streaming(p);
-                standbys.len() == 2 && standbys.iter().all(|(_, state, _)| state == "streaming")
-            }
-            None => false,
-        },
-    );
+    let mut primary = stack.wait_for_streaming_primary();
     stack.apply_dynamic_config();
     // The dynamic configuration from out/ is what the cluster runs with.
     let max_connections = customer_model.database.parameters["max_connections"].clone();
@@ -1182,15 +1446,7 @@ fn cluster_replicates_routes_and_fails_over(customer: &str) {
         "TLS from the profile"
     );
     // The roles post-bootstrap.sh created log in; the superuser is not in pool_passwd.
-    stack.start_services();
-    stack.start_pgpool();
-    stack.start_pgpool();
-    wait_on(
-        &stack,
-        Duration::from_secs(60),
-        "both Pgpools ready (a session reaches the primary)",
-        || (0..2).all(|k| stack.pgpool_ready(k)),
-    );
+    stack.start_services_and_pgpools(2);
     let nodes = stack.pool_nodes();
     assert_eq!(
         nodes
@@ -1713,6 +1969,24 @@ fn compiled_app_env(customer: &str, credentials: &Path) -> BTreeMap<String, Stri
     env
 }
 
+/// The path of the compiled members' readiness probe (Patroni's REST API).
+pub(super) fn member_readiness_path(customer: &str) -> String {
+    let statefulset = parse_yaml(
+        &std::fs::read_to_string(
+            root().join(format!("out/{customer}/database/statefulset-postgres.yaml")),
+        )
+        .expect("the compiled StatefulSet"),
+    );
+    statefulset["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .find(|c| c["name"] == "postgres")
+        .and_then(|c| c["readinessProbe"]["httpGet"]["path"].as_str())
+        .expect("the postgres container's readiness path")
+        .to_string()
+}
+
 /// One HTTP/1.0 request on loopback, bounded by a 10 s timeout: (status, JSON body).
 fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, Value)> {
     use std::io::Read;
@@ -1772,7 +2046,25 @@ fn same_setting(name: &str, value: &str, shown: &str) -> bool {
 }
 
 /// The model of the customer the test starts, for the values the cluster must show.
-fn compiled_model(customer: &str) -> gitopsc::model::Customer {
+/// The data of acme's Patroni ConfigMap compiled from the profile in `work` after `edit`.
+pub(super) fn compiled_acme_patroni_files(work: &Path, edit: impl FnOnce(&mut Value)) -> Value {
+    let profile = work.join("profiles/acme.yaml");
+    let mut document = parse_yaml(&std::fs::read_to_string(&profile).expect("acme.yaml"));
+    edit(&mut document);
+    std::fs::write(&profile, gitopsc::serialize::to_yaml(&document)).expect("write acme.yaml");
+    let fleet = gitopsc::compiler::compile(&[profile], 1);
+    assert!(!fleet.has_errors(), "{:?}", fleet.diagnostics);
+    let compiled = fleet.customers.into_iter().next().expect("acme");
+    let output = compiled.output.expect("compiled output");
+    let (_, text) = output
+        .files
+        .iter()
+        .find(|(path, _)| *path == "database/configmap-postgres-patroni.yaml")
+        .expect("the Patroni ConfigMap");
+    parse_yaml(text)["data"].clone()
+}
+
+pub(super) fn compiled_model(customer: &str) -> gitopsc::model::Customer {
     let profile = root().join("profiles").join(format!("{customer}.yaml"));
     let fleet = gitopsc::compiler::compile(&[profile], 1);
     assert!(!fleet.has_errors(), "{:?}", fleet.diagnostics);

@@ -85,15 +85,24 @@ fn argocd_objects_fence_and_sync_each_customer() {
         assert_eq!(project["spec"]["orphanedResources"]["warn"], true);
     }
     // The HPA-owned replica count: omitted from the Deployment, and ignored if set elsewhere.
-    let acme = get("applications/acme.yaml");
+    // Only the app's: Pgpool's replica count is the profile's and must reach the cluster.
+    let deployment_ignores = |customer: &str| -> Vec<serde_json::Value> {
+        let application = get(&format!("applications/{customer}.yaml"));
+        let ignores = application["spec"]["ignoreDifferences"].as_array().cloned();
+        ignores
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| i["kind"] == "Deployment")
+            .collect()
+    };
     assert_eq!(
-        acme["spec"]["ignoreDifferences"][0]["jsonPointers"],
-        serde_json::json!(["/spec/replicas"])
+        deployment_ignores("acme"),
+        vec![
+            serde_json::json!({"group": "apps", "kind": "Deployment", "name": "app",
+            "jsonPointers": ["/spec/replicas"]})
+        ]
     );
-    assert!(
-        get("applications/globex.yaml")["spec"]["ignoreDifferences"].is_null(),
-        "globex has no HPA"
-    );
+    assert!(deployment_ignores("globex").is_empty(), "globex has no HPA");
     // Every Application either path makes is admitted by its AppProject, by Argo CD's own
     // rule (`AppProject.isDestinationMatched`, pkg/apis/application/v1alpha1): some
     // destination whose name or server glob-matches, and whose namespace glob-matches.

@@ -86,7 +86,7 @@ fn a_renamed_credentials_secret_is_refused_as_a_replacement() {
 }
 
 #[test]
-fn a_storage_class_change_is_refused_as_a_statefulset_replacement() {
+fn a_storage_class_change_is_refused_as_new_disks() {
     refused_then_allowed(
         |dir| {
             let globex = dir.join("profiles/globex.yaml");
@@ -97,8 +97,119 @@ fn a_storage_class_change_is_refused_as_a_statefulset_replacement() {
             );
         },
         "globex",
-        &["StatefulSet/postgres"],
+        &[
+            "PersistentVolumeClaim/data-postgres-0",
+            "PersistentVolumeClaim/data-postgres-2",
+        ],
     );
+}
+
+#[test]
+fn a_smaller_storage_size_is_refused() {
+    refused_then_allowed(
+        |dir| {
+            edit(
+                &dir.join("profiles/globex.yaml"),
+                "      size: 250Gi\n",
+                "      size: 200Gi\n",
+            )
+        },
+        "globex",
+        &["PersistentVolumeClaim/data-postgres-1"],
+    );
+}
+
+/// Kubernetes' rule for a bound claim's update (`ValidatePersistentVolumeClaimUpdate` in
+/// kubernetes `pkg/apis/core/validation`): the spec is immutable except
+/// `resources.requests` (and `volumeAttributesClassName`), and storage may only grow.
+fn claim_update_allowed(before: &serde_json::Value, after: &serde_json::Value) -> bool {
+    let mut old_spec = before["spec"].clone();
+    let mut new_spec = after["spec"].clone();
+    let size = |spec: &serde_json::Value| {
+        spec["resources"]["requests"]["storage"]
+            .as_str()
+            .and_then(gitopsc::syntax::quantity_value)
+    };
+    let grows = size(&new_spec) >= size(&old_spec);
+    for spec in [&mut old_spec, &mut new_spec] {
+        spec["resources"]["requests"] = serde_json::Value::Null;
+    }
+    old_spec == new_spec && grows
+}
+
+/// A larger `storage.size` reaches the disks in place: render needs no allowance, each
+/// member's claim changes only in what Kubernetes lets a bound claim change, and the one
+/// StatefulSet field that changes is the claim template, which the compiled Application
+/// tells Argo CD to leave as it is (Kubernetes refuses to change it).
+#[test]
+fn a_larger_storage_size_grows_the_claims_in_place() {
+    let work = workspace("guard");
+    let dir = work.path();
+    render_ok(dir, &["render"]);
+    let read = |path: &str| {
+        super::parse_yaml(&std::fs::read_to_string(dir.join("out").join(path)).expect(path))
+    };
+    let claims = [
+        "globex/database/persistentvolumeclaim-data-postgres-0.yaml",
+        "globex/database/persistentvolumeclaim-data-postgres-1.yaml",
+        "globex/database/persistentvolumeclaim-data-postgres-2.yaml",
+    ];
+    let before: Vec<serde_json::Value> = claims.iter().map(|c| read(c)).collect();
+    let statefulset_before = read("globex/database/statefulset-postgres.yaml");
+    edit(
+        &dir.join("profiles/globex.yaml"),
+        "      size: 250Gi\n",
+        "      size: 400Gi\n",
+    );
+    render_ok(dir, &["render"]);
+    for (claim, old) in claims.iter().zip(&before) {
+        let new = read(claim);
+        assert_ne!(&new, old, "{claim} grows");
+        assert_eq!(new["spec"]["resources"]["requests"]["storage"], "400Gi");
+        assert!(claim_update_allowed(old, &new), "{claim}: {old} -> {new}");
+    }
+    let mut statefulset_after = read("globex/database/statefulset-postgres.yaml");
+    statefulset_after["spec"]["volumeClaimTemplates"] =
+        statefulset_before["spec"]["volumeClaimTemplates"].clone();
+    // max_slot_wal_keep_size is a share of the volume: the configuration digest follows it.
+    let checksum = "/spec/template/metadata/annotations/checksum~1config";
+    let patroni = |path: &str| read(path)["data"]["patroni.yml"].to_string();
+    let config = "globex/database/configmap-postgres-patroni.yaml";
+    assert_ne!(
+        statefulset_after.pointer(checksum),
+        statefulset_before.pointer(checksum)
+    );
+    assert!(
+        patroni(config).contains("max_slot_wal_keep_size: 81920MB"),
+        "a fifth of 400Gi"
+    );
+    *statefulset_after.pointer_mut(checksum).expect("checksum") = statefulset_before
+        .pointer(checksum)
+        .expect("checksum")
+        .clone();
+    assert_eq!(
+        statefulset_after, statefulset_before,
+        "only the template and digest differ"
+    );
+    let application = read("_argocd/applications/globex.yaml");
+    let ignored = application["spec"]["ignoreDifferences"]
+        .as_array()
+        .expect("ignores");
+    assert!(ignored.iter().any(|entry| {
+        entry["kind"] == "StatefulSet"
+            && entry["name"] == "postgres"
+            && entry["jsonPointers"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p == "/spec/volumeClaimTemplates"))
+    }));
+    let options = application["spec"]["syncPolicy"]["syncOptions"].to_string();
+    assert!(
+        options.contains("RespectIgnoreDifferences=true"),
+        "{options}"
+    );
+    // Shrinking back is what the rule forbids, and what render refuses (above).
+    let shrunk = read(claims[0]);
+    assert!(!claim_update_allowed(&shrunk, &before[0]));
 }
 
 #[test]

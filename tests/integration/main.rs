@@ -8,6 +8,7 @@ mod cli;
 mod conformance;
 mod contract;
 mod database;
+mod day2;
 mod delivery;
 mod everyday;
 mod fixtures;

@@ -10,26 +10,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::database::{Stack, tools_present, wait_on};
-use super::{parse_yaml, workspace};
+use super::database::{Stack, compiled_acme_patroni_files, tools_present, wait_on};
+use super::workspace;
 
 /// The Patroni ConfigMap's data for acme with `database.restoreToTime` set to `target`,
 /// compiled from a copy of the shipped profiles.
 fn restoring_config(work: &Path, target: &str) -> Value {
-    let profile = work.join("profiles/acme.yaml");
-    let mut document = parse_yaml(&std::fs::read_to_string(&profile).expect("acme.yaml"));
-    document["spec"]["database"]["restoreToTime"] = Value::String(target.to_string());
-    std::fs::write(&profile, gitopsc::serialize::to_yaml(&document)).expect("write acme.yaml");
-    let fleet = gitopsc::compiler::compile(&[profile], 1);
-    assert!(!fleet.has_errors(), "{:?}", fleet.diagnostics);
-    let compiled = fleet.customers.into_iter().next().expect("acme");
-    let output = compiled.output.expect("compiled output");
-    let (_, text) = output
-        .files
-        .iter()
-        .find(|(path, _)| *path == "database/configmap-postgres-patroni.yaml")
-        .expect("the Patroni ConfigMap");
-    parse_yaml(text)["data"].clone()
+    compiled_acme_patroni_files(work, |document| {
+        document["spec"]["database"]["restoreToTime"] = Value::String(target.to_string());
+    })
 }
 
 #[test]
