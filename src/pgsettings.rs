@@ -239,6 +239,26 @@ mod tests {
     }
 
     #[test]
+    fn each_major_has_its_own_rows() {
+        assert!(check(17, "ssl_groups", "X25519").is_err(), "new in 18");
+        assert_eq!(check(18, "ssl_groups", "X25519"), Ok(()));
+        assert!(
+            check(18, "ssl_ecdh_curve", "prime256v1").is_err(),
+            "renamed in 18"
+        );
+        assert!(
+            check(16, "maintenance_work_mem", "64kB").is_err(),
+            "1 MB minimum"
+        );
+        assert_eq!(check(17, "maintenance_work_mem", "64kB"), Ok(()));
+        assert_eq!(check(18, "io_method", "worker"), Ok(()));
+        assert!(
+            check(18, "io_method", "io_uring").is_err(),
+            "needs liburing"
+        );
+    }
+
+    #[test]
     fn units_and_ranges() {
         assert_eq!(check(16, "shared_buffers", "1GB"), Ok(()));
         assert_eq!(check(16, "shared_buffers", "131072"), Ok(()));

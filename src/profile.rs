@@ -415,9 +415,10 @@ pub struct Database {
     /// Database engine.
     #[schemars(extend("default" = crate::profile::defaults::ENGINE))]
     pub engine: Option<Engine>,
-    /// PostgreSQL major version: 15, 16 or 17. Selects the parameter table that
-    /// `parameters` are validated against.
-    #[schemars(range(min = 15, max = 17))]
+    /// PostgreSQL major version: 15, 16, 17 or 18. Selects the parameter table that
+    /// `parameters` are validated against, and the server's folder in the image
+    /// (`/usr/lib/postgresql/<major>/bin`).
+    #[schemars(range(min = 15, max = 18))]
     #[schemars(extend("default" = crate::profile::defaults::POSTGRES_VERSION))]
     pub postgres_version: Option<u32>,
     /// PostgreSQL + Patroni image, pinned by digest unless `allowUnpinnedImage`. Required.

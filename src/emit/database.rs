@@ -336,7 +336,8 @@ pub fn patroni_config(customer: &Customer) -> Value {
             "listen": format!("0.0.0.0:{}", port::POSTGRES),
             "data_dir": DATA_DIR,
             "bin_dir": format!("/usr/lib/postgresql/{}/bin", database.version),
-            "pgpass": "/tmp/pgpass",
+            // Patroni writes the passwords it connects with here: memory, not the node's disk.
+            "pgpass": format!("{SOCKET_DIR}/pgpass"),
             "use_unix_socket": true,
             "use_unix_socket_repl": false,
             "authentication": {
@@ -729,7 +730,8 @@ fn member_volumes(database: &Database) -> (Vec<VolumeMount>, Vec<Volume>) {
             database,
             &[secret_key::MONITOR],
         ),
-        super::scratch_volume("run", "16Mi", false),
+        // The socket, and Patroni's pgpass: in memory.
+        super::scratch_volume("run", "16Mi", true),
         super::scratch_volume("tmp", "1Gi", false),
         // PostgreSQL's dynamic shared memory; the runtime's 64 MiB default is too small
         // for parallel queries.

@@ -690,7 +690,7 @@ impl Stack {
             ))
             .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-f"])
             .arg(path)
-            .env("PGPASSWORD", password("superuser-password"))
+            .env("PGPASSWORD", self.secret("superuser-password"))
             .stdout(Stdio::null())
             .stderr(Stdio::from(log_file(self.base(), "load")))
             .process_group(0)
@@ -735,6 +735,23 @@ impl Stack {
         wait_on(self, Duration::from_secs(60), "every Pgpool ready", || {
             (0..count).all(|k| self.pgpool_ready(k))
         });
+    }
+
+    /// A key of the credentials "Secret" as its volume holds it now (a test may rotate it).
+    pub(super) fn secret(&self, key: &str) -> String {
+        std::fs::read_to_string(self.base().join("credentials").join(key))
+            .expect("a credentials file")
+            .trim_end_matches('\n')
+            .to_string()
+    }
+
+    /// Replaces a key of the credentials "Secret" at once, as the kubelet does.
+    pub(super) fn rotate_secret(&self, key: &str, value: &str) {
+        let file = self.base().join("credentials").join(key);
+        let staged = file.with_extension("new");
+        write(&staged, value, 0o600);
+        chown_to_postgres(&staged);
+        std::fs::rename(&staged, &file).expect("swap the credentials file");
     }
 
     /// Member `i`'s PostgreSQL port on this machine.
@@ -1042,7 +1059,13 @@ impl Stack {
     /// `certificates.py` as member `i`'s sidecar runs it, its addresses translated to this
     /// machine's: the member's PostgreSQL and Patroni, Pgpool `k` for the Service, the
     /// Kubernetes API at `api`, its `/metrics` on `metrics`.
-    pub(super) fn run_certificates(&self, i: usize, k: usize, api: u16, metrics: u16) -> Sidecar {
+    pub(super) fn run_certificates(
+        &self,
+        i: usize,
+        pgpool: Option<usize>,
+        api: u16,
+        metrics: u16,
+    ) -> Sidecar {
         let member = &self.members[i];
         let text = std::fs::read_to_string(member.dir.join("config/certificates.py"))
             .expect("certificates.py");
@@ -1053,7 +1076,10 @@ impl Stack {
             ),
             (
                 "PGPOOL = (\"pgpool\", 9999)".to_string(),
-                format!("PGPOOL = (\"127.0.0.1\", {})", self.pgpool_ports[k]),
+                format!(
+                    "PGPOOL = (\"127.0.0.1\", {})",
+                    pgpool.map_or_else(free_port, |k| self.pgpool_ports[k])
+                ),
             ),
             (
                 "PATRONI = \"http://127.0.0.1:8008\"".to_string(),
@@ -1198,7 +1224,7 @@ impl Stack {
                 "host={host} port={port} user={user} dbname={database} sslmode={ssl} connect_timeout=5"
             ))
             .args(["-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .env("PGPASSWORD", password(key))
+            .env("PGPASSWORD", self.secret(key))
             .output()
             .expect("psql runs");
         if output.status.success() {

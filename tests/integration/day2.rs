@@ -437,6 +437,11 @@ fn a_standby_behind_the_lag_bound_is_not_ready_until_it_catches_up() {
     );
     let behind = (primary + 1) % 3;
     let other = (primary + 2) % 3;
+    // Outside maintenance mode Patroni resumes a paused replay on its next loop
+    // (`postgresql/__init__.py` `handle_parameter_change`): pause the cluster first.
+    stack
+        .patronictl(0, &["pause", "--wait"])
+        .expect("patronictl pause");
     stack
         .member_sql(behind, "SELECT pg_wal_replay_pause()")
         .expect("pause replay");
@@ -468,6 +473,9 @@ fn a_standby_behind_the_lag_bound_is_not_ready_until_it_catches_up() {
         "the standby ready again once caught up",
         || stack.member_ready(behind),
     );
+    stack
+        .patronictl(0, &["resume", "--wait"])
+        .expect("patronictl resume");
 }
 
 /// The Kubernetes API as far as certificates.py uses it, which cannot run on this machine:
@@ -656,7 +664,7 @@ fn a_renewed_certificate_is_served_without_an_outage() {
     let api = ApiRecorder::start();
     let metrics: Vec<u16> = (0..3).map(|_| super::free_port()).collect();
     let _sidecars: Vec<_> = (0..3)
-        .map(|i| stack.run_certificates(i, 0, api.port, metrics[i]))
+        .map(|i| stack.run_certificates(i, Some(0), api.port, metrics[i]))
         .collect();
     let issued = stack.certificate_fingerprint();
     wait_on(
@@ -819,11 +827,7 @@ fn pgpool_follows_a_rotated_password_without_a_restart() {
     stack
         .member_sql(primary, &format!("ALTER ROLE app PASSWORD '{new}'"))
         .expect("ALTER ROLE");
-    let file = stack.base_path().join("credentials/app-password");
-    let staged = file.with_extension("new");
-    std::fs::write(&staged, new).expect("stage the new password");
-    super::chown_to_postgres(&staged);
-    std::fs::rename(&staged, &file).expect("swap the password file");
+    stack.rotate_secret("app-password", new);
     let rotated = Instant::now();
     wait_on(
         &stack,
