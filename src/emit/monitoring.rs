@@ -575,11 +575,12 @@ pub fn exporter_queries() -> Value {
 #[serde(rename_all = "camelCase")]
 struct PodMonitorSpec {
     selector: LabelSelector,
-    pod_metrics_endpoints: Vec<PodMetricsEndpoint>,
+    pod_metrics_endpoints: Vec<MetricsEndpoint>,
 }
 
+/// A scraped port: the same fields in both providers' resources.
 #[derive(Serialize)]
-struct PodMetricsEndpoint {
+struct MetricsEndpoint {
     port: String,
     path: &'static str,
     interval: &'static str,
@@ -588,14 +589,7 @@ struct PodMetricsEndpoint {
 #[derive(Serialize)]
 struct PodMonitoringSpec {
     selector: LabelSelector,
-    endpoints: Vec<PodMonitoringEndpoint>,
-}
-
-#[derive(Serialize)]
-struct PodMonitoringEndpoint {
-    port: String,
-    path: &'static str,
-    interval: &'static str,
+    endpoints: Vec<MetricsEndpoint>,
 }
 
 /// The monitoring objects' labels, with the selector labels the Prometheus Operator only
@@ -659,6 +653,14 @@ pub fn scrape_target(customer: &Customer, name: &str, port_names: &[&str]) -> Ob
         ..LabelSelector::default()
     };
     let meta = metadata(customer, name, selected_labels(customer));
+    let endpoints = port_names
+        .iter()
+        .map(|port_name| MetricsEndpoint {
+            port: (*port_name).into(),
+            path: "/metrics",
+            interval: INTERVAL,
+        })
+        .collect();
     match customer.monitoring.provider {
         MonitoringProvider::PrometheusOperator => Resource {
             api_version: "monitoring.coreos.com/v1",
@@ -666,14 +668,7 @@ pub fn scrape_target(customer: &Customer, name: &str, port_names: &[&str]) -> Ob
             metadata: meta,
             spec: PodMonitorSpec {
                 selector,
-                pod_metrics_endpoints: port_names
-                    .iter()
-                    .map(|port_name| PodMetricsEndpoint {
-                        port: (*port_name).into(),
-                        path: "/metrics",
-                        interval: INTERVAL,
-                    })
-                    .collect(),
+                pod_metrics_endpoints: endpoints,
             },
         }
         .into_object(Component::MONITORING),
@@ -683,14 +678,7 @@ pub fn scrape_target(customer: &Customer, name: &str, port_names: &[&str]) -> Ob
             metadata: meta,
             spec: PodMonitoringSpec {
                 selector,
-                endpoints: port_names
-                    .iter()
-                    .map(|port_name| PodMonitoringEndpoint {
-                        port: (*port_name).into(),
-                        path: "/metrics",
-                        interval: INTERVAL,
-                    })
-                    .collect(),
+                endpoints,
             },
         }
         .into_object(Component::MONITORING),

@@ -488,7 +488,7 @@ impl Stack {
     /// Issues a server certificate into a new version folder of the TLS "volume" and
     /// switches the volume to it at once, as the kubelet updates a Secret's volume (its
     /// AtomicWriter: the files are links through `..data`, which is swapped by a rename).
-    fn issue_certificate(&self, version: &str) {
+    pub(super) fn issue_certificate(&self, version: &str) {
         let tls = self.base().join("tls");
         let dir = tls.join(version);
         std::fs::create_dir_all(&dir).expect("tls version dir");
@@ -556,11 +556,6 @@ impl Stack {
                 std::os::unix::fs::symlink(format!("..data/{file}"), &link).expect("link");
             }
         }
-    }
-
-    /// cert-manager's renewal: a new key and certificate from the same CA, swapped in.
-    pub(super) fn renew_certificate(&self, version: &str) {
-        self.issue_certificate(version);
     }
 
     /// The SHA-256 fingerprint (hex of the DER) of the certificate in the TLS "volume".
