@@ -56,6 +56,13 @@ if ! cmp -s scripts/requirements.txt "$stamp" 2>/dev/null; then
   cp scripts/requirements.txt "$stamp"
 fi
 
+# PostgreSQL 16.2 with pg_upgrade (PyPI's pgserver wheel, a relocatable build; only its
+# binaries are used): the second major of tests/integration/upgrade.rs, beside Debian's 15.
+if ! ls .venv/lib/python3*/site-packages/pgserver/pginstall/bin/pg_upgrade >/dev/null 2>&1; then
+  step "PostgreSQL 16.2 (pgserver 0.1.4, PyPI) into .venv"
+  .venv/bin/python3 -m pip install --quiet --disable-pip-version-check --no-deps pgserver==0.1.4
+fi
+
 # postgres_exporter as users run it today: Debian trixie's package (a static Go binary),
 # verified against the checksum in trixie's package index, into the gitignored venv.
 exporter_deb=prometheus-postgres-exporter_0.17.1-1+b4_amd64.deb

@@ -107,6 +107,9 @@ pub fn compare(
                 losses.extend(claim_change(before, after).map(|why| loss(object, file, why)));
             }
             Some((_, after)) if kind == "StatefulSet" => {
+                losses.extend(
+                    major_lowered(before, after).map(|why| loss(object.clone(), file, why)),
+                );
                 for field in STATEFULSET_IMMUTABLE {
                     if before["spec"][field] != after["spec"][field] {
                         losses.push(loss(object.clone(), file, format!(
@@ -134,6 +137,23 @@ fn claim_of_running(claim: &str, new: &BTreeMap<(String, String), (String, Value
                 .and_then(|rest| rest.strip_prefix('-'))
                 .is_some_and(|ordinal| ordinal.bytes().all(|b| b.is_ascii_digit()))
         })
+}
+
+/// A lower PostgreSQL major than the running one: data directories only move forward
+/// (pg_upgrade), so the members would not start, and going back is a restore of a logical
+/// dump into a new cluster.
+fn major_lowered(before: &Value, after: &Value) -> Option<String> {
+    let major = |statefulset: &Value| {
+        statefulset["metadata"]["annotations"][crate::emit::names::POSTGRES_MAJOR_ANNOTATION]
+            .as_str()
+            .and_then(|v| v.parse::<u32>().ok())
+    };
+    match (major(before), major(after)) {
+        (Some(old), Some(new)) if new < old => Some(format!(
+            "`postgresVersion` goes down from {old} to {new}: the members' data is PostgreSQL {old}, which {new} cannot run, and no tool converts it back; keep {old} (a downgrade is a logical dump restored into a new cluster)"
+        )),
+        _ => None,
+    }
 }
 
 /// What a claim's change would cost: Kubernetes lets a bound claim only grow (the CSI

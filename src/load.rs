@@ -680,6 +680,12 @@ fn resolve_plain(text: &str, location: &Location) -> Result<Value, Stop> {
     }
     if is_float(unsigned) {
         let parsed: f64 = text.parse().map_err(|_| out_of_range())?;
+        // An integral float (`3.0`, `-0.0`) is the integer it equals, as JSON Schema counts
+        // it (`integer` accepts 3.0): kept a float, the typed profile would refuse what the
+        // schema accepted. Below 2^53 every such float is exactly an i64.
+        if parsed.fract() == 0.0 && parsed.abs() < 9_007_199_254_740_992.0 {
+            return Ok(Value::Number((parsed as i64).into()));
+        }
         return match serde_json::Number::from_f64(parsed) {
             Some(n) if parsed.is_finite() => Ok(Value::Number(n)),
             _ => Err(out_of_range()),

@@ -333,7 +333,7 @@ pub struct DatabaseEnv {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadIdentity {
     /// GCP service account email the app acts as, e.g.
-    /// `api@acme-prod-4821.iam.gserviceaccount.com`.
+    /// `acme-api@acme-prod-4821.iam.gserviceaccount.com`.
     pub gcp_service_account: Option<ServiceAccount>,
 }
 
@@ -417,7 +417,9 @@ pub struct Database {
     pub engine: Option<Engine>,
     /// PostgreSQL major version: 15, 16, 17 or 18. Selects the parameter table that
     /// `parameters` are validated against, and the server's folder in the image
-    /// (`/usr/lib/postgresql/<major>/bin`).
+    /// (`/usr/lib/postgresql/<major>/bin`). Raising it on a running cluster changes no
+    /// member's data: each keeps running its major until `major-upgrade.py` runs in the
+    /// leader (docs/runbooks/major-upgrade.md); lowering it is refused.
     #[schemars(range(min = 15, max = 18))]
     #[schemars(extend("default" = crate::profile::defaults::POSTGRES_VERSION))]
     pub postgres_version: Option<u32>,

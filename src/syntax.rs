@@ -564,14 +564,50 @@ fn service_account(email: &str) -> Result<(), Problem> {
                 .strip_suffix(".gserviceaccount.com")
                 .is_some_and(word)
     });
-    if valid {
-        return Ok(());
+    if !valid {
+        return Err(Problem::new(
+            Code::InvalidField,
+            format!("`{email}` is not a GCP service account email"),
+            "expected NAME@PROJECT.iam.gserviceaccount.com",
+        ));
     }
-    Err(Problem::new(
-        Code::InvalidField,
-        format!("`{email}` is not a GCP service account email"),
-        "expected NAME@PROJECT.iam.gserviceaccount.com",
-    ))
+    // A user-managed account is created by the compiled Terraform with NAME as its
+    // `account_id`, which the provider checks as an RFC 1035 name of 6-30 characters
+    // (`google_service_account`, `verify.ValidateRFC1035Name(6, 30)`).
+    match email.split_once('@') {
+        Some((name, domain)) if domain.ends_with(".iam.gserviceaccount.com") => {
+            service_account_id(name).map_err(|why| {
+                Problem::new(
+                    Code::InvalidField,
+                    format!("`{name}` cannot be a service account ID: {why}"),
+                    "6–30 characters: lowercase letters, digits and `-`, starting with a letter and not ending with `-` (the Terraform google provider refuses others at plan)",
+                )
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The google provider's rule for `google_service_account.account_id`: an RFC 1035 label
+/// of 6 to 30 characters; why not, when it is not one.
+pub fn service_account_id(id: &str) -> Result<(), String> {
+    let bytes = id.as_bytes();
+    if !(6..=30).contains(&bytes.len()) {
+        return Err(format!("it has {} characters", bytes.len()));
+    }
+    if !bytes[0].is_ascii_lowercase() {
+        return Err("it does not start with a lowercase letter".into());
+    }
+    if bytes[bytes.len() - 1] == b'-' {
+        return Err("it ends with `-`".into());
+    }
+    match bytes
+        .iter()
+        .find(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || **b == b'-'))
+    {
+        Some(b) => Err(format!("`{}` is not allowed", *b as char)),
+        None => Ok(()),
+    }
 }
 
 /// Secret Manager secret IDs: letters, digits, `-` and `_`, at most 255.

@@ -41,6 +41,16 @@ fn pgbackrest(command: &str) -> String {
     )
 }
 
+/// What a script needs to run pgBackRest on this cluster's archive; `None` without one.
+pub fn stanza(customer: &Customer) -> Option<minijinja::Value> {
+    customer.archive.as_ref().map(|_| {
+        minijinja::context! {
+            config => config_path(),
+            stanza => STANZA,
+        }
+    })
+}
+
 /// The archive's files in the Patroni ConfigMap: the configuration, the backup loop, and
 /// the point-in-time restore while one is asked for.
 pub fn files(customer: &Customer) -> Vec<(String, String)> {

@@ -66,6 +66,9 @@ pub fn volume(volume: &str, database: &Database, keys: &[&str]) -> Volume {
 
 /// The volume that holds only the monitor role's password, for exporter sidecars.
 pub const MONITOR_VOLUME: &str = "monitor-credentials";
+/// The volume with the passwords the `patroni-config` sidecar keeps PostgreSQL's roles
+/// equal to, and the superuser's it logs in with (passwords.py).
+pub const ROLES_VOLUME: &str = "role-credentials";
 
 /// The Secret the ExternalSecret creates when the profile names a Secret Manager secret.
 const CREATED_SECRET: &str = "postgres-credentials";

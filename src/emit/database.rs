@@ -39,6 +39,15 @@ pub const UID: i64 = 999;
 pub const CONFIG_DIR: &str = "/etc/patroni";
 pub const DATA_DIR: &str = "/var/lib/postgresql/data/pgdata";
 pub const SOCKET_DIR: &str = "/var/run/postgresql";
+/// Where the image keeps each major's binaries (`<major>/bin`, Debian's layout).
+pub const BINARIES: &str = "/usr/lib/postgresql";
+/// Patroni's `bin_dir`: a link start.sh points at the binaries of the major the data
+/// directory holds, and major-upgrade.py re-points (memory-backed run volume).
+const BIN_LINK: &str = "/var/run/postgresql/bin";
+/// Patroni writes the passwords it connects with here: memory, not the node's disk.
+const PGPASS: &str = "/var/run/postgresql/pgpass";
+/// The operator's upgrade across majors, in the ConfigMap (templates/major-upgrade.py.j2).
+pub const MAJOR_UPGRADE: &str = "major-upgrade.py";
 pub const TLS_DIR: &str = "/etc/postgresql/tls";
 /// Written by apply-config.sh once the dynamic configuration is in the cluster state.
 const APPLIED_MARKER: &str = "/tmp/dynamic-config-applied";
@@ -182,12 +191,31 @@ fn role(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
                 rule("pods", &["get", "patch"], Some(all_members(database))),
             ]
             .into_iter()
-            // certificates.py rolls Pgpool's pods when they serve an older certificate.
-            .chain(database.tls_secret.is_some().then(|| PolicyRule {
+            // passwords.py rolls the members onto Patroni's new passwords (and reads which
+            // ones they were last rolled onto) and the app's pods onto the app's,
+            // certificates.py Pgpool's when they serve an older certificate.
+            .chain(std::iter::once(PolicyRule {
+                api_groups: Some(vec!["apps".into()]),
+                resources: Some(vec!["statefulsets".into()]),
+                verbs: vec!["get".into(), "patch".into()],
+                resource_names: Some(statefulset_names(database)),
+                ..PolicyRule::default()
+            }))
+            .chain(std::iter::once(PolicyRule {
                 api_groups: Some(vec!["apps".into()]),
                 resources: Some(vec!["deployments".into()]),
                 verbs: vec!["patch".into()],
-                resource_names: Some(vec![super::names::workload::PGPOOL.into()]),
+                resource_names: Some(
+                    std::iter::once(super::names::workload::APP)
+                        .chain(
+                            database
+                                .tls_secret
+                                .is_some()
+                                .then_some(super::names::workload::PGPOOL),
+                        )
+                        .map(String::from)
+                        .collect(),
+                ),
                 ..PolicyRule::default()
             }))
             .collect(),
@@ -305,6 +333,18 @@ fn local_parameters(customer: &Customer) -> (BTreeMap<String, String>, Vec<Strin
     (local, pg_hba)
 }
 
+/// How a member's `initdb` creates the cluster (Patroni's `bootstrap.initdb` list), and how
+/// major-upgrade.py creates the new major's data directory.
+fn initdb_options() -> Value {
+    json!([
+        {"encoding": "UTF8"},
+        {"locale": "C.UTF-8"},
+        "data-checksums",
+        {"auth-host": "scram-sha-256"},
+        {"auth-local": "scram-sha-256"},
+    ])
+}
+
 /// `patroni.yml`: everything but the values only a running pod knows (its name and IP come
 /// from `PATRONI_*` environment variables, passwords from the Secret).
 pub fn patroni_config(customer: &Customer) -> Value {
@@ -323,21 +363,14 @@ pub fn patroni_config(customer: &Customer) -> Value {
         "restapi": {"listen": format!("0.0.0.0:{}", port::PATRONI)},
         "bootstrap": {
             "dcs": dynamic_config(customer),
-            "initdb": [
-                {"encoding": "UTF8"},
-                {"locale": "C.UTF-8"},
-                "data-checksums",
-                {"auth-host": "scram-sha-256"},
-                {"auth-local": "scram-sha-256"},
-            ],
+            "initdb": initdb_options(),
             "post_bootstrap": format!("{CONFIG_DIR}/post-bootstrap.sh"),
         },
         "postgresql": {
             "listen": format!("0.0.0.0:{}", port::POSTGRES),
             "data_dir": DATA_DIR,
-            "bin_dir": format!("/usr/lib/postgresql/{}/bin", database.version),
-            // Patroni writes the passwords it connects with here: memory, not the node's disk.
-            "pgpass": format!("{SOCKET_DIR}/pgpass"),
+            "bin_dir": BIN_LINK,
+            "pgpass": PGPASS,
             "use_unix_socket": true,
             "use_unix_socket_repl": false,
             "authentication": {
@@ -393,10 +426,16 @@ fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object 
                     credentials_dir => CREDENTIALS_DIR,
                     config_dir => CONFIG_DIR,
                     keys => secret_keys(),
+                    data_dir => DATA_DIR,
+                    binaries => BINARIES,
+                    bin_link => BIN_LINK,
+                    version => customer.database.version,
                 },
             ),
         ),
+        (MAJOR_UPGRADE.to_string(), major_upgrade_script(customer)),
     ]);
+    data.insert(PASSWORDS.into(), passwords_script());
     if customer.database.tls_secret.is_some() {
         data.insert("certificates.py".into(), certificates_script());
     }
@@ -407,6 +446,68 @@ fn config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object 
         ..ConfigMap::default()
     };
     Object::new(Component::DATABASE, CONFIG, &config_map)
+}
+
+/// The operator's in-place upgrade to `postgresVersion` (templates/major-upgrade.py.j2),
+/// with the same initdb options the cluster was created with.
+fn major_upgrade_script(customer: &Customer) -> String {
+    // A Python literal: JSON's strings, lists and objects read as Python's.
+    let initdb = serde_json::to_string(&initdb_options()).expect("a JSON value serializes");
+    super::render_template(
+        MAJOR_UPGRADE,
+        minijinja::context! {
+            config_dir => CONFIG_DIR,
+            data_dir => DATA_DIR,
+            binaries => BINARIES,
+            bin_link => BIN_LINK,
+            version => customer.database.version,
+            socket_dir => SOCKET_DIR,
+            port => port::POSTGRES,
+            patroni_port => port::PATRONI,
+            superuser => user::SUPERUSER,
+            password_file => format!("{CREDENTIALS_DIR}/{}", secret_key::SUPERUSER),
+            initdb => initdb,
+            archive => super::archive::stanza(customer),
+        },
+    )
+}
+
+/// The sidecar's script that keeps the roles' passwords equal to the Secret's.
+const PASSWORDS: &str = "passwords.py";
+/// How often it compares them (a verifier check per role, on the leader only).
+const PASSWORD_CHECK_SECONDS: u32 = 10;
+
+/// The `patroni-config` sidecar's password duty (templates/passwords.py.j2): the roles the
+/// stack logs in as, other than Patroni's own, follow the credentials Secret.
+fn passwords_script() -> String {
+    let role = |name: &str, key: &str| minijinja::context! { name => name, key => key };
+    super::render_template(
+        PASSWORDS,
+        minijinja::context! {
+            credentials_dir => CREDENTIALS_DIR,
+            superuser => user::SUPERUSER,
+            keys => secret_keys(),
+            patroni_roles => vec![
+                role(user::SUPERUSER, secret_key::SUPERUSER),
+                role(user::REPLICATION, secret_key::REPLICATION),
+                role(user::REWIND, secret_key::REWIND),
+            ],
+            roles => vec![
+                role(user::APP, secret_key::APP),
+                role(user::MONITOR, secret_key::MONITOR),
+                role(user::BACKUP, secret_key::BACKUP),
+            ],
+            pgpass => PGPASS,
+            statefulset_annotation => super::names::PATRONI_CREDENTIALS_ANNOTATION,
+            app_role => user::APP,
+            socket_dir => SOCKET_DIR,
+            port => port::POSTGRES,
+            patroni_port => port::PATRONI,
+            deployment => super::names::workload::APP,
+            annotation => super::names::APP_CREDENTIALS_ANNOTATION,
+            period => PASSWORD_CHECK_SECONDS,
+        },
+    )
 }
 
 /// How often the sidecar compares the certificates served with the TLS Secret's, and
@@ -445,14 +546,32 @@ pub fn slot_wal_limit_mb(database: &Database) -> u64 {
 /// postgres_exporter's extra queries (`emit::monitoring::exporter_queries`).
 pub const EXPORTER_CONFIG: &str = "postgres-exporter";
 const EXPORTER_CONFIG_DIR: &str = "/etc/postgres-exporter";
+const EXPORTER_START: &str = "start.sh";
 
 fn exporter_config_map(customer: &Customer, labels: &BTreeMap<String, String>) -> Object {
     let config_map = ConfigMap {
         metadata: metadata(customer, EXPORTER_CONFIG, labels.clone()),
-        data: Some(BTreeMap::from([(
-            "queries.yaml".to_string(),
-            crate::serialize::to_yaml(&super::monitoring::exporter_queries()),
-        )])),
+        data: Some(BTreeMap::from([
+            (
+                "queries.yaml".to_string(),
+                crate::serialize::to_yaml(&super::monitoring::exporter_queries()),
+            ),
+            (
+                EXPORTER_START.to_string(),
+                super::ExporterStart {
+                    program: "postgres_exporter",
+                    command: format!(
+                        "postgres_exporter --web.listen-address=:{}",
+                        port::POSTGRES_EXPORTER
+                    ),
+                    password_file: format!("{CREDENTIALS_DIR}/{}", secret_key::MONITOR),
+                    // It reads DATA_SOURCE_PASS_FILE itself (the container's environment).
+                    password_env: None,
+                    exports: Vec::new(),
+                }
+                .script(),
+            ),
+        ])),
         ..ConfigMap::default()
     };
     Object::new(Component::DATABASE, EXPORTER_CONFIG, &config_map)
@@ -651,7 +770,13 @@ fn statefulset(
             "a failing readiness probe on the pgbackrest sidecar would take the member out of its Services; the BackupTooOld and PostgresArchiveFailing alerts watch it",
         ));
     }
-    meta.annotations = super::checkov_skips(&skips, database.image_by_tag.then_some("database"));
+    let mut annotations = super::checkov_skips(&skips, database.image_by_tag.then_some("database"))
+        .unwrap_or_default();
+    annotations.insert(
+        super::names::POSTGRES_MAJOR_ANNOTATION.into(),
+        database.version.to_string(),
+    );
+    meta.annotations = Some(annotations);
     let statefulset = StatefulSet {
         metadata: meta,
         spec: Some(StatefulSetSpec {
@@ -699,10 +824,11 @@ fn member_env(group: &Group) -> (Vec<EnvVar>, Vec<EnvVar>) {
             &format!("$(PATRONI_KUBERNETES_POD_IP):{}", port::PATRONI),
         ),
     ];
-    let mut sidecar_env = vec![env_field(
-        "PATRONI_KUBERNETES_NAMESPACE",
-        "metadata.namespace",
-    )];
+    let mut sidecar_env = vec![
+        env_field("PATRONI_KUBERNETES_NAMESPACE", "metadata.namespace"),
+        // passwords.py rolls its own StatefulSet onto Patroni's new passwords.
+        env_value("GITOPSC_STATEFULSET", &group.statefulset),
+    ];
     if let Some(g) = group.citus {
         env.push(env_value("PATRONI_CITUS_GROUP", &g.to_string()));
         sidecar_env.push(env_value("PATRONI_CITUS_GROUP", &g.to_string()));
@@ -730,6 +856,7 @@ fn member_volumes(database: &Database) -> (Vec<VolumeMount>, Vec<Volume>) {
             database,
             &[secret_key::MONITOR],
         ),
+        super::credentials::volume(super::credentials::ROLES_VOLUME, database, &secret_key::ALL),
         // The socket, and Patroni's pgpass: in memory.
         super::scratch_volume("run", "16Mi", true),
         super::scratch_volume("tmp", "1Gi", false),
@@ -813,6 +940,9 @@ fn config_sidecar(database: &Database, sidecar_env: Vec<EnvVar>) -> Container {
     let mut mounts = vec![
         super::mount("config", CONFIG_DIR, true),
         super::mount("tmp", "/tmp", false),
+        // passwords.py logs in over the socket and reads the passwords it applies.
+        super::mount("run", SOCKET_DIR, false),
+        super::mount(super::credentials::ROLES_VOLUME, CREDENTIALS_DIR, true),
     ];
     if tls {
         mounts.push(super::mount("tls", TLS_DIR, true));
@@ -879,6 +1009,11 @@ fn exporter_sidecar(customer: &Customer) -> Container {
                 "PG_EXPORTER_EXTEND_QUERY_PATH",
                 &format!("{EXPORTER_CONFIG_DIR}/queries.yaml"),
             ),
+        ]),
+        // The image's busybox shell runs it (the upstream image is busybox-based).
+        command: Some(vec![
+            "/bin/sh".into(),
+            format!("{EXPORTER_CONFIG_DIR}/{EXPORTER_START}"),
         ]),
         volume_mounts: Some(vec![
             super::mount(super::credentials::MONITOR_VOLUME, CREDENTIALS_DIR, true),

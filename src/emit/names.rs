@@ -41,6 +41,20 @@ pub mod port {
 /// rolls Pgpool's pods, which read the certificate only at start.
 pub const TLS_ROLL_ANNOTATION: &str = "gitopsc.io/tls-certificate";
 
+/// The app Deployment's pod template annotation that the database's `patroni-config`
+/// sidecar sets to a keyed digest of the app's password when it changes: a new value rolls
+/// the app's pods, which read `PGPASSWORD` only at start.
+pub const APP_CREDENTIALS_ANNOTATION: &str = "gitopsc.io/app-credentials";
+
+/// The database StatefulSet's pod template annotation that the leader's `patroni-config`
+/// sidecar sets to a keyed digest of Patroni's three passwords when it has changed them:
+/// a new value restarts the members one at a time, and Patroni reads passwords at start.
+pub const PATRONI_CREDENTIALS_ANNOTATION: &str = "gitopsc.io/patroni-credentials";
+
+/// The database StatefulSet's annotation with the profile's PostgreSQL major: the guard
+/// refuses a render that lowers it, as no member could run the newer data it holds.
+pub const POSTGRES_MAJOR_ANNOTATION: &str = "gitopsc.io/postgres-major";
+
 /// Services of the database tier: every member by DNS, the leader, the streaming standbys.
 pub mod service {
     pub const HEADLESS: &str = "postgres-headless";

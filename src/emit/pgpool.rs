@@ -107,7 +107,27 @@ pub fn files(customer: &Customer) -> BTreeMap<String, String> {
         ),
         (
             "start-exporter.sh".to_string(),
-            super::render_template("start-pgpool-exporter.sh", context.clone()),
+            super::ExporterStart {
+                program: "pgpool2_exporter",
+                command: format!(
+                    "pgpool2_exporter --web.listen-address=:{}",
+                    port::PGPOOL_EXPORTER
+                ),
+                password_file: format!("{CREDENTIALS_DIR}/{}", credentials::secret_key::MONITOR),
+                password_env: Some("DATA_SOURCE_PASS"),
+                exports: vec![
+                    ("DATA_SOURCE_USER", user::MONITOR.to_string()),
+                    (
+                        "DATA_SOURCE_URI",
+                        format!(
+                            "127.0.0.1:{}/postgres?sslmode={}",
+                            port::PGPOOL,
+                            if tls { "require" } else { "disable" }
+                        ),
+                    ),
+                ],
+            }
+            .script(),
         ),
         (
             READY_SCRIPT.to_string(),

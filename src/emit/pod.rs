@@ -135,6 +135,37 @@ pub fn exporter_container(
     }
 }
 
+/// How often an exporter's start script compares the monitor password's file.
+const EXPORTER_PASSWORD_CHECK_SECONDS: u32 = 5;
+
+/// How an exporter that logs in as the monitor role is started
+/// (templates/start-exporter.sh.j2): `command` in the background, started again whenever
+/// `password_file` changes; `password_env` names the variable the exporter takes the
+/// password from when it cannot read a file, `exports` its other settings.
+pub struct ExporterStart<'a> {
+    pub program: &'a str,
+    pub command: String,
+    pub password_file: String,
+    pub password_env: Option<&'a str>,
+    pub exports: Vec<(&'a str, String)>,
+}
+
+impl ExporterStart<'_> {
+    pub fn script(&self) -> String {
+        super::render_template(
+            "start-exporter.sh",
+            minijinja::context! {
+                program => self.program,
+                command => self.command,
+                password_file => self.password_file,
+                password_env => self.password_env,
+                exports => self.exports,
+                period => EXPORTER_PASSWORD_CHECK_SECONDS,
+            },
+        )
+    }
+}
+
 /// A ConfigMap mounted as a volume of the same name's files, with file `mode`.
 pub fn config_map_volume(volume: &str, config_map: &str, mode: i32) -> Volume {
     Volume {

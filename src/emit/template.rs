@@ -23,6 +23,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         "pgbackrest-restore.sh",
         include_str!("templates/pgbackrest-restore.sh.j2"),
     ),
+    (
+        "major-upgrade.py",
+        include_str!("templates/major-upgrade.py.j2"),
+    ),
+    ("passwords.py", include_str!("templates/passwords.py.j2")),
     ("pgpool.conf", include_str!("templates/pgpool.conf.j2")),
     (
         "pgpool-ready.sh",
@@ -31,12 +36,12 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("pool_hba.conf", include_str!("templates/pool_hba.conf.j2")),
     ("snapshot.sh", include_str!("templates/snapshot.sh.j2")),
     (
-        "start-patroni.sh",
-        include_str!("templates/start-patroni.sh.j2"),
+        "start-exporter.sh",
+        include_str!("templates/start-exporter.sh.j2"),
     ),
     (
-        "start-pgpool-exporter.sh",
-        include_str!("templates/start-pgpool-exporter.sh.j2"),
+        "start-patroni.sh",
+        include_str!("templates/start-patroni.sh.j2"),
     ),
     (
         "start-pgpool.sh",

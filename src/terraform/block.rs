@@ -225,9 +225,13 @@ impl Graph {
 
     /// True when `from` waits for `to`, directly or through other blocks.
     pub fn waits_for(&self, from: &Address, to: &Address) -> bool {
-        let (from, to) = (from.to_string(), to.to_string());
+        self.block_waits_for(&from.to_string(), &to.to_string())
+    }
+
+    /// `waits_for` by the blocks' names as Terraform writes them (`type.name`).
+    pub fn block_waits_for(&self, from: &str, to: &str) -> bool {
         let mut seen = BTreeSet::new();
-        let mut next = vec![from.as_str()];
+        let mut next = vec![from];
         while let Some(block) = next.pop() {
             for needed in self.edges.get(block).into_iter().flatten() {
                 if *needed == to {

@@ -60,7 +60,16 @@ pub(super) fn file(customer: &Customer, gcp: &Gcp) -> File {
         let zones: std::collections::BTreeSet<&str> = zones.iter().map(|z| z.0.as_str()).collect();
         cluster["node_locations"] = json!(zones);
     }
-    blocks.push(Block::new(CLUSTER, cluster));
+    let cluster = Block::new(CLUSTER, cluster);
+    blocks.push(match encryption.is_empty() {
+        true => cluster,
+        // The key is named by its ID, not through the grant, yet GKE checks at creation
+        // that its service agent may use it (application-layer Secrets encryption).
+        false => cluster.after(
+            &KEY_GRANT,
+            "GKE refuses to create a cluster whose service agent may not use the etcd key",
+        ),
+    });
     blocks.extend(node_pools(customer, gcp, infrastructure.node_pools));
     blocks.extend(encryption);
     File::of(blocks)

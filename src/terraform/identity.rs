@@ -65,10 +65,14 @@ fn gsa(customer: &Customer, email: &str, kubernetes_account: &str) -> Value {
     })
 }
 
-/// The Workload Identity member of a Kubernetes ServiceAccount of the customer.
+/// The Workload Identity member of a Kubernetes ServiceAccount of the customer. The pool
+/// is read from the cluster, so every grant to it waits for the cluster: IAM refuses a
+/// member of a pool that does not exist yet ("Identity Pool does not exist",
+/// terraform-google-kubernetes-engine#916), which otherwise took a second apply.
 pub fn workload_member(customer: &Customer, kubernetes_account: &str) -> String {
     format!(
-        "serviceAccount:{}.svc.id.goog[{}/{kubernetes_account}]",
-        customer.cluster.project_id, customer.namespace
+        "serviceAccount:{}[{}/{kubernetes_account}]",
+        super::CLUSTER.attr("workload_identity_config[0].workload_pool"),
+        customer.namespace
     )
 }

@@ -45,7 +45,8 @@ fn config_map_file(customer: &str, path: &str, key: &str) -> String {
 
 /// The only changes made to the compiled files, each because this machine is not a pod:
 /// - paths: the mounts and volumes of the pod become folders of the test;
-/// - `bin_dir`: the profile's PostgreSQL major becomes the installed one;
+/// - `/usr/lib/postgresql/<major>`: a folder of links to the binaries each major runs
+///   with (the installed ones for every major, unless a test gives others);
 /// - Patroni's store: the Kubernetes API becomes a local etcd (`kubernetes` → `etcd3`);
 /// - addresses: pod IPs and DNS names become 127.0.0.1 and a port per member.
 struct Translation {
@@ -384,6 +385,20 @@ fn log_file(dir: &Path, name: &str) -> std::fs::File {
 
 impl Stack {
     pub(super) fn start(customer: &str, bin: PathBuf) -> Stack {
+        let installed = bin.parent().expect("bin's parent").to_path_buf();
+        let majors = (15..=18).map(|major| (major, installed.clone())).collect();
+        Stack::start_with(customer, bin, compiled_patroni_files(customer), majors)
+    }
+
+    /// A cluster of `customer` that runs `patroni_files` (a Patroni ConfigMap's data), with
+    /// `majors` as the image's `/usr/lib/postgresql/<major>` (`start` gives every major the
+    /// installed binaries: the profile's `postgresVersion` runs as Debian's).
+    pub(super) fn start_with(
+        customer: &str,
+        bin: PathBuf,
+        patroni_files: Value,
+        majors: Vec<(u32, PathBuf)>,
+    ) -> Stack {
         let work = TempDir::new(&format!("database-{customer}"));
         let base = work.path().to_path_buf();
         let members: Vec<Member> = (0..3)
@@ -413,8 +428,17 @@ impl Stack {
                     "/etc/pgpool/tls".into(),
                     base.join("tls").display().to_string(),
                 ),
+                (
+                    "/usr/lib/postgresql".into(),
+                    base.join("binaries").display().to_string(),
+                ),
             ],
         };
+        std::fs::create_dir_all(base.join("binaries")).expect("binaries folder");
+        for (major, dir) in majors {
+            std::os::unix::fs::symlink(dir, base.join("binaries").join(major.to_string()))
+                .expect("link a major's binaries");
+        }
         let mut stack = Stack {
             customer: customer.to_string(),
             etcd_port: free_port(),
@@ -431,7 +455,7 @@ impl Stack {
             app: None,
             app_port: free_port(),
             bin,
-            patroni_files: compiled_patroni_files(customer),
+            patroni_files,
             archive: Vec::new(),
             archive_port: free_port(),
         };
@@ -673,6 +697,87 @@ impl Stack {
         self.start_member(i);
     }
 
+    /// Stops member `i` and starts it from another compilation, as a StatefulSet's rolling
+    /// update replaces a pod (the volume stays).
+    pub(super) fn restart_member_from(&mut self, i: usize, patroni_files: Value) {
+        self.members[i].stop();
+        self.start_member_from(i, patroni_files);
+    }
+
+    /// One of member `i`'s compiled Python scripts as an operator runs it in the pod
+    /// (`kubectl exec <pod> -c postgres -- python3 /etc/patroni/<script>`), until it ends.
+    pub(super) fn exec_python(&self, i: usize, script: &str) -> Child {
+        let path = self.members[i].dir.join("config").join(script);
+        self.member_command(i, "/usr/bin/python3", &path, script)
+            .spawn()
+            .expect("the script starts")
+    }
+
+    /// `program script` as the database user in member `i`'s "container": the installed
+    /// PostgreSQL first in `PATH`, its own process group, its output in `<log>.log` and
+    /// `<log>-stderr.log` beside the member.
+    fn member_command(&self, i: usize, program: &str, script: &Path, log: &str) -> Command {
+        let member = &self.members[i];
+        let mut command = as_db_user(Path::new(program));
+        command
+            .arg(script)
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.bin.display()),
+            )
+            .stdout(log_file(&member.dir, log))
+            .stderr(Stdio::from(log_file(&member.dir, &format!("{log}-stderr"))))
+            .process_group(0);
+        command
+    }
+
+    /// What the kubelet does when a member's container ends (Patroni exited): its other
+    /// processes end with it (PostgreSQL included) and it starts again. The members
+    /// restarted.
+    pub(super) fn restart_ended_members(&mut self) -> Vec<usize> {
+        let ended: Vec<usize> = (0..self.members.len())
+            .filter(|&i| {
+                self.members[i]
+                    .process
+                    .as_mut()
+                    .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))))
+            })
+            .collect();
+        for &i in &ended {
+            self.members[i].kill();
+            self.start_member(i);
+        }
+        ended
+    }
+
+    /// Replaces member `i`'s pod as a StatefulSet's rolling update does: SIGTERM to Patroni,
+    /// which stops PostgreSQL and, on the leader, gives up the leader lock, within the
+    /// compiled grace period; then the same volume starts again.
+    pub(super) fn replace_member(&mut self, i: usize) {
+        if let Some(child) = self.members[i].process.as_mut() {
+            // SAFETY: kill has no memory preconditions; the pid is our child's.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        self.members[i].kill();
+        self.start_member(i);
+    }
+
+    /// Member `i`'s log files, for a failure message.
+    pub(super) fn member_log(&self, i: usize, name: &str) -> String {
+        std::fs::read_to_string(self.members[i].dir.join(name)).unwrap_or_default()
+    }
+
+    /// Member `i`'s data directory on this machine.
+    pub(super) fn member_data_dir(&self, i: usize) -> PathBuf {
+        self.members[i].data_dir()
+    }
+
     /// Runs the SQL script `path` on member `i` as the superuser, statement by statement
     /// (each its own transaction), in the background.
     pub(super) fn member_script(&self, i: usize, path: &Path) -> Sidecar {
@@ -788,19 +893,9 @@ impl Stack {
 
     /// Runs one of the member's compiled scripts as its sidecar would, until dropped.
     pub(super) fn run_sidecar(&self, i: usize, script: &str) -> Sidecar {
-        let member = &self.members[i];
-        let child = as_db_user(Path::new("/bin/sh"))
-            .arg(member.dir.join("config").join(script))
-            .env(
-                "PATH",
-                format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.bin.display()),
-            )
-            .stdout(log_file(&member.dir, script))
-            .stderr(Stdio::from(log_file(
-                &member.dir,
-                &format!("{script}-stderr"),
-            )))
-            .process_group(0)
+        let path = self.members[i].dir.join("config").join(script);
+        let child = self
+            .member_command(i, "/bin/sh", &path, script)
             .spawn()
             .expect("the sidecar starts");
         Sidecar(child)
@@ -835,6 +930,21 @@ impl Stack {
                 assert!(content.contains("PGPORT=5432\n"), "the sidecar's port");
                 content = content.replace("PGPORT=5432\n", &format!("PGPORT={}\n", member.pg_port));
             }
+            if key == "major-upgrade.py" || key == "passwords.py" {
+                for (from, to) in [
+                    (
+                        "PORT = \"5432\"\n".to_string(),
+                        format!("PORT = \"{}\"\n", member.pg_port),
+                    ),
+                    (
+                        "PATRONI = \"http://127.0.0.1:8008\"".to_string(),
+                        format!("PATRONI = \"http://127.0.0.1:{}\"", member.rest_port),
+                    ),
+                ] {
+                    assert!(content.contains(&from), "{key} has {from}");
+                    content = content.replace(&from, &to);
+                }
+            }
             let mode = if key.ends_with(".sh") { 0o755 } else { 0o644 };
             write(&config_dir.join(key), &content, mode);
         }
@@ -842,7 +952,6 @@ impl Stack {
             .as_str()
             .expect("patroni.yml");
         let mut patroni = parse_yaml(&member_paths.apply(patroni_yml));
-        let installed = self.bin.display().to_string();
         let object = patroni.as_object_mut().expect("patroni.yml is a mapping");
         assert!(object.remove("kubernetes").is_some(), "Kubernetes store");
         object.insert(
@@ -855,7 +964,6 @@ impl Stack {
         let pg = format!("127.0.0.1:{}", member.pg_port);
         patroni["postgresql"]["listen"] = Value::String(pg.clone());
         patroni["postgresql"]["connect_address"] = Value::String(pg);
-        patroni["postgresql"]["bin_dir"] = Value::String(installed);
         write(
             &config_dir.join("patroni.yml"),
             &gitopsc::serialize::to_yaml(&patroni),
@@ -1110,6 +1218,29 @@ impl Stack {
         Sidecar(child)
     }
 
+    /// `passwords.py` as member `i`'s sidecar runs it, with the Kubernetes API at `api`.
+    pub(super) fn run_passwords(&self, i: usize, api: u16) -> Sidecar {
+        let member = &self.members[i];
+        let text =
+            std::fs::read_to_string(member.dir.join("config/passwords.py")).expect("passwords.py");
+        let from = "KUBERNETES = \"https://kubernetes.default.svc\"";
+        assert!(text.contains(from), "passwords.py has {from}");
+        let translated = text.replace(from, &format!("KUBERNETES = \"http://127.0.0.1:{api}\""));
+        let path = member.dir.join("passwords-here.py");
+        write(&path, &translated, 0o644);
+        chown_to_postgres(&path);
+        let child = self
+            .member_command(i, "/usr/bin/python3", &path, "passwords")
+            .env(
+                "PATRONI_KUBERNETES_NAMESPACE",
+                compiled_model(&self.customer).namespace,
+            )
+            .env("GITOPSC_STATEFULSET", "postgres")
+            .spawn()
+            .expect("passwords.py starts");
+        Sidecar(child)
+    }
+
     /// Whether Pgpool `k` is still the process that was started.
     pub(super) fn pgpool_running(&mut self, k: usize) -> bool {
         self.pgpools[k]
@@ -1237,6 +1368,18 @@ impl Stack {
         self.psql_at(&socket, member.pg_port, "postgres", "postgres", sql)
     }
 
+    /// SQL on member `i` as the superuser in `database`, over its local socket.
+    pub(super) fn member_sql_in(
+        &self,
+        i: usize,
+        database: &str,
+        sql: &str,
+    ) -> Result<String, String> {
+        let member = &self.members[i];
+        let socket = member.dir.join("run").display().to_string();
+        self.psql_at(&socket, member.pg_port, "postgres", database, sql)
+    }
+
     fn pgpool_sql(&self, sql: &str) -> Result<String, String> {
         self.psql(self.pgpool_port, "app", "app", sql)
     }
@@ -1288,14 +1431,18 @@ impl Stack {
             .collect()
     }
 
-    fn logs(&self) -> String {
+    pub(super) fn logs(&self) -> String {
         let mut out = String::new();
         let mut files: Vec<PathBuf> = Vec::new();
         collect_logs(self.base(), &mut files);
         files.sort();
         for file in files {
             let content = std::fs::read_to_string(&file).unwrap_or_default();
-            let tail: Vec<&str> = content.lines().rev().take(25).collect();
+            let lines = std::env::var("GITOPSC_TEST_LOG_LINES")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(25);
+            let tail: Vec<&str> = content.lines().rev().take(lines).collect();
             out.push_str(&format!("==> {} <==\n", file.display()));
             for line in tail.into_iter().rev() {
                 out.push_str(line);
@@ -1856,16 +2003,26 @@ fn cluster_replicates_routes_and_fails_over(customer: &str) {
         acknowledged.len(),
         lost.len()
     );
-    // The app's acknowledged writes, read back through Pgpool by the app itself.
-    let app_lost: Vec<i64> = app_acknowledged
-        .iter()
-        .copied()
-        .filter(|id| {
-            stack
-                .app_request("GET", &format!("/items/{id}"), "")
-                .is_none_or(|(status, _)| status != 200)
-        })
-        .collect();
+    // The app's acknowledged writes, read back through Pgpool by the app itself. Pgpool
+    // balances reads onto the standbys, and one that is still catching up with the new
+    // primary answers 404 for a write the primary has: a write is lost only if it never
+    // shows, so what is missing is asked again for up to 15 s.
+    let app_missing = |ids: &[i64]| -> Vec<i64> {
+        ids.iter()
+            .copied()
+            .filter(|id| {
+                stack
+                    .app_request("GET", &format!("/items/{id}"), "")
+                    .is_none_or(|(status, _)| status != 200)
+            })
+            .collect()
+    };
+    let mut app_lost = app_missing(&app_acknowledged);
+    let asked_again = Instant::now();
+    while !app_lost.is_empty() && asked_again.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(500));
+        app_lost = app_missing(&app_lost);
+    }
     let app_back =
         app_back.unwrap_or_else(|| panic!("the app never wrote again\n{}", stack.logs()));
     let app_failed_at = app_failed_at.unwrap_or_default();

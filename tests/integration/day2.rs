@@ -747,7 +747,9 @@ fn a_renewed_certificate_is_served_without_an_outage() {
         rule["apiGroups"] == serde_json::json!(["apps"])
             && rule["resources"] == serde_json::json!(["deployments"])
             && rule["verbs"] == serde_json::json!(["patch"])
-            && rule["resourceNames"] == serde_json::json!(["pgpool"])
+            && rule["resourceNames"]
+                .as_array()
+                .is_some_and(|names| names.iter().any(|n| n == "pgpool"))
     });
     assert!(allowed, "the Role allows the patch: {}", role["rules"]);
 
@@ -796,15 +798,82 @@ fn app_session(psql: &Path, port: u16, secret: &str) -> bool {
         .is_ok_and(|output| output.status.success())
 }
 
-/// A rotated `app-password` reaches the running Pgpool: once PostgreSQL has the new
-/// password and the kubelet has swapped the Secret's file, new sessions log in with it
-/// (and no longer with the old one) within start.sh's period, with no restart of Pgpool,
-/// and a session opened before the rotation runs to its end.
+/// A loop of attempts (a session, a write), one every 50 ms, in the background until
+/// finished: how many succeeded, and when (since `started`) each one failed.
+struct Attempts {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(u32, Vec<Duration>)>>,
+}
+
+impl Attempts {
+    fn start(started: Instant, mut attempt: impl FnMut() -> bool + Send + 'static) -> Attempts {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let (mut succeeded, mut failed) = (0, Vec::new());
+            while !stopped.load(Ordering::Relaxed) {
+                if attempt() {
+                    succeeded += 1;
+                } else {
+                    failed.push(started.elapsed());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            (succeeded, failed)
+        });
+        Attempts {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> (u32, Vec<Duration>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|thread| thread.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Attempts {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The app Deployment patches the leader's passwords.py asked for: the annotation's values.
+fn app_rolls(api: &ApiRecorder, namespace: &str) -> Vec<String> {
+    let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments/app");
+    api.requests()
+        .into_iter()
+        .filter(|(method, p, _)| method == "PATCH" && *p == path)
+        .map(|(_, _, body)| {
+            let body: Value = serde_json::from_str(&body).expect("a JSON patch");
+            body["spec"]["template"]["metadata"]["annotations"]["gitopsc.io/app-credentials"]
+                .as_str()
+                .expect("the annotation")
+                .to_string()
+        })
+        .collect()
+}
+
+/// Rotating the app's, the monitor's and the backup role's password is one step, the
+/// Secret: the leader's passwords.py sets each in PostgreSQL (a SCRAM verifier it computes,
+/// never the password in a statement) and asks Kubernetes to roll the app (a keyed digest
+/// in the pod template, the only request it makes, and one the compiled Role allows);
+/// Pgpool's start.sh follows with pool_passwd, without a restart, and a session opened
+/// before runs to its end. The app's sessions refused between Pgpool taking the new file
+/// and the app's pods having the new password are counted (the rollout here is instant).
 #[test]
-fn pgpool_follows_a_rotated_password_without_a_restart() {
+fn a_rotated_secret_reaches_postgresql_pgpool_and_the_app() {
     let Some(bin) = tools_present() else {
         return;
     };
+    let namespace = compiled_model("globex").namespace;
     let mut stack = Stack::start("globex", bin.clone());
     wait_on(&stack, Duration::from_secs(120), "a primary", || {
         stack.primary().is_some()
@@ -819,35 +888,307 @@ fn pgpool_follows_a_rotated_password_without_a_restart() {
         "Pgpool taking sessions",
         || app_session(&psql, port, old),
     );
-    let mut open = stack.pgpool_client(0, "SELECT pg_sleep(15)", 5);
+    let primary = stack.primary().expect("a primary");
+    let api = ApiRecorder::start();
+    let _standby_sidecar = stack.run_passwords((primary + 1) % 3, api.port);
+    let _sidecar = stack.run_passwords(primary, api.port);
+    // Once, the leader gives the app's pod template the digest of the password it has.
+    wait_on(&stack, Duration::from_secs(30), "the first digest", || {
+        !app_rolls(&api, &namespace).is_empty()
+    });
+    let first = app_rolls(&api, &namespace);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(!first[0].contains(old), "a digest, not the password");
+
+    let current = Arc::new(Mutex::new(old.to_string()));
+    let started = Instant::now();
+    // The app's sessions, each with the password its running pods have.
+    let load = {
+        let (psql, current) = (psql.clone(), Arc::clone(&current));
+        Attempts::start(started, move || {
+            let secret = current.lock().expect("password").clone();
+            app_session(&psql, port, &secret)
+        })
+    };
+    let mut open = stack.pgpool_client(0, "SELECT pg_sleep(20)", 5);
     std::thread::sleep(Duration::from_secs(1));
 
-    // The documented order: PostgreSQL first, then the Secret.
-    let new = "rotated-app-password-2026";
-    let primary = stack.primary().expect("a primary");
-    stack
-        .member_sql(primary, &format!("ALTER ROLE app PASSWORD '{new}'"))
-        .expect("ALTER ROLE");
-    stack.rotate_secret("app-password", new);
-    let rotated = Instant::now();
-    wait_on(
-        &stack,
-        Duration::from_secs(30),
-        "a session with the new password",
-        || app_session(&psql, port, new),
-    );
-    let followed = rotated.elapsed();
+    // 1. The kubelet swaps the Secret's files; nobody runs SQL.
+    let rotated = [
+        ("app-password", "rotated-app-password-2026"),
+        ("monitor-password", "rotated-monitor-password-2026"),
+        ("backup-password", "rotated-backup-password-2026"),
+    ];
+    for (key, value) in rotated {
+        stack.rotate_secret(key, value);
+    }
+    let swapped = started.elapsed();
+    // 2. The leader asks for the app's rollout; the new pods have the new password.
+    let roll = wait_on(&stack, Duration::from_secs(30), "the app's rollout", || {
+        app_rolls(&api, &namespace).len() == 2
+    });
+    *current.lock().expect("password") = rotated[0].1.to_string();
+    std::thread::sleep(Duration::from_secs(3));
+    let (served, refused) = load.finish();
+    let opened = served as usize + refused.len();
+
+    let rolls = app_rolls(&api, &namespace);
+    assert_ne!(rolls[0], rolls[1], "a new digest");
+    for (key, value) in rotated {
+        let role = key.trim_end_matches("-password");
+        let login = |secret: &str| {
+            std::process::Command::new(&psql)
+                .arg(format!(
+                    "host=127.0.0.1 port={} user={role} dbname=postgres sslmode=require connect_timeout=5",
+                    stack.member_port(primary)
+                ))
+                .args(["-XAtq", "-c", "SELECT 1"])
+                .env("PGPASSWORD", secret)
+                .output()
+                .is_ok_and(|output| output.status.success())
+        };
+        assert!(
+            login(value),
+            "{role} logs in with the Secret's new password"
+        );
+        assert!(!login(password(key)), "{role}'s old password is refused");
+    }
     assert!(
-        !app_session(&psql, port, old),
-        "the old password is refused"
+        app_session(&psql, port, rotated[0].1),
+        "Pgpool takes the new password"
     );
+    assert!(!app_session(&psql, port, old), "and refuses the old one");
     assert!(
         open.wait().expect("the open session").success(),
         "the session opened before the rotation ran to its end"
     );
     assert!(stack.pgpool_running(0), "the same Pgpool process");
+    // Nothing is refused before the swap; what is refused after it ends when the app has
+    // the new password.
+    assert!(refused.iter().all(|at| *at >= swapped), "{refused:?}");
+    let window = match (refused.first(), refused.last()) {
+        (Some(first), Some(last)) => (*last - *first).as_secs_f64(),
+        _ => 0.0,
+    };
+    assert!(window < 15.0, "{window} s of refused sessions");
+    // No new password in any log: PostgreSQL's, Patroni's, Pgpool's, the sidecars'.
+    let mut logs = Vec::new();
+    collect_files(stack.base_path(), &mut logs);
+    for path in logs
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+    {
+        let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
+        for (_, value) in rotated {
+            assert!(!text.contains(value), "{path:?} holds a password");
+        }
+    }
     println!(
-        "pool_passwd followed the Secret {:.1} s after the swap",
-        followed.as_secs_f64()
+        "rotation: the leader asked for the app's rollout {:.1} s after the swap; {} of {opened} app sessions refused over {window:.1} s (Pgpool had the new password, the app not yet)",
+        roll.as_secs_f64(),
+        refused.len()
+    );
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_symlink() {
+            continue;
+        }
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// The StatefulSet patches the leader's passwords.py asked for: the annotation's values.
+fn member_rolls(api: &ApiRecorder, namespace: &str) -> Vec<String> {
+    let path = format!("/apis/apps/v1/namespaces/{namespace}/statefulsets/postgres");
+    api.requests()
+        .into_iter()
+        .filter(|(method, p, _)| method == "PATCH" && *p == path)
+        .map(|(_, _, body)| {
+            let body: Value = serde_json::from_str(&body).expect("a JSON patch");
+            body["spec"]["template"]["metadata"]["annotations"]["gitopsc.io/patroni-credentials"]
+                .as_str()
+                .expect("the annotation")
+                .to_string()
+        })
+        .collect()
+}
+
+/// Patroni's own passwords (superuser, replication, rewind) rotated in the Secret only:
+/// the leader's passwords.py sets them in PostgreSQL (the superuser's with the password
+/// Patroni started with) and asks Kubernetes to roll the StatefulSet, once, and never at a
+/// first start; the members replaced one at a time (as the StatefulSet controller does,
+/// the leader handing over on SIGTERM) stream again with the new replication password.
+/// Writes through Pgpool are counted throughout.
+#[test]
+fn patronis_passwords_follow_the_secret_through_a_rolling_restart() {
+    let Some(bin) = tools_present() else {
+        return;
+    };
+    let namespace = compiled_model("globex").namespace;
+    let mut stack = Stack::start("globex", bin.clone());
+    let primary = stack.wait_for_streaming_primary();
+    stack.start_services_and_pgpools(1);
+    for sql in [
+        "CREATE TABLE writes (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())",
+        "ALTER TABLE writes OWNER TO app",
+    ] {
+        stack.member_sql_in(primary, "app", sql).expect(sql);
+    }
+    let api = ApiRecorder::start();
+    let mut sidecar = Some(stack.run_passwords(primary, api.port));
+    wait_on(
+        &stack,
+        Duration::from_secs(30),
+        "the app's first digest",
+        || !app_rolls(&api, &namespace).is_empty(),
+    );
+    assert!(
+        member_rolls(&api, &namespace).is_empty(),
+        "no rollout of the members at a first start"
+    );
+
+    let psql = bin.join("psql");
+    let started = Instant::now();
+    let writes = {
+        let (psql, port) = (psql.clone(), stack.pgpool_ports[0]);
+        Attempts::start(started, move || {
+            std::process::Command::new(&psql)
+                .arg(format!(
+                    "host=127.0.0.1 port={port} user=app dbname=app sslmode=require connect_timeout=3"
+                ))
+                .args(["-XAtq", "-c", "INSERT INTO writes DEFAULT VALUES"])
+                .env("PGPASSWORD", password("app-password"))
+                .output()
+                .is_ok_and(|output| output.status.success())
+        })
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let rotated = [
+        ("superuser-password", "rotated-superuser-password-2026"),
+        ("replication-password", "rotated-replication-password-2026"),
+        ("rewind-password", "rotated-rewind-password-2026"),
+    ];
+    for (key, value) in rotated {
+        stack.rotate_secret(key, value);
+    }
+    let asked = wait_on(
+        &stack,
+        Duration::from_secs(30),
+        "the members' rollout",
+        || member_rolls(&api, &namespace).len() == 1,
+    );
+    // The superuser logs in with the new password (member_sql reads the Secret), the
+    // replication and rewind users with theirs, and not with the old ones.
+    assert!(
+        stack.member_sql(primary, "SELECT 1").is_ok(),
+        "the superuser's new password"
+    );
+    // `extra`: `replication=true` for a walsender session (IDENTIFY_SYSTEM), else a database.
+    let network_login = |user: &str, secret: &str, extra: &str| {
+        let command = if extra.starts_with("replication") {
+            "IDENTIFY_SYSTEM"
+        } else {
+            "SELECT 1"
+        };
+        std::process::Command::new(&psql)
+            .arg(format!(
+                "host=127.0.0.1 port={} user={user} {extra} sslmode=require connect_timeout=5",
+                stack.member_port(primary)
+            ))
+            .args(["-XAtq", "-c", command])
+            .env("PGPASSWORD", secret)
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    for (user, key, new, extra) in [
+        (
+            "replicator",
+            "replication-password",
+            rotated[1].1,
+            "replication=true",
+        ),
+        (
+            "rewinder",
+            "rewind-password",
+            rotated[2].1,
+            "dbname=postgres",
+        ),
+    ] {
+        assert!(
+            network_login(user, new, extra),
+            "{user} with the new password"
+        );
+        assert!(
+            !network_login(user, password(key), extra),
+            "{user} not with the old one"
+        );
+    }
+
+    // 2. The rollout, from the highest ordinal, each member ready before the next.
+    // 2. The rollout as the StatefulSet controller runs it: from the highest ordinal, each
+    //    pod replaced once the one before is ready. Members not replaced yet still have
+    //    the old passwords and may fail to reconnect meanwhile.
+    let mut handovers = Vec::new();
+    for i in (0..3).rev() {
+        let before = started.elapsed();
+        let was_leader = stack.primary() == Some(i);
+        if i == primary {
+            // The sidecar stops with its pod.
+            sidecar = None;
+        }
+        stack.replace_member(i);
+        wait_on(
+            &stack,
+            Duration::from_secs(120),
+            "the replaced member ready",
+            || stack.member_ready(i),
+        );
+        if was_leader {
+            // Writes go on once Pgpool reaches the new leader.
+            wait_on(
+                &stack,
+                Duration::from_secs(60),
+                "writes through Pgpool",
+                || stack.primary().is_some(),
+            );
+            handovers.push(before..started.elapsed());
+        }
+    }
+    stack.wait_for_streaming_primary();
+    std::thread::sleep(Duration::from_secs(2));
+    let (committed, refused) = writes.finish();
+    drop(sidecar);
+    let leader = stack.wait_for_streaming_primary();
+    assert_eq!(member_rolls(&api, &namespace).len(), 1, "one rollout");
+    let window = match (refused.first(), refused.last()) {
+        (Some(first), Some(last)) => (*last - *first).as_secs_f64(),
+        _ => 0.0,
+    };
+    let rows = stack
+        .member_sql_in(leader, "app", "SELECT count(*) FROM writes")
+        .expect("count");
+    assert!(committed > 100, "{committed} writes committed");
+    // Writes are refused only while the leader's pod is replaced (the handover every
+    // rolling update has), never because of the new passwords.
+    let settle = Duration::from_secs(5);
+    assert!(
+        refused.iter().all(|at| handovers
+            .iter()
+            .any(|h| h.start <= *at && *at <= h.end + settle)),
+        "refused at {refused:?}, leaders replaced over {handovers:?}"
+    );
+    assert_eq!(rows, committed.to_string(), "every acknowledged write kept");
+    println!(
+        "Patroni's passwords: the leader asked for the rollout {:.1} s after the swap; {} writes refused over {window:.1} s, all while a leader's pod was replaced ({} handovers), {committed} committed",
+        asked.as_secs_f64(),
+        refused.len(),
+        handovers.len()
     );
 }

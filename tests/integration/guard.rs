@@ -268,3 +268,36 @@ fn argo_cd_may_never_delete_what_holds_data() {
         assert!(seen.contains(kind), "no {kind} compiled to check: {seen:?}");
     }
 }
+
+#[test]
+fn a_lower_postgres_major_is_refused_and_a_higher_one_renders() {
+    let database = "  database:\n";
+    refused_then_allowed(
+        |dir| {
+            edit(
+                &dir.join("profiles/acme.yaml"),
+                database,
+                "  database:\n    postgresVersion: 15\n",
+            )
+        },
+        "acme",
+        &["StatefulSet/postgres"],
+    );
+    // Up is the upgrade path: the members keep their major until major-upgrade.py runs.
+    let work = workspace("guard-upgrade");
+    let dir = work.path();
+    render_ok(dir, &["render"]);
+    edit(
+        &dir.join("profiles/acme.yaml"),
+        database,
+        "  database:\n    postgresVersion: 17\n",
+    );
+    render_ok(dir, &["render"]);
+    let statefulset =
+        std::fs::read_to_string(dir.join("out/acme/database/statefulset-postgres.yaml"))
+            .expect("the StatefulSet");
+    assert!(
+        statefulset.contains("gitopsc.io/postgres-major: \"17\""),
+        "{statefulset}"
+    );
+}

@@ -27,6 +27,7 @@ mod secrets;
 mod serialize;
 mod structure;
 mod terraform;
+mod upgrade;
 mod zero_downtime;
 
 use std::path::{Path, PathBuf};

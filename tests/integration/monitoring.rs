@@ -810,23 +810,30 @@ fn postgres_exporter() -> Option<std::path::PathBuf> {
     None
 }
 
+/// A current postgres_exporter and a running PostgreSQL in a new folder named after
+/// `test`; `None` (the test skipped) when a tool is missing and not required.
+fn exporter_and_server(test: &str) -> Option<(std::path::PathBuf, TempDir, LocalServer)> {
+    let exporter = postgres_exporter()?;
+    let Some(bin) = server_bin() else {
+        assert!(!tools_required(), "PostgreSQL is required");
+        return None;
+    };
+    if !super::can_run_as_postgres("postgres_exporter") {
+        return None;
+    }
+    let work = TempDir::new(test);
+    let server = LocalServer::init_and_start(&bin, work.path());
+    Some((exporter, work, server))
+}
+
 /// Every `pg_*` and custom metric an alert or the dashboard uses is one a real, current
 /// postgres_exporter, given the compiled queries, exports from a real PostgreSQL, and the
 /// scrape succeeds as a whole.
 #[test]
 fn postgres_exporter_exports_every_metric_the_rules_use() {
-    let Some(exporter) = postgres_exporter() else {
+    let Some((exporter, work, server)) = exporter_and_server("exporter") else {
         return;
     };
-    let Some(bin) = server_bin() else {
-        assert!(!tools_required(), "PostgreSQL is required");
-        return;
-    };
-    if !super::can_run_as_postgres("postgres_exporter") {
-        return;
-    }
-    let work = TempDir::new("exporter");
-    let server = LocalServer::init_and_start(&bin, work.path());
     let pg_port = server.port;
     // A full backup an hour ago, as the backup sidecar records it; no differential yet.
     server
@@ -1061,4 +1068,121 @@ fn the_monitoring_stack_selects_and_reaches_what_is_compiled() {
         }
     }
     assert_eq!(seen.len(), 2, "{seen:?}");
+}
+
+/// The compiled start script and its exporter, stopped as the kubelet stops the container
+/// (SIGTERM to the script, which stops the exporter).
+struct StartScript(Child);
+
+impl Drop for StartScript {
+    fn drop(&mut self) {
+        // SAFETY: kill has no memory preconditions; the pid is our child's.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// `pg_up` of a scrape, once the exporter answers.
+fn pg_up(port: u16) -> Option<bool> {
+    let body = scrape(port)?;
+    body.lines()
+        .find_map(|line| line.strip_prefix("pg_up "))
+        .map(|value| value.trim() == "1")
+}
+
+/// The database pod's exporter reads the monitor password only at start. After a rotation
+/// (the leader's passwords.py has set the new one), its next connection is refused
+/// (`pg_up 0`) until the compiled start script, seeing the file change, starts it again.
+#[test]
+fn the_exporter_starts_again_on_a_rotated_monitor_password() {
+    let Some((exporter, work, server)) = exporter_and_server("exporter-rotation") else {
+        return;
+    };
+    server
+        .sql(
+            "postgres",
+            "CREATE ROLE monitor LOGIN PASSWORD 'first' IN ROLE pg_monitor",
+        )
+        .expect("monitor role");
+    // The monitor role logs in with its password, as in the cluster's pg_hba.
+    let hba = work.path().join("data/pg_hba.conf");
+    let rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        format!("host all monitor 127.0.0.1/32 scram-sha-256\n{rules}"),
+    )
+    .expect("pg_hba.conf");
+    server
+        .sql("postgres", "SELECT pg_reload_conf()")
+        .expect("reload");
+
+    let password = work.path().join("credentials/monitor-password");
+    std::fs::create_dir_all(password.parent().expect("folder")).expect("credentials");
+    std::fs::write(&password, "first").expect("password");
+    let config =
+        std::fs::read_to_string(root().join("out/acme/database/configmap-postgres-exporter.yaml"))
+            .expect("compiled exporter ConfigMap");
+    let port = free_port();
+    let script = parse_yaml(&config)["data"]["start.sh"]
+        .as_str()
+        .expect("start.sh")
+        .replace(
+            "/etc/postgresql/credentials/monitor-password",
+            &password.display().to_string(),
+        )
+        .replace(":9187", &format!("127.0.0.1:{port}"));
+    let script_path = work.path().join("start.sh");
+    std::fs::write(&script_path, script).expect("start.sh");
+    let path = format!(
+        "{}:{}",
+        exporter.parent().expect("the exporter's folder").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    // The container's environment, as compiled (the URI's port is this server's).
+    let _running = StartScript(
+        Command::new("/bin/sh")
+            .arg(&script_path)
+            .env("PATH", path)
+            .env(
+                "DATA_SOURCE_URI",
+                format!("127.0.0.1:{}/postgres?sslmode=disable", server.port),
+            )
+            .env("DATA_SOURCE_USER", "monitor")
+            .env("DATA_SOURCE_PASS_FILE", &password)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start.sh starts"),
+    );
+    let until = |up: bool, limit: Duration| {
+        let started = Instant::now();
+        while pg_up(port) != Some(up) {
+            assert!(started.elapsed() < limit, "pg_up never became {up}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        started.elapsed()
+    };
+    until(true, Duration::from_secs(30));
+
+    // PostgreSQL has the new password; the exporter's connection ends (a failover, a
+    // restart): with the old password it cannot log in again.
+    let terminate =
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'monitor'";
+    server
+        .sql("postgres", "ALTER ROLE monitor PASSWORD 'second'")
+        .expect("alter");
+    server.sql("postgres", terminate).expect("terminate");
+    until(false, Duration::from_secs(30));
+
+    // The Secret's file changes: the script starts the exporter again, which logs in.
+    let staged = password.with_extension("new");
+    std::fs::write(&staged, "second").expect("staged");
+    std::fs::rename(&staged, &password).expect("swap");
+    let back = until(true, Duration::from_secs(30));
+    eprintln!(
+        "the exporter logs in with the rotated password {:.1} s after the file changed",
+        back.as_secs_f64()
+    );
 }

@@ -44,6 +44,8 @@ fn every_container_sees_only_the_passwords_it_uses() {
     use gitopsc::emit::credentials::secret_key;
     let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
         ("postgres", secret_key::ALL.to_vec()),
+        // passwords.py keeps every role's password equal to the Secret's, on the leader.
+        ("patroni-config", secret_key::ALL.to_vec()),
         ("postgres-exporter", vec![secret_key::MONITOR]),
         ("pgpool", vec![secret_key::APP, secret_key::MONITOR]),
         ("pgpool-exporter", vec![secret_key::MONITOR]),
@@ -86,7 +88,8 @@ fn every_container_sees_only_the_passwords_it_uses() {
                     "{}/{path}: the keys {container} can read",
                     compiled.member.name
                 );
-                if name != "postgres" && name != "pgbackrest" {
+                // Only the database's own containers may log in as the superuser.
+                if !["postgres", "pgbackrest", "patroni-config"].contains(&name) {
                     assert!(!keys.contains(secret_key::SUPERUSER));
                 }
                 checked.insert(name.to_string());

@@ -118,14 +118,19 @@ fn references(value: &Value, out: &mut Vec<(String, String, String)>) {
                 };
                 let inner = &rest[start + 2..start + end];
                 let parts: Vec<&str> = inner.split('.').collect();
+                // `block[0].argument` is checked as `block.argument`.
+                let path = |rest: &[&str]| {
+                    rest.iter()
+                        .map(|part| part.split('[').next().unwrap_or(part))
+                        .collect::<Vec<_>>()
+                        .join(".")
+                };
                 match parts.as_slice() {
-                    ["data", kind, name, attribute, ..] => out.push((
-                        format!("data.{kind}"),
-                        name.to_string(),
-                        attribute.to_string(),
-                    )),
-                    [kind, name, attribute, ..] => {
-                        out.push((kind.to_string(), name.to_string(), attribute.to_string()))
+                    ["data", kind, name, rest @ ..] if !rest.is_empty() => {
+                        out.push((format!("data.{kind}"), name.to_string(), path(rest)))
+                    }
+                    [kind, name, rest @ ..] if !rest.is_empty() => {
+                        out.push((kind.to_string(), name.to_string(), path(rest)))
                     }
                     _ => out.push((inner.to_string(), String::new(), String::new())),
                 }
@@ -225,9 +230,15 @@ fn validate(schema: &Value, files: &BTreeMap<String, Value>) -> Vec<String> {
                 problems.push(format!("{path}: ${{{kind}.{name}}} is not declared"));
                 continue;
             }
-            let known = schema[section][bare]["attributes"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x == attribute.as_str()));
+            // An attribute, or an argument of a nested block (`block.argument`).
+            let known = match attribute.split_once('.') {
+                None => schema[section][bare]["attributes"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == attribute.as_str())),
+                Some((block, argument)) => schema[section][bare]["blocks"][block]["arguments"]
+                    .get(argument)
+                    .is_some(),
+            };
             if !known {
                 problems.push(format!("{path}: {kind} has no attribute `{attribute}`"));
             }
@@ -627,9 +638,9 @@ fn terraform_and_manifests_agree() {
                 "{}: {email}",
                 customer.name
             );
+            // The cluster's pool (`<project>.svc.id.goog`), read from the cluster.
             let member = format!(
-                "serviceAccount:{}.svc.id.goog[{}/{}]",
-                customer.cluster.project_id,
+                "serviceAccount:${{google_container_cluster.cluster.workload_identity_config[0].workload_pool}}[{}/{}]",
                 account["metadata"]["namespace"]
                     .as_str()
                     .expect("namespace"),
@@ -798,5 +809,120 @@ fn the_module_graph_orders_what_refers_to_what() {
         let grant = Address::resource("google_project_iam_member", "nodes");
         assert!(graph.waits_for(&grant, &NODE_ACCOUNT), "{name}");
         assert!(!graph.waits_for(&CLUSTER, &grant), "{name}");
+        assert_eq!(
+            ordering_faults(&files),
+            Vec::<String>::new(),
+            "{name}: the orders one apply needs"
+        );
+    }
+}
+
+/// What one `terraform apply` of a fresh project needs ordered, against the graph of a
+/// customer's files: the cluster after the GKE service agent's grant on the etcd key (GKE
+/// checks it at creation), and every grant to a Workload Identity member after the cluster
+/// (its pool exists only then). The faults found.
+fn ordering_faults(files: &[Value]) -> Vec<String> {
+    use gitopsc::terraform::{CLUSTER, Graph, KEY_GRANT};
+    let graph = Graph::of(files);
+    let mut faults = Vec::new();
+    if graph.edges.contains_key(&KEY_GRANT.to_string()) && !graph.waits_for(&CLUSTER, &KEY_GRANT) {
+        faults.push("the cluster does not wait for the key grant".to_string());
+    }
+    for file in files {
+        for (kind, blocks) in file["resource"].as_object().into_iter().flatten() {
+            for (name, body) in blocks.as_object().into_iter().flatten() {
+                let member = body["member"].as_str().unwrap_or_default();
+                let workload = member.contains("workload_pool") || member.contains(".svc.id.goog[");
+                if workload
+                    && !graph.block_waits_for(&format!("{kind}.{name}"), &CLUSTER.to_string())
+                {
+                    faults.push(format!("{kind}.{name} does not wait for the cluster"));
+                }
+            }
+        }
+    }
+    faults
+}
+
+/// The ordering check finds each edge removed: the cluster's `depends_on` on the key
+/// grant, and a Workload Identity member written as a literal pool.
+#[test]
+fn the_ordering_check_fails_when_an_edge_is_removed() {
+    let compiled = super::compiled_customer("acme");
+    let files: Vec<Value> = super::compiled_files(&compiled)
+        .iter()
+        .filter(|(path, _)| path.starts_with("terraform/"))
+        .map(|(_, text)| serde_json::from_str(text).expect("JSON"))
+        .collect();
+    assert_eq!(ordering_faults(&files), Vec::<String>::new());
+    let without = |edit: &dyn Fn(&mut Value) -> bool| -> Vec<String> {
+        let mut changed = files.clone();
+        assert!(changed.iter_mut().any(edit), "the edit applies");
+        ordering_faults(&changed)
+    };
+    let faults = without(&|file| {
+        file.pointer_mut("/resource/google_container_cluster/cluster")
+            .and_then(Value::as_object_mut)
+            .is_some_and(|cluster| cluster.remove("depends_on").is_some())
+    });
+    assert_eq!(faults, vec!["the cluster does not wait for the key grant"]);
+    let faults = without(&|file| {
+        file.pointer_mut("/resource/google_service_account_iam_member/app/member")
+            .is_some_and(|member| {
+                *member =
+                    Value::String("serviceAccount:acme-prod-4821.svc.id.goog[acme/app]".into());
+                true
+            })
+    });
+    assert_eq!(
+        faults,
+        vec!["google_service_account_iam_member.app does not wait for the cluster"]
+    );
+}
+
+/// Every service account the Terraform creates has an ID the google provider accepts at
+/// plan (`google_service_account.account_id`: `validateRFC1035Name(6, 30)`), whether it
+/// comes from a profile's email or is compiled (`<customer>-nodes`, `<customer>-pgbackrest`,
+/// cut to fit), for every shipped customer and fixture.
+#[test]
+fn every_service_account_id_passes_the_providers_rule() {
+    let mut checked = 0;
+    for compiled in super::compiled_customers() {
+        for (path, text) in super::compiled_files(&compiled) {
+            if !path.starts_with("terraform/") {
+                continue;
+            }
+            let document: Value = serde_json::from_str(text).expect("JSON");
+            let accounts = document["resource"]["google_service_account"].as_object();
+            for (name, body) in accounts.into_iter().flatten() {
+                let id = body["account_id"].as_str().expect("account_id");
+                assert_eq!(
+                    gitopsc::syntax::service_account_id(id),
+                    Ok(()),
+                    "{}: google_service_account.{name}.account_id {id:?}",
+                    compiled.member.name
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 6, "{checked} accounts checked");
+    // The rule itself: the provider's bounds and alphabet.
+    for (id, valid) in [
+        ("acme-api", true),
+        ("abcdef", true),
+        ("abcde", false),
+        (&"a".repeat(30), true),
+        (&"a".repeat(31), false),
+        ("1abcdef", false),
+        ("abcdef-", false),
+        ("Abcdef", false),
+        ("abc_def", false),
+    ] {
+        assert_eq!(
+            gitopsc::syntax::service_account_id(id).is_ok(),
+            valid,
+            "{id}"
+        );
     }
 }

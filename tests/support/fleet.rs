@@ -48,7 +48,7 @@ spec:
       requests: { cpu: 250m, memory: 256Mi }
       limits: { cpu: \"1\", memory: 512Mi }
     workloadIdentity:
-      gcpServiceAccount: api@vendor-fleet.iam.gserviceaccount.com
+      gcpServiceAccount: fleet-api@vendor-fleet.iam.gserviceaccount.com
     # Up to 12 pods × 4 within the 64 sessions two default Pgpool pods serve (E0327).
     databaseConnectionsPerPod: 4
   database:
