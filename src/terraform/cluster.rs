@@ -55,6 +55,21 @@ pub(super) fn file(customer: &Customer, gcp: &Gcp) -> File {
         cluster["database_encryption"] = json!({"state": "ENCRYPTED", "key_name": key.0});
         encryption = encrypted_with(&key.0, gcp);
     }
+    if customer
+        .access
+        .internal
+        .as_ref()
+        .is_some_and(|i| i.hostname.is_some())
+    {
+        // The internal Service names its reserved address in
+        // `networking.gke.io/load-balancer-ip-addresses`, which only ingress-gce's L4
+        // controller reads (`pkg/address` `IPv4ToUse`), and that controller owns internal
+        // load balancers only with subsetting; without it the service controller of
+        // cloud-provider-gcp takes `spec.loadBalancerIP` alone (`ilbIPToUse`) and the DNS
+        // record would point at an address the load balancer does not have. Once on,
+        // GKE cannot turn it off: nothing here ever does.
+        cluster["enable_l4_ilb_subsetting"] = json!(true);
+    }
     if let Some(zones) = &settings.zones {
         // Every node pool inherits the cluster's zones; a set, so sorted.
         let zones: std::collections::BTreeSet<&str> = zones.iter().map(|z| z.0.as_str()).collect();

@@ -594,6 +594,16 @@ fn terraform_and_manifests_agree() {
                 "{}: {address}",
                 customer.name
             );
+            // Only ingress-gce's L4 controller reads the annotation, and it owns internal
+            // load balancers only with subsetting (cloud-provider-gcp's `ilbIPToUse`
+            // takes `spec.loadBalancerIP` alone).
+            assert!(
+                resource("google_container_cluster")
+                    .iter()
+                    .all(|c| c["enable_l4_ilb_subsetting"] == true),
+                "{}: the reserved address is used only with L4 ILB subsetting",
+                customer.name
+            );
             let host = customer
                 .access
                 .internal
