@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{Address, Block, File, Gcp, NODE_ACCOUNT, network};
+use crate::cidr::Cidr;
 use crate::model::{Customer, ExternalEntry, InternalEntry};
 
 /// The external entry's global address, which its DNS records point at.
@@ -11,6 +12,9 @@ pub const GLOBAL_ADDRESS: Address = Address::resource("google_compute_global_add
 const SECURITY_POLICY: Address = Address::resource("google_compute_security_policy", "edge");
 const SSL_POLICY: Address = Address::resource("google_compute_ssl_policy", "ingress");
 const INTERNAL_CLIENTS: Address = Address::resource("google_compute_firewall", "internal_clients");
+/// The IPv6 part of the internal allow-list: a firewall rule takes one address family.
+const INTERNAL_CLIENTS_V6: Address =
+    Address::resource("google_compute_firewall", "internal_clients_v6");
 const HEALTH_CHECKS: Address = Address::resource("google_compute_firewall", "health_checks");
 /// Cloud Armor takes at most 10 source ranges in one rule's `src_ip_ranges`.
 pub const RANGES_PER_RULE: usize = 10;
@@ -96,35 +100,47 @@ fn armor_rules(external: &ExternalEntry) -> Vec<Value> {
     rules
 }
 
-fn internal_entry(customer: &Customer, gcp: &Gcp, internal: &InternalEntry) -> [Block; 2] {
+fn internal_entry(customer: &Customer, gcp: &Gcp, internal: &InternalEntry) -> Vec<Block> {
     let nodes = NODE_ACCOUNT.attr("email");
     let network = network::network(gcp).attr("self_link");
-    [
-        Block::new(
-            INTERNAL_CLIENTS,
-            json!({
-                "name": format!("{}-internal-clients", customer.name),
-                "project": gcp.network_project,
-                "network": network,
-                "direction": "INGRESS",
-                "source_ranges": internal.allowed.strings(),
-                "target_service_accounts": [nodes],
-                "allow": [{"protocol": "tcp", "ports": [customer.app.port.to_string()]}]
-            }),
-        ),
-        Block::new(
-            HEALTH_CHECKS,
-            json!({
-                "name": format!("{}-health-checks", customer.name),
-                "project": gcp.network_project,
-                "network": network,
-                "direction": "INGRESS",
-                "source_ranges": HEALTH_CHECK_RANGES,
-                "target_service_accounts": [nodes],
-                // kube-proxy's health endpoint and the node ports a Service's
-                // `healthCheckNodePort` is taken from.
-                "allow": [{"protocol": "tcp", "ports": ["10256", "30000-32767"]}]
-            }),
-        ),
-    ]
+    // GCP refuses a rule whose source ranges mix IPv4 and IPv6: one rule per family.
+    let (v6, v4): (Vec<&Cidr>, Vec<&Cidr>) = internal
+        .allowed
+        .ranges()
+        .iter()
+        .partition(|range| range.address.is_ipv6());
+    let mut blocks: Vec<Block> = [(INTERNAL_CLIENTS, "", v4), (INTERNAL_CLIENTS_V6, "-v6", v6)]
+        .into_iter()
+        .filter(|(_, _, ranges)| !ranges.is_empty())
+        .map(|(address, suffix, ranges)| {
+            let ranges: Vec<String> = ranges.iter().map(ToString::to_string).collect();
+            Block::new(
+                address,
+                json!({
+                    "name": format!("{}-internal-clients{suffix}", customer.name),
+                    "project": gcp.network_project,
+                    "network": network,
+                    "direction": "INGRESS",
+                    "source_ranges": ranges,
+                    "target_service_accounts": [nodes],
+                    "allow": [{"protocol": "tcp", "ports": [customer.app.port.to_string()]}]
+                }),
+            )
+        })
+        .collect();
+    blocks.push(Block::new(
+        HEALTH_CHECKS,
+        json!({
+            "name": format!("{}-health-checks", customer.name),
+            "project": gcp.network_project,
+            "network": network,
+            "direction": "INGRESS",
+            "source_ranges": HEALTH_CHECK_RANGES,
+            "target_service_accounts": [nodes],
+            // kube-proxy's health endpoint and the node ports a Service's
+            // `healthCheckNodePort` is taken from.
+            "allow": [{"protocol": "tcp", "ports": ["10256", "30000-32767"]}]
+        }),
+    ));
+    blocks
 }

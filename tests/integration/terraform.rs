@@ -538,20 +538,26 @@ fn terraform_and_manifests_agree() {
             if ranges.is_empty() {
                 continue;
             }
-            let firewall = resource("google_compute_firewall")
+            // One rule per address family (GCP refuses a rule that mixes them), together
+            // the Service's ranges.
+            let rules: Vec<Value> = resource("google_compute_firewall")
                 .into_iter()
-                .find(|f| {
-                    f["name"]
-                        .as_str()
-                        .is_some_and(|n| n.ends_with("-internal-clients"))
+                .filter(|f| {
+                    f["name"].as_str().is_some_and(|n| {
+                        n.ends_with("-internal-clients") || n.ends_with("-internal-clients-v6")
+                    })
                 })
-                .expect("internal firewall");
-            assert_eq!(
-                strings(&firewall["source_ranges"]),
-                ranges,
-                "{}",
-                customer.name
-            );
+                .collect();
+            let mut together = std::collections::BTreeSet::new();
+            for rule in &rules {
+                let families: std::collections::BTreeSet<bool> = strings(&rule["source_ranges"])
+                    .iter()
+                    .map(|r| r.contains(':'))
+                    .collect();
+                assert_eq!(families.len(), 1, "{}: {rule}", customer.name);
+                together.extend(strings(&rule["source_ranges"]));
+            }
+            assert_eq!(together, ranges, "{}", customer.name);
         }
         // Firewall rules live with the network: the host project of a Shared VPC.
         let gcp = customer
