@@ -126,6 +126,11 @@ fn cluster(customer: &Customer, gcp: &Gcp, settings: &ClusterSettings) -> Value 
         "subnetwork": network::subnetwork(gcp).attr("self_link"),
         "remove_default_node_pool": true,
         "initial_node_count": 1,
+        // The temporary default pool, removed once the cluster exists, runs hardened and as
+        // the nodes' own account like every pool: the Compute Engine default account it
+        // would take otherwise is disabled or stripped of roles in hardened organisations
+        // (`iam.automaticIamGrantsForDefaultServiceAccounts`), and creation would fail.
+        "node_config": default_pool_config(),
         "deletion_protection": true,
         "networking_mode": "VPC_NATIVE",
         "ip_allocation_policy": ip_allocation,
@@ -223,8 +228,24 @@ fn node_pools(customer: &Customer, gcp: &Gcp, listed: Option<Vec<NodePool>>) -> 
         .collect()
 }
 
-/// Hardened nodes: COS, the nodes' own account, GKE's metadata server, Shielded VMs, and
-/// the pool's taints, which the compiled tolerations match.
+/// The hardening every node gets: COS, the nodes' own account, GKE's metadata server,
+/// Shielded VMs.
+fn default_pool_config() -> Value {
+    json!({
+        "image_type": "COS_CONTAINERD",
+        "service_account": NODE_ACCOUNT.attr("email"),
+        "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+        "metadata": {"disable-legacy-endpoints": "true"},
+        "workload_metadata_config": {"mode": "GKE_METADATA"},
+        "shielded_instance_config": {
+            "enable_secure_boot": true,
+            "enable_integrity_monitoring": true
+        }
+    })
+}
+
+/// A pool's nodes: the hardening of `default_pool_config`, the pool's machine type, and
+/// its taints, which the compiled tolerations match.
 fn node_config(customer: &Customer, pool: &NodePool) -> Value {
     let taints: Vec<Value> = pool
         .taints
@@ -239,18 +260,14 @@ fn node_config(customer: &Customer, pool: &NodePool) -> Value {
         })
         .collect();
     let mut node_config = json!({
-        "machine_type": pool.machine_type.clone().unwrap_or_else(|| MACHINE_TYPE.into()),
-        "image_type": "COS_CONTAINERD",
-        "service_account": NODE_ACCOUNT.attr("email"),
-        "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
-        "metadata": {"disable-legacy-endpoints": "true"},
-        "workload_metadata_config": {"mode": "GKE_METADATA"},
-        "shielded_instance_config": {
-            "enable_secure_boot": true,
-            "enable_integrity_monitoring": true
-        },
-        "labels": {"gitopsc.io/customer": customer.name}
+        "machine_type": pool.machine_type.clone().unwrap_or_else(|| MACHINE_TYPE.into())
     });
+    if let (Some(config), Value::Object(hardening)) =
+        (node_config.as_object_mut(), default_pool_config())
+    {
+        config.extend(hardening);
+    }
+    node_config["labels"] = json!({"gitopsc.io/customer": customer.name});
     if !taints.is_empty() {
         node_config["taint"] = Value::Array(taints);
     }
