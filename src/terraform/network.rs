@@ -134,6 +134,13 @@ fn nat(customer: &Customer, gcp: &Gcp) -> [Block; 2] {
                     "name": subnetwork(gcp).attr("id"),
                     "source_ip_ranges_to_nat": ["ALL_IP_RANGES"]
                 }],
+                // Ports follow each node's connections (64 up to 4,096), instead of a fixed
+                // 64 per VM that a busy node exhausts; Google's rule: dynamic allocation
+                // excludes endpoint-independent mapping.
+                "enable_dynamic_port_allocation": true,
+                "enable_endpoint_independent_mapping": false,
+                "min_ports_per_vm": 64,
+                "max_ports_per_vm": 4096,
                 "log_config": {"enable": true, "filter": "ERRORS_ONLY"}
             }),
         ),

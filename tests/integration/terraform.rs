@@ -583,6 +583,22 @@ fn terraform_and_manifests_agree() {
             "{}: Cloud NAT exactly when asked",
             customer.name
         );
+        // Dynamic port allocation, as the Compute API allows it: not with
+        // endpoint-independent mapping, ports per VM powers of two, at least 32, max > min.
+        for nat in resource("google_compute_router_nat") {
+            let ports = |key: &str| nat[key].as_u64().unwrap_or_default();
+            let (min, max) = (ports("min_ports_per_vm"), ports("max_ports_per_vm"));
+            assert!(
+                nat["enable_dynamic_port_allocation"] == true
+                    && nat["enable_endpoint_independent_mapping"] == false
+                    && min >= 32
+                    && min.is_power_of_two()
+                    && max.is_power_of_two()
+                    && max > min,
+                "{}: {nat}",
+                customer.name
+            );
+        }
         // The internal load balancer takes the address the Terraform reserves, and each DNS
         // record points at the address its entry point takes.
         let records = resource("google_dns_record_set");
