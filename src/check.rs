@@ -460,11 +460,12 @@ fn check_zone_spread(c: &mut Checker<'_>, database: &crate::model::Database) {
             Code::ZoneSpread,
             "/spec/database/replicas",
             format!(
-                "{members} members over {zones} zones need {per_zone} nodes in a zone, one per member; {pool} has at most {} per zone",
+                "{members} members over {zones} zones need {per_zone} nodes in a zone, one per member; {pool} can have at most {} in each zone",
                 database.nodes_per_zone
             ),
             format!(
-                "raise `maxNodes` of {pool} to {per_zone}, add zones (`infrastructure.cluster.zones`), or run fewer members"
+                "raise `maxNodes` of {pool} to {} (it counts the nodes of all zones), add zones (`infrastructure.cluster.zones`), or run fewer members",
+                per_zone * zones
             ),
         );
     } else if members > zones && members > 1 {

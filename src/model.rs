@@ -810,8 +810,14 @@ fn zones(spec: &crate::profile::Spec) -> u32 {
 }
 
 /// The most nodes per zone the members can run on: their pool's maximum, or, with no
-/// pool of their own, every pool's (the default pool's when none is listed).
+/// pool of their own, every pool's (the default pool's when none is listed), as a total
+/// over the zones. The autoscaler balances a pool over its zones (`location_policy`
+/// BALANCED), so every zone can have the total divided by the zones, rounded down.
 fn nodes_per_zone(placement: Option<&NodePlacement>, spec: &crate::profile::Spec) -> u32 {
+    pool_total(placement, spec) / zones(spec).max(1)
+}
+
+fn pool_total(placement: Option<&NodePlacement>, spec: &crate::profile::Spec) -> u32 {
     let pools = spec
         .infrastructure
         .as_ref()

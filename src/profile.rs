@@ -900,10 +900,11 @@ pub struct NodePool {
     pub name: Option<DnsLabel>,
     /// Compute Engine machine type, e.g. `e2-standard-4`.
     pub machine_type: Option<String>,
-    /// Fewest nodes per zone.
+    /// Fewest nodes in the pool, over all its zones (GKE's `total_min_node_count`; the
+    /// autoscaler keeps the zones balanced).
     #[schemars(range(min = 0, max = 1000))]
     pub min_nodes: Option<u32>,
-    /// Most nodes per zone; at least `minNodes`.
+    /// Most nodes in the pool, over all its zones; at least `minNodes`.
     #[schemars(range(min = 1, max = 1000))]
     pub max_nodes: Option<u32>,
     /// Taints that keep other workloads off these nodes.

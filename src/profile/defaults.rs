@@ -72,9 +72,10 @@ pub const DATABASE_MEMORY_LIMIT: &str = "2Gi";
 pub const CITUS_WORKER_GROUPS: u32 = 2;
 /// The node pool the database runs on when the profile names none but lists it.
 pub const DATABASE_NODE_POOL: &str = "db";
-/// A node pool's size in each of its zones when the profile leaves it unset.
-pub const NODE_POOL_MIN_NODES: u32 = 1;
-pub const NODE_POOL_MAX_NODES: u32 = 3;
+/// A node pool's size over all its zones when the profile leaves it unset: one to three
+/// nodes in each of GKE's default three zones.
+pub const NODE_POOL_MIN_NODES: u32 = 3;
+pub const NODE_POOL_MAX_NODES: u32 = 9;
 /// The zones GKE puts a regional cluster's nodes in when `node_locations` is unset
 /// (cloud.google.com/kubernetes-engine/docs/concepts/regional-clusters: "three zones").
 pub const GKE_DEFAULT_ZONES: u32 = 3;

@@ -209,6 +209,11 @@ fn node_pools(customer: &Customer, gcp: &Gcp, listed: Option<Vec<NodePool>>) -> 
         .iter()
         .filter_map(|pool| {
             let name = pool.name.clone()?.0;
+            let max = pool.max_nodes.unwrap_or(defaults::NODE_POOL_MAX_NODES);
+            // An unset minimum never exceeds the pool's maximum.
+            let min = pool
+                .min_nodes
+                .unwrap_or(defaults::NODE_POOL_MIN_NODES.min(max));
             Some(Block::new(
                 Address::named("google_container_node_pool", name.clone()),
                 json!({
@@ -216,9 +221,13 @@ fn node_pools(customer: &Customer, gcp: &Gcp, listed: Option<Vec<NodePool>>) -> 
                     "project": gcp.project,
                     "location": gcp.region,
                     "cluster": CLUSTER.attr("id"),
+                    // The profile's bounds count the pool's nodes in all its zones, kept
+                    // balanced; `min_node_count`/`max_node_count` would count them per
+                    // zone (a pool of 3 in three zones would be 9 nodes).
                     "autoscaling": {
-                        "min_node_count": pool.min_nodes.unwrap_or(defaults::NODE_POOL_MIN_NODES),
-                        "max_node_count": pool.max_nodes.unwrap_or(defaults::NODE_POOL_MAX_NODES)
+                        "location_policy": "BALANCED",
+                        "total_min_node_count": min,
+                        "total_max_node_count": max
                     },
                     "management": {"auto_repair": true, "auto_upgrade": true},
                     "node_config": node_config(customer, pool)
