@@ -845,20 +845,39 @@ impl Drop for Attempts {
     }
 }
 
-/// The app Deployment patches the leader's passwords.py asked for: the annotation's values.
-fn app_rolls(api: &ApiRecorder, namespace: &str) -> Vec<String> {
-    let path = format!("/apis/apps/v1/namespaces/{namespace}/deployments/app");
+/// The pod-template patches the leader's passwords.py asked for on `workload`
+/// (`deployments/app`, `statefulsets/postgres`): the values of `annotation`, in order.
+fn rolls(api: &ApiRecorder, namespace: &str, workload: &str, annotation: &str) -> Vec<String> {
+    let path = format!("/apis/apps/v1/namespaces/{namespace}/{workload}");
     api.requests()
         .into_iter()
         .filter(|(method, p, _)| method == "PATCH" && *p == path)
         .map(|(_, _, body)| {
             let body: Value = serde_json::from_str(&body).expect("a JSON patch");
-            body["spec"]["template"]["metadata"]["annotations"]["gitopsc.io/app-credentials"]
+            body["spec"]["template"]["metadata"]["annotations"][annotation]
                 .as_str()
                 .expect("the annotation")
                 .to_string()
         })
         .collect()
+}
+
+fn app_rolls(api: &ApiRecorder, namespace: &str) -> Vec<String> {
+    rolls(
+        api,
+        namespace,
+        "deployments/app",
+        gitopsc::emit::names::APP_CREDENTIALS_ANNOTATION,
+    )
+}
+
+fn member_rolls(api: &ApiRecorder, namespace: &str) -> Vec<String> {
+    rolls(
+        api,
+        namespace,
+        "statefulsets/postgres",
+        gitopsc::emit::names::PATRONI_CREDENTIALS_ANNOTATION,
+    )
 }
 
 /// Rotating the app's, the monitor's and the backup role's password is one step, the
@@ -1002,22 +1021,6 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
-}
-
-/// The StatefulSet patches the leader's passwords.py asked for: the annotation's values.
-fn member_rolls(api: &ApiRecorder, namespace: &str) -> Vec<String> {
-    let path = format!("/apis/apps/v1/namespaces/{namespace}/statefulsets/postgres");
-    api.requests()
-        .into_iter()
-        .filter(|(method, p, _)| method == "PATCH" && *p == path)
-        .map(|(_, _, body)| {
-            let body: Value = serde_json::from_str(&body).expect("a JSON patch");
-            body["spec"]["template"]["metadata"]["annotations"]["gitopsc.io/patroni-credentials"]
-                .as_str()
-                .expect("the annotation")
-                .to_string()
-        })
-        .collect()
 }
 
 /// Patroni's own passwords (superuser, replication, rewind) rotated in the Secret only:
