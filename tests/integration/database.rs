@@ -1363,9 +1363,7 @@ impl Stack {
     /// SQL on member `i` as the superuser, over its local socket: the only way pg_hba
     /// lets the superuser in.
     pub(super) fn member_sql(&self, i: usize, sql: &str) -> Result<String, String> {
-        let member = &self.members[i];
-        let socket = member.dir.join("run").display().to_string();
-        self.psql_at(&socket, member.pg_port, "postgres", "postgres", sql)
+        self.member_sql_in(i, "postgres", sql)
     }
 
     /// SQL on member `i` as the superuser in `database`, over its local socket.
