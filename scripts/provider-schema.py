@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Extract the part of the hashicorp/google provider schema that gitopsc emits.
 
-No `terraform init` is possible offline, so the schema comes from the npm package
-`@cdktf/provider-google`, whose `.jsii` manifest describes every resource and data source
-of the provider it was generated from (16.12.1 carries provider 6.50.0; the package is
-archived, so that schema is frozen). Usage:
+No `terraform init` is possible offline, so the schema comes from the PyPI package
+`cdktn-provider-google` (CDK Terrain's prebuilt bindings, the successor of the archived
+`@cdktf/provider-google`), whose `.jsii` manifest describes every resource and data source
+of the provider it was generated from (21.1.0 carries provider 8.7.0, its README and the
+Registry links in the manifest say so). Usage:
 
     scripts/provider-schema.py [PATH/TO/.jsii] > schema/google-provider.json
 
-Without a path it runs `npm pack @cdktf/provider-google@16.12.1` into a temporary folder.
+Without a path it runs `pip download cdktn-provider-google==21.1.0` into a temporary
+folder and reads the manifest from the wheel.
 Names: jsii property names are camelCase and a naive conversion is wrong for a few
 (`enableK8SBetaApis` is `enable_k8s_beta_apis`), so each name is taken from the Terraform
 Registry link in its docs, which carries the real snake_case name.
@@ -20,11 +22,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
-PACKAGE = "@cdktf/provider-google"
-VERSION = "16.12.1"
-PREFIX = PACKAGE + "."
+DISTRIBUTION = "cdktn-provider-google"
+VERSION = "21.1.0"
+PREFIX = "@cdktn/provider-google."
 
 # What gitopsc's Terraform uses: (kind, Terraform type).
 TYPES = [
@@ -54,6 +57,9 @@ TYPES = [
     ("resource", "google_storage_bucket"),
     ("resource", "google_project_iam_audit_config"),
     ("resource", "google_storage_bucket_iam_member"),
+    ("resource", "google_project_service"),
+    ("resource", "google_binary_authorization_policy"),
+    ("resource", "google_dns_managed_zone"),
 ]
 
 
@@ -93,7 +99,7 @@ def snake(prop):
 def describe(types, ref):
     """`(nesting, struct)` of a property type: a block (single or list) or an argument."""
     if "union" in ref:
-        kinds = [t for t in ref["union"]["types"] if t.get("fqn") != "cdktf.IResolvable"]
+        kinds = [t for t in ref["union"]["types"] if t.get("fqn") not in ("cdktf.IResolvable", "cdktn.IResolvable")]
         if len(kinds) == 1:
             return describe(types, kinds[0])
         return ("argument", "dynamic")
@@ -143,13 +149,15 @@ def main():
     else:
         folder = tempfile.TemporaryDirectory()
         subprocess.run(
-            ["npm", "pack", f"{PACKAGE}@{VERSION}", "--silent"],
-            cwd=folder.name,
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+             f"{DISTRIBUTION}=={VERSION}", "--dest", folder.name],
             check=True,
-            stdout=subprocess.DEVNULL,
         )
-        tgz = next(Path(folder.name).glob("*.tgz"))
-        with tarfile.open(tgz) as archive:
+        wheel = next(Path(folder.name).glob("*.whl"))
+        with zipfile.ZipFile(wheel) as archive:
+            inner = next(n for n in archive.namelist() if n.endswith(".jsii.tgz"))
+            archive.extract(inner, folder.name)
+        with tarfile.open(Path(folder.name) / inner) as archive:
             archive.extract("package/.jsii", folder.name, filter="data")
         manifest = Path(folder.name) / "package/.jsii"
     jsii = json.loads(manifest.read_text())
@@ -157,7 +165,7 @@ def main():
     provider_version = re.search(r"hashicorp/google/([0-9.]+)/", json.dumps(jsii["types"][PREFIX + "provider.GoogleProviderConfig"]))
     out = {
         "provenance": {
-            "package": f"{PACKAGE}@{jsii['version']}",
+            "package": f"{jsii['name']}@{jsii['version']} (PyPI {DISTRIBUTION}=={VERSION})",
             "provider": f"hashicorp/google {provider_version.group(1) if provider_version else '?'}",
             "how": "scripts/provider-schema.py: the Config types of the package's .jsii manifest",
         },

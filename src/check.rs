@@ -109,6 +109,9 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
         }
     }
     check_zones(&mut c, spec);
+    if let Some(gcp) = &spec.gcp {
+        check_network(&mut c, gcp);
+    }
     for (i, pool) in spec
         .infrastructure
         .iter()
@@ -521,6 +524,31 @@ fn check_zones(c: &mut Checker<'_>, spec: &crate::profile::Spec) {
                 "list each zone once",
             );
         }
+    }
+}
+
+/// The subnetwork's secondary ranges: named for a Shared VPC (GKE may not create ranges in
+/// the host project's subnetwork), never beside `createNetwork` (which names its own).
+fn check_network(c: &mut Checker<'_>, gcp: &crate::profile::Gcp) {
+    let host = gcp.network_project_id.as_ref();
+    let shared = host.is_some_and(|host| Some(host) != gcp.project_id.as_ref());
+    match (&gcp.create_network, &gcp.secondary_ranges) {
+        (Some(_), Some(_)) => c.error(
+            Code::InvalidField,
+            "/spec/gcp/secondaryRanges",
+            "`secondaryRanges` names ranges of an existing subnetwork, but `createNetwork` creates it",
+            "remove `secondaryRanges`: the created subnetwork's ranges are `pods` and `services`",
+        ),
+        (None, None) if shared => c.error(
+            Code::InvalidField,
+            "/spec/gcp/networkProjectId",
+            format!(
+                "a Shared VPC subnetwork of `{}` needs the names of its secondary ranges for pods and Services",
+                host.map(|h| h.0.as_str()).unwrap_or_default()
+            ),
+            "set `gcp.secondaryRanges: {pods: <range>, services: <range>}` to the ranges the host project's admin made for this cluster (`gcloud compute networks subnets describe`)",
+        ),
+        _ => {}
     }
 }
 

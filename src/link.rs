@@ -91,6 +91,7 @@ pub fn prerequisites(customer: &Customer, objects: &[(String, &Value)]) -> Vec<P
     }
     database_prerequisites(customer, &mut out);
     entry_and_identity_prerequisites(customer, &mut out);
+    shared_vpc_prerequisites(customer, &mut out);
     for extension in crate::emit::EXTENSIONS {
         out.extend((extension.prerequisites)(customer));
     }
@@ -217,6 +218,57 @@ fn entry_and_identity_prerequisites(customer: &Customer, out: &mut BTreeSet<Prer
                 crate::emit::network::google_apis_range(customer.google_apis)
             ),
         ));
+    }
+}
+
+/// A Shared VPC's grants in its host project, which only the host's admin can give (GKE's
+/// "Setting up clusters with Shared VPC"); the Terraform reads the network there and
+/// creates the customer's firewall rules there.
+fn shared_vpc_prerequisites(customer: &Customer, out: &mut BTreeSet<Prerequisite>) {
+    let gcp = customer.profile.spec.as_ref().and_then(|s| s.gcp.as_ref());
+    let Some(gcp) = gcp else {
+        return;
+    };
+    let project = customer.cluster.project_id.as_str();
+    let (Some(host), Some(subnetwork)) = (&gcp.network_project_id, &gcp.subnetwork) else {
+        return;
+    };
+    if host.0 == project {
+        return;
+    }
+    let gke =
+        format!("service-<number of {project}>@container-engine-robot.iam.gserviceaccount.com");
+    let apis = format!("<number of {project}>@cloudservices.gserviceaccount.com");
+    let subnet = format!("subnetwork {subnetwork} of {host}");
+    for (kind, name, why) in [
+        (
+            "Shared VPC",
+            format!("{project} attached to {host}"),
+            format!(
+                "`gcloud compute shared-vpc associated-projects add {project} --host-project {host}`; {subnet} has Private Google Access and the secondary ranges `gcp.secondaryRanges` names (the plan checks both)"
+            ),
+        ),
+        (
+            "IAM grant (host project)",
+            format!("roles/compute.networkUser on {subnet}"),
+            format!(
+                "to `{gke}` and `{apis}`: GKE's service agent and the Google APIs service agent create the nodes and load balancers in it"
+            ),
+        ),
+        (
+            "IAM grant (host project)",
+            format!("roles/container.hostServiceAgentUser on {host}"),
+            format!("to `{gke}`: GKE manages the cluster's network resources in the host project"),
+        ),
+        (
+            "IAM grant (host project)",
+            format!("roles/compute.securityAdmin on {host}"),
+            format!(
+                "to `{gke}`, which creates the cluster's own firewall rules there (control plane to nodes), and to the identity that applies `terraform/`, which creates the health-check and internal-client rules of `terraform/edge.tf.json` there and reads the network (GKE's Ingress controller cannot: ingress-gce reports `FirewallXPNError`)"
+            ),
+        ),
+    ] {
+        out.insert(prerequisite(Section::Gcp, kind, &name, why));
     }
 }
 

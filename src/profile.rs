@@ -93,6 +93,11 @@ pub struct Gcp {
     /// Create `network` and `subnetwork` with these ranges instead of reading the
     /// customer's existing ones.
     pub create_network: Option<NetworkRanges>,
+    /// The existing subnetwork's secondary ranges GKE takes pod and Service addresses
+    /// from, by name. Required with a Shared VPC (`networkProjectId`): GKE may not create
+    /// ranges in the host project's subnetwork. Otherwise optional (GKE then creates its
+    /// own); not with `createNetwork`, whose ranges gitopsc names.
+    pub secondary_ranges: Option<SecondaryRangeNames>,
     /// Cloud Router and Cloud NAT in `region`, so the private nodes reach the internet
     /// (image registries outside Google, the app's external APIs).
     #[schemars(extend("default" = crate::profile::defaults::CLOUD_NAT))]
@@ -100,9 +105,9 @@ pub struct Gcp {
     /// GCP region of the cluster, e.g. `us-central1`. Required.
     pub region: Option<String>,
     /// VPC network name in the project. Required.
-    pub network: Option<String>,
+    pub network: Option<crate::syntax::GceName>,
     /// Subnetwork of the cluster's nodes. Required.
-    pub subnetwork: Option<String>,
+    pub subnetwork: Option<crate::syntax::GceName>,
     /// The Private Google Access addresses pods with Workload Identity reach Google APIs
     /// at (the VPC resolves `*.googleapis.com` to them): `private` (199.36.153.8/30) or
     /// `restricted` (199.36.153.4/30, VPC Service Controls).
@@ -140,6 +145,17 @@ pub struct NetworkRanges {
     pub pods: Option<CidrRange>,
     /// The Services' secondary range, e.g. `10.16.0.0/20`.
     pub services: Option<CidrRange>,
+}
+
+/// The names of an existing subnetwork's secondary ranges (Compute Engine names).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("required" = ["pods", "services"]))]
+pub struct SecondaryRangeNames {
+    /// The pods' range, e.g. `massive-pods`.
+    pub pods: Option<crate::syntax::GceName>,
+    /// The Services' range, e.g. `massive-services`.
+    pub services: Option<crate::syntax::GceName>,
 }
 
 /// Private Google Access domain the VPC routes Google APIs through.

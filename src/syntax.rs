@@ -138,6 +138,10 @@ syntax_type!(
     SecretId = "secret-manager-id", secret_id
 );
 syntax_type!(
+    /// A Compute Engine resource name (a network, a subnetwork, a secondary range).
+    GceName = "gce-name", gce_name
+);
+syntax_type!(
     /// A GCS bucket name without dots (those need a verified domain).
     BucketName = "gcs-bucket", bucket_name
 );
@@ -173,6 +177,7 @@ pub const FORMATS: &[(&str, Rule)] = &[
     (RepoUrl::FORMAT, RepoUrl::RULE),
     (HttpPath::FORMAT, HttpPath::RULE),
     (BucketName::FORMAT, BucketName::RULE),
+    (GceName::FORMAT, GceName::RULE),
     (Timestamp::FORMAT, Timestamp::RULE),
     (Quantity::FORMAT, Quantity::RULE),
     (Bytes::FORMAT, Bytes::RULE),
@@ -656,6 +661,27 @@ fn secret_id(key: &str) -> Result<(), Problem> {
 /// GCS's naming rules for a bucket without dots: 3–63 lowercase letters, digits, `-` and
 /// `_`, starting and ending with a letter or digit, not starting with `goog` and not
 /// containing `google` (cloud.google.com/storage/docs/buckets#naming).
+/// A Compute Engine name, as the provider validates it (`verify.ValidateGCEName`,
+/// `^(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)$`, docs/infrastructure.md) and the API requires:
+/// RFC 1035, 1 to 63 characters.
+pub fn gce_name_rule(name: &str) -> Result<(), &'static str> {
+    dns_label_rule(name)?;
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err("it does not start with a letter");
+    }
+    Ok(())
+}
+
+fn gce_name(name: &str) -> Result<(), Problem> {
+    gce_name_rule(name).map_err(|why| {
+        Problem::new(
+            Code::InvalidField,
+            format!("`{name}` is not a Compute Engine name: {why}"),
+            "a lowercase letter, then lowercase letters, digits and `-`, not ending with `-`, at most 63 characters",
+        )
+    })
+}
+
 pub fn bucket_name(name: &str) -> Result<(), Problem> {
     let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     let ok = (3..=63).contains(&name.len())

@@ -63,7 +63,44 @@ pub enum WriteError {
     OldTree(PathBuf, PathBuf, io::Error),
 }
 
-/// Every file below `folder`, as `/`-separated relative paths, sorted.
+/// The files Terraform writes where it runs: its data folder, the provider lock it asks to
+/// be committed, a local state. Running `terraform init` and `apply` in
+/// `out/<c>/terraform/` (docs/bring-up.md) puts them there; they are Terraform's, not
+/// gitopsc's: never compared, never counted as hand edits, and carried into every new
+/// version of the folder.
+const TERRAFORM_OWN: [&str; 5] = [
+    ".terraform",
+    ".terraform.lock.hcl",
+    ".terraform.tfstate.lock.info",
+    "terraform.tfstate",
+    "terraform.tfstate.backup",
+];
+
+/// Whether `relative` (a path below an output folder) is one of Terraform's own entries in
+/// one of the folder's Terraform roots (`terraform/`, `terraform/bootstrap/`, at any depth,
+/// as a chart nests its folders).
+fn terraform_own(relative: &str) -> bool {
+    let parts: Vec<&str> = relative.split('/').collect();
+    let Some((name, parents)) = parts.split_last() else {
+        return false;
+    };
+    let root = matches!(parents, [.., "terraform"] | [.., "terraform", "bootstrap"]);
+    root && TERRAFORM_OWN.contains(name)
+}
+
+fn relative_to(folder: &Path, path: &Path) -> String {
+    path.strip_prefix(folder)
+        .map(|p| {
+            p.components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .unwrap_or_default()
+}
+
+/// Every file below `folder`, as `/`-separated relative paths, sorted; Terraform's own
+/// entries left out, unread (its data folder holds the provider, over 100 MB).
 fn files_below(folder: &Path) -> io::Result<BTreeMap<String, Vec<u8>>> {
     let mut found = BTreeMap::new();
     let mut pending = vec![folder.to_path_buf()];
@@ -72,18 +109,13 @@ fn files_below(folder: &Path) -> io::Result<BTreeMap<String, Vec<u8>>> {
             let entry = entry?;
             let path = entry.path();
             let kind = entry.file_type()?;
+            let relative = relative_to(folder, &path);
+            if terraform_own(&relative) {
+                continue;
+            }
             if kind.is_dir() {
                 pending.push(path);
             } else {
-                let relative = path
-                    .strip_prefix(folder)
-                    .map(|p| {
-                        p.components()
-                            .map(|c| c.as_os_str().to_string_lossy())
-                            .collect::<Vec<_>>()
-                            .join("/")
-                    })
-                    .unwrap_or_default();
                 // A link is never followed: it may lead anywhere, and it is not gitopsc's.
                 let bytes = if kind.is_symlink() {
                     SYMLINK.to_vec()
@@ -642,6 +674,62 @@ fn staging(out: &Path, name: &str) -> PathBuf {
     out.join(format!(".{name}{STAGING_SUFFIX}"))
 }
 
+/// Terraform's own entries in `folder` (`terraform_own`), as relative paths.
+fn terraform_entries(folder: &Path) -> io::Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut pending = vec![folder.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let relative = relative_to(folder, &entry.path());
+            if terraform_own(&relative) {
+                found.push(relative);
+            } else if entry.file_type()?.is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Puts `from`'s Terraform entries into `to` as hard links (links as links), so the new
+/// version of a folder has them while the old one keeps them until it is swapped out: an
+/// abandoned or killed render loses nothing.
+fn carry_terraform_entries(from: &Path, to: &Path) -> io::Result<()> {
+    fn link(from: &Path, to: &Path) -> io::Result<()> {
+        let kind = std::fs::symlink_metadata(from)?.file_type();
+        if kind.is_symlink() {
+            #[cfg(unix)]
+            return std::os::unix::fs::symlink(std::fs::read_link(from)?, to);
+            #[cfg(not(unix))]
+            return std::fs::copy(from, to).map(drop);
+        }
+        if kind.is_dir() {
+            std::fs::create_dir_all(to)?;
+            for entry in std::fs::read_dir(from)? {
+                let entry = entry?;
+                link(&entry.path(), &to.join(entry.file_name()))?;
+            }
+            return Ok(());
+        }
+        std::fs::hard_link(from, to)
+    }
+    for relative in terraform_entries(from)? {
+        let target = to.join(&relative);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        link(&from.join(&relative), &target)?;
+    }
+    Ok(())
+}
+
 fn write_staging(out: &Path, customer: &Folder) -> io::Result<()> {
     let staging = staging(out, &customer.name);
     remove_entry(&staging)?;
@@ -658,7 +746,7 @@ fn write_staging(out: &Path, customer: &Folder) -> io::Result<()> {
     for (relative, content) in &customer.files {
         std::fs::write(staging.join(relative), content)?;
     }
-    Ok(())
+    carry_terraform_entries(&out.join(&customer.name), &staging)
 }
 
 fn swap_in<'a>(out: &Path, name: &'a str) -> io::Result<Move<'a>> {

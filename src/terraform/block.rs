@@ -265,7 +265,10 @@ fn references(value: &Value, into: &mut BTreeSet<String>) {
             while let Some(start) = rest.find("${") {
                 let inside = &rest[start + 2..];
                 let end = inside.find('}').unwrap_or(inside.len());
-                into.extend(block_of(&inside[..end]));
+                // An expression may hold several references, inside function calls too.
+                let tokens = inside[..end]
+                    .split(|c: char| !(c.is_ascii_alphanumeric() || "_.-".contains(c)));
+                into.extend(tokens.filter_map(block_of));
                 rest = &inside[end..];
             }
         }
@@ -278,11 +281,16 @@ fn references(value: &Value, into: &mut BTreeSet<String>) {
     }
 }
 
-/// `data.google_project.project.number` → `data.google_project.project`.
+/// `data.google_project.project.number` → `data.google_project.project`. A resource type
+/// is `<provider>_<name>`, so `self.x`, `var.x`, `each.key` and `local.x` are not blocks.
 fn block_of(expression: &str) -> Option<String> {
     let parts: Vec<&str> = expression.trim().split('.').collect();
-    let take = if parts.first() == Some(&"data") { 3 } else { 2 };
-    (parts.len() > take).then(|| parts[..take].join("."))
+    let (kind, take) = match parts.first() {
+        Some(&"data") => (parts.get(1)?, 3),
+        _ => (parts.first()?, 2),
+    };
+    let is_type = kind.contains('_') && kind.starts_with(|c: char| c.is_ascii_lowercase());
+    (is_type && parts.len() > take).then(|| parts[..take].join("."))
 }
 
 #[cfg(test)]
@@ -312,7 +320,12 @@ mod tests {
             Block::new(PROJECT, serde_json::json!({"project_id": "p"})),
             Block::new(
                 grant.clone(),
-                serde_json::json!({"member": format!("service-{}@x", PROJECT.attr("number"))}),
+                serde_json::json!({
+                    "member": format!("service-{}@x", PROJECT.attr("number")),
+                    "lifecycle": {"postcondition": [{
+                        "condition": "${contains(self.members, \"x\") && var.y && each.key}"
+                    }]}
+                }),
             ),
             Block::new(CLUSTER, serde_json::json!({"name": "c"})).after(&grant, "test"),
             Block::new(

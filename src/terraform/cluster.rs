@@ -109,12 +109,17 @@ fn cluster(customer: &Customer, gcp: &Gcp, settings: &ClusterSettings) -> Value 
     let channel = settings
         .release_channel
         .unwrap_or(defaults::RELEASE_CHANNEL);
-    // GKE makes its own secondary ranges in a subnetwork it reads; in one gitopsc creates
-    // it uses the ones made for it.
-    let ip_allocation = match gcp.create {
-        Some(_) => json!({
-            "cluster_secondary_range_name": network::PODS_RANGE,
-            "services_secondary_range_name": network::SERVICES_RANGE
+    // The subnetwork's secondary ranges by name: those gitopsc creates, those the profile
+    // names (a Shared VPC's, which GKE may not create); else GKE makes its own.
+    let ranges = match (&gcp.create, &gcp.secondary_ranges) {
+        (Some(_), _) => Some((network::PODS_RANGE, network::SERVICES_RANGE)),
+        (None, Some((pods, services))) => Some((pods.as_str(), services.as_str())),
+        (None, None) => None,
+    };
+    let ip_allocation = match ranges {
+        Some((pods, services)) => json!({
+            "cluster_secondary_range_name": pods,
+            "services_secondary_range_name": services
         }),
         None => json!({}),
     };

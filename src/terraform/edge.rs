@@ -31,7 +31,34 @@ pub(super) fn file(customer: &Customer, gcp: &Gcp) -> File {
     if let Some(internal) = &customer.access.internal {
         blocks.extend(internal_entry(customer, gcp, internal));
     }
+    if customer.access.external.is_some() || customer.access.internal.is_some() {
+        blocks.push(health_checks(customer, gcp));
+    }
     File::of(blocks)
+}
+
+/// Google's health checkers and front ends to the nodes: the external entry's load balancer
+/// sends checks and proxied requests to the app's pods (container-native, the pod port),
+/// the internal one checks the nodes (kube-proxy's health endpoint and the node ports a
+/// Service's `healthCheckNodePort` is taken from). Compiled here, in the network's
+/// project, because GKE's controllers cannot create it in a Shared VPC's host project
+/// (ingress-gce `FirewallXPNError`): they only report it.
+fn health_checks(customer: &Customer, gcp: &Gcp) -> Block {
+    Block::new(
+        HEALTH_CHECKS,
+        json!({
+            "name": format!("{}-health-checks", customer.name),
+            "project": gcp.network_project,
+            "network": network::network(gcp).attr("self_link"),
+            "direction": "INGRESS",
+            "source_ranges": HEALTH_CHECK_RANGES,
+            "target_service_accounts": [NODE_ACCOUNT.attr("email")],
+            "allow": [{
+                "protocol": "tcp",
+                "ports": [customer.app.port.to_string(), "10256", "30000-32767"]
+            }]
+        }),
+    )
 }
 
 fn external_entry(customer: &Customer, gcp: &Gcp, external: &ExternalEntry) -> Vec<Block> {
@@ -109,7 +136,7 @@ fn internal_entry(customer: &Customer, gcp: &Gcp, internal: &InternalEntry) -> V
         .ranges()
         .iter()
         .partition(|range| range.address.is_ipv6());
-    let mut blocks: Vec<Block> = [(INTERNAL_CLIENTS, "", v4), (INTERNAL_CLIENTS_V6, "-v6", v6)]
+    [(INTERNAL_CLIENTS, "", v4), (INTERNAL_CLIENTS_V6, "-v6", v6)]
         .into_iter()
         .filter(|(_, _, ranges)| !ranges.is_empty())
         .map(|(address, suffix, ranges)| {
@@ -127,20 +154,5 @@ fn internal_entry(customer: &Customer, gcp: &Gcp, internal: &InternalEntry) -> V
                 }),
             )
         })
-        .collect();
-    blocks.push(Block::new(
-        HEALTH_CHECKS,
-        json!({
-            "name": format!("{}-health-checks", customer.name),
-            "project": gcp.network_project,
-            "network": network,
-            "direction": "INGRESS",
-            "source_ranges": HEALTH_CHECK_RANGES,
-            "target_service_accounts": [nodes],
-            // kube-proxy's health endpoint and the node ports a Service's
-            // `healthCheckNodePort` is taken from.
-            "allow": [{"protocol": "tcp", "ports": ["10256", "30000-32767"]}]
-        }),
-    ));
-    blocks
+        .collect()
 }

@@ -20,6 +20,7 @@ use crate::profile::defaults;
 
 mod archive;
 pub mod block;
+pub mod bootstrap;
 mod cluster;
 mod dns;
 mod edge;
@@ -37,8 +38,8 @@ pub use cluster::{CLUSTER, GENERAL_POOL, KEY_GRANT, NODE_ACCOUNT, NODE_ROLE};
 pub use edge::{HEALTH_CHECK_RANGES, RANGES_PER_RULE};
 pub use logging::DATA_ACCESS_LOGGED;
 
-/// The provider range whose schema the tests check (`schema/google-provider.json`: 6.50.0).
-pub const PROVIDER_VERSION: &str = "~> 6.50";
+/// The provider range whose schema the tests check (`schema/google-provider.json`: 8.7.0).
+pub const PROVIDER_VERSION: &str = "~> 8.7";
 /// The folder inside `out/<customer>/`.
 pub const FOLDER: &str = "terraform";
 
@@ -82,15 +83,25 @@ pub fn module(customer: &Customer) -> Module {
     }
 }
 
-/// Every Terraform file of the customer, by path inside `out/<customer>/`.
+/// The bootstrap root applied before the customer's (`bootstrap.rs`).
+pub fn bootstrap(customer: &Customer, root: &Module) -> Module {
+    bootstrap::module(&Gcp::of(customer), &bootstrap::apis(root))
+}
+
+/// Every Terraform file of the customer, by path inside `out/<customer>/`: the customer's
+/// root in `terraform/`, the bootstrap root in `terraform/bootstrap/`.
 pub fn files(customer: &Customer) -> BTreeMap<String, String> {
-    module(customer)
-        .files
-        .iter()
-        .map(|(name, file)| {
-            let mut text = serde_json::to_string_pretty(&file.to_json()).unwrap_or_default();
-            text.push('\n');
-            (format!("{FOLDER}/{name}.tf.json"), text)
+    let root = module(customer);
+    let bootstrap = bootstrap(customer, &root);
+    let folder = format!("{FOLDER}/{}", bootstrap::FOLDER);
+    [(FOLDER, &root), (folder.as_str(), &bootstrap)]
+        .into_iter()
+        .flat_map(|(folder, module)| {
+            module.files.iter().map(move |(name, file)| {
+                let mut text = serde_json::to_string_pretty(&file.to_json()).unwrap_or_default();
+                text.push('\n');
+                (format!("{folder}/{name}.tf.json"), text)
+            })
         })
         .collect()
 }
@@ -104,6 +115,8 @@ struct Gcp<'a> {
     network_project: String,
     /// The ranges of a network gitopsc creates; `None`: the existing one is read.
     create: Option<crate::profile::NetworkRanges>,
+    /// The existing subnetwork's secondary ranges by name: (pods, Services).
+    secondary_ranges: Option<(String, String)>,
     cloud_nat: bool,
 }
 
@@ -111,7 +124,9 @@ impl Gcp<'_> {
     fn of(customer: &Customer) -> Gcp<'_> {
         let profile = customer.profile.spec.as_ref().and_then(|s| s.gcp.as_ref());
         let project = customer.cluster.project_id.as_str();
-        let text = |value: Option<&String>| value.cloned().unwrap_or_default();
+        let text = |value: Option<&crate::syntax::GceName>| {
+            value.map(|name| name.0.clone()).unwrap_or_default()
+        };
         Gcp {
             project,
             region: customer.cluster.location.as_str(),
@@ -121,6 +136,9 @@ impl Gcp<'_> {
                 .and_then(|g| g.network_project_id.as_ref())
                 .map_or_else(|| project.to_string(), |p| p.0.clone()),
             create: profile.and_then(|g| g.create_network.clone()),
+            secondary_ranges: profile
+                .and_then(|g| g.secondary_ranges.as_ref())
+                .map(|r| (text(r.pods.as_ref()), text(r.services.as_ref()))),
             cloud_nat: profile
                 .and_then(|g| g.cloud_nat)
                 .unwrap_or(defaults::CLOUD_NAT),

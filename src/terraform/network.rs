@@ -54,10 +54,39 @@ fn read(gcp: &Gcp) -> Vec<Block> {
             json!({
                 "name": gcp.subnetwork,
                 "region": gcp.region,
-                "project": gcp.network_project
+                "project": gcp.network_project,
+                "lifecycle": {"postcondition": read_conditions(gcp)}
             }),
         ),
     ]
+}
+
+/// What the plan checks of a subnetwork it reads, before anything is created: Private
+/// Google Access (the private nodes and the Workload Identity pods reach Google APIs only
+/// through it; on a Shared VPC only the host project's admin can turn it on), and the
+/// secondary ranges the cluster names.
+fn read_conditions(gcp: &Gcp) -> Vec<serde_json::Value> {
+    let place = format!(
+        "subnetwork {} of project {} ({})",
+        gcp.subnetwork, gcp.network_project, gcp.region
+    );
+    let mut conditions = vec![json!({
+        "condition": "${self.private_ip_google_access}",
+        "error_message": format!(
+            "Private Google Access is off on {place}: the private nodes and the pods with Workload Identity reach Google APIs only through it. Its project's network admin turns it on (docs/infrastructure.md, \"Shared VPC\")."
+        )
+    })];
+    if let Some((pods, services)) = &gcp.secondary_ranges {
+        for (what, range) in [("pods", pods), ("Services", services)] {
+            conditions.push(json!({
+                "condition": format!("${{contains(self.secondary_ip_range[*].range_name, \"{range}\")}}"),
+                "error_message": format!(
+                    "{place} has no secondary range `{range}` for the {what} (gcp.secondaryRanges)."
+                )
+            }));
+        }
+    }
+    conditions
 }
 
 fn create(customer: &Customer, gcp: &Gcp, ranges: &crate::profile::NetworkRanges) -> Vec<Block> {

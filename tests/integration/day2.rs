@@ -800,22 +800,27 @@ fn app_session(psql: &Path, port: u16, secret: &str) -> bool {
 
 /// A loop of attempts (a session, a write), one every 50 ms, in the background until
 /// finished: how many succeeded, and when (since `started`) each one failed.
+/// Refused attempts: when, and what the client said.
+type Refusals = Vec<(Duration, String)>;
+
 struct Attempts {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<(u32, Vec<Duration>)>>,
+    thread: Option<std::thread::JoinHandle<(u32, Refusals)>>,
 }
 
 impl Attempts {
-    fn start(started: Instant, mut attempt: impl FnMut() -> bool + Send + 'static) -> Attempts {
+    fn start(
+        started: Instant,
+        mut attempt: impl FnMut() -> Result<(), String> + Send + 'static,
+    ) -> Attempts {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
             let (mut succeeded, mut failed) = (0, Vec::new());
             while !stopped.load(Ordering::Relaxed) {
-                if attempt() {
-                    succeeded += 1;
-                } else {
-                    failed.push(started.elapsed());
+                match attempt() {
+                    Ok(()) => succeeded += 1,
+                    Err(why) => failed.push((started.elapsed(), why)),
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -827,7 +832,7 @@ impl Attempts {
         }
     }
 
-    fn finish(mut self) -> (u32, Vec<Duration>) {
+    fn finish(mut self) -> (u32, Refusals) {
         self.stop.store(true, Ordering::Relaxed);
         self.thread
             .take()
@@ -927,6 +932,8 @@ fn a_rotated_secret_reaches_postgresql_pgpool_and_the_app() {
         Attempts::start(started, move || {
             let secret = current.lock().expect("password").clone();
             app_session(&psql, port, &secret)
+                .then_some(())
+                .ok_or_else(|| "refused".to_string())
         })
     };
     let mut open = stack.pgpool_client(0, "SELECT pg_sleep(20)", 5);
@@ -984,9 +991,9 @@ fn a_rotated_secret_reaches_postgresql_pgpool_and_the_app() {
     assert!(stack.pgpool_running(0), "the same Pgpool process");
     // Nothing is refused before the swap; what is refused after it ends when the app has
     // the new password.
-    assert!(refused.iter().all(|at| *at >= swapped), "{refused:?}");
+    assert!(refused.iter().all(|(at, _)| *at >= swapped), "{refused:?}");
     let window = match (refused.first(), refused.last()) {
-        (Some(first), Some(last)) => (*last - *first).as_secs_f64(),
+        (Some((first, _)), Some((last, _))) => (*last - *first).as_secs_f64(),
         _ => 0.0,
     };
     assert!(window < 15.0, "{window} s of refused sessions");
@@ -1069,7 +1076,14 @@ fn patronis_passwords_follow_the_secret_through_a_rolling_restart() {
                 .args(["-XAtq", "-c", "INSERT INTO writes DEFAULT VALUES"])
                 .env("PGPASSWORD", password("app-password"))
                 .output()
-                .is_ok_and(|output| output.status.success())
+                .map_err(|e| e.to_string())
+                .and_then(|output| {
+                    output
+                        .status
+                        .success()
+                        .then_some(())
+                        .ok_or_else(|| String::from_utf8_lossy(&output.stderr).trim().to_string())
+                })
         })
     };
     std::thread::sleep(Duration::from_secs(2));
@@ -1138,7 +1152,7 @@ fn patronis_passwords_follow_the_secret_through_a_rolling_restart() {
     // 2. The rollout as the StatefulSet controller runs it: from the highest ordinal, each
     //    pod replaced once the one before is ready. Members not replaced yet still have
     //    the old passwords and may fail to reconnect meanwhile.
-    let mut handovers = Vec::new();
+    let (mut handovers, mut replaced) = (Vec::new(), Vec::new());
     for i in (0..3).rev() {
         let before = started.elapsed();
         let was_leader = stack.primary() == Some(i);
@@ -1163,6 +1177,7 @@ fn patronis_passwords_follow_the_secret_through_a_rolling_restart() {
             );
             handovers.push(before..started.elapsed());
         }
+        replaced.push((i, before..started.elapsed()));
     }
     stack.wait_for_streaming_primary();
     std::thread::sleep(Duration::from_secs(2));
@@ -1171,7 +1186,7 @@ fn patronis_passwords_follow_the_secret_through_a_rolling_restart() {
     let leader = stack.wait_for_streaming_primary();
     assert_eq!(member_rolls(&api, &namespace).len(), 1, "one rollout");
     let window = match (refused.first(), refused.last()) {
-        (Some(first), Some(last)) => (*last - *first).as_secs_f64(),
+        (Some((first, _)), Some((last, _))) => (*last - *first).as_secs_f64(),
         _ => 0.0,
     };
     let rows = stack
@@ -1182,10 +1197,10 @@ fn patronis_passwords_follow_the_secret_through_a_rolling_restart() {
     // rolling update has), never because of the new passwords.
     let settle = Duration::from_secs(5);
     assert!(
-        refused.iter().all(|at| handovers
+        refused.iter().all(|(at, _)| handovers
             .iter()
             .any(|h| h.start <= *at && *at <= h.end + settle)),
-        "refused at {refused:?}, leaders replaced over {handovers:?}"
+        "refused at {refused:?}, leaders replaced over {handovers:?}, members over {replaced:?}"
     );
     assert_eq!(rows, committed.to_string(), "every acknowledged write kept");
     println!(

@@ -270,6 +270,63 @@ impl Drop for Immutable {
     }
 }
 
+/// `terraform init` and `apply` run where the docs say, in `out/<c>/terraform/`: what
+/// Terraform writes there (its data folder, the provider lock, a bootstrap's local state)
+/// is not drift, not a hand edit, and survives a render that rewrites the folder, as the
+/// same files (hard links), the provider's link still a link.
+#[test]
+fn terraform_s_own_files_survive_renders() {
+    let work = workspace("terraform-own");
+    render_ok(work.path(), &["render"]);
+    let root = work.path().join("out/acme/terraform");
+    let own = [
+        ".terraform/providers/registry.terraform.io/hashicorp/google/7.12.0/linux_amd64/terraform-provider-google",
+        ".terraform/terraform.tfstate",
+        ".terraform.lock.hcl",
+        "bootstrap/terraform.tfstate",
+        "bootstrap/terraform.tfstate.backup",
+    ];
+    for relative in own {
+        let path = root.join(relative);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, relative).expect("write");
+    }
+    let cache = root.join(".terraform/providers/registry.terraform.io/hashicorp/cache");
+    std::os::unix::fs::symlink("google/7.12.0", &cache).expect("link");
+    let check = run(work.path(), &["render", "--check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+
+    set_retention(work.path(), 35);
+    render_ok(work.path(), &["render"]);
+    assert_eq!(
+        run(work.path(), &["render", "--check"]).status.code(),
+        Some(0)
+    );
+    for relative in own {
+        assert_eq!(
+            std::fs::read_to_string(root.join(relative)).expect(relative),
+            relative,
+            "{relative} kept"
+        );
+    }
+    assert_eq!(
+        std::fs::read_link(&cache).expect("still a link"),
+        Path::new("google/7.12.0")
+    );
+    assert_eq!(
+        staging_folders(&work.path().join("out")),
+        Vec::<String>::new()
+    );
+
+    // Not Terraform's: a file beside them is still a hand edit.
+    std::fs::write(root.join("notes.tf.json"), "{}").expect("write");
+    let output = run(work.path(), &["render"]);
+    assert_eq!(output.status.code(), Some(2), "a hand edit beside them");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("terraform/notes.tf.json"), "{stderr}");
+    assert!(!stderr.contains(".terraform"), "{stderr}");
+}
+
 #[test]
 fn a_folder_that_cannot_be_replaced_leaves_every_folder_as_it_was() {
     let work = workspace("immutable");

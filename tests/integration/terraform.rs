@@ -108,7 +108,20 @@ fn check_type(kind: &str, value: &Value, at: &str, problems: &mut Vec<String>) {
 }
 
 /// Every `${...}` reference in the value: (kind, name, attribute), `data.` kept in kind.
-fn references(value: &Value, out: &mut Vec<(String, String, String)>) {
+fn references(document: &Value, out: &mut Vec<(String, String, String)>) {
+    for (section, prefix) in [("resource", ""), ("data", "data.")] {
+        for (kind, instances) in document[section].as_object().into_iter().flatten() {
+            for (name, body) in instances.as_object().into_iter().flatten() {
+                expressions(body, &(format!("{prefix}{kind}"), name.clone()), out);
+            }
+        }
+    }
+}
+
+/// The references of every `${…}` in `value`, a block's body: `type.name.attr`,
+/// `data.type.name.attr`, and `self.attr` (in a condition: the block `this` itself). Function
+/// names, literals and `var.`/`each.` names are not references.
+fn expressions(value: &Value, this: &(String, String), out: &mut Vec<(String, String, String)>) {
     match value {
         Value::String(text) => {
             let mut rest = text.as_str();
@@ -117,28 +130,35 @@ fn references(value: &Value, out: &mut Vec<(String, String, String)>) {
                     break;
                 };
                 let inner = &rest[start + 2..start + end];
-                let parts: Vec<&str> = inner.split('.').collect();
-                // `block[0].argument` is checked as `block.argument`.
+                // `block[0].argument` and `block[*].argument` are checked as `block.argument`.
                 let path = |rest: &[&str]| {
                     rest.iter()
                         .map(|part| part.split('[').next().unwrap_or(part))
                         .collect::<Vec<_>>()
                         .join(".")
                 };
-                match parts.as_slice() {
-                    ["data", kind, name, rest @ ..] if !rest.is_empty() => {
-                        out.push((format!("data.{kind}"), name.to_string(), path(rest)))
+                let tokens =
+                    inner.split(|c: char| !(c.is_ascii_alphanumeric() || "_.-[]*".contains(c)));
+                for token in tokens {
+                    let parts: Vec<&str> = token.split('.').collect();
+                    match parts.as_slice() {
+                        ["self", rest @ ..] if !rest.is_empty() => {
+                            out.push((this.0.clone(), this.1.clone(), path(rest)))
+                        }
+                        ["data", kind, name, rest @ ..] if !rest.is_empty() => {
+                            out.push((format!("data.{kind}"), name.to_string(), path(rest)))
+                        }
+                        [kind, name, rest @ ..] if !rest.is_empty() && kind.contains('_') => {
+                            out.push((kind.to_string(), name.to_string(), path(rest)))
+                        }
+                        _ => {}
                     }
-                    [kind, name, rest @ ..] if !rest.is_empty() => {
-                        out.push((kind.to_string(), name.to_string(), path(rest)))
-                    }
-                    _ => out.push((inner.to_string(), String::new(), String::new())),
                 }
                 rest = &rest[start + end..];
             }
         }
-        Value::Array(items) => items.iter().for_each(|v| references(v, out)),
-        Value::Object(map) => map.values().for_each(|v| references(v, out)),
+        Value::Array(items) => items.iter().for_each(|v| expressions(v, this, out)),
+        Value::Object(map) => map.values().for_each(|v| expressions(v, this, out)),
         _ => {}
     }
 }
@@ -235,9 +255,16 @@ fn validate(schema: &Value, files: &BTreeMap<String, Value>) -> Vec<String> {
                 None => schema[section][bare]["attributes"]
                     .as_array()
                     .is_some_and(|a| a.iter().any(|x| x == attribute.as_str())),
-                Some((block, argument)) => schema[section][bare]["blocks"][block]["arguments"]
-                    .get(argument)
-                    .is_some(),
+                // A nested block's argument, or a field of a computed list of objects
+                // (the schema lists those among the attributes only).
+                Some((block, argument)) => {
+                    schema[section][bare]["blocks"][block]["arguments"]
+                        .get(argument)
+                        .is_some()
+                        || schema[section][bare]["attributes"]
+                            .as_array()
+                            .is_some_and(|a| a.iter().any(|x| x == block))
+                }
             };
             if !known {
                 problems.push(format!("{path}: {kind} has no attribute `{attribute}`"));
@@ -250,7 +277,7 @@ fn validate(schema: &Value, files: &BTreeMap<String, Value>) -> Vec<String> {
 #[test]
 fn every_terraform_file_fits_the_provider_schema() {
     let schema = provider_schema();
-    assert_eq!(schema["provenance"]["provider"], "hashicorp/google 6.50.0");
+    assert_eq!(schema["provenance"]["provider"], "hashicorp/google 8.7.0");
     let mut customers = 0;
     for (customer, files) in terraform() {
         assert!(files.len() >= 3, "{customer}: {:?}", files.keys());
@@ -377,11 +404,10 @@ fn checkov_passes_the_terraform_of_every_customer() {
             if name == "imports.tf.json" {
                 continue;
             }
-            std::fs::write(
-                dir.join(name),
-                serde_json::to_string_pretty(&document).expect("json"),
-            )
-            .expect("write");
+            let file = dir.join(name);
+            std::fs::create_dir_all(file.parent().expect("folder")).expect("dir");
+            std::fs::write(file, serde_json::to_string_pretty(&document).expect("json"))
+                .expect("write");
             written += 1;
         }
     }
@@ -799,11 +825,7 @@ fn the_module_graph_orders_what_refers_to_what() {
         let module = module(customer);
         let graph = module.graph();
         assert_eq!(graph.dangling(), Vec::new(), "{name}");
-        let files: Vec<Value> = super::compiled_files(&compiled)
-            .iter()
-            .filter(|(path, _)| path.starts_with("terraform/"))
-            .map(|(_, text)| serde_json::from_str(text).expect("JSON"))
-            .collect();
+        let files = root_module(&compiled);
         assert_eq!(Graph::of(&files), graph, "{name}: the files' graph");
         let blocks = |prefix: &str| -> Vec<String> {
             graph
@@ -849,6 +871,19 @@ fn the_module_graph_orders_what_refers_to_what() {
     }
 }
 
+/// The files of a compiled customer's root module (`terraform/*.tf.json`, not the
+/// bootstrap's).
+fn root_module(compiled: &gitopsc::compiler::Compiled) -> Vec<Value> {
+    super::compiled_files(compiled)
+        .iter()
+        .filter(|(path, _)| {
+            path.strip_prefix("terraform/")
+                .is_some_and(|name| !name.contains('/'))
+        })
+        .map(|(_, text)| serde_json::from_str(text).expect("JSON"))
+        .collect()
+}
+
 /// What one `terraform apply` of a fresh project needs ordered, against the graph of a
 /// customer's files: the cluster after the GKE service agent's grant on the etcd key (GKE
 /// checks it at creation), and every grant to a Workload Identity member after the cluster
@@ -881,11 +916,7 @@ fn ordering_faults(files: &[Value]) -> Vec<String> {
 #[test]
 fn the_ordering_check_fails_when_an_edge_is_removed() {
     let compiled = super::compiled_customer("acme");
-    let files: Vec<Value> = super::compiled_files(&compiled)
-        .iter()
-        .filter(|(path, _)| path.starts_with("terraform/"))
-        .map(|(_, text)| serde_json::from_str(text).expect("JSON"))
-        .collect();
+    let files = root_module(&compiled);
     assert_eq!(ordering_faults(&files), Vec::<String>::new());
     let without = |edit: &dyn Fn(&mut Value) -> bool| -> Vec<String> {
         let mut changed = files.clone();
@@ -957,4 +988,82 @@ fn every_service_account_id_passes_the_providers_rule() {
             "{id}"
         );
     }
+}
+
+/// The bootstrap root turns on, in the customer's project, the API of every resource and
+/// data source of the customer's root (read from the compiled files, not the module), and
+/// nothing of the customer's root is left without one: a data source read at plan, or a
+/// resource created at apply, never meets an API that is off.
+#[test]
+fn the_bootstrap_enables_every_api_the_customer_root_calls() {
+    use gitopsc::terraform::bootstrap::api_of;
+    let mut customers = 0;
+    for compiled in super::compiled_customers() {
+        let name = &compiled.member.name;
+        let project = &super::model(&compiled).cluster.project_id;
+        let mut kinds = BTreeSet::new();
+        for file in root_module(&compiled) {
+            for section in ["resource", "data"] {
+                kinds.extend(
+                    file[section]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, _)| k.clone()),
+                );
+            }
+        }
+        let services = super::compiled_file(&compiled, "terraform/bootstrap/services.tf.json")
+            .map(|text| serde_json::from_str::<Value>(text).expect("JSON"))
+            .unwrap_or_else(|| panic!("{name}: no bootstrap"));
+        let enabled: BTreeSet<&str> = services["resource"]["google_project_service"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(_, body)| {
+                assert_eq!(body["project"], project.as_str(), "{name}");
+                assert_eq!(
+                    body["disable_on_destroy"], false,
+                    "{name}: never turned off"
+                );
+                body["service"].as_str().expect("service")
+            })
+            .collect();
+        for kind in &kinds {
+            let api = api_of(kind).unwrap_or_else(|| panic!("{name}: no API known for {kind}"));
+            assert!(
+                enabled.contains(api),
+                "{name}: {kind} needs {api}, which is not enabled"
+            );
+        }
+        for needed in [
+            "container.googleapis.com",
+            "compute.googleapis.com",
+            "iamcredentials.googleapis.com",
+            "logging.googleapis.com",
+        ] {
+            assert!(enabled.contains(needed), "{name}: {needed}");
+        }
+        // The bootstrap has no backend: its state is local, and nothing in it is lost with
+        // it (enabling is idempotent).
+        let providers = super::compiled_file(&compiled, "terraform/bootstrap/providers.tf.json")
+            .expect("bootstrap providers");
+        assert!(!providers.contains("backend"), "{name}");
+        customers += 1;
+    }
+    assert!(customers >= 5);
+    // The table answers for the types it is asked about, by the longest prefix.
+    assert_eq!(
+        api_of("google_service_account_iam_member"),
+        Some("iam.googleapis.com")
+    );
+    assert_eq!(
+        api_of("google_project_iam_audit_config"),
+        Some("cloudresourcemanager.googleapis.com")
+    );
+    assert_eq!(
+        api_of("google_container_node_pool"),
+        Some("container.googleapis.com")
+    );
+    assert_eq!(api_of("google_sql_database_instance"), None);
 }
