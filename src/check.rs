@@ -109,6 +109,16 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
         }
     }
     check_zones(&mut c, spec);
+    if let Some(cluster) = spec
+        .infrastructure
+        .as_ref()
+        .and_then(|i| i.cluster.as_ref())
+    {
+        check_control_plane(&mut c, cluster);
+        if let Some(maintenance) = &cluster.maintenance {
+            check_maintenance(&mut c, maintenance);
+        }
+    }
     if let Some(gcp) = &spec.gcp {
         check_network(&mut c, gcp);
     }
@@ -527,6 +537,110 @@ fn check_zones(c: &mut Checker<'_>, spec: &crate::profile::Spec) {
     }
 }
 
+/// The control plane's range fits its kind (a /28 of its own, or a Private Service Connect
+/// endpoint subnetwork's range), and a public endpoint has an allow-list.
+fn check_control_plane(c: &mut Checker<'_>, cluster: &crate::profile::Cluster) {
+    const POINTER: &str = "/spec/infrastructure/cluster";
+    let range = cluster
+        .master_ipv4_cidr_block
+        .as_ref()
+        .and_then(|r| crate::cidr::parse_cidr(r).ok());
+    if let (Some(range), None) = (range, &cluster.private_endpoint_subnetwork) {
+        // Wider than a /28 (anything else is refused by the field's own syntax).
+        if range.prefix < 28 {
+            c.error(
+                Code::InvalidCidr,
+                &format!("{POINTER}/masterIpv4CidrBlock"),
+                format!("a private cluster's control plane takes a /28, not a /{}", range.prefix),
+                "give a /28, or name the Private Service Connect endpoint's subnetwork in `privateEndpointSubnetwork`",
+            );
+        }
+    }
+    let public = cluster
+        .public_endpoint
+        .unwrap_or(crate::profile::defaults::PUBLIC_ENDPOINT);
+    let authorized = cluster
+        .master_authorized_networks
+        .as_ref()
+        .is_some_and(|n| !n.is_empty());
+    if public && !authorized {
+        c.error(
+            Code::EmptyAllowList,
+            &format!("{POINTER}/publicEndpoint"),
+            "a public control-plane endpoint with no `masterAuthorizedNetworks` is open to every address",
+            "list the ranges that may reach it (Argo CD's egress, the operators') in `masterAuthorizedNetworks`",
+        );
+    }
+}
+
+/// GKE's rules for a maintenance policy, which it otherwise refuses at apply: windows that
+/// add up to 48 hours in any 32 days (each weekday comes at least 4 times in 32 days), and
+/// exclusions that end after they start, within their scope's longest term.
+fn check_maintenance(c: &mut Checker<'_>, maintenance: &crate::profile::Maintenance) {
+    use crate::profile::defaults;
+    const POINTER: &str = "/spec/infrastructure/cluster/maintenance";
+    let days: std::collections::BTreeSet<_> = match &maintenance.days {
+        Some(days) => days.iter().copied().collect(),
+        None => defaults::MAINTENANCE_DAYS.into_iter().collect(),
+    };
+    let hours = maintenance.hours.unwrap_or(defaults::MAINTENANCE_HOURS);
+    let least = days.len() as u32 * 4 * hours;
+    if least < 48 {
+        c.error(
+            Code::InvalidField,
+            &format!("{POINTER}/days"),
+            format!(
+                "the maintenance windows give {least} hours in some 32 days ({} day(s) a week × {hours} hours); GKE requires at least 48",
+                days.len()
+            ),
+            "add days or hours: e.g. two days of 6 hours, or one day of 12",
+        );
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, exclusion) in maintenance.exclusions.iter().flatten().enumerate() {
+        let at = format!("{POINTER}/exclusions/{i}");
+        if let Some(name) = &exclusion.name {
+            if !names.insert(name.0.as_str()) {
+                c.error(
+                    Code::InvalidField,
+                    &format!("{at}/name"),
+                    format!("exclusion `{name}` is listed twice"),
+                    "give each exclusion its own name",
+                );
+            }
+        }
+        let seconds = |t: &Option<crate::syntax::Timestamp>| {
+            t.as_ref().and_then(|t| crate::syntax::timestamp_seconds(t))
+        };
+        let (Some(start), Some(end)) = (seconds(&exclusion.start), seconds(&exclusion.end)) else {
+            continue;
+        };
+        let scope = exclusion
+            .scope
+            .unwrap_or(crate::profile::ExclusionScope::NoMinorOrNodeUpgrades);
+        if end <= start {
+            c.error(
+                Code::InvalidField,
+                &format!("{at}/end"),
+                "the exclusion ends before it starts",
+                "set `end` after `start`",
+            );
+        } else if end - start > scope.max_days() * 86_400 {
+            c.error(
+                Code::InvalidField,
+                &format!("{at}/end"),
+                format!(
+                    "the exclusion lasts {:.1} days; GKE allows at most {} for scope `{}`",
+                    (end - start) as f64 / 86_400.0,
+                    scope.max_days(),
+                    scope.name()
+                ),
+                "shorten it, or hold back less (`no-minor-or-node-upgrades` may last 180 days)",
+            );
+        }
+    }
+}
+
 /// The subnetwork's secondary ranges: named for a Shared VPC (GKE may not create ranges in
 /// the host project's subnetwork), never beside `createNetwork` (which names its own).
 fn check_network(c: &mut Checker<'_>, gcp: &crate::profile::Gcp) {
@@ -555,12 +669,12 @@ fn check_network(c: &mut Checker<'_>, gcp: &crate::profile::Gcp) {
 fn check_access(c: &mut Checker<'_>, access: &crate::profile::Access) {
     let dns_zone = &access.dns_zone;
     if let Some(internal) = &access.internal {
-        if internal.hostname.is_some() && dns_zone.is_none() {
+        if internal.hostname.is_some() && access.internal_dns_zone.is_none() {
             c.error(
                 Code::MissingField,
-                "/spec/access/dnsZone",
-                "`internal.hostname` needs `dnsZone`, the Cloud DNS zone its record goes in",
-                "name the customer's managed zone, or remove `hostname`",
+                "/spec/access/internal/hostname",
+                "`internal.hostname` needs `internalDnsZone`, the private Cloud DNS zone its record goes in",
+                "name the customer's private managed zone (a public `dnsZone` would publish an internal address), or remove `hostname`",
             );
         }
         allow_list(

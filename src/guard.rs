@@ -52,15 +52,23 @@ const STATEFULSET_IMMUTABLE: &[&str] = &["selector", "serviceName", "podManageme
 /// Terraform resources that hold or locate data, and the arguments that make Terraform
 /// replace them.
 const TERRAFORM_DATA: &[(&str, &[&str])] = &[
-    ("google_storage_bucket", &["name", "location", "project"]),
+    ("google_storage_bucket", &["/name", "/location", "/project"]),
     (
         "google_container_cluster",
-        &["name", "location", "project", "network", "subnetwork"],
+        &[
+            "/name",
+            "/location",
+            "/project",
+            "/network",
+            "/subnetwork",
+            "/private_cluster_config/master_ipv4_cidr_block",
+            "/private_cluster_config/private_endpoint_subnetwork",
+        ],
     ),
     // The database's passwords: destroying the secret destroys every version of them.
     (
         "google_secret_manager_secret",
-        &["secret_id", "project", "replication"],
+        &["/secret_id", "/project", "/replication"],
     ),
 ];
 
@@ -237,11 +245,16 @@ fn terraform_losses(
             ),
             Some((_, after)) => replaced_by
                 .iter()
-                .find(|arg| before[**arg] != after[**arg])
-                .map(|arg| format!(
-                    "`{arg}` changes from {} to {}, which Terraform can only do by destroying it and creating another",
-                    before[*arg], after[*arg]
-                )),
+                .find(|arg| before.pointer(arg) != after.pointer(arg))
+                .map(|arg| {
+                    let shown = |v: Option<&Value>| v.map_or("unset".to_string(), Value::to_string);
+                    format!(
+                        "`{}` changes from {} to {}, which Terraform can only do by destroying it and creating another",
+                        arg.trim_start_matches('/').replace('/', "."),
+                        shown(before.pointer(arg)),
+                        shown(after.pointer(arg))
+                    )
+                }),
         };
         if let Some(why) = why {
             losses.push(Loss {

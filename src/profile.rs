@@ -358,11 +358,15 @@ pub struct WorkloadIdentity {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Access {
-    /// A Cloud DNS managed zone of the customer's project: gitopsc's Terraform writes A
-    /// records there for the external `hosts` (at `staticIpName`'s address) and the
-    /// internal `hostname` (at a reserved internal address the internal load balancer
-    /// then uses).
+    /// A public Cloud DNS managed zone of the customer's project: gitopsc's Terraform
+    /// writes A records there for the external `hosts` (at `staticIpName`'s address). The
+    /// plan checks that it is public.
     pub dns_zone: Option<DnsLabel>,
+    /// A private Cloud DNS managed zone of the customer's project, visible to the VPC:
+    /// the internal `hostname`'s A record (at a reserved internal address the internal
+    /// load balancer then uses). The plan checks that it is private, so an internal
+    /// address is never published.
+    pub internal_dns_zone: Option<DnsLabel>,
     /// VPC clients, through a GKE internal passthrough load balancer.
     pub internal: Option<InternalAccess>,
     /// Public clients, through the GKE external HTTP(S) load balancer.
@@ -381,7 +385,8 @@ pub struct InternalAccess {
     /// Allow clients from other regions of the VPC.
     #[schemars(extend("default" = crate::profile::defaults::GLOBAL_ACCESS))]
     pub global_access: Option<bool>,
-    /// The DNS name VPC clients use, in `access.dnsZone`, e.g. `api.acme.internal.example`.
+    /// The DNS name VPC clients use, in `access.internalDnsZone`, e.g.
+    /// `api.acme.internal.example`.
     pub hostname: Option<HostName>,
 }
 
@@ -859,10 +864,21 @@ pub struct Cluster {
     /// CIDR ranges allowed to reach the control plane.
     pub master_authorized_networks: Option<Vec<SourceRange>>,
     /// Where the cluster's control plane is: its private range (a /28) or, for a Private
-    /// Service Connect cluster, its private endpoint as a /32. Patroni and the snapshot job
-    /// reach the Kubernetes API there, and the NetworkPolicies allow exactly that.
-    /// Required: there is no address every cluster shares.
+    /// Service Connect cluster (`privateEndpointSubnetwork`), the range of the subnetwork
+    /// GKE takes its endpoint from. Patroni and the snapshot job reach the Kubernetes API
+    /// there, and the NetworkPolicies allow exactly that. Required: there is no address
+    /// every cluster shares.
     pub master_ipv4_cidr_block: Option<ControlPlaneRange>,
+    /// A Private Service Connect cluster: the existing subnetwork of `gcp.network` GKE takes
+    /// the control plane's endpoint from; its range is `masterIpv4CidrBlock` (the plan
+    /// checks it). Unset: a private cluster with a /28 of its own.
+    pub private_endpoint_subnetwork: Option<crate::syntax::GceName>,
+    /// Also give the control plane a public endpoint, reachable only from
+    /// `masterAuthorizedNetworks`, for clients outside the VPC (an Argo CD with no private
+    /// route to it). Default: the private endpoint only, reachable from every region of the
+    /// VPC and connected networks, also limited to `masterAuthorizedNetworks`.
+    #[schemars(extend("default" = crate::profile::defaults::PUBLIC_ENDPOINT))]
+    pub public_endpoint: Option<bool>,
     /// The cluster's DNS provider: `kube-dns` (GKE Standard's default) or `cloud-dns`
     /// (Cloud DNS for GKE, answered by the node's metadata server).
     #[schemars(extend("default" = crate::profile::defaults::DNS_PROVIDER))]
@@ -880,10 +896,100 @@ pub struct Cluster {
     #[schemars(extend("default" = crate::profile::defaults::NODE_LOCAL_DNS_CACHE))]
     pub node_local_dns_cache: Option<bool>,
     /// The zones of `gcp.region` the nodes run in (GKE's `node_locations`); every node
-    /// pool has `minNodes`..`maxNodes` nodes in each. The database's members spread over
-    /// them, one zone's loss taking at most its share. Default: GKE's choice, three zones
-    /// of the region.
+    /// pool's `minNodes`..`maxNodes` count its nodes over all of them, kept balanced. The
+    /// database's members spread over them, one zone's loss taking at most its share.
+    /// Default: GKE's choice, three zones of the region.
     pub zones: Option<Vec<Zone>>,
+    /// When GKE may upgrade and repair the control plane and the nodes (a node upgrade
+    /// restarts a database member). Default: Saturdays and Sundays, 02:00 to 10:00 UTC.
+    pub maintenance: Option<Maintenance>,
+}
+
+/// GKE's maintenance policy: one weekly window and the periods it must not touch.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Maintenance {
+    /// The days of the weekly window.
+    #[schemars(extend("default" = ["SA", "SU"]))]
+    pub days: Option<Vec<Weekday>>,
+    /// The hour (UTC, 0 to 23) each window opens.
+    #[schemars(range(max = 23), extend("default" = crate::profile::defaults::MAINTENANCE_START_HOUR))]
+    pub start_hour: Option<u32>,
+    /// How long each window lasts, in hours: at least 4 (GKE's shortest), and the windows
+    /// of any 32 days at least 48 hours together (GKE refuses less).
+    #[schemars(range(min = 4, max = 24), extend("default" = crate::profile::defaults::MAINTENANCE_HOURS))]
+    pub hours: Option<u32>,
+    /// Periods without automatic upgrades (a sales event, an audit).
+    pub exclusions: Option<Vec<MaintenanceExclusion>>,
+}
+
+/// A day of the week, as RFC 5545 recurrence rules name it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+pub enum Weekday {
+    MO,
+    TU,
+    WE,
+    TH,
+    FR,
+    SA,
+    SU,
+}
+
+/// One period GKE does not upgrade in.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("required" = ["name", "start", "end"]))]
+pub struct MaintenanceExclusion {
+    /// A name for people, e.g. `black-friday`.
+    pub name: Option<DnsLabel>,
+    /// When it begins (UTC).
+    pub start: Option<Timestamp>,
+    /// When it ends (UTC): at most 30 days after `start` for `no-upgrades`, 180 for the
+    /// other scopes (GKE's limits).
+    pub end: Option<Timestamp>,
+    /// What it holds back: `no-upgrades` (everything, also patches), `no-minor-upgrades`,
+    /// or `no-minor-or-node-upgrades`.
+    #[schemars(extend("default" = "no-minor-or-node-upgrades"))]
+    pub scope: Option<ExclusionScope>,
+}
+
+/// What a maintenance exclusion holds back (GKE's exclusion scopes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExclusionScope {
+    NoUpgrades,
+    NoMinorUpgrades,
+    NoMinorOrNodeUpgrades,
+}
+
+impl ExclusionScope {
+    /// The provider's value (`exclusion_options.scope`).
+    pub fn provider_value(self) -> &'static str {
+        match self {
+            ExclusionScope::NoUpgrades => "NO_UPGRADES",
+            ExclusionScope::NoMinorUpgrades => "NO_MINOR_UPGRADES",
+            ExclusionScope::NoMinorOrNodeUpgrades => "NO_MINOR_OR_NODE_UPGRADES",
+        }
+    }
+
+    /// The profile's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExclusionScope::NoUpgrades => "no-upgrades",
+            ExclusionScope::NoMinorUpgrades => "no-minor-upgrades",
+            ExclusionScope::NoMinorOrNodeUpgrades => "no-minor-or-node-upgrades",
+        }
+    }
+
+    /// GKE's longest exclusion of this scope, in days.
+    pub fn max_days(self) -> i64 {
+        match self {
+            ExclusionScope::NoUpgrades => 30,
+            _ => 180,
+        }
+    }
 }
 
 /// How the cluster resolves names; DNS egress follows it.

@@ -517,12 +517,19 @@ fn control_plane_range(block: &str) -> Result<(), Problem> {
             format!("`{block}` is not a CIDR range: {why}"),
             "GKE takes a private /28, e.g. `172.16.0.0/28`",
         )),
-        Ok(cidr) if !matches!(cidr.prefix, 28 | 32) || !cidr.address.is_ipv4() => {
+        Ok(cidr) if cidr.prefix == 32 => Err(Problem::new(
+            Code::InvalidCidr,
+            format!(
+                "`{block}` is one address: GKE assigns a Private Service Connect endpoint, it cannot be given"
+            ),
+            "name the subnetwork GKE takes the endpoint from in `privateEndpointSubnetwork` and give its range here, e.g. `10.128.16.0/28`",
+        )),
+        Ok(cidr) if !(8..=28).contains(&cidr.prefix) || !cidr.address.is_ipv4() => {
             Err(Problem::new(
                 Code::InvalidCidr,
-                format!("`{block}` is neither an IPv4 /28 nor a /32"),
+                format!("`{block}` is not an IPv4 range of a /28 or wider"),
                 "a private cluster's control plane has a /28, e.g. `172.16.0.0/28`; \
-                 a Private Service Connect cluster's endpoint is one address (/32)",
+                 a Private Service Connect cluster's is its endpoint subnetwork's range",
             ))
         }
         Ok(_) => Ok(()),
@@ -745,6 +752,21 @@ fn utc_timestamp(text: &str) -> Result<(), Problem> {
         format!("`{text}` is not a UTC timestamp"),
         "write it as RFC 3339 in UTC to the second, e.g. `2026-12-04T20:00:00Z`",
     ))
+}
+
+/// Seconds since 1970-01-01T00:00:00Z of a timestamp `utc_timestamp` accepts.
+pub fn timestamp_seconds(text: &str) -> Option<i64> {
+    utc_timestamp(text).ok()?;
+    let field = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
+    let (year, month, day) = (field(0..4)?, field(5..7)?, field(8..10)?);
+    // Days from the civil date (H. Hinnant's algorithm), March-based years.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Some(days * 86_400 + field(11..13)? * 3600 + field(14..16)? * 60 + field(17..19)?)
 }
 
 fn repo_url(url: &str) -> Result<(), Problem> {
@@ -983,6 +1005,20 @@ impl<'de> Deserialize<'de> for ScalarText {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_count_seconds_from_the_epoch() {
+        for (text, seconds) in [
+            ("1970-01-01T00:00:00Z", Some(0)),
+            ("2000-03-01T00:00:00Z", Some(951_868_800)),
+            ("2024-02-29T23:59:59Z", Some(1_709_251_199)),
+            ("2026-12-04T20:00:00Z", Some(1_796_414_400)),
+            ("2026-02-29T00:00:00Z", None),
+            ("2026-12-04 20:00:00Z", None),
+        ] {
+            assert_eq!(timestamp_seconds(text), seconds, "{text}");
+        }
+    }
 
     #[test]
     fn cron_gaps() {

@@ -455,7 +455,7 @@ mod formats {
 
     #[test]
     fn rules_accept_and_refuse() {
-        let cases: [(&str, &str, &str); 13] = [
+        let cases: [(&str, &str, &str); 16] = [
             (
                 Image::FORMAT,
                 "ghcr.io/acme/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
@@ -463,7 +463,10 @@ mod formats {
             ),
             (DnsLabel::FORMAT, "acme-1", "Acme"),
             (SourceRange::FORMAT, "10.0.0.0/8", "0.0.0.0/0"),
-            (ControlPlaneRange::FORMAT, "172.16.0.0/28", "172.16.0.0/24"),
+            (ControlPlaneRange::FORMAT, "172.16.0.0/28", "10.128.0.2/32"),
+            (ControlPlaneRange::FORMAT, "10.128.16.0/24", "172.16.0.0/29"),
+            (GceName::FORMAT, "massive-pods", "1-pods"),
+            (GceName::FORMAT, "a", "pods_range"),
             (Cron::FORMAT, "0 */6 * * *", "0 */6 * *"),
             (Bytes::FORMAT, "512Mi", "512m"),
             (Quantity::FORMAT, "250m", "0"),

@@ -720,6 +720,10 @@ fn carry_terraform_entries(from: &Path, to: &Path) -> io::Result<()> {
         }
         std::fs::hard_link(from, to)
     }
+    // Only from a folder gitopsc wrote: never through a link, never out of a file.
+    if !std::fs::symlink_metadata(from).is_ok_and(|meta| meta.is_dir()) {
+        return Ok(());
+    }
     for relative in terraform_entries(from)? {
         let target = to.join(&relative);
         if let Some(parent) = target.parent() {

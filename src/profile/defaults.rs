@@ -29,6 +29,13 @@ pub const MONITORING_PROVIDER: MonitoringProvider = MonitoringProvider::Promethe
 pub const RELEASE_CHANNEL: ReleaseChannel = ReleaseChannel::Regular;
 pub const CLOUD_NAT: bool = false;
 pub const BINARY_AUTHORIZATION: bool = true;
+pub const PUBLIC_ENDPOINT: bool = false;
+/// GKE's maintenance window: weekends, 02:00 to 10:00 UTC (72 hours in any 32 days, over
+/// GKE's minimum of 48).
+pub const MAINTENANCE_DAYS: [crate::profile::Weekday; 2] =
+    [crate::profile::Weekday::SA, crate::profile::Weekday::SU];
+pub const MAINTENANCE_START_HOUR: u32 = 2;
+pub const MAINTENANCE_HOURS: u32 = 8;
 pub const MANAGE_STATE_BUCKET: bool = true;
 pub const APP_PORT: u32 = 8080;
 /// The reference app's gunicorn holds a connection per thread: 2 workers × 4 threads

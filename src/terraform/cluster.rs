@@ -142,8 +142,14 @@ fn cluster(customer: &Customer, gcp: &Gcp, settings: &ClusterSettings) -> Value 
         "datapath_provider": "ADVANCED_DATAPATH",
         "enable_shielded_nodes": true,
         "enable_intranode_visibility": true,
-        "private_cluster_config": private_cluster(customer),
-        "master_authorized_networks_config": {"cidr_blocks": authorized},
+        "private_cluster_config": private_cluster(customer, gcp, settings),
+        // The authorized networks hold on the private endpoint too, and Google Cloud's own
+        // addresses get no way in through the public one.
+        "master_authorized_networks_config": {
+            "cidr_blocks": authorized,
+            "private_endpoint_enforcement_enabled": true,
+            "gcp_public_cidrs_access_enabled": false
+        },
         "master_auth": {"client_certificate_config": {"issue_client_certificate": false}},
         "workload_identity_config": {"workload_pool": format!("{}.svc.id.goog", gcp.project)},
         "release_channel": {"channel": release_channel(channel)},
@@ -161,21 +167,80 @@ fn cluster(customer: &Customer, gcp: &Gcp, settings: &ClusterSettings) -> Value 
                 "enabled": customer.monitoring.provider == MonitoringProvider::GkeManagedPrometheus
             }
         },
+        "maintenance_policy": maintenance_policy(settings.maintenance.as_ref()),
         "resource_labels": {"customer": customer.name, "managed-by": "gitopsc"}
     })
 }
 
-/// Private nodes. A /28 is the private control plane's range; a /32 is a Private Service
-/// Connect cluster's endpoint, which GKE places itself.
-fn private_cluster(customer: &Customer) -> Map<String, Value> {
-    let mut private = Map::new();
-    private.insert("enable_private_nodes".into(), json!(true));
-    private.insert("enable_private_endpoint".into(), json!(false));
-    if customer.control_plane.prefix == 28 {
-        private.insert(
-            "master_ipv4_cidr_block".into(),
-            json!(customer.control_plane.to_string()),
+/// The weekly window GKE upgrades in, and the exclusions. GKE reads a recurring window's
+/// date only as its first occurrence, so a fixed past Saturday (2026-01-03) keeps the
+/// output the same from one render to the next.
+fn maintenance_policy(maintenance: Option<&crate::profile::Maintenance>) -> Value {
+    let days: std::collections::BTreeSet<crate::profile::Weekday> =
+        maintenance.and_then(|m| m.days.clone()).map_or_else(
+            || defaults::MAINTENANCE_DAYS.into(),
+            |d| d.into_iter().collect(),
         );
+    let start = maintenance
+        .and_then(|m| m.start_hour)
+        .unwrap_or(defaults::MAINTENANCE_START_HOUR);
+    let hours = maintenance
+        .and_then(|m| m.hours)
+        .unwrap_or(defaults::MAINTENANCE_HOURS);
+    // Seconds from the first day's midnight, so a window may run past midnight.
+    let at = |hour: u32| {
+        let (day, hour) = (hour / 24, hour % 24);
+        format!("2026-01-{:02}T{hour:02}:00:00Z", 3 + day)
+    };
+    let byday: Vec<String> = days.iter().map(|d| format!("{d:?}")).collect();
+    let exclusions: Vec<Value> = maintenance
+        .and_then(|m| m.exclusions.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let scope = e
+                .scope
+                .unwrap_or(crate::profile::ExclusionScope::NoMinorOrNodeUpgrades);
+            json!({
+                "exclusion_name": e.name.as_ref().map(|n| n.0.clone()).unwrap_or_default(),
+                "start_time": e.start.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
+                "end_time": e.end.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
+                "exclusion_options": {"scope": scope.provider_value()}
+            })
+        })
+        .collect();
+    let mut policy = json!({
+        "recurring_window": {
+            "start_time": at(start),
+            "end_time": at(start + hours),
+            "recurrence": format!("FREQ=WEEKLY;BYDAY={}", byday.join(","))
+        }
+    });
+    if !exclusions.is_empty() {
+        policy["maintenance_exclusion"] = json!(exclusions);
+    }
+    policy
+}
+
+/// Private nodes, and a private control-plane endpoint reachable from every region
+/// (global access) unless the profile asks for a public one too. A Private Service Connect
+/// cluster takes its endpoint from the subnetwork the profile names; another has its /28.
+fn private_cluster(customer: &Customer, gcp: &Gcp, settings: &ClusterSettings) -> Value {
+    let public = settings
+        .public_endpoint
+        .unwrap_or(defaults::PUBLIC_ENDPOINT);
+    let mut private = json!({
+        "enable_private_nodes": true,
+        "enable_private_endpoint": !public,
+        "master_global_access_config": {"enabled": true}
+    });
+    match network::control_plane_subnetwork(gcp) {
+        Some(subnetwork) => {
+            private["private_endpoint_subnetwork"] = json!(subnetwork.attr("self_link"));
+        }
+        None => {
+            private["master_ipv4_cidr_block"] = json!(customer.control_plane.to_string());
+        }
     }
     private
 }

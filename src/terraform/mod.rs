@@ -117,6 +117,8 @@ struct Gcp<'a> {
     create: Option<crate::profile::NetworkRanges>,
     /// The existing subnetwork's secondary ranges by name: (pods, Services).
     secondary_ranges: Option<(String, String)>,
+    /// A Private Service Connect cluster's endpoint subnetwork.
+    endpoint_subnetwork: Option<String>,
     cloud_nat: bool,
 }
 
@@ -136,6 +138,14 @@ impl Gcp<'_> {
                 .and_then(|g| g.network_project_id.as_ref())
                 .map_or_else(|| project.to_string(), |p| p.0.clone()),
             create: profile.and_then(|g| g.create_network.clone()),
+            endpoint_subnetwork: customer
+                .profile
+                .spec
+                .as_ref()
+                .and_then(|s| s.infrastructure.as_ref())
+                .and_then(|i| i.cluster.as_ref())
+                .and_then(|c| c.private_endpoint_subnetwork.as_ref())
+                .map(|name| name.0.clone()),
             secondary_ranges: profile
                 .and_then(|g| g.secondary_ranges.as_ref())
                 .map(|r| (text(r.pods.as_ref()), text(r.services.as_ref()))),

@@ -11,6 +11,7 @@ use crate::model::Customer;
 pub const PODS_RANGE: &str = "pods";
 pub const SERVICES_RANGE: &str = "services";
 const NETWORK: &str = "network";
+const CONTROL_PLANE: Address = Address::data("google_compute_subnetwork", "control_plane");
 const SUBNETWORK: &str = "nodes";
 const ROUTER: Address = Address::resource("google_compute_router", "nat");
 const NAT: Address = Address::resource("google_compute_router_nat", "nat");
@@ -32,11 +33,37 @@ pub fn subnetwork(gcp: &Gcp) -> Address {
     }
 }
 
+/// The subnetwork a Private Service Connect cluster takes its endpoint from, when the
+/// profile names one.
+pub fn control_plane_subnetwork(gcp: &Gcp) -> Option<Address> {
+    gcp.endpoint_subnetwork.as_ref().map(|_| CONTROL_PLANE)
+}
+
 pub(super) fn file(customer: &Customer, gcp: &Gcp) -> File {
     let mut blocks = match &gcp.create {
         None => read(gcp),
         Some(ranges) => create(customer, gcp, ranges),
     };
+    if let Some(name) = &gcp.endpoint_subnetwork {
+        // The NetworkPolicies allow this range for the Kubernetes API: the plan checks that
+        // it is the subnetwork's.
+        let range = customer.control_plane.to_string();
+        blocks.push(Block::new(
+            CONTROL_PLANE,
+            json!({
+                "name": name,
+                "region": gcp.region,
+                "project": gcp.network_project,
+                "lifecycle": {"postcondition": [{
+                    "condition": format!("${{self.ip_cidr_range == \"{range}\"}}"),
+                    "error_message": format!(
+                        "subnetwork {name} of project {} has another range than {range}, the control plane's range the NetworkPolicies allow (infrastructure.cluster.masterIpv4CidrBlock)",
+                        gcp.network_project
+                    )
+                }]}
+            }),
+        ));
+    }
     if gcp.cloud_nat {
         blocks.extend(nat(customer, gcp));
     }

@@ -619,19 +619,21 @@ fn diff_shows_terraform_changes_per_block_and_argument() {
         (
             "text",
             &[
-                "initech: Terraform: 1 changed, 2 added (touches IAM, cluster)",
+                "initech: Terraform: 1 changed, 3 added (touches IAM, cluster)",
                 "  Terraform (applied by Terraform, not Argo CD):",
                 "  ~ google_container_cluster.cluster  (terraform/cluster.tf.json)  [cluster]",
                 "      database_encryption: (absent) → {2 fields}",
                 "  + google_kms_crypto_key_iam_member.gke  (terraform/cluster.tf.json)  [IAM]",
                 "  + data.google_project.project  (terraform/cluster.tf.json)",
+                // The key's API, turned on by the bootstrap root before the customer's.
+                "  + google_project_service.cloudkms  (terraform/bootstrap/services.tf.json)",
             ],
         ),
         (
             "markdown",
             &[
                 "**⚠ Terraform changes touch IAM, cluster** in `initech`",
-                "| `initech` | 0 | 0 | 0 | 3 ⚠ IAM, cluster |",
+                "| `initech` | 0 | 0 | 0 | 4 ⚠ IAM, cluster |",
                 "- **added** `google_kms_crypto_key_iam_member.gke` (`terraform/cluster.tf.json`) ⚠ IAM",
             ],
         ),
@@ -640,7 +642,7 @@ fn diff_shows_terraform_changes_per_block_and_argument() {
             &[
                 "\"half\": \"terraform\"",
                 "\"sensitive\": \"IAM\"",
-                "\"terraform\": 3",
+                "\"terraform\": 4",
             ],
         ),
     ]);

@@ -85,6 +85,23 @@ fn a_renamed_credentials_secret_is_refused_as_a_replacement() {
     );
 }
 
+/// The control plane's range is fixed at creation (`master_ipv4_cidr_block` and
+/// `private_endpoint_subnetwork` force a new cluster): a new cluster, with new disks.
+#[test]
+fn a_new_control_plane_range_is_refused_as_a_new_cluster() {
+    refused_then_allowed(
+        |dir| {
+            edit(
+                &dir.join("profiles/acme.yaml"),
+                "      masterIpv4CidrBlock: 172.16.0.0/28\n",
+                "      masterIpv4CidrBlock: 172.16.0.16/28\n",
+            )
+        },
+        "acme",
+        &["google_container_cluster.cluster"],
+    );
+}
+
 #[test]
 fn a_storage_class_change_is_refused_as_new_disks() {
     refused_then_allowed(

@@ -746,21 +746,48 @@ fn terraform_and_manifests_agree() {
                 assert!(tolerated, "{}: {pool} taint {taint}", customer.name);
             }
         }
-        // The control plane the NetworkPolicies allow is the cluster's.
-        if customer.control_plane.prefix == 28 {
-            assert_eq!(
-                cluster["private_cluster_config"]["master_ipv4_cidr_block"],
-                customer.control_plane.to_string().as_str(),
+        // The control plane the NetworkPolicies allow is the cluster's: its own /28, or the
+        // range of the subnetwork a Private Service Connect endpoint is taken from, which
+        // the plan checks.
+        let range = customer.control_plane.to_string();
+        let private = &cluster["private_cluster_config"];
+        match private["private_endpoint_subnetwork"].as_str() {
+            None => assert_eq!(
+                private["master_ipv4_cidr_block"],
+                range.as_str(),
                 "{}",
                 customer.name
-            );
-            let policies = kinds(&objects, "NetworkPolicy");
-            assert!(
-                policies
-                    .iter()
-                    .any(|p| p.to_string().contains(&customer.control_plane.to_string()))
-            );
+            ),
+            Some(subnetwork) => {
+                assert!(
+                    private.get("master_ipv4_cidr_block").is_none(),
+                    "{}",
+                    customer.name
+                );
+                let read = files
+                    .values()
+                    .find_map(|d| d.pointer("/data/google_compute_subnetwork/control_plane"))
+                    .unwrap_or_else(|| {
+                        panic!("{}: the endpoint subnetwork is read", customer.name)
+                    });
+                assert_eq!(
+                    subnetwork,
+                    "${data.google_compute_subnetwork.control_plane.self_link}"
+                );
+                let condition = read["lifecycle"]["postcondition"][0]["condition"].to_string();
+                assert!(
+                    condition.contains(&format!("self.ip_cidr_range == \\\"{range}\\\"")),
+                    "{condition}"
+                );
+            }
         }
+        assert_eq!(private["enable_private_nodes"], true);
+        let policies = kinds(&objects, "NetworkPolicy");
+        assert!(
+            policies.iter().any(|p| p.to_string().contains(&range)),
+            "{}: the API's range in a NetworkPolicy",
+            customer.name
+        );
         // DNS mode and NodeLocal DNSCache as the DNS egress policy assumes.
         let metadata_server = kinds(&objects, "NetworkPolicy").iter().any(|p| {
             p["metadata"]["name"] == "allow-dns-egress"
@@ -851,7 +878,8 @@ fn the_module_graph_orders_what_refers_to_what() {
         let network = graph.edges[&CLUSTER.to_string()]
             .iter()
             .filter(|b| {
-                b.contains("google_compute_network.") || b.contains("google_compute_subnetwork.")
+                b.contains("google_compute_network.")
+                    || b.contains("google_compute_subnetwork.nodes")
             })
             .count();
         assert_eq!(
