@@ -108,19 +108,25 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
             );
         }
     }
-    check_zones(&mut c, spec);
+    check_infrastructure(&mut c, spec);
+    c.diagnostics
+}
+
+/// The cluster, its network and node pools.
+fn check_infrastructure(c: &mut Checker<'_>, spec: &crate::profile::Spec) {
+    check_zones(c, spec);
     if let Some(cluster) = spec
         .infrastructure
         .as_ref()
         .and_then(|i| i.cluster.as_ref())
     {
-        check_control_plane(&mut c, cluster);
+        check_control_plane(c, cluster);
         if let Some(maintenance) = &cluster.maintenance {
-            check_maintenance(&mut c, maintenance);
+            check_maintenance(c, maintenance);
         }
     }
     if let Some(gcp) = &spec.gcp {
-        check_network(&mut c, gcp);
+        check_network(c, gcp);
     }
     for (i, pool) in spec
         .infrastructure
@@ -139,7 +145,6 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
             }
         }
     }
-    c.diagnostics
 }
 
 fn check_app(c: &mut Checker<'_>, app: &crate::profile::App) {
@@ -553,6 +558,20 @@ fn check_control_plane(c: &mut Checker<'_>, cluster: &crate::profile::Cluster) {
                 &format!("{POINTER}/masterIpv4CidrBlock"),
                 format!("a private cluster's control plane takes a /28, not a /{}", range.prefix),
                 "give a /28, or name the Private Service Connect endpoint's subnetwork in `privateEndpointSubnetwork`",
+            );
+        }
+    }
+    for (i, pattern) in cluster.admitted_images.iter().flatten().enumerate() {
+        let stem = pattern.strip_suffix('*').unwrap_or(pattern);
+        let folder = stem
+            .split_once('/')
+            .is_some_and(|(host, rest)| host.contains('.') && !rest.is_empty() && !host.is_empty());
+        if !folder || stem.contains('*') || pattern.contains(char::is_whitespace) {
+            c.error(
+                Code::InvalidField,
+                &format!("{POINTER}/admittedImages/{i}"),
+                format!("`{pattern}` is not an image pattern Binary Authorization takes"),
+                "a registry host and a path, with at most a trailing `*`, e.g. `quay.io/jetstack/*`",
             );
         }
     }

@@ -208,7 +208,14 @@ fn entry_and_identity_prerequisites(customer: &Customer, out: &mut BTreeSet<Prer
     }
     // The app's and the archive's GSAs and their Workload Identity bindings are created by
     // `terraform/`; the DNS that takes their calls to Google APIs is the VPC's.
-    if customer.app.gcp_service_account.is_some() || customer.archive.is_some() {
+    // A network gitopsc creates gets the zone from `terraform/network.tf.json`.
+    let created = customer
+        .profile
+        .spec
+        .as_ref()
+        .and_then(|s| s.gcp.as_ref())
+        .is_some_and(|g| g.create_network.is_some());
+    if (customer.app.gcp_service_account.is_some() || customer.archive.is_some()) && !created {
         out.insert(prerequisite(
             Section::Gcp,
             "Private Google Access DNS",

@@ -883,10 +883,16 @@ pub struct Cluster {
     /// (Cloud DNS for GKE, answered by the node's metadata server).
     #[schemars(extend("default" = crate::profile::defaults::DNS_PROVIDER))]
     pub dns_provider: Option<DnsProvider>,
-    /// Binary Authorization with the project's policy: a new project's policy admits every
-    /// image, so this changes nothing until the customer writes one, which is then enforced.
+    /// Binary Authorization: the cluster enforces the project's policy, which gitopsc
+    /// writes (`terraform/admission.tf.json`): the images the manifests run and
+    /// `admittedImages` are admitted, Google's system images too, everything else denied.
     #[schemars(extend("default" = crate::profile::defaults::BINARY_AUTHORIZATION))]
     pub binary_authorization: Option<bool>,
+    /// With `binaryAuthorization`, image name patterns the project's policy admits beside
+    /// the folders of the images the manifests run: the cluster add-ons' (cert-manager,
+    /// External Secrets, Prometheus), e.g. `quay.io/jetstack/*`. A trailing `*` is the only
+    /// wildcard; everything else is denied.
+    pub admitted_images: Option<Vec<String>>,
     /// A Cloud KMS key that encrypts the cluster's Secrets in etcd (application-layer
     /// secrets encryption); GKE's service agent is given encrypt and decrypt on it.
     /// Default: Google-managed encryption only.

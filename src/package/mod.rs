@@ -66,7 +66,8 @@ pub fn kustomize(
         PREREQUISITES.to_string(),
         crate::link::prerequisites_markdown(customer, prerequisites),
     );
-    files.extend(crate::terraform::files(customer));
+    let images = crate::terraform::admission::images(objects.iter().map(|o| &o.value));
+    files.extend(crate::terraform::files(customer, &images));
     locked(
         customer.name.clone(),
         Format::Kustomize,

@@ -5,7 +5,7 @@
 //!
 //! One module per concern, each a file of the customer's root module, as in
 //! terraform-google-modules: `providers`, `network`, `cluster`, `edge`, `dns`, `identity`,
-//! `secrets`, `archive`, `state`, `imports`, `logging`. Blocks refer to each other through `Address`
+//! `secrets`, `archive`, `state`, `imports`, `logging`, `admission`. Blocks refer to each other through `Address`
 //! values (`block.rs`), never hand-built strings, so the order Terraform applies them in is
 //! data (`Module::graph`) a test can read.
 //!
@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use crate::model::Customer;
 use crate::profile::defaults;
 
+pub mod admission;
 mod archive;
 pub mod block;
 pub mod bootstrap;
@@ -58,8 +59,9 @@ impl Module {
     }
 }
 
-/// The customer's root module.
-pub fn module(customer: &Customer) -> Module {
+/// The customer's root module; `images` are those its manifests run
+/// (`admission::images`), which the Binary Authorization policy admits.
+pub fn module(customer: &Customer, images: &std::collections::BTreeSet<String>) -> Module {
     let gcp = Gcp::of(customer);
     let state = State::of(customer, &gcp);
     let files = [
@@ -74,6 +76,7 @@ pub fn module(customer: &Customer) -> Module {
         ("state", state::file(&state)),
         ("imports", imports::file(&state)),
         ("logging", logging::file(&gcp)),
+        ("admission", admission::file(customer, &gcp, images)),
     ];
     Module {
         files: files
@@ -90,8 +93,11 @@ pub fn bootstrap(customer: &Customer, root: &Module) -> Module {
 
 /// Every Terraform file of the customer, by path inside `out/<customer>/`: the customer's
 /// root in `terraform/`, the bootstrap root in `terraform/bootstrap/`.
-pub fn files(customer: &Customer) -> BTreeMap<String, String> {
-    let root = module(customer);
+pub fn files(
+    customer: &Customer,
+    images: &std::collections::BTreeSet<String>,
+) -> BTreeMap<String, String> {
+    let root = module(customer, images);
     let bootstrap = bootstrap(customer, &root);
     let folder = format!("{FOLDER}/{}", bootstrap::FOLDER);
     [(FOLDER, &root), (folder.as_str(), &bootstrap)]

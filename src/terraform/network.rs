@@ -16,6 +16,7 @@ const SUBNETWORK: &str = "nodes";
 const ROUTER: Address = Address::resource("google_compute_router", "nat");
 const NAT: Address = Address::resource("google_compute_router_nat", "nat");
 const DENY_INGRESS: Address = Address::resource("google_compute_firewall", "deny_ingress");
+const GOOGLE_APIS_ZONE: Address = Address::resource("google_dns_managed_zone", "googleapis");
 
 /// The VPC: the block that creates it, or the one that reads it.
 pub fn network(gcp: &Gcp) -> Address {
@@ -42,7 +43,11 @@ pub fn control_plane_subnetwork(gcp: &Gcp) -> Option<Address> {
 pub(super) fn file(customer: &Customer, gcp: &Gcp) -> File {
     let mut blocks = match &gcp.create {
         None => read(gcp),
-        Some(ranges) => create(customer, gcp, ranges),
+        Some(ranges) => {
+            let mut blocks = create(customer, gcp, ranges);
+            blocks.extend(google_apis_zone(customer, gcp));
+            blocks
+        }
     };
     if let Some(name) = &gcp.endpoint_subnetwork {
         // The NetworkPolicies allow this range for the Kubernetes API: the plan checks that
@@ -163,6 +168,54 @@ fn create(customer: &Customer, gcp: &Gcp, ranges: &crate::profile::NetworkRanges
                 "log_config": {"metadata": "INCLUDE_ALL_METADATA"}
             }),
         ),
+    ]
+}
+
+/// The VPC resolves `*.googleapis.com` to the Private Google Access addresses the pods'
+/// egress allows (`gcp.googleApis`): a private zone for `googleapis.com.` bound to the
+/// created network, as Google's Private Google Access guide sets it up. For a network
+/// gitopsc reads, the zone is the network owner's (PREREQUISITES.md).
+fn google_apis_zone(customer: &Customer, gcp: &Gcp) -> Vec<Block> {
+    let range = crate::emit::network::google_apis_range(customer.google_apis);
+    let name = match customer.google_apis {
+        crate::profile::GoogleApis::Private => "private.googleapis.com.",
+        crate::profile::GoogleApis::Restricted => "restricted.googleapis.com.",
+    };
+    let addresses: Vec<String> = match crate::cidr::parse_cidr(range).map(|c| c.address) {
+        Ok(std::net::IpAddr::V4(first)) => (0..4u32)
+            .map(|i| std::net::Ipv4Addr::from(u32::from(first) + i).to_string())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let record = |label: &str, kind: &str, data: Vec<String>| {
+        Block::new(
+            Address::named("google_dns_record_set", format!("googleapis_{label}")),
+            json!({
+                "project": gcp.network_project,
+                "managed_zone": GOOGLE_APIS_ZONE.attr("name"),
+                "name": if kind == "A" { name.to_string() } else { "*.googleapis.com.".to_string() },
+                "type": kind,
+                "ttl": 300,
+                "rrdatas": data
+            }),
+        )
+    };
+    vec![
+        Block::new(
+            GOOGLE_APIS_ZONE,
+            json!({
+                "name": format!("{}-googleapis", customer.name),
+                "project": gcp.network_project,
+                "dns_name": "googleapis.com.",
+                "description": "Private Google Access: Google APIs at the addresses the pods' egress allows",
+                "visibility": "private",
+                "private_visibility_config": {
+                    "networks": [{"network_url": network(gcp).attr("id")}]
+                }
+            }),
+        ),
+        record("a", "A", addresses),
+        record("cname", "CNAME", vec![name.to_string()]),
     ]
 }
 

@@ -849,7 +849,9 @@ fn the_module_graph_orders_what_refers_to_what() {
     for compiled in super::compiled_customers() {
         let customer = super::model(&compiled);
         let name = &customer.name;
-        let module = module(customer);
+        let objects = compiled_objects(&compiled);
+        let images = gitopsc::terraform::admission::images(objects.iter().map(|(_, o)| o));
+        let module = module(customer, &images);
         let graph = module.graph();
         assert_eq!(graph.dangling(), Vec::new(), "{name}");
         let files = root_module(&compiled);
@@ -1094,4 +1096,78 @@ fn the_bootstrap_enables_every_api_the_customer_root_calls() {
         Some("container.googleapis.com")
     );
     assert_eq!(api_of("google_sql_database_instance"), None);
+}
+
+/// Binary Authorization enforces a policy that admits every image the customer's manifests
+/// run (read from the compiled objects) and the profile's add-on patterns, and denies the
+/// rest: enforcing a new project's admit-all policy would prove nothing. A customer that
+/// turns Binary Authorization off gets no policy.
+#[test]
+fn the_admission_policy_admits_every_compiled_image_and_denies_the_rest() {
+    let admits = |pattern: &str, image: &str| match pattern.strip_suffix('*') {
+        Some(prefix) => image.starts_with(prefix),
+        None => image == pattern,
+    };
+    let mut checked = 0;
+    for compiled in super::compiled_customers() {
+        let name = &compiled.member.name;
+        let files = root_module(&compiled);
+        let cluster = files
+            .iter()
+            .find_map(|f| f.pointer("/resource/google_container_cluster/cluster"))
+            .expect("cluster");
+        let policy = files
+            .iter()
+            .find_map(|f| f.pointer("/resource/google_binary_authorization_policy/policy"));
+        let mode = cluster["binary_authorization"]["evaluation_mode"].as_str();
+        let Some(policy) = policy else {
+            assert_eq!(mode, Some("DISABLED"), "{name}: enforced without a policy");
+            continue;
+        };
+        assert_eq!(mode, Some("PROJECT_SINGLETON_POLICY_ENFORCE"), "{name}");
+        assert_eq!(
+            policy["default_admission_rule"]["evaluation_mode"],
+            "ALWAYS_DENY"
+        );
+        assert_eq!(
+            policy["default_admission_rule"]["enforcement_mode"],
+            "ENFORCED_BLOCK_AND_AUDIT_LOG"
+        );
+        let patterns: Vec<&str> = policy["admission_whitelist_patterns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name_pattern"].as_str())
+            .collect();
+        for pattern in &patterns {
+            let (host, _) = pattern.split_once('/').expect("a host and a path");
+            assert!(
+                host.contains('.') && !pattern.trim_end_matches('*').ends_with(host),
+                "{name}: {pattern} admits a whole registry"
+            );
+        }
+        let objects = compiled_objects(&compiled);
+        let images = gitopsc::terraform::admission::images(objects.iter().map(|(_, o)| o));
+        assert!(!images.is_empty());
+        for image in &images {
+            assert!(
+                patterns.iter().any(|p| admits(p, image)),
+                "{name}: {image} is denied"
+            );
+            checked += 1;
+        }
+        assert!(
+            !patterns
+                .iter()
+                .any(|p| admits(p, "docker.io/library/nginx:latest")),
+            "{name}"
+        );
+        assert!(
+            !patterns
+                .iter()
+                .any(|p| admits(p, "us-docker.pkg.dev/someone-else/x/y:1")),
+            "{name}"
+        );
+    }
+    assert!(checked >= 20, "{checked} images");
 }
