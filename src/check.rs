@@ -67,6 +67,15 @@ pub fn check(profile: &Profile, root: &Node) -> Vec<Diagnostic> {
     };
     if let Some(metadata) = &profile.metadata {
         labels(&mut c, "/metadata/labels", metadata.labels.iter().flatten());
+        let name = metadata.name.as_ref().map(|n| n.0.as_str()).unwrap_or("a");
+        if name.starts_with(|ch: char| ch.is_ascii_digit()) {
+            c.error(
+                Code::InvalidName,
+                "/metadata/name",
+                format!("customer `{name}` starts with a digit"),
+                "start it with a letter: its GCP resources are named after it (`<name>-nodes`, its firewall rules), and Compute Engine and IAM names start with a letter",
+            );
+        }
     }
     let Some(spec) = &profile.spec else {
         return c.diagnostics;

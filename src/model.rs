@@ -437,10 +437,14 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         .and_then(|i| i.cluster.clone())
         .unwrap_or_default();
     let control_plane = cluster.master_ipv4_cidr_block.as_deref()?;
-    let cluster_name = cluster
-        .name
-        .clone()
-        .map_or_else(|| format!("{name}-gke"), String::from);
+    let cluster_name = cluster.name.clone().map_or_else(
+        || {
+            // GKE takes at most 40 characters.
+            let cut: String = name.chars().take(40 - "-gke".len()).collect();
+            format!("{}-gke", cut.trim_end_matches('-'))
+        },
+        String::from,
+    );
     let gcp = spec.gcp.clone().unwrap_or_default();
     let database = database(&name, &spec)?;
     let backup = backup(&name, &spec).unwrap_or_else(|()| {
@@ -639,9 +643,9 @@ fn access(access: crate::profile::Access) -> Access {
                     .into_iter()
                     .map(String::from)
                     .collect(),
-                cloud_armor_policy: e.cloud_armor_policy?,
-                static_ip_name: e.static_ip_name,
-                ssl_policy: e.ssl_policy,
+                cloud_armor_policy: e.cloud_armor_policy?.into(),
+                static_ip_name: e.static_ip_name.map(String::from),
+                ssl_policy: e.ssl_policy.map(String::from),
                 http_redirect: e.http_redirect.unwrap_or(defaults::HTTP_REDIRECT),
             })
         });

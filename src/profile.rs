@@ -407,12 +407,12 @@ pub struct ExternalAccess {
     /// Name of an existing `kubernetes.io/tls` Secret, when `tls: secret`.
     pub tls_secret_name: Option<ObjectName>,
     /// Name of the Cloud Armor security policy that holds the allow-list.
-    pub cloud_armor_policy: Option<String>,
+    pub cloud_armor_policy: Option<crate::syntax::GceName>,
     /// Name of the reserved global static IP address.
-    pub static_ip_name: Option<String>,
+    pub static_ip_name: Option<crate::syntax::GceName>,
     /// Name of the GCP SSL policy (minimum TLS version, cipher profile), set on the load
     /// balancer through a FrontendConfig.
-    pub ssl_policy: Option<String>,
+    pub ssl_policy: Option<crate::syntax::GceName>,
     /// Answer plain-HTTP requests with a redirect to HTTPS instead of serving no HTTP at
     /// all. Off, the load balancer has no port-80 frontend.
     #[schemars(extend("default" = crate::profile::defaults::HTTP_REDIRECT))]
@@ -856,8 +856,9 @@ pub struct TerraformState {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Cluster {
-    /// Cluster name. Default: `<customer>-gke`.
-    pub name: Option<DnsLabel>,
+    /// Cluster name, at most 40 characters. Default: `<customer>-gke`, the customer's part
+    /// cut to fit.
+    pub name: Option<crate::syntax::ClusterName>,
     /// GKE release channel.
     #[schemars(extend("default" = crate::profile::defaults::RELEASE_CHANNEL))]
     pub release_channel: Option<ReleaseChannel>,

@@ -142,6 +142,10 @@ syntax_type!(
     GceName = "gce-name", gce_name
 );
 syntax_type!(
+    /// A GKE cluster's name.
+    ClusterName = "gke-cluster-name", gke_cluster_name
+);
+syntax_type!(
     /// A GCS bucket name without dots (those need a verified domain).
     BucketName = "gcs-bucket", bucket_name
 );
@@ -178,6 +182,7 @@ pub const FORMATS: &[(&str, Rule)] = &[
     (HttpPath::FORMAT, HttpPath::RULE),
     (BucketName::FORMAT, BucketName::RULE),
     (GceName::FORMAT, GceName::RULE),
+    (ClusterName::FORMAT, ClusterName::RULE),
     (Timestamp::FORMAT, Timestamp::RULE),
     (Quantity::FORMAT, Quantity::RULE),
     (Bytes::FORMAT, Bytes::RULE),
@@ -685,6 +690,26 @@ fn gce_name(name: &str) -> Result<(), Problem> {
             Code::InvalidField,
             format!("`{name}` is not a Compute Engine name: {why}"),
             "a lowercase letter, then lowercase letters, digits and `-`, not ending with `-`, at most 63 characters",
+        )
+    })
+}
+
+/// A GKE cluster's name, as the provider validates `google_container_cluster.name`: at most
+/// 40 characters of lowercase letters, digits and `-`, starting with a letter and ending
+/// with a letter or digit (resource_container_cluster.go, docs/infrastructure.md).
+pub fn gke_cluster_name_rule(name: &str) -> Result<(), &'static str> {
+    if name.len() > 40 {
+        return Err("it is longer than 40 characters");
+    }
+    gce_name_rule(name)
+}
+
+fn gke_cluster_name(name: &str) -> Result<(), Problem> {
+    gke_cluster_name_rule(name).map_err(|why| {
+        Problem::new(
+            Code::InvalidField,
+            format!("`{name}` cannot be a GKE cluster's name: {why}"),
+            "a lowercase letter, then lowercase letters, digits and `-`, not ending with `-`, at most 40 characters",
         )
     })
 }

@@ -455,7 +455,7 @@ mod formats {
 
     #[test]
     fn rules_accept_and_refuse() {
-        let cases: [(&str, &str, &str); 16] = [
+        let cases: [(&str, &str, &str); 17] = [
             (
                 Image::FORMAT,
                 "ghcr.io/acme/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
@@ -467,6 +467,7 @@ mod formats {
             (ControlPlaneRange::FORMAT, "10.128.16.0/24", "172.16.0.0/29"),
             (GceName::FORMAT, "massive-pods", "1-pods"),
             (GceName::FORMAT, "a", "pods_range"),
+            (ClusterName::FORMAT, "acme-gke", &"a".repeat(41)),
             (Cron::FORMAT, "0 */6 * * *", "0 */6 * *"),
             (Bytes::FORMAT, "512Mi", "512m"),
             (Quantity::FORMAT, "250m", "0"),

@@ -85,7 +85,9 @@ pub(super) fn file(customer: &Customer, gcp: &Gcp) -> File {
             "GKE refuses to create a cluster whose service agent may not use the etcd key",
         ),
     });
-    blocks.extend(node_pools(customer, gcp, infrastructure.node_pools));
+    // GKE's default is three zones of the region.
+    let zones = settings.zones.as_ref().map_or(3, Vec::len).max(1);
+    blocks.extend(node_pools(customer, gcp, infrastructure.node_pools, zones));
     blocks.extend(encryption);
     File::of(blocks)
 }
@@ -265,7 +267,12 @@ fn dns_config(customer: &Customer) -> Map<String, Value> {
 
 /// The profile's node pools; a cluster whose default pool is removed needs at least one
 /// pool of its own.
-fn node_pools(customer: &Customer, gcp: &Gcp, listed: Option<Vec<NodePool>>) -> Vec<Block> {
+fn node_pools(
+    customer: &Customer,
+    gcp: &Gcp,
+    listed: Option<Vec<NodePool>>,
+    zones: usize,
+) -> Vec<Block> {
     let listed = listed.unwrap_or_default();
     let pools = if listed.is_empty() {
         vec![NodePool {
@@ -284,6 +291,10 @@ fn node_pools(customer: &Customer, gcp: &Gcp, listed: Option<Vec<NodePool>>) -> 
             let min = pool
                 .min_nodes
                 .unwrap_or(defaults::NODE_POOL_MIN_NODES.min(max));
+            // Per zone, as GKE counts a new pool's first nodes: enough for the minimum,
+            // never more than the maximum (without it the provider asks for none).
+            let zones = u32::try_from(zones).unwrap_or(u32::MAX);
+            let initial = min.div_ceil(zones).min(max / zones);
             Some(Block::new(
                 Address::named("google_container_node_pool", name.clone()),
                 json!({
@@ -294,13 +305,19 @@ fn node_pools(customer: &Customer, gcp: &Gcp, listed: Option<Vec<NodePool>>) -> 
                     // The profile's bounds count the pool's nodes in all its zones, kept
                     // balanced; `min_node_count`/`max_node_count` would count them per
                     // zone (a pool of 3 in three zones would be 9 nodes).
+                    "initial_node_count": initial,
                     "autoscaling": {
                         "location_policy": "BALANCED",
                         "total_min_node_count": min,
                         "total_max_node_count": max
                     },
                     "management": {"auto_repair": true, "auto_upgrade": true},
-                    "node_config": node_config(customer, pool)
+                    "node_config": node_config(customer, pool),
+                    // A pool's first size only: changing it replaces the pool (the
+                    // provider's ForceNew), so a pool created before it was set, or a
+                    // later minimum, never recreates every node (terraform-google-modules
+                    // does the same).
+                    "lifecycle": {"ignore_changes": ["initial_node_count"]}
                 }),
             ))
         })

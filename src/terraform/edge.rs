@@ -47,7 +47,7 @@ fn health_checks(customer: &Customer, gcp: &Gcp) -> Block {
     Block::new(
         HEALTH_CHECKS,
         json!({
-            "name": format!("{}-health-checks", customer.name),
+            "name": super::gce_name(&customer.name, "health-checks"),
             "project": gcp.network_project,
             "network": network::network(gcp).attr("self_link"),
             "direction": "INGRESS",
@@ -144,7 +144,7 @@ fn internal_entry(customer: &Customer, gcp: &Gcp, internal: &InternalEntry) -> V
             Block::new(
                 address,
                 json!({
-                    "name": format!("{}-internal-clients{suffix}", customer.name),
+                    "name": super::gce_name(&customer.name, &format!("internal-clients{suffix}")),
                     "project": gcp.network_project,
                     "network": network,
                     "direction": "INGRESS",

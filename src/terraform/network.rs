@@ -158,7 +158,7 @@ fn create(customer: &Customer, gcp: &Gcp, ranges: &crate::profile::NetworkRanges
         Block::new(
             DENY_INGRESS,
             json!({
-                "name": format!("{}-deny-ingress", customer.name),
+                "name": super::gce_name(&customer.name, "deny-ingress"),
                 "project": gcp.network_project,
                 "network": network(gcp).attr("self_link"),
                 "direction": "INGRESS",
@@ -204,7 +204,7 @@ fn google_apis_zone(customer: &Customer, gcp: &Gcp) -> Vec<Block> {
         Block::new(
             GOOGLE_APIS_ZONE,
             json!({
-                "name": format!("{}-googleapis", customer.name),
+                "name": super::gce_name(&customer.name, "googleapis"),
                 "project": gcp.network_project,
                 "dns_name": "googleapis.com.",
                 "description": "Private Google Access: Google APIs at the addresses the pods' egress allows",
@@ -224,7 +224,7 @@ fn nat(customer: &Customer, gcp: &Gcp) -> [Block; 2] {
         Block::new(
             ROUTER,
             json!({
-                "name": format!("{}-router", customer.name),
+                "name": super::gce_name(&customer.name, "router"),
                 "project": gcp.network_project,
                 "region": gcp.region,
                 "network": network(gcp).attr("id")
@@ -233,7 +233,7 @@ fn nat(customer: &Customer, gcp: &Gcp) -> [Block; 2] {
         Block::new(
             NAT,
             json!({
-                "name": format!("{}-nat", customer.name),
+                "name": super::gce_name(&customer.name, "nat"),
                 "project": gcp.network_project,
                 "region": gcp.region,
                 "router": ROUTER.attr("name"),

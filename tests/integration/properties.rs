@@ -30,7 +30,7 @@ struct Variant {
 
 fn variant() -> impl Strategy<Value = Variant> {
     (
-        "[a-z][a-z0-9]{0,14}",
+        "[a-z][a-z0-9]{0,14}(-[a-z0-9]{1,20}){0,2}",
         proptest::option::of("[a-z][a-z0-9]{0,14}"),
         proptest::collection::btree_map("[a-z][a-z0-9]{0,10}", "[a-z0-9][a-z0-9]{0,10}", 0..4),
         2u32..6,
@@ -153,6 +153,27 @@ proptest! {
                     Some(value.as_str()),
                     "{} lacks label {}", path, key
                 );
+            }
+        }
+        // Every Compute Engine name and service account ID the Terraform gives passes the
+        // provider's rule (gitopsc's copies, which `terraform::every_provider_rule_matches_its_pinned_source`
+        // holds to the provider's source).
+        for (path, text) in files.iter().filter(|(p, _)| p.ends_with(".tf.json")) {
+            let document: Value = serde_json::from_str(text).expect("JSON");
+            for (kind, blocks) in document["resource"].as_object().into_iter().flatten() {
+                for body in blocks.as_object().into_iter().flatten().map(|(_, b)| b) {
+                    if kind == "google_service_account" {
+                        let id = body["account_id"].as_str().unwrap_or_default();
+                        prop_assert!(gitopsc::syntax::service_account_id(id).is_ok(), "{}: {}", path, id);
+                    } else if kind == "google_container_cluster" {
+                        let name = body["name"].as_str().unwrap_or_default();
+                        prop_assert!(gitopsc::syntax::gke_cluster_name_rule(name).is_ok(), "{}: {}", path, name);
+                    } else if kind.starts_with("google_compute_") {
+                        if let Some(name) = body["name"].as_str().filter(|n| !n.contains("${")) {
+                            prop_assert!(gitopsc::syntax::gce_name_rule(name).is_ok(), "{}: {} {}", path, kind, name);
+                        }
+                    }
+                }
             }
         }
         let again = compile(work.path(), 2);

@@ -1171,3 +1171,185 @@ fn the_admission_policy_admits_every_compiled_image_and_denies_the_rest() {
     }
     assert!(checked >= 20, "{checked} images");
 }
+
+/// The verdicts of the provider's rules on `cases` ((patterns, lengths, value)), as the
+/// provider reaches them: its patterns, all matching (Python's `re` reads these RE2 patterns alike) and
+/// its length bounds, in bytes as Go's `len`.
+fn provider_verdicts(cases: &[(Value, Value, String)]) -> Vec<bool> {
+    let script = "import json, re, sys\n\
+cases = json.load(sys.stdin)\n\
+print(json.dumps([all(re.search(p, v) for p in ps) and (l is None or l[0] <= len(v.encode()) <= l[1]) for ps, l, v in cases]))\n";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let input = serde_json::to_vec(cases).expect("json");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), &input).expect("write");
+    let output = child.wait_with_output().expect("python3 ends");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("verdicts")
+}
+
+/// Every provider rule gitopsc applies at the profile's line agrees with the provider
+/// source it was read from (`schema/provider-rules.json`, pinned to a commit by
+/// `scripts/provider-rules.py`): over a corpus of names, the provider's rule and gitopsc's
+/// give the same verdict, so a rule cannot drift from its source silently. And every name
+/// the Terraform of every customer gives such an argument passes the provider's rule.
+#[test]
+fn every_provider_rule_matches_its_pinned_source() {
+    let pinned: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schema/provider-rules.json")).expect("rules"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        pinned["provenance"]["commit"].as_str().map(str::len),
+        Some(40)
+    );
+    let rules = pinned["rules"].as_array().expect("rules");
+    let ours = |rule: &Value| -> Option<fn(&str) -> bool> {
+        match rule["validate"].as_str()? {
+            "verify.ValidateGCEName" => Some(|v| gitopsc::syntax::gce_name_rule(v).is_ok()),
+            r if r.starts_with("verify.ValidateRegexp(")
+                && rule["resource"] == "google_compute_address" =>
+            {
+                Some(|v| gitopsc::syntax::gce_name_rule(v).is_ok())
+            }
+            "verify.ValidateRFC1035Name(6, 30)" => {
+                Some(|v| gitopsc::syntax::service_account_id(v).is_ok())
+            }
+            "inline" if rule["resource"] == "google_container_cluster" => {
+                Some(|v| gitopsc::syntax::gke_cluster_name_rule(v).is_ok())
+            }
+            _ => None,
+        }
+    };
+    let mut corpus: Vec<String> = [
+        "a",
+        "ab",
+        "a-",
+        "-a",
+        "1a",
+        "a1",
+        "A",
+        "aB",
+        "a_b",
+        "a.b",
+        "abcde",
+        "abcdef",
+        "a--b",
+        "abc-def-ghi",
+        "é",
+        "",
+        "api",
+        "acme-api",
+        "acme-prod-4821",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for n in [29, 30, 31, 39, 40, 41, 62, 63, 64] {
+        corpus.push("a".repeat(n));
+        corpus.push(format!("{}1", "b".repeat(n - 1)));
+    }
+    let mut compared = 0;
+    for rule in rules {
+        let Some(check) = ours(rule) else {
+            continue;
+        };
+        let cases: Vec<(Value, Value, String)> = corpus
+            .iter()
+            .map(|v| (rule["patterns"].clone(), rule["lengths"].clone(), v.clone()))
+            .collect();
+        for ((_, _, value), provider) in cases.iter().zip(provider_verdicts(&cases)) {
+            assert_eq!(
+                check(value),
+                provider,
+                "{} {}: {value:?}",
+                rule["resource"],
+                rule["validate"]
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 8 * corpus.len(), "{compared}");
+
+    // Every compiled value of those arguments passes the provider's rule.
+    let mut cases = Vec::new();
+    let mut names = Vec::new();
+    for compiled in super::compiled_customers() {
+        for file in root_module(&compiled) {
+            for rule in rules {
+                let kind = rule["resource"].as_str().expect("resource");
+                let argument = rule["argument"].as_str().expect("argument");
+                for (name, body) in file["resource"][kind].as_object().into_iter().flatten() {
+                    let Some(value) = body[argument].as_str().filter(|v| !v.contains("${")) else {
+                        continue;
+                    };
+                    cases.push((
+                        rule["patterns"].clone(),
+                        rule["lengths"].clone(),
+                        value.to_string(),
+                    ));
+                    names.push(format!(
+                        "{}: {kind}.{name}.{argument} = {value:?}",
+                        compiled.member.name
+                    ));
+                }
+            }
+        }
+    }
+    assert!(cases.len() >= 20, "{} compiled names", cases.len());
+    for (name, ok) in names.iter().zip(provider_verdicts(&cases)) {
+        assert!(ok, "{name} breaks the provider's rule");
+    }
+}
+
+/// A new node pool starts with its minimum, over the cluster's zones, never above its
+/// maximum (unset, the provider asks GKE for no nodes at all); and a changed first size
+/// never replaces an existing pool (`initial_node_count` forces a new pool, so it is
+/// ignored after creation).
+#[test]
+fn node_pools_start_at_their_minimum_and_are_never_replaced_for_it() {
+    let mut pools = 0;
+    for compiled in super::compiled_customers() {
+        let name = &compiled.member.name;
+        let files = root_module(&compiled);
+        let cluster = files
+            .iter()
+            .find_map(|f| f.pointer("/resource/google_container_cluster/cluster"))
+            .expect("cluster");
+        let zones = cluster["node_locations"].as_array().map_or(3, Vec::len) as u64;
+        for file in &files {
+            for (pool, body) in file["resource"]["google_container_node_pool"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                let initial = body["initial_node_count"].as_u64().expect("initial");
+                let min = body["autoscaling"]["total_min_node_count"]
+                    .as_u64()
+                    .expect("min");
+                let max = body["autoscaling"]["total_max_node_count"]
+                    .as_u64()
+                    .expect("max");
+                assert!(
+                    initial * zones <= max,
+                    "{name}: {pool} starts above its maximum"
+                );
+                assert!(
+                    initial * zones >= min || (initial + 1) * zones > max,
+                    "{name}: {pool} starts below its minimum"
+                );
+                assert_eq!(
+                    body["lifecycle"]["ignore_changes"],
+                    serde_json::json!(["initial_node_count"]),
+                    "{name}: {pool}"
+                );
+                pools += 1;
+            }
+        }
+    }
+    assert!(pools >= 8, "{pools} pools");
+}
