@@ -6,6 +6,12 @@ use super::output::{items, text};
 use super::{CONTROLS, Verdict};
 use crate::load::Node;
 
+/// The fields an exception has.
+const FIELDS: [&str; 5] = ["control", "customers", "reason", "approver", "expires"];
+/// Controls no risk acceptance covers: change management vouches that the output judged
+/// is the output reviewed.
+const NOT_EXCEPTABLE: [&str; 1] = ["CHG-1"];
+
 /// A risk acceptance: a control that may fail for the customers `customers` (a name or a
 /// glob with `*`) until `expires`, for `reason`, approved by `approver`.
 #[derive(Debug, Clone)]
@@ -56,9 +62,20 @@ pub fn apply_exceptions(
     let mut problems = Vec::new();
     for (customer, verdicts) in results.iter_mut() {
         for verdict in verdicts.iter_mut().filter(|v| !v.passed) {
+            // The most specific entry that covers it, wherever it is listed: a name before
+            // a glob, a longer fixed part before a shorter one.
             let Some(i) = exceptions
                 .iter()
-                .position(|e| e.covers(verdict.control, customer))
+                .enumerate()
+                .filter(|(_, e)| e.covers(verdict.control, customer))
+                .max_by_key(|(i, e)| {
+                    (
+                        !e.customers.contains('*'),
+                        e.customers.replace('*', "").len(),
+                        std::cmp::Reverse(*i),
+                    )
+                })
+                .map(|(i, _)| i)
             else {
                 continue;
             };
@@ -127,27 +144,7 @@ pub fn read_exceptions(path: &Path) -> Result<Vec<Exception>, Vec<String>> {
             ));
             continue;
         }
-        let date_ok = exception.expires.len() == 10
-            && exception.expires.bytes().enumerate().all(|(i, b)| {
-                if i == 4 || i == 7 {
-                    b == b'-'
-                } else {
-                    b.is_ascii_digit()
-                }
-            });
-        if !date_ok {
-            problems.push(format!(
-                "{}: `expires` is not a date (YYYY-MM-DD)",
-                place(entry)
-            ));
-        }
-        if !CONTROLS.iter().any(|c| c.id == exception.control) {
-            problems.push(format!(
-                "{}: `{}` is not a control of the catalogue",
-                place(entry),
-                exception.control
-            ));
-        }
+        problems.extend(entry_problems(path, entry, &exception));
         exceptions.push(exception);
     }
     if root.get("exceptions").is_none() {
@@ -161,6 +158,59 @@ pub fn read_exceptions(path: &Path) -> Result<Vec<Exception>, Vec<String>> {
     } else {
         Err(problems)
     }
+}
+
+/// What is wrong with one complete entry: its date, empty fields, unknown fields, its
+/// control.
+fn entry_problems(path: &Path, entry: &Node, exception: &Exception) -> Vec<String> {
+    let place = |node: &Node| format!("{}:{}", path.display(), node.location.line);
+    let mut problems = Vec::new();
+    let date_ok = exception.expires.len() == 10
+        && crate::syntax::timestamp_seconds(&format!("{}T00:00:00Z", exception.expires)).is_some();
+    if !date_ok {
+        problems.push(format!(
+            "{}: `expires: {}` is not a date of the calendar (YYYY-MM-DD)",
+            place(entry),
+            exception.expires
+        ));
+    }
+    for (name, value) in [
+        ("reason", &exception.reason),
+        ("approver", &exception.approver),
+    ] {
+        if value.trim().is_empty() {
+            problems.push(format!(
+                "{}: `{name}` is empty: an accepted risk needs its {name}",
+                place(entry)
+            ));
+        }
+    }
+    if let crate::load::Value::Map(fields) = &entry.value {
+        for field in fields.iter().filter(|f| !FIELDS.contains(&f.key.as_str())) {
+            problems.push(format!(
+                "{}:{}: `{}` is not a field of an exception ({})",
+                path.display(),
+                field.key_location.line,
+                field.key,
+                FIELDS.join(", ")
+            ));
+        }
+    }
+    if NOT_EXCEPTABLE.contains(&exception.control.as_str()) {
+        problems.push(format!(
+                "{}: {} cannot be excepted: it is what makes every other verdict about the reviewed output",
+                place(entry),
+                exception.control
+            ));
+    }
+    if !CONTROLS.iter().any(|c| c.id == exception.control) {
+        problems.push(format!(
+            "{}: `{}` is not a control of the catalogue",
+            place(entry),
+            exception.control
+        ));
+    }
+    problems
 }
 
 /// Today's date in UTC as `YYYY-MM-DD` (days since the epoch to the civil calendar).

@@ -11,14 +11,30 @@ pub(super) fn private_cluster(output: &Output) -> Vec<Observation> {
                 cluster,
                 &["private_cluster_config", "enable_private_nodes"],
             ));
-            let authorized = at(cluster, &["master_authorized_networks_config"]).is_some();
+            let networks = at(cluster, &["master_authorized_networks_config"]);
+            let ranges: Vec<&str> = items(networks.and_then(|n| n.get("cidr_blocks")))
+                .iter()
+                .filter_map(|b| text(b, &["cidr_block"]))
+                .collect();
+            let exposure = super::exposure::of(ranges.iter().copied());
+            let public = !is_true(at(
+                cluster,
+                &["private_cluster_config", "enable_private_endpoint"],
+            ));
+            // A public endpoint with no list admits everyone.
+            let admitted = networks.is_some() && exposure.within_policy() && !(public && ranges.is_empty());
             vec![
                 observe(file, cluster, private, "nodes have private addresses only"),
                 observe(
                     file,
                     cluster,
-                    authorized,
-                    "the control plane admits the authorized networks only",
+                    admitted,
+                    format!(
+                        "the control plane ({} endpoint) admits the authorized networks only: [{}], {}",
+                        if public { "public" } else { "private" },
+                        ranges.join(", "),
+                        exposure.describe()
+                    ),
                 ),
             ]
         })
@@ -96,11 +112,23 @@ pub(super) fn edge_default_deny(output: &Output) -> Vec<Observation> {
             let denies = last
                 .and_then(|r| text(r, &["action"]))
                 .is_some_and(|a| a.starts_with("deny"));
+            let allowed: Vec<&str> = items(policy.get("rule"))
+                .iter()
+                .filter(|r| text(r, &["action"]) == Some("allow"))
+                .flat_map(|r| items(at(r, &["match", "config", "src_ip_ranges"])))
+                .filter_map(Node::as_str)
+                .collect();
+            let exposure = super::exposure::of(allowed.iter().copied());
             observe(
                 file,
                 policy,
-                denies,
-                "Cloud Armor denies what the allow-list does not name",
+                denies && exposure.within_policy(),
+                format!(
+                    "Cloud Armor allows [{}] ({}) and denies the rest at its lowest priority: {}",
+                    allowed.join(", "),
+                    exposure.describe(),
+                    if denies { "yes" } else { "no" }
+                ),
             )
         })
         .collect();
@@ -127,14 +155,25 @@ pub(super) fn closed_firewall(output: &Output) -> Vec<Observation> {
         .into_iter()
         .map(|(file, rule)| {
             let allows = rule.get("allow").is_some();
-            let open = items(rule.get("source_ranges"))
+            let ranges: Vec<&str> = items(rule.get("source_ranges"))
                 .iter()
-                .any(|r| r.as_str() == Some("0.0.0.0/0"));
+                .filter_map(Node::as_str)
+                .collect();
+            let exposure = super::exposure::of(ranges.iter().copied());
+            let name = text(rule, &["name"]).unwrap_or_default();
             observe(
                 file,
                 rule,
-                !(allows && open),
-                "no rule admits every address",
+                !allows || exposure.within_policy(),
+                if allows {
+                    format!(
+                        "rule `{name}` admits [{}]: {}",
+                        ranges.join(", "),
+                        exposure.describe()
+                    )
+                } else {
+                    format!("rule `{name}` denies")
+                },
             )
         })
         .collect();

@@ -181,38 +181,75 @@ pub(super) fn least_rbac(output: &Output) -> Vec<Observation> {
 }
 
 pub(super) fn ingress_tls(output: &Output) -> Vec<Observation> {
-    let ingresses: Vec<Observation> = objects(output, "Ingress")
+    let mut seen: Vec<Observation> = objects(output, "Ingress")
         .map(|(file, ingress)| {
-            let managed = text(
-                ingress,
-                &[
-                    "metadata",
-                    "annotations",
-                    "networking.gke.io/managed-certificates",
-                ],
-            )
-            .is_some();
+            let annotation = |key: &str| text(ingress, &["metadata", "annotations", key]);
+            let managed = annotation("networking.gke.io/managed-certificates").is_some();
             let own = !items(at(ingress, &["spec", "tls"])).is_empty();
+            // The versions served are the SSL policy's: none named is GCP's default,
+            // which accepts TLS 1.0.
+            let policy = annotation("networking.gke.io/v1beta1.FrontendConfig")
+                .and_then(|name| {
+                    objects(output, "FrontendConfig")
+                        .find(|(_, f)| text(f, &["metadata", "name"]) == Some(name))
+                })
+                .and_then(|(_, f)| text(f, &["spec", "sslPolicy"]));
+            let minimum = policy.and_then(|name| {
+                super::output::resources(output, "google_compute_ssl_policy")
+                    .into_iter()
+                    .find(|(_, p)| text(p, &["name"]) == Some(name))
+                    .and_then(|(_, p)| text(p, &["min_tls_version"]))
+            });
+            let modern = matches!(minimum, Some("TLS_1_2" | "TLS_1_3"));
             observe(
                 file,
                 ingress,
-                managed || own,
-                "the Ingress serves TLS with a managed or named certificate",
+                (managed || own) && modern,
+                format!(
+                    "the Ingress serves TLS with a {} certificate, minimum version {} (SSL policy {})",
+                    if managed { "managed" } else if own { "named" } else { "missing" },
+                    minimum.unwrap_or("TLS_1_0, GCP's default"),
+                    policy.map_or("none".to_string(), |p| format!("`{p}`")),
+                ),
             )
         })
         .collect();
-    let mut seen = ingresses;
-    // The database speaks TLS too: Pgpool's configuration turns SSL on.
+    // The database speaks TLS too: Pgpool's effective `ssl` (the last assignment wins) and
+    // every network line of pool_hba.conf `hostssl`.
     for (file, config) in objects(output, "ConfigMap") {
         if text(config, &["metadata", "name"]) != Some("pgpool") {
             continue;
         }
-        let on = text(config, &["data", "pgpool.conf"]).is_some_and(|c| c.contains("ssl = on"));
+        let conf = text(config, &["data", "pgpool.conf"]).unwrap_or_default();
+        let ssl = conf
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or_default().trim())
+            .filter_map(|l| l.split_once('='))
+            .filter(|(key, _)| key.trim() == "ssl")
+            .map(|(_, value)| value.trim().trim_matches('\''))
+            .next_back();
+        let hba = text(config, &["data", "pool_hba.conf"]).unwrap_or_default();
+        let plain: Vec<&str> = hba
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or_default().trim())
+            .filter(|l| {
+                let kind = l.split_whitespace().next().unwrap_or_default();
+                kind.starts_with("host") && kind != "hostssl"
+            })
+            .collect();
         seen.push(observe(
             file,
             config,
-            on,
-            "Pgpool accepts TLS connections (ssl = on)",
+            ssl == Some("on") && plain.is_empty() && !hba.is_empty(),
+            format!(
+                "Pgpool's effective ssl = {}; network lines of pool_hba.conf without TLS: {}",
+                ssl.unwrap_or("unset (off)"),
+                if plain.is_empty() {
+                    "none".to_string()
+                } else {
+                    plain.join("; ")
+                }
+            ),
         ));
     }
     seen
@@ -222,33 +259,111 @@ pub(super) fn disruption_budgets(output: &Output) -> Vec<Observation> {
     let budgets: Vec<BTreeMap<String, String>> = objects(output, "PodDisruptionBudget")
         .map(|(_, p)| labels(at(p, &["spec", "selector", "matchLabels"])))
         .collect();
-    ["Deployment", "StatefulSet"]
+    let replicas = |w: &Node| match at(w, &["spec", "replicas"]).map(|n| &n.value) {
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        _ => 1,
+    };
+    let mut seen: Vec<Observation> = ["Deployment", "StatefulSet"]
         .iter()
         .flat_map(|kind| objects(output, kind))
         .filter(|(_, w)| {
             // Single-replica workloads (an extension's one node) cannot have a budget that
-            // lets a drain through; they are not what this control is about.
-            !matches!(at(w, &["spec", "replicas"]).map(|n| &n.value), Some(Value::Number(n)) if n.as_u64() == Some(1))
+            // lets a drain through; the database and Pgpool are counted below.
+            replicas(w) != 1
         })
         .map(|(file, w)| {
             let pod = labels(at(w, &["spec", "template", "metadata", "labels"]));
-            let covered = budgets.iter().any(|s| !s.is_empty() && s.iter().all(|(k, v)| pod.get(k) == Some(v)));
-            observe(file, w, covered, "a PodDisruptionBudget keeps replicas up through node drains")
-        })
-        .collect()
-}
-
-pub(super) fn snapshots(output: &Output) -> Vec<Observation> {
-    let mut seen: Vec<Observation> = objects(output, "CronJob")
-        .map(|(file, job)| {
+            let covered = budgets
+                .iter()
+                .any(|s| !s.is_empty() && s.iter().all(|(k, v)| pod.get(k) == Some(v)));
             observe(
                 file,
-                job,
-                text(job, &["spec", "schedule"]).is_some(),
-                "database snapshots run on a schedule",
+                w,
+                covered,
+                "a PodDisruptionBudget keeps replicas up through node drains",
             )
         })
         .collect();
+    // Enough copies to lose one: three database members (a leader and a standby left after
+    // one is lost) and two Pgpools.
+    for (kind, name, least, what) in [
+        (
+            "StatefulSet",
+            crate::emit::names::workload::POSTGRES,
+            3,
+            "database members",
+        ),
+        (
+            "Deployment",
+            crate::emit::names::workload::PGPOOL,
+            2,
+            "Pgpool pods",
+        ),
+    ] {
+        for (file, w) in
+            objects(output, kind).filter(|(_, w)| text(w, &["metadata", "name"]) == Some(name))
+        {
+            let count = replicas(w);
+            seen.push(observe(
+                file,
+                w,
+                count >= least,
+                format!("{count} {what} (at least {least})"),
+            ));
+        }
+    }
+    seen
+}
+
+pub(super) fn snapshots(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    let jobs: Vec<(&str, &Node)> = objects(output, "CronJob")
+        .filter(|(_, job)| {
+            text(job, &["metadata", "name"]).is_some_and(|n| n.ends_with("snapshot"))
+        })
+        .collect();
+    let mut gaps = Vec::new();
+    for (file, job) in &jobs {
+        let schedule = text(job, &["spec", "schedule"]).unwrap_or_default();
+        let suspended = is_true(at(job, &["spec", "suspend"]));
+        let gap = crate::syntax::cron_max_gap_minutes(schedule);
+        gaps.extend(gap);
+        seen.push(observe(
+            file,
+            job,
+            !suspended && gap.is_some_and(|g| g <= 24 * 60),
+            format!(
+                "database snapshots at `{schedule}`, at most {} h apart (at most 24), {}",
+                gap.map_or("?".to_string(), |g| (g / 60).to_string()),
+                if suspended {
+                    "suspended"
+                } else {
+                    "not suspended"
+                },
+            ),
+        ));
+    }
+    // The snapshot script's retention (`retain=N`): the kept snapshots reach a week back.
+    for (file, config) in objects(output, "ConfigMap") {
+        let retain = match config.get("data").map(|d| &d.value) {
+            Some(Value::Map(entries)) => entries
+                .iter()
+                .filter_map(|e| e.value.as_str())
+                .flat_map(str::lines)
+                .find_map(|l| l.trim().strip_prefix("retain=")?.parse::<u64>().ok()),
+            _ => None,
+        };
+        let (Some(retain), Some(gap)) = (retain, gaps.iter().max()) else {
+            continue;
+        };
+        let hours = retain * gap / 60;
+        seen.push(observe(
+            file,
+            config,
+            hours >= 7 * 24,
+            format!("{retain} snapshots kept, reaching {hours} h back (at least 168)"),
+        ));
+    }
     for (file, object, alerts) in rule_files(output) {
         let alerting = alerts
             .iter()

@@ -14,6 +14,7 @@ use std::path::Path;
 mod catalogue;
 mod change;
 mod exceptions;
+mod exposure;
 mod gcp;
 mod kubernetes;
 mod output;

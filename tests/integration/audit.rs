@@ -256,6 +256,64 @@ fn each_control_fails_on_the_output_it_guards_against() {
             "acme/app/service-app.yaml",
             Replace("kind: Service\n", "kind: Service\n# edited by hand\n"),
         ),
+        // Values, not presence: the internet in two halves is still the internet.
+        (
+            "GCP-GKE-1",
+            "acme/terraform/cluster.tf.json",
+            Replace(
+                "\"cidr_block\": \"10.20.0.0/16\"",
+                "\"cidr_block\": \"0.0.0.0/1\"",
+            ),
+        ),
+        (
+            "GCP-EDGE-1",
+            "acme/terraform/edge.tf.json",
+            Replace("\"203.0.113.0/24\"", "\"0.0.0.0/1\", \"128.0.0.0/1\""),
+        ),
+        (
+            "GCP-NET-1",
+            "acme/terraform/edge.tf.json",
+            Replace("\"10.20.0.0/16\"", "\"0.0.0.0/1\", \"128.0.0.0/1\""),
+        ),
+        // No SSL policy: GCP's default, which accepts TLS 1.0.
+        (
+            "K8S-TLS-1",
+            "acme/access/ingress-app.yaml",
+            Replace("    networking.gke.io/v1beta1.FrontendConfig: app\n", ""),
+        ),
+        (
+            "K8S-TLS-1",
+            "acme/pgpool/configmap-pgpool.yaml",
+            Replace("hostssl all  all  0.0.0.0/0", "host    all  all  0.0.0.0/0"),
+        ),
+        (
+            "K8S-TLS-1",
+            "acme/pgpool/configmap-pgpool.yaml",
+            Replace("    ssl = on\n", "    # ssl = on\n    ssl = off\n"),
+        ),
+        (
+            "K8S-AV-1",
+            "acme/database/statefulset-postgres.yaml",
+            Replace("  replicas: 3\n", "  replicas: 1\n"),
+        ),
+        (
+            "K8S-BAK-1",
+            "acme/backup/cronjob-postgres-snapshot.yaml",
+            Replace("schedule: 0 */6 * * *\n", "schedule: 0 0 1 1 *\n"),
+        ),
+        (
+            "K8S-BAK-1",
+            "acme/backup/cronjob-postgres-snapshot.yaml",
+            Replace(
+                "schedule: 0 */6 * * *\n",
+                "schedule: 0 */6 * * *\n  suspend: true\n",
+            ),
+        ),
+        (
+            "K8S-BAK-1",
+            "acme/backup/configmap-postgres-snapshot.yaml",
+            Replace("retain=28\n", "retain=1\n"),
+        ),
     ];
     let work = workspace("audit-fail");
     render_ok(work.path(), &["render"]);
@@ -314,6 +372,7 @@ fn each_control_fails_on_the_output_it_guards_against() {
     }
     assert_eq!(super::tree(&out), pristine, "every edit was undone");
     covered.sort();
+    covered.dedup();
     let mut all: Vec<&str> = catalogue.iter().map(String::as_str).collect();
     all.sort();
     assert_eq!(covered, all, "every control has a failing case");
@@ -343,21 +402,31 @@ fn the_documented_catalogue_is_the_code() {
 }
 
 /// A risk acceptance suppresses exactly its control and customers while it is current; an
-/// expired one, one that covers nothing and a malformed file are errors.
+/// expired one, one that covers nothing and a malformed file are errors; the most specific
+/// entry wins wherever it is listed; change management cannot be excepted.
 #[test]
 fn exceptions_suppress_exactly_their_control_until_they_expire() {
     let work = workspace("audit-exceptions");
-    render_ok(work.path(), &["render"]);
-    std::fs::remove_file(
-        work.path()
-            .join("out/acme/pgpool/poddisruptionbudget-pgpool.yaml"),
+    // Two database members: compiled from the profile (no drift), below K8S-AV-1's three.
+    let profile = work.path().join("profiles/acme.yaml");
+    let text_of = std::fs::read_to_string(&profile).expect("acme");
+    std::fs::write(
+        &profile,
+        text_of.replacen("  database:\n", "  database:\n    replicas: 2\n", 1),
     )
-    .expect("delete");
-    let write = |expires: &str, extra: &str| {
-        let text = format!(
-            "exceptions:\n  - control: K8S-AV-1\n    customers: ac*\n    reason: Pgpool runs one pod during the migration\n    approver: jane.doe@vendor.example\n    expires: {expires}\n  - control: CHG-1\n    customers: acme\n    reason: the budget was removed by hand for the migration\n    approver: jane.doe@vendor.example\n    expires: {expires}\n{extra}"
-        );
-        std::fs::write(work.path().join("exceptions.yaml"), text).expect("write");
+    .expect("write");
+    render_ok(work.path(), &["render"]);
+    let entry = |control: &str, customers: &str, expires: &str| {
+        format!(
+            "  - control: {control}\n    customers: \"{customers}\"\n    reason: two members while the third zone is rebuilt\n    approver: jane.doe@vendor.example\n    expires: {expires}\n"
+        )
+    };
+    let write = |entries: &[String]| {
+        std::fs::write(
+            work.path().join("exceptions.yaml"),
+            format!("exceptions:\n{}", entries.concat()),
+        )
+        .expect("write");
     };
     let audit = || {
         let output = run(
@@ -373,33 +442,45 @@ fn exceptions_suppress_exactly_their_control_until_they_expire() {
         let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
         (output.status.code(), report, text(&output.stderr))
     };
-    write("2999-12-31", "");
+    let excepted = |report: &Value| -> Vec<(String, String)> {
+        report["customers"]
+            .as_array()
+            .expect("customers")
+            .iter()
+            .flat_map(|c| {
+                c["verdicts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|v| !v["excepted"].is_null())
+                    .map(move |v| {
+                        (
+                            c["name"].as_str().unwrap_or("").to_string(),
+                            v["control"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+            })
+            .collect()
+    };
+    // An expired catch-all listed first does not hide the current specific entry.
+    write(&[
+        entry("K8S-AV-1", "*", "2000-01-01"),
+        entry("K8S-AV-1", "ac*", "2999-12-31"),
+    ]);
+    let (code, report, stderr) = audit();
+    assert_eq!(code, Some(1), "{stderr}{report}");
+    assert!(
+        report["exception_problems"]
+            .to_string()
+            .contains("covers no failing control"),
+        "the catch-all is never the one used: {report}"
+    );
+    write(&[entry("K8S-AV-1", "ac*", "2999-12-31")]);
     let (code, report, stderr) = audit();
     assert_eq!(code, Some(0), "{stderr}{report}");
-    let excepted: Vec<(String, String)> = report["customers"]
-        .as_array()
-        .expect("customers")
-        .iter()
-        .flat_map(|c| {
-            c["verdicts"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|v| !v["excepted"].is_null())
-                .map(move |v| {
-                    (
-                        c["name"].as_str().unwrap_or("").to_string(),
-                        v["control"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-        })
-        .collect();
     assert_eq!(
-        excepted,
-        vec![
-            ("acme".to_string(), "K8S-AV-1".to_string()),
-            ("acme".to_string(), "CHG-1".to_string())
-        ]
+        excepted(&report),
+        vec![("acme".to_string(), "K8S-AV-1".to_string())]
     );
     // Listed as excepted in the text report, never hidden.
     let text_report = text(&run(work.path(), &["audit", "--exceptions", "exceptions.yaml"]).stdout);
@@ -412,7 +493,7 @@ fn exceptions_suppress_exactly_their_control_until_they_expire() {
         "{text_report}"
     );
 
-    write("2000-01-01", "");
+    write(&[entry("K8S-AV-1", "ac*", "2000-01-01")]);
     let (code, report, _) = audit();
     assert_eq!(code, Some(1));
     assert!(
@@ -422,10 +503,10 @@ fn exceptions_suppress_exactly_their_control_until_they_expire() {
         "{report}"
     );
 
-    write(
-        "2999-12-31",
-        "  - control: GCP-AV-1\n    customers: globex\n    reason: none\n    approver: x@vendor.example\n    expires: 2999-12-31\n",
-    );
+    write(&[
+        entry("K8S-AV-1", "ac*", "2999-12-31"),
+        entry("GCP-AV-1", "globex", "2999-12-31"),
+    ]);
     let (code, report, _) = audit();
     assert_eq!(code, Some(1));
     assert!(
@@ -435,17 +516,34 @@ fn exceptions_suppress_exactly_their_control_until_they_expire() {
         "{report}"
     );
 
-    std::fs::write(
-        work.path().join("exceptions.yaml"),
-        "exceptions:\n  - control: K8S-AV-1\n    customers: acme\n    reason: r\n    expires: 2999-12-31\n",
-    )
-    .expect("write");
-    let (code, _, stderr) = audit();
-    assert_eq!(code, Some(2));
-    assert!(
-        stderr.contains("exceptions.yaml:2") && stderr.contains("approver"),
-        "{stderr}"
-    );
+    // Malformed: refused at its line, exit 2.
+    for (file, wanted) in [
+        (
+            "exceptions:\n  - control: K8S-AV-1\n    customers: acme\n    reason: r\n    expires: 2999-12-31\n",
+            "exceptions.yaml:2: the exception needs approver",
+        ),
+        (
+            "exceptions:\n  - control: K8S-AV-1\n    customers: acme\n    reason: \"  \"\n    approver: x@vendor.example\n    expires: 2999-12-31\n",
+            "`reason` is empty",
+        ),
+        (
+            "exceptions:\n  - control: K8S-AV-1\n    customers: acme\n    reason: r\n    approver: x@vendor.example\n    expires: 2026-13-45\n",
+            "`expires: 2026-13-45` is not a date",
+        ),
+        (
+            "exceptions:\n  - control: K8S-AV-1\n    customers: acme\n    reason: r\n    approver: x@vendor.example\n    expires: 2999-12-31\n    expiry: 2000-01-01\n",
+            "exceptions.yaml:7: `expiry` is not a field of an exception",
+        ),
+        (
+            "exceptions:\n  - control: CHG-1\n    customers: acme\n    reason: r\n    approver: x@vendor.example\n    expires: 2999-12-31\n",
+            "CHG-1 cannot be excepted",
+        ),
+    ] {
+        std::fs::write(work.path().join("exceptions.yaml"), file).expect("write");
+        let (code, _, stderr) = audit();
+        assert_eq!(code, Some(2), "{file}");
+        assert!(stderr.contains(wanted), "{wanted}: {stderr}");
+    }
 }
 
 /// SARIF for code scanning validates against the official SARIF 2.1.0 schema, names each

@@ -57,8 +57,13 @@ fn one_warning_shared_by_a_fleet_is_printed_once() {
         .lines()
         .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
         .collect();
-    assert_eq!(records.len(), 1000);
-    assert!(records.iter().all(|r| r["code"] == "W0103"));
+    // Each profile: the default SSL policy (W0103) and the audit control it fails (W0105).
+    assert_eq!(records.len(), 2000);
+    assert!(
+        records
+            .iter()
+            .all(|r| r["code"] == "W0103" || r["code"] == "W0105")
+    );
 
     // --quiet prints only errors: here nothing.
     let (code, stdout, quiet) = stderr_of(fleet.path(), &["validate", "--quiet", "."]);
@@ -73,7 +78,7 @@ fn denied_warnings_fail_validate_and_stop_render() {
     assert!(stderr.contains("error[W0103]"), "{stderr}");
     assert!(
         stderr.contains(
-            "error: 3 errors (0 warnings, warnings denied by --deny-warnings) in 3 files"
+            "error: 6 errors (0 warnings, warnings denied by --deny-warnings) in 3 files"
         ),
         "{stderr}"
     );
