@@ -330,6 +330,18 @@ pub const CONTROLS: &[Control] = &[
         check: gcp::state_bucket,
     },
     Control {
+        id: "GCP-SUP-1",
+        criteria: &["CC7.1", "CC8.1"],
+        half: Half::Gcp,
+        statement: "Every image is pinned by digest, and the cluster enforces a Binary Authorization policy that denies images it does not name.",
+        rationale: "What runs is what was reviewed: no tag moves under a running customer, no image from elsewhere is admitted.",
+        anchors: &["checkov CKV_GCP_66"],
+        source: "/spec/infrastructure/cluster/binaryAuthorization",
+        fix: "keep `spec.infrastructure.cluster.binaryAuthorization` on and pin every image by digest (no `allowUnpinnedImage`)",
+        needs: None,
+        check: gcp::supply_chain,
+    },
+    Control {
         id: "CHG-1",
         criteria: &["CC8.1"],
         half: Half::Change,

@@ -394,3 +394,51 @@ pub(super) fn state_bucket(output: &Output) -> Vec<Observation> {
     }
     seen
 }
+
+pub(super) fn supply_chain(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    let policies = resources(output, "google_binary_authorization_policy");
+    for (file, cluster) in resources(output, "google_container_cluster") {
+        let mode =
+            text(cluster, &["binary_authorization", "evaluation_mode"]).unwrap_or("DISABLED");
+        seen.push(observe(
+            file,
+            cluster,
+            mode == "PROJECT_SINGLETON_POLICY_ENFORCE" && !policies.is_empty(),
+            format!(
+                "Binary Authorization {mode}, with {} policy in the output",
+                if policies.is_empty() { "no" } else { "a" }
+            ),
+        ));
+    }
+    for (file, policy) in &policies {
+        let rule = |key: &str| text(policy, &["default_admission_rule", key]).unwrap_or("unset");
+        let (evaluation, enforcement) = (rule("evaluation_mode"), rule("enforcement_mode"));
+        seen.push(observe(
+            file,
+            policy,
+            evaluation == "ALWAYS_DENY" && enforcement == "ENFORCED_BLOCK_AND_AUDIT_LOG",
+            format!(
+                "images the policy does not name: {evaluation}, {enforcement}; it names {}",
+                items(policy.get("admission_whitelist_patterns")).len()
+            ),
+        ));
+    }
+    for (file, workload) in super::output::workloads(output) {
+        let spec = super::output::pod_spec(workload);
+        for key in ["initContainers", "containers"] {
+            for container in items(spec.and_then(|s| s.get(key))) {
+                let image = text(container, &["image"]).unwrap_or_default();
+                if !crate::syntax::is_pinned(image) {
+                    seen.push(observe(
+                        file,
+                        container,
+                        false,
+                        format!("image `{image}` is not pinned by digest"),
+                    ));
+                }
+            }
+        }
+    }
+    seen
+}

@@ -81,29 +81,45 @@ pub(super) fn no_secret_values(output: &Output) -> Vec<Observation> {
             ));
         }
     }
-    for (file, w) in workloads(output) {
-        let spec = pod_spec(w);
-        let containers = items(spec.and_then(|s| s.get("containers")));
-        for container in containers {
-            for variable in items(container.get("env")) {
-                let Some(value) = text(variable, &["value"]) else {
-                    continue;
-                };
-                if crate::check::looks_like_secret_value(value) {
-                    seen.push(observe(
-                        file,
-                        variable,
-                        false,
-                        "an environment value holds a credential",
-                    ));
-                }
+    // Every string of every file, both halves: environment values, ConfigMaps and the
+    // scripts in them, Terraform arguments.
+    fn strings<'a>(node: &'a Node, into: &mut Vec<(&'a Node, &'a str)>) {
+        match &node.value {
+            Value::String(text) => into.push((node, text)),
+            Value::Seq(items) => items.iter().for_each(|n| strings(n, into)),
+            Value::Map(entries) => entries.iter().for_each(|e| strings(&e.value, into)),
+            _ => {}
+        }
+    }
+    let mut scanned = 0;
+    for (file, document) in &output.documents {
+        let mut found = Vec::new();
+        strings(document, &mut found);
+        scanned += found.len();
+        for (node, value) in found {
+            let rules = super::secrets::found_in(value);
+            if !rules.is_empty() {
+                seen.push(observe(
+                    file,
+                    node,
+                    false,
+                    format!(
+                        "a credential in the output (gitleaks rule {})",
+                        rules.join(", ")
+                    ),
+                ));
             }
         }
+    }
+    if let Some((file, node)) = output.documents.first() {
         seen.push(observe(
             file,
-            w,
+            node,
             true,
-            "variables carry no credential; secrets come by reference",
+            format!(
+                "{scanned} strings of {} files scanned for credentials; secrets come by reference",
+                output.documents.len()
+            ),
         ));
     }
     seen

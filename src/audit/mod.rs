@@ -19,6 +19,7 @@ mod gcp;
 mod kubernetes;
 mod output;
 pub mod report;
+mod secrets;
 
 pub use catalogue::{CONTROLS, Control, Half};
 pub use exceptions::{Exception, apply_exceptions, read_exceptions, today};

@@ -256,6 +256,42 @@ fn each_control_fails_on_the_output_it_guards_against() {
             "acme/app/service-app.yaml",
             Replace("kind: Service\n", "kind: Service\n# edited by hand\n"),
         ),
+        // A credential anywhere in the output: a script of a ConfigMap, a Terraform string.
+        (
+            "K8S-SEC-1",
+            "acme/pgpool/configmap-pgpool.yaml",
+            Replace(
+                "    ssl = on\n",
+                "    ssl = on\n    # aws: AKIAIOSFODNN7EXAMPLE\n",
+            ),
+        ),
+        (
+            "K8S-SEC-1",
+            "acme/terraform/edge.tf.json",
+            Replace(
+                "\"The allow-list of acme's external entry point\"",
+                "\"key AIzaSyA-1234567890abcdefghijklmnopqrstu\"",
+            ),
+        ),
+        // Supply chain: no enforcing policy, or an image by tag.
+        (
+            "GCP-SUP-1",
+            "acme/terraform/cluster.tf.json",
+            Replace("\"PROJECT_SINGLETON_POLICY_ENFORCE\"", "\"DISABLED\""),
+        ),
+        (
+            "GCP-SUP-1",
+            "acme/terraform/admission.tf.json",
+            Replace("\"ALWAYS_DENY\"", "\"ALWAYS_ALLOW\""),
+        ),
+        (
+            "GCP-SUP-1",
+            "acme/app/deployment-app.yaml",
+            Replace(
+                "@sha256:9f2c0a8b6d4e1f3a5c7b9d0e2f4a6c8e0b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a",
+                ":latest",
+            ),
+        ),
         // Values, not presence: the internet in two halves is still the internet.
         (
             "GCP-GKE-1",
