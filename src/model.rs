@@ -437,12 +437,9 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
         .and_then(|i| i.cluster.clone())
         .unwrap_or_default();
     let control_plane = cluster.master_ipv4_cidr_block.as_deref()?;
+    // GKE takes at most 40 characters.
     let cluster_name = cluster.name.clone().map_or_else(
-        || {
-            // GKE takes at most 40 characters.
-            let cut: String = name.chars().take(40 - "-gke".len()).collect();
-            format!("{}-gke", cut.trim_end_matches('-'))
-        },
+        || crate::syntax::named_after(&name, "gke", 40),
         String::from,
     );
     let gcp = spec.gcp.clone().unwrap_or_default();

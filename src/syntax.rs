@@ -694,6 +694,14 @@ fn gce_name(name: &str) -> Result<(), Problem> {
     })
 }
 
+/// `<customer>-<what>` in at most `max` characters: the customer's part is cut to fit (and
+/// never left ending in `-`), for the GCP names gitopsc makes from a customer's.
+pub fn named_after(customer: &str, what: &str, max: usize) -> String {
+    let room = max.saturating_sub(what.len() + 1);
+    let cut: String = customer.chars().take(room).collect();
+    format!("{}-{what}", cut.trim_end_matches('-'))
+}
+
 /// A GKE cluster's name, as the provider validates `google_container_cluster.name`: at most
 /// 40 characters of lowercase letters, digits and `-`, starting with a letter and ending
 /// with a letter or digit (resource_container_cluster.go, docs/infrastructure.md).

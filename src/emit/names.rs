@@ -13,9 +13,8 @@ pub mod workload {
 /// The reserved internal address the internal load balancer takes when the internal entry
 /// has a DNS name: created by the Terraform, named by the Service.
 pub fn internal_address(customer: &str) -> String {
-    // A Compute Engine name: at most 63 characters, the customer's part cut to fit.
-    let cut: String = customer.chars().take(63 - "-internal".len()).collect();
-    format!("{}-internal", cut.trim_end_matches('-'))
+    // A Compute Engine name: at most 63 characters.
+    crate::syntax::named_after(customer, "internal", 63)
 }
 
 /// Ports the components agree on.

@@ -89,9 +89,7 @@ pub fn module(customer: &Customer, images: &std::collections::BTreeSet<String>) 
 /// A Compute Engine name of the customer's: `<customer>-<what>`, the customer's part cut so
 /// the whole fits the 63 characters the provider allows (`verify.ValidateGCEName`).
 fn gce_name(customer: &str, what: &str) -> String {
-    let room = 63 - what.len() - 1;
-    let cut: String = customer.chars().take(room).collect();
-    format!("{}-{what}", cut.trim_end_matches('-'))
+    crate::syntax::named_after(customer, what, 63)
 }
 
 /// The bootstrap root applied before the customer's (`bootstrap.rs`).

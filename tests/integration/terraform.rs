@@ -914,6 +914,11 @@ fn root_module(compiled: &gitopsc::compiler::Compiled) -> Vec<Value> {
         .collect()
 }
 
+/// The block at `pointer` (`/resource/<type>/<name>`) in whichever file of a root holds it.
+fn root_block<'a>(files: &'a [Value], pointer: &str) -> Option<&'a Value> {
+    files.iter().find_map(|f| f.pointer(pointer))
+}
+
 /// What one `terraform apply` of a fresh project needs ordered, against the graph of a
 /// customer's files: the cluster after the GKE service agent's grant on the etcd key (GKE
 /// checks it at creation), and every grant to a Workload Identity member after the cluster
@@ -1112,13 +1117,12 @@ fn the_admission_policy_admits_every_compiled_image_and_denies_the_rest() {
     for compiled in super::compiled_customers() {
         let name = &compiled.member.name;
         let files = root_module(&compiled);
-        let cluster = files
-            .iter()
-            .find_map(|f| f.pointer("/resource/google_container_cluster/cluster"))
-            .expect("cluster");
-        let policy = files
-            .iter()
-            .find_map(|f| f.pointer("/resource/google_binary_authorization_policy/policy"));
+        let cluster =
+            root_block(&files, "/resource/google_container_cluster/cluster").expect("cluster");
+        let policy = root_block(
+            &files,
+            "/resource/google_binary_authorization_policy/policy",
+        );
         let mode = cluster["binary_authorization"]["evaluation_mode"].as_str();
         let Some(policy) = policy else {
             assert_eq!(mode, Some("DISABLED"), "{name}: enforced without a policy");
@@ -1316,10 +1320,8 @@ fn node_pools_start_at_their_minimum_and_are_never_replaced_for_it() {
     for compiled in super::compiled_customers() {
         let name = &compiled.member.name;
         let files = root_module(&compiled);
-        let cluster = files
-            .iter()
-            .find_map(|f| f.pointer("/resource/google_container_cluster/cluster"))
-            .expect("cluster");
+        let cluster =
+            root_block(&files, "/resource/google_container_cluster/cluster").expect("cluster");
         let zones = cluster["node_locations"].as_array().map_or(3, Vec::len) as u64;
         for file in &files {
             for (pool, body) in file["resource"]["google_container_node_pool"]
