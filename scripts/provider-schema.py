@@ -60,6 +60,9 @@ TYPES = [
     ("resource", "google_project_service"),
     ("resource", "google_binary_authorization_policy"),
     ("resource", "google_dns_managed_zone"),
+    ("resource", "google_logging_project_sink"),
+    ("resource", "google_logging_metric"),
+    ("resource", "google_monitoring_alert_policy"),
 ]
 
 

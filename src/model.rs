@@ -879,10 +879,15 @@ fn archive(
 
 /// `<project>-<customer>-archive`, the customer cut so the name fits GCS's 63 characters.
 fn default_bucket(project: &str, customer: &str) -> String {
-    const SUFFIX: &str = "-archive";
-    let room = 63usize.saturating_sub(project.len() + 1 + SUFFIX.len());
+    project_bucket(project, customer, "archive")
+}
+
+/// A bucket of the customer's in its project: `<project>-<customer>-<what>`, the customer
+/// cut so the name fits GCS's 63 characters.
+pub fn project_bucket(project: &str, customer: &str, what: &str) -> String {
+    let room = 63usize.saturating_sub(project.len() + 2 + what.len());
     let cut: String = customer.chars().take(room).collect();
-    format!("{project}-{}{SUFFIX}", cut.trim_end_matches('-'))
+    format!("{project}-{}-{what}", cut.trim_end_matches('-'))
 }
 
 /// The archive's GSA: `<customer>-pgbackrest`, the customer cut so the ID fits the

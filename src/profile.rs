@@ -113,6 +113,25 @@ pub struct Gcp {
     /// `restricted` (199.36.153.4/30, VPC Service Controls).
     #[schemars(extend("default" = crate::profile::defaults::GOOGLE_APIS))]
     pub google_apis: Option<GoogleApis>,
+    /// The project's audit trail: where every log entry is kept, and who hears of a change
+    /// to IAM, audit logging, firewall rules, routes or networks.
+    pub logging: Option<ProjectLogging>,
+}
+
+/// Every log entry of the project goes to a Cloud Storage bucket with a retention policy
+/// (a sink), and log-based alerts watch the changes an attacker makes first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProjectLogging {
+    /// Days the sink's bucket keeps every log entry; nothing in it can be deleted
+    /// earlier. Default: 400, an audit period of a year and its fieldwork.
+    #[schemars(range(min = 30, max = 3650))]
+    #[schemars(extend("default" = crate::profile::defaults::LOG_RETENTION_DAYS))]
+    pub retention_days: Option<u32>,
+    /// Cloud Monitoring notification channels of the customer's project
+    /// (`projects/P/notificationChannels/ID`) that the security alerts go to. The audit
+    /// requires at least one (GCP-LOG-3): an alert nobody receives is no alert.
+    pub notification_channels: Option<Vec<crate::syntax::NotificationChannel>>,
 }
 
 impl InternalAccess {

@@ -110,6 +110,10 @@ syntax_type!(
     KmsKey = "kms-key", kms_key
 );
 syntax_type!(
+    /// A Cloud Monitoring notification channel: `projects/P/notificationChannels/ID`.
+    NotificationChannel = "notification-channel", notification_channel
+);
+syntax_type!(
     /// A Compute Engine zone: `<region>-<letter>`, e.g. `us-central1-a`.
     Zone = "gcp-zone", gcp_zone
 );
@@ -173,6 +177,7 @@ pub const FORMATS: &[(&str, Rule)] = &[
     (ControlPlaneRange::FORMAT, ControlPlaneRange::RULE),
     (CidrRange::FORMAT, CidrRange::RULE),
     (KmsKey::FORMAT, KmsKey::RULE),
+    (NotificationChannel::FORMAT, NotificationChannel::RULE),
     (Zone::FORMAT, Zone::RULE),
     (Cron::FORMAT, Cron::RULE),
     (ProjectId::FORMAT, ProjectId::RULE),
@@ -742,6 +747,28 @@ pub fn bucket_name(name: &str) -> Result<(), Problem> {
     ))
 }
 
+/// `projects/<project ID or number>/notificationChannels/<numeric ID>`, as Cloud Monitoring
+/// names a channel.
+fn notification_channel(name: &str) -> Result<(), Problem> {
+    let ok = match name.split('/').collect::<Vec<_>>().as_slice() {
+        ["projects", project, "notificationChannels", id] => {
+            (project_id(project).is_ok() || project.bytes().all(|b| b.is_ascii_digit()))
+                && !project.is_empty()
+                && !id.is_empty()
+                && id.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(Problem::new(
+        Code::InvalidField,
+        format!("`{name}` is not a Cloud Monitoring notification channel"),
+        "projects/PROJECT/notificationChannels/ID, as `gcloud beta monitoring channels list --format='value(name)'` prints it",
+    ))
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ`, a real date and time.
 fn utc_timestamp(text: &str) -> Result<(), Problem> {
     let b = text.as_bytes();
@@ -1113,5 +1140,26 @@ mod tests {
         assert!(!is_hostname("*.acme.example.com"));
         assert!(!is_hostname("-api.example.com"));
         assert!(!is_hostname("API.example.com"));
+    }
+
+    #[test]
+    fn notification_channels() {
+        for good in [
+            "projects/acme-prod-4821/notificationChannels/1480039427364209311",
+            "projects/123456789012/notificationChannels/42",
+        ] {
+            assert!(notification_channel(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "projects/acme-prod-4821/notificationChannels/",
+            "projects/acme-prod-4821/notificationChannels/abc",
+            "projects//notificationChannels/42",
+            "projects/Acme/notificationChannels/42",
+            "acme-prod-4821/notificationChannels/42",
+            "projects/acme-prod-4821/alertPolicies/42",
+            "projects/acme-prod-4821/notificationChannels/42/extra",
+        ] {
+            assert!(notification_channel(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -7,19 +7,38 @@ use super::{CONTROLS, Verdict};
 use crate::load::Node;
 
 /// The fields an exception has.
-const FIELDS: [&str; 5] = ["control", "customers", "reason", "approver", "expires"];
+const FIELDS: [&str; 7] = [
+    "control",
+    "customers",
+    "reason",
+    "approver",
+    "ticket",
+    "approved",
+    "expires",
+];
+/// The keys of the file: the entries and the policy on their term.
+const FILE_KEYS: [&str; 2] = ["exceptions", "maximumTermDays"];
+/// How long an accepted risk may run from its approval when the file does not say: half a
+/// year, so that every acceptance is renewed, with its reason, within one audit period.
+pub const DEFAULT_MAXIMUM_TERM_DAYS: i64 = 180;
+/// The longest term the file may set: one year, the usual SOC 2 Type II period.
+const LONGEST_TERM_DAYS: i64 = 366;
 /// Controls no risk acceptance covers: change management vouches that the output judged
 /// is the output reviewed.
 const NOT_EXCEPTABLE: [&str; 1] = ["CHG-1"];
 
 /// A risk acceptance: a control that may fail for the customers `customers` (a name or a
-/// glob with `*`) until `expires`, for `reason`, approved by `approver`.
+/// glob with `*`) from `approved` until `expires`, for `reason`, approved by `approver`
+/// under `ticket` (where the decision is recorded).
 #[derive(Debug, Clone)]
 pub struct Exception {
     pub control: String,
     pub customers: String,
     pub reason: String,
     pub approver: String,
+    pub ticket: String,
+    /// `YYYY-MM-DD`; the exception holds from that day.
+    pub approved: String,
     /// `YYYY-MM-DD`; the exception holds through that day.
     pub expires: String,
     /// Where the exception is written: `file:line`.
@@ -61,7 +80,7 @@ pub fn apply_exceptions(
     let mut used = vec![false; exceptions.len()];
     let mut problems = Vec::new();
     for (customer, verdicts) in results.iter_mut() {
-        for verdict in verdicts.iter_mut().filter(|v| !v.passed) {
+        for verdict in verdicts.iter_mut().filter(|v| v.failed()) {
             // The most specific entry that covers it, wherever it is listed: a name before
             // a glob, a longer fixed part before a shorter one.
             let Some(i) = exceptions
@@ -85,6 +104,11 @@ pub fn apply_exceptions(
                     "{}: the exception for {} on {customer} expired on {}",
                     exceptions[i].at, verdict.control, exceptions[i].expires
                 ));
+            } else if exceptions[i].approved.as_str() > today {
+                problems.push(format!(
+                    "{}: the exception for {} on {customer} is approved from {}, after the audit's date {today}",
+                    exceptions[i].at, verdict.control, exceptions[i].approved
+                ));
             } else {
                 verdict.excepted = Some(exceptions[i].clone());
             }
@@ -102,8 +126,8 @@ pub fn apply_exceptions(
 }
 
 /// Reads the exceptions file: a mapping with `exceptions:`, a list of entries with
-/// `control`, `customers`, `reason`, `approver`, `expires`. Every problem is reported with
-/// its line.
+/// `control`, `customers`, `reason`, `approver`, `ticket`, `approved`, `expires`, and an
+/// optional `maximumTermDays`. Every problem is reported with its line.
 pub fn read_exceptions(path: &Path) -> Result<Vec<Exception>, Vec<String>> {
     let mut diagnostics = Vec::new();
     let (_, root) = crate::load::load_file(path, &mut diagnostics);
@@ -118,6 +142,7 @@ pub fn read_exceptions(path: &Path) -> Result<Vec<Exception>, Vec<String>> {
         return Err(problems);
     };
     let place = |node: &Node| format!("{}:{}", path.display(), node.location.line);
+    let term = file_policy(path, &root, &mut problems);
     let mut exceptions = Vec::new();
     for entry in items(root.get("exceptions")) {
         let field = |name: &str| text(entry, &[name]).map(str::to_string);
@@ -133,6 +158,8 @@ pub fn read_exceptions(path: &Path) -> Result<Vec<Exception>, Vec<String>> {
             customers: value("customers"),
             reason: value("reason"),
             approver: value("approver"),
+            ticket: value("ticket"),
+            approved: value("approved"),
             expires: value("expires"),
             at: place(entry),
         };
@@ -144,7 +171,7 @@ pub fn read_exceptions(path: &Path) -> Result<Vec<Exception>, Vec<String>> {
             ));
             continue;
         }
-        problems.extend(entry_problems(path, entry, &exception));
+        problems.extend(entry_problems(path, entry, &exception, term));
         exceptions.push(exception);
     }
     if root.get("exceptions").is_none() {
@@ -160,23 +187,78 @@ pub fn read_exceptions(path: &Path) -> Result<Vec<Exception>, Vec<String>> {
     }
 }
 
-/// What is wrong with one complete entry: its date, empty fields, unknown fields, its
-/// control.
-fn entry_problems(path: &Path, entry: &Node, exception: &Exception) -> Vec<String> {
+/// The file's own keys: the maximum term (`maximumTermDays`, or the default) and no key
+/// besides it and `exceptions`.
+fn file_policy(path: &Path, root: &Node, problems: &mut Vec<String>) -> i64 {
+    let place = |node: &Node| format!("{}:{}", path.display(), node.location.line);
+    if let crate::load::Value::Map(keys) = &root.value {
+        for key in keys.iter().filter(|k| !FILE_KEYS.contains(&k.key.as_str())) {
+            problems.push(format!(
+                "{}:{}: `{}` is not a key of the exceptions file ({})",
+                path.display(),
+                key.key_location.line,
+                key.key,
+                FILE_KEYS.join(", ")
+            ));
+        }
+    }
+    match root.get("maximumTermDays").map(|n| (n, &n.value)) {
+        None => DEFAULT_MAXIMUM_TERM_DAYS,
+        Some((_, crate::load::Value::Number(n)))
+            if n.as_i64()
+                .is_some_and(|d| (1..=LONGEST_TERM_DAYS).contains(&d)) =>
+        {
+            n.as_i64().unwrap_or(DEFAULT_MAXIMUM_TERM_DAYS)
+        }
+        Some((node, _)) => {
+            problems.push(format!(
+                "{}: `maximumTermDays` is a whole number of days from 1 to {LONGEST_TERM_DAYS}",
+                place(node)
+            ));
+            DEFAULT_MAXIMUM_TERM_DAYS
+        }
+    }
+}
+
+/// What is wrong with one complete entry: its dates and term, empty fields, unknown
+/// fields, its control.
+fn entry_problems(path: &Path, entry: &Node, exception: &Exception, term: i64) -> Vec<String> {
     let place = |node: &Node| format!("{}:{}", path.display(), node.location.line);
     let mut problems = Vec::new();
-    let date_ok = exception.expires.len() == 10
-        && crate::syntax::timestamp_seconds(&format!("{}T00:00:00Z", exception.expires)).is_some();
-    if !date_ok {
-        problems.push(format!(
-            "{}: `expires: {}` is not a date of the calendar (YYYY-MM-DD)",
-            place(entry),
-            exception.expires
-        ));
+    let mut day = |name: &str, value: &str| {
+        let seconds = (value.len() == 10)
+            .then(|| crate::syntax::timestamp_seconds(&format!("{value}T00:00:00Z")))
+            .flatten();
+        if seconds.is_none() {
+            problems.push(format!(
+                "{}: `{name}: {value}` is not a date of the calendar (YYYY-MM-DD)",
+                place(entry)
+            ));
+        }
+        seconds.map(|s| s / 86_400)
+    };
+    let approved = day("approved", &exception.approved);
+    let expires = day("expires", &exception.expires);
+    if let (Some(approved), Some(expires)) = (approved, expires) {
+        if expires < approved {
+            problems.push(format!(
+                "{}: `expires: {}` is before `approved: {}`",
+                place(entry),
+                exception.expires,
+                exception.approved
+            ));
+        } else if expires - approved > term {
+            problems.push(format!(
+                "{}: the exception runs {} days from its approval, longer than the {term} days the policy allows (`maximumTermDays`); renew it when it ends instead",
+                place(entry),
+                expires - approved
+            ));
+        }
     }
     for (name, value) in [
         ("reason", &exception.reason),
         ("approver", &exception.approver),
+        ("ticket", &exception.ticket),
     ] {
         if value.trim().is_empty() {
             problems.push(format!(
@@ -213,15 +295,6 @@ fn entry_problems(path: &Path, entry: &Node, exception: &Exception) -> Vec<Strin
     problems
 }
 
-/// Today's date in UTC as `YYYY-MM-DD` (days since the epoch to the civil calendar).
-pub fn today() -> String {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400) as i64;
-    let (year, month, day) = crate::syntax::civil_from_days(days);
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,12 +307,5 @@ mod tests {
         assert!(glob("*", "anything"));
         assert!(!glob("staging-*", "prod-eu"));
         assert!(!glob("acme", "acme2"));
-    }
-
-    #[test]
-    fn today_is_a_date() {
-        let today = today();
-        assert_eq!(today.len(), 10);
-        assert!(today.as_str() > "2024-01-01", "{today}");
     }
 }

@@ -1,7 +1,14 @@
 //! Controls on the GCP half: the customer's Terraform.
 
-use super::output::{Observation, Output, at, is_true, items, objects, observe, resources, text};
+use super::output::{
+    Observation, Output, at, data_sources, is_true, items, named_resources, not_applicable,
+    objects, observe, patroni_setting, resources, text,
+};
 use crate::load::{Node, Value};
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
 
 pub(super) fn private_cluster(output: &Output) -> Vec<Observation> {
     resources(output, "google_container_cluster")
@@ -50,7 +57,11 @@ pub(super) fn node_hardening(output: &Output) -> Vec<Observation> {
             file,
             cluster,
             identity && shielded,
-            "Workload Identity and shielded nodes",
+            format!(
+                "Workload Identity {}, shielded nodes {}",
+                on_off(identity),
+                on_off(shielded)
+            ),
         ));
     }
     for (file, pool) in resources(output, "google_container_node_pool") {
@@ -68,7 +79,11 @@ pub(super) fn node_hardening(output: &Output) -> Vec<Observation> {
             file,
             pool,
             metadata && secure_boot,
-            "GKE metadata server and secure boot on the pool's nodes",
+            format!(
+                "the pool's nodes: GKE metadata server {}, secure boot {}",
+                on_off(metadata),
+                on_off(secure_boot)
+            ),
         ));
     }
     seen
@@ -77,21 +92,26 @@ pub(super) fn node_hardening(output: &Output) -> Vec<Observation> {
 pub(super) fn upgrades(output: &Output) -> Vec<Observation> {
     let mut seen = Vec::new();
     for (file, cluster) in resources(output, "google_container_cluster") {
+        let channel = text(cluster, &["release_channel", "channel"]);
         seen.push(observe(
             file,
             cluster,
-            at(cluster, &["release_channel", "channel"]).is_some(),
-            "the cluster follows a release channel",
+            channel.is_some_and(|c| c != "UNSPECIFIED"),
+            format!("release channel {}", channel.unwrap_or("none")),
         ));
     }
     for (file, pool) in resources(output, "google_container_node_pool") {
-        let both = is_true(at(pool, &["management", "auto_upgrade"]))
-            && is_true(at(pool, &["management", "auto_repair"]));
+        let upgrade = is_true(at(pool, &["management", "auto_upgrade"]));
+        let repair = is_true(at(pool, &["management", "auto_repair"]));
         seen.push(observe(
             file,
             pool,
-            both,
-            "the pool's nodes are upgraded and repaired automatically",
+            upgrade && repair,
+            format!(
+                "the pool's auto-upgrade {}, auto-repair {}",
+                on_off(upgrade),
+                on_off(repair)
+            ),
         ));
     }
     seen
@@ -133,17 +153,17 @@ pub(super) fn edge_default_deny(output: &Output) -> Vec<Observation> {
         })
         .collect();
     if ingresses == 0 {
-        // No external entry point: nothing public to guard; the absence is the evidence.
+        // No external entry point: nothing public to guard. The customer's kustomization
+        // lists every manifest Argo CD applies, none of them an Ingress.
         if let Some((file, node)) = output
             .documents
             .iter()
-            .find(|(p, _)| p.ends_with("/cluster.tf.json"))
+            .find(|(p, _)| *p == format!("{}/kustomization.yaml", output.customer))
         {
-            seen.push(observe(
+            seen.push(not_applicable(
                 file,
                 node,
-                true,
-                "no external entry point is compiled",
+                "no external entry point is compiled: nothing is served to the internet",
             ));
         }
     }
@@ -178,16 +198,16 @@ pub(super) fn closed_firewall(output: &Output) -> Vec<Observation> {
         })
         .collect();
     if seen.is_empty() {
+        // Where a rule would be: the network's file.
         if let Some((file, node)) = output
             .documents
             .iter()
-            .find(|(p, _)| p.ends_with("/cluster.tf.json"))
+            .find(|(p, _)| p.ends_with("/network.tf.json"))
         {
-            seen.push(observe(
+            seen.push(not_applicable(
                 file,
                 node,
-                true,
-                "no firewall rule is compiled (GKE's own rules only)",
+                "no firewall rule is compiled: GKE's own rules only; rules the network's owner adds are theirs to review",
             ));
         }
     }
@@ -205,16 +225,39 @@ pub(super) fn logging(output: &Output) -> Vec<Observation> {
             file,
             cluster,
             components.contains(&"SYSTEM_COMPONENTS") && components.contains(&"WORKLOADS"),
-            "system and workload logs go to Cloud Logging",
+            format!(
+                "the cluster sends [{}] to Cloud Logging (system and workload logs needed)",
+                components.join(", ")
+            ),
         ));
     }
-    // A subnetwork the Terraform creates records flow logs; one it reads is the customer's.
+    // A subnetwork the Terraform creates records flow logs; one it reads is the customer's,
+    // and so are its flow logs.
     for (file, subnetwork) in resources(output, "google_compute_subnetwork") {
         seen.push(observe(
             file,
             subnetwork,
             subnetwork.get("log_config").is_some(),
-            "the subnetwork records VPC flow logs",
+            format!(
+                "the subnetwork `{}` records VPC flow logs: {}",
+                text(subnetwork, &["name"]).unwrap_or("?"),
+                if subnetwork.get("log_config").is_some() {
+                    "yes"
+                } else {
+                    "no"
+                }
+            ),
+        ));
+    }
+    for (file, subnetwork) in data_sources(output, "google_compute_subnetwork") {
+        let name = text(subnetwork, &["name"]).unwrap_or_default();
+        let project = text(subnetwork, &["project"]).unwrap_or("the customer's project");
+        seen.push(not_applicable(
+            file,
+            subnetwork,
+            format!(
+                "the subnetwork `{name}` is read, not created: its VPC flow logs are the duty of its owner ({project}), outside this output"
+            ),
         ));
     }
     seen
@@ -227,12 +270,20 @@ pub(super) fn workload_accounts(output: &Output) -> Vec<Observation> {
         crate::terraform::NODE_ACCOUNT.attr("email")
     );
     for (file, member) in resources(output, "google_project_iam_member") {
-        let to_nodes = text(member, &["member"]) == Some(nodes.as_str());
+        let who = text(member, &["member"]).unwrap_or_default();
         seen.push(observe(
             file,
             member,
-            to_nodes,
-            "project roles go to the node account only, never to a workload's",
+            who == nodes,
+            format!(
+                "project role `{}` to {}",
+                text(member, &["role"]).unwrap_or("?"),
+                if who == nodes {
+                    "the node account"
+                } else {
+                    who
+                }
+            ),
         ));
     }
     for (file, member) in resources(output, "google_secret_manager_secret_iam_member") {
@@ -243,7 +294,11 @@ pub(super) fn workload_accounts(output: &Output) -> Vec<Observation> {
             file,
             member,
             one_secret && reader,
-            "the store reads exactly its secret",
+            format!(
+                "`{}` on secret {}",
+                text(member, &["role"]).unwrap_or("?"),
+                text(member, &["secret_id"]).unwrap_or("?")
+            ),
         ));
     }
     seen
@@ -253,11 +308,12 @@ pub(super) fn deletion_protection(output: &Output) -> Vec<Observation> {
     resources(output, "google_container_cluster")
         .into_iter()
         .map(|(file, c)| {
+            let protected = is_true(c.get("deletion_protection"));
             observe(
                 file,
                 c,
-                is_true(c.get("deletion_protection")),
-                "the cluster cannot be deleted by accident",
+                protected,
+                format!("the cluster's deletion protection {}", on_off(protected)),
             )
         })
         .collect()
@@ -314,9 +370,10 @@ pub(super) fn data_access_logs(output: &Output) -> Vec<Observation> {
             .find(|(_, c)| text(c, &["service"]) == Some(service));
         let Some((file, config)) = found else {
             seen.push(Observation {
-                file: format!("{}/terraform", output.customer),
+                file: format!("{}/terraform/logging.tf.json", output.customer),
                 line: 1,
                 holds: false,
+                applies: true,
                 what: format!("no Data Access audit logs are configured for `{service}`"),
             });
             continue;
@@ -439,6 +496,196 @@ pub(super) fn supply_chain(output: &Output) -> Vec<Observation> {
                 }
             }
         }
+    }
+    seen
+}
+
+/// Deleted or overwritten backup objects stay recoverable at least this long.
+const SOFT_DELETE_SECONDS: i64 = 7 * 24 * 3600;
+
+pub(super) fn offsite_backups(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    // The archive bucket: outside the cluster and its disks, in Cloud Storage.
+    let archives: Vec<(&str, &Node)> = resources(output, "google_storage_bucket")
+        .into_iter()
+        .filter(|(file, _)| file.ends_with("/archive.tf.json"))
+        .collect();
+    for (file, bucket) in &archives {
+        let versioned = is_true(at(bucket, &["versioning", "enabled"]));
+        let soft_delete = match at(
+            bucket,
+            &["soft_delete_policy", "retention_duration_seconds"],
+        )
+        .map(|n| &n.value)
+        {
+            Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+            _ => 0,
+        };
+        let private = text(bucket, &["public_access_prevention"]) == Some("enforced");
+        let kept = is_true(at(bucket, &["lifecycle", "prevent_destroy"]))
+            && !is_true(bucket.get("force_destroy"));
+        seen.push(observe(
+            file,
+            bucket,
+            versioned && soft_delete >= SOFT_DELETE_SECONDS && private && kept,
+            format!(
+                "the archive bucket `{}`: versioning {}, deleted objects kept {} days (at least 7), public access {}, {}",
+                text(bucket, &["name"]).unwrap_or("?"),
+                if versioned { "on" } else { "off" },
+                soft_delete / 86_400,
+                if private { "prevented" } else { "not prevented" },
+                if kept {
+                    "never destroyed by Terraform"
+                } else {
+                    "destroyable by Terraform"
+                }
+            ),
+        ));
+    }
+    if archives.is_empty() {
+        seen.push(Observation {
+            file: format!("{}/terraform/archive.tf.json", output.customer),
+            line: 1,
+            holds: false,
+            applies: true,
+            what: "no archive bucket: backups never leave the cluster's disks".into(),
+        });
+    }
+    // The database ships every WAL segment there.
+    for (file, config) in objects(output, "ConfigMap") {
+        let Some(patroni) = text(config, &["data", "patroni.yml"]) else {
+            continue;
+        };
+        let setting = |name: &str| patroni_setting(patroni, name);
+        let mode = setting("archive_mode");
+        let command = setting("archive_command").unwrap_or_default();
+        seen.push(observe(
+            file,
+            config,
+            matches!(mode, Some("on" | "always")) && command.contains("archive-push"),
+            format!(
+                "PostgreSQL's archive_mode = {}, archive_command {}",
+                mode.unwrap_or("unset (off)"),
+                if command.is_empty() {
+                    "unset".to_string()
+                } else {
+                    format!("`{command}`")
+                }
+            ),
+        ));
+    }
+    seen
+}
+
+/// Log entries are kept at least a year: a SOC 2 Type II period.
+const LOG_RETENTION_SECONDS: i64 = 365 * 86_400;
+
+pub(super) fn audit_trail(output: &Output) -> Vec<Observation> {
+    let mut seen = log_sinks(output);
+    seen.extend(change_alerts(output));
+    seen
+}
+
+/// Each sink: no filter (every entry), to a bucket of the output kept at least a year.
+fn log_sinks(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    let buckets = named_resources(output, "google_storage_bucket");
+    for (file, _, sink) in named_resources(output, "google_logging_project_sink") {
+        let filter = text(sink, &["filter"]).unwrap_or_default();
+        let destination = text(sink, &["destination"]).unwrap_or_default();
+        // `storage.googleapis.com/<bucket>`, the bucket by its name or by its address.
+        let bucket = buckets.iter().find(|(_, address, bucket)| {
+            let named = text(bucket, &["name"]).unwrap_or_default();
+            destination == format!("storage.googleapis.com/{named}")
+                || destination
+                    == format!("storage.googleapis.com/${{google_storage_bucket.{address}.name}}")
+        });
+        // Seconds, as text (the provider's type) or a number.
+        let retention = bucket
+            .and_then(|(_, _, b)| at(b, &["retention_policy", "retention_period"]))
+            .and_then(|n| match &n.value {
+                Value::Number(n) => n.as_i64(),
+                Value::String(text) => text.parse().ok(),
+                _ => None,
+            })
+            .unwrap_or(0);
+        seen.push(observe(
+            file,
+            sink,
+            filter.trim().is_empty() && bucket.is_some() && retention >= LOG_RETENTION_SECONDS,
+            format!(
+                "the sink `{}` exports {} to {}, kept {} days (at least 365)",
+                text(sink, &["name"]).unwrap_or("?"),
+                if filter.trim().is_empty() {
+                    "every log entry".to_string()
+                } else {
+                    format!("only `{filter}`")
+                },
+                if bucket.is_some() {
+                    "a bucket of this output"
+                } else {
+                    "a destination outside this output"
+                },
+                retention / 86_400
+            ),
+        ));
+    }
+    if seen.is_empty() {
+        seen.push(Observation {
+            file: format!("{}/terraform/logging.tf.json", output.customer),
+            line: 1,
+            holds: false,
+            applies: true,
+            what: "no log sink: entries are kept only as long as Cloud Logging's default".into(),
+        });
+    }
+    seen
+}
+
+/// Each watched change: a log-based metric with its filter, counted by an alert policy
+/// that notifies a channel.
+fn change_alerts(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    let metrics = named_resources(output, "google_logging_metric");
+    let policies = resources(output, "google_monitoring_alert_policy");
+    for (_, what, filter) in crate::terraform::WATCHED_CHANGES {
+        let metric = metrics
+            .iter()
+            .find(|(_, _, m)| text(m, &["filter"]).is_some_and(|f| f.contains(filter)));
+        let Some((file, address, metric)) = metric else {
+            seen.push(Observation {
+                file: format!("{}/terraform/logging.tf.json", output.customer),
+                line: 1,
+                holds: false,
+                applies: true,
+                what: format!("no log-based metric watches changes to {what}"),
+            });
+            continue;
+        };
+        let name = text(metric, &["name"]).unwrap_or_default();
+        // The policy whose condition counts the metric, named literally or by its address.
+        let counts = |condition: &str| {
+            condition.contains(&format!("logging.googleapis.com/user/{name}\""))
+                || condition.contains(&format!("${{google_logging_metric.{address}.name}}"))
+        };
+        let policy = policies.iter().find(|(_, p)| {
+            items(p.get("conditions"))
+                .iter()
+                .any(|c| text(c, &["condition_threshold", "filter"]).is_some_and(counts))
+        });
+        let channels = policy.map_or(0, |(_, p)| items(p.get("notification_channels")).len());
+        seen.push(observe(
+            file,
+            metric,
+            policy.is_some() && channels > 0,
+            format!(
+                "changes to {what}: metric `{name}`, {}",
+                match policy {
+                    None => "no alert policy counts it".to_string(),
+                    Some(_) => format!("an alert policy to {channels} notification channels"),
+                }
+            ),
+        ));
     }
     seen
 }

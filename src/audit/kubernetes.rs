@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::output::{
-    Observation, Output, at, is_true, items, objects, observe, pod_spec, text, workloads,
+    Observation, Output, at, is_true, items, not_applicable, objects, observe, patroni_setting,
+    pod_spec, text, workloads,
 };
 use crate::load::{Node, Value};
 
@@ -63,7 +64,15 @@ pub(super) fn workload_policies(output: &Output) -> Vec<Observation> {
                 file,
                 w,
                 selected,
-                "an allow policy names this workload's pods and flows",
+                format!(
+                    "`{}`: {}",
+                    text(w, &["metadata", "name"]).unwrap_or("?"),
+                    if selected {
+                        "an allow policy names its pods and flows"
+                    } else {
+                        "no allow policy selects its pods"
+                    }
+                ),
             )
         })
         .collect()
@@ -167,29 +176,57 @@ pub(super) fn least_rbac(output: &Output) -> Vec<Observation> {
     for kind in ["Role", "ClusterRole"] {
         for (file, role) in objects(output, kind) {
             for rule in items(role.get("rules")) {
-                let wildcard = ["verbs", "resources", "apiGroups"].iter().any(|field| {
+                let list = |field: &str| -> Vec<&str> {
                     items(rule.get(field))
                         .iter()
-                        .any(|v| v.as_str() == Some("*"))
-                });
+                        .filter_map(Node::as_str)
+                        .collect()
+                };
+                let (verbs, resources, groups) =
+                    (list("verbs"), list("resources"), list("apiGroups"));
+                let wildcard = [&verbs, &resources, &groups]
+                    .iter()
+                    .any(|names| names.contains(&"*"));
+                // Reading Secrets is reading every credential of the namespace (Kubescape
+                // C-0186): no role the output creates may.
+                let reads_secrets = resources.contains(&"secrets")
+                    && verbs
+                        .iter()
+                        .any(|v| matches!(*v, "get" | "list" | "watch" | "*"));
                 seen.push(observe(
                     file,
                     rule,
-                    !wildcard,
-                    "the rule names its verbs, resources and groups",
+                    !wildcard && !reads_secrets,
+                    format!(
+                        "the rule grants [{}] on [{}] of groups [{}]",
+                        verbs.join(", "),
+                        resources.join(", "),
+                        groups
+                            .iter()
+                            .map(|g| if g.is_empty() { "core" } else { g })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ));
             }
         }
     }
     for kind in ["RoleBinding", "ClusterRoleBinding"] {
         for (file, binding) in objects(output, kind) {
-            let admin = text(binding, &["roleRef", "name"])
-                .is_some_and(|n| n == "cluster-admin" || n == "admin");
+            let role = text(binding, &["roleRef", "name"]).unwrap_or_default();
+            let admin = role == "cluster-admin" || role == "admin";
             seen.push(observe(
                 file,
                 binding,
                 !admin,
-                "the binding grants no administrative role",
+                format!(
+                    "the binding grants `{role}`{}",
+                    if admin {
+                        ", an administrative role"
+                    } else {
+                        ""
+                    }
+                ),
             ));
         }
     }
@@ -271,13 +308,51 @@ pub(super) fn ingress_tls(output: &Output) -> Vec<Observation> {
     seen
 }
 
+/// How many of `replicas` pods a budget lets a drain evict at once: `maxUnavailable`
+/// (rounded up when a percentage), or the replicas above `minAvailable` (rounded up).
+fn disruptions_allowed(budget: &Node, replicas: u64) -> u64 {
+    let amount = |field: &str| -> Option<(u64, bool)> {
+        match &at(budget, &["spec", field])?.value {
+            Value::Number(n) => Some((n.as_u64()?, false)),
+            Value::String(text) => Some((text.strip_suffix('%')?.parse().ok()?, true)),
+            _ => None,
+        }
+    };
+    let of = |(value, percent): (u64, bool)| {
+        if percent {
+            (value * replicas).div_ceil(100)
+        } else {
+            value
+        }
+    };
+    match (amount("maxUnavailable"), amount("minAvailable")) {
+        (Some(max), _) => of(max).min(replicas),
+        (None, Some(min)) => replicas.saturating_sub(of(min)),
+        // Neither: nothing defaults them, and the disruption controller then allows no
+        // eviction at all (kubernetes' `getExpectedPodCount`; emqx/emqx-operator#1227).
+        (None, None) => 0,
+    }
+}
+
 pub(super) fn disruption_budgets(output: &Output) -> Vec<Observation> {
-    let budgets: Vec<BTreeMap<String, String>> = objects(output, "PodDisruptionBudget")
-        .map(|(_, p)| labels(at(p, &["spec", "selector", "matchLabels"])))
-        .collect();
-    let replicas = |w: &Node| match at(w, &["spec", "replicas"]).map(|n| &n.value) {
-        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
-        _ => 1,
+    let budgets: Vec<(BTreeMap<String, String>, &str, &Node)> =
+        objects(output, "PodDisruptionBudget")
+            .map(|(f, p)| (labels(at(p, &["spec", "selector", "matchLabels"])), f, p))
+            .collect();
+    let number = |node: Option<&Node>| match node.map(|n| &n.value) {
+        Some(Value::Number(n)) => n.as_u64(),
+        _ => None,
+    };
+    // An autoscaled workload leaves `replicas` to its autoscaler: its floor counts.
+    let replicas = |w: &Node| {
+        number(at(w, &["spec", "replicas"])).unwrap_or_else(|| {
+            let name = text(w, &["metadata", "name"]);
+            objects(output, "HorizontalPodAutoscaler")
+                .find(|(_, h)| text(h, &["spec", "scaleTargetRef", "name"]) == name)
+                .map_or(1, |(_, h)| {
+                    number(at(h, &["spec", "minReplicas"])).unwrap_or(1)
+                })
+        })
     };
     let mut seen: Vec<Observation> = ["Deployment", "StatefulSet"]
         .iter()
@@ -289,14 +364,30 @@ pub(super) fn disruption_budgets(output: &Output) -> Vec<Observation> {
         })
         .map(|(file, w)| {
             let pod = labels(at(w, &["spec", "template", "metadata", "labels"]));
-            let covered = budgets
+            let budget = budgets
                 .iter()
-                .any(|s| !s.is_empty() && s.iter().all(|(k, v)| pod.get(k) == Some(v)));
+                .find(|(s, _, _)| !s.is_empty() && s.iter().all(|(k, v)| pod.get(k) == Some(v)));
+            let allowed = budget.map(|(_, _, b)| disruptions_allowed(b, replicas(w)));
+            // At the budget that judges it, or at the workload none selects.
+            let (file, node) = budget.map_or((file, w), |(_, f, b)| (*f, *b));
             observe(
                 file,
-                w,
-                covered,
-                "a PodDisruptionBudget keeps replicas up through node drains",
+                node,
+                allowed.is_some_and(|n| n >= 1),
+                format!(
+                    "`{}` ({} replicas): {}",
+                    text(w, &["metadata", "name"]).unwrap_or("?"),
+                    replicas(w),
+                    match allowed {
+                        None => "no PodDisruptionBudget selects its pods".to_string(),
+                        Some(0) =>
+                            "its PodDisruptionBudget lets no pod go: every node drain blocks"
+                                .to_string(),
+                        Some(n) => format!(
+                            "its PodDisruptionBudget lets {n} pod(s) go at a time through a drain"
+                        ),
+                    }
+                ),
             )
         })
         .collect();
@@ -388,7 +479,11 @@ pub(super) fn snapshots(output: &Output) -> Vec<Observation> {
             file,
             object,
             alerting,
-            "an alert fires when the newest snapshot is too old",
+            if alerting {
+                "an alert (SnapshotTooOld) fires when the newest snapshot is too old"
+            } else {
+                "no SnapshotTooOld alert: nothing fires when snapshots stop"
+            },
         ));
     }
     seen
@@ -494,4 +589,212 @@ pub(super) fn encrypted_volumes(output: &Output) -> Vec<Observation> {
             }
         })
         .collect()
+}
+
+pub(super) fn request_and_session_logs(output: &Output) -> Vec<Observation> {
+    let mut seen: Vec<Observation> = objects(output, "BackendConfig")
+        .map(|(file, config)| {
+            let enabled = is_true(at(config, &["spec", "logging", "enable"]));
+            let rate = match at(config, &["spec", "logging", "sampleRate"]).map(|n| &n.value) {
+                Some(Value::Number(n)) => n.as_f64(),
+                _ => None,
+            };
+            let name = text(config, &["metadata", "name"]).unwrap_or_default();
+            observe(
+                file,
+                config,
+                enabled && rate.is_none_or(|r| r >= 1.0),
+                format!(
+                    "the load balancer logs requests to backend `{name}`: enable = {enabled}, sample rate {}",
+                    rate.map_or("1.0 (every request)".to_string(), |r| r.to_string())
+                ),
+            )
+        })
+        .collect();
+    if objects(output, "Ingress").next().is_none() {
+        if let Some((file, node)) = kustomization(output) {
+            seen.push(not_applicable(
+                file,
+                node,
+                "no external entry point is compiled: no load balancer to log",
+            ));
+        }
+    }
+    // Patroni's local parameters: every session's start and end in PostgreSQL's log.
+    for (file, config) in objects(output, "ConfigMap") {
+        let Some(patroni) = text(config, &["data", "patroni.yml"]) else {
+            continue;
+        };
+        let setting = |name: &str| patroni_setting(patroni, name);
+        let logs = |value: Option<&str>| {
+            value.is_some_and(|v| {
+                !matches!(
+                    v.to_ascii_lowercase().as_str(),
+                    "" | "off" | "false" | "no" | "0"
+                )
+            })
+        };
+        let (connections, disconnections) =
+            (setting("log_connections"), setting("log_disconnections"));
+        seen.push(observe(
+            file,
+            config,
+            logs(connections) && logs(disconnections),
+            format!(
+                "PostgreSQL's log_connections = {}, log_disconnections = {}",
+                connections.unwrap_or("unset (off)"),
+                disconnections.unwrap_or("unset (off)")
+            ),
+        ));
+    }
+    seen
+}
+
+/// The customer's kustomization: the list of every manifest Argo CD applies, where the
+/// absence of a kind is seen.
+fn kustomization(output: &Output) -> Option<(&str, &Node)> {
+    let path = format!("{}/kustomization.yaml", output.customer);
+    output
+        .documents
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(p, node)| (p.as_str(), node))
+}
+
+pub(super) fn capacity(output: &Output) -> Vec<Observation> {
+    let mut seen = container_bounds(output);
+    seen.extend(autoscaling_and_alerts(output));
+    seen
+}
+
+/// Every container of every workload requests CPU and memory and has a memory limit.
+fn container_bounds(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for (file, workload) in workloads(output) {
+        let Some(spec) = pod_spec(workload) else {
+            continue;
+        };
+        let name = text(workload, &["metadata", "name"]).unwrap_or_default();
+        let mut unbounded = Vec::new();
+        for container in items(spec.get("initContainers"))
+            .iter()
+            .chain(items(spec.get("containers")))
+        {
+            let resources = container.get("resources");
+            let missing: Vec<&str> = [
+                ("requests", "cpu"),
+                ("requests", "memory"),
+                ("limits", "memory"),
+            ]
+            .iter()
+            .filter(|(kind, what)| resources.and_then(|r| at(r, &[kind, what])).is_none())
+            .map(|(kind, what)| match (*kind, *what) {
+                ("requests", "cpu") => "a CPU request",
+                ("requests", _) => "a memory request",
+                _ => "a memory limit",
+            })
+            .collect();
+            if !missing.is_empty() {
+                unbounded.push(format!(
+                    "`{}` without {}",
+                    text(container, &["name"]).unwrap_or("?"),
+                    missing.join(", ")
+                ));
+            }
+        }
+        seen.push(observe(
+            file,
+            workload,
+            unbounded.is_empty(),
+            if unbounded.is_empty() {
+                format!(
+                    "every container of `{name}` requests CPU and memory and has a memory limit"
+                )
+            } else {
+                format!("`{name}`: {}", unbounded.join("; "))
+            },
+        ));
+    }
+    seen
+}
+
+/// Autoscalers have bounds; alerts fire before a volume fills or connections run out.
+fn autoscaling_and_alerts(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for (file, autoscaler) in objects(output, "HorizontalPodAutoscaler") {
+        let bound = |field: &str| match at(autoscaler, &["spec", field]).map(|n| &n.value) {
+            Some(Value::Number(n)) => n.as_u64(),
+            _ => None,
+        };
+        let (min, max) = (bound("minReplicas").unwrap_or(1), bound("maxReplicas"));
+        seen.push(observe(
+            file,
+            autoscaler,
+            max.is_some_and(|max| max >= min && min >= 1),
+            format!(
+                "`{}` autoscales from {min} to {} replicas",
+                text(autoscaler, &["spec", "scaleTargetRef", "name"]).unwrap_or("?"),
+                max.map_or("?".to_string(), |m| m.to_string())
+            ),
+        ));
+    }
+    // Alerts before a resource runs out: a volume filling, connections near the limit.
+    for (file, object, alerts) in rule_files(output) {
+        let names: Vec<&str> = alerts.iter().filter_map(|r| text(r, &["alert"])).collect();
+        let missing: Vec<&str> = ["VolumeAlmostFull", "PostgresConnectionsNearLimit"]
+            .into_iter()
+            .filter(|alert| !names.contains(alert))
+            .collect();
+        seen.push(observe(
+            file,
+            object,
+            missing.is_empty(),
+            if missing.is_empty() {
+                "alerts fire before a volume fills (VolumeAlmostFull) and before connections run out (PostgresConnectionsNearLimit)".to_string()
+            } else {
+                format!("no alert {}", missing.join(", "))
+            },
+        ));
+    }
+    seen
+}
+
+/// Alert severities a route can act on.
+const SEVERITIES: [&str; 3] = ["critical", "warning", "info"];
+
+pub(super) fn alert_runbooks(output: &Output) -> Vec<Observation> {
+    let mut seen = Vec::new();
+    for (file, _, alerts) in rule_files(output) {
+        for alert in alerts {
+            let Some(name) = text(alert, &["alert"]) else {
+                continue;
+            };
+            let severity = text(alert, &["labels", "severity"]);
+            let runbook = text(alert, &["annotations", "runbook_url"]).filter(|u| !u.is_empty());
+            let summary = text(alert, &["annotations", "summary"]).filter(|u| !u.is_empty());
+            seen.push(observe(
+                file,
+                alert,
+                severity.is_some_and(|s| SEVERITIES.contains(&s))
+                    && runbook.is_some()
+                    && summary.is_some(),
+                format!(
+                    "alert {name}: severity {}, runbook {}, summary {}",
+                    severity.unwrap_or("none"),
+                    runbook.unwrap_or("none"),
+                    if summary.is_some() { "present" } else { "none" }
+                ),
+            ));
+        }
+    }
+    // Routing by severity is the Alertmanager's configuration: the vendor's operations
+    // own it for the whole fleet, not this customer's output.
+    if let Some((file, object, _)) = rule_files(output).into_iter().next() {
+        seen.push(not_applicable(
+            file,
+            object,
+            "the route from severity to receiver is the fleet's Alertmanager configuration, outside this output: the vendor's operations own it (docs/monitoring.md)",
+        ));
+    }
+    seen
 }

@@ -18,18 +18,33 @@ mod exposure;
 mod gcp;
 mod kubernetes;
 mod output;
+mod provenance;
 pub mod report;
 mod secrets;
 
 pub use catalogue::{CONTROLS, Control, Half};
-pub use exceptions::{Exception, apply_exceptions, read_exceptions, today};
+pub use exceptions::{Exception, apply_exceptions, read_exceptions};
 pub use output::{Observation, Output, of_folder, read};
+pub use provenance::{Commit, Provenance, utc};
+
+/// What the evidence says of a control for one customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judgement {
+    /// There is evidence and all of it holds.
+    Pass,
+    /// Some evidence fails, or there is none (nothing to show is not met).
+    Fail,
+    /// The control's subject is absent from this customer (no external entry point, no
+    /// firewall rule, a subnetwork the customer owns): neither passed nor failed, with the
+    /// duty handed on named in the evidence.
+    NotApplicable,
+}
 
 /// The verdict of one control for one customer.
 #[derive(Debug, Clone)]
 pub struct Verdict {
     pub control: &'static str,
-    pub passed: bool,
+    pub judgement: Judgement,
     pub observations: Vec<Observation>,
     /// The risk acceptance under which a failing control is tolerated.
     pub excepted: Option<Exception>,
@@ -38,13 +53,19 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// `pass`, `excepted` or `fail`: what every report shows for the verdict.
+    /// `pass`, `n/a`, `excepted` or `fail`: what every report shows for the verdict.
     pub fn outcome(&self) -> &'static str {
-        match (self.passed, &self.excepted) {
-            (true, _) => "pass",
-            (false, Some(_)) => "excepted",
-            (false, None) => "fail",
+        match (self.judgement, &self.excepted) {
+            (Judgement::Pass, _) => "pass",
+            (Judgement::NotApplicable, _) => "n/a",
+            (Judgement::Fail, Some(_)) => "excepted",
+            (Judgement::Fail, None) => "fail",
         }
+    }
+
+    /// The control fails, excepted or not.
+    pub fn failed(&self) -> bool {
+        self.judgement == Judgement::Fail
     }
 }
 
@@ -54,17 +75,28 @@ pub fn evaluate(output: &Output) -> Vec<Verdict> {
         .iter()
         .map(|control| {
             let observations = (control.check)(output);
-            // A control with nothing to show for it is not met.
-            let passed = !observations.is_empty() && observations.iter().all(|o| o.holds);
             Verdict {
                 control: control.id,
-                passed,
+                judgement: judge(&observations),
                 observations,
                 excepted: None,
                 profile: None,
             }
         })
         .collect()
+}
+
+/// A control with nothing to show for it is not met; one whose every observation is of an
+/// absent subject does not apply; otherwise the observations that apply decide.
+fn judge(observations: &[Observation]) -> Judgement {
+    let applying: Vec<&Observation> = observations.iter().filter(|o| o.applies).collect();
+    if applying.is_empty() && !observations.is_empty() {
+        Judgement::NotApplicable
+    } else if !applying.is_empty() && applying.iter().all(|o| o.holds) {
+        Judgement::Pass
+    } else {
+        Judgement::Fail
+    }
 }
 
 /// Names, on each verdict, the profile line behind it: the line that sets the control's
@@ -88,9 +120,12 @@ pub fn failures(output: &Output) -> Vec<(&'static Control, Option<Observation>)>
     evaluate(output)
         .into_iter()
         .zip(CONTROLS)
-        .filter(|(verdict, _)| !verdict.passed)
+        .filter(|(verdict, _)| verdict.failed())
         .map(|(verdict, control)| {
-            let failing = verdict.observations.into_iter().find(|o| !o.holds);
+            let failing = verdict
+                .observations
+                .into_iter()
+                .find(|o| o.applies && !o.holds);
             (control, failing)
         })
         .collect()

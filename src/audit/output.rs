@@ -11,6 +11,9 @@ pub struct Observation {
     pub file: String,
     pub line: usize,
     pub holds: bool,
+    /// `false`: the control's subject is absent here (`not_applicable`); `what` says why
+    /// and whose duty it is instead.
+    pub applies: bool,
     pub what: String,
 }
 
@@ -20,13 +23,21 @@ pub struct Output {
     /// Path inside `out/` (`acme/app/deployment-app.yaml`) and the parsed document.
     pub documents: Vec<(String, Node)>,
     /// Files of the folder (paths inside `out/`) that are not what the profiles compile to:
-    /// edited, added or missing (`render --check`'s findings).
+    /// edited, added or missing (`render --check`'s findings), the customer's Application
+    /// and project in `_argocd/` and the fleet's shared files there included.
     pub drift: Vec<String>,
+    /// Whether `_argocd/` was compared: only an audit of the whole fleet compiles it.
+    pub argocd_compared: bool,
 }
 
 /// Reads `out/<customer>/` into parsed documents; unreadable or unparsable files are
 /// observations of their own (a control that needs them then fails).
-pub fn read(out: &Path, customer: &str, drift: Vec<String>) -> std::io::Result<Output> {
+pub fn read(
+    out: &Path,
+    customer: &str,
+    drift: Vec<String>,
+    argocd_compared: bool,
+) -> std::io::Result<Output> {
     let mut documents = Vec::new();
     let mut paths = Vec::new();
     collect(&out.join(customer), &mut paths)?;
@@ -51,6 +62,7 @@ pub fn read(out: &Path, customer: &str, drift: Vec<String>) -> std::io::Result<O
         customer: customer.to_string(),
         documents,
         drift,
+        argocd_compared,
     })
 }
 
@@ -76,7 +88,9 @@ pub fn of_folder(folder: &crate::package::Folder) -> Output {
     Output {
         customer: folder.name.clone(),
         documents,
+        // The compilation itself: nothing committed to differ from.
         drift: Vec::new(),
+        argocd_compared: true,
     }
 }
 
@@ -116,7 +130,17 @@ pub fn observe(file: &str, node: &Node, holds: bool, what: impl Into<String>) ->
         file: file.to_string(),
         line: node.location.line,
         holds,
+        applies: true,
         what: what.into(),
+    }
+}
+
+/// The control's subject is absent at `node` (no entry point, no rule, a network the
+/// customer owns): evidence of its absence, neither holding nor failing.
+pub fn not_applicable(file: &str, node: &Node, what: impl Into<String>) -> Observation {
+    Observation {
+        applies: false,
+        ..observe(file, node, true, what)
     }
 }
 
@@ -131,12 +155,39 @@ pub fn objects<'a>(output: &'a Output, kind: &'a str) -> impl Iterator<Item = (&
 
 /// Terraform resources of one type: (file, resource body).
 pub fn resources<'a>(output: &'a Output, kind: &'a str) -> Vec<(&'a str, &'a Node)> {
+    blocks(output, "resource", kind)
+}
+
+/// Terraform data sources of one type (what the Terraform reads, not owns): (file, body).
+pub fn data_sources<'a>(output: &'a Output, kind: &'a str) -> Vec<(&'a str, &'a Node)> {
+    blocks(output, "data", kind)
+}
+
+/// Terraform resources of one type with their names: (file, name, body).
+pub fn named_resources<'a>(output: &'a Output, kind: &str) -> Vec<(&'a str, &'a str, &'a Node)> {
     let mut found = Vec::new();
     for (path, node) in &output.documents {
         if !path.ends_with(".tf.json") {
             continue;
         }
         if let Some(Value::Map(entries)) = at(node, &["resource", kind]).map(|n| &n.value) {
+            found.extend(
+                entries
+                    .iter()
+                    .map(|e| (path.as_str(), e.key.as_str(), &e.value)),
+            );
+        }
+    }
+    found
+}
+
+fn blocks<'a>(output: &'a Output, mode: &str, kind: &'a str) -> Vec<(&'a str, &'a Node)> {
+    let mut found = Vec::new();
+    for (path, node) in &output.documents {
+        if !path.ends_with(".tf.json") {
+            continue;
+        }
+        if let Some(Value::Map(entries)) = at(node, &[mode, kind]).map(|n| &n.value) {
             found.extend(entries.iter().map(|e| (path.as_str(), &e.value)));
         }
     }
@@ -156,4 +207,14 @@ pub fn workloads(output: &Output) -> Vec<(&str, &Node)> {
         .iter()
         .flat_map(|kind| objects(output, kind))
         .collect()
+}
+
+/// The last value `patroni.yml` gives a PostgreSQL setting (`name: value`, unquoted), as
+/// Patroni passes it on: a later line wins.
+pub fn patroni_setting<'a>(patroni: &'a str, name: &str) -> Option<&'a str> {
+    patroni
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':'))
+        .map(|v| v.trim().trim_matches('"').trim_matches('\''))
+        .next_back()
 }

@@ -162,9 +162,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
         format: AuditFormat,
         /// Risk acceptances: a YAML file whose `exceptions:` name a control, the customers
-        /// (a glob), a reason, an approver and an expiry date (docs/audit.md).
+        /// (a glob), a reason, an approver, a ticket, the approval and expiry dates
+        /// (docs/audit.md).
         #[arg(long, value_name = "FILE")]
         exceptions: Option<PathBuf>,
+        /// Judge the exceptions as of this day (YYYY-MM-DD) instead of today: re-audit an
+        /// old commit as it stood then.
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<String>,
     },
     /// Start a customer: write profiles/<CUSTOMER>.yaml with the fields its layer leaves
     /// unset, each `~` under its description, and list them (never overwrites).
@@ -226,8 +231,13 @@ pub fn main() -> ExitCode {
         verbose: cli.verbose,
         deny_warnings: cli.deny_warnings,
     };
-    ExitCode::from(match cli.command {
-        Command::Validate { paths } => validate::validate(&printer, &paths),
+    ExitCode::from(run(&printer, cli.command))
+}
+
+/// One command, run: its exit code.
+fn run(printer: &Printer, command: Command) -> u8 {
+    match command {
+        Command::Validate { paths } => validate::validate(printer, &paths),
         Command::Render {
             paths,
             out,
@@ -253,28 +263,38 @@ pub fn main() -> ExitCode {
                     OutputFormat::Helm => "charts",
                 })
             });
-            render::render(&printer, &paths, &out, &options)
+            render::render(printer, &paths, &out, &options)
         }
         Command::Diff {
             paths,
             out,
             format,
             no_cache,
-        } => diff::diff(&printer, &paths, &out, format, !no_cache),
+        } => diff::diff(printer, &paths, &out, format, !no_cache),
         Command::Schema => reference::schema(),
-        Command::New { customer, from } => new::new_profile(&printer, &customer, from.as_deref()),
+        Command::New { customer, from } => new::new_profile(printer, &customer, from.as_deref()),
         Command::Completions { shell } => reference::completions(shell),
         Command::Man => reference::man(),
         Command::Explain { profile, field } => {
-            explain::explain(&printer, &profile, field.as_deref())
+            explain::explain(printer, &profile, field.as_deref())
         }
         Command::Audit {
             paths,
             out,
             format,
             exceptions,
-        } => audit::audit(&printer, &paths, &out, format, exceptions.as_deref()),
-    })
+            as_of,
+        } => audit::audit(
+            printer,
+            &audit::Request {
+                paths: &paths,
+                out: &out,
+                format,
+                exceptions: exceptions.as_deref(),
+                as_of: as_of.as_deref(),
+            },
+        ),
+    }
 }
 
 fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {

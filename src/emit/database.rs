@@ -304,6 +304,12 @@ fn local_parameters(customer: &Customer) -> (BTreeMap<String, String>, Vec<Strin
         .collect();
     local.insert("password_encryption".into(), "scram-sha-256".into());
     local.insert("unix_socket_directories".into(), SOCKET_DIR.into());
+    // Every session's start (who, from where, authenticated how) and end in the log: the
+    // audit's K8S-LOG-1. A profile may turn them off, and the audit then says so. `on` is
+    // also PostgreSQL 18's word for receipt, authentication and authorization.
+    for name in ["log_connections", "log_disconnections"] {
+        local.entry(name.into()).or_insert_with(|| "on".into());
+    }
     local.extend(super::archive::parameters(customer));
     // A standby that stops consuming its slot may hold back at most this much WAL; past it
     // the slot is lost (the standby catches up from the archive) instead of the disk

@@ -24,6 +24,9 @@ pub const ARCHIVE_RETENTION_FULL: u32 = 4;
 pub const FULL_BACKUP_INTERVAL_HOURS: u32 = 168;
 pub const DIFFERENTIAL_BACKUP_INTERVAL_HOURS: u32 = 24;
 pub const ARCHIVE_SOFT_DELETE_DAYS: u32 = 14;
+/// The log sink's bucket keeps every entry 400 days: a year's audit period and its
+/// fieldwork.
+pub const LOG_RETENTION_DAYS: u32 = 400;
 pub const RECOVERY_POINT_SECONDS: u32 = 300;
 pub const MONITORING_PROVIDER: MonitoringProvider = MonitoringProvider::PrometheusOperator;
 pub const RELEASE_CHANNEL: ReleaseChannel = ReleaseChannel::Regular;

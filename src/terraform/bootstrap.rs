@@ -19,7 +19,7 @@ pub const FOLDER: &str = "bootstrap";
 
 /// The API that serves each resource type and data source, by the longest matching prefix
 /// of its type (each resource's page in the provider's documentation names its API).
-const API_OF_TYPE: [(&str, &str); 10] = [
+const API_OF_TYPE: [(&str, &str); 12] = [
     (
         "google_binary_authorization_",
         "binaryauthorization.googleapis.com",
@@ -28,6 +28,8 @@ const API_OF_TYPE: [(&str, &str); 10] = [
     ("google_container_", "container.googleapis.com"),
     ("google_dns_", "dns.googleapis.com"),
     ("google_kms_", "cloudkms.googleapis.com"),
+    ("google_logging_", "logging.googleapis.com"),
+    ("google_monitoring_", "monitoring.googleapis.com"),
     ("google_project", "cloudresourcemanager.googleapis.com"),
     ("google_secret_manager_", "secretmanager.googleapis.com"),
     ("google_service_account", "iam.googleapis.com"),

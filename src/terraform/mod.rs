@@ -37,7 +37,7 @@ pub use archive::BUCKET as ARCHIVE_BUCKET;
 pub use block::{Address, Block, File, Graph, Ref};
 pub use cluster::{CLUSTER, GENERAL_POOL, KEY_GRANT, NODE_ACCOUNT, NODE_ROLE};
 pub use edge::{HEALTH_CHECK_RANGES, RANGES_PER_RULE};
-pub use logging::DATA_ACCESS_LOGGED;
+pub use logging::{DATA_ACCESS_LOGGED, WATCHED_CHANGES};
 
 /// The provider range whose schema the tests check (`schema/google-provider.json`: 8.7.0).
 pub const PROVIDER_VERSION: &str = "~> 8.7";
@@ -75,7 +75,7 @@ pub fn module(customer: &Customer, images: &std::collections::BTreeSet<String>) 
         ("archive", archive::file(customer, &gcp)),
         ("state", state::file(&state)),
         ("imports", imports::file(&state)),
-        ("logging", logging::file(&gcp)),
+        ("logging", logging::file(customer, &gcp)),
         ("admission", admission::file(customer, &gcp, images)),
     ];
     Module {
@@ -132,6 +132,10 @@ struct Gcp<'a> {
     /// A Private Service Connect cluster's endpoint subnetwork.
     endpoint_subnetwork: Option<String>,
     cloud_nat: bool,
+    /// Days the log sink's bucket keeps every entry.
+    log_retention_days: u32,
+    /// Where the security alerts go (`projects/P/notificationChannels/ID`).
+    notification_channels: Vec<String>,
 }
 
 impl Gcp<'_> {
@@ -164,6 +168,15 @@ impl Gcp<'_> {
             cloud_nat: profile
                 .and_then(|g| g.cloud_nat)
                 .unwrap_or(defaults::CLOUD_NAT),
+            log_retention_days: profile
+                .and_then(|g| g.logging.as_ref())
+                .and_then(|l| l.retention_days)
+                .unwrap_or(defaults::LOG_RETENTION_DAYS),
+            notification_channels: profile
+                .and_then(|g| g.logging.as_ref())
+                .and_then(|l| l.notification_channels.as_ref())
+                .map(|channels| channels.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
         }
     }
 }

@@ -47,7 +47,7 @@ fn one_warning_shared_by_a_fleet_is_printed_once() {
     // --verbose names every place.
     let (_, _, verbose) = stderr_of(fleet.path(), &["validate", "--verbose", "."]);
     for i in 1..1000 {
-        let place = format!("    customer-{i:05}.yaml:26:16\n");
+        let place = format!("    customer-{i:05}.yaml:27:16\n");
         assert!(verbose.contains(&place), "--verbose omits {place}");
     }
 
@@ -452,6 +452,10 @@ fn new_writes_the_fields_the_layer_leaves_unset_and_validates_once_they_are_fill
         .replace("region: ~", "region: europe-west1")
         .replace("subnetwork: ~", "subnetwork: hooli-gke")
         .replace(
+            "notificationChannels: ~",
+            "notificationChannels:\n        - projects/hooli-prod/notificationChannels/4242",
+        )
+        .replace(
             "masterIpv4CidrBlock: ~",
             "masterIpv4CidrBlock: 172.16.9.0/28",
         );
@@ -591,4 +595,42 @@ fn the_readme_tour_replays_as_written() {
     }
     let (_, status) = sh(&format!("{} status --porcelain", git.display()));
     assert_eq!(status, "", "the tour's last command restores the checkout");
+}
+
+/// The audit keeps a record over the period: a workflow on main's pushes and a schedule
+/// keeps attested reports; the exceptions file the action reads by default is watched by
+/// the pull-request workflow and owned in CODEOWNERS.
+#[test]
+fn the_audit_has_a_record_on_main_and_its_exceptions_an_owner() {
+    let read = |path: &str| std::fs::read_to_string(super::root().join(path)).expect(path);
+    let action = read("action.yml");
+    let exceptions = "audit-exceptions.yaml";
+    assert!(
+        action.contains(&format!("-f {exceptions}")),
+        "the action's default"
+    );
+    let pr = super::parse_yaml(&read(".github/workflows/gitops-pr.yml"));
+    let paths = pr["on"]["pull_request"]["paths"].to_string();
+    assert!(paths.contains(exceptions), "{paths}");
+    let owners = read(".github/CODEOWNERS");
+    assert!(
+        owners
+            .lines()
+            .any(|l| l.starts_with(&format!("/{exceptions} @"))),
+        "{owners}"
+    );
+    let audit = super::parse_yaml(&read(".github/workflows/gitops-audit.yml"));
+    assert_eq!(audit["on"]["push"]["branches"][0], "main");
+    assert!(audit["on"]["schedule"][0]["cron"].is_string());
+    assert_eq!(audit["permissions"]["attestations"], "write");
+    assert_eq!(audit["permissions"]["id-token"], "write");
+    let steps = audit["jobs"]["audit"]["steps"].to_string();
+    for needed in [
+        "actions/attest-build-provenance",
+        "actions/upload-artifact",
+        "for format in json html",
+        exceptions,
+    ] {
+        assert!(steps.contains(needed), "{needed}: {steps}");
+    }
 }

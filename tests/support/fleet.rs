@@ -22,7 +22,8 @@ pub fn generate(count: usize) -> Vec<(String, String)> {
             format!(
                 "apiVersion: gitopsc/v1alpha1\nkind: CustomerProfile\nmetadata:\n  name: {name}\n  labels:\n    tier: {tier}\n\
                  extends: [_defaults.yaml]\nspec:\n  gcp:\n    projectId: {name}-prod\n    region: us-central1\n    \
-                 network: {name}-vpc\n    subnetwork: {name}-gke\n  app:\n{scaling}    env:\n      CUSTOMER_ID: \"{i}\"\n      \
+                 network: {name}-vpc\n    subnetwork: {name}-gke\n    \
+                 logging: {{ notificationChannels: [projects/{name}-prod/notificationChannels/{channel}] }}\n  app:\n{scaling}    env:\n      CUSTOMER_ID: \"{i}\"\n      \
                  LOG_LEVEL: {level}\n  access:\n    internal:\n      enabled: true\n      allowedSourceRanges: [10.{octet}.0.0/16]\n  \
                  database:\n    credentials:\n      existingSecret: {name}-db\n  infrastructure:\n    cluster:\n      \
                  masterIpv4CidrBlock: 172.16.{octet}.0/28\n      \
@@ -30,6 +31,7 @@ pub fn generate(count: usize) -> Vec<(String, String)> {
                 tier = ["standard", "enterprise"][i % 2],
                 level = ["info", "warn", "debug"][i % 3],
                 octet = i % 250,
+                channel = 1000 + i,
             ),
         ));
     }

@@ -1,11 +1,12 @@
-//! The text report: the customers × controls matrix, every failure and every exception.
+//! The text report: the provenance, the customers × controls matrix, every failure and
+//! every exception.
 
-use std::path::Path;
-
+use super::Audit;
 use crate::audit::{CONTROLS, Verdict};
 use crate::diag::plural;
 
-pub fn text(out: &Path, results: &[(String, Vec<Verdict>)], problems: &[String]) -> String {
+pub fn text(audit: &Audit) -> String {
+    let results = audit.results;
     let width = results
         .iter()
         .map(|(n, _)| n.len())
@@ -13,10 +14,11 @@ pub fn text(out: &Path, results: &[(String, Vec<Verdict>)], problems: &[String])
         .unwrap_or(0)
         .max(4);
     let mut text = format!(
-        "audit of {}: {}, {} (evidence for the controls listed, not a certification)\n\n{:<12}",
-        out.display(),
+        "audit of {}: {}, {} (evidence for the controls listed, not a certification)\n{}\n\n{:<12}",
+        audit.provenance.out,
         plural(CONTROLS.len(), "control"),
         plural(results.len(), "customer"),
+        audit.provenance.summary(),
         "control"
     );
     for (name, _) in results {
@@ -35,13 +37,7 @@ pub fn text(out: &Path, results: &[(String, Vec<Verdict>)], problems: &[String])
         text.push('\n');
     }
     let excepted = excepted(results);
-    let failures = failures(out, results);
-    let total = results.iter().map(|(_, v)| v.len()).sum::<usize>();
-    let passed = results
-        .iter()
-        .flat_map(|(_, v)| v)
-        .filter(|v| v.passed)
-        .count();
+    let failures = failures(audit);
     if !failures.is_empty() {
         text.push_str(&format!("\nfailures:\n{failures}"));
     }
@@ -50,22 +46,26 @@ pub fn text(out: &Path, results: &[(String, Vec<Verdict>)], problems: &[String])
             "\nexcepted (risk accepted, not passed):\n{excepted}"
         ));
     }
-    for problem in problems {
+    for problem in audit.problems {
         text.push_str(&format!("\nerror: {problem}\n"));
     }
-    text.push_str(&format!("\n{passed} of {total} verdicts pass\n"));
+    let [pass, not_applicable, excepted, fail] = audit.counts();
+    text.push_str(&format!(
+        "\n{pass} pass, {not_applicable} not applicable, {excepted} excepted, {fail} fail\n"
+    ));
     text
 }
 
-/// One line per excepted verdict: who accepted the risk, why, until when.
+/// One line per excepted verdict: who accepted the risk, why, under which ticket, until
+/// when.
 fn excepted(results: &[(String, Vec<Verdict>)]) -> String {
     let mut excepted = String::new();
     for (name, verdicts) in results {
         for verdict in verdicts {
             if let Some(e) = &verdict.excepted {
                 excepted.push_str(&format!(
-                    "  {name} {}: {} (approved by {}, until {}; {})\n",
-                    verdict.control, e.reason, e.approver, e.expires, e.at
+                    "  {name} {}: {} (approved by {} on {} under {}, until {}; {})\n",
+                    verdict.control, e.reason, e.approver, e.approved, e.ticket, e.expires, e.at
                 ));
             }
         }
@@ -74,29 +74,27 @@ fn excepted(results: &[(String, Vec<Verdict>)]) -> String {
 }
 
 /// Each failing verdict with the evidence that fails.
-fn failures(out: &Path, results: &[(String, Vec<Verdict>)]) -> String {
+fn failures(audit: &Audit) -> String {
     let mut failures = String::new();
-    for (name, verdicts) in results {
+    for (name, verdicts) in audit.results {
         for verdict in verdicts
             .iter()
-            .filter(|v| !v.passed && v.excepted.is_none())
+            .filter(|v| v.failed() && v.excepted.is_none())
         {
             failures.push_str(&format!(
                 "{name} {} (profile: {}):\n",
                 verdict.control,
                 verdict.profile.as_deref().unwrap_or("?")
             ));
-            if verdict.observations.is_empty() {
+            if verdict.observations.iter().all(|o| !o.applies) {
                 failures.push_str("  nothing in the output shows it\n");
             }
-            for o in verdict.observations.iter().filter(|o| !o.holds) {
-                failures.push_str(&format!(
-                    "  {}/{}:{}: {}\n",
-                    out.display(),
-                    o.file,
-                    o.line,
-                    o.what
-                ));
+            for o in verdict
+                .observations
+                .iter()
+                .filter(|o| o.applies && !o.holds)
+            {
+                failures.push_str(&format!("  {}: {}\n", audit.place(&o.file, o.line), o.what));
             }
             if let Some(control) = CONTROLS.iter().find(|c| c.id == verdict.control) {
                 failures.push_str(&format!("  fix: {}\n", control.fix));
