@@ -249,6 +249,8 @@ pub struct Archive {
     pub gcp_service_account: String,
     /// `archive_timeout`: a WAL segment is switched, and archived, at least this often.
     pub archive_timeout_seconds: u32,
+    /// The restore test's cron schedule (UTC).
+    pub restore_test_schedule: String,
 }
 
 /// Scheduled snapshots of the primary's volume; `None` in `Customer` when disabled.
@@ -874,6 +876,9 @@ fn archive(
             archive_account_id(name)
         ),
         archive_timeout_seconds: recovery_point / 2,
+        restore_test_schedule: archive
+            .restore_test_schedule
+            .map_or_else(|| defaults::RESTORE_TEST_SCHEDULE.to_string(), String::from),
     })
 }
 

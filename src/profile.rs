@@ -701,6 +701,12 @@ pub struct Archive {
     #[schemars(range(min = 7, max = 90))]
     #[schemars(extend("default" = crate::profile::defaults::ARCHIVE_SOFT_DELETE_DAYS))]
     pub soft_delete_days: Option<u32>,
+    /// When the restore test restores the newest backup on a disk of its own and checks
+    /// that every database answers (five-field cron, UTC; docs/restore.md). At least
+    /// weekly: the audit (K8S-RST-1) wants a tested restore within 7 days. Default:
+    /// Wednesdays 04:00, outside the default maintenance window.
+    #[schemars(extend("default" = crate::profile::defaults::RESTORE_TEST_SCHEDULE))]
+    pub restore_test_schedule: Option<Cron>,
 }
 
 /// Snapshot schedule and retention.

@@ -334,26 +334,29 @@ fn disruptions_allowed(budget: &Node, replicas: u64) -> u64 {
     }
 }
 
+/// A workload's replicas: `spec.replicas`, or for an autoscaled one (which leaves it to
+/// its autoscaler) the autoscaler's floor.
+fn replicas_of(output: &Output, workload: &Node) -> u64 {
+    let number = |node: Option<&Node>| match node.map(|n| &n.value) {
+        Some(Value::Number(n)) => n.as_u64(),
+        _ => None,
+    };
+    number(at(workload, &["spec", "replicas"])).unwrap_or_else(|| {
+        let name = text(workload, &["metadata", "name"]);
+        objects(output, "HorizontalPodAutoscaler")
+            .find(|(_, h)| text(h, &["spec", "scaleTargetRef", "name"]) == name)
+            .map_or(1, |(_, h)| {
+                number(at(h, &["spec", "minReplicas"])).unwrap_or(1)
+            })
+    })
+}
+
 pub(super) fn disruption_budgets(output: &Output) -> Vec<Observation> {
     let budgets: Vec<(BTreeMap<String, String>, &str, &Node)> =
         objects(output, "PodDisruptionBudget")
             .map(|(f, p)| (labels(at(p, &["spec", "selector", "matchLabels"])), f, p))
             .collect();
-    let number = |node: Option<&Node>| match node.map(|n| &n.value) {
-        Some(Value::Number(n)) => n.as_u64(),
-        _ => None,
-    };
-    // An autoscaled workload leaves `replicas` to its autoscaler: its floor counts.
-    let replicas = |w: &Node| {
-        number(at(w, &["spec", "replicas"])).unwrap_or_else(|| {
-            let name = text(w, &["metadata", "name"]);
-            objects(output, "HorizontalPodAutoscaler")
-                .find(|(_, h)| text(h, &["spec", "scaleTargetRef", "name"]) == name)
-                .map_or(1, |(_, h)| {
-                    number(at(h, &["spec", "minReplicas"])).unwrap_or(1)
-                })
-        })
-    };
+    let replicas = |w: &Node| replicas_of(output, w);
     let mut seen: Vec<Observation> = ["Deployment", "StatefulSet"]
         .iter()
         .flat_map(|kind| objects(output, kind))
@@ -794,6 +797,58 @@ pub(super) fn alert_runbooks(output: &Output) -> Vec<Observation> {
             file,
             object,
             "the route from severity to receiver is the fleet's Alertmanager configuration, outside this output: the vendor's operations own it (docs/monitoring.md)",
+        ));
+    }
+    seen
+}
+
+/// A restore is tested at least this often.
+const RESTORE_TEST_GAP_MINUTES: u64 = 7 * 24 * 60;
+
+pub(super) fn restore_test(output: &Output) -> Vec<Observation> {
+    let mut seen: Vec<Observation> = objects(output, "CronJob")
+        .filter(|(_, job)| {
+            text(job, &["metadata", "name"]) == Some(crate::emit::archive::RESTORE_TEST)
+        })
+        .map(|(file, job)| {
+            let schedule = text(job, &["spec", "schedule"]).unwrap_or_default();
+            let suspended = is_true(at(job, &["spec", "suspend"]));
+            let gap = crate::syntax::cron_max_gap_minutes(schedule);
+            observe(
+                file,
+                job,
+                !suspended && gap.is_some_and(|g| g <= RESTORE_TEST_GAP_MINUTES),
+                format!(
+                    "the newest backup is restored and checked at `{schedule}`, at most {} days apart (at most 7), {}",
+                    gap.map_or("?".to_string(), |g| format!("{:.1}", g as f64 / 1440.0)),
+                    if suspended { "suspended" } else { "not suspended" }
+                ),
+            )
+        })
+        .collect();
+    if seen.is_empty() {
+        seen.push(Observation {
+            file: format!("{}/kustomization.yaml", output.customer),
+            line: 1,
+            holds: false,
+            applies: true,
+            what: "no restore test is compiled (it needs the WAL archive): no backup is proved restorable".into(),
+        });
+        return seen;
+    }
+    for (file, object, alerts) in rule_files(output) {
+        let alerting = alerts
+            .iter()
+            .any(|r| text(r, &["alert"]) == Some("RestoreTestTooOld"));
+        seen.push(observe(
+            file,
+            object,
+            alerting,
+            if alerting {
+                "an alert (RestoreTestTooOld) fires when the last successful restore test is too old"
+            } else {
+                "no RestoreTestTooOld alert: nothing fires when restore tests stop succeeding"
+            },
         ));
     }
     seen

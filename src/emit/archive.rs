@@ -7,13 +7,19 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, ResourceRequirements, VolumeMount};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EphemeralVolumeSource, PersistentVolumeClaimSpec, PersistentVolumeClaimTemplate,
+    PodSpec, PodTemplateSpec, ResourceRequirements, Volume, VolumeMount,
+    VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde_json::{Value, json};
 
 use super::credentials::secret_key;
-use super::database::{CONFIG_DIR, CREDENTIALS_DIR, DATA_DIR, NAME, SOCKET_DIR, UID};
-use super::names::user;
-use super::port;
+use super::database::{CONFIG, CONFIG_DIR, CREDENTIALS_DIR, DATA_DIR, NAME, SOCKET_DIR, UID};
+use super::names::{user, workload};
+use super::{Component, Object, labels, metadata, port};
 use crate::model::{Archive, Customer};
 
 /// pgBackRest's stanza: the cluster, named as Patroni's scope.
@@ -22,6 +28,13 @@ pub const STANZA: &str = NAME;
 pub const CONFIG_FILE: &str = "pgbackrest.conf";
 const BACKUP_SCRIPT: &str = "pgbackrest-backup.sh";
 const RESTORE_SCRIPT: &str = "pgbackrest-restore.sh";
+pub const RESTORE_TEST_SCRIPT: &str = "pgbackrest-restore-test.sh";
+/// The restore test's CronJob and ServiceAccount.
+pub const RESTORE_TEST: &str = "postgres-restore-test";
+/// Where the restore test restores to: a volume of its own, gone with its pod.
+const RESTORE_DIR: &str = "/var/lib/postgresql/restore-test";
+/// How long recovery and each start may take before the test fails.
+const RESTORE_TIMEOUT_SECONDS: u32 = 3600;
 /// The volume with only the superuser's password, which the backup sidecar logs in with.
 pub const PASSWORD_VOLUME: &str = "credentials-superuser";
 /// The repository's folder in the bucket.
@@ -60,6 +73,10 @@ pub fn files(customer: &Customer) -> Vec<(String, String)> {
     let mut files = vec![
         (CONFIG_FILE.to_string(), config(customer, archive)),
         (BACKUP_SCRIPT.to_string(), backup_script(customer, archive)),
+        (
+            RESTORE_TEST_SCRIPT.to_string(),
+            restore_test_script(customer),
+        ),
     ];
     if let Some(target) = &customer.database.restore_to_time {
         files.push((RESTORE_SCRIPT.to_string(), restore_script(customer, target)));
@@ -100,6 +117,23 @@ fn backup_script(customer: &Customer, archive: &Archive) -> String {
             check_seconds => CHECK_SECONDS,
             full_hours => archive.full_interval_hours,
             diff_hours => archive.differential_interval_hours,
+        },
+    )
+}
+
+fn restore_test_script(customer: &Customer) -> String {
+    super::render_template(
+        RESTORE_TEST_SCRIPT,
+        minijinja::context! {
+            customer => customer.name,
+            job => RESTORE_TEST,
+            config => config_path(),
+            stanza => STANZA,
+            restore_dir => RESTORE_DIR,
+            binaries => super::database::BINARIES,
+            port => port::POSTGRES,
+            superuser => user::SUPERUSER,
+            timeout_seconds => RESTORE_TIMEOUT_SECONDS,
         },
     )
 }
@@ -197,6 +231,136 @@ fn sidecar_mounts() -> Vec<VolumeMount> {
         super::mount("run", SOCKET_DIR, false),
         super::mount("tmp", "/tmp", false),
     ]
+}
+
+/// The restore test: a CronJob that restores the newest backup on a volume of its own and
+/// checks it answers (`pgbackrest-restore-test.sh`), as its own ServiceAccount acting as
+/// the archive's GSA. Its last success is what RestoreTestTooOld watches (A1.3: recovery
+/// is tested, not assumed).
+pub fn restore_test(customer: &Customer, checksum: &str) -> Vec<Object> {
+    let Some(archive) = &customer.archive else {
+        return Vec::new();
+    };
+    let labels = labels(
+        customer,
+        workload::RESTORE_TEST,
+        Component::DATABASE.as_str(),
+    );
+    let pod = restore_test_pod(customer, &labels, checksum);
+    let mut meta = metadata(customer, RESTORE_TEST, labels.clone());
+    meta.annotations = super::checkov_skips(
+        &[super::database::POSTGRES_UID_SKIP],
+        customer.database.image_by_tag.then_some("database"),
+    );
+    let cron_job = CronJob {
+        metadata: meta,
+        spec: Some(CronJobSpec {
+            schedule: archive.restore_test_schedule.clone(),
+            time_zone: Some("Etc/UTC".into()),
+            concurrency_policy: Some("Forbid".into()),
+            starting_deadline_seconds: Some(3600),
+            successful_jobs_history_limit: Some(3),
+            failed_jobs_history_limit: Some(3),
+            job_template: JobTemplateSpec {
+                metadata: None,
+                spec: Some(JobSpec {
+                    // A failure is the finding; the next run is the retry.
+                    backoff_limit: Some(0),
+                    active_deadline_seconds: Some(i64::from(RESTORE_TIMEOUT_SECONDS) * 3),
+                    template: pod,
+                    ..JobSpec::default()
+                }),
+            },
+            ..CronJobSpec::default()
+        }),
+        ..CronJob::default()
+    };
+    vec![
+        super::service_account(
+            customer,
+            Component::DATABASE,
+            RESTORE_TEST,
+            &labels,
+            false,
+            Some(archive.gcp_service_account.as_str()),
+        ),
+        Object::new(Component::DATABASE, RESTORE_TEST, &cron_job),
+    ]
+}
+
+/// The restore test's pod: the database image running the script as its own
+/// ServiceAccount, on the restore volume, with the Patroni ConfigMap (pgBackRest's
+/// configuration and the script).
+fn restore_test_pod(
+    customer: &Customer,
+    labels: &std::collections::BTreeMap<String, String>,
+    checksum: &str,
+) -> PodTemplateSpec {
+    let database = &customer.database;
+    let container = Container {
+        name: workload::RESTORE_TEST.into(),
+        image: Some(database.image.clone()),
+        image_pull_policy: super::pull_policy(database.image_by_tag),
+        command: Some(vec![
+            "/bin/sh".into(),
+            format!("{CONFIG_DIR}/{RESTORE_TEST_SCRIPT}"),
+        ]),
+        resources: Some(ResourceRequirements {
+            requests: Some(super::quantities("250m", "512Mi")),
+            limits: Some(super::quantities("2", "1Gi")),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(super::restricted_container(UID)),
+        volume_mounts: Some(vec![
+            super::mount("config", CONFIG_DIR, true),
+            super::mount("restore", RESTORE_DIR, false),
+            super::mount("tmp", "/tmp", false),
+        ]),
+        ..Container::default()
+    };
+    PodTemplateSpec {
+        metadata: Some(super::pod_metadata(labels, checksum)),
+        spec: Some(PodSpec {
+            service_account_name: Some(RESTORE_TEST.into()),
+            automount_service_account_token: Some(false),
+            restart_policy: Some("Never".into()),
+            security_context: Some(super::restricted_pod(UID)),
+            containers: vec![container],
+            volumes: Some(vec![
+                super::config_map_volume("config", CONFIG, 0o555),
+                restore_volume(customer),
+                super::scratch_volume("tmp", "64Mi", false),
+            ]),
+            ..PodSpec::default()
+        }),
+    }
+}
+
+/// A disk of the database's size and class for the pod's lifetime (a generic ephemeral
+/// volume): created with the pod, deleted with it.
+fn restore_volume(customer: &Customer) -> Volume {
+    let database = &customer.database;
+    Volume {
+        name: "restore".into(),
+        ephemeral: Some(EphemeralVolumeSource {
+            volume_claim_template: Some(PersistentVolumeClaimTemplate {
+                metadata: None,
+                spec: PersistentVolumeClaimSpec {
+                    access_modes: Some(vec!["ReadWriteOnce".into()]),
+                    storage_class_name: database.storage_class.clone(),
+                    resources: Some(VolumeResourceRequirements {
+                        requests: Some(std::collections::BTreeMap::from([(
+                            "storage".to_string(),
+                            Quantity(database.storage_size.clone()),
+                        )])),
+                        ..VolumeResourceRequirements::default()
+                    }),
+                    ..PersistentVolumeClaimSpec::default()
+                },
+            }),
+        }),
+        ..Volume::default()
+    }
 }
 
 #[cfg(test)]

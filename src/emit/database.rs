@@ -35,6 +35,11 @@ pub const NAME: &str = super::workload::POSTGRES;
 pub const CONFIG: &str = "postgres-patroni";
 /// The uid of `postgres` in Debian-based PostgreSQL images.
 pub const UID: i64 = 999;
+/// Why checkov's CKV_K8S_40 (a high UID) does not fit a pod that runs PostgreSQL.
+pub const POSTGRES_UID_SKIP: (&str, &str) = (
+    "CKV_K8S_40",
+    "PostgreSQL runs as the image's postgres user (uid 999); initdb needs the uid in /etc/passwd",
+);
 /// Where the container finds its files (translated by the real-component test).
 pub const CONFIG_DIR: &str = "/etc/patroni";
 pub const DATA_DIR: &str = "/var/lib/postgresql/data/pgdata";
@@ -129,6 +134,7 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
         objects.push(statefulset(customer, &labels, &group, &checksum));
     }
     objects.extend(member_claims(customer));
+    objects.extend(super::archive::restore_test(customer, &checksum));
     objects
 }
 
@@ -761,10 +767,7 @@ fn statefulset(
             "CKV_K8S_38",
             "Patroni keeps the cluster state in the Kubernetes API and needs its token",
         ),
-        (
-            "CKV_K8S_40",
-            "PostgreSQL runs as the image's postgres user (uid 999); initdb needs the uid in /etc/passwd",
-        ),
+        POSTGRES_UID_SKIP,
         (
             "CKV_K8S_8",
             "the patroni-config sidecar exits on failure and has a readiness check, the pgbackrest sidecar only waits and backs up; postgres has both probes",

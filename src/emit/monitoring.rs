@@ -80,6 +80,8 @@ struct Selectors {
     hpa: String,
     /// kube-state-metrics for the snapshot CronJob.
     snapshot_cron: String,
+    /// The restore test's CronJob.
+    restore_test_cron: String,
 }
 
 impl Selectors {
@@ -95,6 +97,10 @@ impl Selectors {
                 workload::APP
             ),
             snapshot_cron: format!(r#"namespace="{ns}",cronjob="{}""#, super::backup::NAME),
+            restore_test_cron: format!(
+                r#"namespace="{ns}",cronjob="{}""#,
+                super::archive::RESTORE_TEST
+            ),
         }
     }
 
@@ -140,6 +146,17 @@ struct Rule {
     applies: fn(&Customer) -> bool,
     expr: fn(&Selectors, &Customer) -> String,
     summary: fn(&Customer) -> String,
+}
+
+/// How old the last successful restore test may be: the schedule's longest gap and a day
+/// for the run itself.
+pub fn restore_test_max_age_seconds(customer: &Customer) -> u64 {
+    let gap = customer
+        .archive
+        .as_ref()
+        .and_then(|a| crate::syntax::cron_max_gap_minutes(&a.restore_test_schedule))
+        .unwrap_or(7 * 24 * 60);
+    gap * 60 + 24 * 3600
 }
 
 fn always(_: &Customer) -> bool {
@@ -354,6 +371,29 @@ const RULES_TABLE: &[Rule] = &[
             format!(
                 "The newest database snapshot of {} is older than {} hours",
                 c.name, c.monitoring.snapshot_max_age_hours
+            )
+        },
+    },
+    // The restore test's CronJob succeeds only when the restored copy answered: its last
+    // success older than the schedule's longest gap and a day means no backup was proved
+    // restorable in that time; a CronJob that never succeeded fires once that old too.
+    Rule {
+        name: "RestoreTestTooOld",
+        severity: "warning",
+        for_: |_| "10m".into(),
+        applies: |c| c.archive.is_some(),
+        expr: |s, c| {
+            format!(
+                r#"(time() - max(kube_cronjob_status_last_successful_time{{{cron}}}) > {age}) or ((time() - max(kube_cronjob_created{{{cron}}}) > {age}) unless on () max(kube_cronjob_status_last_successful_time{{{cron}}}))"#,
+                cron = s.restore_test_cron,
+                age = restore_test_max_age_seconds(c)
+            )
+        },
+        summary: |c| {
+            format!(
+                "No restore test of {}'s newest backup succeeded in the last {} hours",
+                c.name,
+                restore_test_max_age_seconds(c) / 3600
             )
         },
     },

@@ -8,6 +8,7 @@ pub mod workload {
     pub const PGPOOL: &str = "pgpool";
     pub const POSTGRES: &str = "postgres";
     pub const BACKUP: &str = "backup";
+    pub const RESTORE_TEST: &str = "restore-test";
 }
 
 /// The reserved internal address the internal load balancer takes when the internal entry

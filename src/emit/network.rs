@@ -44,6 +44,9 @@ pub fn emit(customer: &Customer) -> Vec<Object> {
     if customer.backup.is_some() {
         policies.push(backup_policy(customer));
     }
+    if customer.archive.is_some() {
+        policies.push(restore_test_policy(customer));
+    }
     policies
 }
 
@@ -401,6 +404,17 @@ fn postgres_policy(customer: &Customer) -> Object {
             ),
         ],
         out,
+    )
+}
+
+/// The restore test: the archive (Workload Identity's metadata server and Google APIs)
+/// out, nothing in: the PostgreSQL it starts listens on its own socket only.
+fn restore_test_policy(customer: &Customer) -> Object {
+    workload_policy(
+        customer,
+        workload::RESTORE_TEST,
+        Vec::new(),
+        workload_identity_egress(customer),
     )
 }
 

@@ -24,6 +24,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/pgbackrest-restore.sh.j2"),
     ),
     (
+        "pgbackrest-restore-test.sh",
+        include_str!("templates/pgbackrest-restore-test.sh.j2"),
+    ),
+    (
         "major-upgrade.py",
         include_str!("templates/major-upgrade.py.j2"),
     ),

@@ -24,6 +24,7 @@ pub const ARCHIVE_RETENTION_FULL: u32 = 4;
 pub const FULL_BACKUP_INTERVAL_HOURS: u32 = 168;
 pub const DIFFERENTIAL_BACKUP_INTERVAL_HOURS: u32 = 24;
 pub const ARCHIVE_SOFT_DELETE_DAYS: u32 = 14;
+pub const RESTORE_TEST_SCHEDULE: &str = "0 4 * * 3";
 /// The log sink's bucket keeps every entry 400 days: a year's audit period and its
 /// fieldwork.
 pub const LOG_RETENTION_DAYS: u32 = 400;

@@ -13,6 +13,9 @@ use crate::model::{Archive, Customer};
 pub const BUCKET: Address = Address::resource("google_storage_bucket", "archive");
 const ACCOUNT: Address = Address::resource("google_service_account", "archive");
 const WORKLOAD_BINDING: Address = Address::resource("google_service_account_iam_member", "archive");
+/// The restore test's ServiceAccount acts as the same GSA: it reads the repository.
+const RESTORE_TEST_BINDING: Address =
+    Address::resource("google_service_account_iam_member", "archive_restore_test");
 const OBJECT_ACCESS: Address = Address::resource("google_storage_bucket_iam_member", "archive");
 /// Replaced versions of pgBackRest's info files are kept this long.
 const NONCURRENT_DAYS: u32 = 30;
@@ -42,6 +45,14 @@ pub(super) fn file(customer: &Customer, gcp: &Gcp) -> File {
                 "service_account_id": ACCOUNT.attr("name"),
                 "role": "roles/iam.workloadIdentityUser",
                 "member": identity::workload_member(customer, database::NAME)
+            }),
+        ),
+        Block::new(
+            RESTORE_TEST_BINDING,
+            json!({
+                "service_account_id": ACCOUNT.attr("name"),
+                "role": "roles/iam.workloadIdentityUser",
+                "member": identity::workload_member(customer, crate::emit::archive::RESTORE_TEST)
             }),
         ),
         Block::new(

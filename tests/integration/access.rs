@@ -213,6 +213,10 @@ fn matrix(compiled: &Compiled) -> Matrix {
         ),
         ("backup".to_string(), Endpoint::Pod(pod(workload::BACKUP))),
         (
+            "restore-test".to_string(),
+            Endpoint::Pod(pod(workload::RESTORE_TEST)),
+        ),
+        (
             "debug-pod".to_string(),
             Endpoint::Pod(Pod::new(ns, &[("run", "debug")])),
         ),
@@ -280,14 +284,21 @@ fn matrix(compiled: &Compiled) -> Matrix {
 fn expected(compiled: &Compiled, source: &str, destination: &str, port_number: i64) -> bool {
     let customer = crate::model(compiled);
     let app_port = i64::from(customer.app.port);
-    let in_namespace = ["app", "pgpool", "postgres", "backup", "debug-pod"];
+    let in_namespace = [
+        "app",
+        "pgpool",
+        "postgres",
+        "backup",
+        "restore-test",
+        "debug-pod",
+    ];
     let backup = customer.backup.is_some();
     let tls = customer.database.tls_secret.is_some();
     // Workload Identity: the app when it has a GSA; the database members when they
-    // archive to the bucket (pgBackRest's tokens and GCS).
+    // archive to the bucket (pgBackRest's tokens and GCS), and the restore test reading it.
     let workload_identity = match source {
         "app" => customer.app.gcp_service_account.is_some(),
-        "postgres" => customer.archive.is_some(),
+        "postgres" | "restore-test" => customer.archive.is_some(),
         _ => false,
     };
     match (source, destination) {

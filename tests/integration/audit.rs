@@ -520,6 +520,19 @@ fn each_control_fails_on_the_output_it_guards_against() {
             Replace("retain=28\n", "retain=1\n"),
         ),
         (
+            "K8S-RST-1",
+            "acme/database/cronjob-postgres-restore-test.yaml",
+            Replace("  schedule: 0 4 * * 3\n", "  schedule: 0 4 1 * *\n"),
+        ),
+        (
+            "K8S-RST-1",
+            "acme/database/cronjob-postgres-restore-test.yaml",
+            Replace(
+                "  schedule: 0 4 * * 3\n",
+                "  schedule: 0 4 * * 3\n  suspend: true\n",
+            ),
+        ),
+        (
             "K8S-RBAC-1",
             "acme/database/role-postgres.yaml",
             Replace(
@@ -590,6 +603,11 @@ fn each_control_fails_on_the_output_it_guards_against() {
             "CHG-1",
             "_argocd/applications/acme.yaml",
             Replace("    path: out/acme\n", "    path: out/globex\n"),
+        ),
+        (
+            "CHG-1",
+            "_argocd/applications/acme.yaml",
+            Replace("      prune: true\n", "      prune: false\n"),
         ),
     ];
     let work = workspace("audit-fail");

@@ -891,6 +891,44 @@ impl Stack {
         }
     }
 
+    /// Runs the script `file` of member `i`'s configuration folder as its pod would, with
+    /// `edit` applied to its text first, to its end (bounded by `timeout`): whether it
+    /// succeeded, and its output and errors.
+    pub(super) fn run_to_end(
+        &self,
+        i: usize,
+        file: &str,
+        edit: impl Fn(&str) -> String,
+        timeout: Duration,
+    ) -> (bool, String, String) {
+        let dir = self.members[i].dir.join("config");
+        let text = std::fs::read_to_string(dir.join(file)).expect("the compiled script");
+        let edited = dir.join(format!("edited-{file}"));
+        write(&edited, &edit(&text), 0o755);
+        let log = format!("run-{file}");
+        let mut child = self
+            .member_command(i, "/bin/sh", &edited, &log)
+            .spawn()
+            .expect("the script starts");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if started.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{file} did not end within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        (
+            status.success(),
+            self.member_log(i, &format!("{log}.log")),
+            self.member_log(i, &format!("{log}-stderr.log")),
+        )
+    }
+
     /// Runs one of the member's compiled scripts as its sidecar would, until dropped.
     pub(super) fn run_sidecar(&self, i: usize, script: &str) -> Sidecar {
         let path = self.members[i].dir.join("config").join(script);

@@ -337,6 +337,33 @@ fn case(alert: &str, customer: &Customer) -> Case {
                 labels: vec![],
             }
         }
+        "RestoreTestTooOld" => {
+            // As SnapshotTooOld, over the restore test's longer limit (minutes).
+            let limit = gitopsc::emit::monitoring::restore_test_max_age_seconds(customer) / 60;
+            let steps = limit + 60;
+            let cron = [("namespace", ns), ("cronjob", "postgres-restore-test")];
+            let created = series("kube_cronjob_created", &cron, &format!("0x{steps}"));
+            Case {
+                firing: vec![
+                    created.clone(),
+                    series(
+                        "kube_cronjob_status_last_successful_time",
+                        &cron,
+                        &format!("0x{steps}"),
+                    ),
+                ],
+                silent: vec![
+                    created,
+                    series(
+                        "kube_cronjob_status_last_successful_time",
+                        &cron,
+                        &format!("0+60x{steps}"),
+                    ),
+                ],
+                eval_minutes: u32::try_from(limit + 30).expect("minutes"),
+                labels: vec![],
+            }
+        }
         "PostgresSlotNearWalLimit" => {
             // A slot that may still fall behind by half the threshold, or by twice it.
             let threshold = gitopsc::emit::monitoring::slot_alert_bytes(customer);

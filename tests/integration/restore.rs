@@ -57,6 +57,57 @@ fn the_archive_restores_a_lost_cluster_to_a_point_in_time() {
         .expect("count");
     assert_eq!(loaded, "4000");
 
+    // 1b. The compiled restore test (the weekly CronJob's script) restores that backup on
+    //     a folder of its own, promotes it with archiving off, and every database answers;
+    //     nothing of the test reaches the archive (still timeline 1). The same script
+    //     without a stanza to restore fails, as a lost archive would.
+    let restore_dir = stack.member_tmp(primary, "restore-test");
+    let local = |text: &str| {
+        let line = "work=/var/lib/postgresql/restore-test\n";
+        assert!(text.contains(line), "the restore test's folder");
+        text.replace(line, &format!("work={}\n", restore_dir.display()))
+    };
+    let (ok, stdout, stderr) = stack.run_to_end(
+        primary,
+        "pgbackrest-restore-test.sh",
+        local,
+        Duration::from_secs(300),
+    );
+    assert!(ok, "the restore test fails:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("restored and promoted;") && stdout.contains("databases answer"),
+        "{stdout}"
+    );
+    let info = |text: &str| {
+        let conf = text
+            .lines()
+            .find(|l| l.starts_with("conf="))
+            .expect("the script's configuration");
+        format!("{conf}\npgbackrest --config=\"$conf\" --stanza=postgres --output=json info\n")
+    };
+    let (ok, repository, stderr) = stack.run_to_end(
+        primary,
+        "pgbackrest-restore-test.sh",
+        info,
+        Duration::from_secs(60),
+    );
+    assert!(ok, "{stderr}");
+    let repository: Value = serde_json::from_str(&repository).expect("pgbackrest info JSON");
+    let newest = repository[0]["archive"][0]["max"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        newest.starts_with("00000001"),
+        "the test's promoted copy must not archive: {repository}"
+    );
+    let (ok, _, stderr) = stack.run_to_end(
+        primary,
+        "pgbackrest-restore-test.sh",
+        |text| local(text).replace("stanza=postgres\n", "stanza=lost\n"),
+        Duration::from_secs(120),
+    );
+    assert!(!ok, "a restore test without a backup must fail: {stderr}");
+
     // 2. Orders 1..=100 before the target, 101..=200 after it, each side over a second
     //    away (the target has a second's resolution).
     let sql = |s: &str| {
