@@ -7,11 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
     Container, EphemeralVolumeSource, PersistentVolumeClaimSpec, PersistentVolumeClaimTemplate,
-    PodSpec, PodTemplateSpec, ResourceRequirements, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    PodTemplateSpec, ResourceRequirements, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde_json::{Value, json};
@@ -252,29 +250,13 @@ pub fn restore_test(customer: &Customer, checksum: &str) -> Vec<Object> {
         &[super::database::POSTGRES_UID_SKIP],
         customer.database.image_by_tag.then_some("database"),
     );
-    let cron_job = CronJob {
-        metadata: meta,
-        spec: Some(CronJobSpec {
-            schedule: archive.restore_test_schedule.clone(),
-            time_zone: Some("Etc/UTC".into()),
-            concurrency_policy: Some("Forbid".into()),
-            starting_deadline_seconds: Some(3600),
-            successful_jobs_history_limit: Some(3),
-            failed_jobs_history_limit: Some(3),
-            job_template: JobTemplateSpec {
-                metadata: None,
-                spec: Some(JobSpec {
-                    // A failure is the finding; the next run is the retry.
-                    backoff_limit: Some(0),
-                    active_deadline_seconds: Some(i64::from(RESTORE_TIMEOUT_SECONDS) * 3),
-                    template: pod,
-                    ..JobSpec::default()
-                }),
-            },
-            ..CronJobSpec::default()
-        }),
-        ..CronJob::default()
-    };
+    let cron_job = super::cron_job(
+        meta,
+        &archive.restore_test_schedule,
+        3600,
+        i64::from(RESTORE_TIMEOUT_SECONDS) * 3,
+        pod,
+    );
     vec![
         super::service_account(
             customer,
@@ -318,22 +300,19 @@ fn restore_test_pod(
         ]),
         ..Container::default()
     };
-    PodTemplateSpec {
-        metadata: Some(super::pod_metadata(labels, checksum)),
-        spec: Some(PodSpec {
-            service_account_name: Some(RESTORE_TEST.into()),
-            automount_service_account_token: Some(false),
-            restart_policy: Some("Never".into()),
-            security_context: Some(super::restricted_pod(UID)),
-            containers: vec![container],
-            volumes: Some(vec![
-                super::config_map_volume("config", CONFIG, 0o555),
-                restore_volume(customer),
-                super::scratch_volume("tmp", "64Mi", false),
-            ]),
-            ..PodSpec::default()
-        }),
-    }
+    super::job_pod(
+        labels,
+        checksum,
+        RESTORE_TEST,
+        false,
+        UID,
+        container,
+        vec![
+            super::config_map_volume("config", CONFIG, 0o555),
+            restore_volume(customer),
+            super::scratch_volume("tmp", "64Mi", false),
+        ],
+    )
 }
 
 /// A disk of the database's size and class for the pod's lifetime (a generic ephemeral

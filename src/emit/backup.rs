@@ -4,9 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec, PodTemplateSpec,
+    ConfigMap, Container, EnvVar, EnvVarSource, ObjectFieldSelector, PodTemplateSpec,
     ResourceRequirements,
 };
 use k8s_openapi::api::rbac::v1::{
@@ -249,27 +248,24 @@ fn snapshot_pod(
         ]),
         ..Container::default()
     };
-    PodTemplateSpec {
-        metadata: Some(super::pod_metadata(labels, checksum)),
-        spec: Some(PodSpec {
-            service_account_name: Some(NAME.into()),
-            // The job talks to the Kubernetes API; only its pod gets the token.
-            automount_service_account_token: Some(true),
-            restart_policy: Some("Never".into()),
-            security_context: Some(super::restricted_pod(UID)),
-            containers: vec![container],
-            volumes: Some(vec![
-                super::config_map_volume("script", NAME, 0o444),
-                super::credentials::volume(
-                    "credentials",
-                    &customer.database,
-                    &[credentials::secret_key::BACKUP],
-                ),
-                super::scratch_volume("tmp", "16Mi", false),
-            ]),
-            ..PodSpec::default()
-        }),
-    }
+    // The job talks to the Kubernetes API; only its pod gets the token.
+    super::job_pod(
+        labels,
+        checksum,
+        NAME,
+        true,
+        UID,
+        container,
+        vec![
+            super::config_map_volume("script", NAME, 0o444),
+            super::credentials::volume(
+                "credentials",
+                &customer.database,
+                &[credentials::secret_key::BACKUP],
+            ),
+            super::scratch_volume("tmp", "16Mi", false),
+        ],
+    )
 }
 
 fn cron_job(
@@ -287,30 +283,14 @@ fn cron_job(
         )],
         None,
     );
-    let cron_job = CronJob {
-        metadata: meta,
-        spec: Some(CronJobSpec {
-            schedule: backup.schedule.clone(),
-            time_zone: Some("Etc/UTC".into()),
-            // Never two snapshots at once; a missed run is skipped after 10 minutes.
-            concurrency_policy: Some("Forbid".into()),
-            starting_deadline_seconds: Some(600),
-            successful_jobs_history_limit: Some(3),
-            failed_jobs_history_limit: Some(3),
-            job_template: JobTemplateSpec {
-                metadata: None,
-                spec: Some(JobSpec {
-                    // A retry would take a second snapshot; the next run is the retry.
-                    backoff_limit: Some(0),
-                    active_deadline_seconds: Some(job_deadline_seconds(backup)),
-                    template: pod,
-                    ..JobSpec::default()
-                }),
-            },
-            ..CronJobSpec::default()
-        }),
-        ..CronJob::default()
-    };
+    // A missed run is skipped after 10 minutes; a retry would take a second snapshot.
+    let cron_job = super::cron_job(
+        meta,
+        &backup.schedule,
+        600,
+        job_deadline_seconds(backup),
+        pod,
+    );
     Object::new(Component::BACKUP, NAME, &cron_job)
 }
 

@@ -220,3 +220,64 @@ pub fn spread(selector_labels: &BTreeMap<String, String>, key: &str) -> Topology
         ..TopologySpreadConstraint::default()
     }
 }
+
+/// The pod of a Job: runs once (`Never` restarts; the next scheduled run is the retry),
+/// restricted as `uid`, as the ServiceAccount `account`, with its API token only when
+/// `token`.
+pub fn job_pod(
+    labels: &BTreeMap<String, String>,
+    checksum: &str,
+    account: &str,
+    token: bool,
+    uid: i64,
+    container: k8s_openapi::api::core::v1::Container,
+    volumes: Vec<Volume>,
+) -> k8s_openapi::api::core::v1::PodTemplateSpec {
+    k8s_openapi::api::core::v1::PodTemplateSpec {
+        metadata: Some(pod_metadata(labels, checksum)),
+        spec: Some(k8s_openapi::api::core::v1::PodSpec {
+            service_account_name: Some(account.into()),
+            automount_service_account_token: Some(token),
+            restart_policy: Some("Never".into()),
+            security_context: Some(restricted_pod(uid)),
+            containers: vec![container],
+            volumes: Some(volumes),
+            ..k8s_openapi::api::core::v1::PodSpec::default()
+        }),
+    }
+}
+
+/// A CronJob of the stack: UTC, never two runs at once, a missed run skipped after
+/// `starting_deadline` seconds, no retries, each run bounded by `deadline` seconds, the
+/// last three successes and failures kept for their logs.
+pub fn cron_job(
+    metadata: ObjectMeta,
+    schedule: &str,
+    starting_deadline: i64,
+    deadline: i64,
+    pod: k8s_openapi::api::core::v1::PodTemplateSpec,
+) -> k8s_openapi::api::batch::v1::CronJob {
+    use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
+    CronJob {
+        metadata,
+        spec: Some(CronJobSpec {
+            schedule: schedule.to_string(),
+            time_zone: Some("Etc/UTC".into()),
+            concurrency_policy: Some("Forbid".into()),
+            starting_deadline_seconds: Some(starting_deadline),
+            successful_jobs_history_limit: Some(3),
+            failed_jobs_history_limit: Some(3),
+            job_template: JobTemplateSpec {
+                metadata: None,
+                spec: Some(JobSpec {
+                    backoff_limit: Some(0),
+                    active_deadline_seconds: Some(deadline),
+                    template: pod,
+                    ..JobSpec::default()
+                }),
+            },
+            ..CronJobSpec::default()
+        }),
+        ..CronJob::default()
+    }
+}

@@ -309,61 +309,13 @@ fn case(alert: &str, customer: &Customer) -> Case {
                 labels: own(&[("job_name", "postgres-snapshot-29431080")]),
             }
         }
-        "SnapshotTooOld" => {
-            // The last success at time 0 and never again, or every minute; the CronJob
-            // exists throughout (created at time 0).
-            let hours = m.snapshot_max_age_hours;
-            let samples = hours * 60 + 60;
-            let cron = [("namespace", ns), ("cronjob", "postgres-snapshot")];
-            let created = series("kube_cronjob_created", &cron, &format!("0x{samples}"));
-            Case {
-                firing: vec![
-                    created.clone(),
-                    series(
-                        "kube_cronjob_status_last_successful_time",
-                        &cron,
-                        &format!("0x{samples}"),
-                    ),
-                ],
-                silent: vec![
-                    created,
-                    series(
-                        "kube_cronjob_status_last_successful_time",
-                        &cron,
-                        &format!("0+60x{samples}"),
-                    ),
-                ],
-                eval_minutes: hours * 60 + 30,
-                labels: vec![],
-            }
-        }
-        "RestoreTestTooOld" => {
-            // As SnapshotTooOld, over the restore test's longer limit (minutes).
-            let limit = gitopsc::emit::monitoring::restore_test_max_age_seconds(customer) / 60;
-            let steps = limit + 60;
-            let cron = [("namespace", ns), ("cronjob", "postgres-restore-test")];
-            let created = series("kube_cronjob_created", &cron, &format!("0x{steps}"));
-            Case {
-                firing: vec![
-                    created.clone(),
-                    series(
-                        "kube_cronjob_status_last_successful_time",
-                        &cron,
-                        &format!("0x{steps}"),
-                    ),
-                ],
-                silent: vec![
-                    created,
-                    series(
-                        "kube_cronjob_status_last_successful_time",
-                        &cron,
-                        &format!("0+60x{steps}"),
-                    ),
-                ],
-                eval_minutes: u32::try_from(limit + 30).expect("minutes"),
-                labels: vec![],
-            }
-        }
+        "SnapshotTooOld" => cron_too_old(ns, "postgres-snapshot", m.snapshot_max_age_hours * 60),
+        "RestoreTestTooOld" => cron_too_old(
+            ns,
+            "postgres-restore-test",
+            u32::try_from(gitopsc::emit::monitoring::restore_test_max_age_seconds(customer) / 60)
+                .expect("minutes"),
+        ),
         "PostgresSlotNearWalLimit" => {
             // A slot that may still fall behind by half the threshold, or by twice it.
             let threshold = gitopsc::emit::monitoring::slot_alert_bytes(customer);
@@ -475,6 +427,23 @@ fn managed_collection_labels(customer: &Customer) -> Vec<(&'static str, String)>
             ("cluster", customer.cluster.name.clone()),
         ],
         gitopsc::profile::MonitoringProvider::PrometheusOperator => Vec::new(),
+    }
+}
+
+/// A CronJob's "too old" alert over `limit` minutes: the last success at time 0 and never
+/// again fires, a success every minute does not; the CronJob exists throughout (created at
+/// time 0).
+fn cron_too_old(ns: &str, cronjob: &str, limit: u32) -> Case {
+    let samples = limit + 60;
+    let cron = [("namespace", ns), ("cronjob", cronjob)];
+    let created = series("kube_cronjob_created", &cron, &format!("0x{samples}"));
+    let successes =
+        |values: String| series("kube_cronjob_status_last_successful_time", &cron, &values);
+    Case {
+        firing: vec![created.clone(), successes(format!("0x{samples}"))],
+        silent: vec![created, successes(format!("0+60x{samples}"))],
+        eval_minutes: limit + 30,
+        labels: vec![],
     }
 }
 
