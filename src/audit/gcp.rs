@@ -1,8 +1,8 @@
 //! Controls on the GCP half: the customer's Terraform.
 
 use super::output::{
-    Observation, Output, at, data_sources, is_true, items, named_resources, not_applicable,
-    objects, observe, patroni_setting, resources, text,
+    Observation, Output, at, data_sources, is_true, items, kustomization, named_resources,
+    not_applicable, objects, observe, patroni_setting, resources, text,
 };
 use crate::load::{Node, Value};
 
@@ -155,11 +155,7 @@ pub(super) fn edge_default_deny(output: &Output) -> Vec<Observation> {
     if ingresses == 0 {
         // No external entry point: nothing public to guard. The customer's kustomization
         // lists every manifest Argo CD applies, none of them an Ingress.
-        if let Some((file, node)) = output
-            .documents
-            .iter()
-            .find(|(p, _)| *p == format!("{}/kustomization.yaml", output.customer))
-        {
+        if let Some((file, node)) = kustomization(output) {
             seen.push(not_applicable(
                 file,
                 node,

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::output::{
-    Observation, Output, at, is_true, items, not_applicable, objects, observe, patroni_setting,
-    pod_spec, text, workloads,
+    Observation, Output, at, is_true, items, kustomization, not_applicable, objects, observe,
+    patroni_setting, pod_spec, text, workloads,
 };
 use crate::load::{Node, Value};
 
@@ -651,17 +651,6 @@ pub(super) fn request_and_session_logs(output: &Output) -> Vec<Observation> {
         ));
     }
     seen
-}
-
-/// The customer's kustomization: the list of every manifest Argo CD applies, where the
-/// absence of a kind is seen.
-fn kustomization(output: &Output) -> Option<(&str, &Node)> {
-    let path = format!("{}/kustomization.yaml", output.customer);
-    output
-        .documents
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map(|(p, node)| (p.as_str(), node))
 }
 
 pub(super) fn capacity(output: &Output) -> Vec<Observation> {

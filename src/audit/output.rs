@@ -218,3 +218,14 @@ pub fn patroni_setting<'a>(patroni: &'a str, name: &str) -> Option<&'a str> {
         .map(|v| v.trim().trim_matches('"').trim_matches('\''))
         .next_back()
 }
+
+/// The customer's kustomization: the list of every manifest Argo CD applies, where the
+/// absence of a kind is seen.
+pub fn kustomization(output: &Output) -> Option<(&str, &Node)> {
+    let path = format!("{}/kustomization.yaml", output.customer);
+    output
+        .documents
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(p, node)| (p.as_str(), node))
+}

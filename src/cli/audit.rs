@@ -100,8 +100,7 @@ fn run(printer: &Printer, request: &Request) -> Result<u8, Stopped> {
         jobs,
     )
     .map_err(|error| vec![format!("{}: {error}", out.display())])?;
-    let results = judge(out, &names, &drift, whole_fleet)?;
-    let mut results = results;
+    let mut results = judge(out, &names, &drift, whole_fleet)?;
     provenance.locks = locks(out, &provenance.out, &names, whole_fleet);
     let problems = crate::audit::apply_exceptions(&mut results, &exceptions, &provenance.as_of);
     let failed = results
