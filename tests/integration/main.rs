@@ -219,12 +219,25 @@ pub fn tool(name: &str) -> Option<PathBuf> {
     None
 }
 
-/// A loopback port nobody listens on right now.
+/// A loopback port nobody listens on right now, never handed out twice in one run: a test
+/// that kills a server and starts it again on its port (a member coming back) must find
+/// the port still free, so ports come from a counter below the kernel's ephemeral range
+/// (32768 and up, where `bind(0)` and outgoing connections take theirs), skipping any
+/// that something else holds.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    const FIRST: usize = 10_000;
+    const LAST: usize = 32_000;
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    // Test processes that run at once (two checkouts) start far apart.
+    let start = (std::process::id() as usize % 20) * 1_000;
+    for _ in 0..LAST - FIRST {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % (LAST - FIRST);
+        let port = u16::try_from(FIRST + offset).expect("a port");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port between {FIRST} and {LAST}")
 }
 
 /// Hands `path` to the `postgres` user when we are root, so the servers we start as
