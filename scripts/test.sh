@@ -48,11 +48,6 @@ if ! cmp -s scripts/requirements.txt "$stamp" 2>/dev/null; then
   step "python venv (.venv) from scripts/requirements.txt"
   python3 -m venv .venv
   .venv/bin/python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
-  # helm-sdkpy declares Python >= 3.12 but runs on 3.11. The flag that allows it would let
-  # pip pick versions of everything else that do not (and build them from source), so it
-  # is installed alone, without dependencies (its one, cffi, is in requirements.txt).
-  .venv/bin/python3 -m pip install --quiet --disable-pip-version-check --ignore-requires-python \
-    --no-deps helm-sdkpy==0.1.32
   cp scripts/requirements.txt "$stamp"
 fi
 

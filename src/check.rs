@@ -866,6 +866,9 @@ fn check_database_images(c: &mut Checker<'_>, database: &crate::profile::Databas
             database.allow_unpinned_image,
         );
     }
+    if let Some(resources) = database.pgpool.as_ref().and_then(|p| p.resources.as_ref()) {
+        check_resources(c, "/spec/database/pgpool/resources", resources);
+    }
     if let Some(pgpool) = &database.pgpool {
         if let Some(image) = &pgpool.image {
             pinned(

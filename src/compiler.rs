@@ -106,7 +106,7 @@ pub type Reuse<'a> = dyn Fn(&str, &str) -> Option<Vec<(ObjectKind, String)>> + S
 
 /// What `compile_each` does with a customer's output folder, given its input digest
 /// (`package::input_digest`): the folder to keep, if any.
-pub type Finish<'a> = dyn Fn(&str, Folder) -> Option<Folder> + Sync + 'a;
+pub type Finish<'a> = dyn Fn(&Customer, &str, Folder) -> Option<Folder> + Sync + 'a;
 
 /// The outcome of compiling a set of profiles: outputs sorted by customer name, and every
 /// diagnostic, sorted and deduplicated. Outputs are only meaningful when no diagnostic is an
@@ -144,7 +144,10 @@ impl Fleet {
         let mut folders: Vec<Folder> = self
             .customers
             .into_iter()
-            .filter_map(|c| Some(package::in_format(&c.input, c.output?, format)))
+            .filter_map(|c| {
+                let customer = c.customer.as_deref()?;
+                Some(package::in_format(customer, &c.input, c.output?, format))
+            })
             .collect();
         folders.extend(argocd);
         folders
@@ -153,7 +156,7 @@ impl Fleet {
 
 /// Compiles every profile, `jobs` at a time. The result does not depend on `jobs`.
 pub fn compile(files: &[PathBuf], jobs: usize) -> Fleet {
-    compile_each(files, jobs, None, &|_, folder| Some(folder))
+    compile_each(files, jobs, None, &|_, _, folder| Some(folder))
 }
 
 /// Like `compile`, but hands each customer's output folder and input digest
@@ -172,10 +175,10 @@ pub fn compile_each(
     let results = crate::parallel_map(files, jobs, |path| {
         let mut diagnostics = Vec::new();
         let compiled = compile_one(path, &cache, reuse, &mut diagnostics).map(|mut compiled| {
-            compiled.output = compiled
-                .output
-                .take()
-                .and_then(|output| finish(&compiled.input, output));
+            compiled.output = match (compiled.output.take(), compiled.customer.as_deref()) {
+                (Some(output), Some(customer)) => finish(customer, &compiled.input, output),
+                _ => None,
+            };
             if compiled.output.is_none() {
                 compiled.customer = None;
             }

@@ -327,6 +327,8 @@ pub struct Pgpool {
     pub max_pool: u32,
     pub load_balance_reads: bool,
     pub read_after_write: crate::profile::ReadAfterWrite,
+    pub requests: ResourcePair,
+    pub limits: ResourcePair,
 }
 
 /// How many app pods run.
@@ -711,7 +713,18 @@ fn database(name: &str, spec: &crate::profile::Spec) -> Option<Database> {
 
 /// Pgpool's effective settings; `None` only when its image is missing (reported).
 fn pgpool(pgpool: crate::profile::Pgpool) -> Option<Pgpool> {
+    let resources = pgpool.resources.clone().unwrap_or_default();
+    let requests = resources.requests.unwrap_or_default();
+    let limits = resources.limits.unwrap_or_default();
     Some(Pgpool {
+        requests: ResourcePair {
+            cpu: or(requests.cpu, defaults::PGPOOL_CPU_REQUEST),
+            memory: or(requests.memory, defaults::PGPOOL_MEMORY_REQUEST),
+        },
+        limits: ResourcePair {
+            cpu: or(limits.cpu, defaults::PGPOOL_CPU_LIMIT),
+            memory: or(limits.memory, defaults::PGPOOL_MEMORY_LIMIT),
+        },
         image_by_tag: !is_pinned(pgpool.image.as_deref()?),
         image: pgpool.image.clone()?.into(),
         replicas: pgpool.replicas.unwrap_or(defaults::PGPOOL_REPLICAS),

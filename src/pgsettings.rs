@@ -134,6 +134,13 @@ fn base_unit(unit: &str) -> Option<(f64, &'static [(&'static str, f64)])> {
     None
 }
 
+/// The units a value of a parameter with base unit `unit` may carry; none for a unitless one.
+pub fn unit_names(unit: &str) -> Vec<&'static str> {
+    base_unit(unit).map_or_else(Vec::new, |(_, family)| {
+        family.iter().map(|(name, _)| *name).collect()
+    })
+}
+
 fn numeric(setting: &Setting, value: &str) -> Result<(), Problem> {
     let split = value
         .find(|ch: char| !(ch.is_ascii_digit() || ".+-eE".contains(ch)))

@@ -627,6 +627,9 @@ pub struct Pgpool {
     /// Which reads after a write go to the primary, so they see the write.
     #[schemars(extend("default" = crate::profile::defaults::READ_AFTER_WRITE))]
     pub read_after_write: Option<ReadAfterWrite>,
+    /// Requests and limits of the Pgpool container (its exporter's are fixed). Default:
+    /// 250m CPU and 256Mi requested, 1 CPU and 512Mi at most.
+    pub resources: Option<Resources>,
 }
 
 /// What a client is promised about reading its own writes while reads are balanced.

@@ -63,7 +63,7 @@ fn run(printer: &Printer, request: &Request) -> Result<u8, Stopped> {
     };
     let jobs = default_jobs();
     // No reuse: the audit's CHG-1 is the full comparison of every file.
-    let (fleet, whole_fleet) = compile_each(printer, request.paths, jobs, None, &|_, f| Some(f))
+    let (fleet, whole_fleet) = compile_each(printer, request.paths, jobs, None, &|_, _, f| Some(f))
         .map_err(|_| Stopped {
             problems: vec!["the profiles could not be found or read".to_string()],
             printed: true,

@@ -22,7 +22,7 @@ pub(super) fn diff(
     let jobs = default_jobs();
     type Compared = Vec<std::io::Result<crate::diff::FolderDiff>>;
     let compared: std::sync::Mutex<Compared> = std::sync::Mutex::new(Vec::new());
-    let finish = |_: &str, folder: crate::package::Folder| {
+    let finish = |_: &crate::model::Customer, _: &str, folder: crate::package::Folder| {
         let result = crate::diff::folder(out, &folder);
         compared
             .lock()

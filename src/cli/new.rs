@@ -36,7 +36,7 @@ pub(super) fn new_profile(printer: &Printer, customer: &str, from: Option<&str>)
     if let Err(code) = create_bare(&path, customer, layer.as_deref()) {
         return code;
     }
-    let drop_output = |_: &str, _: crate::package::Folder| None;
+    let drop_output = |_: &crate::model::Customer, _: &str, _: crate::package::Folder| None;
     let bare = compiler::compile_each(std::slice::from_ref(&path), 1, None, &drop_output);
     let mut fields: Vec<Placeholder> = bare
         .diagnostics

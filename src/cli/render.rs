@@ -41,8 +41,8 @@ pub(super) fn render_check(
     use crate::package::{Folder, Format};
     type Compared = Vec<(String, std::io::Result<Vec<write::Finding>>)>;
     let compared: std::sync::Mutex<Compared> = std::sync::Mutex::new(Vec::new());
-    let finish = |input: &str, folder: Folder| {
-        let folder = crate::package::in_format(input, folder, format);
+    let finish = |customer: &crate::model::Customer, input: &str, folder: Folder| {
+        let folder = crate::package::in_format(customer, input, folder, format);
         let result = write::check_folder(out, &folder);
         compared
             .lock()
@@ -147,11 +147,11 @@ pub(super) fn render(
     let staged: std::sync::Mutex<Vec<(String, Result<write::Staged, WriteError>)>> =
         std::sync::Mutex::new(Vec::new());
     let losses: std::sync::Mutex<Vec<crate::guard::Loss>> = std::sync::Mutex::new(Vec::new());
-    let finish = |input: &str, folder: Folder| {
+    let finish = |customer: &crate::model::Customer, input: &str, folder: Folder| {
         if format == Format::Kustomize {
             guard_folder(out, &folder, &losses);
         }
-        let folder = crate::package::in_format(input, folder, format);
+        let folder = crate::package::in_format(customer, input, folder, format);
         let result = std::fs::create_dir_all(out)
             .map_err(|error| WriteError::Io(out.to_path_buf(), error))
             .and_then(|()| write::stage(out, &folder, format, force));

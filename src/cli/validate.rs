@@ -14,7 +14,7 @@ pub(super) fn validate(printer: &Printer, paths: &[PathBuf]) -> u8 {
     // Each customer's output is judged by the audit's controls on the thread that compiled
     // it, then dropped; only the failures are kept.
     let failures: Mutex<Vec<Failure>> = Mutex::new(Vec::new());
-    let judge = |_: &str, folder: crate::package::Folder| {
+    let judge = |_: &crate::model::Customer, _: &str, folder: crate::package::Folder| {
         let output = crate::audit::of_folder(&folder);
         let failed = crate::audit::failures(&output);
         if !failed.is_empty() {

@@ -143,6 +143,9 @@ pub const SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
 /// Never pruned when it leaves the output, never deleted with its Application (Argo CD
 /// sync options "No Prune Resources" and "No Resource Deletion").
 pub const KEEP: &str = "Prune=false,Delete=false";
+/// The same for a Helm release: `helm uninstall` and an upgrade that drops the object leave
+/// it in place (Helm's `helm.sh/resource-policy: keep`).
+pub const HELM_RESOURCE_POLICY: (&str, &str) = ("helm.sh/resource-policy", "keep");
 /// Kinds whose objects hold or locate a customer's data: deleting one deletes the data
 /// (a Namespace cascades to everything in it, a StatefulSet's claims follow their pods'
 /// volumes, a snapshot class decides whether its snapshots outlive their objects).
@@ -163,6 +166,11 @@ pub fn transform(objects: &mut [Object]) {
         annotate(&mut object.value, SYNC_WAVE, &wave);
         if HOLDS_DATA.contains(&object.kind.as_str()) {
             annotate(&mut object.value, SYNC_OPTIONS, KEEP);
+            annotate(
+                &mut object.value,
+                HELM_RESOURCE_POLICY.0,
+                HELM_RESOURCE_POLICY.1,
+            );
         }
     }
 }

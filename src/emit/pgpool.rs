@@ -40,10 +40,6 @@ const READY_TIMEOUT_SECONDS: i32 = 3;
 pub const PRE_STOP_DELAY_SECONDS: i64 = 10;
 /// preStop, then up to this long for clients to finish, then SIGKILL.
 pub const DRAIN_SECONDS: i64 = 30;
-const CPU_REQUEST: &str = "250m";
-const MEMORY_REQUEST: &str = "256Mi";
-const CPU_LIMIT: &str = "1";
-const MEMORY_LIMIT: &str = "512Mi";
 
 pub fn emit(customer: &Customer) -> Vec<Object> {
     let labels = labels(customer, NAME, Component::PGPOOL.as_str());
@@ -307,8 +303,11 @@ fn container(pgpool: &crate::model::Pgpool, mounts: Vec<VolumeMount>) -> Contain
             ..ContainerPort::default()
         }]),
         resources: Some(ResourceRequirements {
-            requests: Some(super::quantities(CPU_REQUEST, MEMORY_REQUEST)),
-            limits: Some(super::quantities(CPU_LIMIT, MEMORY_LIMIT)),
+            requests: Some(super::quantities(
+                &pgpool.requests.cpu,
+                &pgpool.requests.memory,
+            )),
+            limits: Some(super::quantities(&pgpool.limits.cpu, &pgpool.limits.memory)),
             ..ResourceRequirements::default()
         }),
         // Ready only while Pgpool listens and the primary answers (no session, so neither

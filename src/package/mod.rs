@@ -78,10 +78,10 @@ pub fn kustomize(
 
 /// A customer's compiled folder as `format` writes it: as it is, or as a Helm chart.
 /// `input` is the digest of the customer's profile (`input_digest`).
-pub fn in_format(input: &str, folder: Folder, format: Format) -> Folder {
+pub fn in_format(customer: &Customer, input: &str, folder: Folder, format: Format) -> Folder {
     match format {
         Format::Kustomize => folder,
-        Format::Helm => helm::chart(&folder, input),
+        Format::Helm => helm::chart(customer, &folder, input),
     }
 }
 

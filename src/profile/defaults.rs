@@ -81,6 +81,11 @@ pub const DATABASE_MEMORY_REQUEST: &str = "2Gi";
 pub const DATABASE_CPU_LIMIT: &str = "2";
 pub const DATABASE_MEMORY_LIMIT: &str = "2Gi";
 pub const CITUS_WORKER_GROUPS: u32 = 2;
+/// A Pgpool pod: one process per child, each a few MiB; the limit leaves room for 64.
+pub const PGPOOL_CPU_REQUEST: &str = "250m";
+pub const PGPOOL_MEMORY_REQUEST: &str = "256Mi";
+pub const PGPOOL_CPU_LIMIT: &str = "1";
+pub const PGPOOL_MEMORY_LIMIT: &str = "512Mi";
 /// The node pool the database runs on when the profile names none but lists it.
 pub const DATABASE_NODE_POOL: &str = "db";
 /// A node pool's size over all its zones when the profile leaves it unset: one to three

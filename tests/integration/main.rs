@@ -13,6 +13,7 @@ mod delivery;
 mod everyday;
 mod fixtures;
 mod guard;
+mod helm;
 #[path = "../support/fleet.rs"]
 mod fleet;
 mod link;
