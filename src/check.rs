@@ -304,8 +304,11 @@ fn check_recovery_point(c: &mut Checker<'_>, customer: &crate::model::Customer) 
 /// for every connection, the autovacuum workers' and one manual maintenance's
 /// `maintenance_work_mem`, and what the server and Patroni need besides. A member past its
 /// limit is killed by the kernel mid-transaction.
+/// What PostgreSQL and Patroni need besides the buffers and work memory (E0326).
+pub const MEMORY_OVERHEAD_MIB: f64 = 256.0;
+
 fn check_memory_budget(c: &mut Checker<'_>, database: &crate::model::Database) {
-    const OVERHEAD_MIB: f64 = 256.0;
+    const OVERHEAD_MIB: f64 = MEMORY_OVERHEAD_MIB;
     const MIB: f64 = 1_048_576.0;
     let parameter = |name: &str, default: &str| -> f64 {
         let value = database

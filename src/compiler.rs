@@ -391,11 +391,13 @@ fn compile_one(
     let schema = validate::check_schema(&root, &document);
     let malformed = !schema.diagnostics.is_empty();
     diagnostics.extend(schema.diagnostics);
-    if !schema.well_shaped {
-        return None;
-    }
+    // Every problem at once: without the members that break the schema, the rest still
+    // makes a profile whose rules between fields are checked in the same run.
+    let mut document = document;
+    let left_out = validate::leave_out(&mut document, &schema.broken)?;
     let profile: Profile = match serde_json::from_value(document) {
         Ok(profile) => profile,
+        Err(_) if malformed => return None,
         Err(error) => {
             diagnostics.push(
                 Diagnostic::error(
@@ -407,12 +409,15 @@ fn compile_one(
             return None;
         }
     };
-    let problems = check::check(&profile, &root);
-    let failed = malformed || problems.iter().any(Diagnostic::is_error);
-    diagnostics.extend(problems);
-    let customer = model::build(profile, &root, diagnostics)?;
-    diagnostics.extend(check::effective(&customer, &root));
-    if failed || diagnostics.iter().any(Diagnostic::is_error) {
+    let mut later = check::check(&profile, &root);
+    let customer = model::build(profile, &root, &mut later);
+    if let Some(customer) = &customer {
+        later.extend(check::effective(customer, &root));
+    }
+    later.retain(|d| !validate::follows_from(d, &left_out));
+    diagnostics.extend(later);
+    let customer = customer?;
+    if malformed || diagnostics.iter().any(Diagnostic::is_error) {
         return None;
     }
     let objects = emit::emit(&customer);

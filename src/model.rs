@@ -425,7 +425,7 @@ fn locate_in_profile(root: &Node, pointer: &str) -> Location {
 /// same run: every problem at once. A customer with a stand-in is never emitted, since its
 /// missing field is an error.
 pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -> Option<Customer> {
-    let missing = missing_required(root, diagnostics);
+    let missing = missing_required(root, &profile, diagnostics);
     let profile = if missing.is_empty() {
         profile
     } else {
@@ -498,12 +498,18 @@ pub fn build(profile: Profile, root: &Node, diagnostics: &mut Vec<Diagnostic>) -
 }
 
 /// The fields of `REQUIRED` that neither the profile nor a layer sets, each reported.
-fn missing_required(root: &Node, diagnostics: &mut Vec<Diagnostic>) -> Vec<&'static str> {
+/// Required fields the profile lacks, each reported. Read from the typed profile, so a
+/// value the schema check left out (`validate::leave_out`) counts as missing too and gets
+/// its stand-in (its diagnostic is then the schema's alone).
+fn missing_required(
+    root: &Node,
+    profile: &Profile,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<&'static str> {
+    let document = serde_json::to_value(profile).unwrap_or_default();
     let mut missing = Vec::new();
     for pointer in REQUIRED {
-        let present = root
-            .pointer(pointer)
-            .is_some_and(|(node, _)| !matches!(node.value, crate::load::Value::Null));
+        let present = document.pointer(pointer).is_some_and(|v| !v.is_null());
         if !present {
             missing.push(*pointer);
             let field = crate::load::dotted(pointer);

@@ -186,18 +186,39 @@ fn numeric(setting: &Setting, value: &str) -> Result<(), Problem> {
     }
     let (low, high) = (setting.min, setting.max);
     if low.is_some_and(|low| amount < low) || high.is_some_and(|high| amount > high) {
-        let bound = |b: Option<f64>| b.map_or_else(|| "…".into(), |b| format!("{b}"));
-        let unit = if setting.unit.is_empty() {
-            String::new()
-        } else {
-            format!(" (in units of {})", setting.unit)
-        };
-        return invalid(
-            format!("outside the range {}–{}{unit}", bound(low), bound(high)),
-            example(setting),
-        );
+        let (why, hint) = out_of_range(setting);
+        return invalid(why, hint);
     }
     Ok(())
+}
+
+/// What is said of a value outside a parameter's bounds, and the hint.
+pub fn out_of_range(setting: &Setting) -> (String, String) {
+    let bound = |b: Option<f64>| b.map_or_else(|| "…".into(), |b| format!("{b}"));
+    let unit = if setting.unit.is_empty() {
+        String::new()
+    } else {
+        format!(" (in units of {})", setting.unit)
+    };
+    (
+        format!(
+            "outside the range {}–{}{unit}",
+            bound(setting.min),
+            bound(setting.max)
+        ),
+        example(setting),
+    )
+}
+
+/// The size of one base unit of a parameter's value, in bytes or milliseconds (`8192` for
+/// `shared_buffers`); 1 for a unitless one.
+pub fn base_size(setting: &Setting) -> f64 {
+    base_unit(&setting.unit).map_or(1.0, |(size, _)| size)
+}
+
+/// Every unit a value may carry, with its size in bytes or milliseconds.
+pub fn unit_sizes() -> impl Iterator<Item = (&'static str, f64)> {
+    MEMORY_UNITS.iter().chain(TIME_UNITS).copied()
 }
 
 /// A memory parameter's value in bytes: `16MB`, or a bare number in the parameter's own

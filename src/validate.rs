@@ -110,9 +110,51 @@ fn validator() -> Option<&'static jsonschema::Validator> {
 /// Schema problems of a merged document.
 pub struct SchemaReport {
     pub diagnostics: Vec<Diagnostic>,
-    /// Every problem is a value breaking its type's syntax (a `format`): the document still
-    /// deserialises into `Profile`, so the rules between fields can run and report too.
-    pub well_shaped: bool,
+    /// The members that break the schema other than by their syntax (a wrong type, a
+    /// missing required field, an unknown key), as JSON pointers: without them the document
+    /// still deserialises into `Profile`, so the rules between the other fields can run and
+    /// report in the same run (every problem at once). A value breaking its type's syntax
+    /// (a `format`) deserialises as it is and is not listed.
+    pub broken: Vec<String>,
+}
+
+/// The document without its `broken` members, and the dotted paths left out: each member
+/// is removed from its object; one inside a list takes the list with it (removing an item
+/// would shift the others' positions, which the diagnostics name). `None` when the document
+/// itself is broken.
+pub fn leave_out(document: &mut Json, broken: &[String]) -> Option<Vec<String>> {
+    let mut removed = Vec::new();
+    for pointer in broken {
+        let mut segments: Vec<&str> = pointer.split('/').skip(1).collect();
+        while segments
+            .last()
+            .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        {
+            segments.pop();
+        }
+        let (last, parents) = segments.split_last()?;
+        let parent: String = parents.iter().map(|s| format!("/{s}")).collect();
+        let key = last.replace("~1", "/").replace("~0", "~");
+        if let Some(Json::Object(object)) = document.pointer_mut(&parent) {
+            if object.remove(&key).is_some() {
+                removed.push(dotted(&format!("{parent}/{last}")));
+            }
+        }
+    }
+    Some(removed)
+}
+
+/// A diagnostic about a field that `leave_out` removed, or one inside it: a consequence of
+/// the schema error already reported there (its value is missing only because it was
+/// left out).
+pub fn follows_from(diagnostic: &Diagnostic, left_out: &[String]) -> bool {
+    diagnostic.field.as_deref().is_some_and(|field| {
+        left_out.iter().any(|path| {
+            field
+                .strip_prefix(path.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        })
+    })
 }
 
 /// Schema problems of a merged document. None means it deserialises into `Profile`.
@@ -123,11 +165,11 @@ pub fn check_schema(root: &Node, document: &Json) -> SchemaReport {
                 Code::InvalidValue,
                 "internal error: the profile schema does not compile",
             )],
-            well_shaped: false,
+            broken: vec![String::new()],
         };
     };
     let mut diagnostics = Vec::new();
-    let mut well_shaped = true;
+    let mut broken = Vec::new();
     for error in validator.iter_errors(document) {
         let pointer = error.instance_path().as_str().to_string();
         let (node, _) = root.pointer(&pointer).unwrap_or((root, None));
@@ -135,13 +177,18 @@ pub fn check_schema(root: &Node, document: &Json) -> SchemaReport {
             diagnostics.push(diagnostic);
             continue;
         }
-        well_shaped = false;
         let diagnostic = match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
+                broken.extend(
+                    unexpected
+                        .iter()
+                        .map(|key| format!("{pointer}/{}", crate::load::escape_segment(key))),
+                );
                 diagnostics.extend(unknown_fields(root, node, &pointer, unexpected));
                 continue;
             }
             ValidationErrorKind::Required { property } => {
+                broken.push(pointer.clone());
                 let name = property.as_str().unwrap_or_default();
                 let child = format!("{pointer}/{}", crate::load::escape_segment(name));
                 diagnostics.push(
@@ -173,11 +220,12 @@ pub fn check_schema(root: &Node, document: &Json) -> SchemaReport {
             }
             _ => Diagnostic::error(Code::InvalidValue, error.to_string()),
         };
+        broken.push(pointer.clone());
         diagnostics.push(diagnostic.at(node.location.clone()).field(dotted(&pointer)));
     }
     SchemaReport {
         diagnostics,
-        well_shaped,
+        broken,
     }
 }
 

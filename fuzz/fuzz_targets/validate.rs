@@ -17,6 +17,6 @@ fuzz_target!(|data: &[u8]| {
     std::fs::create_dir_all(&dir).expect("temp dir");
     std::fs::write(dir.join("_defaults.yaml"), layer).expect("write layer");
     std::fs::write(dir.join("profile.yaml"), profile).expect("write profile");
-    let fleet = gitopsc::compiler::compile_each(&[dir.join("profile.yaml")], 1, None, &|_, _| None);
+    let fleet = gitopsc::compiler::compile_each(&[dir.join("profile.yaml")], 1, None, &|_, _, _| None);
     located::check(&fleet.diagnostics);
 });

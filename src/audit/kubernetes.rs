@@ -474,22 +474,44 @@ pub(super) fn snapshots(output: &Output) -> Vec<Observation> {
             format!("{retain} snapshots kept, reaching {hours} h back (at least 168)"),
         ));
     }
-    for (file, object, alerts) in rule_files(output) {
-        let alerting = alerts
-            .iter()
-            .any(|r| text(r, &["alert"]) == Some("SnapshotTooOld"));
-        seen.push(observe(
-            file,
-            object,
-            alerting,
-            if alerting {
-                "an alert (SnapshotTooOld) fires when the newest snapshot is too old"
-            } else {
-                "no SnapshotTooOld alert: nothing fires when snapshots stop"
-            },
-        ));
-    }
+    seen.extend(alerts_present(
+        output,
+        &["SnapshotTooOld"],
+        "an alert (SnapshotTooOld) fires when the newest snapshot is too old",
+        "nothing fires when snapshots stop",
+    ));
     seen
+}
+
+/// One observation per rule file: every alert of `names` is there (`present`), or which
+/// are not and what then goes unnoticed.
+fn alerts_present(
+    output: &Output,
+    names: &[&str],
+    present: &str,
+    unnoticed: &str,
+) -> Vec<Observation> {
+    rule_files(output)
+        .into_iter()
+        .map(|(file, object, alerts)| {
+            let found: Vec<&str> = alerts.iter().filter_map(|r| text(r, &["alert"])).collect();
+            let missing: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|alert| !found.contains(alert))
+                .collect();
+            observe(
+                file,
+                object,
+                missing.is_empty(),
+                if missing.is_empty() {
+                    present.to_string()
+                } else {
+                    format!("no alert {}: {unnoticed}", missing.join(", "))
+                },
+            )
+        })
+        .collect()
 }
 
 /// The rule objects of either monitoring provider, each with its alert rules.
@@ -731,23 +753,12 @@ fn autoscaling_and_alerts(output: &Output) -> Vec<Observation> {
         ));
     }
     // Alerts before a resource runs out: a volume filling, connections near the limit.
-    for (file, object, alerts) in rule_files(output) {
-        let names: Vec<&str> = alerts.iter().filter_map(|r| text(r, &["alert"])).collect();
-        let missing: Vec<&str> = ["VolumeAlmostFull", "PostgresConnectionsNearLimit"]
-            .into_iter()
-            .filter(|alert| !names.contains(alert))
-            .collect();
-        seen.push(observe(
-            file,
-            object,
-            missing.is_empty(),
-            if missing.is_empty() {
-                "alerts fire before a volume fills (VolumeAlmostFull) and before connections run out (PostgresConnectionsNearLimit)".to_string()
-            } else {
-                format!("no alert {}", missing.join(", "))
-            },
-        ));
-    }
+    seen.extend(alerts_present(
+        output,
+        &["VolumeAlmostFull", "PostgresConnectionsNearLimit"],
+        "alerts fire before a volume fills (VolumeAlmostFull) and before connections run out (PostgresConnectionsNearLimit)",
+        "nothing fires before the volume or the connections run out",
+    ));
     seen
 }
 
@@ -825,20 +836,11 @@ pub(super) fn restore_test(output: &Output) -> Vec<Observation> {
         });
         return seen;
     }
-    for (file, object, alerts) in rule_files(output) {
-        let alerting = alerts
-            .iter()
-            .any(|r| text(r, &["alert"]) == Some("RestoreTestTooOld"));
-        seen.push(observe(
-            file,
-            object,
-            alerting,
-            if alerting {
-                "an alert (RestoreTestTooOld) fires when the last successful restore test is too old"
-            } else {
-                "no RestoreTestTooOld alert: nothing fires when restore tests stop succeeding"
-            },
-        ));
-    }
+    seen.extend(alerts_present(
+        output,
+        &["RestoreTestTooOld"],
+        "an alert (RestoreTestTooOld) fires when the last successful restore test is too old",
+        "nothing fires when restore tests stop succeeding",
+    ));
     seen
 }

@@ -159,6 +159,14 @@ pub fn restore_test_max_age_seconds(customer: &Customer) -> u64 {
     gap * 60 + 24 * 3600
 }
 
+/// A CronJob's last success older than `age` seconds, or, when it never succeeded, the
+/// CronJob itself that old.
+fn cron_too_old(cron: &str, age: u64) -> String {
+    format!(
+        r#"(time() - max(kube_cronjob_status_last_successful_time{{{cron}}}) > {age}) or ((time() - max(kube_cronjob_created{{{cron}}}) > {age}) unless on () max(kube_cronjob_status_last_successful_time{{{cron}}}))"#
+    )
+}
+
 fn always(_: &Customer) -> bool {
     true
 }
@@ -360,11 +368,9 @@ const RULES_TABLE: &[Rule] = &[
         for_: |_| "10m".into(),
         applies: |c| c.backup.is_some(),
         expr: |s, c| {
-            format!(
-                r#"({snapshot_age} > {age}) or ((time() - max(kube_cronjob_created{{{cron}}}) > {age}) unless on () max(kube_cronjob_status_last_successful_time{{{cron}}}))"#,
-                snapshot_age = s.snapshot_age(),
-                cron = s.snapshot_cron,
-                age = c.monitoring.snapshot_max_age_hours * 3600
+            cron_too_old(
+                &s.snapshot_cron,
+                u64::from(c.monitoring.snapshot_max_age_hours) * 3600,
             )
         },
         summary: |c| {
@@ -382,13 +388,7 @@ const RULES_TABLE: &[Rule] = &[
         severity: "warning",
         for_: |_| "10m".into(),
         applies: |c| c.archive.is_some(),
-        expr: |s, c| {
-            format!(
-                r#"(time() - max(kube_cronjob_status_last_successful_time{{{cron}}}) > {age}) or ((time() - max(kube_cronjob_created{{{cron}}}) > {age}) unless on () max(kube_cronjob_status_last_successful_time{{{cron}}}))"#,
-                cron = s.restore_test_cron,
-                age = restore_test_max_age_seconds(c)
-            )
-        },
+        expr: |s, c| cron_too_old(&s.restore_test_cron, restore_test_max_age_seconds(c)),
         summary: |c| {
             format!(
                 "No restore test of {}'s newest backup succeeded in the last {} hours",

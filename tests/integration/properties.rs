@@ -302,8 +302,20 @@ fn the_schema_and_the_typed_model_agree() {
         };
         let document = root.to_json();
         let report = gitopsc::validate::check_schema(&root, &document);
+        // Without what breaks the schema the rest is a profile, whose rules are then checked
+        // in the same run (every problem at once).
+        let mut rest = document.clone();
+        if gitopsc::validate::leave_out(&mut rest, &report.broken).is_some() {
+            let typed = serde_json::from_value::<gitopsc::profile::Profile>(rest);
+            prop_assert!(
+                typed.is_ok(),
+                "{pointer}: leaving out {:?} does not make a profile: {:?}",
+                report.broken,
+                typed.err()
+            );
+        }
         let typed = serde_json::from_value::<gitopsc::profile::Profile>(document);
-        if report.well_shaped {
+        if report.broken.is_empty() {
             prop_assert!(
                 typed.is_ok(),
                 "{pointer}: the schema accepts the shape, the type refuses: {:?}",

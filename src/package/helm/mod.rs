@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use super::{Folder, Format, KUSTOMIZATION, LOCK, PREREQUISITES, locked};
 use crate::model::Customer;
 
+mod checks;
 mod template;
 pub mod values;
 
@@ -56,7 +57,7 @@ pub fn chart(customer: &Customer, folder: &Folder, input_digest: &str) -> Folder
     files.insert("Chart.yaml".into(), crate::serialize::to_yaml(&chart));
     files.insert("templates/objects.yaml".into(), OBJECTS.into());
     files.insert("templates/_helpers.tpl".into(), template::HELPERS.into());
-    files.insert("templates/checks.yaml".into(), template::checks(customer));
+    files.insert("templates/checks.yaml".into(), checks::checks(customer));
     files.insert("values.yaml".into(), tunables.values_yaml(customer));
     files.insert(
         "values.schema.json".into(),

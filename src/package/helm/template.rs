@@ -8,11 +8,12 @@
 use std::collections::BTreeMap;
 
 use super::values::{COUNT_HOLE, DCS_HOLE, LOCAL_HOLE, PARAMETERS, Slot, TEXT_HOLE, Tunables};
-use crate::model::{Customer, Scaling};
+use crate::model::Customer;
 use crate::package::Folder;
 use crate::serialize::{digest, to_yaml};
 
-/// Named templates the others use. `gitopsc.yaml-scalar` is the serializer's rule for text
+/// Named templates the others use. `gitopsc.quantity` is a Kubernetes quantity's value
+/// (`syntax::quantity_value`); `gitopsc.yaml-scalar` is the serializer's rule for text
 /// (`serialize.rs`: quoted only where a YAML 1.1 or 1.2 reader could take it for something
 /// else); `gitopsc.parameter` the profile's reading of a parameter (`syntax::ScalarText`:
 /// booleans as on/off, whole numbers without a fraction).
@@ -44,6 +45,14 @@ pub const HELPERS: &str = r#"{{- define "gitopsc.parameter" -}}
   (not (include "gitopsc.numeric" $text))
   (not (and (ge (len $text) 8) (regexMatch "^[0-9]{4}-" $text))) -}}true
 {{- end -}}
+{{- end -}}
+
+{{- define "gitopsc.quantity" -}}
+{{- $text := toString . -}}
+{{- $number := regexFind "^[0-9.+-]*" $text -}}
+{{- $suffix := trimPrefix $number $text -}}
+{{- $scale := dict "" 1.0 "m" 0.001 "k" 1000.0 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 -}}
+{{- if hasKey $scale $suffix -}}{{ mulf (float64 $number) (get $scale $suffix) }}{{- else -}}{{ float64 $text }}{{- end -}}
 {{- end -}}
 
 {{- define "gitopsc.yaml-scalar" -}}
@@ -144,21 +153,13 @@ fn pieces(
     let mut pieces = Vec::new();
     let mut i = 0;
     while i < lines.len() {
-        let Some(dcs) = lines
-            .iter()
-            .skip(i)
-            .position(|l| marker(l).is_some())
-            .map(|at| {
-                let at = i + at;
-                (at, marker(lines[at]).unwrap_or(false))
-            })
-        else {
+        let Some(at) = (i..lines.len()).find(|&at| marker(lines[at]).is_some()) else {
             for line in &lines[i..] {
                 line_pieces(line, names, counts, checksums, &mut pieces);
             }
             break;
         };
-        let (at, dcs) = dcs;
+        let dcs = marker(lines[at]) == Some(true);
         let indent = indent_of(lines[at]);
         let same = |line: &&&str| !line.trim().is_empty() && indent_of(line) == indent;
         let start = at - lines[i..at].iter().rev().take_while(same).count();
@@ -294,24 +295,36 @@ fn escape(text: &str) -> String {
 }
 
 /// A Go string literal.
-fn literal(text: &str) -> String {
+pub(super) fn literal(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_default()
 }
 
+/// A parameter block: the compiler's lines and the customer's parameters of its kind, by
+/// name; then the DCS-only parameters the compiler removes (`null`) that neither sets.
 fn parameters(
     indent: &str,
     fixed: &BTreeMap<String, String>,
     nulls: &[String],
     dcs: bool,
 ) -> String {
+    let words =
+        |names: &mut dyn Iterator<Item = &str>| names.map(literal).collect::<Vec<_>>().join(" ");
     let pairs: Vec<String> = fixed
         .iter()
         .map(|(name, value)| format!("{} {}", literal(name), literal(value)))
         .collect();
-    let dcs_only: Vec<String> = crate::patroni::DCS_ONLY
-        .iter()
-        .map(|n| literal(n))
-        .collect();
+    let removed = if nulls.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "{{{{- range $name := list {} }}}}\n\
+             {{{{- if not (hasKey $block $name) }}}}\n\
+             {indent}{{{{ $name }}}}: null\n\
+             {{{{- end }}}}\n\
+             {{{{- end }}}}\n",
+            words(&mut nulls.iter().map(String::as_str))
+        )
+    };
     format!(
         "{{{{- $block := dict {pairs} }}}}\n\
          {{{{- range $name, $value := $.Values.{PARAMETERS} }}}}\n\
@@ -322,19 +335,10 @@ fn parameters(
          {{{{- range $name, $text := $block }}}}\n\
          {indent}{{{{ $name }}}}: {{{{ $text }}}}\n\
          {{{{- end }}}}\n\
-         {{{{- range $name := list {nulls} }}}}\n\
-         {{{{- if not (hasKey $block $name) }}}}\n\
-         {indent}{{{{ $name }}}}: null\n\
-         {{{{- end }}}}\n\
-         {{{{- end }}}}\n",
+         {removed}",
         pairs = pairs.join(" "),
-        nulls = nulls
-            .iter()
-            .map(|n| literal(n))
-            .collect::<Vec<_>>()
-            .join(" "),
         negate = if dcs { "" } else { "not " },
-        dcs_only = dcs_only.join(" "),
+        dcs_only = words(&mut crate::patroni::DCS_ONLY.iter().copied()),
     )
 }
 
@@ -353,65 +357,4 @@ fn checksum(parts: &[(String, Option<String>)]) -> String {
             parts.iter().map(part).collect::<Vec<_>>().join(" ")
         ),
     }
-}
-
-/// `templates/checks.yaml`: the rules between values a schema cannot state, with the
-/// compiler's messages (`check.rs`), and the namespace the objects name. Renders nothing.
-pub fn checks(customer: &Customer) -> String {
-    let pgpool = &customer.database.pgpool;
-    let app = &customer.app;
-    let mut out = format!(
-        "{{{{- /* Written by gitopsc: what values.schema.json cannot state. Renders nothing. */ -}}}}\n\
-         {{{{- if ne .Release.Namespace {namespace} }}}}\n\
-         {{{{- fail (printf \"the chart installs customer {name} into namespace {ns}, not %s: helm upgrade --install {name} <chart> --namespace {ns} --create-namespace --take-ownership\" .Release.Namespace) }}}}\n\
-         {{{{- end }}}}\n",
-        namespace = literal(&customer.namespace),
-        name = customer.name,
-        ns = customer.namespace,
-    );
-    // E0302, E0327: the app at its largest against the sessions Pgpool serves.
-    let (pods, bounds) = match app.scaling {
-        Scaling::Auto { .. } => ("(int64 .Values.app.autoscaling.maxReplicas)", true),
-        Scaling::Fixed(_) => ("(int64 .Values.app.replicas)", false),
-    };
-    if bounds {
-        out.push_str(
-            "{{- if gt (int64 .Values.app.autoscaling.minReplicas) (int64 .Values.app.autoscaling.maxReplicas) }}\n\
-             {{- fail (printf \"error[E0302]: minReplicas (%d) is greater than maxReplicas (%d); lower minReplicas or raise maxReplicas\" (int64 .Values.app.autoscaling.minReplicas) (int64 .Values.app.autoscaling.maxReplicas)) }}\n\
-             {{- end }}\n",
-        );
-    }
-    out.push_str(&format!(
-        "{{{{- $pods := add {pods} {surge} }}}}\n\
-         {{{{- $demand := mul $pods {per_pod} }}}}\n\
-         {{{{- $children := int64 .Values.database.pgpool.numInitChildren }}}}\n\
-         {{{{- $capacity := mul {replicas} $children }}}}\n\
-         {{{{- if gt $demand $capacity }}}}\n\
-         {{{{- fail (printf \"error[E0327]: the app can hold %d pods × {per_pod} = %d connections, but {replicas} Pgpool pods × %d children serve %d; raise pgpool.numInitChildren to %d (and check the Pgpool budget), add Pgpool replicas, or lower app.databaseConnectionsPerPod\" $pods $demand $children $capacity (div (add $demand {replicas_minus_one}) {replicas})) }}}}\n\
-         {{{{- end }}}}\n",
-        surge = app.max_surge,
-        per_pod = app.database_connections_per_pod,
-        replicas = pgpool.replicas,
-        replicas_minus_one = pgpool.replicas.max(1) - 1,
-    ));
-    // E0308: Pgpool's connections against what PostgreSQL accepts.
-    out.push_str(&format!(
-        "{{{{- $parameters := .Values.{PARAMETERS} }}}}\n\
-         {{{{- $count := dict }}}}\n\
-         {{{{- range $name, $default := dict \"superuser_reserved_connections\" {superuser} \"reserved_connections\" 0 \"max_connections\" -1 }}}}\n\
-         {{{{- $text := trim (include \"gitopsc.parameter\" (get $parameters $name | default \"\")) }}}}\n\
-         {{{{- $_ := set $count $name (ternary (atoi $text) $default (regexMatch \"^[0-9]+$\" $text)) }}}}\n\
-         {{{{- end }}}}\n\
-         {{{{- $reserved := add (get $count \"superuser_reserved_connections\") (get $count \"reserved_connections\") }}}}\n\
-         {{{{- $maxPool := int64 .Values.database.pgpool.maxPool }}}}\n\
-         {{{{- $pgpoolDemand := mul {replicas} $children $maxPool }}}}\n\
-         {{{{- $maxConnections := get $count \"max_connections\" }}}}\n\
-         {{{{- $supply := max 0 (sub $maxConnections $reserved) }}}}\n\
-         {{{{- if and (ge $maxConnections 0) (gt $pgpoolDemand $supply) }}}}\n\
-         {{{{- fail (printf \"error[E0308]: Pgpool can open {replicas} × %d × %d = %d connections, but PostgreSQL accepts %d − %d reserved = %d; lower pgpool.numInitChildren or maxPool, or raise database.parameters.max_connections to at least %d\" $children $maxPool $pgpoolDemand $maxConnections $reserved $supply (add $pgpoolDemand $reserved)) }}}}\n\
-         {{{{- end }}}}\n",
-        superuser = crate::profile::defaults::SUPERUSER_RESERVED_CONNECTIONS,
-        replicas = pgpool.replicas,
-    ));
-    out
 }

@@ -87,9 +87,14 @@ pub const TUNABLES: &[Tunable] = &[
         path: "database.pgpool.resources.limits.memory",
         slot: Slot::Text(|c| Some(&mut c.database.pgpool.limits.memory)),
     },
+    // Without the archive the schedule is the recovery point (E0325), a cron gap the chart
+    // cannot compute: then it stays compiled in.
     Tunable {
         path: "backup.snapshots.schedule",
-        slot: Slot::Text(|c| c.backup.as_mut().map(|b| &mut b.schedule)),
+        slot: Slot::Text(|c| match c.archive {
+            Some(_) => c.backup.as_mut().map(|b| &mut b.schedule),
+            None => None,
+        }),
     },
     Tunable {
         path: "backup.snapshots.retain",
