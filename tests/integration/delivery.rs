@@ -338,18 +338,6 @@ fn diff_reports_objects_and_fields_in_three_formats() {
     assert_eq!(run(work.path(), &["diff"]).status.code(), Some(2));
 }
 
-/// `helm lint --strict` of a chart in the namespace it installs into: Helm's output, or
-/// `None` when it passes.
-fn helm_lint(helm: &Path, chart: &Path, namespace: &str) -> Option<String> {
-    let output = Command::new(helm)
-        .arg("lint")
-        .arg(chart)
-        .args(["--namespace", namespace, "--strict"])
-        .output()
-        .expect("helm runs");
-    (!output.status.success()).then(|| format!("{}{}", text(&output.stdout), text(&output.stderr)))
-}
-
 #[test]
 fn helm_charts_carry_the_compiled_objects() {
     let work = TempDir::new("helm");
@@ -434,7 +422,8 @@ fn helm_charts_carry_the_compiled_objects() {
         return;
     };
     for customer in ["acme", "globex", "initech", "umbrella"] {
-        let lint = helm_lint(&helm, &work.path().join("charts").join(customer), customer);
+        let lint =
+            super::helm::helm_lint(&helm, &work.path().join("charts").join(customer), customer);
         assert!(lint.is_none(), "{customer}: {lint:?}");
     }
     // The control: the same object as a template fails lint, so the check above can fail.
@@ -443,7 +432,7 @@ fn helm_charts_carry_the_compiled_objects() {
         std::fs::read_to_string(broken.join("objects/app/configmap-app-env.yaml")).expect("read");
     std::fs::write(broken.join("templates/inline.yaml"), object).expect("write");
     assert!(
-        helm_lint(&helm, &broken, "umbrella").is_some(),
+        super::helm::helm_lint(&helm, &broken, "umbrella").is_some(),
         "an unescaped {{{{ $labels.instance }}}} must fail helm lint"
     );
 }
