@@ -979,9 +979,13 @@ fn a_rotated_secret_reaches_postgresql_pgpool_and_the_app() {
         );
         assert!(!login(password(key)), "{role}'s old password is refused");
     }
-    assert!(
-        app_session(&psql, port, rotated[0].1),
-        "Pgpool takes the new password"
+    // Pgpool compares the Secret's files with pool_passwd every few seconds (start.sh), so
+    // it takes the new password within a period and a reload of the swap, not at once.
+    wait_on(
+        &stack,
+        Duration::from_secs(15),
+        "Pgpool taking the new password",
+        || app_session(&psql, port, rotated[0].1),
     );
     assert!(!app_session(&psql, port, old), "and refuses the old one");
     assert!(
