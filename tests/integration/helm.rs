@@ -156,45 +156,88 @@ fn charts_with_their_default_values_give_the_compiled_objects() {
         }
     }
     assert!(compared >= 10, "charts compared: {compared}");
-    // docs/helm.md lists every value a shipped chart offers.
+    // docs/helm.md's table is the shipped charts' schemas, row for row.
+    let schemas: Vec<Value> = ["acme", "globex", "initech"]
+        .iter()
+        .map(|chart| {
+            let path = work
+                .path()
+                .join("charts-profiles")
+                .join(chart)
+                .join("values.schema.json");
+            serde_json::from_str(&std::fs::read_to_string(path).expect("schema")).expect("json")
+        })
+        .collect();
+    let table = values_table(&schemas);
     let docs = std::fs::read_to_string(root().join("docs/helm.md")).expect("docs/helm.md");
-    for chart in ["acme", "globex", "initech"] {
-        let schema: Value = serde_json::from_str(
-            &std::fs::read_to_string(
-                work.path()
-                    .join("charts-profiles")
-                    .join(chart)
-                    .join("values.schema.json"),
-            )
-            .expect("schema"),
-        )
-        .expect("json");
-        let mut paths = vec![];
-        leaves(&schema, String::new(), &mut paths);
-        for path in paths {
-            assert!(
-                docs.contains(&format!("| `{path}` |")),
-                "docs/helm.md lacks {path}"
-            );
-        }
-    }
+    assert!(
+        docs.contains(&table),
+        "docs/helm.md's value table is not the charts' schemas; it should read:\n{table}"
+    );
 }
 
-/// The values paths of a values schema (`database.parameters` as one).
-fn leaves(schema: &Value, path: String, out: &mut Vec<String>) {
-    match schema["properties"].as_object() {
-        Some(properties) if !path.ends_with("parameters") => {
-            for (key, child) in properties {
-                let child_path = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
+/// The value table of docs/helm.md: one row per value any of the schemas offers, with its
+/// type, what the schema refuses and its description.
+fn values_table(schemas: &[Value]) -> String {
+    fn rows(schema: &Value, path: String, out: &mut std::collections::BTreeMap<String, String>) {
+        match schema["properties"].as_object() {
+            Some(properties) if !path.ends_with("parameters") => {
+                for (key, child) in properties {
+                    let child_path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    rows(child, child_path, out);
+                }
+            }
+            _ => {
+                let kind = match &schema["type"] {
+                    Value::Array(types) => types
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    other => other.as_str().unwrap_or_default().to_string(),
                 };
-                leaves(child, child_path, out);
+                let mut rules = Vec::new();
+                if path.ends_with("parameters") {
+                    rules.push("a known name with a valid value".to_string());
+                }
+                if let Some(min) = schema.get("minimum") {
+                    rules.push(format!("≥ {min}"));
+                }
+                if let Some(max) = schema.get("maximum") {
+                    rules.push(format!("≤ {max}"));
+                }
+                if schema.get("allOf").is_some() {
+                    rules.push("a positive Kubernetes quantity".into());
+                }
+                if schema.get("pattern").is_some() && !path.ends_with("parameters") {
+                    rules.push("five cron fields or a macro".into());
+                }
+                let about = schema["description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace('\n', " ");
+                out.insert(
+                    path.clone(),
+                    format!("| `{path}` | {kind} | {} | {about} |", rules.join(", ")),
+                );
             }
         }
-        _ => out.push(path),
     }
+    let mut all = std::collections::BTreeMap::new();
+    for schema in schemas {
+        rows(schema, String::new(), &mut all);
+    }
+    let mut table =
+        String::from("| Value | Type | Refused unless | What it does |\n|---|---|---|---|\n");
+    for row in all.values() {
+        table.push_str(row);
+        table.push('\n');
+    }
+    table
 }
 
 /// The shipped acme and globex (autoscaling on and off), a profile layer on top that makes
