@@ -279,35 +279,8 @@ fn leaf_schema(path: &str) -> Value {
         return Value::Null;
     };
     leaf.remove("default");
-    // The profile's default is not the chart's (the customer's value is), and a quantity's
-    // description says what it is, not whose it is.
     if let Some(Value::String(text)) = leaf.get("description") {
-        let text = text
-            .split(" Default:")
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let whose = path
-            .strip_prefix("database.pgpool.resources.")
-            .map(|rest| ("Pgpool", rest))
-            .or_else(|| {
-                path.strip_prefix("database.resources.")
-                    .map(|rest| ("PostgreSQL", rest))
-            });
-        let text =
-            match whose.and_then(|(container, rest)| Some((container, rest.split_once('.')?))) {
-                Some((container, (kind, resource))) => format!(
-                    "The {container} container's {} {}, a Kubernetes quantity such as {}.",
-                    if resource == "cpu" { "CPU" } else { "memory" },
-                    kind.trim_end_matches('s'),
-                    if resource == "cpu" {
-                        "`500m` or `\"2\"`"
-                    } else {
-                        "`512Mi` or `4Gi`"
-                    }
-                ),
-                None => text,
-            };
+        let text = description(path, text);
         leaf.insert("description".into(), Value::String(text));
     }
     if let Some(format) = leaf
@@ -340,6 +313,36 @@ fn leaf_schema(path: &str) -> Value {
         }
     }
     Value::Object(leaf)
+}
+
+/// A value's description: the profile field's, without its default (the profile's default is
+/// not the chart's: the customer's value is), and for a quantity whose it is.
+fn description(path: &str, text: &str) -> String {
+    let text = text
+        .split(" Default:")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let whose = path
+        .strip_prefix("database.pgpool.resources.")
+        .map(|rest| ("Pgpool", rest))
+        .or_else(|| {
+            path.strip_prefix("database.resources.")
+                .map(|rest| ("PostgreSQL", rest))
+        });
+    match whose.and_then(|(container, rest)| Some((container, rest.split_once('.')?))) {
+        Some((container, (kind, resource))) => format!(
+            "The {container} container's {} {}, a Kubernetes quantity such as {}.",
+            if resource == "cpu" { "CPU" } else { "memory" },
+            kind.trim_end_matches('s'),
+            if resource == "cpu" {
+                "`500m` or `\"2\"`"
+            } else {
+                "`512Mi` or `4Gi`"
+            }
+        ),
+        None => text,
+    }
 }
 
 /// Every parameter of the customer's PostgreSQL major with its type, unit, bounds and
