@@ -220,11 +220,12 @@ pub fn effective(customer: &crate::model::Customer, root: &Node) -> Vec<Diagnost
     let c = &mut c;
     check_scaling_and_rollout(c, &customer.app);
     check_shutdown(c, &customer.app);
-    check_parameters(c, &customer.database);
+    check_parameters(c, customer);
     check_pgpool_budget(c, &customer.database);
     check_synchronous_members(c, &customer.database);
     check_zone_spread(c, &customer.database);
     check_recovery_point(c, customer);
+    check_snapshot_alert(c, customer);
     check_memory_budget(c, &customer.database);
     check_app_connections(c, customer);
     std::mem::take(&mut c.diagnostics)
@@ -1004,16 +1005,51 @@ fn check_credentials(c: &mut Checker<'_>, credentials: &crate::profile::Credenti
     }
 }
 
-/// Every PostgreSQL parameter the profile sets: not one gitopsc owns (E0321), known to the
-/// profile's major version with a valid value (E0309, E0310), within Patroni's bounds.
-fn check_parameters(c: &mut Checker<'_>, database: &crate::model::Database) {
+/// The newest snapshot is as old as the schedule's longest gap just before the next run:
+/// an alert limit that the gap reaches fires on every ordinary cycle, and an alert that
+/// always fires is one nobody reads.
+fn check_snapshot_alert(c: &mut Checker<'_>, customer: &crate::model::Customer) {
+    let limit = customer.monitoring.snapshot_max_age_hours;
+    let gap = customer
+        .backup
+        .as_ref()
+        .and_then(|b| crate::syntax::cron_max_gap_minutes(&b.schedule));
+    if let Some(gap) = gap.filter(|gap| *gap >= u64::from(limit) * 60) {
+        c.warning(
+            Code::SnapshotAlertTooSoon,
+            "/spec/backup/snapshots/schedule",
+            format!(
+                "snapshots up to {} apart: SnapshotTooOld, at {limit} h, fires before every run",
+                hours_and_minutes(gap)
+            ),
+            "snapshot more often, or raise `monitoring.alerts.snapshotMaxAgeHours` above the longest gap with room for the job to run",
+        );
+    }
+}
+
+/// `90` → "1 h 30 min", `1440` → "24 h".
+fn hours_and_minutes(minutes: u64) -> String {
+    match (minutes / 60, minutes % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
+/// Every PostgreSQL parameter the profile sets: not one gitopsc owns (E0321; the
+/// archive's own while it is on), known to the profile's major version with a valid value
+/// (E0309, E0310), within Patroni's bounds.
+fn check_parameters(c: &mut Checker<'_>, customer: &crate::model::Customer) {
+    let database = &customer.database;
     let version = database.version;
     for (name, value) in &database.parameters {
         let pointer = format!(
             "/spec/database/parameters/{}",
             crate::load::escape_segment(name)
         );
-        if crate::patroni::MANAGED_PARAMETERS.contains(&name.as_str()) {
+        let archived = customer.archive.is_some()
+            && crate::patroni::ARCHIVE_PARAMETERS.contains(&name.as_str());
+        if archived || crate::patroni::MANAGED_PARAMETERS.contains(&name.as_str()) {
             let location = root_key(c.root, &pointer);
             c.diagnostics.push(
                 Diagnostic::error(
@@ -1119,6 +1155,9 @@ fn managed_parameter_help(name: &str) -> String {
             "use `database.tls` and `database.tlsSecretName`".into()
         }
         "synchronous_standby_names" => "use `database.synchronousMode`".into(),
+        _ if crate::patroni::ARCHIVE_PARAMETERS.contains(&name) => {
+            "the WAL archive (`backup.archive`) sets it: remove it, or turn the archive off to archive another way; `backup.recoveryPointSeconds` sets `archive_timeout`".into()
+        }
         _ => "remove it; docs/database.md lists the parameters gitopsc sets".into(),
     }
 }

@@ -247,6 +247,9 @@ pub struct Archive {
     /// The GSA the database pods act as (Workload Identity): the Terraform creates it and
     /// lets it write the bucket's objects, nothing else.
     pub gcp_service_account: String,
+    /// The GSA the restore test acts as: it may read the bucket's objects, nothing else, so
+    /// the Job that restores a copy can never change or delete a backup.
+    pub restore_test_account: String,
     /// `archive_timeout`: a WAL segment is switched, and archived, at least this often.
     pub archive_timeout_seconds: u32,
     /// The restore test's cron schedule (UTC).
@@ -894,6 +897,10 @@ fn archive(
             "{}@{project}.iam.gserviceaccount.com",
             archive_account_id(name)
         ),
+        restore_test_account: format!(
+            "{}@{project}.iam.gserviceaccount.com",
+            restore_test_account_id(name)
+        ),
         archive_timeout_seconds: recovery_point / 2,
         restore_test_schedule: archive
             .restore_test_schedule
@@ -917,9 +924,12 @@ pub fn project_bucket(project: &str, customer: &str, what: &str) -> String {
 /// The archive's GSA: `<customer>-pgbackrest`, the customer cut so the ID fits the
 /// provider's 30 characters.
 pub fn archive_account_id(customer: &str) -> String {
-    const SUFFIX: &str = "-pgbackrest";
-    let cut: String = customer.chars().take(30 - SUFFIX.len()).collect();
-    format!("{}{SUFFIX}", cut.trim_end_matches('-'))
+    crate::syntax::named_after(customer, "pgbackrest", 30)
+}
+
+/// The restore test's GSA: `<customer>-restore-test`, cut like the archive's.
+pub fn restore_test_account_id(customer: &str) -> String {
+    crate::syntax::named_after(customer, "restore-test", 30)
 }
 
 fn backup(name: &str, spec: &crate::profile::Spec) -> Result<Option<Backup>, ()> {

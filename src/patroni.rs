@@ -37,6 +37,10 @@ pub const MANAGED_PARAMETERS: &[&str] = &[
     "wal_log_hints",
 ];
 
+/// Parameters gitopsc sets when the WAL archive is on (`emit::archive::parameters`, in this
+/// order); a profile with the archive may not set them (E0321).
+pub const ARCHIVE_PARAMETERS: [&str; 3] = ["archive_mode", "archive_command", "archive_timeout"];
+
 /// Patroni's own bounds for the parameters it passes on the command line
 /// (patroni/postgresql/config.py, `CMDLINE_OPTIONS`): a value outside them is silently
 /// replaced by Patroni's default. `(Some(minimum), _)` for integers, `(None, allowed)` else.

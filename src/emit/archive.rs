@@ -159,11 +159,12 @@ pub fn parameters(customer: &Customer) -> BTreeMap<String, String> {
     let Some(archive) = &customer.archive else {
         return BTreeMap::new();
     };
+    let [mode, command, timeout] = crate::patroni::ARCHIVE_PARAMETERS;
     BTreeMap::from([
-        ("archive_mode".into(), "on".into()),
-        ("archive_command".into(), pgbackrest("archive-push \"%p\"")),
+        (mode.into(), "on".into()),
+        (command.into(), pgbackrest("archive-push \"%p\"")),
         (
-            "archive_timeout".into(),
+            timeout.into(),
             format!("{}s", archive.archive_timeout_seconds),
         ),
     ])
@@ -264,7 +265,7 @@ pub fn restore_test(customer: &Customer, checksum: &str) -> Vec<Object> {
             RESTORE_TEST,
             &labels,
             false,
-            Some(archive.gcp_service_account.as_str()),
+            Some(archive.restore_test_account.as_str()),
         ),
         Object::new(Component::DATABASE, RESTORE_TEST, &cron_job),
     ]

@@ -226,3 +226,34 @@ fn an_oversized_file_is_refused_before_parsing() {
         text(&output.stderr)
     );
 }
+
+/// The archive's own parameters are the archive's while it is on (E0321 at the profile's
+/// line, not overridden without a word), and the profile's to set once it is off.
+#[test]
+fn archive_parameters_belong_to_the_archive_while_it_is_on() {
+    let work = TempDir::new("archive-parameters");
+    copy_tree(&root().join("profiles"), &work.path().join("profiles"));
+    let profile = work.path().join("profiles/acme.yaml");
+    let shipped = std::fs::read_to_string(&profile).expect("acme");
+    let own = shipped.replacen(
+        "    parameters:\n",
+        "    parameters:\n      archive_command: \"cp %p /mnt/archive/%f\"\n",
+        1,
+    );
+    assert_ne!(own, shipped, "the parameter is added");
+    let validate = |profile_text: &str| {
+        std::fs::write(&profile, profile_text).expect("write acme");
+        text(&run(work.path(), &["validate", "profiles/acme.yaml"]).stderr)
+    };
+    let on = validate(&own);
+    assert!(
+        on.contains("error[E0321]: `archive_command`") && on.contains("backup.archive"),
+        "{on}"
+    );
+    let off = validate(&own.replacen(
+        "  backup:\n",
+        "  backup:\n    archive:\n      enabled: false\n",
+        1,
+    ));
+    assert!(!off.contains("E0321"), "{off}");
+}
