@@ -1019,7 +1019,7 @@ fn check_snapshot_alert(c: &mut Checker<'_>, customer: &crate::model::Customer) 
             Code::SnapshotAlertTooSoon,
             "/spec/backup/snapshots/schedule",
             format!(
-                "snapshots up to {} apart: SnapshotTooOld, at {limit} h, fires before every run",
+                "snapshots up to {} apart: the newest is {limit} h old, SnapshotTooOld's limit, before the next one is ready, so the alert can fire with nothing wrong",
                 hours_and_minutes(gap)
             ),
             "snapshot more often, or raise `monitoring.alerts.snapshotMaxAgeHours` above the longest gap with room for the job to run",

@@ -386,7 +386,7 @@ codes! {
     RestoreInProgress = "W0104": "the database is being restored from a snapshot and runs one member",
     AuditControl = "W0105": "the compiled output would fail a control of `gitopsc audit`",
     SharedZone = "W0106": "two database members share a zone, so one zone's loss can take the primary and its synchronous standby",
-    SnapshotAlertTooSoon = "W0107": "the snapshot schedule leaves more time between snapshots than SnapshotTooOld allows, so it fires before every run",
+    SnapshotAlertTooSoon = "W0107": "the snapshot schedule leaves as long between snapshots as SnapshotTooOld's limit, so the alert can fire with nothing wrong",
 }
 
 /// The candidate nearest to `name` by edit distance, if it is near enough to be a typo.
