@@ -1006,8 +1006,8 @@ fn check_credentials(c: &mut Checker<'_>, credentials: &crate::profile::Credenti
 }
 
 /// The newest snapshot is as old as the schedule's longest gap just before the next run:
-/// an alert limit that the gap reaches fires on every ordinary cycle, and an alert that
-/// always fires is one nobody reads.
+/// an alert limit that the gap reaches can fire on an ordinary cycle, and an alert that
+/// fires with nothing wrong is one nobody reads.
 fn check_snapshot_alert(c: &mut Checker<'_>, customer: &crate::model::Customer) {
     let limit = customer.monitoring.snapshot_max_age_hours;
     let gap = customer
