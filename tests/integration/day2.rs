@@ -1233,10 +1233,10 @@ fn patronis_passwords_follow_the_secret_through_a_rolling_restart() {
         replaced,
         outside.iter().take(3).collect::<Vec<_>>()
     );
+    let for_password = refused.iter().find(|r| r.why.contains("password"));
     assert!(
-        !refused.iter().any(|r| r.why.contains("password")),
-        "a write refused for its password: {:?}",
-        refused.iter().find(|r| r.why.contains("password"))
+        for_password.is_none(),
+        "a write refused for its password: {for_password:?}"
     );
     assert_eq!(rows, committed.to_string(), "every acknowledged write kept");
     println!(
